@@ -1,0 +1,102 @@
+//! # Step 2 — the triple loop
+//!
+//! Matrix multiplication from its definition: entry `(i, j)` of `c = a @ b` is the dot product
+//! of row `i` of `a` with column `j` of `b`,
+//!
+//! ```text
+//! c[i, j] = Σ_k a[i, k] · b[k, j]        a: (m, k), b: (k, n), c: (m, n)
+//! ```
+//!
+//! The lesson writes it as three nested Python loops, and so do we:
+//!
+//! ```
+//! # use ndarray::{Array2, ArrayView2};
+//! fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+//!     let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+//!     let mut c = Array2::zeros((m, n));
+//!     for i in 0..m {
+//!         for j in 0..n {
+//!             for p in 0..k {
+//!                 c[[i, j]] += a[[i, p]] * b[[p, j]];
+//!             }
+//!         }
+//!     }
+//!     c
+//! }
+//! # let a = matmul_data::synthetic::mnist_like(5, 0);
+//! # let b = matmul_data::synthetic::weights(784, 10, 1);
+//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_naive::matmul(a.view(), b.view()));
+//! ```
+//!
+//! In Python each of the 39,200 multiply-adds of the five-image product runs through the
+//! interpreter — look up `c`, call `__getitem__` with a tuple, box a float, dispatch `*` and
+//! `+=` dynamically — about a microsecond each, so the lesson's loop takes around a second.
+//! Compiled Rust does none of that; what is left in this loop is:
+//!
+//! - **bounds checks**: every `c[[i, j]]`, `a[[i, p]]` and `b[[p, j]]` compares both indices
+//!   with the shape and branches to a panic if out of range;
+//! - **a loop-carried dependency through memory**: `c[[i, j]] +=` reads and writes the same
+//!   element every iteration, and the compiler cannot keep it in a register without proving
+//!   that `c` does not alias `a` or `b` behind the indexing calls;
+//! - **a strided walk down a column of `b`**: consecutive `p` are `b.stride(0)` elements apart,
+//!   so each multiply-add touches a different cache line of `b` (for `(784, 10)` weights that
+//!   is 40 bytes apart — still the same line often, but hopeless for wider `b`).
+//!
+//! Floating-point addition is not associative, so the compiler must also add the products in
+//! exactly this order: one at a time, no SIMD.
+//!
+//! ## Measured
+//!
+//! See the [crate README](https://example.invalid) table produced by `cargo xtask bench`; on the
+//! development machine (2 cores of an AMD EPYC Zen 4, rustc 1.95) the five-image product takes
+//! NAIVE_MNIST5 — already about 10,000× faster than the lesson's Python loop, and the slowest
+//! stage in this workspace.
+//!
+//! Next: [`matmul_dot`](../matmul_dot/index.html) replaces the innermost loop with a dot
+//! product. Previous: [`matmul_data`](../matmul_data/index.html), the data and the test
+//! harness.
+
+use ndarray::{Array2, ArrayView2};
+
+pub use matmul_data as data;
+pub use matmul_data::Stage;
+
+/// `a @ b` by the definition: three nested loops over indices.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use ndarray::array;
+///
+/// let a = array![[1.0, 2.0], [3.0, 4.0]];
+/// let b = array![[5.0, 6.0], [7.0, 8.0]];
+/// assert_eq!(matmul_naive::matmul(a.view(), b.view()), array![[19.0, 22.0], [43.0, 50.0]]);
+/// ```
+pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let (m, k, n) = data::assert_inner_dims(a.dim(), b.dim());
+    let mut c = Array2::zeros((m, n));
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                c[[i, j]] += a[[i, p]] * b[[p, j]];
+            }
+        }
+    }
+    c
+}
+
+/// The stages defined so far, in reading order: just the triple loop.
+///
+/// Each later crate's `stages()` returns this list followed by its own stages.
+pub fn stages() -> Vec<Stage> {
+    vec![Stage {
+        name: "naive",
+        package: env!("CARGO_PKG_NAME"),
+        summary: "triple loop with indexing: c[[i, j]] += a[[i, k]] * b[[k, j]]",
+        matmul,
+    }]
+}

@@ -1,0 +1,47 @@
+//! `cargo xtask`: the project's runner.
+//!
+//! - `cargo xtask bench` runs every stage on the lesson's workloads and writes the speedup
+//!   table and charts to `target/bench/`.
+//! - `cargo xtask data` fetches (or opens) MNIST, verifies and loads it, and prints a summary.
+//!
+//! `cargo xtask` is an alias (see `.cargo/config.toml`) for
+//! `cargo run --release --package xtask --`, so everything here runs optimised.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod data;
+
+/// Matrix multiplication from foundations: the project's runner.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every stage on the lesson's workloads and write the speedup table and charts.
+    Bench(bench::BenchArgs),
+    /// Fetch or open MNIST, verify and load it, and print a summary.
+    Data(data::DataArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Data(args) => data::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain of causes on one line: "what failed: why".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
