@@ -99,8 +99,8 @@ pub fn with_layout<R>(
             // Store the elements back to front (row-major), then view them reversed: the view
             // shows `values` through negative strides. (`to_owned` would keep the strides.)
             let back_to_front = values.slice(s![..;-1, ..;-1]).iter().copied().collect();
-            let reversed = Array2::from_shape_vec((rows, cols), back_to_front)
-                .expect("rows * cols elements");
+            let reversed =
+                Array2::from_shape_vec((rows, cols), back_to_front).expect("rows * cols elements");
             f(reversed.slice_move(s![..;-1, ..;-1]).view())
         }
     }
