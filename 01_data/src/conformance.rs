@@ -2,9 +2,9 @@
 //!
 //! [`check_stage`] multiplies the same inputs with the stage under test and with a reference
 //! stage (the naive loop) and requires both
-//! - [`test_near`](crate::test_near) agreement with the reference, as the lesson does, and
-//! - a normwise [`relative_error`](crate::relative_error) under [`MAX_RELATIVE_ERROR`] against
-//!   the float64 [`reference_matmul`](crate::reference_matmul),
+//! - [`test_near`] agreement with the reference, as the lesson does, and
+//! - a normwise [`relative_error`] under [`MAX_RELATIVE_ERROR`] against
+//!   the float64 [`reference_matmul`],
 //!
 //! over MNIST's shapes and awkward ones (1×1, zero-sized dimensions, odd sizes, an outer
 //! product) in every layout a view can have: row-major, column-major, transposed, sliced with

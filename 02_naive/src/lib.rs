@@ -47,10 +47,7 @@
 //!
 //! ## Measured
 //!
-//! See the [crate README](https://example.invalid) table produced by `cargo xtask bench`; on the
-//! development machine (2 cores of an AMD EPYC Zen 4, rustc 1.95) the five-image product takes
-//! NAIVE_MNIST5 — already about 10,000× faster than the lesson's Python loop, and the slowest
-//! stage in this workspace.
+//! NAIVE_MNIST5
 //!
 //! Next: [`matmul_dot`](../matmul_dot/index.html) replaces the innermost loop with a dot
 //! product. Previous: [`matmul_data`](../matmul_data/index.html), the data and the test

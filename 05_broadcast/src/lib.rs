@@ -103,7 +103,7 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 /// `a @ b` as broadcasting means it, without the temporary: for each `k`,
 /// `c[i, :] += a[i, k] * b[k, :]` (the `i, k, j` loop order).
 ///
-/// The innermost operation is ndarray's [`scaled_add`](ndarray::ArrayBase::scaled_add) of a
+/// The innermost operation is ndarray's `scaled_add` of a
 /// row of `b` into a row of `c`: contiguous when `b` is row-major, and vectorised. Any strides;
 /// returns `(m, n)`.
 ///
