@@ -1,0 +1,85 @@
+//! The streaming kernels in plain Rust: correct on every machine, and written so that the
+//! compiler can vectorise them (fixed-size arrays of lanes, no reduction across lanes inside
+//! the loops). The AVX2 path compiles these same functions with `avx2` and `fma` enabled.
+
+/// Lanes of one accumulator: 8 `f32`, one 256-bit register.
+const LANES: usize = 8;
+
+/// Columns of `c` computed per pass over a row of `a` ([`super::COLUMNS_PER_PASS`]).
+const NR: usize = super::COLUMNS_PER_PASS;
+
+/// Rows of `a` per pass of [`rows_times_b`]: 4 rows × 16 columns = 8 AVX2 registers.
+const MR: usize = 4;
+
+/// `c[i, j] = Σ_p a[i, p] · bᵀ[j, p]` for every row `i` of `a` and `j < nc`, SIMD across `p`.
+///
+/// - `a`: `rows` rows of `k` contiguous elements (`a.len() == rows * k`);
+/// - `bt`: [`NR`] packed columns of `b`, each `kp ≥ k` long, zero past `k`;
+/// - `c`: row `i` at `c[i * ldc..i * ldc + nc]`, `nc ≤ NR`.
+#[inline(always)]
+pub(super) fn rows_dot_columns(
+    a: &[f32],
+    k: usize,
+    bt: &[f32],
+    kp: usize,
+    nc: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let full = k / LANES;
+    for (i, row) in a.chunks_exact(k).enumerate() {
+        let mut acc = [[0.0f32; LANES]; NR];
+        for chunk in 0..full {
+            let x = &row[chunk * LANES..][..LANES];
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let y = &bt[j * kp + chunk * LANES..][..LANES];
+                for lane in 0..LANES {
+                    acc[lane] += x[lane] * y[lane];
+                }
+            }
+        }
+        let out = &mut c[i * ldc..][..nc];
+        for (j, out) in out.iter_mut().enumerate() {
+            let tail: f32 = (full * LANES..k).map(|p| row[p] * bt[j * kp + p]).sum();
+            *out = acc[j].iter().sum::<f32>() + tail;
+        }
+    }
+}
+
+/// `c[i, j] = Σ_p a[i, p] · b[p, j]` for every row `i` of `a` and `j < nc ≤ 16`, SIMD across
+/// `j`: each row of `b` is read in place, scaled by `a[i, p]` and added to row `i` of `c`.
+///
+/// - `a`: rows of `k` contiguous elements; `b`: row `p` at `b[p * ldb..p * ldb + nc]`;
+/// - `c`: row `i` at `c[i * ldc..i * ldc + nc]`.
+#[inline(always)]
+pub(super) fn rows_times_b(
+    a: &[f32],
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    nc: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(
+        nc <= 16,
+        "rows_times_b handles at most 16 columns, got {nc}"
+    );
+    for (block, rows) in a.chunks(MR * k).enumerate() {
+        let mut acc = [[0.0f32; 16]; MR];
+        for p in 0..k {
+            let mut y = [0.0f32; 16];
+            y[..nc].copy_from_slice(&b[p * ldb..][..nc]);
+            for (i, acc) in acc.iter_mut().enumerate().take(rows.len() / k) {
+                let x = rows[i * k + p];
+                for lane in 0..16 {
+                    acc[lane] += x * y[lane];
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate().take(rows.len() / k) {
+            let row = block * MR + i;
+            c[row * ldc..][..nc].copy_from_slice(&acc[..nc]);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Every stage of this crate against the naive loop and float64, on every shape and layout.
+
+use matmul_blas::einsum::broadcast::elementwise::dot::naive;
+use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
+
+#[test]
+fn matrixmultiply_agrees_with_naive_on_every_shape_and_layout() {
+    check_stage(matmul_blas::matmul, naive::matmul);
+}
+
+#[test]
+fn streaming_agrees_with_naive_on_every_shape_and_layout() {
+    check_stage(matmul_blas::streaming::matmul, naive::matmul);
+}
+
+#[cfg(feature = "openblas")]
+#[test]
+fn openblas_agrees_with_naive_on_every_shape_and_layout() {
+    check_stage(matmul_blas::openblas::matmul, naive::matmul);
+}
+
+#[test]
+fn every_stage_rejects_mismatched_inner_dimensions() {
+    check_rejects_mismatched_shapes(matmul_blas::matmul);
+    check_rejects_mismatched_shapes(matmul_blas::streaming::matmul);
+    #[cfg(feature = "openblas")]
+    check_rejects_mismatched_shapes(matmul_blas::openblas::matmul);
+}
+
+#[test]
+fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
+    // The conformance shapes have fewer than 64 rows, except this one: make sure the packed,
+    // threaded path sees transposed and stepped inputs too.
+    use matmul_data::conformance::{LAYOUTS, check_case, with_layout};
+    let a = matmul_data::synthetic::mnist_like(300, 1);
+    let b = matmul_data::synthetic::weights(784, 10, 2);
+    for a_layout in LAYOUTS {
+        for b_layout in LAYOUTS {
+            with_layout(&a, a_layout, |a| {
+                with_layout(&b, b_layout, |b| {
+                    let case = format!("(300, 784) @ (784, 10), a {a_layout:?}, b {b_layout:?}");
+                    check_case(&case, matmul_blas::streaming::matmul, naive::matmul, a, b);
+                })
+            });
+        }
+    }
+}
+
+#[test]
+fn stages_end_with_this_crates_stages() {
+    let names: Vec<_> = matmul_blas::stages().iter().map(|s| s.name).collect();
+    let mut expected = vec!["matrixmultiply"];
+    if cfg!(feature = "openblas") {
+        expected.push("openblas");
+    }
+    expected.push("streaming");
+    assert!(names.ends_with(&expected), "{names:?}");
+    assert_eq!(names[0], "naive");
+}
