@@ -13,6 +13,14 @@
 //!   in `[0, 1)`) and normally distributed weights, for tests and for benchmarking without the
 //!   network.
 //!
+//! - [`mnist`]: the real data. [`Mnist`] holds the lesson's `x_train, y_train, x_valid,
+//!   y_valid` (and the test split) as ndarray arrays, loaded from `mnist.pkl.gz` exactly as
+//!   published ([`Mnist::from_pickle_gz`]) or from MNIST's original IDX files
+//!   ([`Mnist::from_idx_dir`]). [`Download`] fetches the file once into a cache
+//!   ([`default_cache_dir`]), checks it against its published MD5, and never leaves a
+//!   partial file behind; [`Mnist::load`] does both. Every bad file or failed download is an
+//!   [`MnistError`] that names the file, what was expected and what was found.
+//!
 //! The workload of the whole lesson is a linear layer: five images `(5, 784)` times the weights
 //! `(784, 10)`, then all 50,000 training images.
 //!
@@ -26,12 +34,40 @@
 //! test_near(&result, &exact.mapv(|x| x as f32));
 //! ```
 //!
+//! The lesson's first cell, `pickle.load(gzip.open(path), encoding='latin-1')`, on a tiny
+//! file in the published layout (the real one is fetched by `Mnist::load()`, or by
+//! `cargo xtask data`):
+//!
+//! ```
+//! use matmul_data::Mnist;
+//!
+//! let mnist = Mnist::from_pickle_gz("fixtures/mnist_py2.pkl.gz")?;
+//! let (x_train, y_train) = (&mnist.train.images, &mnist.train.labels);
+//! assert_eq!(x_train.ncols(), 784);
+//! assert_eq!(x_train.nrows(), y_train.len());
+//! assert!(x_train.iter().all(|&pixel| (0.0..1.0).contains(&pixel)));
+//! # Ok::<(), matmul_data::MnistError>(())
+//! ```
+//!
 //! Next: [`matmul_naive`](../matmul_naive/index.html), the triple loop.
 
 pub mod conformance;
+pub mod download;
+pub mod error;
+mod gzip;
 pub mod harness;
+mod idx;
+pub mod mnist;
+mod pickle;
 pub mod stage;
 pub mod synthetic;
+
+pub use download::{
+    CACHE_DIR_ENV, Download, MNIST_FILE_NAME, MNIST_MD5, MNIST_MIRRORS, MNIST_SIZE, MNIST_URL,
+    default_cache_dir,
+};
+pub use error::{DownloadError, MnistError};
+pub use mnist::{IMAGE_PIXELS, Mnist, Split};
 
 pub use harness::{
     Mismatch, Tolerance, near, reference_matmul, relative_error, test_eq, test_near, test_near_with,
