@@ -60,8 +60,13 @@ pub const CACHE_DIR_ENV: &str = "MATMUL_DATA_DIR";
 /// else `$HOME/.cache/matmul-from-foundations` (`%LOCALAPPDATA%` on Windows); else
 /// `matmul-from-foundations` under the system's temporary directory.
 pub fn default_cache_dir() -> PathBuf {
+    cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`default_cache_dir`] with the environment passed in, so tests need not change theirs.
+fn cache_dir_from(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
     let var = |name| {
-        std::env::var_os(name)
+        env(name)
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
     };
@@ -367,4 +372,52 @@ fn parse_md5(md5: &str) -> Result<String, DownloadError> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.into())
+        }
+    }
+
+    #[test]
+    fn the_cache_dir_follows_the_environment() {
+        let home = [("HOME", "/home/a")];
+        assert_eq!(
+            cache_dir_from(env(&home)),
+            Path::new("/home/a/.cache/matmul-from-foundations")
+        );
+        let xdg = [("HOME", "/home/a"), ("XDG_CACHE_HOME", "/xdg")];
+        assert_eq!(
+            cache_dir_from(env(&xdg)),
+            Path::new("/xdg/matmul-from-foundations")
+        );
+        let set = [
+            ("HOME", "/home/a"),
+            (CACHE_DIR_ENV, "/data"),
+            ("XDG_CACHE_HOME", "/xdg"),
+        ];
+        assert_eq!(cache_dir_from(env(&set)), Path::new("/data"));
+        let empty = [("HOME", "/home/a"), (CACHE_DIR_ENV, "")];
+        assert_eq!(
+            cache_dir_from(env(&empty)),
+            Path::new("/home/a/.cache/matmul-from-foundations")
+        );
+    }
+
+    #[test]
+    fn checksums_are_32_hex_digits() {
+        assert_eq!(
+            parse_md5("A02CD19F81D51C426D7CA14024243CE9").unwrap(),
+            MNIST_MD5
+        );
+        assert!(parse_md5("a02cd19f").is_err());
+        assert!(parse_md5("g02cd19f81d51c426d7ca14024243ce9").is_err());
+    }
 }
