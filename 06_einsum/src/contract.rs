@@ -3,10 +3,10 @@
 //!
 //! The plan, for operands taken left to right (`((a, b), c), …`):
 //!
-//! 1. **Prepare each operand** ([`prepare`]): drop axes of size 1 that broadcast against a
+//! 1. **Prepare each operand** (`prepare`): drop axes of size 1 that broadcast against a
 //!    longer size elsewhere (they contribute the same value everywhere), and take the diagonal
 //!    of labels repeated within the operand (`"ii"`, `"iij"`).
-//! 2. **Contract a pair** ([`contract_pair`]): first sum away labels that only one of the two
+//! 2. **Contract a pair** (`contract_pair`): first sum away labels that only one of the two
 //!    has and nothing later needs; then every remaining label is one of
 //!    - *batch*: in both, and needed later (in the output or a later operand),
 //!    - *contracted*: in both, and not needed later — summed over,
@@ -205,7 +205,12 @@ fn contract_pair<'r>(
         // matmul with k = 1 would only add a call per batch.
         let a = merged(&a, (batches, m, 1));
         let b = merged(&b, (batches, 1, n));
-        &a * &b
+        let mut products = Array3::zeros((batches, m, n)); // row-major, whatever a and b are
+        Zip::from(&mut products)
+            .and_broadcast(&a)
+            .and_broadcast(&b)
+            .for_each(|c, &a, &b| *c = a * b);
+        products
     } else if m == 1 && n == 1 && batches > 1 {
         // A batch of dot products: one matmul call per number would cost more than the sums.
         let a = merged(&a, (batches, k));
@@ -219,6 +224,13 @@ fn contract_pair<'r>(
         let a = merged(&a, (batches, m, k));
         let b = merged(&b, (batches, k, n));
         batched_matmul(a.view(), b.view())
+    };
+    // Splitting the merged axes again needs row-major order; every branch above produces it
+    // (the matmul returns a fresh row-major array), so this copy is only a safeguard.
+    let products = if products.is_standard_layout() {
+        products
+    } else {
+        products.as_standard_layout().into_owned()
     };
     let data = products
         .into_shape_with_order(IxDyn(&result_shape))

@@ -47,7 +47,7 @@
 //!
 //! What does the rearranging cost? A permutation is free: a view with its shape and strides
 //! reordered, no data moved. Merging neighbouring axes is free when one stride can walk them —
-//! ndarray's [`to_shape`](ndarray::ArrayBase::to_shape) then returns a view — and costs one
+//! ndarray's `to_shape` then returns a view — and costs one
 //! copy of the operand only when the layout demands it. For `ik,kj->ij` and `bik,bkj->bij`
 //! nothing needs merging, so the matmul receives the caller's own views, transposed or sliced
 //! as they are, and einsum costs what the matmul costs plus the parsing (well under a
