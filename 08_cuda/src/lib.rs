@@ -1,14 +1,291 @@
-//! # Step 8 — CUDA
+//! # Step 8 — CUDA: a kernel per output element, then the GPU's memory hierarchy
 //!
-//! *To come (issue: 08_cuda):* the lesson's CUDA kernel — a CPU grid launcher, then real
-//! kernels with cust behind the `cuda` feature.
+//! The lesson's last step moves the multiplication to the GPU. A GPU does not run one fast
+//! loop; it runs one small function — a *kernel* — tens of thousands of times at once, each
+//! copy told only *where it is* in a grid. So the lesson first rewrites `matmul` as a function
+//! of its grid position and simulates the grid on the CPU, then hands the very same function
+//! to numba's `cuda.jit`. We do the same, and then keep going: from the lesson's kernel to one
+//! that competes with cuBLAS, one idea of the GPU's memory hierarchy per step.
 //!
-//! Previous: [`matmul_blas`](../matmul_blas/index.html).
+//! Map of the crate:
+//! - [`grid`]: the CPU launcher — `blockIdx`, `threadIdx`, `blockDim` and a loop over every
+//!   position of a grid; [`matmul_kernel`] and [`matmul`] (the stage `grid-cpu`) use it.
+//! - [`kernels`]: the CUDA sources (`kernels/*.cu`), their entry points and launch
+//!   arithmetic. Compiled everywhere, tested everywhere.
+//! - `gpu` (feature `cuda`): the host side with [cust](https://docs.rs/cust/0.3) — context,
+//!   modules from PTX, device buffers, a stream, launches, CUDA-event timing — and cuBLAS
+//!   SGEMM loaded at run time. See "Running it" below.
+//!
+//! ## 1. The grid, simulated on the CPU
+//!
+//! A kernel computes *one* element of `c`: it asks which `(i, j)` it is, and does nothing if
+//! that is outside `c` (grids come in whole blocks, so some positions are spare):
+//!
+//! ```
+//! use matmul_cuda::grid::Thread;
+//! use ndarray::{ArrayView2, ArrayViewMut2};
+//!
+//! fn matmul_kernel(
+//!     thread: Thread,
+//!     a: ArrayView2<'_, f32>,
+//!     b: ArrayView2<'_, f32>,
+//!     c: &mut ArrayViewMut2<'_, f32>,
+//! ) {
+//!     let (i, j) = thread.grid_2d(); // numba's `i, j = cuda.grid(2)`
+//!     if i < c.nrows() && j < c.ncols() {
+//!         let mut tmp = 0.0;
+//!         for k in 0..a.ncols() {
+//!             tmp += a[[i, k]] * b[[k, j]];
+//!         }
+//!         c[[i, j]] = tmp;
+//!     }
+//! }
+//! # let _ = matmul_kernel;
+//! ```
+//!
+//! Launching it means calling it for every position: the lesson's `launch_kernel` is two
+//! loops, and CUDA's `kernel<<<grid, block>>>` is the same loops split into blocks of threads
+//! (the lesson's `TPB = 16`: blocks of 16 × 16 threads, `ceil(m / 16) × ceil(n / 16)` blocks):
+//!
+//! ```
+//! use matmul_cuda::grid::{Dim3, blocks_for, launch};
+//! use matmul_data::synthetic;
+//! use ndarray::Array2;
+//!
+//! let (a, b) = (synthetic::mnist_like(5, 1), synthetic::weights(784, 10, 2));
+//! let mut c = Array2::zeros((5, 10));
+//! let mut out = c.view_mut();
+//! let grid = Dim3::xy(blocks_for(5, 16), blocks_for(10, 16)); // one block: 256 threads, 50 used
+//! launch(grid, Dim3::xy(16, 16), |thread| {
+//!     matmul_cuda::matmul_kernel(thread, a.view(), b.view(), &mut out)
+//! });
+//! matmul_data::test_near(&c, &matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive::matmul(
+//!     a.view(),
+//!     b.view(),
+//! ));
+//! ```
+//!
+//! On the CPU this is the triple loop again, reordered — [`matmul`] is listed as the stage
+//! `grid-cpu` and runs about as fast as [`naive`](matmul_blas::einsum::broadcast::elementwise::dot::naive).
+//! What changed is the *shape* of the program: nothing in the kernel depends on the order in
+//! which positions run, so a GPU may run all 50,000 × 10 of MNIST's at once.
+//!
+//! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a
+//! barrier (`__syncthreads()`) — the first thread would wait forever for the others. Steps 4
+//! and 5 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`), checked on the
+//! CPU by an emulator that runs each thread of a block as an OS thread
+//! (`tests/emulator/`, used by `tests/emulated_kernels.rs` where a C++20 compiler exists).
+//!
+//! ## 2. On the GPU: the lesson's kernel
+//!
+//! The same function in CUDA C, launched with the same grid (`kernels/naive.cu`):
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/naive.cu"), "```")]
+//!
+//! An H100 has 132 streaming multiprocessors, each running warps of 32 threads in lockstep,
+//! and about 3 TB/s of HBM bandwidth — but only for *coalesced* access: when the 32 threads of
+//! a warp touch one contiguous 128-byte line, the warp's load is one transaction. In the
+//! lesson's kernel `x` (the fastest-varying thread index, the one that differs inside a warp)
+//! numbers the *rows* of `c`, so a warp's 32 loads of `a[i, p]` hit 16 rows `k` floats apart,
+//! and its stores to `c` land `n` floats apart: up to 32 transactions where one would do.
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## 3. Coalescing: let `x` run along the columns
+//!
+//! Swap the roles of `x` and `y` (`kernels/coalesced.cu`, blocks of 32 × 8): a warp is now 32
+//! consecutive columns of one row. `a[i, p]` is one address for the whole warp (a broadcast),
+//! `b[p, j..j + 32]` and `c[i, j..j + 32]` are each one 128-byte line. Same arithmetic, same
+//! result, a fraction of the memory transactions.
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/coalesced.cu"), "```")]
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## 4. Shared memory: load a tile once, use it 32 times
+//!
+//! Each thread still reads `2k` floats for `k` multiply-adds, and the caches catch only part of
+//! the reuse. Shared memory is the programmer-managed on-chip store of each multiprocessor
+//! (up to 228 KB on an H100, ~30 cycles away instead of ~500): a block of 32 × 32 threads loads a
+//! 32 × 32 tile of `a` and of `b` (one element each, coalesced), waits for the whole block at
+//! `__syncthreads()`, and then does 32 multiply-adds per thread from shared memory. Global
+//! traffic drops 32-fold. Tiles sticking out past `m`, `n` or `k` are padded with zeros, so
+//! every size works (`kernels/tiled.cu`):
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/tiled.cu"), "```")]
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## 5. Registers and vector loads: 64 outputs per thread
+//!
+//! Now every multiply-add costs two shared-memory loads, and shared memory's bandwidth is the
+//! limit. Registers are the one store faster still, so each thread computes an 8 × 8 patch of
+//! `c` in registers: per step along `k` it loads 8 values of `a`'s column and 8 of `b`'s row
+//! and does 64 multiply-adds — 4 FMAs per shared load instead of ½. The block tile grows to
+//! 128 × 128 (each global float now serves 128 FMAs), global loads become `float4` (16 bytes
+//! per thread, 512 per warp, where the row length is a multiple of 4 and the four floats are
+//! in range; checked scalar loads elsewhere), and `a`'s tile is stored transposed so a thread's
+//! 8 values are contiguous. The same template with 128 × 16 tiles (`cuda-skinny`) suits
+//! MNIST's `(50000, 784) @ (784, 10)`, where a 128-wide tile would compute 118 padding columns
+//! for every 10 real ones (`kernels/regblock.cu`):
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/regblock.cu"), "```")]
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## cuBLAS: the yardstick
+//!
+//! The lesson ends with PyTorch's `m1c @ m2c`, which is cuBLAS. We call `cublasSgemm` directly,
+//! loaded with `dlopen` at run time (so nothing about the build needs it), in FP32 with TF32
+//! tensor cores off (`CUBLAS_DEFAULT_MATH`, `NVIDIA_TF32_OVERRIDE=0`) — TF32 would round the
+//! inputs to 10-bit mantissas and is not the same computation. cuBLAS is column-major; a
+//! row-major `c = a @ b` is the column-major `cᵀ = bᵀ aᵀ`, one SGEMM with the operands swapped.
+//!
+//! ## Measured
+//!
+//! NOT YET MEASURED: needs a GPU run. What a run on an H100 must check (issue "08_cuda"):
+//! - the best own kernel at **80% or more of cuBLAS SGEMM** (FP32, TF32 off) at 4096 × 4096;
+//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the HBM floor**:
+//!   157 MB read once at about 3 TB/s is about 52 µs, so at most about 78 µs.
+//!
+//! Each GPU row reports the kernel alone (CUDA events), the kernel plus copying `c` back (what
+//! the lesson's `%timeit` includes with `.copy_to_host()` / `.cpu()`), and host arrays to host
+//! array (copies both ways).
+//!
+//! ## Running it
+//!
+//! The default build needs no CUDA and never links `libcuda`. With a CUDA toolkit — or, here,
+//! the rig that stands in for one (`../shared/cuda-rig`):
+//!
+//! ```text
+//! eval "$(../shared/cuda-rig/setup.sh)"
+//! CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda -p matmul-cuda --example gpu-check
+//! ```
+//!
+//! `build.rs` turns `kernels/*.cu` into PTX with `nvcc` (architecture `$MATMUL_CUDA_ARCH`,
+//! default `sm_80`, JIT-compiled by the driver for the GPU it finds). The resulting binary
+//! needs the driver's `libcuda.so.1` to start; `08_cuda/gpu-run.sh` runs it on the GPU
+//! machine: it validates every kernel against float64 (output poisoned with NaN before each
+//! launch, MNIST shapes and sizes that are not multiples of any tile), then prints the
+//! `mnist50k` rows and the square sweep to 8192 with GFLOP/s and percent of cuBLAS.
+//!
+//! Previous: [`matmul_blas`](../matmul_blas/index.html), a real CPU GEMM. This is the last step.
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 pub use matmul_blas as blas;
 pub use matmul_data::Stage;
 
-/// The stages defined so far, in reading order. This crate adds none yet.
+pub mod grid;
+pub mod kernels;
+
+#[cfg(feature = "cuda")]
+pub mod gpu;
+
+use grid::{Dim3, Thread, blocks_for, launch};
+
+/// The lesson's threads per block along each axis (`TPB = 16`).
+pub const THREADS_PER_BLOCK: u32 = 16;
+
+/// The lesson's CUDA kernel, as a function of its grid position: computes `c[i, j]` for the
+/// `(i, j)` of `thread` (`x` along rows, as numba's `cuda.grid(2)` in the lesson), and nothing
+/// when that position is outside `c`.
+///
+/// `a: (m, k)`, `b: (k, n)`, `c: (m, n)`, any strides.
+///
+/// # Panics
+///
+/// When the position is inside `c` but `a` or `b` is too small for it (indexing out of
+/// bounds): the caller must pass matching shapes, as [`matmul`] does.
+pub fn matmul_kernel(
+    thread: Thread,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let (i, j) = thread.grid_2d();
+    if i < c.nrows() && j < c.ncols() {
+        let mut tmp = 0.0;
+        for k in 0..a.ncols() {
+            tmp += a[[i, k]] * b[[k, j]];
+        }
+        c[[i, j]] = tmp;
+    }
+}
+
+/// `a @ b` by launching [`matmul_kernel`] over a simulated CUDA grid on the CPU: blocks of
+/// 16 × 16 threads, `ceil(m / 16) × ceil(n / 16)` of them, one thread per element of `c`.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use ndarray::array;
+///
+/// let a = array![[1.0, 2.0], [3.0, 4.0]];
+/// let b = array![[5.0, 6.0], [7.0, 8.0]];
+/// assert_eq!(matmul_cuda::matmul(a.view(), b.view()), array![[19.0, 22.0], [43.0, 50.0]]);
+/// ```
+pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let (m, _, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+    let mut c = Array2::zeros((m, n));
+    let mut out = c.view_mut();
+    let grid = Dim3::xy(
+        blocks_for(m, THREADS_PER_BLOCK),
+        blocks_for(n, THREADS_PER_BLOCK),
+    );
+    let block = Dim3::xy(THREADS_PER_BLOCK, THREADS_PER_BLOCK);
+    launch(grid, block, |thread| matmul_kernel(thread, a, b, &mut out));
+    c
+}
+
+/// This crate's CPU stages: the kernel on the simulated grid.
+fn own_stages() -> Vec<Stage> {
+    vec![Stage {
+        name: "grid-cpu",
+        package: env!("CARGO_PKG_NAME"),
+        summary: "the lesson's CUDA kernel, one call per grid position, simulated on the CPU",
+        matmul,
+    }]
+}
+
+/// The stages defined so far, in reading order: step 7's, then `grid-cpu`.
+///
+/// With the `cuda` feature, the GPU kernels follow (`cuda-naive`, …) — but only when a device
+/// is present at run time (see `gpu::gpu_stages`).
 pub fn stages() -> Vec<Stage> {
-    blas::stages()
+    let mut stages = blas::stages();
+    stages.extend(own_stages());
+    #[cfg(feature = "cuda")]
+    stages.extend(gpu::gpu_stages());
+    stages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_cpu_is_listed_after_the_blas_stages() {
+        let names: Vec<_> = stages().iter().map(|stage| stage.name).collect();
+        let ours = names.iter().position(|&name| name == "grid-cpu").unwrap();
+        assert_eq!(ours, blas::stages().len());
+    }
+
+    #[test]
+    fn spare_threads_of_a_partial_block_write_nothing() {
+        // (5, 10) uses 50 of one block's 256 threads; poison c and check nothing outside it
+        // (there is nothing outside it) and everything inside it was written.
+        let a = ndarray::Array2::from_elem((5, 3), 1.0_f32);
+        let b = ndarray::Array2::from_elem((3, 10), 2.0_f32);
+        let mut c = Array2::from_elem((5, 10), f32::NAN);
+        let mut out = c.view_mut();
+        launch(Dim3::xy(1, 1), Dim3::xy(16, 16), |t| {
+            matmul_kernel(t, a.view(), b.view(), &mut out)
+        });
+        assert!(c.iter().all(|&x| x == 6.0), "{c}");
+    }
 }

@@ -1,0 +1,264 @@
+//! Validates every GPU kernel against float64, then measures them against cuBLAS: the one
+//! command a GPU session runs (see `08_cuda/gpu-run.sh`).
+//!
+//! ```text
+//! gpu-check [--max-size N] [--seed S] [--skip-validation]
+//! ```
+//!
+//! Prints, in order: the device; one line per (method, shape) validation; the `mnist50k` table
+//! (kernel, kernel + download, end to end, effective bandwidth, multiple of the HBM floor); the
+//! square sweep (GFLOP/s and percent of cuBLAS); and the two H100 targets with the numbers that
+//! decide them. Exits 1 if any validation fails, 2 if there is no device.
+
+use std::process::exit;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use matmul_cuda::gpu::{Device, MeasureOptions, Measurement, Method};
+use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
+use matmul_data::synthetic;
+
+/// `(m, k, n)` validated for every method: MNIST's, tiny and odd ones, sizes one past or short
+/// of every tile (16, 32, 128), and a large square one (compared on sampled rows).
+const VALIDATION_SHAPES: &[(usize, usize, usize)] = &[
+    (5, 784, 10),
+    (50_000, 784, 10),
+    (1, 1, 1),
+    (7, 13, 3),
+    (33, 65, 17),
+    (127, 129, 31),
+    (129, 257, 130),
+    (257, 100, 513),
+    (1000, 999, 1001),
+    (4096, 4096, 4096),
+];
+
+/// The HBM floor of the issue's second target: 157 MB read once at 3 TB/s.
+const HBM_BYTES_PER_SECOND: f64 = 3.0e12;
+
+fn main() {
+    let mut max_size = 8192;
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut validation = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> u64 {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{name} needs a number")))
+        };
+        match arg.as_str() {
+            "--max-size" => max_size = value("--max-size") as usize,
+            "--seed" => seed = value("--seed"),
+            "--skip-validation" => validation = false,
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+
+    let device = match Device::open() {
+        Ok(device) => device,
+        Err(err) => {
+            println!("gpu-check: no GPU, nothing to do ({err})");
+            exit(2);
+        }
+    };
+    let (major, minor) = device.compute_capability();
+    println!(
+        "device: {} (compute capability {major}.{minor})",
+        device.name()
+    );
+    match device.cublas_library() {
+        Ok(path) => println!("cuBLAS: {path}"),
+        Err(err) => println!("cuBLAS: unavailable ({err})"),
+    }
+
+    let mut failures = 0;
+    if validation {
+        println!(
+            "\n## Validation against float64 (seed {seed}; c poisoned with NaN before each launch)"
+        );
+        for (case, &(m, k, n)) in VALIDATION_SHAPES.iter().enumerate() {
+            // fresh inputs for every shape; MNIST shapes get MNIST-like data
+            let case_seed = seed.wrapping_add(2 * case as u64);
+            let (a, b) = if k == 784 && n == 10 {
+                (
+                    synthetic::mnist_like(m, case_seed),
+                    synthetic::weights(k, n, case_seed + 1),
+                )
+            } else {
+                (
+                    synthetic::uniform(m, k, case_seed),
+                    synthetic::uniform(k, n, case_seed + 1),
+                )
+            };
+            for method in Method::ALL {
+                match device.validate(method, a.view(), b.view()) {
+                    Ok(check) => {
+                        if !check.passed() {
+                            failures += 1;
+                        }
+                        println!("{check}");
+                    }
+                    Err(err) => {
+                        failures += 1;
+                        println!("{} ({m}, {k}) @ ({k}, {n}): ERROR {err}", method.name());
+                    }
+                }
+            }
+        }
+        println!("\n## The GPU stages through the conformance checks (every layout, zero sizes)");
+        for stage in matmul_cuda::gpu::gpu_stages() {
+            let outcome = std::panic::catch_unwind(|| {
+                check_stage(
+                    stage.matmul,
+                    matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive::matmul,
+                );
+                check_rejects_mismatched_shapes(stage.matmul);
+            });
+            if outcome.is_err() {
+                failures += 1;
+            }
+            println!(
+                "{}: {}",
+                stage.name,
+                if outcome.is_ok() {
+                    "ok"
+                } else {
+                    "FAILED (message above)"
+                }
+            );
+        }
+    }
+
+    println!("\n## mnist50k: (50000, 784) @ (784, 10)");
+    let (images, weights) = (
+        synthetic::mnist_like(50_000, seed ^ 0x5eed),
+        synthetic::weights(784, 10, seed ^ 0xbeef),
+    );
+    let floor = 4.0 * (50_000 * 784 + 784 * 10 + 50_000 * 10) as f64 / HBM_BYTES_PER_SECOND;
+    println!(
+        "{:<16} {:>12} {:>16} {:>14} {:>10} {:>10}",
+        "method", "kernel", "+ download", "end to end", "GB/s", "x floor"
+    );
+    let mut best_mnist: Option<Measurement> = None;
+    for method in Method::ALL {
+        match device.measure(
+            method,
+            images.view(),
+            weights.view(),
+            MeasureOptions::default(),
+        ) {
+            Ok(m) => {
+                println!(
+                    "{:<16} {:>12} {:>16} {:>14} {:>10.0} {:>10.2}",
+                    method.name(),
+                    show(m.kernel),
+                    show(m.kernel_and_download),
+                    show(m.end_to_end),
+                    m.effective_bandwidth(),
+                    m.kernel.as_secs_f64() / floor
+                );
+                if method != Method::Cublas && best_mnist.is_none_or(|b| m.kernel < b.kernel) {
+                    best_mnist = Some(m);
+                }
+            }
+            Err(err) => println!("{:<16} ERROR {err}", method.name()),
+        }
+    }
+
+    println!("\n## Square sweep: (s, s) @ (s, s), kernel time (CUDA events)");
+    println!(
+        "{:<16} {:>6} {:>12} {:>10} {:>10}",
+        "method", "s", "kernel", "GFLOP/s", "% cuBLAS"
+    );
+    let mut best_4096: Option<(Measurement, f64)> = None;
+    let mut size = 256;
+    while size <= max_size {
+        let a = synthetic::uniform(size, size, seed ^ size as u64);
+        let b = synthetic::uniform(size, size, seed ^ (size as u64 + 1));
+        let options = MeasureOptions {
+            min_reps: if size >= 4096 { 2 } else { 3 },
+            ..MeasureOptions::default()
+        };
+        // cuBLAS first: the other rows are percentages of it
+        let cublas = device.measure(Method::Cublas, a.view(), b.view(), options);
+        let cublas_gflops = cublas.as_ref().map_or(f64::NAN, Measurement::gflops);
+        for method in Method::ALL.iter().rev().copied() {
+            // cuBLAS's row first, then the kernels from the last step back to the lesson's
+            let measured = if method == Method::Cublas {
+                cublas.as_ref().map(|m| *m).map_err(|e| e.to_string())
+            } else {
+                device
+                    .measure(method, a.view(), b.view(), options)
+                    .map_err(|e| e.to_string())
+            };
+            match measured {
+                Ok(m) => {
+                    let percent = 100.0 * m.gflops() / cublas_gflops;
+                    println!(
+                        "{:<16} {:>6} {:>12} {:>10.0} {:>9.1}%",
+                        method.name(),
+                        size,
+                        show(m.kernel),
+                        m.gflops(),
+                        percent
+                    );
+                    if size == 4096
+                        && method != Method::Cublas
+                        && best_4096.is_none_or(|(b, _)| m.kernel < b.kernel)
+                    {
+                        best_4096 = Some((m, percent));
+                    }
+                }
+                Err(err) => println!("{:<16} {:>6} ERROR {err}", method.name(), size),
+            }
+        }
+        size *= 2;
+    }
+
+    println!("\n## Targets (issue 08_cuda, H100)");
+    match best_4096 {
+        Some((m, percent)) => println!(
+            "best own kernel at 4096: {} at {:.0} GFLOP/s = {percent:.1}% of cuBLAS (target >= 80%): {}",
+            m.method.name(),
+            m.gflops(),
+            if percent >= 80.0 { "MET" } else { "NOT MET" }
+        ),
+        None => println!("best own kernel at 4096: not measured (--max-size below 4096?)"),
+    }
+    match best_mnist {
+        Some(m) => {
+            let ratio = m.kernel.as_secs_f64() / floor;
+            println!(
+                "mnist50k best kernel: {} at {} = {ratio:.2}x the HBM floor of {} (target <= 1.5x): {}",
+                m.method.name(),
+                show(m.kernel),
+                show(Duration::from_secs_f64(floor)),
+                if ratio <= 1.5 { "MET" } else { "NOT MET" }
+            );
+        }
+        None => println!("mnist50k: no kernel measured"),
+    }
+    if failures > 0 {
+        println!("\n{failures} validation(s) FAILED");
+        exit(1);
+    }
+}
+
+/// A duration in µs (below 10 ms) or ms.
+fn show(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 10_000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "gpu-check: {problem}\nusage: gpu-check [--max-size N] [--seed S] [--skip-validation]"
+    );
+    exit(64);
+}

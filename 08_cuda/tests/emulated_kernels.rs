@@ -1,0 +1,175 @@
+//! Every CUDA kernel of `kernels/*.cu`, run on the CPU by the emulator in `tests/emulator/`
+//! (each thread of a block an OS thread, `__syncthreads()` a barrier), with the launch
+//! configuration the GPU host code uses, against the float64 reference.
+//!
+//! This checks index arithmetic, edge handling (sizes that are not multiples of any tile) and
+//! barrier placement without a GPU; it says nothing about speed. It needs a C++20 compiler
+//! (`$CXX` or `c++`) and is skipped, with a notice, where there is none.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use matmul_cuda::kernels::{Kernel, LaunchConfig};
+use matmul_data::{reference_matmul, relative_error, synthetic};
+use ndarray::Array2;
+
+/// The emulator binary, built once per test run; `None` (after a notice) without a compiler.
+fn emulator() -> Option<&'static Path> {
+    static EMULATOR: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
+    EMULATOR
+        .get_or_init(|| {
+            let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator");
+            let compile = |source: &Path, output: &Path| {
+                Command::new(&compiler)
+                    .args(["-std=c++20", "-O2", "-pthread", "-w", "-o"])
+                    .arg(output)
+                    .arg(source)
+                    .output()
+            };
+            // A compiler that cannot build a C++20 barrier is "no compiler"; one that can but
+            // fails on the kernels is a failure of the kernels.
+            let probe = dir.path().join("probe.cpp");
+            std::fs::write(
+                &probe,
+                "#include <barrier>\nint main() { std::barrier<> b(1); }\n",
+            )
+            .expect("write the probe");
+            match compile(&probe, &dir.path().join("probe")) {
+                Ok(out) if out.status.success() => {}
+                _ => {
+                    eprintln!(
+                        "NOTICE: no C++20 compiler ({compiler}): emulated kernel tests skipped"
+                    );
+                    return None;
+                }
+            }
+            let binary = dir.path().join("emulator");
+            let out = compile(&here.join("driver.cpp"), &binary).expect("run the compiler");
+            assert!(
+                out.status.success(),
+                "the kernels do not compile as C++ under the emulator:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some((dir, binary))
+        })
+        .as_ref()
+        .map(|(_, binary)| binary.as_path())
+}
+
+fn write_f32(path: &Path, values: &Array2<f32>) {
+    let bytes: Vec<u8> = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(path, bytes).expect("write an input");
+}
+
+/// Runs `kernel` on the emulator with the host code's launch configuration; `None` when
+/// there is no emulator.
+fn run(kernel: Kernel, a: &Array2<f32>, b: &Array2<f32>) -> Option<Array2<f32>> {
+    let emulator = emulator()?;
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let LaunchConfig { grid, block } = kernel.launch_config(m, k, n).expect("a small product");
+    assert_eq!((grid.z, block.z), (1, 1), "the driver launches 2-D grids");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (a_path, b_path, c_path) = (
+        dir.path().join("a.bin"),
+        dir.path().join("b.bin"),
+        dir.path().join("c.bin"),
+    );
+    write_f32(&a_path, a);
+    write_f32(&b_path, b);
+    let numbers = [grid.x, grid.y, block.x, block.y].map(|x| x.to_string());
+    let sizes = [m, n, k].map(|x| x.to_string());
+    let out = Command::new(emulator)
+        .arg(kernel.entry_point())
+        .args(numbers)
+        .args(sizes)
+        .args([&a_path, &b_path, &c_path])
+        .output()
+        .expect("run the emulator");
+    assert!(
+        out.status.success(),
+        "emulator failed on {}: {}",
+        kernel.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&c_path).expect("read c");
+    let c: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|x| f32::from_le_bytes(x.try_into().expect("4 bytes")))
+        .collect();
+    Some(Array2::from_shape_vec((m, n), c).expect("m·n floats"))
+}
+
+/// Checks `kernel` on fresh inputs of each shape: every element written (the driver poisons
+/// c with NaN first) and within the stages' error bound of float64.
+fn check(kernel: Kernel, shapes: &[(usize, usize, usize)]) {
+    for (case, &(m, k, n)) in shapes.iter().enumerate() {
+        let seed = 1000 * case as u64 + kernel as u64;
+        let (a, b) = if k == 784 {
+            (
+                synthetic::mnist_like(m, seed),
+                synthetic::weights(k, n, seed + 1),
+            )
+        } else {
+            (
+                synthetic::uniform(m, k, seed),
+                synthetic::uniform(k, n, seed + 1),
+            )
+        };
+        let Some(c) = run(kernel, &a, &b) else { return };
+        let unwritten = c.iter().filter(|x| x.is_nan()).count();
+        assert_eq!(
+            unwritten,
+            0,
+            "{}: {unwritten} elements of ({m}, {n}) unwritten",
+            kernel.name()
+        );
+        let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
+        assert!(
+            error <= matmul_data::conformance::MAX_RELATIVE_ERROR,
+            "{} on ({m}, {k}) @ ({k}, {n}): relative error {error:e}",
+            kernel.name()
+        );
+    }
+}
+
+/// MNIST's five images, tiny and odd sizes, and sizes one short of or one past each kernel's
+/// tiles (16, 32, 128; 4 for the float4 paths).
+const SHAPES: &[(usize, usize, usize)] = &[
+    (5, 784, 10),
+    (1, 1, 1),
+    (7, 13, 3),
+    (33, 65, 17),
+    (127, 129, 31),
+    (129, 36, 130),
+    (130, 37, 132),
+];
+
+#[test]
+fn naive_kernel() {
+    check(Kernel::Naive, SHAPES);
+}
+
+#[test]
+fn coalesced_kernel() {
+    check(Kernel::Coalesced, SHAPES);
+}
+
+#[test]
+fn tiled_kernel() {
+    check(Kernel::Tiled, SHAPES);
+}
+
+#[test]
+fn register_blocked_kernel() {
+    check(Kernel::RegisterBlocked, SHAPES);
+}
+
+#[test]
+fn skinny_kernel() {
+    // plus several blocks of MNIST rows, and a width that needs more than one 16-column tile
+    check(Kernel::Skinny, SHAPES);
+    check(Kernel::Skinny, &[(300, 784, 10), (260, 64, 40)]);
+}

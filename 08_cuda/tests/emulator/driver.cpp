@@ -1,0 +1,65 @@
+// Runs one kernel of ../../kernels on the CPU emulator.
+//
+// usage: driver KERNEL GRID_X GRID_Y BLOCK_X BLOCK_Y M N K A.bin B.bin C.bin
+// A.bin and B.bin hold row-major little-endian f32 (m * k and k * n values); C.bin is written
+// with m * n values. c starts poisoned with NaN, so an element the kernel never writes shows.
+#include "cuda_emu.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "../../kernels/coalesced.cu"
+#include "../../kernels/naive.cu"
+#include "../../kernels/regblock.cu"
+#include "../../kernels/tiled.cu"
+
+static std::vector<float> read_floats(const char *path, size_t count) {
+    std::vector<float> v(count);
+    FILE *f = std::fopen(path, "rb");
+    if (!f || std::fread(v.data(), sizeof(float), count, f) != count) {
+        std::fprintf(stderr, "driver: cannot read %zu floats from %s\n", count, path);
+        std::exit(2);
+    }
+    std::fclose(f);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 12) {
+        std::fprintf(stderr, "usage: driver KERNEL GX GY BX BY M N K A.bin B.bin C.bin\n");
+        return 2;
+    }
+    const std::string name = argv[1];
+    Kernel kernel = nullptr;
+    if (name == "matmul_naive") kernel = matmul_naive;
+    if (name == "matmul_coalesced") kernel = matmul_coalesced;
+    if (name == "matmul_tiled") kernel = matmul_tiled;
+    if (name == "matmul_regblock_128x128") kernel = matmul_regblock_128x128;
+    if (name == "matmul_regblock_128x16") kernel = matmul_regblock_128x16;
+    if (!kernel) {
+        std::fprintf(stderr, "driver: unknown kernel %s\n", name.c_str());
+        return 2;
+    }
+    dim3 grid{(unsigned)std::atoi(argv[2]), (unsigned)std::atoi(argv[3]), 1};
+    dim3 block{(unsigned)std::atoi(argv[4]), (unsigned)std::atoi(argv[5]), 1};
+    const int m = std::atoi(argv[6]), n = std::atoi(argv[7]), k = std::atoi(argv[8]);
+    // 16-byte aligned, as cuMemAlloc's (256-byte) allocations are, so float4 loads are legal.
+    std::vector<float4> a4((size_t(m) * k + 3) / 4 + 1), b4((size_t(k) * n + 3) / 4 + 1),
+        c4((size_t(m) * n + 3) / 4 + 1);
+    const auto a = read_floats(argv[9], size_t(m) * k);
+    const auto b = read_floats(argv[10], size_t(k) * n);
+    float *ap = &a4[0].x, *bp = &b4[0].x, *cp = &c4[0].x;
+    std::memcpy(ap, a.data(), a.size() * sizeof(float));
+    std::memcpy(bp, b.data(), b.size() * sizeof(float));
+    for (size_t i = 0; i < size_t(m) * n; ++i) cp[i] = NAN;
+    launch(kernel, grid, block, ap, bp, cp, m, n, k);
+    FILE *f = std::fopen(argv[11], "wb");
+    if (!f || std::fwrite(cp, sizeof(float), size_t(m) * n, f) != size_t(m) * n) {
+        std::fprintf(stderr, "driver: cannot write %s\n", argv[11]);
+        return 2;
+    }
+    std::fclose(f);
+    return 0;
+}

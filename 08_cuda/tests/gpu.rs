@@ -1,0 +1,91 @@
+//! The GPU kernels and cuBLAS on a real device (feature `cuda`): validated against float64
+//! with the output poisoned before each launch, and the GPU stages through the same
+//! conformance checks as every CPU stage. Skipped, with a notice, where there is no GPU.
+#![cfg(feature = "cuda")]
+
+use matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive;
+use matmul_cuda::gpu::{Device, Method, gpu_stages};
+use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
+use matmul_data::synthetic;
+
+/// The shared device, or `None` after printing why the test is skipped.
+fn device() -> Option<&'static Device> {
+    let device = Device::shared();
+    if device.is_none() {
+        let why = Device::open().map_or_else(|err| err.to_string(), |_| "?".into());
+        eprintln!("NOTICE: no GPU, test skipped ({why})");
+    }
+    device
+}
+
+/// MNIST's shapes, then sizes that are not multiples of any tile (16, 32, 128, or 4 for the
+/// vector loads), then a square one past a tile boundary in every direction.
+const SHAPES: &[(usize, usize, usize)] = &[
+    (5, 784, 10),
+    (50_000, 784, 10),
+    (1, 1, 1),
+    (7, 13, 3),
+    (33, 65, 17),
+    (127, 129, 31),
+    (129, 257, 130),
+    (1000, 999, 1001),
+    (1025, 1024, 1023),
+];
+
+#[test]
+fn every_method_matches_float64_with_every_element_written() {
+    let Some(gpu) = device() else { return };
+    let mut failures = Vec::new();
+    for (case, &(m, k, n)) in SHAPES.iter().enumerate() {
+        // fresh inputs for every shape
+        let seed = 77 + 2 * case as u64;
+        let (a, b) = if k == 784 {
+            (
+                synthetic::mnist_like(m, seed),
+                synthetic::weights(k, n, seed + 1),
+            )
+        } else {
+            (
+                synthetic::uniform(m, k, seed),
+                synthetic::uniform(k, n, seed + 1),
+            )
+        };
+        for method in Method::ALL {
+            match gpu.validate(method, a.view(), b.view()) {
+                Ok(check) if check.passed() => eprintln!("{check}"),
+                Ok(check) => failures.push(check.to_string()),
+                Err(err) => failures.push(format!("{} ({m}, {k}, {n}): {err}", method.name())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn gpu_stages_pass_the_conformance_checks() {
+    let Some(_) = device() else { return };
+    let stages = gpu_stages();
+    assert_eq!(
+        stages.len(),
+        5,
+        "one stage per kernel when a device is present"
+    );
+    for stage in stages {
+        eprintln!("conformance: {}", stage.name);
+        check_stage(stage.matmul, naive::matmul);
+        check_rejects_mismatched_shapes(stage.matmul);
+    }
+}
+
+#[test]
+fn gpu_stages_are_listed_exactly_when_a_device_is_present() {
+    let names: Vec<_> = matmul_cuda::stages().iter().map(|s| s.name).collect();
+    let listed = names
+        .iter()
+        .filter(|name| name.starts_with("cuda-"))
+        .count();
+    match Device::shared() {
+        Some(_) => assert_eq!(listed, 5, "{names:?}"),
+        None => assert_eq!(listed, 0, "{names:?}"),
+    }
+}
