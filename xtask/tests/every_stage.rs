@@ -26,15 +26,21 @@ fn every_stage_agrees_with_float64_on_unseen_shapes_and_layouts() {
     let stages = matmul_cuda::stages();
     let names: Vec<_> = stages.iter().map(|stage| stage.name).collect();
     for expected in ["naive", "dot", "elementwise", "broadcast", "einsum"] {
-        assert!(names.contains(&expected), "stage {expected:?} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "stage {expected:?} missing from {names:?}"
+        );
     }
     let naive = stages[0];
     assert_eq!(naive.name, "naive", "the chain starts with the triple loop");
 
     let mut rng = SplitMix64::new(0x5EED);
     for trial in 0..40 {
-        let (m, k, n) =
-            (random_size(&mut rng, 40), random_size(&mut rng, 300), random_size(&mut rng, 40));
+        let (m, k, n) = (
+            random_size(&mut rng, 40),
+            random_size(&mut rng, 300),
+            random_size(&mut rng, 40),
+        );
         let a = uniform(m, k, rng.next_u64());
         let b = uniform(k, n, rng.next_u64());
         let (a_layout, b_layout) = (random_layout(&mut rng), random_layout(&mut rng));
@@ -68,7 +74,11 @@ fn every_stage_accepts_a_window_into_a_larger_matrix() {
     let exact = reference_matmul(a, b);
     for stage in matmul_cuda::stages() {
         let error = relative_error(&(stage.matmul)(a, b), &exact);
-        assert!(error < 1e-4, "stage {}: relative error {error:e}", stage.name);
+        assert!(
+            error < 1e-4,
+            "stage {}: relative error {error:e}",
+            stage.name
+        );
     }
 }
 
@@ -76,10 +86,21 @@ fn every_stage_accepts_a_window_into_a_larger_matrix() {
 fn stage_names_are_unique_and_documented() {
     let stages = matmul_cuda::stages();
     for (index, stage) in stages.iter().enumerate() {
-        assert!(!stage.summary.is_empty(), "stage {} has no summary", stage.name);
-        assert!(stage.package.starts_with("matmul-"), "stage {}: {}", stage.name, stage.package);
         assert!(
-            stages[..index].iter().all(|earlier| earlier.name != stage.name),
+            !stage.summary.is_empty(),
+            "stage {} has no summary",
+            stage.name
+        );
+        assert!(
+            stage.package.starts_with("matmul-"),
+            "stage {}: {}",
+            stage.name,
+            stage.package
+        );
+        assert!(
+            stages[..index]
+                .iter()
+                .all(|earlier| earlier.name != stage.name),
             "stage name {} appears twice",
             stage.name
         );
