@@ -1,0 +1,73 @@
+//! Criterion benches for every stage on the bench's workloads: `cargo bench -p xtask`.
+//!
+//! The same workloads as `cargo xtask bench` (the module is shared), with criterion's
+//! statistics and its comparison against the previous run. Stages too slow for criterion's
+//! ten samples on a workload are left out of that workload's group (one run is timed first to
+//! decide). Filter as usual: `cargo bench -p xtask -- mnist5/`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+
+#[allow(dead_code)] // The bench uses only part of the shared module.
+#[path = "../src/bench/workload.rs"]
+mod workload;
+
+#[allow(dead_code)]
+#[path = "../src/bench/floor.rs"]
+mod floor;
+
+use workload::{LessonData, MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
+
+/// Longest single run worth ten criterion samples, per workload kind.
+const MAX_RUN: Duration = Duration::from_millis(500);
+
+fn bench_workload(c: &mut Criterion, workload: &Workload) {
+    let mut group = c.benchmark_group(&workload.name);
+    group.throughput(Throughput::Elements(workload.flops() as u64));
+    let (a, b) = (workload.a.view(), workload.b.view());
+    for stage in matmul_cuda::stages() {
+        let start = Instant::now();
+        black_box((stage.matmul)(a, b));
+        let once = start.elapsed();
+        if once > MAX_RUN {
+            eprintln!(
+                "{}/{}: skipped, one run takes {once:?}",
+                workload.name, stage.name
+            );
+            continue;
+        }
+        if once > Duration::from_millis(20) {
+            group.sampling_mode(SamplingMode::Flat);
+        }
+        group.bench_function(BenchmarkId::from_parameter(stage.name), |bencher| {
+            bencher.iter(|| (stage.matmul)(black_box(a), black_box(b)))
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let data = LessonData::synthetic("criterion bench");
+    bench_workload(c, &Workload::lesson(MNIST5, &data, 5));
+    let mnist50k = Workload::lesson(MNIST50K, &data, TRAINING_IMAGES);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let images = mnist50k.a.as_slice().expect("a standard-layout array");
+    c.bench_function("floor/stream-read-mnist50k", |bencher| {
+        bencher.iter(|| floor::stream_read(black_box(images), threads))
+    });
+    bench_workload(c, &mnist50k);
+    for n in [256, 1024] {
+        bench_workload(c, &Workload::square(n));
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}

@@ -1,0 +1,156 @@
+"""Times the lesson's own methods on the data `cargo xtask bench` wrote, on this machine.
+
+Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS WORKLOAD...
+
+Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), and prints one JSON
+object per line on stdout:
+  {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...}
+  {"method": ..., "workload": ..., "skipped": "why"}
+Notices go to stderr. Needs numpy; torch and numba are optional (their methods are skipped
+with a reason when missing). The methods are the lesson's, written as the notebooks do.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+try:
+    from numba import njit
+except ImportError:
+    njit = None
+
+
+def python_loops(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        for j in range(bc):
+            for k in range(ac):
+                c[i, j] += a[i, k] * b[k, j]
+    return c
+
+
+if njit is not None:
+
+    @njit
+    def dot(a, b):
+        res = 0.0
+        for i in range(len(a)):
+            res += a[i] * b[i]
+        return res
+
+    @njit
+    def numba_broadcast(a, b):
+        (ar, ac), (br, bc) = a.shape, b.shape
+        c = np.zeros((ar, bc), dtype=a.dtype)
+        for i in range(ar):
+            c[i] = (a[i, :, None] * b).sum(axis=0)
+        return c
+
+
+def numba_dot(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    c = np.zeros((ar, bc), dtype=a.dtype)
+    for i in range(ar):
+        for j in range(bc):
+            c[i, j] = dot(a[i, :], b[:, j])
+    return c
+
+
+def torch_broadcast(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        c[i] = (a[i, :, None] * b).sum(dim=0)
+    return c
+
+
+# (name, needs, kind, function, square): kind picks the operands' type; `square` says whether
+# the method is fast enough to try on the square sweep at all.
+METHODS = [
+    ("python loops", "torch", "torch", python_loops, False),
+    ("numba dot", "numba", "numpy", lambda a, b: numba_dot(a, b), False),
+    ("torch broadcasting", "torch", "torch", torch_broadcast, False),
+    ("numba broadcasting", "numba", "numpy", lambda a, b: numba_broadcast(a, b), False),
+    ("torch.einsum", "torch", "torch", lambda a, b: torch.einsum("ik,kj->ij", a, b), True),
+    ("torch.matmul", "torch", "torch", lambda a, b: torch.matmul(a, b), True),
+    ("numpy @", "numpy", "numpy", lambda a, b: a @ b, True),
+]
+
+AVAILABLE = {"numpy": True, "torch": torch is not None, "numba": njit is not None}
+
+
+def flops(a):
+    (m, k), n = a[0].shape, a[1].shape[1]
+    return 2.0 * m * k * n
+
+
+def measure(run, measure_seconds):
+    """Median and minimum seconds per call: calls grouped so one sample lasts at least
+    1/20 of the budget, samples until the budget is spent (at least 3)."""
+    start = time.perf_counter()
+    run()
+    once = max(time.perf_counter() - start, 1e-9)
+    per_sample = max(1, int(measure_seconds / 20 / once))
+    samples = []
+    begin = time.perf_counter()
+    while len(samples) < 3 or (time.perf_counter() - begin < measure_seconds and len(samples) < 200):
+        t0 = time.perf_counter()
+        for _ in range(per_sample):
+            run()
+        samples.append((time.perf_counter() - t0) / per_sample)
+    samples.sort()
+    return samples[len(samples) // 2], samples[0], len(samples)
+
+
+def emit(record):
+    print(json.dumps(record), flush=True)
+
+
+def main():
+    data_dir, measure_seconds, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    workloads = sys.argv[4:]
+    missing = [name for name, ok in AVAILABLE.items() if not ok]
+    if missing:
+        print(f"python peers: missing {', '.join(missing)}; their methods are skipped", file=sys.stderr)
+    if torch is not None:
+        torch.set_grad_enabled(False)
+    # Seconds per flop of each method on the last workload it ran: predicts the next one.
+    rate = {}
+    for workload in workloads:
+        a = np.load(f"{data_dir}/{workload}_a.npy")
+        b = np.load(f"{data_dir}/{workload}_b.npy")
+        operands = {"numpy": (a, b)}
+        if torch is not None:
+            operands["torch"] = (torch.from_numpy(a), torch.from_numpy(b))
+        work = flops((a, b))
+        for name, needs, kind, function, square in METHODS:
+            if not AVAILABLE[needs]:
+                emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
+                continue
+            if workload.startswith("square") and not square:
+                continue
+            x, y = operands[kind]
+            if name in rate:
+                estimate = rate[name] * work
+                if estimate > max_run:
+                    emit({"method": name, "workload": workload,
+                          "skipped": f"one run would take about {estimate:.3g} s (limit {max_run:g} s)"})
+                    continue
+            else:
+                function(x[:1], y)  # compile (numba) and warm up on one row
+            median, minimum, samples = measure(lambda: function(x, y), measure_seconds)
+            rate[name] = median / work
+            emit({"method": name, "workload": workload, "median_ns": median * 1e9,
+                  "min_ns": minimum * 1e9, "samples": samples})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+//! The two charts, as small hand-written SVG: horizontal bars of the speedup over the naive
+//! loop on a log scale, and GFLOP/s against `N` for the square sweep.
+//!
+//! Hand-written because the charts are two dozen rectangles, lines and labels: a plotting
+//! crate would bring a font stack and a dependency tree for what `format!` does in a page.
+
+use std::fmt::Write;
+
+use super::report::{Results, format_speedup};
+use super::workload::{MNIST5, MNIST50K, SQUARE_SIZES, square_name};
+
+/// Colours for the series (Tableau 10), chosen for contrast and colour-blind safety.
+const PALETTE: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+
+/// Escapes the characters XML reserves.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The powers of ten spanning `[low, high]`, as exponents.
+fn decades(low: f64, high: f64) -> (i32, i32) {
+    let low = low.max(1e-12).log10().floor() as i32;
+    let high = (high.max(1e-12).log10().ceil() as i32).max(low + 1);
+    (low, high)
+}
+
+/// Speedup over the naive loop per stage, on both MNIST workloads, as bars on a log scale.
+/// Returns `None` when the naive loop was not timed on 5 images.
+pub fn speedup_svg(results: &Results) -> Option<String> {
+    let series = [(MNIST5, "5 images"), (MNIST50K, "50,000 images")];
+    let naive: Vec<Option<f64>> = series
+        .iter()
+        .map(|(w, _)| results.find("naive", w).map(|r| r.median_ns))
+        .collect();
+    naive[0]?;
+    let rows: Vec<(String, Vec<Option<f64>>)> = results
+        .stages()
+        .into_iter()
+        .map(|(stage, source)| {
+            let speedups: Vec<Option<f64>> = series
+                .iter()
+                .zip(&naive)
+                .map(|((w, _), base)| Some(base.as_ref()? / results.find(stage, w)?.median_ns))
+                .collect();
+            let label = if source == "python" {
+                format!("python: {stage}")
+            } else {
+                stage.to_owned()
+            };
+            (label, speedups)
+        })
+        .filter(|(_, s)| s.iter().any(Option::is_some))
+        .collect();
+    let values: Vec<f64> = rows
+        .iter()
+        .flat_map(|(_, s)| s.iter().flatten())
+        .copied()
+        .collect();
+    let (low, high) = decades(
+        values.iter().copied().fold(f64::INFINITY, f64::min),
+        values.iter().copied().fold(0.0, f64::max),
+    );
+    let (left, top, width, group) = (190.0, 50.0, 560.0, 30.0);
+    let height = top + group * rows.len() as f64 + 40.0;
+    let x = |v: f64| left + width * (v.log10() - low as f64) / (high - low) as f64;
+
+    let mut svg = String::new();
+    let total_width = left + width + 90.0;
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Speedup over the naive loop (log scale)</text>"#
+    );
+    for (i, (_, name)) in series.iter().enumerate() {
+        let lx = left + 300.0 + 130.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx}" y="30" width="12" height="10" fill="{}"/><text x="{}" y="39">{name}</text>"#,
+            PALETTE[i],
+            lx + 16.0
+        );
+    }
+    let bottom = top + group * rows.len() as f64;
+    for exponent in low..=high {
+        let gx = x(10f64.powi(exponent));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{bottom}" stroke="#ddd"/><text x="{gx:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            bottom + 16.0,
+            format_speedup(10f64.powi(exponent))
+        );
+    }
+    for (row, (label, speedups)) in rows.iter().enumerate() {
+        let y0 = top + group * row as f64;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 8.0,
+            y0 + group / 2.0 + 4.0,
+            escape(label)
+        );
+        for (i, speedup) in speedups.iter().enumerate() {
+            let Some(speedup) = speedup else { continue };
+            let y = y0 + 4.0 + 11.0 * i as f64;
+            let x0 = x(10f64.powi(low));
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+                (x(*speedup) - x0).max(1.0),
+                PALETTE[i],
+                x(*speedup) + 4.0,
+                y + 9.0,
+                format_speedup(*speedup)
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>"##
+    );
+    svg.push_str("</svg>\n");
+    Some(svg)
+}
+
+/// GFLOP/s against `N` on `(N, N) @ (N, N)`, one line per stage; `None` without square data.
+pub fn square_svg(results: &Results) -> Option<String> {
+    let lines: Vec<(String, Vec<(usize, f64)>)> = results
+        .stages()
+        .into_iter()
+        .map(|(stage, source)| {
+            let points = SQUARE_SIZES
+                .iter()
+                .filter_map(|&n| Some((n, results.find(stage, &square_name(n))?.gflops)))
+                .collect::<Vec<_>>();
+            let label = if source == "python" {
+                format!("python: {stage}")
+            } else {
+                stage.to_owned()
+            };
+            (label, points)
+        })
+        .filter(|(_, points)| !points.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let peak = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, g)| g))
+        .fold(0.0, f64::max);
+    // A round top for the axis: 1, 2 or 5 times a power of ten.
+    let magnitude = 10f64.powf(peak.max(1e-3).log10().floor());
+    let top_value = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|s| s * magnitude)
+        .find(|&v| v >= peak)
+        .unwrap_or(10.0 * magnitude);
+    let (left, top, width, height) = (60.0, 40.0, 520.0, 320.0);
+    let (first, last) = (
+        SQUARE_SIZES[0] as f64,
+        *SQUARE_SIZES.last().expect("sizes") as f64,
+    );
+    let x =
+        |n: usize| left + width * ((n as f64).log2() - first.log2()) / (last.log2() - first.log2());
+    let y = |g: f64| top + height * (1.0 - g / top_value);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+        left + width + 200.0,
+        top + height + 50.0
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">GFLOP/s on (N, N) @ (N, N)</text>"#
+    );
+    for step in 0..=5 {
+        let g = top_value * step as f64 / 5.0;
+        let gy = y(g);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{gy:.1}" x2="{}" y2="{gy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{g}</text>"##,
+            left + width,
+            left - 6.0,
+            gy + 4.0
+        );
+    }
+    for &n in &SQUARE_SIZES {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{n}</text>"#,
+            x(n),
+            top + height + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">N</text>"#,
+        left + width / 2.0,
+        top + height + 38.0
+    );
+    for (i, (label, points)) in lines.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let dash = if label.starts_with("python") {
+            r#" stroke-dasharray="5 3""#
+        } else {
+            ""
+        };
+        let path: Vec<String> = points
+            .iter()
+            .map(|&(n, g)| format!("{:.1},{:.1}", x(n), y(g)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#,
+            path.join(" ")
+        );
+        for &(n, g) in points {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
+                x(n),
+                y(g)
+            );
+        }
+        let ly = top + 16.0 * i as f64;
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            left + width + 16.0,
+            left + width + 36.0,
+            left + width + 42.0,
+            ly + 4.0,
+            escape(label)
+        );
+    }
+    svg.push_str("</svg>\n");
+    Some(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::report::Record;
+    use super::*;
+
+    fn record(stage: &str, workload: &str, median_ns: f64, gflops: f64) -> Record {
+        Record {
+            stage: stage.into(),
+            source: "rust".into(),
+            workload: workload.into(),
+            median_ns,
+            gflops,
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn charts_have_a_bar_or_line_per_stage() {
+        let results = Results {
+            results: vec![
+                record("naive", MNIST5, 1000.0, 1.0),
+                record("a<b", MNIST5, 10.0, 100.0),
+                record("a<b", "square-64", 10.0, 50.0),
+                record("a<b", "square-128", 10.0, 60.0),
+            ],
+            ..Results::default()
+        };
+        let bars = speedup_svg(&results).unwrap();
+        assert!(bars.starts_with("<svg") && bars.trim_end().ends_with("</svg>"));
+        assert!(bars.contains("a&lt;b") && bars.contains("100×"));
+        let lines = square_svg(&results).unwrap();
+        assert_eq!(lines.matches("<polyline").count(), 1);
+        assert_eq!(lines.matches("<circle").count(), 2);
+        assert!(square_svg(&Results::default()).is_none());
+        assert!(speedup_svg(&Results::default()).is_none());
+    }
+}

@@ -1,0 +1,92 @@
+//! The workloads the bench times: the lesson's linear layer on 5 and on 50,000 images, and
+//! square matrices for the GEMM sweep.
+//!
+//! Shared by `cargo xtask bench` and the criterion benches (`cargo bench -p xtask`), so that
+//! both time the same products on the same data.
+
+use ndarray::{Array2, s};
+
+/// `(5, 784) @ (784, 10)`: the lesson's headline, five images through a linear layer.
+pub const MNIST5: &str = "mnist5";
+/// `(50000, 784) @ (784, 10)`: every training image.
+pub const MNIST50K: &str = "mnist50k";
+/// The sizes `N` of the `square-N` sweep, `(N, N) @ (N, N)`.
+pub const SQUARE_SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 2048];
+
+/// The name of the square workload of size `n`: `square-{n}`.
+pub fn square_name(n: usize) -> String {
+    format!("square-{n}")
+}
+
+/// One product to time: `a @ b`, with a name for tables.
+#[derive(Debug)]
+pub struct Workload {
+    /// `mnist5`, `mnist50k` or `square-N`.
+    pub name: String,
+    /// The left operand `(m, k)`, row-major.
+    pub a: Array2<f32>,
+    /// The right operand `(k, n)`, row-major.
+    pub b: Array2<f32>,
+}
+
+impl Workload {
+    /// `(m, k, n)`.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let ((m, k), n) = (self.a.dim(), self.b.ncols());
+        (m, k, n)
+    }
+
+    /// Floating-point operations of one product: a multiply and an add per term, `2·m·k·n`.
+    pub fn flops(&self) -> f64 {
+        let (m, k, n) = self.dims();
+        2.0 * m as f64 * k as f64 * n as f64
+    }
+
+    /// The first `rows` images times the weights: the lesson's linear layer.
+    ///
+    /// # Panics
+    ///
+    /// When `images` has fewer than `rows` rows.
+    pub fn lesson(name: &str, data: &LessonData, rows: usize) -> Workload {
+        Workload {
+            name: name.to_owned(),
+            a: data.images.slice(s![..rows, ..]).to_owned(),
+            b: data.weights.clone(),
+        }
+    }
+
+    /// `(n, n) @ (n, n)` of uniform numbers in `[-1, 1)`.
+    pub fn square(n: usize) -> Workload {
+        Workload {
+            name: square_name(n),
+            a: matmul_data::synthetic::uniform(n, n, 2 * n as u64),
+            b: matmul_data::synthetic::uniform(n, n, 2 * n as u64 + 1),
+        }
+    }
+}
+
+/// The lesson's operands: 50,000 images `(50000, 784)` and weights `(784, 10)`.
+#[derive(Debug)]
+pub struct LessonData {
+    /// The training images, one per row, pixels in `[0, 1)`.
+    pub images: Array2<f32>,
+    /// Standard normal weights, like the lesson's `torch.randn(784, 10)`.
+    pub weights: Array2<f32>,
+    /// Which data this is, for the machine line: real MNIST or synthetic.
+    pub source: String,
+}
+
+/// Images in the training set.
+pub const TRAINING_IMAGES: usize = 50_000;
+
+impl LessonData {
+    /// MNIST-like synthetic images (same shape, about 80% zeros, the rest in `[0, 1)`) and
+    /// normal weights, with `source` saying why real MNIST was not used.
+    pub fn synthetic(why: &str) -> LessonData {
+        LessonData {
+            images: matmul_data::synthetic::mnist_like(TRAINING_IMAGES, 1),
+            weights: matmul_data::synthetic::weights(784, 10, 2),
+            source: format!("synthetic MNIST-like data (same shape and density; {why})"),
+        }
+    }
+}
