@@ -45,13 +45,28 @@
 //! repeated labels (`ii`) take the diagonal first; three or more operands are contracted
 //! pairwise, left to right.
 //!
+//! ```text
+//! spec            batch   left   contracted   right   computed as
+//! ik,kj->ij       -       i      k            j       (i, k) @ (k, j)
+//! bik,bkj->bij    b       i      k            j       for each b: (i, k) @ (k, j)
+//! bij,jk->bik     -       b i    j            k       (b·i, j) @ (j, k): b and i merge
+//! ijk,jk->i       -       i      j k          -       (i, j·k) @ (j·k, 1)
+//! i,j->ij         -       i      -            j       nothing to sum: a broadcast product
+//! ```
+//!
+//! (A pair with nothing to contract is an outer product, computed as a broadcast multiply;
+//! a batch of `1 × 1` results — batched dot products, `bi,bi->b` — as dot products, since a
+//! matmul call per number would cost more than the number.)
+//!
 //! What does the rearranging cost? A permutation is free: a view with its shape and strides
 //! reordered, no data moved. Merging neighbouring axes is free when one stride can walk them —
-//! ndarray's `to_shape` then returns a view — and costs one
-//! copy of the operand only when the layout demands it. For `ik,kj->ij` and `bik,bkj->bij`
+//! ndarray's `to_shape` then returns a view — and costs one copy of the operand only when the
+//! layout demands it (as merging `b·i` does when `b` and `i` are not adjacent in memory). For `ik,kj->ij` and `bik,bkj->bij`
 //! nothing needs merging, so the matmul receives the caller's own views, transposed or sliced
-//! as they are, and einsum costs what the matmul costs plus the parsing (well under a
-//! microsecond).
+//! as they are. What einsum adds is a fixed cost per call — reading the spec, binding it to the
+//! shapes, planning the permutations, a few dozen small allocations: about a microsecond on
+//! the development machine (measured on 2 × 2 matrices), whatever the size of the product.
+//! That is noise for large products and a noticeable slice of a five-image one.
 //!
 //! ## The forms, by example
 //!
