@@ -172,15 +172,20 @@ impl Download {
                 // Wrong or unreadable: remove it, so a failed re-fetch leaves nothing behind.
                 Err(_) => fs::remove_file(&path).map_err(|source| DownloadError::Cache {
                     path: path.clone(),
-                    source,
+                    error: source,
                 })?,
             },
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(DownloadError::Cache { path, source }),
+            Err(source) => {
+                return Err(DownloadError::Cache {
+                    path,
+                    error: source,
+                });
+            }
         }
         fs::create_dir_all(&self.dir).map_err(|source| DownloadError::Cache {
             path: self.dir.clone(),
-            source,
+            error: source,
         })?;
 
         let mut attempts = Vec::new();
@@ -207,7 +212,7 @@ impl Download {
         let what = path.display().to_string();
         let cache_error = |source| DownloadError::Cache {
             path: path.to_owned(),
-            source,
+            error: source,
         };
         if let Some(size) = self.size {
             let found = fs::metadata(path).map_err(cache_error)?.len();
@@ -249,7 +254,7 @@ impl Download {
             },
             other => DownloadError::Request {
                 url: url.to_owned(),
-                source: Box::new(other),
+                error: Box::new(other),
             },
         })?;
         let body = response.into_body();
@@ -258,7 +263,7 @@ impl Download {
 
         let cache_error = |source| DownloadError::Cache {
             path: self.dir.clone(),
-            source,
+            error: source,
         };
         let mut temp = tempfile::Builder::new()
             .prefix(&format!(".{}.", self.file_name))
@@ -279,7 +284,7 @@ impl Download {
                     return Err(DownloadError::Body {
                         url: url.to_owned(),
                         received,
-                        source,
+                        error: source,
                     });
                 }
             };
@@ -316,7 +321,7 @@ impl Download {
         temp.as_file().sync_all().map_err(cache_error)?;
         temp.persist(path).map_err(|error| DownloadError::Cache {
             path: path.to_owned(),
-            source: error.error,
+            error: error.error,
         })?;
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! What can go wrong when fetching or reading MNIST: typed errors that name the file, what
 //! was expected and what was found.
 //!
+//! Each message is complete on its own (it includes the underlying error's text), so
+//! the variants expose no separate `source()`: printing the chain would repeat it.
+//!
 //! Every failure a user can cause (a wrong path, a corrupt download, a file in another
 //! layout) is one of these values, never a panic.
 
@@ -12,12 +15,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum MnistError {
     /// A file could not be opened or read.
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}: {error}")]
     Io {
         /// The file.
         file: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// The file does not start with gzip's magic bytes `1f 8b`.
     #[error("{file} is not a gzip file: expected the magic bytes 1f 8b, found {found}")]
@@ -28,20 +31,20 @@ pub enum MnistError {
         found: String,
     },
     /// The gzip stream is corrupt or ends early.
-    #[error("{file}: the gzip stream is corrupt or truncated: {source}")]
+    #[error("{file}: the gzip stream is corrupt or truncated: {error}")]
     Gzip {
         /// The file.
         file: PathBuf,
         /// What the decompressor reported.
-        source: io::Error,
+        error: io::Error,
     },
     /// The decompressed bytes are not a well-formed pickle.
-    #[error("{file}: not a readable pickle: {source}")]
+    #[error("{file}: not a readable pickle: {error}")]
     Pickle {
         /// The file.
         file: PathBuf,
         /// What the unpickler reported.
-        source: serde_pickle::Error,
+        error: serde_pickle::Error,
     },
     /// The pickle or IDX file is well formed but does not hold what MNIST holds.
     #[error("{file}: {what}: expected {expected}, found {found}")]
@@ -111,12 +114,12 @@ pub enum MnistError {
 #[non_exhaustive]
 pub enum DownloadError {
     /// The request failed before any body arrived (DNS, connection, TLS, timeout).
-    #[error("cannot fetch {url}: {source}")]
+    #[error("cannot fetch {url}: {error}")]
     Request {
         /// The URL.
         url: String,
         /// What the HTTP client reported.
-        source: Box<ureq::Error>,
+        error: Box<ureq::Error>,
     },
     /// The server answered with an error status.
     #[error("cannot fetch {url}: the server answered HTTP {status}")]
@@ -127,14 +130,14 @@ pub enum DownloadError {
         status: u16,
     },
     /// The body stopped before it was complete (connection dropped, read timeout).
-    #[error("cannot fetch {url}: the download broke off after {received} bytes: {source}")]
+    #[error("cannot fetch {url}: the download broke off after {received} bytes: {error}")]
     Body {
         /// The URL.
         url: String,
         /// Bytes received before the failure.
         received: u64,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// The file is not as long as the published one.
     #[error("{what}: expected {expected} bytes, found {found} bytes")]
@@ -163,12 +166,12 @@ pub enum DownloadError {
         found: String,
     },
     /// The cache directory or a file in it could not be written.
-    #[error("cache {path}: {source}")]
+    #[error("cache {path}: {error}")]
     Cache {
         /// The directory or file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// Every URL failed; each attempt's error, in order.
     #[error("cannot fetch {file} from any of {} URLs: {}", attempts.len(), join(attempts))]

@@ -26,7 +26,7 @@ impl Gunzip {
     pub(crate) fn open(path: &Path) -> Result<Self, MnistError> {
         let io_error = |source| MnistError::Io {
             file: path.to_owned(),
-            source,
+            error: source,
         };
         let mut file = File::open(path).map_err(io_error)?;
         let mut magic = [0u8; 2];
@@ -54,7 +54,7 @@ impl Gunzip {
         match &self.error {
             Some((kind, message)) => MnistError::Gzip {
                 file: path.to_owned(),
-                source: io::Error::new(*kind, message.clone()),
+                error: io::Error::new(*kind, message.clone()),
             },
             None => otherwise,
         }

@@ -108,7 +108,7 @@ fn read_file(dir: &Path, name: &str, ndim: usize) -> Result<(Idx, PathBuf), Mnis
     } else {
         let file = File::open(&plain).map_err(|source| MnistError::Io {
             file: plain.clone(),
-            source,
+            error: source,
         })?;
         read_idx(&mut BufReader::new(file), &plain, ndim)?
     };
@@ -125,7 +125,7 @@ fn read_idx(reader: &mut impl Read, path: &Path, ndim: usize) -> Result<Idx, Mni
     };
     let io_error = |source| MnistError::Io {
         file: path.to_owned(),
-        source,
+        error: source,
     };
     let mut magic = [0u8; 4];
     read_exact_or(reader, &mut magic, || {

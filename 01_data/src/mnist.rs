@@ -164,7 +164,7 @@ impl Mnist {
                     path,
                     MnistError::Pickle {
                         file: path.to_owned(),
-                        source,
+                        error: source,
                     },
                 )
             })?;
@@ -191,7 +191,7 @@ impl Mnist {
             serde_pickle::value_from_reader(reader, pickle::options()).map_err(|source| {
                 MnistError::Pickle {
                     file: name.to_owned(),
-                    source,
+                    error: source,
                 }
             })?;
         pickle::mnist_from_value(value, name)
