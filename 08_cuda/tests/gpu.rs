@@ -9,10 +9,19 @@ use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 use matmul_data::synthetic;
 
 /// The shared device, or `None` after printing why the test is skipped.
+///
+/// # Panics
+///
+/// When there is no device and `MATMUL_CUDA_REQUIRE_GPU` is set (as `gpu-run.sh` does on the
+/// GPU machine, where a skip would hide a broken module load).
 fn device() -> Option<&'static Device> {
     let device = Device::shared();
     if device.is_none() {
         let why = Device::open().map_or_else(|err| err.to_string(), |_| "?".into());
+        assert!(
+            std::env::var_os("MATMUL_CUDA_REQUIRE_GPU").is_none(),
+            "MATMUL_CUDA_REQUIRE_GPU is set but there is no usable GPU: {why}"
+        );
         eprintln!("NOTICE: no GPU, test skipped ({why})");
     }
     device

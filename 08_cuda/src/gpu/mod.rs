@@ -15,6 +15,39 @@
 //!
 //! [`gpu_stages`] wraps the kernels as [`Stage`]s, listed only when a device is present.
 //!
+//! ## For `cargo xtask bench --cuda`
+//!
+//! Built with `--features cuda` (xtask forwards its own `cuda` feature), the bench needs only:
+//!
+//! - [`Device::shared`] (or [`Device::open`] for the reason there is none);
+//! - [`Device::measure`]`(method, a, b, MeasureOptions::default())` for each of
+//!   [`Method::ALL`] on each workload, giving a [`Measurement`]: `kernel` (CUDA events),
+//!   `kernel_and_download` (the lesson's timing, with `.cpu()`), `end_to_end`, and
+//!   [`Measurement::gflops`]; percent of cuBLAS is `gflops / cublas.gflops`;
+//! - optionally [`Device::validate`] before timing (a [`Validation`] that `Display`s as one
+//!   line and says [`Validation::passed`]).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use matmul_cuda::gpu::{Device, MeasureOptions, Method};
+//!
+//! let gpu = Device::shared().ok_or_else(|| Device::open().unwrap_err())?;
+//! let (a, b) = (matmul_data::synthetic::uniform(4096, 4096, 1), matmul_data::synthetic::uniform(4096, 4096, 2));
+//! let cublas = gpu.measure(Method::Cublas, a.view(), b.view(), MeasureOptions::default())?;
+//! for method in Method::ALL {
+//!     let m = gpu.measure(method, a.view(), b.view(), MeasureOptions::default())?;
+//!     println!(
+//!         "{:<16} {:>10.3} ms {:>8.0} GFLOP/s {:>6.1}% of cuBLAS",
+//!         method.name(),
+//!         m.kernel.as_secs_f64() * 1e3,
+//!         m.gflops(),
+//!         100.0 * m.gflops() / cublas.gflops()
+//!     );
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The binary links `libcuda.so.1` (cust does), so a `cuda` build starts only where the
 //! driver library is installed; there, a missing or busy GPU makes `detect` return `None`.
 //!

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds, on a machine WITHOUT a GPU, everything a GPU session runs, into target/cuda/carry/:
+#   gpu-check        validation of every kernel + mnist50k and square-sweep timings vs cuBLAS
+#   test-gpu         tests/gpu.rs (validation, GPU stages through the conformance checks)
+#   test-matmul_cuda the crate's unit tests, built with the cuda feature
+#   xtask            `cargo xtask` built with --features cuda (for `bench --cuda`, once wired)
+# Debug info is stripped so the folder stays well under the device tool's 64 MiB carry limit.
+# Then, with the device tool: carry ["target/cuda/carry"], command `bash 08_cuda/gpu-run.sh`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+if ! command -v nvcc >/dev/null; then
+  eval "$("$root/../shared/cuda-rig/setup.sh")"
+fi
+export CARGO_TARGET_DIR=$root/target/cuda
+out=$CARGO_TARGET_DIR/carry
+rm -rf "$out"
+mkdir -p "$out"
+
+cargo build --release --features cuda -p matmul-cuda --example gpu-check
+cp "$CARGO_TARGET_DIR/release/examples/gpu-check" "$out/"
+
+# The test binaries, found through cargo's JSON messages (their names carry a hash). The
+# emulator test stays here: it compiles C++ from this checkout, and runs fine without a GPU.
+cargo test --release --features cuda -p matmul-cuda --lib --test gpu --no-run \
+  --message-format=json |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["profile"]["test"]:
+        print(msg["target"]["name"], msg["executable"])
+' | while read -r name exe; do cp "$exe" "$out/test-$name"; done
+
+cargo build --release -p xtask --features cuda
+cp "$CARGO_TARGET_DIR/release/xtask" "$out/"
+
+strip --strip-debug "$out"/*
+ls -la "$out"
+du -sh "$out"
