@@ -352,10 +352,36 @@ fn settings_for(settings: Settings, estimate: f64) -> Settings {
     }
 }
 
-/// The lesson's data: real MNIST from the local cache when `01_data` can load it without
-/// the network, otherwise synthetic data of the same shape and density.
+/// The lesson's data: real MNIST when `01_data` finds it in its cache (verified, no network
+/// needed; `cargo xtask data` puts it there), otherwise synthetic data of the same shape and
+/// density, saying why.
 fn lesson_data() -> LessonData {
-    LessonData::synthetic("real MNIST is not loaded by this build")
+    let download = matmul_data::Download::mnist().progress(false);
+    let path = download.path();
+    if !path.is_file() {
+        return LessonData::synthetic(&format!(
+            "no MNIST in the cache at {}; `cargo xtask data` fetches it",
+            path.display()
+        ));
+    }
+    match matmul_data::Mnist::load_cached(&download) {
+        Ok(mnist) if mnist.train.images.nrows() >= TRAINING_IMAGES => LessonData {
+            images: mnist
+                .train
+                .images
+                .slice_move(ndarray::s![..TRAINING_IMAGES, ..])
+                .as_standard_layout()
+                .into_owned(),
+            weights: matmul_data::synthetic::weights(784, 10, 2),
+            source: format!("MNIST training images from {}", path.display()),
+        },
+        Ok(mnist) => LessonData::synthetic(&format!(
+            "{} holds only {} training images",
+            path.display(),
+            mnist.train.images.nrows()
+        )),
+        Err(error) => LessonData::synthetic(&format!("MNIST could not be loaded: {error}")),
+    }
 }
 
 /// `target/bench` under the workspace root (the nearest ancestor of the current directory

@@ -6,7 +6,7 @@
 //! caller's (see [`super::Isa::detect`]).
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
+    __m512, __mmask16, _MM_HINT_NTA, _mm_prefetch, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
@@ -18,10 +18,12 @@ const NR: usize = super::COLUMNS_PER_PASS;
 
 /// How many rows ahead of the current pair the kernel asks the memory system for.
 ///
-/// The hardware prefetcher follows one stream well, but here the core is also busy with 20
-/// FMAs per 64-byte line it reads; asking for the next rows explicitly keeps enough loads in
-/// flight to stream at full bandwidth (measured: without it, 1.4× slower on 50,000 rows).
-const PREFETCH_ROWS: usize = 4;
+/// The hardware prefetcher stops at every 4 KiB page (a row is 3 KiB) and the core is busy
+/// with 20 FMAs per pair of 64-byte lines it reads; asking for the rows 8 ahead explicitly,
+/// as non-temporal data (used once, so kept out of the outer caches where `bᵀ` lives), keeps
+/// enough loads in flight. Measured on 50,000 rows: 1.4–1.5× faster than no prefetch; 4, 8
+/// and 16 rows ahead within noise of each other.
+const PREFETCH_ROWS: usize = 8;
 
 /// The mask selecting the first `n ≤ 16` lanes.
 fn first_lanes(n: usize) -> __mmask16 {
@@ -92,7 +94,7 @@ pub(super) unsafe fn rows_dot_columns(
             let ahead = row0.wrapping_add(PREFETCH_ROWS * k + 2 * chunk * LANES);
             if ahead < end {
                 // A hint: it never faults and has no visible effect (a safe intrinsic).
-                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_NTA>(ahead.cast());
             }
             let x0 = load_a(row0, chunk);
             let x1 = load_a(row1, chunk);

@@ -352,10 +352,17 @@ pub fn format_time(ns: f64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
-/// A speedup with thousands separators and no false precision: `0.52×`, `3.4×`, `1,234×`.
+/// A speedup with thousands separators and no false precision: `0.00012×`, `0.52×`, `3.4×`,
+/// `1,234×` (two significant digits below 10).
 pub fn format_speedup(x: f64) -> String {
     if x < 10.0 {
-        let decimals = if x < 1.0 { 2 } else { 1 };
+        let decimals = if x >= 1.0 {
+            1
+        } else if x > 0.0 {
+            (1 - x.log10().floor() as i32).clamp(2, 12) as usize
+        } else {
+            2
+        };
         return format!("{x:.decimals$}×");
     }
     let digits = format!("{:.0}", x);
@@ -426,6 +433,8 @@ mod tests {
     #[test]
     fn speedups_group_thousands() {
         assert_eq!(format_speedup(0.523), "0.52×");
+        assert_eq!(format_speedup(0.000_123), "0.00012×");
+        assert_eq!(format_speedup(0.0), "0.00×");
         assert_eq!(format_speedup(3.44), "3.4×");
         assert_eq!(format_speedup(1234.4), "1,234×");
         assert_eq!(format_speedup(1_234_567.0), "1,234,567×");
