@@ -1,10 +1,11 @@
 //! Every CUDA kernel of `kernels/*.cu`, run on the CPU by the emulator in `tests/emulator/`
-//! (each thread of a block an OS thread, `__syncthreads()` a barrier), with the launch
+//! (each thread of a block a fiber, `__syncthreads()` a phase barrier), with the launch
 //! configuration the GPU host code uses, against the float64 reference.
 //!
 //! This checks index arithmetic, edge handling (sizes that are not multiples of any tile) and
 //! barrier placement without a GPU; it says nothing about speed. It needs a C++20 compiler
-//! (`$CXX` or `c++`) and is skipped, with a notice, where there is none.
+//! (`$CXX` or `c++`) and `<ucontext.h>` (glibc), and is skipped, with a notice, where they are
+//! missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,19 +25,18 @@ fn emulator() -> Option<&'static Path> {
             let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator");
             let compile = |source: &Path, output: &Path| {
                 Command::new(&compiler)
-                    .args(["-std=c++20", "-O2", "-pthread", "-w", "-o"])
+                    .args(["-std=c++20", "-O2", "-w", "-o"])
                     .arg(output)
                     .arg(source)
                     .output()
             };
-            // A compiler that cannot build a C++20 barrier is "no compiler"; one that can but
-            // fails on the kernels is a failure of the kernels.
+            // A compiler that cannot build what the emulator uses (C++17 inline variables,
+            // <ucontext.h>) is "no compiler"; one that can but fails on the kernels is a
+            // failure of the kernels.
             let probe = dir.path().join("probe.cpp");
-            std::fs::write(
-                &probe,
-                "#include <barrier>\nint main() { std::barrier<> b(1); }\n",
-            )
-            .expect("write the probe");
+            let probe_source = "#include <ucontext.h>\ninline ucontext_t context;\n\
+                                int main() { return getcontext(&context); }\n";
+            std::fs::write(&probe, probe_source).expect("write the probe");
             match compile(&probe, &dir.path().join("probe")) {
                 Ok(out) if out.status.success() => {}
                 _ => {
