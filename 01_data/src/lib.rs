@@ -12,7 +12,6 @@
 //! - [`synthetic`]: deterministic data with MNIST's shape and density (about 80% zeros, the rest
 //!   in `[0, 1)`) and normally distributed weights, for tests and for benchmarking without the
 //!   network.
-//!
 //! - [`mnist`]: the real data. [`Mnist`] holds the lesson's `x_train, y_train, x_valid,
 //!   y_valid` (and the test split) as ndarray arrays, loaded from `mnist.pkl.gz` exactly as
 //!   published ([`Mnist::from_pickle_gz`]) or from MNIST's original IDX files
@@ -58,6 +57,7 @@ mod gzip;
 pub mod harness;
 mod idx;
 pub mod mnist;
+mod opcodes;
 mod pickle;
 pub mod stage;
 pub mod synthetic;

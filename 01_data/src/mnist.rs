@@ -31,6 +31,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::download::Download;
 use crate::gzip::Gunzip;
+use crate::opcodes::{Guard, MAX_CONTAINERS};
 use crate::{MnistError, idx, pickle};
 
 /// Pixels in one image: 28 × 28.
@@ -157,16 +158,11 @@ impl Mnist {
     /// ```
     pub fn from_pickle_gz(path: impl AsRef<Path>) -> Result<Self, MnistError> {
         let path = path.as_ref();
-        let mut stream = Gunzip::open(path)?;
+        let mut stream = Guard::new(Gunzip::open(path)?);
         let value =
-            serde_pickle::value_from_reader(&mut stream, pickle::options()).map_err(|source| {
-                stream.blame(
-                    path,
-                    MnistError::Pickle {
-                        file: path.to_owned(),
-                        error: source,
-                    },
-                )
+            serde_pickle::value_from_reader(&mut stream, pickle::options()).map_err(|error| {
+                let otherwise = unpickle_error(&stream, path, error);
+                stream.inner.blame(path, otherwise)
             })?;
         drop(stream);
         pickle::mnist_from_value(value, path)
@@ -187,13 +183,10 @@ impl Mnist {
     /// ```
     pub fn from_pickle(reader: impl Read, name: impl AsRef<Path>) -> Result<Self, MnistError> {
         let name = name.as_ref();
-        let value =
-            serde_pickle::value_from_reader(reader, pickle::options()).map_err(|source| {
-                MnistError::Pickle {
-                    file: name.to_owned(),
-                    error: source,
-                }
-            })?;
+        let mut stream = Guard::new(reader);
+        let value = serde_pickle::value_from_reader(&mut stream, pickle::options())
+            .map_err(|error| unpickle_error(&stream, name, error))?;
+        drop(stream);
         pickle::mnist_from_value(value, name)
     }
 
@@ -223,5 +216,23 @@ impl Mnist {
             ("valid", &self.valid),
             ("test", &self.test),
         ]
+    }
+}
+
+/// The error for a failed unpickle: the guard's if it stopped the stream, else the
+/// unpickler's.
+fn unpickle_error<R>(guard: &Guard<R>, file: &Path, error: serde_pickle::Error) -> MnistError {
+    if guard.tripped {
+        MnistError::Format {
+            file: file.to_owned(),
+            what: "the pickle".to_owned(),
+            expected: format!("at most {MAX_CONTAINERS} tuples, lists and calls (MNIST's has 48)"),
+            found: "more: nesting that could overflow the unpickler's stack".to_owned(),
+        }
+    } else {
+        MnistError::Pickle {
+            file: file.to_owned(),
+            error,
+        }
     }
 }

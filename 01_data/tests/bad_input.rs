@@ -230,6 +230,33 @@ fn labels_must_be_digits() {
 }
 
 #[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    // Two kilobytes of gzip: a million nested tuples, which the unpickler would build
+    // recursively. Run on a small stack to prove the guard stops it first.
+    let mut pickle = b"\x80\x02K\x00".to_vec();
+    pickle.extend(std::iter::repeat_n(0x85, 1_000_000));
+    pickle.push(b'.');
+    let result = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            (
+                load_pickle(&pickle).unwrap_err(),
+                Mnist::from_pickle(&pickle[..], "deep").unwrap_err(),
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    for error in [result.0, result.1] {
+        assert!(matches!(error, MnistError::Format { .. }), "{error:?}");
+        assert!(
+            message(&error).contains("at most 256 tuples, lists and calls"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn bad_idx_files_are_errors() {
     let copy = |dir: &Path| {
         for name in [
@@ -360,9 +387,18 @@ fn thousands_of_mutated_pickles_never_panic() {
     // directly; every one must load or fail with an error, never panic or abort.
     let valid = py2_pickle(&tiny_specs());
     let python3 = gunzip_file(fixture("mnist_py3_p2.pkl.gz"));
-    let mut random = Random(7);
+    // MNIST_FUZZ_ROUNDS=200000 for a longer run by hand; CI runs the default.
+    let rounds = std::env::var("MNIST_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000);
+    let seed = std::env::var("MNIST_FUZZ_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(7);
+    let mut random = Random(seed);
     let (mut loaded, mut failed) = (0, 0);
-    for round in 0..3000 {
+    for round in 0..rounds {
         let source = if round % 3 == 2 { &python3 } else { &valid };
         let bytes = mutate(source, &mut random);
         match Mnist::from_pickle(&bytes[..], "mutant") {
