@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, exit};
 
 /// The kernel files, without `.cu`; `src/gpu/module.rs` includes one PTX per name.
-const KERNELS: [&str; 4] = ["naive", "coalesced", "tiled", "regblock"];
+const KERNELS: [&str; 5] = ["naive", "coalesced", "tiled", "regblock", "pipelined"];
 
 fn main() {
     println!("cargo::rerun-if-changed=kernels");

@@ -72,9 +72,12 @@
 //!
 //! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a
 //! barrier (`__syncthreads()`) — the first thread would wait forever for the others. Steps 4
-//! and 5 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`), checked on the
-//! CPU by an emulator that runs each thread of a block as an OS thread
-//! (`tests/emulator/`, used by `tests/emulated_kernels.rs` where a C++20 compiler exists).
+//! to 6 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`). Without a GPU
+//! they are still checked: `tests/emulated_kernels.rs` compiles them as C++ against a small
+//! emulator (`tests/emulator/`) in which each thread of a block is a fiber that runs until its
+//! next barrier — in alternating order, so a missing barrier shows up as a wrong result — and
+//! compares every kernel with the float64 reference on sizes that are not multiples of any
+//! tile (where a C++20 compiler exists; skipped with a notice elsewhere).
 //!
 //! ## 2. On the GPU: the lesson's kernel
 //!
@@ -132,6 +135,23 @@
 #![doc = concat!("```cuda\n", include_str!("../kernels/regblock.cu"), "```")]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## 6. Overlap loads with arithmetic; read shared memory without bank conflicts
+//!
+//! Two things still idle the multiprocessor in step 5. Between `__syncthreads()` and the
+//! next tile, a block waits for global memory (~500 cycles) with nothing to compute unless
+//! another block happens to be resident. And the 16 threads that read one row of `b`'s tile
+//! take 32-byte-strided `float4`s, so the 32 banks of shared memory serve them in two passes.
+//! `kernels/pipelined.cu` keeps two buffers per tile: each thread issues the global loads of
+//! tile `t + 1` into registers, computes on tile `t`, then stores into the other buffer — one
+//! barrier per tile, and the load latency hidden behind 512 FMAs. Each thread's 8 columns
+//! become two runs of 4, 64 apart, so 16 threads read 256 contiguous bytes:
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/pipelined.cu"), "```")]
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run. (Further steps, should the measurements
+//! ask for them: warp tiling, a deeper `cp.async` pipeline on sm_80+, a split-k or
+//! warp-per-row kernel for the MNIST shape.)
 //!
 //! ## cuBLAS: the yardstick
 //!

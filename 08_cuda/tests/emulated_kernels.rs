@@ -168,6 +168,13 @@ fn register_blocked_kernel() {
 }
 
 #[test]
+fn pipelined_kernel() {
+    // plus k spanning several double-buffered tiles with a ragged last one
+    check(Kernel::Pipelined, SHAPES);
+    check(Kernel::Pipelined, &[(200, 203, 260), (64, 40, 64)]);
+}
+
+#[test]
 fn skinny_kernel() {
     // plus several blocks of MNIST rows, and a width that needs more than one 16-column tile
     check(Kernel::Skinny, SHAPES);

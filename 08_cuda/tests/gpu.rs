@@ -76,7 +76,7 @@ fn gpu_stages_pass_the_conformance_checks() {
     let stages = gpu_stages();
     assert_eq!(
         stages.len(),
-        5,
+        matmul_cuda::kernels::Kernel::ALL.len(),
         "one stage per kernel when a device is present"
     );
     for stage in stages {
@@ -94,7 +94,7 @@ fn gpu_stages_are_listed_exactly_when_a_device_is_present() {
         .filter(|name| name.starts_with("cuda-"))
         .count();
     match Device::shared() {
-        Some(_) => assert_eq!(listed, 5, "{names:?}"),
+        Some(_) => assert_eq!(listed, matmul_cuda::kernels::Kernel::ALL.len(), "{names:?}"),
         None => assert_eq!(listed, 0, "{names:?}"),
     }
 }

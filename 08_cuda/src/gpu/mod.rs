@@ -88,24 +88,23 @@ use matmul_data::{Stage, assert_inner_dims, reference_matmul, relative_error};
 
 use cublas::Cublas;
 
-/// The PTX that `build.rs` made from each `kernels/*.cu`, in [`Kernel::file`] order.
-const PTX: [(&str, &str); 4] = [
-    (
-        "naive.cu",
-        include_str!(concat!(env!("OUT_DIR"), "/naive.ptx")),
-    ),
-    (
-        "coalesced.cu",
-        include_str!(concat!(env!("OUT_DIR"), "/coalesced.ptx")),
-    ),
-    (
-        "tiled.cu",
-        include_str!(concat!(env!("OUT_DIR"), "/tiled.ptx")),
-    ),
-    (
-        "regblock.cu",
-        include_str!(concat!(env!("OUT_DIR"), "/regblock.ptx")),
-    ),
+/// `("NAME.cu", the PTX build.rs made of it)`.
+macro_rules! ptx {
+    ($name:literal) => {
+        (
+            concat!($name, ".cu"),
+            include_str!(concat!(env!("OUT_DIR"), "/", $name, ".ptx")),
+        )
+    };
+}
+
+/// The PTX that `build.rs` made from each `kernels/*.cu` (its `KERNELS` list).
+const PTX: [(&str, &str); 5] = [
+    ptx!("naive"),
+    ptx!("coalesced"),
+    ptx!("tiled"),
+    ptx!("regblock"),
+    ptx!("pipelined"),
 ];
 
 /// NaN as a 32-bit pattern, written over the output before a validated launch.
@@ -126,12 +125,13 @@ pub enum Method {
 
 impl Method {
     /// Every method: the kernels in reading order, then cuBLAS.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Kernel(Kernel::Naive),
         Method::Kernel(Kernel::Coalesced),
         Method::Kernel(Kernel::Tiled),
         Method::Kernel(Kernel::RegisterBlocked),
         Method::Kernel(Kernel::Skinny),
+        Method::Kernel(Kernel::Pipelined),
         Method::Cublas,
     ];
 
@@ -742,6 +742,7 @@ pub fn gpu_stages() -> Vec<Stage> {
         stage(Kernel::Tiled, stage_tiled),
         stage(Kernel::RegisterBlocked, stage_regblock),
         stage(Kernel::Skinny, stage_skinny),
+        stage(Kernel::Pipelined, stage_pipelined),
     ]
 }
 
@@ -773,4 +774,7 @@ fn stage_regblock(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32>
 }
 fn stage_skinny(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     run_stage(Kernel::Skinny, a, b)
+}
+fn stage_pipelined(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    run_stage(Kernel::Pipelined, a, b)
 }

@@ -14,6 +14,7 @@
 #include "../../kernels/naive.cu"
 #include "../../kernels/regblock.cu"
 #include "../../kernels/tiled.cu"
+#include "../../kernels/pipelined.cu"
 
 static std::vector<float> read_floats(const char *path, size_t count) {
     std::vector<float> v(count);
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     if (name == "matmul_tiled") kernel = matmul_tiled;
     if (name == "matmul_regblock_128x128") kernel = matmul_regblock_128x128;
     if (name == "matmul_regblock_128x16") kernel = matmul_regblock_128x16;
+    if (name == "matmul_pipelined_128x128") kernel = matmul_pipelined_128x128;
     if (!kernel) {
         std::fprintf(stderr, "driver: unknown kernel %s\n", name.c_str());
         return 2;
