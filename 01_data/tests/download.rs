@@ -98,6 +98,32 @@ fn a_connection_dropped_mid_body_leaves_nothing() {
 }
 
 #[test]
+fn a_stalled_body_times_out_and_leaves_nothing() {
+    let body = the_file();
+    let pause = Duration::from_secs(2);
+    let server = Server::start(Reply::Stall {
+        body: body.clone(),
+        sent: 100,
+        pause,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut download = download(&server, &md5_of(&body), dir.path());
+    download.read_timeout = Duration::from_millis(200);
+    let start = std::time::Instant::now();
+    let error = download.fetch().unwrap_err();
+    assert!(
+        start.elapsed() < pause,
+        "gave up after {:?}, not on the read timeout",
+        start.elapsed()
+    );
+    assert!(
+        matches!(error, DownloadError::Body { received: 100, .. }),
+        "{error:?}"
+    );
+    assert_dir_holds(dir.path(), &[]);
+}
+
+#[test]
 fn a_wrong_checksum_leaves_nothing() {
     let body = the_file();
     let server = Server::start(Reply::Ok(body));

@@ -17,6 +17,13 @@ pub enum Reply {
     Status(u16),
     /// 200 announcing the full length, then only the first `sent` bytes, then a close.
     Drop { body: Vec<u8>, sent: usize },
+    /// 200 announcing the full length, the first `sent` bytes, silence for `pause`, then
+    /// the rest: a client without a read timeout succeeds, late.
+    Stall {
+        body: Vec<u8>,
+        sent: usize,
+        pause: Duration,
+    },
 }
 
 pub struct Server {
@@ -122,6 +129,17 @@ fn serve(stream: TcpStream, reply: &Reply) -> std::io::Result<()> {
                 body.len()
             )?;
             stream.write_all(&body[..*sent])?;
+        }
+        Reply::Stall { body, sent, pause } => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body[..*sent])?;
+            stream.flush()?;
+            thread::sleep(*pause);
+            stream.write_all(&body[*sent..])?;
         }
     }
     stream.flush()?;
