@@ -537,24 +537,31 @@ fn load_ptx(file: &str, ptx: &str) -> Result<Module, GpuError> {
         Ok(module) => return Ok(module),
         Err(err) => err,
     };
-    let lowered: String = ptx
-        .lines()
-        .map(|line| {
-            if line.starts_with(".version ") {
-                ".version 7.8"
-            } else {
-                line
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let lowered = with_ptx_version(ptx, FALLBACK_PTX_VERSION);
     Module::from_ptx(lowered, &[]).map_err(|second| {
         GpuError::Unavailable(format!(
-            "the driver rejected the PTX of kernels/{file} ({first:?}; with .version 7.8: {second:?}); \
+            "the driver rejected the PTX of kernels/{file} ({first:?}; with .version {FALLBACK_PTX_VERSION}: {second:?}); \
              rebuild with MATMUL_CUDA_ARCH set to this GPU's sm_XX or with an nvcc no newer \
              than the driver"
         ))
     })
+}
+
+/// The PTX ISA version [`load_ptx`] falls back to: CUDA 11.8's, the oldest an H100 runs.
+const FALLBACK_PTX_VERSION: &str = "7.8";
+
+/// `ptx` with its `.version` directive replaced by `version`.
+fn with_ptx_version(ptx: &str, version: &str) -> String {
+    ptx.lines()
+        .map(|line| {
+            if line.starts_with(".version ") {
+                format!(".version {version}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `x` as a contiguous row-major slice, borrowed when it already is one.
@@ -598,6 +605,33 @@ fn sample_rows(m: usize, k: usize, n: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kernel_is_an_entry_of_its_ptx() {
+        for kernel in Kernel::ALL {
+            let (_, ptx) = PTX
+                .iter()
+                .find(|(file, _)| *file == kernel.file())
+                .unwrap_or_else(|| panic!("no PTX for {}", kernel.file()));
+            let entry = format!(".entry {}(", kernel.entry_point());
+            assert!(ptx.contains(&entry), "{} lacks {entry}", kernel.file());
+        }
+    }
+
+    #[test]
+    fn the_fallback_changes_only_the_version_line() {
+        let ptx = "//\n.version 8.8\n.target sm_80\n.address_size 64\n";
+        assert_eq!(
+            with_ptx_version(ptx, "7.8"),
+            "//\n.version 7.8\n.target sm_80\n.address_size 64"
+        );
+        for (_, ptx) in PTX {
+            assert_eq!(
+                ptx.lines().filter(|l| l.starts_with(".version ")).count(),
+                1
+            );
+        }
+    }
 
     #[test]
     fn sample_rows_takes_all_small_products_and_spreads_over_large_ones() {
