@@ -22,10 +22,12 @@ use serde::Serialize;
 /// Options of `cargo xtask data`.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Fetch from this URL instead of the lesson's URL and its mirrors.
+    /// Fetch from this URL instead of the lesson's URL and its mirrors (still checked against
+    /// the published MD5 and size unless --md5 is given).
     #[arg(long, value_name = "URL", conflicts_with_all = ["file", "idx"])]
     url: Option<String>,
-    /// The file's expected MD5 (32 hex digits) instead of the published one.
+    /// The file's expected MD5 (32 hex digits) instead of the published one; with --file,
+    /// the local file is checked against it.
     #[arg(long, value_name = "HEX", conflicts_with = "idx")]
     md5: Option<String>,
     /// Cache directory [default: $MATMUL_DATA_DIR, else ~/.cache/matmul-from-foundations].
