@@ -90,18 +90,7 @@ fn the_rust_test_writer_matches_the_fixture_script_byte_for_byte() {
     // Re-pickle the fixture's arrays with the test writer: same bytes as the script wrote,
     // so the broken files the other tests make from this writer are in the published layout.
     let mnist = Mnist::from_pickle_gz(fixture("mnist_py2.pkl.gz")).unwrap();
-    let specs: Vec<(ArraySpec, ArraySpec)> = mnist
-        .splits()
-        .into_iter()
-        .map(|(_, split)| {
-            let pixels: Vec<f32> = split.images.iter().copied().collect();
-            let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
-            (
-                ArraySpec::images(split.len(), &pixels),
-                ArraySpec::labels(&labels),
-            )
-        })
-        .collect();
+    let specs = specs_of(&mnist);
     assert_eq!(py2_pickle(&specs), gunzip_file(fixture("mnist_py2.pkl.gz")));
 }
 
@@ -198,18 +187,7 @@ fn full_size_idx_files_load_when_installed() {
 
     // The same 70,000 images written in the published pickle layout (220 MB, a 157 MB
     // BINSTRING among them) load back to identical arrays.
-    let specs: Vec<(ArraySpec, ArraySpec)> = mnist
-        .splits()
-        .into_iter()
-        .map(|(_, split)| {
-            let pixels: Vec<f32> = split.images.iter().copied().collect();
-            let labels: Vec<i64> = split.labels.iter().map(|&l| i64::from(l)).collect();
-            (
-                ArraySpec::images(split.len(), &pixels),
-                ArraySpec::labels(&labels),
-            )
-        })
-        .collect();
+    let specs = specs_of(&mnist);
     let pickle = py2_pickle(&specs);
     drop(specs);
     assert_eq!(
