@@ -12,7 +12,14 @@ use std::path::PathBuf;
 use std::process::{Command, exit};
 
 /// The kernel files, without `.cu`; `src/gpu/module.rs` includes one PTX per name.
-const KERNELS: [&str; 5] = ["naive", "coalesced", "tiled", "regblock", "pipelined"];
+const KERNELS: [&str; 6] = [
+    "naive",
+    "coalesced",
+    "tiled",
+    "regblock",
+    "pipelined",
+    "rowwise",
+];
 
 fn main() {
     println!("cargo::rerun-if-changed=kernels");

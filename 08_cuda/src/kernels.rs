@@ -25,6 +25,8 @@ pub const REGBLOCK_CU: &str = include_str!("../kernels/regblock.cu");
 /// `kernels/pipelined.cu`: register blocking with double-buffered tiles and conflict-free
 /// shared-memory reads.
 pub const PIPELINED_CU: &str = include_str!("../kernels/pipelined.cu");
+/// `kernels/rowwise.cu`: one thread per row of `c`, for tall skinny products.
+pub const ROWWISE_CU: &str = include_str!("../kernels/rowwise.cu");
 
 /// CUDA's limit on `gridDim.y` and `gridDim.z` (`gridDim.x` may reach `2^31 - 1`).
 pub const MAX_GRID_YZ: u32 = 65_535;
@@ -46,6 +48,9 @@ pub enum Kernel {
     /// Register blocking with two buffers per tile (the next tile's global loads overlap the
     /// arithmetic) and each thread's columns split in two runs of 4 (conflict-free reads).
     Pipelined,
+    /// One thread per row of `c` (16 columns per block) with `b` broadcast from shared memory
+    /// and `a` streamed in whole cache lines: for tall skinny products (`n <= 16`).
+    RowWise,
 }
 
 /// How to launch a kernel: CUDA's `<<<grid, block>>>`.
@@ -85,13 +90,14 @@ impl std::error::Error for TooLarge {}
 
 impl Kernel {
     /// Every kernel, in reading order.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::Naive,
         Kernel::Coalesced,
         Kernel::Tiled,
         Kernel::RegisterBlocked,
         Kernel::Skinny,
         Kernel::Pipelined,
+        Kernel::RowWise,
     ];
 
     /// The stage name used in tables and on the command line.
@@ -103,6 +109,7 @@ impl Kernel {
             Kernel::RegisterBlocked => "cuda-regblock",
             Kernel::Skinny => "cuda-skinny",
             Kernel::Pipelined => "cuda-pipelined",
+            Kernel::RowWise => "cuda-rowwise",
         }
     }
 
@@ -115,6 +122,7 @@ impl Kernel {
             Kernel::RegisterBlocked => "GPU, 128x128 tiles, 8x8 outputs per thread, float4 loads",
             Kernel::Skinny => "GPU, the register-blocked kernel with 128x16 tiles (tall, skinny)",
             Kernel::Pipelined => "GPU, double-buffered 128x128 tiles: next loads overlap the FMAs",
+            Kernel::RowWise => "GPU, one thread per row, b broadcast from shared memory (n <= 16)",
         }
     }
 
@@ -127,6 +135,7 @@ impl Kernel {
             Kernel::RegisterBlocked => "matmul_regblock_128x128",
             Kernel::Skinny => "matmul_regblock_128x16",
             Kernel::Pipelined => "matmul_pipelined_128x128",
+            Kernel::RowWise => "matmul_rowwise_16",
         }
     }
 
@@ -138,6 +147,7 @@ impl Kernel {
             Kernel::Tiled => "tiled.cu",
             Kernel::RegisterBlocked | Kernel::Skinny => "regblock.cu",
             Kernel::Pipelined => "pipelined.cu",
+            Kernel::RowWise => "rowwise.cu",
         }
     }
 
@@ -149,6 +159,7 @@ impl Kernel {
             Kernel::Tiled => TILED_CU,
             Kernel::RegisterBlocked | Kernel::Skinny => REGBLOCK_CU,
             Kernel::Pipelined => PIPELINED_CU,
+            Kernel::RowWise => ROWWISE_CU,
         }
     }
 
@@ -201,6 +212,10 @@ impl Kernel {
                 Dim3::xy(blocks_for(n, 16), blocks_for(m, 128)),
                 Dim3::x(256),
             ),
+            Kernel::RowWise => (
+                Dim3::xy(blocks_for(n, 16), blocks_for(m, 128)),
+                Dim3::x(128),
+            ),
         };
         if grid.x > i32::MAX as u32 || grid.y > MAX_GRID_YZ {
             return Err(too_large(
@@ -223,7 +238,7 @@ mod tests {
             Kernel::Coalesced => (8, 32, false),
             Kernel::Tiled => (32, 32, false),
             Kernel::RegisterBlocked | Kernel::Pipelined => (128, 128, false),
-            Kernel::Skinny => (128, 16, false),
+            Kernel::Skinny | Kernel::RowWise => (128, 16, false),
         }
     }
 

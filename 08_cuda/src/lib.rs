@@ -78,7 +78,7 @@
 //!
 //! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a
 //! barrier (`__syncthreads()`) — the first thread would wait forever for the others. Steps 4
-//! to 6 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`). Without a GPU
+//! to 7 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`). Without a GPU
 //! they are still checked: `tests/emulated_kernels.rs` compiles them as C++ against a small
 //! emulator (`tests/emulator/`) in which each thread of a block is a fiber that runs until its
 //! next barrier — in alternating order, so a missing barrier shows up as a wrong result — and
@@ -158,6 +158,21 @@
 //! **Measured:** NOT YET MEASURED: needs a GPU run. (Further steps, should the measurements
 //! ask for them: warp tiling, a deeper `cp.async` pipeline on sm_80+, a split-k or
 //! warp-per-row kernel for the MNIST shape.)
+//!
+//! ## 7. For MNIST's shape: stream `a` once, in whole cache lines
+//!
+//! `(50000, 784) @ (784, 10)` does 392 million multiply-adds — a few microseconds of an H100's
+//! arithmetic — but must read 157 MB of `a`, about 52 µs at 3 TB/s. Tiles of `c` that are 128
+//! wide waste most of their work on padding, and even the 128 × 16 tiles of `cuda-skinny`
+//! stop at every barrier. The question here is only: does every multiprocessor keep enough
+//! bytes in flight to cover HBM's latency? `kernels/rowwise.cu` gives each thread one row of
+//! `c` (16 columns in registers), keeps `b`'s slice in shared memory, where a warp's 32 threads
+//! read the same address at once (a broadcast), and has each thread load 128 contiguous bytes
+//! of its row of `a` before using any of them:
+//!
+#![doc = concat!("```cuda\n", include_str!("../kernels/rowwise.cu"), "```")]
+//!
+//! **Measured:** NOT YET MEASURED: needs a GPU run.
 //!
 //! ## cuBLAS: the yardstick
 //!

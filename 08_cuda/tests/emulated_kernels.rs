@@ -175,6 +175,14 @@ fn pipelined_kernel() {
 }
 
 #[test]
+fn rowwise_kernel() {
+    // plus several blocks of MNIST rows, k past one staged slice of b (256), and n past one
+    // 16-column block
+    check(Kernel::RowWise, SHAPES);
+    check(Kernel::RowWise, &[(300, 784, 10), (130, 600, 40)]);
+}
+
+#[test]
 fn skinny_kernel() {
     // plus several blocks of MNIST rows, and a width that needs more than one 16-column tile
     check(Kernel::Skinny, SHAPES);

@@ -99,12 +99,13 @@ macro_rules! ptx {
 }
 
 /// The PTX that `build.rs` made from each `kernels/*.cu` (its `KERNELS` list).
-const PTX: [(&str, &str); 5] = [
+const PTX: [(&str, &str); 6] = [
     ptx!("naive"),
     ptx!("coalesced"),
     ptx!("tiled"),
     ptx!("regblock"),
     ptx!("pipelined"),
+    ptx!("rowwise"),
 ];
 
 /// NaN as a 32-bit pattern, written over the output before a validated launch.
@@ -125,13 +126,14 @@ pub enum Method {
 
 impl Method {
     /// Every method: the kernels in reading order, then cuBLAS.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Kernel(Kernel::Naive),
         Method::Kernel(Kernel::Coalesced),
         Method::Kernel(Kernel::Tiled),
         Method::Kernel(Kernel::RegisterBlocked),
         Method::Kernel(Kernel::Skinny),
         Method::Kernel(Kernel::Pipelined),
+        Method::Kernel(Kernel::RowWise),
         Method::Cublas,
     ];
 
@@ -777,6 +779,7 @@ pub fn gpu_stages() -> Vec<Stage> {
         stage(Kernel::RegisterBlocked, stage_regblock),
         stage(Kernel::Skinny, stage_skinny),
         stage(Kernel::Pipelined, stage_pipelined),
+        stage(Kernel::RowWise, stage_rowwise),
     ]
 }
 
@@ -811,4 +814,7 @@ fn stage_skinny(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 }
 fn stage_pipelined(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     run_stage(Kernel::Pipelined, a, b)
+}
+fn stage_rowwise(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    run_stage(Kernel::RowWise, a, b)
 }

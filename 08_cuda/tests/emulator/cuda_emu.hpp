@@ -11,6 +11,7 @@
 // speed, and not the GPU's memory model beyond what the barrier guarantees.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +30,8 @@ struct dim3 {
     unsigned x = 1, y = 1, z = 1;
 };
 using uint3 = dim3;
+using std::max;
+using std::min;
 
 struct alignas(16) float4 {
     float x, y, z, w;

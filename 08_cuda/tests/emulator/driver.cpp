@@ -15,6 +15,7 @@
 #include "../../kernels/regblock.cu"
 #include "../../kernels/tiled.cu"
 #include "../../kernels/pipelined.cu"
+#include "../../kernels/rowwise.cu"
 
 static std::vector<float> read_floats(const char *path, size_t count) {
     std::vector<float> v(count);
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
     if (name == "matmul_regblock_128x128") kernel = matmul_regblock_128x128;
     if (name == "matmul_regblock_128x16") kernel = matmul_regblock_128x16;
     if (name == "matmul_pipelined_128x128") kernel = matmul_pipelined_128x128;
+    if (name == "matmul_rowwise_16") kernel = matmul_rowwise_16;
     if (!kernel) {
         std::fprintf(stderr, "driver: unknown kernel %s\n", name.c_str());
         return 2;
