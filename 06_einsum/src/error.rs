@@ -254,16 +254,6 @@ pub enum EinsumError {
         count: usize,
     },
 
-    /// A `...` in the output when no operand has one.
-    #[error(
-        "einsum {spec:?}: the output has '...' but no operand does: expected '...' in at least \
-         one operand's subscripts for the output's to stand for, found none"
-    )]
-    OutputEllipsisWithoutInput {
-        /// The spec as written.
-        spec: String,
-    },
-
     /// Operands whose `...` covers dimensions, with an explicit output that has no `...`.
     #[error(
         "einsum {spec:?}: the '...' of operand {operand} covers dimensions (broadcast shape \

@@ -104,7 +104,7 @@ impl Spec {
     /// [`EinsumError::InvalidCharacter`], [`EinsumError::MalformedArrow`],
     /// [`EinsumError::StrayDot`], [`EinsumError::RepeatedEllipsis`],
     /// [`EinsumError::RepeatedOutputLabel`], [`EinsumError::UnknownOutputLabel`] or
-    /// [`EinsumError::OutputEllipsisWithoutInput`], naming the position and what was expected.
+    /// naming the position and what was expected.
     pub fn parse(spec: &str) -> Result<Spec, EinsumError> {
         let (inputs, output) = Parser::new(spec).parse()?;
         let explicit = output.is_some();
@@ -283,11 +283,8 @@ fn check_output(spec: &str, inputs: &[Term], output: &Term) -> Result<(), Einsum
             });
         }
     }
-    if output.has_ellipsis() && !inputs.iter().any(Term::has_ellipsis) {
-        return Err(EinsumError::OutputEllipsisWithoutInput {
-            spec: spec.to_owned(),
-        });
-    }
+    // A `...` in the output when no operand has one stands for zero dimensions, as in NumPy
+    // (`np.einsum('ij->...ij', x)` is `x`), so it needs no check here.
     Ok(())
 }
 
