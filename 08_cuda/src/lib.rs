@@ -195,20 +195,31 @@
 //!
 //! ## Running it
 //!
-//! The default build needs no CUDA and never links `libcuda`. With a CUDA toolkit — or, here,
-//! the rig that stands in for one (`../shared/cuda-rig`):
+//! The default build needs no CUDA and never links `libcuda`. The `cuda` feature needs `nvcc`
+//! and a `libcuda.so` to link against — a CUDA toolkit, or, on the machines without one, the
+//! rig that stands in for it (`../shared/cuda-rig`):
 //!
 //! ```text
 //! eval "$(../shared/cuda-rig/setup.sh)"
 //! CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda -p matmul-cuda --example gpu-check
+//! CARGO_TARGET_DIR=target/cuda cargo build --release -p xtask --features cuda
 //! ```
 //!
 //! `build.rs` turns `kernels/*.cu` into PTX with `nvcc` (architecture `$MATMUL_CUDA_ARCH`,
-//! default `sm_80`, JIT-compiled by the driver for the GPU it finds). The resulting binary
-//! needs the driver's `libcuda.so.1` to start; `08_cuda/gpu-run.sh` runs it on the GPU
-//! machine: it validates every kernel against float64 (output poisoned with NaN before each
-//! launch, MNIST shapes and sizes that are not multiples of any tile), then prints the
-//! `mnist50k` rows and the square sweep to 8192 with GFLOP/s and percent of cuBLAS.
+//! default `sm_80`, JIT-compiled by the driver for the GPU it finds) and stops with a message
+//! saying what to do when `nvcc` is missing. The binaries need the driver's `libcuda.so.1` to
+//! start, so they run only on a GPU machine, which has no Rust toolchain; hence two scripts:
+//!
+//! - `08_cuda/gpu-build.sh` (here): builds `gpu-check` (the example `examples/gpu_check.rs`),
+//!   the crate's test binaries and `xtask`, all with the feature, into `target/cuda/carry/`
+//!   (about 10 MB with debug info stripped);
+//! - `08_cuda/gpu-run.sh` (there, with `target/cuda/carry` carried): runs the tests with
+//!   `MATMUL_CUDA_REQUIRE_GPU=1` (so a device that fails to open is a failure, not a skip),
+//!   a PyTorch `matmul` timing as a peer, `xtask bench --cuda` once the bench has that flag,
+//!   and `gpu-check`: every kernel against float64 (output poisoned with NaN before each
+//!   launch, MNIST shapes and sizes that are not multiples of any tile), every GPU stage
+//!   through the conformance checks, then the `mnist50k` table, the square sweep to 8192 with
+//!   GFLOP/s and percent of cuBLAS, and the two targets, each marked MET or NOT MET.
 //!
 //! Previous: [`matmul_blas`](../matmul_blas/index.html), a real CPU GEMM. This is the last step.
 
