@@ -221,6 +221,12 @@
 //!   through the conformance checks, then the `mnist50k` table, the square sweep to 8192 with
 //!   GFLOP/s and percent of cuBLAS, and the two targets, each marked MET or NOT MET.
 //!
+//! Before spending GPU time, `08_cuda/fake-gpu-run.sh` runs the same binaries here against a
+//! fake `libcuda.so.1` whose "device" runs the kernels on the CPU emulator, and a fake cuBLAS
+//! that computes SGEMM by its column-major definition (`tests/fake-driver/`): everything but
+//! the GPU itself — module loading from the embedded PTX, buffer sizes, argument order, launch
+//! configurations, NaN poisoning, copies, the transpose trick — is exercised for real.
+//!
 //! Previous: [`matmul_blas`](../matmul_blas/index.html), a real CPU GEMM. This is the last step.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
