@@ -67,6 +67,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECONDS")]
     pub max_run: Option<f64>,
 
+    /// Also put the generated table into README.md (between its `cargo xtask bench --readme`
+    /// markers), so that the README shows a real run, never a hand-edited one.
+    #[arg(long)]
+    pub readme: bool,
+
     /// Where to write the results [default: target/bench under the workspace root].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -291,6 +296,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     write_outputs(&results, &out_dir)?;
+    if args.readme {
+        let readme = workspace_root().join("README.md");
+        let text = std::fs::read_to_string(&readme)
+            .with_context(|| format!("reading {}", readme.display()))?;
+        let spliced = report::splice_readme(&text, &results.markdown()).with_context(|| {
+            format!(
+                "{} has no `{}` … `{}` block to replace",
+                readme.display(),
+                report::README_MARKERS.0,
+                report::README_MARKERS.1
+            )
+        })?;
+        std::fs::write(&readme, spliced)
+            .with_context(|| format!("writing {}", readme.display()))?;
+        println!("updated the table in {}", readme.display());
+    }
     println!("\n{}", results.markdown());
     println!(
         "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg) in {:.0} s",
@@ -384,15 +405,19 @@ fn lesson_data() -> LessonData {
     }
 }
 
-/// `target/bench` under the workspace root (the nearest ancestor of the current directory
-/// with an `xtask` directory and a `Cargo.toml`), or under the current directory.
-fn default_out_dir() -> PathBuf {
+/// The workspace root: the nearest ancestor of the current directory with an `xtask`
+/// directory and a `Cargo.toml`, or the current directory.
+fn workspace_root() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = cwd
-        .ancestors()
+    cwd.ancestors()
         .find(|dir| dir.join("Cargo.toml").is_file() && dir.join("xtask").is_dir())
-        .unwrap_or(&cwd);
-    root.join("target").join("bench")
+        .unwrap_or(&cwd)
+        .to_owned()
+}
+
+/// `target/bench` under the workspace root.
+fn default_out_dir() -> PathBuf {
+    workspace_root().join("target").join("bench")
 }
 
 /// Writes the JSON, the table and the charts into `dir`.

@@ -317,6 +317,26 @@ impl Results {
     }
 }
 
+/// The marker lines between which `--readme` puts the generated table.
+pub const README_MARKERS: (&str, &str) = (
+    "<!-- cargo xtask bench --readme: start -->",
+    "<!-- cargo xtask bench --readme: end -->",
+);
+
+/// `readme` with the text between the [`README_MARKERS`] replaced by `generated`, or `None`
+/// when the markers are missing or out of order.
+pub fn splice_readme(readme: &str, generated: &str) -> Option<String> {
+    let (start_marker, end_marker) = README_MARKERS;
+    let start = readme.find(start_marker)? + start_marker.len();
+    let end = start + readme[start..].find(end_marker)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &readme[..start],
+        generated.trim_end(),
+        &readme[end..]
+    ))
+}
+
 /// The source of a stage named only in `skipped`: Python if any Python record has that name
 /// or it is one of the lesson's methods (the names contain a dot, a space or an `@`).
 fn source_of<'a>(results: &'a Results, stage: &str) -> &'a str {
@@ -492,6 +512,21 @@ mod tests {
         assert!(json["floors"][0]["what"].is_string());
         let back: Results = serde_json::from_value(json).unwrap();
         assert_eq!(back, example());
+    }
+
+    #[test]
+    fn the_readme_block_is_replaced_between_the_markers_only() {
+        let (start, end) = README_MARKERS;
+        let readme = format!("# Title\n\n## Benchmarks\n\n{start}\nold table\n{end}\n\nAfter.\n");
+        let spliced = splice_readme(&readme, "new table\n").unwrap();
+        assert_eq!(
+            spliced,
+            format!("# Title\n\n## Benchmarks\n\n{start}\nnew table\n{end}\n\nAfter.\n")
+        );
+        // Idempotent: splicing again gives the same text.
+        assert_eq!(splice_readme(&spliced, "new table").unwrap(), spliced);
+        assert!(splice_readme("no markers", "x").is_none());
+        assert!(splice_readme(&format!("{end} {start}"), "x").is_none());
     }
 
     #[test]
