@@ -2,7 +2,7 @@
 //!
 //! The lesson ends its CPU part with `a @ b`: PyTorch hands the product to a BLAS (Basic Linear
 //! Algebra Subprograms) library, and the five-image product drops to microseconds. This step
-//! does the same — ndarray's [`dot`](ndarray::ArrayBase::dot) is a general matrix multiply
+//! does the same — ndarray's [`dot`](https://docs.rs/ndarray/0.17/ndarray/struct.ArrayBase.html#method.dot) is a general matrix multiply
 //! (GEMM) from the pure-Rust [`matrixmultiply`](https://docs.rs/matrixmultiply) crate — and
 //! then asks what a GEMM does *not* do well: the lesson's own skinny shape.
 //!
@@ -44,7 +44,7 @@
 //!   cores (`matrixmultiply-threading`, enabled by this crate; `MATMUL_NUM_THREADS` overrides
 //!   the count).
 //!
-//! With the `openblas` cargo feature the [`openblas`] stage calls the system's OpenBLAS —
+//! With the `openblas` cargo feature the `openblas` stage (module `openblas`) calls the system's OpenBLAS —
 //! NumPy's BLAS, with assembly kernels per CPU — for comparison.
 //!
 //! ## The lesson's shape is not a GEMM's shape

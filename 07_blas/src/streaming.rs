@@ -10,20 +10,20 @@
 //!
 //! Two kernels, chosen by the number of rows:
 //!
-//! - **many rows** ([`rows_dot_columns`](portable::rows_dot_columns)): `b`'s columns are
+//! - **many rows** (`rows_dot_columns`): `b`'s columns are
 //!   packed once into `bᵀ` (10 rows of `k`, 31 KB: L1-sized). Each row of `a` is then dotted
 //!   with the 10 packed columns, SIMD **across `k`**: 16 consecutive elements of the row meet
 //!   16 consecutive elements of each column, into 10 accumulator registers, reduced at the end
 //!   of the row. No lane is wasted on padding (unlike SIMD across the 10 outputs, which fills
 //!   10 of 16 lanes), two rows share each load of `bᵀ`, and software prefetch keeps the next
 //!   rows coming. The rows are split across the cores with `std::thread::scope`.
-//! - **few rows** ([`rows_times_b`](portable::rows_times_b)): packing `bᵀ` costs more than the
+//! - **few rows** (`rows_times_b`): packing `bᵀ` costs more than the
 //!   whole five-image product, so `b` is read in place: row `p` of `b` (10 floats, one masked
 //!   load) is scaled by `a[i, p]` and added to row `i` of `c`, for up to 8 rows at a time — the
 //!   broadcasting stage's `i, k, j` loop in registers.
 //!
-//! Both kernels exist three times: AVX-512 intrinsics ([`avx512`], chosen at run time with
-//! `is_x86_feature_detected!`), and the plain-Rust versions ([`portable`]) compiled once with
+//! Both kernels exist three times: AVX-512 intrinsics (module `avx512`, chosen at run time with
+//! `is_x86_feature_detected!`), and the plain-Rust versions (module `portable`) compiled once with
 //! AVX2 and FMA enabled and once for the baseline CPU. Nothing here needs
 //! `-C target-cpu=native`.
 

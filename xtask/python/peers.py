@@ -95,9 +95,12 @@ def flops(a):
 def measure(run, measure_seconds):
     """Median and minimum seconds per call: calls grouped so one sample lasts at least
     1/20 of the budget, samples until the budget is spent (at least 3)."""
-    start = time.perf_counter()
-    run()
-    once = max(time.perf_counter() - start, 1e-9)
+    # Warm up for a tenth of the budget (at least one call): caches, allocator, thread pools.
+    calls, start = 0, time.perf_counter()
+    while calls == 0 or time.perf_counter() - start < measure_seconds / 10:
+        run()
+        calls += 1
+    once = max((time.perf_counter() - start) / calls, 1e-9)
     per_sample = max(1, int(measure_seconds / 20 / once))
     samples = []
     begin = time.perf_counter()
