@@ -2,8 +2,8 @@
 //!
 //! The same workloads as `cargo xtask bench` (the module is shared), with criterion's
 //! statistics and its comparison against the previous run. Stages too slow for criterion's
-//! ten samples on a workload are left out of that workload's group (one run is timed first to
-//! decide). Filter as usual: `cargo bench -p xtask -- mnist5/`.
+//! ten samples on a workload are left out of that workload's group (estimated from their
+//! five-image time). Filter as usual: `cargo bench -p xtask -- mnist5/`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -20,25 +20,43 @@ mod floor;
 
 use workload::{LessonData, MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
 
-/// Longest single run worth ten criterion samples, per workload kind.
+/// Longest single run worth ten criterion samples.
 const MAX_RUN: Duration = Duration::from_millis(500);
 
-fn bench_workload(c: &mut Criterion, workload: &Workload) {
+/// Seconds per floating-point operation of each stage on five images (the fastest of three
+/// calls): predicts a run on a larger workload without running it.
+fn rates(mnist5: &Workload) -> Vec<f64> {
+    let (a, b) = (mnist5.a.view(), mnist5.b.view());
+    matmul_cuda::stages()
+        .iter()
+        .map(|stage| {
+            let fastest = (0..3)
+                .map(|_| {
+                    let start = Instant::now();
+                    black_box((stage.matmul)(a, b));
+                    start.elapsed()
+                })
+                .min()
+                .expect("three calls");
+            fastest.as_secs_f64() / mnist5.flops()
+        })
+        .collect()
+}
+
+fn bench_workload(c: &mut Criterion, workload: &Workload, rates: &[f64]) {
     let mut group = c.benchmark_group(&workload.name);
     group.throughput(Throughput::Elements(workload.flops() as u64));
     let (a, b) = (workload.a.view(), workload.b.view());
-    for stage in matmul_cuda::stages() {
-        let start = Instant::now();
-        black_box((stage.matmul)(a, b));
-        let once = start.elapsed();
-        if once > MAX_RUN {
+    for (stage, rate) in matmul_cuda::stages().into_iter().zip(rates) {
+        let estimate = Duration::from_secs_f64(rate * workload.flops());
+        if estimate > MAX_RUN {
             eprintln!(
-                "{}/{}: skipped, one run takes {once:?}",
+                "{}/{}: skipped, one run would take about {estimate:.1?}",
                 workload.name, stage.name
             );
             continue;
         }
-        if once > Duration::from_millis(20) {
+        if estimate > Duration::from_millis(20) {
             group.sampling_mode(SamplingMode::Flat);
         }
         group.bench_function(BenchmarkId::from_parameter(stage.name), |bencher| {
@@ -50,16 +68,18 @@ fn bench_workload(c: &mut Criterion, workload: &Workload) {
 
 fn benches(c: &mut Criterion) {
     let data = LessonData::synthetic("criterion bench");
-    bench_workload(c, &Workload::lesson(MNIST5, &data, 5));
+    let mnist5 = Workload::lesson(MNIST5, &data, 5);
+    let rates = rates(&mnist5);
+    bench_workload(c, &mnist5, &rates);
     let mnist50k = Workload::lesson(MNIST50K, &data, TRAINING_IMAGES);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let images = mnist50k.a.as_slice().expect("a standard-layout array");
     c.bench_function("floor/stream-read-mnist50k", |bencher| {
         bencher.iter(|| floor::stream_read(black_box(images), threads))
     });
-    bench_workload(c, &mnist50k);
+    bench_workload(c, &mnist50k, &rates);
     for n in [256, 1024] {
-        bench_workload(c, &Workload::square(n));
+        bench_workload(c, &Workload::square(n), &rates);
     }
 }
 
