@@ -45,12 +45,14 @@ use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Work
 /// OpenBLAS stage is included when built with
 /// `cargo run --release -p xtask --features openblas -- bench`.
 #[derive(Debug, Args)]
-#[command(after_help = "Writes results.json, BENCHMARKS.md, speedup.svg and square.svg to --out. \
+#[command(
+    after_help = "Writes results.json, BENCHMARKS.md, speedup.svg and square.svg to --out. \
 Workloads: mnist5 = (5, 784) @ (784, 10), mnist50k = (50000, 784) @ (784, 10), \
 square-N = (N, N) @ (N, N) for N = 64 to 2048. Floors: one streaming read of mnist50k's input \
 with every core; the fastest GEMM in the run for square-N. \
 The OpenBLAS stage needs a build with the feature: \
-cargo run --release -p xtask --features openblas -- bench")]
+cargo run --release -p xtask --features openblas -- bench"
+)]
 pub struct BenchArgs {
     /// Short run for smoke tests and CI (under a minute): short budgets, squares up to 512,
     /// one run on 50,000 images limited to 0.5 s.
