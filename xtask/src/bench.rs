@@ -454,12 +454,7 @@ fn write_outputs(results: &Results, dir: &Path) -> anyhow::Result<()> {
 fn machine(data: &LessonData, threads: usize, quick: bool) -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
+        .and_then(|info| cpu_model(&info))
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
     let rustc = Command::new("rustc")
         .arg("--version")
@@ -479,6 +474,23 @@ fn machine(data: &LessonData, threads: usize, quick: bool) -> Machine {
         mode: if quick { "quick" } else { "full" }.into(),
         date: utc_now(),
     }
+}
+
+/// The CPU's model name from `/proc/cpuinfo`, with its family and model numbers when the
+/// name alone is vague (virtual machines often say just "AMD EPYC").
+fn cpu_model(cpuinfo: &str) -> Option<String> {
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name,
+    })
 }
 
 /// The current time as `YYYY-MM-DD HH:MM UTC` (civil-from-days, Howard Hinnant's algorithm).
@@ -529,6 +541,14 @@ mod tests {
         let (quick, full) = (Plan::new(true, None), Plan::new(false, None));
         assert!(quick.max_run < full.max_run && quick.max_square < full.max_square);
         assert_eq!(Plan::new(true, Some(2.0)).max_run, 2.0);
+    }
+
+    #[test]
+    fn cpu_model_names_family_and_model() {
+        let info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n";
+        assert_eq!(cpu_model(info).unwrap(), "AMD EPYC (family 25, model 17)");
+        assert_eq!(cpu_model("model name : X\n").unwrap(), "X");
+        assert_eq!(cpu_model("nothing"), None);
     }
 
     #[test]
