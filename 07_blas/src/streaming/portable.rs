@@ -65,21 +65,54 @@ pub(super) fn rows_times_b(
         nc <= 16,
         "rows_times_b handles at most 16 columns, got {nc}"
     );
-    for (block, rows) in a.chunks(MR * k).enumerate() {
-        let mut acc = [[0.0f32; 16]; MR];
-        for p in 0..k {
-            let mut y = [0.0f32; 16];
-            y[..nc].copy_from_slice(&b[p * ldb..][..nc]);
-            for (i, acc) in acc.iter_mut().enumerate().take(rows.len() / k) {
-                let x = rows[i * k + p];
-                for lane in 0..16 {
-                    acc[lane] += x * y[lane];
-                }
+    let rows = a.len() / k;
+    let mut i = 0;
+    while i < rows {
+        // A constant row count per block, so that the accumulators are registers.
+        let (a, c) = (&a[i * k..], &mut c[i * ldc..]);
+        i += match rows - i {
+            1 => rows_times_b_block::<1>(a, k, b, ldb, nc, c, ldc),
+            2 => rows_times_b_block::<2>(a, k, b, ldb, nc, c, ldc),
+            3 => rows_times_b_block::<3>(a, k, b, ldb, nc, c, ldc),
+            _ => rows_times_b_block::<MR>(a, k, b, ldb, nc, c, ldc),
+        };
+    }
+}
+
+/// [`rows_times_b`] for the first `ROWS` rows of `a`; returns `ROWS`.
+#[inline(always)]
+fn rows_times_b_block<const ROWS: usize>(
+    a: &[f32],
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    nc: usize,
+    c: &mut [f32],
+    ldc: usize,
+) -> usize {
+    let a = &a[..ROWS * k];
+    let mut acc = [[0.0f32; 16]; ROWS];
+    for p in 0..k {
+        let row = &b[p * ldb..];
+        // 16 lanes straight from `b` when they are there (the lanes past `nc` belong to other
+        // columns or rows and are never stored); otherwise the `nc` real ones, zero-padded.
+        let y: [f32; 16] = match row.get(..16) {
+            Some(lanes) => lanes.try_into().expect("16 lanes"),
+            None => {
+                let mut y = [0.0f32; 16];
+                y[..nc].copy_from_slice(&row[..nc]);
+                y
+            }
+        };
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let x = a[i * k + p];
+            for lane in 0..16 {
+                acc[lane] += x * y[lane];
             }
         }
-        for (i, acc) in acc.iter().enumerate().take(rows.len() / k) {
-            let row = block * MR + i;
-            c[row * ldc..][..nc].copy_from_slice(&acc[..nc]);
-        }
     }
+    for (i, acc) in acc.iter().enumerate() {
+        c[i * ldc..][..nc].copy_from_slice(&acc[..nc]);
+    }
+    ROWS
 }
