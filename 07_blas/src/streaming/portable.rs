@@ -11,6 +11,24 @@ const NR: usize = super::COLUMNS_PER_PASS;
 /// Rows of `a` per pass of [`rows_times_b`]: 4 rows × 16 columns = 8 AVX2 registers.
 const MR: usize = 4;
 
+/// Rows ahead of the current one that [`rows_dot_columns`] asks for (see the AVX-512 kernel).
+const PREFETCH_ROWS: usize = 4;
+
+/// Asks for the cache line holding `a[index]` to be brought into L2, when it exists. A hint
+/// with no effect on the results, and nothing at all off x86-64.
+#[inline(always)]
+fn prefetch(a: &[f32], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(element) = a.get(index) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch never
+        // faults and has no visible effect, and the address is an element of `a` anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(std::ptr::from_ref(element).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (a, index);
+}
+
 /// `c[i, j] = Σ_p a[i, p] · bᵀ[j, p]` for every row `i` of `a` and `j < nc`, SIMD across `p`.
 ///
 /// - `a`: `rows` rows of `k` contiguous elements (`a.len() == rows * k`);
@@ -30,6 +48,7 @@ pub(super) fn rows_dot_columns(
     for (i, row) in a.chunks_exact(k).enumerate() {
         let mut acc = [[0.0f32; LANES]; NR];
         for chunk in 0..full {
+            prefetch(a, (i + PREFETCH_ROWS) * k + chunk * LANES);
             let x = &row[chunk * LANES..][..LANES];
             for (j, acc) in acc.iter_mut().enumerate() {
                 let y = &bt[j * kp + chunk * LANES..][..LANES];
