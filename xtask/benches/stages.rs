@@ -18,7 +18,7 @@ mod workload;
 #[path = "../src/bench/floor.rs"]
 mod floor;
 
-use workload::{LessonData, MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
+use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
 
 /// Longest single run worth ten criterion samples.
 const MAX_RUN: Duration = Duration::from_millis(500);
@@ -78,7 +78,7 @@ fn benches(c: &mut Criterion) {
         bencher.iter(|| floor::stream_read(black_box(images), threads))
     });
     bench_workload(c, &mnist50k, &rates);
-    for n in [256, 1024] {
+    for n in SQUARE_SIZES {
         bench_workload(c, &Workload::square(n), &rates);
     }
 }
