@@ -52,14 +52,14 @@
 //! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is
 //! 157 MB: the product is bound by reading `a` from memory once. The floor is therefore one
 //! streaming read of `a` with every core, which `cargo xtask bench` measures in the same run.
-//! A GEMM lands far above that floor — matrixmultiply at about 5×, NumPy/OpenBLAS at about 4×
-//! and PyTorch at about 7.5× on this machine — because what makes it fast on squares is
+//! A GEMM lands far above that floor — matrixmultiply at about 6×, NumPy/OpenBLAS at about 4×
+//! and PyTorch at 6–7.5× on this machine — because what makes it fast on squares is
 //! wasted or harmful here:
 //!
 //! - **the register tile is the wrong shape.** The tile is `nr = 16` columns wide (8 for
 //!   AVX2 kernels), so `n = 10` fills 10 of 16 lanes: 37% of the FMAs multiply padding. At the
-//!   machine's FMA peak the arithmetic alone would take 4.7 ms with every lane useful, 7.5 ms
-//!   at 10/16 — already above the 5.6 ms it takes to read `a`.
+//!   machine's FMA peak the arithmetic alone would take about 4.2 ms with every lane useful, 6.7 ms
+//!   at 10/16 — already above the 5 ms it takes to read `a`.
 //! - **packing is a second pass over `a`.** Every block of `A` is copied into a packing buffer
 //!   before the micro-kernel runs on it, and the copy loop and the arithmetic loop alternate
 //!   instead of overlapping: the time is the sum of a memory-bound pass and a compute-bound
@@ -76,10 +76,10 @@
 //! at one 16-lane FMA per cycle. What made the difference was memory-level parallelism: the
 //! hardware prefetcher stops at every 4 KiB page and the core is busy with the FMAs, so the
 //! kernel asks for the rows 8 ahead itself, **into L2** (`prefetcht1`, which can keep many more
-//! misses in flight than L1): 2.6× the floor without it, 1.4× prefetching into L1, about
-//! 1.25× into L2. The rows are handed to the cores in blocks of 1024, taken in turn, so a core
-//! slowed down by anything else takes fewer blocks. Arithmetic (4.7 ms at peak) and the read
-//! (5.6 ms) now overlap almost entirely; what is left is the part they don't.
+//! misses in flight than L1): 2.6× the floor without it, 1.4× prefetching into L1, 1.2–1.45×
+//! into L2 (run to run). The rows are handed to the cores in blocks of 1024, taken in turn, so a core
+//! slowed down by anything else takes fewer blocks. Arithmetic (about 4.2 ms at the FMA peak)
+//! and the read (about 5 ms) overlap in part; what is left is the part they don't.
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread dispatch are pure overhead on 39,200 multiply-adds. The fastest code
@@ -90,26 +90,33 @@
 //! ## Measured
 //!
 //! `cargo xtask bench` on 2 cores of an AMD EPYC (Zen 4, AVX-512), rustc 1.95, synthetic
-//! MNIST-shaped data; medians, with the lesson's Python timed in the same run (see the README
-//! for the whole table, machine line and charts):
+//! MNIST-shaped data, a quiet machine (2026-11-23 09:47 UTC); medians, with the system OpenBLAS
+//! and the lesson's Python timed in the same run (the README has the whole table):
 //!
 //! | | 5 images | 50,000 images | × floor | square-2048 |
 //! |---|--:|--:|--:|--:|
-//! | `matrixmultiply` | 8.3 µs | 30.8 ms | 5.5 | 131 GFLOP/s |
-//! | `streaming` | 1.4 µs | 7.1 ms | 1.26 | 61 GFLOP/s |
-//! | NumPy `@` (OpenBLAS) | 3.7 µs | 22.8 ms | 4.1 | 195 GFLOP/s |
-//! | `torch.matmul` (MKL) | 8.3 µs | 42.5 ms | 7.6 | 162 GFLOP/s |
-//! | floor: one read of `x` | | 5.6 ms | 1.00 | |
+//! | `matrixmultiply` | 8.4 µs | 30.7 ms | 6.2 | 173 GFLOP/s |
+//! | `openblas` (system, 0.3.21) | 2.7 µs | 34.6 ms | 7.0 | 187 GFLOP/s |
+//! | `streaming` | 1.35 µs | 7.2 ms | 1.44 | 81 GFLOP/s |
+//! | NumPy `@` (OpenBLAS) | 3.5 µs | 18.8 ms | 3.8 | 194 GFLOP/s |
+//! | `torch.matmul` (MKL) | 11.0 µs | 31.5 ms | 6.4 | 154 GFLOP/s |
+//! | floor: one read of `x` | | 5.0 ms | 1.00 | |
+//!
+//! The streaming kernel is 1.2–1.45× the floor from run to run (the floor itself moves between
+//! 4.4 and 5.6 ms on this shared virtual machine): the arithmetic (about 4.2 ms at the FMA peak)
+//! and the read overlap only partly. A single thread shows why — it takes about the *sum* of its
+//! compute time and its read time, even with the prefetches — and closing that gap is the work
+//! left on this kernel.
 //!
 //! On a CPU without AVX-512 the same kernels run from their portable Rust, compiled for AVX2
 //! and FMA: forced onto that path on this machine they take 2.9 µs on five images and about
 //! 22 ms on 50,000 (8 lanes instead of 16, and no fused multiply-add in portable Rust).
 //!
-//! The streaming kernel is the fastest stage on both of the lesson's workloads — 94× the
-//! naive loop on five images, 182× on 50,000 — and 1.26× the memory floor. On large squares
-//! it is the wrong tool (it re-reads `a` once per 10 columns), and matrixmultiply's AVX-512
-//! GEMM is the stage to use: 130–190 GFLOP/s from run to run on this shared machine, against
-//! 160–195 for MKL and OpenBLAS, which are tuned per CPU in assembly.
+//! The streaming kernel is the fastest stage on both of the lesson's workloads — 95× the
+//! naive loop on five images, 178× on 50,000. On large squares it is the wrong tool (it
+//! re-reads `a` once per 10 columns), and matrixmultiply's AVX-512 GEMM is the stage to use:
+//! 170–190 GFLOP/s on a quiet machine (130 when other work shares the cores), level with MKL
+//! and OpenBLAS, which are tuned per CPU in assembly.
 //!
 //! Next: [`matmul_cuda`](../matmul_cuda/index.html), the lesson's CUDA kernel. Previous:
 //! [`matmul_einsum`](../matmul_einsum/index.html), Einstein summation.
