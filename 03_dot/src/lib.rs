@@ -50,7 +50,8 @@
 //!
 //! ## Measured
 //!
-//! DOT_MNIST5
+//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
+//! `dot` takes **65.2 µs** for five images (2.0× naive; 620 ms for 50,000); `dot-contiguous` takes **6.00 µs** (21×; 45.4 ms for 50,000, 28×). Dropping the bounds checks halves the time; contiguous operands with 16 partial sums give another 10×.
 //!
 //! Next: [`matmul_elementwise`](../matmul_elementwise/index.html) — the same row-times-column
 //! idea written with whole-array arithmetic. Previous: [`matmul_naive`](../matmul_naive/index.html).

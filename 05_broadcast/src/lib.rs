@@ -63,7 +63,8 @@
 //!
 //! ## Measured
 //!
-//! BROADCAST_MNIST5
+//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
+//! `broadcast` takes **36.8 µs** for five images (3.5× naive, 383 ms for 50,000): the `(k, n)` temporary costs more than it saves. `scaled-add` takes **14.1 µs** (9.1×, 146 ms for 50,000): same access pattern, no temporary.
 //!
 //! Next: [`matmul_einsum`](../matmul_einsum/index.html) — the whole product in one
 //! expression. Previous: [`matmul_elementwise`](../matmul_elementwise/index.html).
