@@ -31,12 +31,12 @@ use ndarray::{
 
 use crate::bind::{Bound, Label};
 use crate::error::EinsumError;
+pub use crate::limits::MAX_ELEMENTS;
 
-/// The most elements an intermediate or result may have: the largest `f32` allocation the
-/// address space allows.
-pub const MAX_ELEMENTS: usize = isize::MAX as usize / std::mem::size_of::<f32>();
-
-/// The matrix multiplication every contraction is lowered onto: the fastest stage so far.
+/// The matrix multiplication every contraction is lowered onto: the previous step's scaled-add
+/// (`i-k-j` order), which reads both operands in whatever strides they have. `dot-contiguous`
+/// is faster on the lesson's shapes, but it copies `b` transposed on every call — once per
+/// batch here.
 fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     crate::broadcast::matmul_scaled_add(a, b)
 }

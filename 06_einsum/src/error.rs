@@ -275,7 +275,7 @@ pub enum EinsumError {
     #[error(
         "einsum {spec:?}: an intermediate or the result would have shape {shape:?}: expected at \
          most {} elements, found more",
-        crate::contract::MAX_ELEMENTS
+        crate::limits::MAX_ELEMENTS
     )]
     TooLarge {
         /// The spec as written.

@@ -175,12 +175,15 @@
 mod bind;
 pub mod contract;
 pub mod error;
+pub mod limits;
 pub mod spec;
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewD, Ix2, Ix3};
 
 pub use error::{EinsumError, Place};
 pub use matmul_broadcast as broadcast;
+// Every earlier step, one segment away: `matmul_einsum::naive::matmul`.
+pub use matmul_broadcast::{data, dot, elementwise, naive};
 pub use matmul_data::Stage;
 pub use spec::{Spec, Subscript, Term};
 

@@ -7,7 +7,7 @@ use matmul_data::conformance::{
 };
 use matmul_data::synthetic::{self, SplitMix64};
 use matmul_data::test_near;
-use matmul_einsum::broadcast::elementwise::dot::naive;
+use matmul_einsum::naive;
 use ndarray::{Array3, ArrayView3, Axis, s};
 
 #[test]
