@@ -60,6 +60,8 @@ use ndarray::{Array2, ArrayView1, ArrayView2};
 
 pub use matmul_data::Stage;
 pub use matmul_naive as naive;
+// Every earlier step, one segment away: `matmul_dot::data::test_near`.
+pub use matmul_naive::data;
 
 /// The number of independent partial sums [`dot_slices`] keeps: 16 `f32`s, one AVX-512
 /// register or two AVX ones — enough to hide the latency of the additions.

@@ -58,6 +58,8 @@ use ndarray::{Array2, ArrayView2};
 
 pub use matmul_data::Stage;
 pub use matmul_dot as dot;
+// Every earlier step, one segment away: `matmul_elementwise::naive::matmul`.
+pub use matmul_dot::{data, naive};
 
 /// `a @ b` with each output element as `(a[i, :] * b[:, j]).sum()`: an elementwise product
 /// of a row and a column into a temporary array, then its sum.

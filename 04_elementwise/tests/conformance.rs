@@ -1,7 +1,7 @@
 //! The elementwise form against the naive loop and float64.
 
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
-use matmul_elementwise::dot::naive;
+use matmul_elementwise::naive;
 
 #[test]
 fn elementwise_agrees_with_naive_on_every_shape_and_layout() {

@@ -73,6 +73,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 pub use matmul_data::Stage;
 pub use matmul_elementwise as elementwise;
+// Every earlier step, one segment away: `matmul_broadcast::naive::matmul`.
+pub use matmul_elementwise::{data, dot, naive};
 
 /// `a @ b` the lesson's way: row `i` of `a` as a `(k, 1)` column, broadcast against all of `b`
 /// `(k, n)`, multiplied, and summed down axis 0 — `(a[i, :, None] * b).sum(0)`.

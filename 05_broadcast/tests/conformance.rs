@@ -1,6 +1,6 @@
 //! Both broadcasting forms against the naive loop and float64.
 
-use matmul_broadcast::elementwise::dot::naive;
+use matmul_broadcast::naive;
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 
 #[test]

@@ -125,6 +125,8 @@ use ndarray::{Array2, ArrayView2};
 
 pub use matmul_data::Stage;
 pub use matmul_einsum as einsum;
+// Every earlier step, one segment away: `matmul_blas::naive::matmul`.
+pub use matmul_einsum::{broadcast, data, dot, elementwise, naive};
 
 #[cfg(feature = "openblas")]
 pub mod openblas;

@@ -1,6 +1,6 @@
 //! Every stage of this crate against the naive loop and float64, on every shape and layout.
 
-use matmul_blas::einsum::broadcast::elementwise::dot::naive;
+use matmul_blas::naive;
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 
 #[test]
