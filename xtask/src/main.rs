@@ -3,6 +3,7 @@
 //! - `cargo xtask bench` runs every stage on the lesson's workloads and writes the speedup
 //!   table and charts to `target/bench/`.
 //! - `cargo xtask data` fetches (or opens) MNIST, verifies and loads it, and prints a summary.
+//! - `cargo xtask doc` builds the tutorial and its contents page, in reading order.
 //!
 //! `cargo xtask` is an alias (see `.cargo/config.toml`) for
 //! `cargo run --release --package xtask --`, so everything here runs optimised.
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod data;
+mod doc;
 
 /// Matrix multiplication from foundations: the project's runner.
 #[derive(Debug, Parser)]
@@ -28,6 +30,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fetch or open MNIST, verify and load it, and print a summary.
     Data(data::DataArgs),
+    /// Build the tutorial (`cargo doc`) with a contents page listing the steps in reading order.
+    Doc(doc::DocArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Data(args) => data::run(args),
+        Command::Doc(args) => doc::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
