@@ -66,22 +66,56 @@ pub enum Isa {
 
 impl Isa {
     /// The best instruction set this CPU supports, detected once.
+    ///
+    /// Setting `MATMUL_STREAMING_ISA` to `avx2` or `portable` picks that one instead, to compare
+    /// the kernels on one machine; it is read once, with the detection.
+    ///
+    /// # Panics
+    ///
+    /// When `MATMUL_STREAMING_ISA` names no instruction set, or one this CPU lacks.
     pub fn detect() -> Isa {
         static DETECTED: OnceLock<Isa> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    return Isa::Avx512;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    return Isa::Avx2;
-                }
+            let best = Isa::best();
+            let wanted = std::env::var("MATMUL_STREAMING_ISA").unwrap_or_default();
+            if wanted.is_empty() {
+                return best;
             }
-            Isa::Portable
+            let isa = match wanted.as_str() {
+                "avx512" => Isa::Avx512,
+                "avx2" => Isa::Avx2,
+                "portable" => Isa::Portable,
+                _ => panic!(
+                    "MATMUL_STREAMING_ISA: expected `avx512`, `avx2` or `portable`, found `{wanted}`"
+                ),
+            };
+            let on_this_cpu = match isa {
+                Isa::Avx512 => best == Isa::Avx512,
+                Isa::Avx2 => best != Isa::Portable,
+                Isa::Portable => true,
+            };
+            assert!(
+                on_this_cpu,
+                "MATMUL_STREAMING_ISA: expected an instruction set this CPU has (at most {best:?}), found {isa:?}"
+            );
+            isa
         })
+    }
+
+    /// The best instruction set this CPU supports.
+    fn best() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
     }
 }
 
