@@ -60,8 +60,8 @@ const BLOCK_ROWS: usize = 1024;
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
 /// How many rows ahead of the ones it computes a kernel asks the memory system for (see
-/// [`kernel::prefetch`]). A matter of memory latency, not of the instruction set: distances from 4 to
-/// 16 rows measured alike, within noise.
+/// [`kernel::prefetch`]). A matter of memory latency, not of the instruction set: distances
+/// from 4 to 16 rows measured alike, within noise.
 const PREFETCH_ROWS: usize = 8;
 
 /// The instruction set the kernels use on this CPU.
@@ -205,60 +205,24 @@ fn few_rows<K: Kernel>(
         let nc = (n - j0).min(COLUMNS_PER_ROW);
         let (b, c) = (&b[j0..], &mut c[j0..]);
         let mut i = 0;
+        // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
+        macro_rules! block {
+            ($rows:literal) => {{
+                let rows = &a[i * k..][..$rows * k];
+                store(c, i, nc, n, kernel.scale_rows::<$rows>(rows, k, b, n, nc))
+            }};
+        }
         while i < m {
-            let rows = &a[i * k..];
             // A constant row count per call, so that the kernel's accumulators are registers.
             i += match (m - i).min(K::SCALE_ROWS) {
-                1 => store(c, i, nc, n, kernel.scale_rows::<1>(&rows[..k], k, b, n, nc)),
-                2 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<2>(&rows[..2 * k], k, b, n, nc),
-                ),
-                3 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<3>(&rows[..3 * k], k, b, n, nc),
-                ),
-                4 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<4>(&rows[..4 * k], k, b, n, nc),
-                ),
-                5 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<5>(&rows[..5 * k], k, b, n, nc),
-                ),
-                6 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<6>(&rows[..6 * k], k, b, n, nc),
-                ),
-                7 => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<7>(&rows[..7 * k], k, b, n, nc),
-                ),
-                _ => store(
-                    c,
-                    i,
-                    nc,
-                    n,
-                    kernel.scale_rows::<8>(&rows[..8 * k], k, b, n, nc),
-                ),
+                1 => block!(1),
+                2 => block!(2),
+                3 => block!(3),
+                4 => block!(4),
+                5 => block!(5),
+                6 => block!(6),
+                7 => block!(7),
+                _ => block!(8),
             };
         }
     }
@@ -341,43 +305,31 @@ fn dot_rows<K: Kernel>(
     };
     let m = a.len() / k;
     let mut i = 0;
+    // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done. It asks
+    // for the rows PREFETCH_ROWS ahead, as many as it reads; near the block's end, where there
+    // are none, for its own rows (already on their way: a wasted hint).
+    macro_rules! block {
+        ($rows:literal) => {{
+            let rows = &a[i * k..][..$rows * k];
+            let ahead = match a.get((i + PREFETCH_ROWS) * k..) {
+                Some(ahead) if ahead.len() >= $rows * k => &ahead[..$rows * k],
+                _ => rows,
+            };
+            store(
+                c,
+                i,
+                nc,
+                ldc,
+                kernel.dot_columns::<$rows>(rows, k, bt, kp, ahead),
+            )
+        }};
+    }
     while i < m {
-        let rows = &a[i * k..];
-        // The rows PREFETCH_ROWS ahead, as many as this call reads; near the block's end,
-        // where there are none, the call's own rows (already on their way: a wasted hint).
-        let ahead = |count: usize| match a.get((i + PREFETCH_ROWS) * k..) {
-            Some(ahead) if ahead.len() >= count * k => &ahead[..count * k],
-            _ => &rows[..count * k],
-        };
         i += match (m - i).min(K::DOT_ROWS) {
-            1 => store(
-                c,
-                i,
-                nc,
-                ldc,
-                kernel.dot_columns::<1>(&rows[..k], k, bt, kp, ahead(1)),
-            ),
-            2 => store(
-                c,
-                i,
-                nc,
-                ldc,
-                kernel.dot_columns::<2>(&rows[..2 * k], k, bt, kp, ahead(2)),
-            ),
-            3 => store(
-                c,
-                i,
-                nc,
-                ldc,
-                kernel.dot_columns::<3>(&rows[..3 * k], k, bt, kp, ahead(3)),
-            ),
-            _ => store(
-                c,
-                i,
-                nc,
-                ldc,
-                kernel.dot_columns::<4>(&rows[..4 * k], k, bt, kp, ahead(4)),
-            ),
+            1 => block!(1),
+            2 => block!(2),
+            3 => block!(3),
+            _ => block!(4),
         };
     }
 }
