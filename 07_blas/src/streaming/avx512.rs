@@ -60,6 +60,8 @@ impl Kernel for Avx512 {
         ldb: usize,
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
+        // The kernel stores whole registers into rows of COLUMNS_PER_ROW sums.
+        const { assert!(COLUMNS_PER_ROW == LANES) };
         assert!(nc <= LANES && rows.len() >= ROWS * k);
         assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
         // SAFETY: as above, for `scale_rows`.
@@ -107,9 +109,10 @@ unsafe fn dot_columns<const ROWS: usize>(
 
 /// The 16 lanes of each accumulator of [`dot_columns`], summed.
 ///
-/// Kept out of line on purpose: inlined, the reduction's 256-bit instructions, which reach
-/// only the first 16 of the 32 vector registers, pull the accumulators down into those 16,
-/// and the kernel's loop spills the rest of them to memory.
+/// Kept out of line on purpose: inlined, the reduction pulled the accumulators into the first
+/// 16 of the 32 vector registers (those its 256-bit VEX instructions can name), and the
+/// kernel's loop spilled the rest of them to memory, to and fro on every chunk (seen in the
+/// disassembly, and in the timing of the many-rows path).
 ///
 /// # Safety
 ///
@@ -131,8 +134,7 @@ unsafe fn reduce<const ROWS: usize>(
 /// One chunk of 16 elements of `k` for [`dot_columns`]: one load from each row of `a` (the
 /// lanes `mask` selects), one from each packed column, `ROWS × 10` FMAs into `acc`.
 ///
-/// A function of its own rather than a closure: it is inlined either way when it is a
-/// function, and then the accumulators stay in registers.
+/// Shared by the whole chunks and the partial last one, and inlined into both.
 ///
 /// # Safety
 ///
