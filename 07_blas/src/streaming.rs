@@ -78,8 +78,9 @@ pub enum Isa {
 impl Isa {
     /// The best instruction set this CPU supports, detected once.
     ///
-    /// Setting `MATMUL_STREAMING_ISA` to `avx2` or `portable` picks that one instead, to compare
-    /// the kernels on one machine; it is read once, with the detection.
+    /// Setting `MATMUL_STREAMING_ISA` to `avx512`, `avx2` or `portable` picks that one instead
+    /// (one this CPU has), to compare the kernels on one machine; it is read once, with the
+    /// detection. Unset or empty, the best one is used.
     ///
     /// # Panics
     ///
