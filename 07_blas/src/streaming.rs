@@ -9,24 +9,28 @@
 //! each row of `a` once, straight from memory, and produce all of its outputs before moving
 //! on, with `b` resident in cache.
 //!
-//! Two kernels, chosen by the number of rows:
+//! Two micro-kernels, chosen by the number of rows:
 //!
-//! - **many rows** (`rows_dot_columns`): `b`'s columns are
-//!   packed once into `bᵀ` (10 rows of `k`, 31 KB: L1-sized). Each row of `a` is then dotted
-//!   with the 10 packed columns, SIMD **across `k`**: 16 consecutive elements of the row meet
-//!   16 consecutive elements of each column, into 10 accumulator registers, reduced at the end
-//!   of the row. No lane is wasted on padding (unlike SIMD across the 10 outputs, which fills
-//!   10 of 16 lanes), two rows share each load of `bᵀ`, and software prefetch into L2 keeps
-//!   the next rows coming. The rows are handed to the cores (`std::thread::scope`) in blocks
-//!   of 1024, each thread taking the next block when it is done with one.
-//! - **few rows** (`rows_times_b`): packing `bᵀ` costs more than the
-//!   whole five-image product, so `b` is read in place: row `p` of `b` (10 floats, one masked
-//!   load) is scaled by `a[i, p]` and added to row `i` of `c`, for up to 8 rows at a time — the
-//!   broadcasting stage's `i, k, j` loop in registers.
+//! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
+//!   31 KB: L1-sized). Each row of `a` is then dotted with the 10 packed columns, SIMD
+//!   **across `k`**: 16 consecutive elements of the row meet 16 consecutive elements of each
+//!   column, into 10 accumulator registers, reduced at the end of the row. No lane is wasted
+//!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
+//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. The rows are
+//!   handed to the cores (`std::thread::scope`) in blocks of 1024, each thread taking the next
+//!   block when it is done with one.
+//! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
+//!   so `b` is read in place: row `p` of `b` (10 floats, one masked load) is scaled by
+//!   `a[i, p]` and added to row `i` of `c`, for several rows at a time — the broadcasting
+//!   stage's `i, k, j` loop in registers.
 //!
-//! Both kernels exist three times: AVX-512 intrinsics (module `avx512`, chosen at run time with
-//! `is_x86_feature_detected!`), and the plain-Rust versions (module `portable`) compiled once with
-//! AVX2 and FMA enabled and once for the baseline CPU. Nothing here needs
+//! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
+//! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
+//! prefetches, and deals with the rows and columns left over at the ends; a kernel (the
+//! `Kernel` trait, module `kernel`) only computes one small block of `c` in its registers.
+//! There are three kernels: AVX-512 intrinsics (module `avx512`), and the plain-Rust kernels
+//! (module `portable`), compiled once for the baseline CPU and once with AVX2 and FMA enabled
+//! (module `avx2`). [`Isa::detect`] picks one at run time, once; nothing here needs
 //! `-C target-cpu=native`.
 
 use std::sync::OnceLock;
@@ -34,12 +38,14 @@ use std::sync::OnceLock;
 use ndarray::{Array2, ArrayView2};
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+mod kernel;
 mod portable;
 
-/// Columns of `c` one pass of the many-rows kernel computes: the lesson's 10 classes. Two rows
-/// × 10 columns = 20 accumulators, which fit AVX-512's 32 registers with room for the loads.
-const COLUMNS_PER_PASS: usize = 10;
+use kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use portable::Portable;
 
 /// Rows from which packing `bᵀ` pays for itself (below, the few-rows kernel reads `b` in place).
 const MANY_ROWS: usize = 64;
@@ -48,10 +54,15 @@ const MANY_ROWS: usize = 64;
 /// end costs nothing measurable (8 rows of 1024), small enough to balance 2–16 threads.
 const BLOCK_ROWS: usize = 1024;
 
-/// Elements of `a` from which splitting the rows across threads pays for starting them
-/// (2.6 million multiply-adds, about 60 µs at one 16-lane FMA per cycle: several times what
-/// starting and joining a thread costs).
+/// Elements of `a` from which splitting the rows across threads pays for starting them: 2.6
+/// million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, several times what
+/// starting and joining a thread costs.
 const PARALLEL_ELEMENTS: usize = 1 << 18;
+
+/// How many rows ahead of the ones it computes a kernel asks the memory system for (see
+/// [`kernel::prefetch`]). A matter of memory latency, not of the instruction set: distances
+/// from 4 to 16 rows measured alike, within noise.
+const PREFETCH_ROWS: usize = 8;
 
 /// The instruction set the kernels use on this CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,22 +77,56 @@ pub enum Isa {
 
 impl Isa {
     /// The best instruction set this CPU supports, detected once.
+    ///
+    /// Setting `MATMUL_STREAMING_ISA` to `avx512`, `avx2` or `portable` picks that one instead
+    /// (one this CPU has), to compare the kernels on one machine; it is read once, with the
+    /// detection. Unset or empty, the best one is used.
+    ///
+    /// # Panics
+    ///
+    /// When `MATMUL_STREAMING_ISA` names no instruction set, or one this CPU lacks.
     pub fn detect() -> Isa {
         static DETECTED: OnceLock<Isa> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    return Isa::Avx512;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    return Isa::Avx2;
-                }
+            let best = Isa::best();
+            let wanted = std::env::var("MATMUL_STREAMING_ISA").unwrap_or_default();
+            if wanted.is_empty() {
+                return best;
             }
-            Isa::Portable
+            let isa = match wanted.as_str() {
+                "avx512" => Isa::Avx512,
+                "avx2" => Isa::Avx2,
+                "portable" => Isa::Portable,
+                _ => panic!(
+                    "MATMUL_STREAMING_ISA: expected `avx512`, `avx2` or `portable`, found `{wanted}`"
+                ),
+            };
+            let on_this_cpu = match isa {
+                Isa::Avx512 => best == Isa::Avx512,
+                Isa::Avx2 => best != Isa::Portable,
+                Isa::Portable => true,
+            };
+            assert!(
+                on_this_cpu,
+                "MATMUL_STREAMING_ISA: expected an instruction set this CPU has (at most {best:?}), found {isa:?}"
+            );
+            isa
         })
+    }
+
+    /// The best instruction set this CPU supports: the first kernel whose constructor accepts
+    /// this CPU.
+    fn best() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512::Avx512::new().is_some() {
+                return Isa::Avx512;
+            }
+            if avx2::Avx2::new().is_some() {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
     }
 }
 
@@ -104,7 +149,25 @@ impl Isa {
 /// test_near(&c, &images.dot(&weights));
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+    matmul_data::assert_inner_dims(a.dim(), b.dim());
+    // The one place the instruction set is chosen: the driver below is compiled once per kernel.
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => stream(avx512::Avx512::new().expect(DETECTED), a, b),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => stream(avx2::Avx2::new().expect(DETECTED), a, b),
+        _ => stream(Portable, a, b),
+    }
+}
+
+/// Why a kernel's constructor cannot refuse the instruction set [`Isa::detect`] chose.
+#[cfg(target_arch = "x86_64")]
+const DETECTED: &str = "Isa::detect reports only instruction sets whose kernel accepts this CPU";
+
+/// [`matmul`] with `kernel`, once the inner dimensions are known to agree.
+fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let (m, k) = a.dim();
+    let n = b.ncols();
     let mut c = Array2::zeros((m, n));
     if m == 0 || n == 0 || k == 0 {
         return c; // a sum of nothing is zero
@@ -113,37 +176,71 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
     if m < MANY_ROWS {
-        few_rows(a, k, b, out, n);
+        few_rows(kernel, a, k, b, out, n);
     } else {
-        many_rows(a, k, b, out, n);
+        many_rows(kernel, a, k, b, out, n);
     }
     c
 }
 
-/// The few-rows path: `b` read in place, 16 columns per pass.
-fn few_rows(a: &[f32], k: usize, b: ArrayView2<'_, f32>, c: &mut [f32], n: usize) {
+/// The few-rows path: `b` read in place, [`COLUMNS_PER_ROW`] columns per pass, the rows in
+/// blocks of [`Kernel::SCALE_ROWS`] (the last one shorter).
+fn few_rows<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    b: ArrayView2<'_, f32>,
+    c: &mut [f32],
+    n: usize,
+) {
+    const {
+        assert!(
+            K::SCALE_ROWS >= 1 && K::SCALE_ROWS <= 8,
+            "the ladder below goes to 8"
+        )
+    };
     let b = b.as_standard_layout();
     let b = b.as_slice().expect("a standard-layout array is contiguous");
-    for j0 in (0..n).step_by(16) {
-        let nc = (n - j0).min(16);
+    let m = a.len() / k;
+    for j0 in (0..n).step_by(COLUMNS_PER_ROW) {
+        let nc = (n - j0).min(COLUMNS_PER_ROW);
         let (b, c) = (&b[j0..], &mut c[j0..]);
-        match Isa::detect() {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::detect` saw AVX-512F on this CPU.
-            Isa::Avx512 => unsafe { avx512::rows_times_b(a, k, b, n, nc, c, n) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::detect` saw AVX2 and FMA on this CPU.
-            Isa::Avx2 => unsafe { avx2::rows_times_b(a, k, b, n, nc, c, n) },
-            _ => portable::rows_times_b(a, k, b, n, nc, c, n),
+        let mut i = 0;
+        // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
+        macro_rules! block {
+            ($rows:literal) => {{
+                let rows = &a[i * k..][..$rows * k];
+                store(c, i, nc, n, kernel.scale_rows::<$rows>(rows, k, b, n, nc))
+            }};
+        }
+        while i < m {
+            // A constant row count per call, so that the kernel's accumulators are registers.
+            i += match (m - i).min(K::SCALE_ROWS) {
+                1 => block!(1),
+                2 => block!(2),
+                3 => block!(3),
+                4 => block!(4),
+                5 => block!(5),
+                6 => block!(6),
+                7 => block!(7),
+                _ => block!(8),
+            };
         }
     }
 }
 
 /// The many-rows path: pack `bᵀ` once, then stream the rows of `a`, split across threads.
-fn many_rows(a: &[f32], k: usize, b: ArrayView2<'_, f32>, c: &mut [f32], n: usize) {
-    // Each pass's columns, transposed and zero-padded to a whole number of 16-lane chunks (so
-    // the kernels never read a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
-    let kp = k.div_ceil(16) * 16;
+fn many_rows<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    b: ArrayView2<'_, f32>,
+    c: &mut [f32],
+    n: usize,
+) {
+    // Each pass's columns, transposed and zero-padded to a whole number of the kernel's chunks
+    // (so that it never reads a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
+    let kp = k.div_ceil(K::LANES) * K::LANES;
     let passes = n.div_ceil(COLUMNS_PER_PASS);
     let mut bt = vec![0.0f32; passes * COLUMNS_PER_PASS * kp];
     for (j, column) in b.columns().into_iter().enumerate() {
@@ -163,16 +260,7 @@ fn many_rows(a: &[f32], k: usize, b: ArrayView2<'_, f32>, c: &mut [f32], n: usiz
             let j0 = pass * COLUMNS_PER_PASS;
             let nc = (n - j0).min(COLUMNS_PER_PASS);
             let bt = &bt[j0 * kp..][..COLUMNS_PER_PASS * kp];
-            let c = &mut c[j0..];
-            match Isa::detect() {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Isa::detect` saw AVX-512F on this CPU.
-                Isa::Avx512 => unsafe { avx512::rows_dot_columns(a, k, bt, kp, nc, c, n) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Isa::detect` saw AVX2 and FMA on this CPU.
-                Isa::Avx2 => unsafe { avx2::rows_dot_columns(a, k, bt, kp, nc, c, n) },
-                _ => portable::rows_dot_columns(a, k, bt, kp, nc, c, n),
-            }
+            dot_rows(kernel, a, k, bt, kp, nc, &mut c[j0..], n);
         }
     };
     if threads == 1 {
@@ -196,149 +284,166 @@ fn many_rows(a: &[f32], k: usize, b: ArrayView2<'_, f32>, c: &mut [f32], n: usiz
     });
 }
 
-/// The portable kernels compiled with AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::portable;
-
-    /// [`portable::rows_dot_columns`] with AVX2 and FMA.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows_dot_columns(
-        a: &[f32],
-        k: usize,
-        bt: &[f32],
-        kp: usize,
-        nc: usize,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        portable::rows_dot_columns(a, k, bt, kp, nc, c, ldc);
+/// One pass of the many-rows path over a block of rows: `c[i, j] = Σ_p a[i, p] · bᵀ[j, p]`
+/// for every row `i` of `a` and `j < nc`, [`Kernel::DOT_ROWS`] rows per call (the last call
+/// fewer), each asking for the rows [`PREFETCH_ROWS`] ahead of its own.
+#[allow(clippy::too_many_arguments)] // The contract of one pass, as in a BLAS signature.
+fn dot_rows<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    bt: &[f32],
+    kp: usize,
+    nc: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    const {
+        assert!(
+            K::DOT_ROWS >= 1 && K::DOT_ROWS <= 4,
+            "the ladder below goes to 4"
+        )
+    };
+    let m = a.len() / k;
+    let mut i = 0;
+    // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done. It asks
+    // for the rows PREFETCH_ROWS ahead, as many as it reads; near the block's end, where there
+    // are none, for its own rows (already on their way: a wasted hint).
+    macro_rules! block {
+        ($rows:literal) => {{
+            let rows = &a[i * k..][..$rows * k];
+            let ahead = match a.get((i + PREFETCH_ROWS) * k..) {
+                Some(ahead) if ahead.len() >= $rows * k => &ahead[..$rows * k],
+                _ => rows,
+            };
+            store(
+                c,
+                i,
+                nc,
+                ldc,
+                kernel.dot_columns::<$rows>(rows, k, bt, kp, ahead),
+            )
+        }};
     }
-
-    /// [`portable::rows_times_b`] with AVX2 and FMA.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows_times_b(
-        a: &[f32],
-        k: usize,
-        b: &[f32],
-        ldb: usize,
-        nc: usize,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        portable::rows_times_b(a, k, b, ldb, nc, c, ldc);
+    while i < m {
+        i += match (m - i).min(K::DOT_ROWS) {
+            1 => block!(1),
+            2 => block!(2),
+            3 => block!(3),
+            _ => block!(4),
+        };
     }
 }
 
-/// Runs both kernels on the instruction sets this CPU has, for the tests: every path must give
-/// the same answer, whichever one `matmul` picks here.
+/// Stores the first `nc` columns of a kernel's `ROWS` rows of sums into `c` from row `i` on
+/// (row `i` at `c[i * ldc..]`); returns `ROWS`, the rows done.
+#[inline(always)]
+fn store<const COLUMNS: usize, const ROWS: usize>(
+    c: &mut [f32],
+    i: usize,
+    nc: usize,
+    ldc: usize,
+    sums: [[f32; COLUMNS]; ROWS],
+) -> usize {
+    for (r, sums) in sums.iter().enumerate() {
+        c[(i + r) * ldc..][..nc].copy_from_slice(&sums[..nc]);
+    }
+    ROWS
+}
+
+/// Runs every kernel this CPU can run through the driver, on both paths, for the tests: every
+/// instruction set must give the same answer, whichever one `matmul` picks here.
 #[cfg(test)]
 mod tests {
     use super::*;
     use matmul_data::{reference_matmul, relative_error, synthetic};
 
-    fn each_isa() -> Vec<Isa> {
-        let mut isas = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                isas.push(Isa::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                isas.push(Isa::Avx512);
-            }
-        }
-        isas
-    }
-
-    /// Runs the kernel of `isa` the way `few_rows`/`many_rows` would, on one pass.
-    fn run(isa: Isa, many: bool, m: usize, k: usize, n: usize) -> f64 {
-        let a = synthetic::uniform(m, k, 1);
-        let b = synthetic::uniform(k, n, 2);
-        let exact = reference_matmul(a.view(), b.view());
-        let a_slice = a.as_slice().unwrap();
-        let mut c = vec![0.0f32; m * n];
+    /// `a @ b` by one path of the driver with `kernel`, whatever the number of rows.
+    fn by_path<K: Kernel>(
+        kernel: K,
+        many: bool,
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+    ) -> Array2<f32> {
+        let (m, k) = a.dim();
+        let n = b.ncols();
+        let mut c = Array2::zeros((m, n));
+        let a = a.as_standard_layout();
+        let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
         if many {
-            let kp = k.div_ceil(16) * 16;
-            let mut bt = vec![0.0f32; COLUMNS_PER_PASS * kp];
-            for j in 0..n {
-                for p in 0..k {
-                    bt[j * kp + p] = b[[p, j]];
-                }
-            }
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: only ISAs this CPU has are listed by `each_isa`.
-                Isa::Avx512 => unsafe {
-                    avx512::rows_dot_columns(a_slice, k, &bt, kp, n, &mut c, n)
-                },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                Isa::Avx2 => unsafe { avx2::rows_dot_columns(a_slice, k, &bt, kp, n, &mut c, n) },
-                _ => portable::rows_dot_columns(a_slice, k, &bt, kp, n, &mut c, n),
-            }
+            many_rows(kernel, a, k, b, out, n);
         } else {
-            let b_slice = b.as_slice().unwrap();
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: only ISAs this CPU has are listed by `each_isa`.
-                Isa::Avx512 => unsafe {
-                    avx512::rows_times_b(a_slice, k, b_slice, n, n, &mut c, n)
-                },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                Isa::Avx2 => unsafe { avx2::rows_times_b(a_slice, k, b_slice, n, n, &mut c, n) },
-                _ => portable::rows_times_b(a_slice, k, b_slice, n, n, &mut c, n),
-            }
+            few_rows(kernel, a, k, b, out, n);
         }
-        let c = Array2::from_shape_vec((m, n), c).unwrap();
-        relative_error(&c, &exact)
+        c
     }
 
-    #[test]
-    fn every_kernel_on_every_isa_agrees_with_float64() {
-        for isa in each_isa() {
-            for &(m, k, n) in &[
-                (1, 1, 1),
-                (5, 784, 10),
-                (7, 17, 3),
-                (9, 33, 16),
-                (67, 100, 10),
-                (3, 15, 7),
-            ] {
-                for many in [false, true] {
-                    if many && n > COLUMNS_PER_PASS {
-                        continue;
+    /// Checks both paths of the driver with `kernel` against float64 on awkward shapes: row
+    /// counts that the kernels' row blocks do not divide, `k` that the lane widths do not
+    /// divide, one column, a column count that is neither a pass of 10 nor a row of 16.
+    fn check_kernel<K: Kernel>(name: &str, kernel: K) {
+        for m in [1, 2, 3, 7, 9, 13, 67] {
+            for k in [1, 5, 8, 15, 17, 33, 100] {
+                for n in [1, 3, 10, 11, 16, 17, 21, 33] {
+                    let a = synthetic::uniform(m, k, 1);
+                    let b = synthetic::uniform(k, n, 2);
+                    let exact = reference_matmul(a.view(), b.view());
+                    for many in [false, true] {
+                        let c = by_path(kernel, many, a.view(), b.view());
+                        let error = relative_error(&c, &exact);
+                        assert!(
+                            error < 1e-5,
+                            "{name} many={many} ({m}, {k}) @ ({k}, {n}): relative error {error:e}"
+                        );
                     }
-                    let error = run(isa, many, m, k, n);
-                    assert!(
-                        error < 1e-5,
-                        "{isa:?} many={many} ({m}, {k}) @ ({k}, {n}): {error:e}"
-                    );
                 }
             }
         }
-    }
-
-    #[test]
-    fn threads_and_passes_cover_every_row_and_column() {
         // Large enough to be split across threads, three blocks of rows (the last one short
-        // and odd), a k that 16 does not divide, two passes of columns.
+        // and odd), a k that no lane width divides, two passes of columns.
         let a = synthetic::uniform(2 * BLOCK_ROWS + 301, 121, 3);
         assert!(a.len() >= PARALLEL_ELEMENTS);
         let b = synthetic::uniform(121, 13, 4);
-        let c = matmul(a.view(), b.view());
+        let c = stream(kernel, a.view(), b.view());
         let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
-        assert!(error < 1e-5, "{error:e}");
+        assert!(error < 1e-5, "{name} threaded: relative error {error:e}");
+    }
+
+    #[test]
+    fn portable_kernel_agrees_with_float64() {
+        check_kernel("portable", Portable);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_agrees_with_float64() {
+        match avx2::Avx2::new() {
+            Some(kernel) => check_kernel("avx2", kernel),
+            None => eprintln!("no AVX2 and FMA on this CPU: nothing to check"),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_kernel_agrees_with_float64() {
+        match avx512::Avx512::new() {
+            Some(kernel) => check_kernel("avx512", kernel),
+            None => eprintln!("no AVX-512F on this CPU: nothing to check"),
+        }
+    }
+
+    #[test]
+    fn matmul_uses_the_detected_kernel_on_both_paths() {
+        for m in [5, MANY_ROWS + 3] {
+            let a = synthetic::mnist_like(m, 1);
+            let b = synthetic::weights(784, 10, 2);
+            let c = matmul(a.view(), b.view());
+            let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
+            assert!(
+                error < 1e-5,
+                "{:?} ({m}, 784) @ (784, 10): {error:e}",
+                Isa::detect()
+            );
+        }
     }
 }

@@ -1,0 +1,112 @@
+//! What an instruction set brings to the streaming driver: two micro-kernels, and the sizes
+//! they work in.
+//!
+//! The driver ([`super`]) owns everything that does not depend on the instruction set: which
+//! kernel a shape needs, packing `bᵀ`, splitting the rows into blocks and across threads, how
+//! far ahead to prefetch, and the rows and columns left over at the ends. A kernel owns only
+//! the arithmetic of one small block, in its registers. Adding an instruction set is one more
+//! implementation of [`Kernel`], and one more arm in [`super::matmul`]'s `match`.
+//!
+//! A kernel is a zero-sized token: its constructor checks the CPU, so holding one is the proof
+//! that its instructions may run, and its methods are safe to call.
+
+/// Columns of `c` that one call to [`Kernel::dot_columns`] computes: the lesson's 10 classes.
+///
+/// With AVX-512, two rows × 10 columns = 20 accumulators, which fit its 32 registers with room
+/// for the loads; a wider `b` takes several passes.
+pub(super) const COLUMNS_PER_PASS: usize = 10;
+
+/// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
+/// register, or two AVX2 ones, per row.
+pub(super) const COLUMNS_PER_ROW: usize = 16;
+
+/// `f32` in one 64-byte cache line: the step of [`prefetch`].
+#[cfg(target_arch = "x86_64")]
+const FLOATS_PER_LINE: usize = 16;
+
+/// The micro-kernels of one instruction set.
+///
+/// Both compute a block of `c = a @ b` for `ROWS` consecutive rows of `a` (`rows`: `ROWS`
+/// rows of `k` contiguous elements) and return it; the driver stores the columns that exist.
+pub(super) trait Kernel: Copy + Send + Sync {
+    /// `f32` lanes of one register: the packed columns of `bᵀ` are padded to a multiple of it,
+    /// so that [`dot_columns`](Kernel::dot_columns) never reads a partial chunk of `bᵀ`.
+    const LANES: usize;
+
+    /// Rows of `a` per call to [`dot_columns`](Kernel::dot_columns): they share each load of
+    /// `bᵀ`, at the price of `DOT_ROWS × COLUMNS_PER_PASS` accumulator registers. At most 4.
+    const DOT_ROWS: usize;
+
+    /// Rows of `a` per call to [`scale_rows`](Kernel::scale_rows): they share each load of a
+    /// row of `b`, at the price of `SCALE_ROWS × COLUMNS_PER_ROW / LANES` accumulator
+    /// registers. At most 8.
+    const SCALE_ROWS: usize;
+
+    /// `sums[r][j] = Σ_p rows[r * k + p] · bt[j * kp + p]`, SIMD across `p`: the many-rows
+    /// kernel, with `b`'s columns packed.
+    ///
+    /// - `rows`: `ROWS` rows of `k` elements (`rows.len() == ROWS * k`, `1 ≤ ROWS ≤ DOT_ROWS`);
+    /// - `bt`: [`COLUMNS_PER_PASS`] packed columns of `b`, each `kp` long (`kp ≥ k`, a multiple
+    ///   of [`LANES`](Kernel::LANES)), zero past `k`;
+    /// - `ahead`: `ROWS` rows of `a` (the same length as `rows`) that this call should ask the
+    ///   memory system for as it goes (see [`prefetch`]).
+    ///
+    /// # Panics
+    ///
+    /// When a slice is shorter than that.
+    fn dot_columns<const ROWS: usize>(
+        self,
+        rows: &[f32],
+        k: usize,
+        bt: &[f32],
+        kp: usize,
+        ahead: &[f32],
+    ) -> [[f32; COLUMNS_PER_PASS]; ROWS];
+
+    /// `sums[r][j] = Σ_p rows[r * k + p] · b[p * ldb + j]` for `j < nc`, SIMD across `j`: the
+    /// few-rows kernel, with `b` read in place, each of its rows scaled by `a[r, p]`. The lanes
+    /// from `nc` on hold anything.
+    ///
+    /// - `rows`: `ROWS` rows of `k` elements (`rows.len() == ROWS * k`, `1 ≤ ROWS ≤ SCALE_ROWS`);
+    /// - `b`: row `p` at `b[p * ldb..p * ldb + nc]`, `nc ≤ COLUMNS_PER_ROW`.
+    ///
+    /// # Panics
+    ///
+    /// When a slice is shorter than that, or `nc > COLUMNS_PER_ROW`.
+    fn scale_rows<const ROWS: usize>(
+        self,
+        rows: &[f32],
+        k: usize,
+        b: &[f32],
+        ldb: usize,
+        nc: usize,
+    ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
+}
+
+/// Asks for the cache lines of `ahead[from..from + len]` to be brought into L2: the kernels
+/// call it once per chunk of `k`, so that over a call they ask for all of `ahead`, the rows of
+/// `a` [`PREFETCH_ROWS`](super::PREFETCH_ROWS) ahead of their own. A hint, with no effect on
+/// the results, and nothing at all off x86-64.
+///
+/// The hardware prefetcher stops at every 4 KiB page (a row of 784 floats is 3 KiB) and the
+/// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
+/// in flight. Into L2 (`prefetcht1`), because L2 can track many more outstanding misses than
+/// L1, and L1 stays free for `bᵀ`; asking for L1 instead (`t0` or `nta`) measured clearly
+/// slower, and no prefetch slower still.
+#[inline(always)]
+pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
+    // No bounds check and no branch: `len` is a constant where the kernels call this, so the
+    // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
+    // registers: its accumulators get spilled), and a prefetch never faults, whatever the
+    // address. The callers keep `from + len ≤ ahead.len()` all the same.
+    #[cfg(target_arch = "x86_64")]
+    for line in 0..len.div_ceil(FLOATS_PER_LINE) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        let address = ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE);
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch never
+        // faults and has no visible effect.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(address.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ahead, from, len);
+}
