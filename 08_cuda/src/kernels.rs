@@ -17,7 +17,7 @@
 //! The one utility, [`READ_FLOOR`], only reads a buffer: the time any kernel needs at least.
 
 use crate::grid::{Dim3, blocks_for};
-use crate::kernel_table::{GridShape, KERNEL_TABLE, KernelSpec, Role};
+use crate::kernel_table::{GridShape, KERNEL_TABLE, KernelSpec};
 
 // `const SOURCES: [(&str, &str); N]`: every file of the kernel table and its source, written
 // by build.rs from the table.
@@ -217,7 +217,7 @@ pub const READ_FLOOR: &KernelSpec = &KERNEL_TABLE[Kernel::ALL.len()];
 /// let config = read_launch_config(50_000 * 784, 132);
 /// assert_eq!((config.grid, config.block), (Dim3::x(132 * 8), Dim3::x(256)));
 /// // A small buffer gets one block per 1024 floats.
-/// assert_eq!(read_launch_config(5000, 132).grid, Dim3::x(2));
+/// assert_eq!(read_launch_config(5000, 132).grid, Dim3::x(5));
 /// ```
 pub fn read_launch_config(count: usize, multiprocessors: u32) -> LaunchConfig {
     let GridShape::GridStride {
@@ -241,6 +241,7 @@ pub fn read_launch_config(count: usize, multiprocessors: u32) -> LaunchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_table::Role;
 
     /// `(rows, columns)` of c one block covers, and whether grid x runs along rows (only the
     /// lesson's kernel does), as each kernel's .cu file says.

@@ -196,10 +196,11 @@
 //!
 //! ## Measured
 //!
-//! NOT YET MEASURED: needs a GPU run. What a run on an H100 must check (issue "08_cuda"):
+//! NOT YET MEASURED: needs a GPU run. The targets a run on an H100 checks:
 //! - the best own kernel at **80% or more of cuBLAS SGEMM** (FP32, TF32 off) at 4096 × 4096;
-//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the HBM floor**:
-//!   157 MB read once at about 3 TB/s is about 52 µs, so at most about 78 µs.
+//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the floor**: the
+//!   read kernel's time over `a` on the same GPU (on paper, 157 MB at about 3 TB/s is about
+//!   52 µs).
 //!
 //! What can be known without a GPU is what the compiler decides: `08_cuda/ptxas-report.sh`
 //! has NVRTC compile every kernel for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
@@ -209,6 +210,7 @@
 //! matmul_coalesced                    32          0          0
 //! matmul_naive                        32          0          0
 //! matmul_pipelined_128x128           127          0      16384
+//! read_sum                            32          0       1024
 //! matmul_regblock_128x16              42          0      18432
 //! matmul_regblock_128x128            127          0       8192
 //! matmul_rowwise_16                   75          0      16384
