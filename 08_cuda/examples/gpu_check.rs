@@ -170,10 +170,7 @@ fn main() {
         }));
         for stage in matmul_cuda::gpu::gpu_stages() {
             let outcome = std::panic::catch_unwind(|| {
-                check_stage(
-                    stage.matmul,
-                    matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive::matmul,
-                );
+                check_stage(stage.matmul, matmul_cuda::naive::matmul);
                 check_rejects_mismatched_shapes(stage.matmul);
             });
             if outcome.is_err() {

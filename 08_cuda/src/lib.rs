@@ -62,20 +62,15 @@
 //! launch(grid, Dim3::xy(16, 16), |thread| {
 //!     matmul_cuda::matmul_kernel(thread, a.view(), b.view(), &mut out)
 //! });
-//! matmul_data::test_near(&c, &matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive::matmul(
-//!     a.view(),
-//!     b.view(),
-//! ));
+//! matmul_data::test_near(&c, &matmul_cuda::naive::matmul(a.view(), b.view()));
 //! ```
 //!
 //! On the CPU this is the triple loop again, reordered — [`matmul`] is listed as the stage
-//! `grid-cpu`. It beats
-//! [`naive`](matmul_blas::einsum::broadcast::elementwise::dot::naive) for a reason that has
-//! nothing to do with GPUs: the kernel sums into a local `tmp`, which lives in a register,
-//! where step 2 reads and writes `c[[i, j]]` through memory on every iteration.
-//! `cargo xtask bench` measures by how much. What changed for the GPU is the *shape* of the program: nothing in the
-//! kernel depends on the order in which positions run, so a GPU may run all 50,000 × 10 of
-//! MNIST's at once.
+//! `grid-cpu`. It beats [`naive`](matmul_cuda::naive) for a reason that has nothing to do with
+//! GPUs: the kernel sums into a local `tmp`, which lives in a register, where step 2 reads and
+//! writes `c[[i, j]]` through memory on every iteration. `cargo xtask bench` measures by how
+//! much. What changed for the GPU is the *shape* of the program: nothing in the kernel depends
+//! on the order in which positions run, so a GPU may run all 50,000 × 10 of MNIST's at once.
 //!
 //! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a
 //! barrier (`__syncthreads()`) — the first thread would wait forever for the others. Steps 4

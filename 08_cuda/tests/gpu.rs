@@ -3,8 +3,8 @@
 //! conformance checks as every CPU stage. Skipped, with a notice, where there is no GPU.
 #![cfg(feature = "cuda")]
 
-use matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive;
 use matmul_cuda::gpu::{Device, MeasureOptions, Method, fp32_lanes_per_multiprocessor, gpu_stages};
+use matmul_cuda::naive;
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 use matmul_data::synthetic;
 

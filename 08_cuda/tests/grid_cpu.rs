@@ -1,6 +1,6 @@
 //! The `grid-cpu` stage meets the contract every stage meets.
 
-use matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive;
+use matmul_cuda::naive;
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 
 #[test]
