@@ -89,7 +89,7 @@ fn load(args: &DataArgs) -> anyhow::Result<(Mnist, String)> {
     if let Some(path) = &args.file {
         let mut source = path.display().to_string();
         if let Some(expected) = &args.md5 {
-            let found = matmul_data::download::md5_file(path)
+            let found = matmul_data::mnist::download::md5_file(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             if !found.eq_ignore_ascii_case(expected) {
                 bail!("{}: expected MD5 {expected}, found {found}", path.display());

@@ -31,7 +31,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use md5::{Digest, Md5};
 
-use crate::DownloadError;
+use super::error::DownloadError;
 
 /// The URL the lesson downloads `mnist.pkl.gz` from.
 pub const MNIST_URL: &str = "https://github.com/mnielsen/neural-networks-and-deep-learning/blob/master/data/mnist.pkl.gz?raw=true";
