@@ -11,11 +11,14 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 
+use common::{ArraySpec, py2_pickle};
 use flate2::{Compress, Compression, Crc, FlushCompress};
 use matmul_data::mnist::{MAX_OPCODES, MAX_PICKLE_BYTES};
 use matmul_data::{Mnist, MnistError};
@@ -228,4 +231,31 @@ fn the_generated_files_are_valid_gzip() {
     .unwrap();
     let expected = [&b"head"[..], &b"N0".repeat(5 << 16), b"tail"].concat();
     assert!(decoded == expected, "{} bytes decoded", decoded.len());
+}
+
+#[test]
+fn a_full_size_file_in_the_published_layout_passes_the_limits() {
+    if child() {
+        return;
+    }
+    // 50,000 + 10,000 + 10,000 images and their int64 labels, pickled as Python 2 did.
+    // Zeros: the limits look at sizes and opcodes, not at values.
+    let spec = |rows: usize| {
+        let array = |shape: Vec<usize>, code: &str, bytes: usize| ArraySpec {
+            shape,
+            code: code.into(),
+            order: "<".into(),
+            fortran: false,
+            data: vec![0; bytes],
+        };
+        (
+            array(vec![rows, 784], "f4", rows * 784 * 4),
+            array(vec![rows], "i8", rows * 8),
+        )
+    };
+    let pickle = py2_pickle(&[spec(50_000), spec(10_000), spec(10_000)]);
+    assert!(pickle.len() as u64 > REAL_FILE_BYTES);
+    let mnist = Mnist::from_pickle(&pickle[..], "full.pkl").unwrap();
+    assert_eq!(mnist.train.images.dim(), (50_000, 784));
+    assert_eq!(mnist.test.labels.len(), 10_000);
 }

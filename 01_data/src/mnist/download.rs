@@ -345,7 +345,7 @@ impl Download {
 /// The MD5 of a file, as 32 lower-case hex digits.
 ///
 /// ```
-/// let md5 = matmul_data::download::md5_file("fixtures/idx/t10k-labels-idx1-ubyte.gz")?;
+/// let md5 = matmul_data::mnist::download::md5_file("fixtures/idx/t10k-labels-idx1-ubyte.gz")?;
 /// assert_eq!(md5.len(), 32);
 /// # Ok::<(), std::io::Error>(())
 /// ```

@@ -13,7 +13,7 @@
 //! ```
 //! use matmul_data::Mnist;
 //!
-//! // A tiny file in the published layout (12 + 3 images); the real one has 50,000
+//! // A tiny file in the published layout (10 + 2 + 3 images); the real one has 50,000
 //! // training, 10,000 validation and 10,000 test images.
 //! let mnist = Mnist::from_pickle_gz("fixtures/mnist_py2.pkl.gz")?;
 //! let (x_train, y_train) = (&mnist.train.images, &mnist.train.labels);
@@ -26,7 +26,7 @@
 //!
 //! ## How the loader is built
 //!
-//! - [`dataset`](Mnist): the [`Mnist`] and [`Split`] types, a leaf the parsers return into.
+//! - `dataset`: the [`Mnist`] and [`Split`] types, a leaf the parsers return into.
 //! - `gzip`: the file as a stream of decompressed bytes, so 17 MB on disk never become
 //!   220 MB in memory before the parser sees them.
 //! - `limits`: scans the pickle's opcodes as they stream past and refuses, before the
@@ -59,14 +59,16 @@
 //!   claimed 3 GiB object is refused from its five-byte header, and on the stream itself;
 //! - a text argument (a line of a `GLOBAL` or `INT` opcode) longer than
 //!   [`MAX_LINE_BYTES`];
-//! - more than [`MAX_OPCODES`] opcodes (the published file has a few hundred; each opcode
-//!   can push a value, so a stream of tiny opcodes would otherwise grow without bound) and
-//!   more than 256 container-building opcodes (nesting that could overflow the stack).
+//! - more than [`MAX_OPCODES`] opcodes (MNIST's layouts have 150 to 240, whatever the
+//!   number of images; each opcode can push a value, so a gzip bomb of tiny opcodes would
+//!   otherwise run and grow without end).
 //!
-//! Each refusal is an [`MnistError::TooLarge`] naming the limit and what was found. A
-//! refused file therefore never holds more than [`MAX_PICKLE_BYTES`] of data. IDX files
-//! are capped the same way: a header whose dimensions need more than [`MAX_PICKLE_BYTES`]
-//! is refused before any data is read.
+//! Each of these is an [`MnistError::TooLarge`] naming the limit and what was found; a
+//! pickle nested deeper than 256 containers (which could overflow the unpickler's stack)
+//! is an [`MnistError::Format`]. So a claimed giant object or a bomb is refused after a
+//! few bytes of it, and no refused file makes the loader hold more than
+//! [`MAX_PICKLE_BYTES`] of what it read: about what loading the real file holds. IDX files
+//! are read no further than [`MAX_PICKLE_BYTES`] either (MNIST's largest is 47 MB).
 //!
 //! One attack these limits do not stop: `serde-pickle` copies a memoized value for each
 //! reference to it, so a crafted file that refers to a large memo entry many times makes
