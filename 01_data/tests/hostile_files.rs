@@ -214,6 +214,41 @@ fn objects_adding_up_past_the_limit_are_refused_at_the_limit() {
 }
 
 #[test]
+fn many_references_to_one_object_are_refused_before_they_are_copied() {
+    if child() {
+        return;
+    }
+    // One 1 MiB bytes object, memo entry 0, then a list of 300 references to it: about
+    // a megabyte of file. `serde-pickle` keeps references as they are while it reads, then
+    // copies the object once for each, so the list would be 300 MiB.
+    let mut pickle = [&[0x80, 4, b'B'][..], &(1u32 << 20).to_le_bytes()].concat();
+    pickle.extend(std::iter::repeat_n(0, 1 << 20));
+    pickle.extend_from_slice(&[0x94, b'(']); // MEMOIZE, MARK
+    for _ in 0..300 {
+        pickle.extend_from_slice(&[b'h', 0]); // BINGET 0
+    }
+    pickle.extend_from_slice(b"l."); // LIST, STOP
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copies.pkl.gz");
+    let gzip = GzipWriter::create(&path);
+    gzip.finish(&pickle);
+
+    let (error, peak) = load_in_child(
+        "many_references_to_one_object_are_refused_before_they_are_copied",
+        &path,
+    );
+    assert!(error.starts_with("TooLarge"), "{error}");
+    assert!(error.contains("memo reference"), "{error}");
+    // The list: 300 copies of the object, with a byte counted for each value.
+    let found = 300 * ((1 << 20) + 1) + 1;
+    assert!(
+        error.contains(&format!("found: \"{found} bytes")),
+        "{error}"
+    );
+    assert!(peak < REFUSAL_PEAK, "peak {peak} bytes");
+}
+
+#[test]
 fn the_generated_files_are_valid_gzip() {
     // The writer above, on a size that is quick to check: the decoder verifies the
     // deflate blocks, the CRC and the length in the trailer.

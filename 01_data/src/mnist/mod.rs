@@ -59,6 +59,11 @@
 //!   claimed 3 GiB object is refused from its five-byte header, and on the stream itself;
 //! - a text argument (a line of a `GLOBAL` or `INT` opcode) longer than
 //!   [`MAX_LINE_BYTES`];
+//! - a value that would be built of more than [`MAX_PICKLE_BYTES`], counting each memo
+//!   reference (which `serde-pickle` resolves by copying the value it refers to) at the
+//!   full size of that value: the scanner keeps the unpickler's stack and memo as sizes, so
+//!   a few hundred bytes that refer to a large object again and again, or nest references
+//!   to references, are refused before they are copied;
 //! - more than [`MAX_OPCODES`] opcodes (MNIST's layouts have 150 to 240, whatever the
 //!   number of images; each opcode can push a value, so a gzip bomb of tiny opcodes would
 //!   otherwise run and grow without end).
@@ -69,10 +74,6 @@
 //! few bytes of it, and no refused file makes the loader hold more than
 //! [`MAX_PICKLE_BYTES`] of what it read: about what loading the real file holds. IDX files
 //! are read no further than [`MAX_PICKLE_BYTES`] either (MNIST's largest is 47 MB).
-//!
-//! One attack these limits do not stop: `serde-pickle` copies a memoized value for each
-//! reference to it, so a crafted file that refers to a large memo entry many times makes
-//! it allocate a copy each time. A downloaded file is MD5-checked before it is read.
 
 mod dataset;
 pub mod download;
@@ -225,6 +226,13 @@ fn unpickle_error<R>(guard: &Guard<R>, file: &Path, error: serde_pickle::Error) 
             format!("the line of text at byte {offset} of the pickle"),
             format!("{MAX_LINE_BYTES} bytes"),
             "a longer line".to_owned(),
+        ),
+        Some(Refusal::Copies { bytes }) => too_large(
+            "the value the pickle builds, counting each memo reference as the copy the \
+             unpickler makes of it"
+                .to_owned(),
+            format!("{MAX_PICKLE_BYTES} bytes"),
+            format!("{bytes} bytes"),
         ),
         Some(Refusal::Stream) => too_large(
             "the pickle (decompressed)".to_owned(),
