@@ -14,7 +14,7 @@ use matmul_data::{Download, DownloadError, Mnist, MnistError};
 fn md5_of(bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write(dir.path(), "f", bytes);
-    matmul_data::download::md5_file(path).unwrap()
+    matmul_data::mnist::download::md5_file(path).unwrap()
 }
 
 fn the_file() -> Vec<u8> {

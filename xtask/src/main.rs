@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask bench` runs every stage on the lesson's workloads and writes the speedup
 //!   table and charts to `target/bench/`.
-//! - `cargo xtask data` fetches (or opens) MNIST, verifies and loads it, and prints a summary.
+//! - `cargo xtask data` fetches (or opens) MNIST, verifies and loads it, and prints a summary;
+//!   `--show N` draws training image N in the terminal, `--png FILE` writes it as a picture.
 //! - `cargo xtask doc` builds the tutorial and its contents page, in reading order.
 //!
 //! `cargo xtask` is an alias (see `.cargo/config.toml`) for
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run every stage on the lesson's workloads and write the speedup table and charts.
     Bench(bench::BenchArgs),
-    /// Fetch or open MNIST, verify and load it, and print a summary.
+    /// Fetch or open MNIST, verify and load it, and print a summary (or --show N: one image).
     Data(data::DataArgs),
     /// Build the tutorial (`cargo doc`) with a contents page listing the steps in reading order.
     Doc(doc::DocArgs),

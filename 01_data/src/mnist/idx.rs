@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2};
 
-use crate::MnistError;
-use crate::gzip::Gunzip;
-use crate::mnist::{IMAGE_PIXELS, Mnist, Split};
+use super::dataset::{IMAGE_PIXELS, Mnist, Split};
+use super::error::MnistError;
+use super::gzip::Gunzip;
+use super::limits::MAX_PICKLE_BYTES;
 
 /// The four files, without their optional `.gz`.
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
@@ -140,7 +141,7 @@ fn read_idx(reader: &mut impl Read, path: &Path, ndim: usize) -> Result<Idx, Mni
         return Err(format(
             "the magic number",
             format!("00 00 08 {ndim:02x} (unsigned bytes, {ndim} dimensions)"),
-            crate::gzip::hex_prefix(&magic),
+            super::gzip::hex_prefix(&magic),
         ));
     }
     let mut dims = Vec::with_capacity(ndim);
@@ -167,12 +168,20 @@ fn read_idx(reader: &mut impl Read, path: &Path, ndim: usize) -> Result<Idx, Mni
             )
         })?;
     // Grow as the data arrives rather than trusting a header that could ask for
-    // terabytes: a corrupt dimension then ends in a short-data error, not an abort.
+    // terabytes: a corrupt dimension then ends in a short-data error, not an abort. And
+    // read no more than the pickle's limit (MNIST's largest IDX file is 47 MB), so that a
+    // gzip bomb behind a huge header is refused once it has delivered that much.
     let mut data = Vec::with_capacity(expected.min(64 << 20));
-    reader
-        .take(expected as u64)
-        .read_to_end(&mut data)
-        .map_err(io_error)?;
+    let cap = (expected as u64).min(MAX_PICKLE_BYTES + 1);
+    reader.take(cap).read_to_end(&mut data).map_err(io_error)?;
+    if data.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(MnistError::TooLarge {
+            file: path.to_owned(),
+            what: format!("the data for dimensions {dims:?}"),
+            limit: format!("{MAX_PICKLE_BYTES} bytes"),
+            found: "more bytes".to_owned(),
+        });
+    }
     if data.len() != expected {
         return Err(format(
             "the data",

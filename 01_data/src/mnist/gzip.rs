@@ -11,7 +11,7 @@ use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::MnistError;
+use super::error::MnistError;
 
 /// A reader that decompresses a gzip file and remembers the first error it met.
 pub(crate) struct Gunzip {

@@ -27,8 +27,8 @@ use std::path::Path;
 use ndarray::{Array1, Array2, ShapeBuilder};
 use serde_pickle::{DeOptions, Value};
 
-use crate::MnistError;
-use crate::mnist::{IMAGE_PIXELS, Mnist, Split};
+use super::dataset::{IMAGE_PIXELS, Mnist, Split};
+use super::error::MnistError;
 
 /// The options that make `serde-pickle` keep NumPy's reduce and build state and stand
 /// `None` in for the globals it cannot resolve (`numpy.ndarray`, `numpy.dtype`).

@@ -31,7 +31,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use md5::{Digest, Md5};
 
-use crate::DownloadError;
+use super::error::DownloadError;
 
 /// The URL the lesson downloads `mnist.pkl.gz` from.
 pub const MNIST_URL: &str = "https://github.com/mnielsen/neural-networks-and-deep-learning/blob/master/data/mnist.pkl.gz?raw=true";
@@ -345,7 +345,7 @@ impl Download {
 /// The MD5 of a file, as 32 lower-case hex digits.
 ///
 /// ```
-/// let md5 = matmul_data::download::md5_file("fixtures/idx/t10k-labels-idx1-ubyte.gz")?;
+/// let md5 = matmul_data::mnist::download::md5_file("fixtures/idx/t10k-labels-idx1-ubyte.gz")?;
 /// assert_eq!(md5.len(), 32);
 /// # Ok::<(), std::io::Error>(())
 /// ```

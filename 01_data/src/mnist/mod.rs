@@ -13,7 +13,7 @@
 //! ```
 //! use matmul_data::Mnist;
 //!
-//! // A tiny file in the published layout (12 + 3 images); the real one has 50,000
+//! // A tiny file in the published layout (10 + 2 + 3 images); the real one has 50,000
 //! // training, 10,000 validation and 10,000 test images.
 //! let mnist = Mnist::from_pickle_gz("fixtures/mnist_py2.pkl.gz")?;
 //! let (x_train, y_train) = (&mnist.train.images, &mnist.train.labels);
@@ -24,110 +24,76 @@
 //! # Ok::<(), matmul_data::MnistError>(())
 //! ```
 //!
+//! ## How the loader is built
+//!
+//! - `dataset`: the [`Mnist`] and [`Split`] types, a leaf the parsers return into.
+//! - `gzip`: the file as a stream of decompressed bytes, so 17 MB on disk never become
+//!   220 MB in memory before the parser sees them.
+//! - `limits`: scans the pickle's opcodes as they stream past and refuses, before the
+//!   unpickler allocates anything for them, a pickle that nests too deep, has too many
+//!   opcodes, or is larger than any MNIST file (see [Limits](#limits)).
+//! - `pickle`: rebuilds NumPy's arrays from what `serde-pickle` decodes; `idx`: MNIST's
+//!   original IDX files.
+//! - [`download`]: the verified fetch into the cache; [`error`]: every way it can fail.
+//!
 //! ## Speed and memory
 //!
 //! The 220 MB of arrays inside the 17 MB file are never held twice: the gzip stream is
 //! inflated straight into the unpickler (no decompressed copy of the file), and each
 //! array's raw bytes become `f32`s back to front while the byte buffer shrinks, so the
 //! 157 MB training array does not exist as bytes and as floats at once (see
-//! `f32_from_le_bytes` in `pickle.rs`). On a full-size file in the published layout
-//! (50,000 + 10,000 + 10,000 real 28 × 28 images: Fashion-MNIST, written in the exact
-//! layout by `fixtures/make_fixtures.py --full`), on a 2-core AMD EPYC with other builds
-//! running, this loader took 0.43–0.69 s at 222 MB peak RSS, and Python's
-//! `pickle.load(gzip.open(path), encoding='latin-1')` 1.0–1.6 s at 334 MB.
+//! `f32_from_le_bytes` in `pickle.rs`). The peak memory of a load is therefore about one
+//! copy of the arrays, where Python's `pickle.load` holds the decompressed bytes and the
+//! arrays side by side.
+//!
+//! ## Limits
+//!
+//! A `.pkl.gz` is a small file that says how much memory to fill: a few megabytes of gzip
+//! can claim a gigabyte-sized bytes object, or inflate without end. The published pickle
+//! is 220,080,000-odd bytes (the 219,520,000 bytes of float32 pixels, 560,000 of int64
+//! labels, and a few hundred bytes of structure), so the loader refuses, while it streams
+//! and before the unpickler allocates:
+//!
+//! - a pickle longer than [`MAX_PICKLE_BYTES`] (256 MiB, about 1.2 times the published
+//!   one): checked on each length field against what is left of that budget, so a
+//!   claimed 3 GiB object is refused from its five-byte header, and on the stream itself;
+//! - a text argument (a line of a `GLOBAL` or `INT` opcode) longer than
+//!   [`MAX_LINE_BYTES`];
+//! - a value that would be built of more than [`MAX_PICKLE_BYTES`], counting each memo
+//!   reference (which `serde-pickle` resolves by copying the value it refers to) at the
+//!   full size of that value: the scanner keeps the unpickler's stack and memo as sizes, so
+//!   a few hundred bytes that refer to a large object again and again, or nest references
+//!   to references, are refused before they are copied;
+//! - more than [`MAX_OPCODES`] opcodes (MNIST's layouts have 150 to 240, whatever the
+//!   number of images; each opcode can push a value, so a gzip bomb of tiny opcodes would
+//!   otherwise run and grow without end).
+//!
+//! Each of these is an [`MnistError::TooLarge`] naming the limit and what was found; a
+//! pickle nested deeper than 256 containers (which could overflow the unpickler's stack)
+//! is an [`MnistError::Format`]. So a claimed giant object or a bomb is refused after a
+//! few bytes of it, and no refused file makes the loader hold more than
+//! [`MAX_PICKLE_BYTES`] of what it read: about what loading the real file holds. IDX files
+//! are read no further than [`MAX_PICKLE_BYTES`] either (MNIST's largest is 47 MB).
+
+mod dataset;
+pub mod download;
+pub mod error;
+mod gzip;
+mod idx;
+mod limits;
+mod pickle;
 
 use std::io::Read;
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayView2};
+pub use dataset::{IMAGE_PIXELS, Mnist, Split};
+pub use download::Download;
+pub use error::{DownloadError, MnistError};
 
-use crate::download::Download;
-use crate::gzip::Gunzip;
-use crate::opcodes::{Guard, MAX_CONTAINERS};
-use crate::{MnistError, idx, pickle};
+pub use limits::{MAX_LINE_BYTES, MAX_OPCODES, MAX_PICKLE_BYTES};
 
-/// Pixels in one image: 28 × 28.
-pub const IMAGE_PIXELS: usize = 28 * 28;
-
-/// The MNIST data set as the lesson uses it: three splits of images and labels.
-///
-/// `mnist.pkl.gz` holds 50,000 training, 10,000 validation and 10,000 test images; the
-/// IDX files' 60,000 training images are split the same way (see [`Mnist::from_idx_dir`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mnist {
-    /// The training split (`x_train`, `y_train`).
-    pub train: Split,
-    /// The validation split (`x_valid`, `y_valid`).
-    pub valid: Split,
-    /// The test split (the lesson's `_`).
-    pub test: Split,
-}
-
-/// One split: `n` images of 28 × 28 pixels, flattened to rows of 784, and their labels.
-///
-/// The loaders guarantee `images.nrows() == labels.len()` and `images.ncols() == 784`;
-/// the fields are public so that a reader can use them as the lesson uses `x_train`, and
-/// code that changes them must keep that.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Split {
-    /// Shape `(n, 784)`, row-major; pixel values in `[0, 1)`: the byte value `/ 256`.
-    pub images: Array2<f32>,
-    /// Shape `(n,)`: the digit shown in each image, `0..=9`.
-    ///
-    /// `u8` because a digit needs no more; the published file stores int64, and every
-    /// loader checks that each value is a digit before narrowing it.
-    pub labels: Array1<u8>,
-}
-
-impl Split {
-    /// The number of images.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Whether the split has no images.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Image `i` as a 28 × 28 view (rows of pixels, top to bottom), without copying.
-    ///
-    /// # Panics
-    ///
-    /// If `i >= self.len()`, or if `images` was changed to rows that are not 784 long.
-    pub fn image(&self, i: usize) -> ArrayView2<'_, f32> {
-        assert!(
-            i < self.images.nrows(),
-            "image index {i} out of range for a split of {} images",
-            self.images.nrows()
-        );
-        self.images
-            .row(i)
-            .into_shape_with_order((28, 28))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "image rows must have 784 pixels, found {}",
-                    self.images.ncols()
-                )
-            })
-    }
-
-    /// How many images show each digit: `counts[d]` for digit `d`.
-    ///
-    /// ```
-    /// # let mnist = matmul_data::Mnist::from_pickle_gz("fixtures/mnist_py2.pkl.gz")?;
-    /// let counts = mnist.train.label_counts();
-    /// assert_eq!(counts.iter().sum::<usize>(), mnist.train.len());
-    /// # Ok::<(), matmul_data::MnistError>(())
-    /// ```
-    pub fn label_counts(&self) -> [usize; 10] {
-        let mut counts = [0; 10];
-        for &label in &self.labels {
-            counts[usize::from(label)] += 1;
-        }
-        counts
-    }
-}
+use gzip::Gunzip;
+use limits::{Guard, MAX_CONTAINERS, Refusal};
 
 impl Mnist {
     /// Fetches `mnist.pkl.gz` into the default cache (or reuses a verified copy) and loads
@@ -220,31 +186,58 @@ impl Mnist {
     pub fn from_idx_dir(dir: impl AsRef<Path>) -> Result<Self, MnistError> {
         idx::read_dir(dir.as_ref())
     }
-
-    /// The three splits with their names, in the order the pickle stores them.
-    pub fn splits(&self) -> [(&'static str, &Split); 3] {
-        [
-            ("train", &self.train),
-            ("valid", &self.valid),
-            ("test", &self.test),
-        ]
-    }
 }
 
 /// The error for a failed unpickle: the guard's if it stopped the stream, else the
 /// unpickler's.
 fn unpickle_error<R>(guard: &Guard<R>, file: &Path, error: serde_pickle::Error) -> MnistError {
-    if guard.tripped {
-        MnistError::Format {
-            file: file.to_owned(),
+    let file = file.to_owned();
+    let too_large = |what: String, limit: String, found: String| MnistError::TooLarge {
+        file: file.clone(),
+        what,
+        limit,
+        found,
+    };
+    match guard.refusal {
+        None => MnistError::Pickle {
+            file: file.clone(),
+            error,
+        },
+        Some(Refusal::Nesting) => MnistError::Format {
+            file: file.clone(),
             what: "the pickle".to_owned(),
             expected: format!("at most {MAX_CONTAINERS} tuples, lists and calls (MNIST's has 48)"),
             found: "more: nesting that could overflow the unpickler's stack".to_owned(),
-        }
-    } else {
-        MnistError::Pickle {
-            file: file.to_owned(),
-            error,
-        }
+        },
+        Some(Refusal::Opcodes) => too_large(
+            "the pickle".to_owned(),
+            format!("{MAX_OPCODES} opcodes (MNIST's layouts have 150 to 240)"),
+            "more".to_owned(),
+        ),
+        Some(Refusal::Object { length, offset }) => too_large(
+            format!("the object whose data starts at byte {offset} of the pickle"),
+            format!(
+                "the {} bytes left of the pickle's {MAX_PICKLE_BYTES}-byte limit",
+                MAX_PICKLE_BYTES.saturating_sub(offset)
+            ),
+            format!("{length} bytes"),
+        ),
+        Some(Refusal::Line { offset }) => too_large(
+            format!("the line of text at byte {offset} of the pickle"),
+            format!("{MAX_LINE_BYTES} bytes"),
+            "a longer line".to_owned(),
+        ),
+        Some(Refusal::Copies { bytes }) => too_large(
+            "the value the pickle builds, counting each memo reference as the copy the \
+             unpickler makes of it"
+                .to_owned(),
+            format!("{MAX_PICKLE_BYTES} bytes"),
+            format!("{bytes} bytes"),
+        ),
+        Some(Refusal::Stream) => too_large(
+            "the pickle (decompressed)".to_owned(),
+            format!("{MAX_PICKLE_BYTES} bytes"),
+            "more bytes".to_owned(),
+        ),
     }
 }

@@ -89,6 +89,21 @@ pub enum MnistError {
         /// The byte length in the file.
         found: usize,
     },
+    /// The file is larger than any MNIST file, or claims to be: refused while it streams,
+    /// before the memory it asks for is allocated (see [`MAX_PICKLE_BYTES`]).
+    ///
+    /// [`MAX_PICKLE_BYTES`]: crate::mnist::MAX_PICKLE_BYTES
+    #[error("{file}: {what}: expected at most {limit}, found {found}")]
+    TooLarge {
+        /// The file.
+        file: PathBuf,
+        /// What is too large, e.g. "the pickle (decompressed)" or "an object at byte 5".
+        what: String,
+        /// The limit, with its unit, e.g. "268435456 bytes".
+        limit: String,
+        /// What the file has or claims, e.g. "3221225472 bytes".
+        found: String,
+    },
     /// A label is not a digit.
     #[error("{file}: {split} label {index} is {value}, expected a digit 0..=9")]
     Label {

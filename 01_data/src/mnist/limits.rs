@@ -1,0 +1,588 @@
+//! The limits in front of the unpickler: a reader that scans the pickle's opcodes as they
+//! stream past and refuses, before `serde-pickle` allocates anything for them, a pickle
+//! that nests too deep or is larger than any MNIST file.
+//!
+//! Why here and not after the fact: `serde-pickle` trusts the file. A `BINBYTES` opcode
+//! followed by a 4-byte length makes it read that many bytes into one buffer, a `MARK`
+//! reserves a new stack, every opcode can push a value, and it builds nested values
+//! recursively (a two-kilobyte file of a million `TUPLE1` opcodes would overflow the stack
+//! and abort the process). This reader sees every byte before the unpickler does, so it
+//! can check each length field, line and opcode first and fail the read instead:
+//!
+//! - the whole stream: at most [`MAX_PICKLE_BYTES`]; a length-prefixed argument must fit in
+//!   what is left of that budget, so a claimed 3 GiB object is refused from its header;
+//! - a text argument (the lines of `GLOBAL`, `INT`, ...): at most [`MAX_LINE_BYTES`];
+//! - the size of any value the unpickler builds, with each memo reference counted at the
+//!   size of what it refers to (`serde-pickle` copies it): at most [`MAX_PICKLE_BYTES`].
+//!   The scanner keeps the stack and the memo as sizes, one number per value;
+//! - opcodes: at most [`MAX_OPCODES`];
+//! - container-building or calling opcodes: at most [`MAX_CONTAINERS`]. A value can nest at
+//!   most one level deeper per such opcode, so counting them bounds the depth without
+//!   building anything. The published layout has 48 of them, a Python 3 re-pickle at
+//!   protocol 2 has 62; 256 is a depth that the unpickler handles on a 2 MiB thread stack
+//!   (it overflows one near 1,000).
+//!
+//! The scanner only reads opcodes and skips their arguments, so it costs nothing next to
+//! decompression. On an opcode it does not know it stops scanning opcodes (the unpickler
+//! reports it) but still counts the stream's bytes.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+/// The most bytes a pickle may have: 256 MiB, about 1.2 times the published file's
+/// 220 MB (its float32 pixels alone are 219,520,000 bytes).
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// The most bytes a text argument (one line, as after `GLOBAL` or `INT`) may have; MNIST's
+/// longest is a module name.
+pub const MAX_LINE_BYTES: u64 = 4096;
+
+/// The most opcodes a pickle may have. MNIST's layouts have 150 to 240, whatever the
+/// number of images: each array's data is one opcode.
+pub const MAX_OPCODES: u32 = 4096;
+
+/// The most container-building or calling opcodes a pickle may have.
+pub(crate) const MAX_CONTAINERS: u32 = 256;
+
+/// Why the guard stopped the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// More than [`MAX_CONTAINERS`] container-building opcodes.
+    Nesting,
+    /// More than [`MAX_OPCODES`] opcodes.
+    Opcodes,
+    /// A length field asks for `length` bytes at byte `offset`, past [`MAX_PICKLE_BYTES`].
+    Object { length: u64, offset: u64 },
+    /// A text argument at byte `offset` runs past [`MAX_LINE_BYTES`].
+    Line { offset: u64 },
+    /// The stream goes on past [`MAX_PICKLE_BYTES`].
+    Stream,
+    /// A value would be built of more than [`MAX_PICKLE_BYTES`] bytes, counting each memo
+    /// reference as the copy the unpickler makes of it.
+    Copies { bytes: u64 },
+}
+
+/// A reader that passes bytes through while scanning them as pickle opcodes.
+pub(crate) struct Guard<R> {
+    pub(crate) inner: R,
+    state: State,
+    containers: u32,
+    opcodes: u32,
+    /// Bytes scanned so far: the offset in the pickle of the next byte to scan.
+    offset: u64,
+    /// Bytes passed to the reader so far (scanned or, after `Done`, not).
+    passed: u64,
+    /// Set once a limit is passed; every later read fails too.
+    pub(crate) refusal: Option<Refusal>,
+    /// The unpickler's stack as sizes: each value's bytes, with every memo reference in it
+    /// counted at the full size of what it refers to; `None` is a MARK.
+    stack: Vec<Option<u64>>,
+    /// The size of each memo entry.
+    memo: HashMap<u64, u64>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    /// The next byte is an opcode.
+    Opcode,
+    /// Skip this many argument bytes.
+    Skip(u64),
+    /// Read a little-endian length of `need` bytes (signed if `signed`), then skip that many.
+    Length {
+        value: u64,
+        got: u8,
+        need: u8,
+        signed: bool,
+    },
+    /// Skip `lines` newline-terminated lines; `seen` bytes of the current one are passed.
+    Lines { lines: u8, seen: u64 },
+    /// Read a memo index of `need` little-endian bytes, then store into (`put`) or fetch
+    /// from that memo entry.
+    MemoIndex {
+        put: bool,
+        value: u64,
+        got: u8,
+        need: u8,
+    },
+    /// The same, for protocol 0's decimal index on a line of its own; `seen` bytes so far.
+    MemoLine { put: bool, value: u64, seen: u64 },
+    /// After STOP, or after an opcode this scanner does not know: pass bytes through.
+    Done,
+}
+
+impl<R: Read> Guard<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            state: State::Opcode,
+            containers: 0,
+            opcodes: 0,
+            offset: 0,
+            passed: 0,
+            refusal: None,
+            stack: Vec::new(),
+            memo: HashMap::new(),
+        }
+    }
+
+    /// Scans `data`; an error once the pickle passes a limit.
+    fn scan(&mut self, mut data: &[u8]) -> Result<(), Refusal> {
+        while !data.is_empty() {
+            let before = data.len();
+            match self.state {
+                State::Done => return Ok(()),
+                State::Skip(n) => {
+                    let k = n.min(data.len() as u64);
+                    data = &data[k as usize..];
+                    self.state = if n == k {
+                        State::Opcode
+                    } else {
+                        State::Skip(n - k)
+                    };
+                }
+                State::Lines { lines, seen } => {
+                    let end = data.iter().position(|&b| b == b'\n');
+                    let length = seen + end.unwrap_or(data.len()) as u64;
+                    if length > MAX_LINE_BYTES {
+                        return Err(Refusal::Line {
+                            offset: self.offset - seen,
+                        });
+                    }
+                    self.state = match end {
+                        Some(end) => {
+                            data = &data[end + 1..];
+                            self.grow_top(length)?;
+                            if lines == 1 {
+                                State::Opcode
+                            } else {
+                                State::Lines {
+                                    lines: lines - 1,
+                                    seen: 0,
+                                }
+                            }
+                        }
+                        None => {
+                            data = &[];
+                            State::Lines {
+                                lines,
+                                seen: length,
+                            }
+                        }
+                    };
+                }
+                State::Length {
+                    mut value,
+                    mut got,
+                    need,
+                    signed,
+                } => {
+                    while got < need && !data.is_empty() {
+                        value |= u64::from(data[0]) << (8 * got);
+                        got += 1;
+                        data = &data[1..];
+                    }
+                    self.state = if got < need {
+                        State::Length {
+                            value,
+                            got,
+                            need,
+                            signed,
+                        }
+                    } else if signed && value & 0x8000_0000 != 0 {
+                        State::Done // a negative length: the unpickler reports it
+                    } else {
+                        // The argument starts after the length field: it must fit in what
+                        // is left of the budget, checked before the unpickler, which reads
+                        // the length from these same bytes, can allocate for it.
+                        let start = self.offset + (before - data.len()) as u64;
+                        if value > MAX_PICKLE_BYTES.saturating_sub(start) {
+                            return Err(Refusal::Object {
+                                length: value,
+                                offset: start,
+                            });
+                        }
+                        self.grow_top(value)?;
+                        State::Skip(value)
+                    };
+                }
+                State::MemoIndex {
+                    put,
+                    mut value,
+                    mut got,
+                    need,
+                } => {
+                    while got < need && !data.is_empty() {
+                        value |= u64::from(data[0]) << (8 * got);
+                        got += 1;
+                        data = &data[1..];
+                    }
+                    self.state = if got < need {
+                        State::MemoIndex {
+                            put,
+                            value,
+                            got,
+                            need,
+                        }
+                    } else {
+                        self.memo_access(put, value)?;
+                        State::Opcode
+                    };
+                }
+                State::MemoLine {
+                    put,
+                    mut value,
+                    mut seen,
+                } => {
+                    let mut ended = false;
+                    while let Some((&byte, rest)) = data.split_first() {
+                        data = rest;
+                        if byte == b'\n' {
+                            ended = true;
+                            break;
+                        }
+                        seen += 1;
+                        if seen > MAX_LINE_BYTES {
+                            return Err(Refusal::Line {
+                                offset: self.offset + (before - data.len()) as u64 - seen,
+                            });
+                        }
+                        // Not a digit: the unpickler reports it; any index will do here.
+                        value = value
+                            .saturating_mul(10)
+                            .saturating_add(u64::from(byte.wrapping_sub(b'0')));
+                    }
+                    self.state = if ended {
+                        self.memo_access(put, value)?;
+                        State::Opcode
+                    } else {
+                        State::MemoLine { put, value, seen }
+                    };
+                }
+                State::Opcode => {
+                    let opcode = data[0];
+                    data = &data[1..];
+                    self.state = self.opcode(opcode)?;
+                }
+            }
+            self.offset += (before - data.len()) as u64;
+        }
+        Ok(())
+    }
+
+    /// What follows `opcode` (pickle protocols 0 to 5, as in Python's `pickletools`).
+    fn opcode(&mut self, opcode: u8) -> Result<State, Refusal> {
+        let length = |need, signed| State::Length {
+            value: 0,
+            got: 0,
+            need,
+            signed,
+        };
+        let lines = |lines| State::Lines { lines, seen: 0 };
+        let memo_index = |put, need| State::MemoIndex {
+            put,
+            value: 0,
+            got: 0,
+            need,
+        };
+        let memo_line = |put| State::MemoLine {
+            put,
+            value: 0,
+            seen: 0,
+        };
+        self.opcodes += 1;
+        self.stack_effect(opcode)?;
+        Ok(match opcode {
+            b'.' => State::Done,
+            // Opcodes that build a container or call something: each can nest the stack
+            // top one level deeper.
+            b')' | b']' | b'}' | 0x8f | 0x85 | 0x86 | 0x87 | b't' | b'l' | b'd' | 0x91 | b'a'
+            | b'e' | b's' | b'u' | 0x90 | b'R' | b'b' | b'o' | 0x81 | 0x92 => {
+                self.containers += 1;
+                if self.containers > MAX_CONTAINERS {
+                    return Err(Refusal::Nesting);
+                }
+                State::Opcode
+            }
+            // Every other opcode can still push a value or reserve a stack (MARK).
+            _ if self.opcodes > MAX_OPCODES => return Err(Refusal::Opcodes),
+            // No argument.
+            b'(' | b'0' | b'1' | b'2' | b'N' | 0x88 | 0x89 | 0x93 | 0x97 | 0x98 | b'Q' => {
+                State::Opcode
+            }
+            // MEMOIZE: the next memo index, as the unpickler counts them.
+            0x94 => {
+                self.memo_access(true, self.memo.len() as u64)?;
+                State::Opcode
+            }
+            // Memo indices: BINPUT, BINGET, LONG_BINPUT, LONG_BINGET, PUT, GET.
+            b'q' => memo_index(true, 1),
+            b'h' => memo_index(false, 1),
+            b'r' => memo_index(true, 4),
+            b'j' => memo_index(false, 4),
+            b'p' => memo_line(true),
+            b'g' => memo_line(false),
+            // Fixed-size arguments.
+            0x80 | b'K' | 0x82 => State::Skip(1),
+            b'M' | 0x83 => State::Skip(2),
+            b'J' | 0x84 => State::Skip(4),
+            b'G' | 0x95 => State::Skip(8),
+            // Length-prefixed arguments.
+            b'U' | b'C' | 0x8c | 0x8a => length(1, false),
+            b'T' | 0x8b => length(4, true),
+            b'B' | b'X' => length(4, false),
+            0x8e | 0x8d | 0x96 => length(8, false),
+            // Text arguments, one or two lines.
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'P' => lines(1),
+            b'c' | b'i' => lines(2),
+            _ => State::Done,
+        })
+    }
+}
+
+impl<R> Guard<R> {
+    /// What `opcode` does to the unpickler's stack, in sizes: a new value is one byte plus
+    /// its argument (added when the argument is read), a container or call the sum of
+    /// what it takes. A size past [`MAX_PICKLE_BYTES`] is refused.
+    fn stack_effect(&mut self, opcode: u8) -> Result<(), Refusal> {
+        match opcode {
+            b'(' => self.stack.push(None),
+            b'0' => {
+                self.stack.pop();
+            }
+            b'1' => {
+                self.pop_to_mark();
+            }
+            b'2' => {
+                let top = self.stack.last().copied().flatten().unwrap_or(0);
+                self.push(top)?;
+            }
+            // Tuples, lists, dicts, sets, instances from the items since the last MARK.
+            b't' | b'l' | b'd' | 0x91 | b'o' | b'i' => {
+                let items = self.pop_to_mark();
+                self.push(items.saturating_add(1))?;
+            }
+            // TUPLE1-3, REDUCE, NEWOBJ, NEWOBJ_EX, STACK_GLOBAL, BINPERSID: pop n, push one.
+            0x85 | b'Q' => self.combine(1)?,
+            0x86 | b'R' | 0x81 | 0x93 => self.combine(2)?,
+            0x87 | 0x92 => self.combine(3)?,
+            // APPEND, BUILD: one item into the value below it; SETITEM: two.
+            b'a' | b'b' => {
+                let item = self.pop();
+                self.grow_top(item)?;
+            }
+            b's' => {
+                let item = self.pop().saturating_add(self.pop());
+                self.grow_top(item)?;
+            }
+            // APPENDS, SETITEMS, ADDITEMS: the items since the last MARK into the value
+            // below it.
+            b'e' | b'u' | 0x90 => {
+                let items = self.pop_to_mark();
+                self.grow_top(items)?;
+            }
+            // Opcodes that change nothing on the stack, or handle the memo themselves.
+            b'.' | 0x80 | 0x95 | b'q' | b'r' | b'p' | 0x94 | 0x98 | b'h' | b'j' | b'g' => {}
+            // Everything else pushes one new value.
+            _ => self.push(1)?,
+        }
+        Ok(())
+    }
+
+    /// Stores the stack top's size as memo entry `index` (`put`), or pushes a reference to
+    /// it, which the unpickler will copy in full.
+    fn memo_access(&mut self, put: bool, index: u64) -> Result<(), Refusal> {
+        if put {
+            let top = self.stack.last().copied().flatten().unwrap_or(0);
+            self.memo.insert(index, top);
+            Ok(())
+        } else {
+            let size = self.memo.get(&index).copied().unwrap_or(0);
+            self.push(size)
+        }
+    }
+
+    fn push(&mut self, size: u64) -> Result<(), Refusal> {
+        self.stack.push(Some(size));
+        self.check(size)
+    }
+
+    /// Pops one value (a MARK, or nothing, counts as empty).
+    fn pop(&mut self) -> u64 {
+        self.stack.pop().flatten().unwrap_or(0)
+    }
+
+    /// Pops the values down to and including the last MARK; returns their total size.
+    fn pop_to_mark(&mut self) -> u64 {
+        let mut total = 0u64;
+        while let Some(Some(size)) = self.stack.pop() {
+            total = total.saturating_add(size);
+        }
+        total
+    }
+
+    /// Pops `n` values and pushes one of their total size plus one.
+    fn combine(&mut self, n: usize) -> Result<(), Refusal> {
+        let mut total = 1u64;
+        for _ in 0..n {
+            total = total.saturating_add(self.pop());
+        }
+        self.push(total)
+    }
+
+    /// Adds `bytes` to the value on top of the stack.
+    fn grow_top(&mut self, bytes: u64) -> Result<(), Refusal> {
+        if let Some(Some(top)) = self.stack.last_mut() {
+            *top = top.saturating_add(bytes);
+            let size = *top;
+            return self.check(size);
+        }
+        Ok(())
+    }
+
+    fn check(&self, size: u64) -> Result<(), Refusal> {
+        if size > MAX_PICKLE_BYTES {
+            Err(Refusal::Copies { bytes: size })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let refused = |refusal: Refusal| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the pickle passed a limit: {refusal:?}"),
+            )
+        };
+        if let Some(refusal) = self.refusal {
+            return Err(refused(refusal));
+        }
+        let n = self.inner.read(buf)?;
+        self.passed += n as u64;
+        let checked = if self.passed > MAX_PICKLE_BYTES {
+            Err(Refusal::Stream)
+        } else {
+            self.scan(&buf[..n])
+        };
+        checked.map_err(|refusal| {
+            self.refusal = Some(refusal);
+            refused(refusal)
+        })?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(bytes: &[u8], chunk: usize) -> Result<u32, Refusal> {
+        let mut guard = Guard::new(&b""[..]);
+        for piece in bytes.chunks(chunk) {
+            guard.scan(piece)?;
+        }
+        Ok(guard.containers)
+    }
+
+    #[test]
+    fn skips_arguments_whatever_the_read_boundaries() {
+        // PROTO 2, BINSTRING of 5 bytes that look like TUPLE1 opcodes, GLOBAL with two
+        // lines, BINGET, TUPLE2, BINUNICODE8 of 3 bytes, TUPLE3, STOP, then junk.
+        let mut pickle =
+            b"\x80\x02T\x05\x00\x00\x00\x85\x85\x85\x85\x85cnumpy\ndtype\nh\x01\x86".to_vec();
+        pickle.extend_from_slice(b"\x8d\x03\x00\x00\x00\x00\x00\x00\x00\x85\x85\x85\x87.\x85\x85");
+        for chunk in 1..pickle.len() {
+            assert_eq!(scan_all(&pickle, chunk), Ok(2), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn stops_deep_nesting() {
+        let mut pickle = b"\x80\x02K\x00".to_vec();
+        pickle.extend(std::iter::repeat_n(0x85, 1_000_000));
+        assert_eq!(scan_all(&pickle, 8192), Err(Refusal::Nesting));
+        let mut guard = Guard::new(&pickle[..]);
+        let mut sink = Vec::new();
+        assert_eq!(
+            guard.read_to_end(&mut sink).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert_eq!(guard.refusal, Some(Refusal::Nesting));
+    }
+
+    #[test]
+    fn refuses_a_length_past_the_budget_from_the_length_field_alone() {
+        // BINUNICODE8 claiming 2^40 bytes, with no data after it.
+        let pickle = b"\x80\x04\x8d\x00\x00\x00\x00\x00\x01\x00\x00";
+        for chunk in 1..pickle.len() {
+            assert_eq!(
+                scan_all(pickle, chunk),
+                Err(Refusal::Object {
+                    length: 1 << 40,
+                    offset: 11
+                }),
+                "chunk {chunk}"
+            );
+        }
+        // The same length field, small enough: skipped, not refused.
+        assert_eq!(scan_all(b"\x80\x03B\x02\x00\x00\x00..", 3), Ok(0));
+    }
+
+    #[test]
+    fn refuses_long_lines_and_many_opcodes() {
+        let mut pickle = b"\x80\x02cnumpy\n".to_vec();
+        pickle.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES as usize + 1));
+        assert_eq!(scan_all(&pickle, 100), Err(Refusal::Line { offset: 9 }));
+        pickle.truncate(pickle.len() - 1);
+        pickle.push(b'\n');
+        assert_eq!(scan_all(&pickle, 100), Ok(0));
+
+        // PROTO, then NONE and POP: exactly the most opcodes allowed, then one more.
+        let mut pickle = b"\x80\x02".to_vec();
+        pickle.extend(b"N0".iter().cycle().take(MAX_OPCODES as usize - 1));
+        assert_eq!(scan_all(&pickle, 4096), Ok(0));
+        pickle.push(b'N');
+        assert_eq!(scan_all(&pickle, 4096), Err(Refusal::Opcodes));
+    }
+
+    #[test]
+    fn refuses_a_stream_past_the_budget() {
+        // After STOP the scanner passes bytes through, but still counts them.
+        let stream = std::io::repeat(b'.').take(MAX_PICKLE_BYTES + 1);
+        let mut guard = Guard::new(stream);
+        let error = io::copy(&mut guard, &mut io::sink()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(guard.refusal, Some(Refusal::Stream));
+    }
+
+    /// Runs `head`, `length` zero bytes and `tail` through a guard; returns its refusal.
+    fn refusal_of(head: &[u8], length: u64, tail: &[u8]) -> Option<Refusal> {
+        let stream = head.chain(io::repeat(0).take(length)).chain(tail);
+        let mut guard = Guard::new(stream);
+        let _ = io::copy(&mut guard, &mut io::sink());
+        guard.refusal
+    }
+
+    #[test]
+    fn counts_each_memo_reference_at_the_size_it_refers_to() {
+        // BINBYTES8 of 100 MiB, LONG_BINPUT 7, MARK, then references to entry 7 through
+        // LONG_BINGET and protocol 0's GET, and LIST.
+        let length: u64 = 100 << 20;
+        let head = [&[0x80, 4, 0x8e][..], &length.to_le_bytes()].concat();
+        let two = b"r\x07\x00\x00\x00(j\x07\x00\x00\x00g7\nl.";
+        assert_eq!(refusal_of(&head, length, two), None);
+        let three = b"r\x07\x00\x00\x00(j\x07\x00\x00\x00g7\nj\x07\x00\x00\x00l.";
+        // Three copies, plus a byte for each of the list and the four values in it.
+        assert_eq!(
+            refusal_of(&head, length, three),
+            Some(Refusal::Copies {
+                bytes: 3 * (length + 1) + 1
+            })
+        );
+        // A reference to an entry that does not exist counts as nothing (the unpickler
+        // reports it).
+        assert_eq!(refusal_of(&head, length, b"(h\x09h\x09l."), None);
+    }
+}
