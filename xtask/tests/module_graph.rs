@@ -11,7 +11,8 @@
 //!
 //! A path resolves to the deepest module it names. When that module only re-exports the item
 //! (`pub use mnist::Mnist;` in `lib.rs`), the edge goes to where the item is defined, so a
-//! crate root that re-exports its modules' items is not a caller of everything.
+//! crate root (or a `mod.rs`) that re-exports its modules' items is not a caller of them: a
+//! re-export is how a module is seen from outside, not something it uses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -550,10 +551,9 @@ fn re_exported_by(
     named: &[String],
     re_exports: &BTreeMap<ModulePath, BTreeMap<String, Option<Vec<String>>>>,
 ) -> bool {
-    module.is_empty()
-        && re_exports[module]
-            .values()
-            .any(|target| target.as_deref() == Some(named))
+    re_exports[module]
+        .values()
+        .any(|target| target.as_deref() == Some(named))
 }
 
 /// A cycle in `graph`, as the modules along it (first = last), if there is one.
