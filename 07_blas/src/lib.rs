@@ -126,6 +126,7 @@ use ndarray::{Array2, ArrayView2};
 pub use matmul_data::Stage;
 pub use matmul_einsum as einsum;
 
+pub mod gemm;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 pub mod streaming;
