@@ -8,8 +8,8 @@
 //! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
-    _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_storeu_ps,
+    _MM_HINT_T0, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::kernel::{MicroKernel, Sliver};
@@ -43,6 +43,15 @@ unsafe impl MicroKernel for Avx512 {
 /// As [`MicroKernel::tile`], on a CPU with AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    // The tile of `c` is read only at the end, but it is likely not in L1 (its rows are a row
+    // of `c` apart, and the last pass over them was one block of `k` ago): ask for it now, so
+    // the load overlaps the `k` steps instead of following them.
+    for i in 0..MR {
+        for v in 0..VECTORS {
+            // SAFETY: a prefetch is only a hint; the address is inside the caller's tile.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * rsc + 16 * v).cast()) };
+        }
+    }
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; MR];
     for p in 0..k {
         let mut b_row = [_mm512_setzero_ps(); VECTORS];

@@ -119,9 +119,9 @@ impl Blocks {
     /// ```
     pub fn for_caches(caches: Caches, mr: usize, nr: usize) -> Blocks {
         const FLOAT: usize = size_of::<f32>();
-        let kc = (caches.l1 / 2 / (nr * FLOAT)) / 8 * 8;
+        let kc = (caches.l1 * 3 / 4 / (nr * FLOAT)) / 8 * 8;
         let kc = kc.clamp(16, 1024);
-        let mc = (caches.l2 / 2 / (kc * FLOAT) / mr * mr).max(mr);
+        let mc = (caches.l2 * 3 / 4 / (kc * FLOAT) / mr * mr).max(mr);
         let nc = (caches.l3 / 2 / (kc * FLOAT) / nr * nr).max(nr);
         Blocks { kc, mc, nc }
     }

@@ -2,18 +2,19 @@
 //! threads, written once for every micro-kernel.
 //!
 //! `C` is split into one band of rows per thread (whole tiles each). For each `kc × nc` panel
-//! of `B`, every thread packs its share of the panel's slivers, all wait until the whole panel
-//! is packed, and each then runs its band against the shared panel: packing its own `mc × kc`
-//! blocks of `A` and calling the micro-kernel on every pair of slivers. With one thread, or
+//! of `B`, every thread packs its share of the panel's slivers, all meet at a barrier, and each
+//! then runs its band against the whole shared panel: packing its own `mc × kc` blocks of `A`
+//! and calling the micro-kernel on every pair of slivers. With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 
-use std::sync::{Barrier, RwLock};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
 use super::kernel::{MicroKernel, Packed};
-use super::pack::{pack_a, pack_b};
+use super::pack::{give_back, pack_a, pack_b, take_buffer};
 
 /// The largest `MR · NR` of any kernel: the size of the scratch tile for partial tiles.
 const MAX_TILE: usize = 512;
@@ -31,16 +32,19 @@ pub(crate) fn run<K: MicroKernel>(
     let (m, n) = (a.nrows(), b.ncols());
     let band = m.div_ceil(threads.max(1)).next_multiple_of(K::MR);
     let threads = m.div_ceil(band);
-    // One piece of each panel of `B` per thread, each packed by its thread and read by all;
-    // the locks order the packing before the reading, the barriers make every thread read the
-    // panel of the same step.
-    let panel: Vec<RwLock<Vec<f32>>> = (0..threads).map(|_| RwLock::default()).collect();
+    // Each panel of `B` is made of one piece per thread, packed by that thread and read by
+    // all. There are two sets of pieces, used in turn: a thread packing the next panel writes
+    // the set nobody reads any more (everyone finished the panel before last before meeting at
+    // the last barrier), so one barrier per panel is enough. The locks are never contended;
+    // they are what lets safe code share the pieces.
+    let pieces = |_| (0..threads).map(|_| RwLock::new(take_buffer())).collect();
+    let panels: [Vec<RwLock<Vec<f32>>>; 2] = std::array::from_fn(pieces);
     let shared = Shared {
         a,
         b,
         blocks,
-        panel: &panel,
-        barrier: &Barrier::new(threads),
+        panels: &panels,
+        barrier: &SpinBarrier::new(threads),
     };
     std::thread::scope(|scope| {
         let mut bands = c.chunks_mut(band * n).enumerate();
@@ -50,6 +54,9 @@ pub(crate) fn run<K: MicroKernel>(
         }
         shared.band::<K>(first.0, 0, first.1);
     });
+    for piece in panels.into_iter().flatten() {
+        give_back(piece.into_inner().expect("no panics while packing"));
+    }
 }
 
 /// What every thread reads.
@@ -58,41 +65,40 @@ struct Shared<'a> {
     a: ArrayView2<'a, f32>,
     b: ArrayView2<'a, f32>,
     blocks: Blocks,
-    panel: &'a [RwLock<Vec<f32>>],
-    barrier: &'a Barrier,
+    panels: &'a [Vec<RwLock<Vec<f32>>>; 2],
+    barrier: &'a SpinBarrier,
 }
 
 impl Shared<'_> {
-    /// Computes the rows `row0 ..` of `C` that `c` holds, as thread `thread` of
-    /// `self.panel.len()`.
+    /// Computes the rows `row0 ..` of `C` that `c` holds, as thread `thread` of all.
     fn band<K: MicroKernel>(self, thread: usize, row0: usize, c: &mut [f32]) {
-        let ((m, k), n) = (self.a.dim(), self.b.ncols());
+        let (k, n) = (self.a.ncols(), self.b.ncols());
         let rows = c.len() / n;
-        let threads = self.panel.len();
+        let threads = self.panels[0].len();
         let Blocks { kc, mc, nc } = self.blocks;
-        let mut a_block = Vec::new();
+        let mut a_block = take_buffer();
+        let mut turn = 0;
         for jc in (0..n).step_by(nc) {
             let columns = nc.min(n - jc);
-            let slivers = columns.div_ceil(K::NR);
-            let share = slivers.div_ceil(threads);
-            let first = (thread * share * K::NR).min(columns);
-            let last = ((thread + 1) * share * K::NR).min(columns);
+            // This thread's share of the panel's slivers, as columns `first .. last`.
+            let share = columns.div_ceil(K::NR).div_ceil(threads) * K::NR;
+            let first = (thread * share).min(columns);
+            let last = (first + share).min(columns);
             for pc in (0..k).step_by(kc) {
                 let depth = kc.min(k - pc);
+                let panel = &self.panels[turn % 2];
+                turn += 1;
                 {
-                    let mut piece = self.panel[thread].write().expect("no panics while packing");
-                    let block = self
-                        .b
-                        .slice(s![pc..pc + depth, jc + first..jc + last.max(first)]);
+                    let mut piece = panel[thread].write().expect("no panics while packing");
+                    let block = self.b.slice(s![pc..pc + depth, jc + first..jc + last]);
                     pack_b(block, K::NR, &mut piece);
                 }
-                self.barrier.wait(); // every piece packed
-                let pieces: Vec<_> = self.panel.iter().map(|piece| piece.read()).collect();
+                self.barrier.wait(); // every piece of this panel is packed
+                let pieces: Vec<_> = panel.iter().map(|piece| piece.read()).collect();
                 let pieces: Vec<&[f32]> = pieces
                     .iter()
                     .map(|piece| piece.as_ref().expect("no panics while packing").as_slice())
                     .collect();
-                self.barrier.wait(); // every piece locked for reading before any is repacked
                 let b_slivers = || {
                     pieces
                         .iter()
@@ -109,7 +115,45 @@ impl Shared<'_> {
                     let c = &mut c[ic * n + jc..];
                     macro_kernel::<K>(depth, &a_block, height, b_slivers(), columns, c, n);
                 }
-                debug_assert!(row0 + rows <= m);
+            }
+        }
+        give_back(a_block);
+    }
+}
+
+/// A barrier that spins before it yields: the threads meet once per panel, a few microseconds
+/// apart, and a sleeping thread takes longer than that to wake.
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> SpinBarrier {
+        SpinBarrier {
+            threads,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Returns once all `threads` threads have called `wait` in this generation.
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            // The last one in resets the count before it lets the others go.
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if spins < 1 << 14 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now(); // another thread is late: let it have the core
             }
         }
     }

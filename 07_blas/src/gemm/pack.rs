@@ -16,37 +16,78 @@
 //! `j` of `b` alone). The copy reads whatever strides the views have — transposed, stepped,
 //! reversed — which is why no later code cares.
 
-use ndarray::{ArrayView2, Axis};
+use std::sync::Mutex;
+
+use ndarray::ArrayView2;
 
 /// Packs `block` (rows × depth) into slivers of `mr` rows, each `mr × depth`, step-major,
 /// zero-padded to a whole sliver. Reuses `out`'s allocation.
+///
+/// A sliver of `A` is a sliver of `Aᵀ`'s columns: the same copy as [`pack_b`], transposed.
 pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) {
-    let (rows, depth) = block.dim();
-    out.clear();
-    out.resize(rows.div_ceil(mr) * mr * depth, 0.0);
-    let slivers = out.chunks_exact_mut(mr * depth);
-    for (sliver, rows) in slivers.zip(block.axis_chunks_iter(Axis(0), mr)) {
-        for (step, column) in sliver.chunks_exact_mut(mr).zip(rows.columns()) {
-            for (packed, &value) in step.iter_mut().zip(column) {
-                *packed = value;
-            }
-        }
-    }
+    pack_b(block.t(), mr, out);
 }
 
 /// Packs `block` (depth × columns) into slivers of `nr` columns, each `depth × nr`,
 /// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
 pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
     let (depth, columns) = block.dim();
+    let sliver = nr * depth;
     out.clear();
-    out.resize(columns.div_ceil(nr) * nr * depth, 0.0);
-    let slivers = out.chunks_exact_mut(nr * depth);
-    for (sliver, columns) in slivers.zip(block.axis_chunks_iter(Axis(1), nr)) {
-        for (step, row) in sliver.chunks_exact_mut(nr).zip(columns.rows()) {
-            for (packed, &value) in step.iter_mut().zip(row) {
-                *packed = value;
+    out.resize(columns.div_ceil(nr) * sliver, 0.0);
+    if block.strides()[1] == 1 {
+        // Rows contiguous (`b` row-major, `a` column-major): each row of the block is cut into
+        // pieces of `nr`, one per sliver, each a straight copy.
+        for (p, row) in block.rows().into_iter().enumerate() {
+            let row = row
+                .to_slice()
+                .expect("a row with unit stride is contiguous");
+            for (s, piece) in row.chunks(nr).enumerate() {
+                out[s * sliver + p * nr..][..piece.len()].copy_from_slice(piece);
             }
         }
+    } else {
+        // Any other layout: one sliver at a time, its `nr` columns read side by side (each
+        // contiguous when `b` is column-major or `a` row-major) into contiguous steps.
+        for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
+            let first = s * nr;
+            let width = nr.min(columns - first);
+            for (j, column) in block
+                .columns()
+                .into_iter()
+                .skip(first)
+                .take(width)
+                .enumerate()
+            {
+                for (step, &value) in packed.chunks_exact_mut(nr).zip(column) {
+                    step[j] = value;
+                }
+            }
+        }
+    }
+}
+
+/// Packing buffers kept between products: a fresh allocation of a few hundred kilobytes is a
+/// fresh mapping from the operating system, and touching it costs a page fault per 4 KiB.
+static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// How many spare buffers to keep: two per thread covers a product on 8 cores.
+const SPARES: usize = 16;
+
+/// A packing buffer from the spares, or a new one.
+pub(crate) fn take_buffer() -> Vec<f32> {
+    let spares = SPARE_BUFFERS.lock();
+    spares
+        .map_or(None, |mut spares| spares.pop())
+        .unwrap_or_default()
+}
+
+/// Gives `buffer` back for a later product to reuse.
+pub(crate) fn give_back(buffer: Vec<f32>) {
+    if let Ok(mut spares) = SPARE_BUFFERS.lock()
+        && spares.len() < SPARES
+    {
+        spares.push(buffer);
     }
 }
 
