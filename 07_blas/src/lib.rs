@@ -131,7 +131,17 @@ pub mod gemm;
 pub mod openblas;
 pub mod streaming;
 
-/// `a @ b` with ndarray's GEMM (matrixmultiply's `sgemm`, threaded).
+/// Columns of `b` up to which [`matmul`] streams: a GEMM's narrowest tile here is 16 columns
+/// wide (AVX2) or 32 (AVX-512), so a narrower `b` leaves most of every tile empty.
+pub const STREAMING_MAX_COLUMNS: usize = 16;
+
+/// Rows of `a` below which [`matmul`] streams: fewer rows than the streaming kernel takes at
+/// once (8), where packing `b` for a GEMM would cost as much as the product.
+pub const STREAMING_MAX_ROWS: usize = 7;
+
+/// `a @ b`, the fastest way this step knows for the shape: the [`streaming`] kernel when `b` is
+/// narrow (at most [`STREAMING_MAX_COLUMNS`] columns, like the lesson's 10 classes) or `a` is
+/// short (at most [`STREAMING_MAX_ROWS`] rows), the crate's own [`gemm`] otherwise.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
 ///
@@ -148,7 +158,37 @@ pub mod streaming;
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     matmul_data::assert_inner_dims(a.dim(), b.dim());
-    a.dot(&b)
+    if b.ncols() <= STREAMING_MAX_COLUMNS || a.nrows() <= STREAMING_MAX_ROWS {
+        streaming::matmul(a, b)
+    } else {
+        gemm::matmul(a, b)
+    }
+}
+
+/// The `matrixmultiply` stage: someone else's GEMM, called the way the lesson calls PyTorch's.
+pub mod matrixmultiply {
+    use ndarray::{Array2, ArrayView2};
+
+    /// `a @ b` with ndarray's GEMM (the `matrixmultiply` crate's `sgemm`, threaded).
+    ///
+    /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+    ///
+    /// # Panics
+    ///
+    /// When `a.ncols() != b.nrows()`, naming both shapes.
+    ///
+    /// ```
+    /// use ndarray::array;
+    ///
+    /// let a = array![[1.0, 2.0], [3.0, 4.0]];
+    /// let b = array![[5.0, 6.0], [7.0, 8.0]];
+    /// let c = matmul_blas::matrixmultiply::matmul(a.view(), b.view());
+    /// assert_eq!(c, array![[19.0, 22.0], [43.0, 50.0]]);
+    /// ```
+    pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        matmul_data::assert_inner_dims(a.dim(), b.dim());
+        a.dot(&b)
+    }
 }
 
 /// Which BLAS libraries this build can call, for the bench's machine line.
@@ -160,28 +200,63 @@ pub fn blas_libraries() -> &'static str {
     }
 }
 
-/// Every stage so far, in reading order: the earlier crates' stages, then the GEMM, OpenBLAS
-/// (with the `openblas` feature) and the streaming kernel.
+/// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one
+/// idea at a time; the GEMMs of others (matrixmultiply, and OpenBLAS with the `openblas`
+/// feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
+/// them by shape.
 pub fn stages() -> Vec<Stage> {
+    let package = env!("CARGO_PKG_NAME");
     let mut stages = einsum::stages();
-    stages.push(Stage {
-        name: "matrixmultiply",
-        package: env!("CARGO_PKG_NAME"),
-        summary: "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
-        matmul,
-    });
+    stages.extend([
+        Stage {
+            name: "gemm-kernel",
+            package,
+            summary: "an MR × NR tile of c in vector registers, k rank-1 updates, over unpacked a and b",
+            matmul: gemm::matmul_kernel,
+        },
+        Stage {
+            name: "gemm-packed",
+            package,
+            summary: "a and b copied into contiguous slivers in the order the micro-kernel reads them",
+            matmul: gemm::matmul_packed,
+        },
+        Stage {
+            name: "gemm-blocked",
+            package,
+            summary: "packing in kc × nc and mc × kc blocks sized from L1, L2 and L3",
+            matmul: gemm::matmul_blocked,
+        },
+        Stage {
+            name: "gemm",
+            package,
+            summary: "the blocks of c shared among the cores, one packed panel of b for all",
+            matmul: gemm::matmul,
+        },
+        Stage {
+            name: "matrixmultiply",
+            package,
+            summary: "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
+            matmul: matrixmultiply::matmul,
+        },
+    ]);
     #[cfg(feature = "openblas")]
     stages.push(Stage {
         name: "openblas",
-        package: env!("CARGO_PKG_NAME"),
+        package,
         summary: "the system OpenBLAS's sgemm (NumPy's BLAS): assembly kernels, its own threads",
         matmul: openblas::matmul,
     });
     stages.push(Stage {
         name: "streaming",
-        package: env!("CARGO_PKG_NAME"),
+        package,
         summary: "each row of a read once, b resident in cache, SIMD across k, rows split across cores",
         matmul: streaming::matmul,
+    });
+    stages.push(Stage {
+        name: "blas",
+        package,
+        summary: "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
+        matmul,
     });
     stages
 }

@@ -5,6 +5,11 @@ use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 
 #[test]
 fn matrixmultiply_agrees_with_naive_on_every_shape_and_layout() {
+    check_stage(matmul_blas::matrixmultiply::matmul, naive::matmul);
+}
+
+#[test]
+fn the_crates_matmul_agrees_with_naive_on_every_shape_and_layout() {
     check_stage(matmul_blas::matmul, naive::matmul);
 }
 
@@ -22,6 +27,7 @@ fn openblas_agrees_with_naive_on_every_shape_and_layout() {
 #[test]
 fn every_stage_rejects_mismatched_inner_dimensions() {
     check_rejects_mismatched_shapes(matmul_blas::matmul);
+    check_rejects_mismatched_shapes(matmul_blas::matrixmultiply::matmul);
     check_rejects_mismatched_shapes(matmul_blas::streaming::matmul);
     #[cfg(feature = "openblas")]
     check_rejects_mismatched_shapes(matmul_blas::openblas::matmul);
@@ -49,11 +55,51 @@ fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
 #[test]
 fn stages_end_with_this_crates_stages() {
     let names: Vec<_> = matmul_blas::stages().iter().map(|s| s.name).collect();
-    let mut expected = vec!["matrixmultiply"];
+    let mut expected = vec![
+        "einsum",
+        "gemm-kernel",
+        "gemm-packed",
+        "gemm-blocked",
+        "gemm",
+        "matrixmultiply",
+    ];
     if cfg!(feature = "openblas") {
         expected.push("openblas");
     }
-    expected.push("streaming");
+    expected.extend(["streaming", "blas"]);
     assert!(names.ends_with(&expected), "{names:?}");
     assert_eq!(names[0], "naive");
+}
+
+#[test]
+fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_otherwise() {
+    // Which path ran is visible in the rounding: the two sum in different orders, so their
+    // results differ in the last bits on dense data, and each matches its own stage exactly.
+    use matmul_data::synthetic::uniform;
+    let cases = [
+        ((5, 784, 10), "streaming"),
+        ((300, 784, 10), "streaming"),
+        ((5, 300, 100), "streaming"),
+        ((100, 300, 17), "gemm"),
+        ((64, 300, 64), "gemm"),
+    ];
+    for ((m, k, n), expected) in cases {
+        let (a, b) = (uniform(m, k, 1), uniform(k, n, 2));
+        let (a, b) = (a.view(), b.view());
+        let c = matmul_blas::matmul(a, b);
+        let streaming = matmul_blas::streaming::matmul(a, b);
+        let gemm = matmul_blas::gemm::matmul(a, b);
+        assert_ne!(
+            streaming, gemm,
+            "({m}, {k}) @ ({k}, {n}): the paths must be told apart"
+        );
+        let path = if c == streaming {
+            "streaming"
+        } else if c == gemm {
+            "gemm"
+        } else {
+            "neither"
+        };
+        assert_eq!(path, expected, "({m}, {k}) @ ({k}, {n})");
+    }
 }
