@@ -26,10 +26,14 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::streaming::Isa;
 
+mod barrier;
 mod blocks;
+mod caches;
 mod driver;
 mod kernel;
 mod pack;
+#[cfg(test)]
+mod pack_tests;
 mod portable;
 mod unpacked;
 
@@ -38,7 +42,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-pub use blocks::{Blocks, Caches};
+pub use blocks::Blocks;
+pub use caches::Caches;
 
 use kernel::MicroKernel;
 
