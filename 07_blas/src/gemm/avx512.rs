@@ -8,8 +8,8 @@
 //! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_storeu_ps,
+    _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::kernel::{MicroKernel, Sliver};
@@ -21,6 +21,9 @@ const MR: usize = 14;
 const NR: usize = 32;
 /// 16-lane vectors per row of the tile.
 const VECTORS: usize = NR / 16;
+/// Steps before the end at which the tile of `c` is fetched into L1: enough cycles (28 FMAs
+/// a step) to hide a load from L2, few enough that the lines are still there at the end.
+const PREFETCH_STEPS: usize = 16;
 
 // SAFETY: `tile` runs `tile_avx512` only through the caller's promise that `supported()` held.
 unsafe impl MicroKernel for Avx512 {
@@ -43,17 +46,30 @@ unsafe impl MicroKernel for Avx512 {
 /// As [`MicroKernel::tile`], on a CPU with AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
-    // The tile of `c` is read only at the end, but it is likely not in L1 (its rows are a row
-    // of `c` apart, and the last pass over them was one block of `k` ago): ask for it now, so
-    // the load overlaps the `k` steps instead of following them.
-    for i in 0..MR {
-        for v in 0..VECTORS {
-            // SAFETY: a prefetch is only a hint; the address is inside the caller's tile.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * rsc + 16 * v).cast()) };
-        }
-    }
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; MR];
+    // The tile of `c` is read only at the end, and it is rarely in L1: its 14 rows are a row
+    // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
+    // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
+    // arithmetic instead of following it.
+    let prefetch = |hint: i32| {
+        for i in 0..MR {
+            for v in 0..VECTORS {
+                // SAFETY: the address is inside the caller's tile (and a prefetch is only a hint).
+                let line = unsafe { c.add(i * rsc + 16 * v) }.cast::<i8>();
+                if hint == _MM_HINT_T0 {
+                    _mm_prefetch::<_MM_HINT_T0>(line)
+                } else {
+                    _mm_prefetch::<_MM_HINT_T1>(line)
+                }
+            }
+        }
+    };
+    prefetch(_MM_HINT_T1);
+    let early = k.saturating_sub(PREFETCH_STEPS);
     for p in 0..k {
+        if p == early {
+            prefetch(_MM_HINT_T0);
+        }
         let mut b_row = [_mm512_setzero_ps(); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
             // SAFETY: elements `16v .. 16v + 16 <= NR` of step `p < k`, contiguous.
