@@ -163,7 +163,7 @@
 //!
 //! ## This step's answer: pick by shape
 //!
-//! [`matmul`] (the `blas` stage) streams when `b` has at most [`STREAMING_MAX_COLUMNS`] columns
+//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most [`STREAMING_MAX_COLUMNS`] columns
 //! — narrower than half of the narrowest GEMM tile, so a GEMM would mostly multiply padding —
 //! or `a` has at most [`STREAMING_MAX_ROWS`] rows — where packing `b` for a GEMM costs as much
 //! as the whole product, and the streaming kernel reads `b` in place. Everything else goes to
@@ -197,9 +197,39 @@ pub const STREAMING_MAX_COLUMNS: usize = 16;
 /// once (8), where packing `b` for a GEMM would cost as much as the product.
 pub const STREAMING_MAX_ROWS: usize = 7;
 
-/// `a @ b`, the fastest way this step knows for the shape: the [`streaming`] kernel when `b` is
-/// narrow (at most [`STREAMING_MAX_COLUMNS`] columns, like the lesson's 10 classes) or `a` is
-/// short (at most [`STREAMING_MAX_ROWS`] rows), the crate's own [`gemm`] otherwise.
+/// The two algorithms [`matmul`] chooses between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// [`streaming::matmul`]: each row of `a` read once, `b` resident in cache.
+    Streaming,
+    /// [`gemm::matmul`]: packed, blocked, threaded, a register tile per kernel call.
+    Gemm,
+}
+
+impl Algorithm {
+    /// The algorithm for `(m, k) @ (k, n)`: [`Algorithm::Streaming`] when `b` is narrow (at
+    /// most [`STREAMING_MAX_COLUMNS`] columns, like the lesson's 10 classes) or `a` is short
+    /// (at most [`STREAMING_MAX_ROWS`] rows), [`Algorithm::Gemm`] otherwise.
+    ///
+    /// ```
+    /// use matmul_blas::Algorithm;
+    ///
+    /// assert_eq!(Algorithm::for_shape(50_000, 784, 10), Algorithm::Streaming); // the lesson
+    /// assert_eq!(Algorithm::for_shape(5, 784, 10), Algorithm::Streaming);
+    /// assert_eq!(Algorithm::for_shape(1024, 1024, 1024), Algorithm::Gemm);
+    /// ```
+    pub fn for_shape(m: usize, k: usize, n: usize) -> Algorithm {
+        let _ = k; // the depth does not change which one wins
+        if n <= STREAMING_MAX_COLUMNS || m <= STREAMING_MAX_ROWS {
+            Algorithm::Streaming
+        } else {
+            Algorithm::Gemm
+        }
+    }
+}
+
+/// `a @ b`, the fastest way this step knows for the shape ([`Algorithm::for_shape`]): the
+/// [`streaming`] kernel for a narrow `b` or a short `a`, the crate's own [`gemm`] otherwise.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
 ///
@@ -215,11 +245,10 @@ pub const STREAMING_MAX_ROWS: usize = 7;
 /// assert_eq!(matmul_blas::matmul(a.view(), b.view()), array![[19.0, 22.0], [43.0, 50.0]]);
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    matmul_data::assert_inner_dims(a.dim(), b.dim());
-    if b.ncols() <= STREAMING_MAX_COLUMNS || a.nrows() <= STREAMING_MAX_ROWS {
-        streaming::matmul(a, b)
-    } else {
-        gemm::matmul(a, b)
+    let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+    match Algorithm::for_shape(m, k, n) {
+        Algorithm::Streaming => streaming::matmul(a, b),
+        Algorithm::Gemm => gemm::matmul(a, b),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every stage of this crate against the naive loop and float64, on every shape and layout.
 
 use matmul_blas::einsum::broadcast::elementwise::dot::naive;
-use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
+use matmul_data::conformance::{check_case, check_rejects_mismatched_shapes, check_stage};
 
 #[test]
 fn matrixmultiply_agrees_with_naive_on_every_shape_and_layout() {
@@ -37,7 +37,7 @@ fn every_stage_rejects_mismatched_inner_dimensions() {
 fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
     // The conformance shapes have fewer than 64 rows, except this one: make sure the packed,
     // threaded path sees transposed and stepped inputs too.
-    use matmul_data::conformance::{LAYOUTS, check_case, with_layout};
+    use matmul_data::conformance::{LAYOUTS, with_layout};
     let a = matmul_data::synthetic::mnist_like(300, 1);
     let b = matmul_data::synthetic::weights(784, 10, 2);
     for a_layout in LAYOUTS {
@@ -73,33 +73,35 @@ fn stages_end_with_this_crates_stages() {
 
 #[test]
 fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_otherwise() {
-    // Which path ran is visible in the rounding: the two sum in different orders, so their
-    // results differ in the last bits on dense data, and each matches its own stage exactly.
-    use matmul_data::synthetic::uniform;
+    use matmul_blas::{Algorithm, STREAMING_MAX_COLUMNS, STREAMING_MAX_ROWS};
+    let (wide, tall) = (STREAMING_MAX_COLUMNS + 1, STREAMING_MAX_ROWS + 1);
     let cases = [
-        ((5, 784, 10), "streaming"),
-        ((300, 784, 10), "streaming"),
-        ((5, 300, 100), "streaming"),
-        ((100, 300, 17), "gemm"),
-        ((64, 300, 64), "gemm"),
+        ((50_000, 784, 10), Algorithm::Streaming),
+        ((5, 784, 10), Algorithm::Streaming),
+        ((STREAMING_MAX_ROWS, 300, 1000), Algorithm::Streaming),
+        ((1000, 300, STREAMING_MAX_COLUMNS), Algorithm::Streaming),
+        ((tall, 300, wide), Algorithm::Gemm),
+        ((64, 64, 64), Algorithm::Gemm),
+        ((2048, 2048, 2048), Algorithm::Gemm),
     ];
     for ((m, k, n), expected) in cases {
-        let (a, b) = (uniform(m, k, 1), uniform(k, n, 2));
-        let (a, b) = (a.view(), b.view());
-        let c = matmul_blas::matmul(a, b);
-        let streaming = matmul_blas::streaming::matmul(a, b);
-        let gemm = matmul_blas::gemm::matmul(a, b);
-        assert_ne!(
-            streaming, gemm,
-            "({m}, {k}) @ ({k}, {n}): the paths must be told apart"
+        assert_eq!(
+            Algorithm::for_shape(m, k, n),
+            expected,
+            "({m}, {k}) @ ({k}, {n})"
         );
-        let path = if c == streaming {
-            "streaming"
-        } else if c == gemm {
-            "gemm"
-        } else {
-            "neither"
-        };
-        assert_eq!(path, expected, "({m}, {k}) @ ({k}, {n})");
+    }
+    // And `matmul` is right on both sides of each boundary.
+    use matmul_data::synthetic::uniform;
+    for (m, n) in [(tall - 1, wide), (tall, wide), (tall, wide - 1)] {
+        let (a, b) = (uniform(m, 300, 1), uniform(300, n, 2));
+        let case = format!("({m}, 300) @ (300, {n})");
+        check_case(
+            &case,
+            matmul_blas::matmul,
+            naive::matmul,
+            a.view(),
+            b.view(),
+        );
     }
 }
