@@ -26,7 +26,6 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::streaming::Isa;
 
-mod barrier;
 mod blocks;
 mod caches;
 mod driver;

@@ -1,25 +1,28 @@
 //! The driver of the `gemm-packed`, `gemm-blocked` and `gemm` stages: blocking, packing and
 //! threads, written once for every micro-kernel.
 //!
-//! `C` is split into one band of rows per thread (whole tiles each). For each `kc × nc` panel
-//! of `B`, every thread packs its share of the panel's slivers, all meet at a barrier, and each
-//! then runs its band against the whole shared panel: packing its own `mc × kc` blocks of `A`
-//! and calling the micro-kernel on every pair of slivers. With one thread, or
-//! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
+//! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
+//! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
+//! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
+//! micro-kernel on every pair of slivers. The packed panel of `B` is shared: each of its slivers
+//! is packed once, by the first thread that needs it, while any other thread that needs it
+//! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. The threads meet
+//! once per panel (the end of a [`std::thread::scope`]), since the next panel adds into the same
+//! blocks of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
+//! the plain packed product.
 
-use std::sync::RwLock;
+use std::sync::{Mutex, OnceLock};
 
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::barrier::SpinBarrier;
 use super::kernel::{MicroKernel, Packed};
-use super::pack::{give_back, pack_a, pack_b, take_buffer};
+use super::pack::{give_back, pack_a, pack_b_into, take_buffer};
 
 /// The largest `MR · NR` of any kernel: the size of the scratch tile for partial tiles.
 const MAX_TILE: usize = 512;
 
-/// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with `threads` threads.
+/// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads.
 ///
 /// The caller has checked `K::supported()` and that no dimension is zero.
 pub(crate) fn run<K: MicroKernel>(
@@ -29,95 +32,94 @@ pub(crate) fn run<K: MicroKernel>(
     blocks: Blocks,
     threads: usize,
 ) {
-    let (m, n) = (a.nrows(), b.ncols());
-    let band = m.div_ceil(threads.max(1)).next_multiple_of(K::MR);
-    let threads = m.div_ceil(band);
-    // Each panel of `B` is made of one piece per thread, packed by that thread and read by
-    // all. There are two sets of pieces, used in turn: a thread packing the next panel writes
-    // the set nobody reads any more (everyone finished the panel before last before meeting at
-    // the last barrier), so one barrier per panel is enough. The locks are never contended;
-    // they are what lets safe code share the pieces.
-    let pieces = |_| (0..threads).map(|_| RwLock::new(take_buffer())).collect();
-    let panels: [Vec<RwLock<Vec<f32>>>; 2] = std::array::from_fn(pieces);
-    let shared = Shared {
-        a,
-        b,
-        blocks,
-        panels: &panels,
-        barrier: &SpinBarrier::new(threads),
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let Blocks { kc, mc, nc } = blocks;
+    // Rows per block of `C`: `mc`, or fewer when that leaves too few blocks to share.
+    let rows = if threads > 1 {
+        mc.min(m.div_ceil(4 * threads).next_multiple_of(K::MR))
+    } else {
+        mc.min(m)
     };
-    std::thread::scope(|scope| {
-        let mut bands = c.chunks_mut(band * n).enumerate();
-        let first = bands.next().expect("m > 0 gives one band");
-        for (thread, rows) in bands {
-            scope.spawn(move || shared.band::<K>(thread, thread * band, rows));
-        }
-        shared.band::<K>(first.0, 0, first.1);
-    });
-    for piece in panels.into_iter().flatten() {
-        give_back(piece.into_inner().expect("no panics while packing"));
-    }
-}
-
-/// What every thread reads.
-#[derive(Clone, Copy)]
-struct Shared<'a> {
-    a: ArrayView2<'a, f32>,
-    b: ArrayView2<'a, f32>,
-    blocks: Blocks,
-    panels: &'a [Vec<RwLock<Vec<f32>>>; 2],
-    barrier: &'a SpinBarrier,
-}
-
-impl Shared<'_> {
-    /// Computes the rows `row0 ..` of `C` that `c` holds, as thread `thread` of all.
-    fn band<K: MicroKernel>(self, thread: usize, row0: usize, c: &mut [f32]) {
-        let (k, n) = (self.a.ncols(), self.b.ncols());
-        let rows = c.len() / n;
-        let threads = self.panels[0].len();
-        let Blocks { kc, mc, nc } = self.blocks;
-        let mut a_block = take_buffer();
-        let mut turn = 0;
-        for jc in (0..n).step_by(nc) {
-            let columns = nc.min(n - jc);
-            // This thread's share of the panel's slivers, as columns `first .. last`.
-            let share = columns.div_ceil(K::NR).div_ceil(threads) * K::NR;
-            let first = (thread * share).min(columns);
-            let last = (first + share).min(columns);
-            for pc in (0..k).step_by(kc) {
-                let depth = kc.min(k - pc);
-                let panel = &self.panels[turn % 2];
-                turn += 1;
-                {
-                    let mut piece = panel[thread].write().expect("no panics while packing");
-                    let block = self.b.slice(s![pc..pc + depth, jc + first..jc + last]);
-                    pack_b(block, K::NR, &mut piece);
-                }
-                self.barrier.wait(); // every piece of this panel is packed
-                let pieces: Vec<_> = panel.iter().map(|piece| piece.read()).collect();
-                let pieces: Vec<&[f32]> = pieces
-                    .iter()
-                    .map(|piece| piece.as_ref().expect("no panics while packing").as_slice())
-                    .collect();
-                let b_slivers = || {
-                    pieces
-                        .iter()
-                        .flat_map(|piece| piece.chunks_exact(K::NR * depth))
-                };
-                for ic in (0..rows).step_by(mc) {
-                    let height = mc.min(rows - ic);
-                    let i = row0 + ic;
+    let threads = threads.min(m.div_ceil(rows));
+    let mut buffer = take_buffer();
+    for jc in (0..n).step_by(nc) {
+        let columns = nc.min(n - jc);
+        for pc in (0..k).step_by(kc) {
+            let depth = kc.min(k - pc);
+            let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
+            let packed_len = depth * columns.next_multiple_of(K::NR);
+            if buffer.len() < packed_len {
+                buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
+            }
+            let slivers = BSliver::cut::<K>(panel, &mut buffer[..packed_len]);
+            let blocks_of_c = Mutex::new(c.chunks_mut(rows * n).enumerate());
+            let work = || {
+                let mut a_block = take_buffer();
+                loop {
+                    // Poisoning needs a panic inside `next`, which chunk iterators do not do.
+                    let next = blocks_of_c
+                        .lock()
+                        .expect("no panic while taking a block")
+                        .next();
+                    let Some((index, c)) = next else { break };
+                    let (i, height) = (index * rows, c.len() / n);
                     pack_a(
-                        self.a.slice(s![i..i + height, pc..pc + depth]),
+                        a.slice(s![i..i + height, pc..pc + depth]),
                         K::MR,
                         &mut a_block,
                     );
-                    let c = &mut c[ic * n + jc..];
-                    macro_kernel::<K>(depth, &a_block, height, b_slivers(), columns, c, n);
+                    let b_slivers = slivers.iter().map(BSliver::packed::<K>);
+                    macro_kernel::<K>(depth, &a_block, height, b_slivers, columns, &mut c[jc..], n);
                 }
-            }
+                give_back(a_block);
+            };
+            std::thread::scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(work);
+                }
+                work();
+            });
         }
-        give_back(a_block);
+    }
+    give_back(buffer);
+}
+
+/// One sliver of a panel of `B`, packed on first use.
+struct BSliver<'a> {
+    /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
+    source: ArrayView2<'a, f32>,
+    /// Its space in the packing buffer, until it is packed.
+    space: Mutex<Option<&'a mut [f32]>>,
+    /// The packed sliver.
+    packed: OnceLock<&'a [f32]>,
+}
+
+impl<'a> BSliver<'a> {
+    /// The slivers of `panel` (`depth × columns`), not packed yet, with their space in
+    /// `space` (exactly the whole slivers).
+    fn cut<K: MicroKernel>(panel: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Vec<Self> {
+        let (depth, columns) = panel.dim();
+        let sources = (0..columns)
+            .step_by(K::NR)
+            .map(|j| panel.slice_move(s![.., j..(j + K::NR).min(columns)]));
+        sources
+            .zip(space.chunks_exact_mut(K::NR * depth))
+            .map(|(source, space)| BSliver {
+                source,
+                space: Mutex::new(Some(space)),
+                packed: OnceLock::new(),
+            })
+            .collect()
+    }
+
+    /// The packed sliver, packing it if no thread has yet.
+    fn packed<K: MicroKernel>(&self) -> &'a [f32] {
+        self.packed.get_or_init(|| {
+            let space = self.space.lock().expect("no panic while packing").take();
+            let space = space.expect("`get_or_init` runs its closure once");
+            pack_b_into(self.source, K::NR, space);
+            space
+        })
     }
 }
 

@@ -32,9 +32,24 @@ pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) 
 /// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
 pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
     let (depth, columns) = block.dim();
+    // Whatever `out` held is overwritten, padding included: no need to clear it first.
+    out.resize(columns.div_ceil(nr) * nr * depth, 0.0);
+    pack_b_into(block, nr, out);
+}
+
+/// [`pack_b`] into `out`, which must hold exactly the whole slivers; every element of `out`
+/// is written, the padding with zeros.
+pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]) {
+    let (depth, columns) = block.dim();
     let sliver = nr * depth;
-    out.clear();
-    out.resize(columns.div_ceil(nr) * sliver, 0.0);
+    assert_eq!(
+        out.len(),
+        columns.div_ceil(nr) * sliver,
+        "packing space for whole slivers"
+    );
+    if columns % nr != 0 {
+        out[(columns / nr) * sliver..].fill(0.0); // the padding of the last sliver
+    }
     if block.strides()[1] == 1 {
         // Rows contiguous (`b` row-major, `a` column-major): each row of the block is cut into
         // pieces of `nr`, one per sliver, each a straight copy.
