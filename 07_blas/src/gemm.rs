@@ -46,10 +46,10 @@ pub use caches::Caches;
 
 use kernel::MicroKernel;
 
-/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 128³, about
-/// 20 µs of one core's FMAs at AVX-512's 32 multiply-adds per cycle, well above what starting
-/// a thread and meeting at a barrier cost.
-pub const PARALLEL_FROM: usize = 1 << 21;
+/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2²², about
+/// 131,000 cycles of one core issuing two 16-lane FMAs per cycle. Below that, the time a second
+/// core saves is about what starting a thread and handing it work cost (tens of microseconds).
+pub const PARALLEL_FROM: usize = 1 << 22;
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.
 ///

@@ -88,29 +88,31 @@
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!
 //! The copy costs `O(m·k + k·n)` and is paid back by `O(m·n·k)` arithmetic on it. It packs all
-//! of `A` and `B` at once, though: for large matrices a sliver of `B` (`k × 32` floats) no
-//! longer fits L1 and the packed `A` no longer fits L2, so the kernel streams both from further
-//! out than it needs to.
+//! of `A` and `B` at once, though: for large matrices neither fits in L2, so the kernel's
+//! slivers come from L3 or memory, and each tile of `C` is loaded and stored once per tile
+//! while `C` is far bigger than any cache.
 //!
 //! ## 3. `gemm-blocked`: blocks sized to the caches
 //!
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
-//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
-//! run time ([`gemm::Caches::detect`], with stated defaults where the system does not say)
+//! piece stays in the cache level it is reused from, and `C` is visited once per `kc` steps
+//! instead of being far away for every tile. The sizes follow from the caches, read at run
+//! time ([`gemm::Caches::detect`], with stated defaults where the system does not say)
 //! (`gemm/blocks.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
 //!
 //! ## 4. `gemm`: threads
 //!
-//! The blocks of `C` are independent, so each thread takes a band of rows. The packed panel of
-//! `B` is what they have in common: each thread packs a share of it, they meet at a barrier,
-//! and each runs its band against the whole panel, packing its own blocks of `A`. Threads are
-//! started once per product, and only from [`gemm::PARALLEL_FROM`] multiply-adds: below that,
-//! starting a thread costs more than it saves. The number of threads is
-//! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one thread,
-//! and stage 2 with blocks as large as the matrices; the micro-kernel is its only parameter
-//! (`gemm/driver.rs`):
+//! The blocks of `C` are independent, so the threads share them out: for each panel of `B`,
+//! the rows of `C` are cut into blocks that the threads take one at a time, each packing its own
+//! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
+//! the others up. The packed panel of `B` is what they have in common: each sliver of it is
+//! packed once, by whichever thread needs it first, and the others use that copy. Threads start
+//! only from [`gemm::PARALLEL_FROM`] multiply-adds — below that, starting a thread costs about
+//! what it saves — and their number is [`std::thread::available_parallelism`]. The same driver
+//! runs stages 2 and 3 with one thread, and stage 2 with blocks as large as the matrices; the
+//! micro-kernel is its only parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!

@@ -4,13 +4,15 @@
 //! Geijn; BLIS names the sizes `kc`, `mc`, `nc`):
 //!
 //! ```text
-//! for jc in steps of nc:             a kc × nc panel of B, packed   → L3
+//! for jc in steps of nc:             a kc × nc panel of B, packed once, shared → L3
 //!   for pc in steps of kc:
-//!     for ic in steps of mc:         an mc × kc block of A, packed  → L2
-//!       for jr in steps of NR:       a kc × NR sliver of B          → L1
-//!         for ir in steps of MR:     an MR × kc sliver of A, streamed from L2
+//!     for ic in steps of mc:         an mc × kc block of A, packed            → L2
+//!       for jr in steps of NR:       a kc × NR sliver of B                    → L2
+//!         for ir in steps of MR:     an MR × kc sliver of A, streamed through L1
 //!           micro-kernel: MR × NR tile of C in registers
 //! ```
+//!
+//! The blocks of `ic` are what the threads share out (module `driver`).
 //!
 //! The textbook sizes put the `kc × NR` sliver of `B` in L1 and the `mc × kc` block of `A` in
 //! L2. On cores whose L2 feeds the kernel as fast as it computes (per step it needs
