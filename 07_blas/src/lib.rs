@@ -110,7 +110,9 @@
 //! the others up. The packed panel of `B` is what they have in common: each sliver of it is
 //! packed once, by whichever thread needs it first, and the others use that copy. Threads start
 //! only from [`gemm::PARALLEL_FROM`] multiply-adds — below that, starting a thread costs about
-//! what it saves — and their number is [`std::thread::available_parallelism`]. The same driver
+//! what it saves (a thread pool that keeps its threads between products, as matrixmultiply's
+//! does, would move that line down) — and their number is
+//! [`std::thread::available_parallelism`]. The same driver
 //! runs stages 2 and 3 with one thread, and stage 2 with blocks as large as the matrices; the
 //! micro-kernel is its only parameter (`gemm/driver.rs`):
 //!

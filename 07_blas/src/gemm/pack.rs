@@ -47,37 +47,23 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
         columns.div_ceil(nr) * sliver,
         "packing space for whole slivers"
     );
-    if columns % nr != 0 {
-        out[(columns / nr) * sliver..].fill(0.0); // the padding of the last sliver
-    }
-    if block.strides()[1] == 1 {
-        // Rows contiguous (`b` row-major, `a` column-major): each row of the block is cut into
-        // pieces of `nr`, one per sliver, each a straight copy.
-        for (p, row) in block.rows().into_iter().enumerate() {
-            let row = row
-                .to_slice()
-                .expect("a row with unit stride is contiguous");
-            for (s, piece) in row.chunks(nr).enumerate() {
-                out[s * sliver + p * nr..][..piece.len()].copy_from_slice(piece);
+    let (row_stride, column_stride) = (block.strides()[0], block.strides()[1]);
+    let origin = block.as_ptr();
+    for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
+        let first = s * nr;
+        let width = nr.min(columns - first);
+        for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
+            let (values, padding) = step.split_at_mut(width);
+            // Step `p` of the sliver: `width` elements of row `p`, one `column_stride` apart
+            // (adjacent for a row-major `b`; for `A` these are `MR` rows, `lda` apart).
+            let row = origin.wrapping_offset(p as isize * row_stride);
+            for (j, value) in values.iter_mut().enumerate() {
+                let offset = (first + j) as isize * column_stride;
+                // SAFETY: `p < depth` and `first + j < columns`: element `(p, first + j)` of
+                // the block, which the view's strides place inside its array.
+                *value = unsafe { *row.offset(offset) };
             }
-        }
-    } else {
-        // Any other layout: one sliver at a time, its `nr` columns read side by side (each
-        // contiguous when `b` is column-major or `a` row-major) into contiguous steps.
-        for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
-            let first = s * nr;
-            let width = nr.min(columns - first);
-            for (j, column) in block
-                .columns()
-                .into_iter()
-                .skip(first)
-                .take(width)
-                .enumerate()
-            {
-                for (step, &value) in packed.chunks_exact_mut(nr).zip(column) {
-                    step[j] = value;
-                }
-            }
+            padding.fill(0.0);
         }
     }
 }
