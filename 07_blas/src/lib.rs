@@ -55,12 +55,15 @@
 //! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
 //! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
 //!
-//! 14 × 32 uses 28 + 2 + 1 = 31 registers: the most FMAs per step that fit, 16 loads per 28
-//! FMAs (a core issues two or more loads per cycle, and at most two FMAs), and 28 independent
-//! sums for an FMA latency of 4 cycles on two units (8 would do). It is also a tile whose 32 columns divide every power of
-//! two from 32 up, so square products waste no column. With AVX2's 16 registers the classic
-//! 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast. Without either, a 4 × 8 tile in
-//! plain Rust.
+//! 14 × 32 uses 28 + 2 + 1 = 31 registers: the most accumulators that fit beside two rows of
+//! `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of 4
+//! cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues
+//! (two or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads
+//! are not the limit, and its slivers of `b` are twice as wide: twice the cache for the same
+//! depth, and up to 63 wasted columns at the right edge instead of 31. The 32 columns of
+//! 14 × 32 divide every power of two from 32 up, so square products waste no column. With
+//! AVX2's 16 registers the classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast.
+//! Without either, a 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512 kernel is 16 × 16.)
 //!
 //! The kernels share one contract (the `MicroKernel` trait in `gemm/kernel.rs`), in which a
 //! `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as they are
@@ -88,16 +91,14 @@
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!
 //! The copy costs `O(m·k + k·n)` and is paid back by `O(m·n·k)` arithmetic on it. It packs all
-//! of `A` and `B` at once, though: for large matrices neither fits in L2, so the kernel's
-//! slivers come from L3 or memory, and each tile of `C` is loaded and stored once per tile
-//! while `C` is far bigger than any cache.
+//! of `A` and `B` at once, though: for large matrices neither fits in L2, or even L3, so every
+//! sliver the kernel reads comes from further out than it needs to.
 //!
 //! ## 3. `gemm-blocked`: blocks sized to the caches
 //!
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
-//! piece stays in the cache level it is reused from, and `C` is visited once per `kc` steps
-//! instead of being far away for every tile. The sizes follow from the caches, read at run
-//! time ([`gemm::Caches::detect`], with stated defaults where the system does not say)
+//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
+//! run time ([`gemm::Caches::detect`], with stated defaults where the system does not say)
 //! (`gemm/blocks.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
@@ -112,9 +113,9 @@
 //! only from [`gemm::PARALLEL_FROM`] multiply-adds — below that, starting a thread costs about
 //! what it saves (a thread pool that keeps its threads between products, as matrixmultiply's
 //! does, would move that line down) — and their number is
-//! [`std::thread::available_parallelism`]. The same driver
-//! runs stages 2 and 3 with one thread, and stage 2 with blocks as large as the matrices; the
-//! micro-kernel is its only parameter (`gemm/driver.rs`):
+//! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one
+//! thread, and stage 2 with blocks as large as the matrices; the micro-kernel is its only
+//! parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!
@@ -167,11 +168,12 @@
 //!
 //! ## This step's answer: pick by shape
 //!
-//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most [`STREAMING_MAX_COLUMNS`] columns
-//! — narrower than half of the narrowest GEMM tile, so a GEMM would mostly multiply padding —
-//! or `a` has at most [`STREAMING_MAX_ROWS`] rows — where packing `b` for a GEMM costs as much
-//! as the whole product, and the streaming kernel reads `b` in place. Everything else goes to
-//! the own [`gemm`]. Both of the lesson's workloads stream; every square goes to the GEMM.
+//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most
+//! [`STREAMING_MAX_COLUMNS`] columns — at most half of the narrowest GEMM tile, so a GEMM would
+//! mostly multiply padding — or `a` has at most [`STREAMING_MAX_ROWS`] rows — where packing `b`
+//! for a GEMM costs about as much as the whole product, and the streaming kernel reads `b` in
+//! place. Everything else goes to the own [`gemm`]. Both of the lesson's workloads stream;
+//! every square goes to the GEMM.
 //!
 //! ## Measured
 //!
