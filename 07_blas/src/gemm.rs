@@ -46,12 +46,11 @@ pub use caches::Caches;
 
 use kernel::MicroKernel;
 
-/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2²⁵, about
-/// a million cycles of one core issuing two 16-lane FMAs per cycle. Starting a thread, and
-/// waiting for the operating system to give it a core, takes tens of microseconds on a quiet
-/// machine and more on a busy one; on the 2-core machine this was tuned on, a second thread
-/// did not pay for itself on 256³ multiply-adds and did on 512³.
-pub const PARALLEL_FROM: usize = 1 << 25;
+/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2¹⁶, a
+/// couple of thousand cycles of one core issuing two 16-lane FMAs per cycle. Below that,
+/// handing work to a waiting pool thread costs about what the second core saves (on the
+/// 2-core machine this was tuned on, 32³ gained nothing and 48³ did).
+pub const PARALLEL_FROM: usize = 1 << 16;
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.
 ///

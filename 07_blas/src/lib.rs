@@ -109,10 +109,10 @@
 //! the rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
 //! the others up. The packed panel of `B` is what they have in common: each sliver of it is
-//! packed once, by whichever thread needs it first, and the others use that copy. Threads start
-//! only from [`gemm::PARALLEL_FROM`] multiply-adds — below that, starting a thread costs about
-//! what it saves (a thread pool that keeps its threads between products, as matrixmultiply's
-//! does, would move that line down) — and their number is
+//! packed once, by whichever thread needs it first, and the others use that copy. The threads
+//! come from a pool (rayon's) that keeps them waiting between products, since starting a
+//! thread costs as much as a small product; they are used from [`gemm::PARALLEL_FROM`]
+//! multiply-adds, and their number is
 //! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one
 //! thread, and stage 2 with blocks as large as the matrices; the micro-kernel is its only
 //! parameter (`gemm/driver.rs`):

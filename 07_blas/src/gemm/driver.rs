@@ -7,8 +7,8 @@
 //! micro-kernel on every pair of slivers. The packed panel of `B` is shared: each of its slivers
 //! is packed once, by the first thread that needs it, while any other thread that needs it
 //! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. The threads meet
-//! once per panel (the end of a [`std::thread::scope`]), since the next panel adds into the same
-//! blocks of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
+//! once per panel (the end of a `rayon` scope), since the next panel adds into the same blocks
+//! of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
 //! the plain packed product.
 
 use std::sync::{Mutex, OnceLock};
@@ -73,9 +73,11 @@ pub(crate) fn run<K: MicroKernel>(
                 }
                 give_back(a_block);
             };
-            std::thread::scope(|scope| {
+            // This thread works too; the others come from rayon's pool, whose threads wait
+            // between products instead of being started for each.
+            rayon::in_place_scope(|scope| {
                 for _ in 1..threads {
-                    scope.spawn(work);
+                    scope.spawn(|_| work());
                 }
                 work();
             });
