@@ -46,11 +46,12 @@ pub use caches::Caches;
 
 use kernel::MicroKernel;
 
-/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2¹⁶, a
-/// couple of thousand cycles of one core issuing two 16-lane FMAs per cycle. Below that,
-/// handing work to a waiting pool thread costs about what the second core saves (on the
-/// 2-core machine this was tuned on, 32³ gained nothing and 48³ did).
-pub const PARALLEL_FROM: usize = 1 << 16;
+/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2²², about
+/// 130,000 cycles of one core issuing two 16-lane FMAs per cycle. Below that, waking a pool
+/// thread and sharing the work costs about what the second core saves, and more when other
+/// programs' threads compete for the cores (on the 2-core machine this was tuned on, 128³ did
+/// not gain from a second thread in a full bench run, and 256³ did).
+pub const PARALLEL_FROM: usize = 1 << 22;
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.
 ///
