@@ -5,9 +5,9 @@
 //!
 //! | stage | function | adds |
 //! |---|---|---|
-//! | `gemm-kernel` | [`matmul_kernel`] | an `MR × NR` tile of `C` in registers, `k` rank-1 updates |
+//! | `gemm-kernel` | [`matmul_kernel`] | an `MR × NR` tile of `C` in registers |
 //! | `gemm-packed` | [`matmul_packed`] | `A` and `B` copied into the order the kernel reads |
-//! | `gemm-blocked` | [`matmul_blocked`] | the copies cut into blocks sized to L1, L2 and L3 |
+//! | `gemm-blocked` | [`matmul_blocked`] | the copies cut into blocks sized to the caches |
 //! | `gemm` | [`matmul`] | the blocks of `C` shared among the cores |
 //!
 //! All four are one [`Plan`] each, run by the same code: [`matmul_with`] picks the
@@ -64,7 +64,8 @@ pub const PARALLEL_FROM: usize = 1 << 22;
 /// use matmul_data::{synthetic, test_near};
 ///
 /// // Tiny blocks and three threads on a small product: every edge of every loop is taken.
-/// let plan = Plan { blocks: Blocks { kc: 7, mc: 20, nc: 40 }, threads: 3, parallel_from: 0, ..Plan::threaded() };
+/// let blocks = Blocks { kc: 7, mc: 20, nc: 40 };
+/// let plan = Plan { blocks, threads: 3, parallel_from: 0, ..Plan::threaded() };
 /// let (a, b) = (synthetic::uniform(45, 30, 1), synthetic::uniform(30, 70, 2));
 /// test_near(&gemm::matmul_with(a.view(), b.view(), &plan), &a.dot(&b));
 /// ```
