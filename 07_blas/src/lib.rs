@@ -28,7 +28,7 @@
 //!
 //! A GEMM (general matrix multiply) computes `C ← α·A·B + β·C`; here always `C ← A·B` for
 //! `A: (m, k)` and `B: (k, n)`, each a pointer with a row and a column stride. That is
-//! `2·m·n·k` floating-point operations on `m·k + k·n` inputs: for squares of 1024, about 700
+//! `2·m·n·k` floating-point operations on `m·k + k·n` inputs: for squares of 1024, 1024
 //! operations per element read. Stage 5's `i, k, j` loop streams rows of `b` through SIMD
 //! registers, but it loads and stores a row of `c` for every multiply-add and reads all of `b`
 //! once per row of `a`, so for large squares it waits on memory. A core can do far more
@@ -169,11 +169,11 @@
 //! ## This step's answer: pick by shape
 //!
 //! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most
-//! [`STREAMING_MAX_COLUMNS`] columns — at most half of the narrowest GEMM tile, so a GEMM would
-//! mostly multiply padding — or `a` has at most [`STREAMING_MAX_ROWS`] rows — where packing `b`
-//! for a GEMM costs about as much as the whole product, and the streaming kernel reads `b` in
-//! place. Everything else goes to the own [`gemm`]. Both of the lesson's workloads stream;
-//! every square goes to the GEMM.
+//! [`STREAMING_MAX_COLUMNS`] columns — half of an AVX-512 tile or less, so a GEMM would
+//! multiply padding at least as often as data — or `a` has at most [`STREAMING_MAX_ROWS`] rows
+//! — where packing `b` for a GEMM costs about as much as the whole product, and the streaming
+//! kernel reads `b` in place. Everything else goes to the own [`gemm`]. Both of the lesson's
+//! workloads stream; every square goes to the GEMM.
 //!
 //! ## Measured
 //!
@@ -195,8 +195,9 @@ pub mod gemm;
 pub mod openblas;
 pub mod streaming;
 
-/// Columns of `b` up to which [`matmul`] streams: a GEMM's narrowest tile here is 16 columns
-/// wide (AVX2) or 32 (AVX-512), so a narrower `b` leaves most of every tile empty.
+/// Columns of `b` up to which [`matmul`] streams: the own GEMM's AVX-512 tile is 32 columns
+/// wide, so a `b` this narrow leaves at least half of every tile empty (the lesson's 10
+/// classes: 22 of 32 columns).
 pub const STREAMING_MAX_COLUMNS: usize = 16;
 
 /// Rows of `a` below which [`matmul`] streams: fewer rows than the streaming kernel takes at
