@@ -1,65 +1,145 @@
-//! # Step 7 — BLAS
+//! # Step 7 — BLAS, and a GEMM built in front of you
 //!
 //! The lesson ends its CPU part with `a @ b`: PyTorch hands the product to a BLAS (Basic Linear
-//! Algebra Subprograms) library, and the five-image product drops to microseconds. This step
-//! does the same — ndarray's [`dot`](https://docs.rs/ndarray/0.17/ndarray/struct.ArrayBase.html#method.dot) is a general matrix multiply
-//! (GEMM) from the pure-Rust [`matrixmultiply`](https://docs.rs/matrixmultiply) crate — and
-//! then asks what a GEMM does *not* do well: the lesson's own skinny shape.
+//! Algebra Subprograms) library, and the five-image product drops to microseconds. A BLAS is
+//! not magic, and "from foundations" means building one. This step does it the way step 8 does
+//! for the GPU, one idea at a time, each a stage of its own: a register **micro-kernel**, then
+//! **packing**, then **cache blocking**, then **threads** — the design of Goto & van de Geijn
+//! (2008) that OpenBLAS, BLIS and the `matrixmultiply` crate share. Then it sets the result
+//! beside other people's GEMMs, and asks what a GEMM does *not* do well: the lesson's own
+//! skinny shape.
+//!
+//! This crate's answer, [`matmul`], picks by shape: the [`streaming`] kernel for the lesson's
+//! products, the [`gemm`] built here for everything else.
 //!
 //! ```
-//! use ndarray::{Array2, ArrayView2};
+//! use matmul_data::{synthetic, test_near};
 //!
-//! fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-//!     matmul_data::assert_inner_dims(a.dim(), b.dim());
-//!     a.dot(&b) // C ← A·B, by matrixmultiply's sgemm
-//! }
-//! # let a = matmul_data::synthetic::mnist_like(5, 0);
-//! # let b = matmul_data::synthetic::weights(784, 10, 1);
-//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_blas::matmul(a.view(), b.view()));
+//! let images = synthetic::mnist_like(5, 0);
+//! let weights = synthetic::weights(784, 10, 1);
+//! let c = matmul_blas::matmul(images.view(), weights.view()); // the lesson's `x @ w`
+//! test_near(&c, &images.dot(&weights));
+//!
+//! let (a, b) = (synthetic::uniform(300, 200, 2), synthetic::uniform(200, 250, 3));
+//! test_near(&matmul_blas::gemm::matmul(a.view(), b.view()), &a.dot(&b));
 //! ```
 //!
-//! ## What a GEMM does that the earlier stages don't
+//! ## What a GEMM computes, and why the earlier stages wait on memory
 //!
-//! A GEMM computes `C ← α·A·B + β·C` for `A: (m, k)`, `B: (k, n)`, each described by a pointer
-//! and a row and a column stride. Stage 5's `i, k, j` loop already streams rows of `b` through
-//! SIMD registers; it still reads all of `b` once per row of `a`, so for large squares it waits
-//! on memory. A GEMM reorganises the same arithmetic around the memory hierarchy
-//! (Goto & van de Geijn, 2008):
+//! A GEMM (general matrix multiply) computes `C ← α·A·B + β·C`; here always `C ← A·B` for
+//! `A: (m, k)` and `B: (k, n)`, each a pointer with a row and a column stride. That is
+//! `2·m·n·k` floating-point operations on `m·k + k·n` inputs: for squares of 1024, 1024
+//! operations per element read. Stage 5's `i, k, j` loop streams rows of `b` through SIMD
+//! registers, but it loads and stores a row of `c` for every multiply-add and reads all of `b`
+//! once per row of `a`, so for large squares it waits on memory. A core can do far more
+//! arithmetic per cycle than it can fetch operands from memory — a core with two 16-lane FMA
+//! units (AMD Zen 5, Intel's AVX-512 server cores) does 64 floating-point operations per cycle
+//! — and the whole job of a GEMM is to reuse each loaded element many times from registers and
+//! caches.
 //!
-//! - **Cache blocking.** The loops over `k`, `m` and `n` are cut into blocks sized to the
-//!   caches: a `kc × nc` panel of `B` stays in L3/L2, an `mc × kc` block of `A` in L2, and the
-//!   innermost loop works on an `kc × nr` sliver of `B` that lives in L1. Each element brought
-//!   into a cache is used `mc` or `nc` times before it leaves, instead of once.
-//! - **Packing.** Those blocks are copied into contiguous buffers laid out in exactly the order
-//!   the micro-kernel reads them: unit stride, aligned, no TLB misses, whatever the strides of
-//!   the input. The copy costs `O(mk + kn)`, paid back by `O(mnk)` arithmetic on it.
-//! - **A register micro-kernel.** The innermost code computes an `mr × nr` tile of `C`
-//!   (e.g. 8 × 8, or 16 × 6 with AVX-512) held entirely in vector registers, as a sum of `kc`
-//!   outer products of a column sliver of `A` and a row sliver of `B`: per step, `mr + nr`
-//!   loads feed `mr · nr` fused multiply-adds. That ratio is what lets a core run its FMA
-//!   units every cycle.
-//! - **SIMD, chosen at run time.** matrixmultiply detects AVX, FMA or AVX-512 when it starts
-//!   and picks the matching kernel; one binary runs on every x86-64.
-//! - **Threads.** The blocks of `C` are independent, so the loop over them is split across the
-//!   cores (`matrixmultiply-threading`, enabled by this crate; `MATMUL_NUM_THREADS` overrides
-//!   the count).
+//! ## 1. `gemm-kernel`: a tile of `C` in registers
 //!
-//! With the `openblas` cargo feature the `openblas` stage (module `openblas`) calls the system's OpenBLAS —
-//! NumPy's BLAS, with assembly kernels per CPU — for comparison.
+//! The innermost code computes an `MR × NR` tile of `C`, held in vector registers from start to
+//! end, as `k` rank-1 (outer-product) updates: per step `p`, a column sliver of `a` (`MR`
+//! elements) times a row sliver of `b` (`NR` elements).
+//!
+//! **Choosing `MR × NR`.** Per step, the kernel loads `NR / 16` vectors of `b`, broadcasts `MR`
+//! elements of `a`, and issues `MR · NR / 16` fused multiply-adds. The accumulators take
+//! `MR · NR / 16` registers, the row of `b` `NR / 16` more, and what is left must hold the
+//! broadcasts. AVX-512 has 32 vector registers:
+//!
+//! | tile | accumulators | + `b` | FMAs per step | loads per FMA |
+//! |---|--:|--:|--:|--:|
+//! | 16 × 16 | 16 | 1 | 16 | 17 / 16 = 1.06 |
+//! | 6 × 64 | 24 | 4 | 24 | 10 / 24 = 0.42 |
+//! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
+//! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
+//!
+//! 14 × 32 uses 28 + 2 + 1 = 31 registers: the most accumulators that fit beside two rows of
+//! `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of 4
+//! cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues
+//! (two or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads
+//! are not the limit, and its slivers of `b` are twice as wide: twice the cache for the same
+//! depth, and up to 63 wasted columns at the right edge instead of 31. The 32 columns of
+//! 14 × 32 divide every power of two from 32 up, so square products waste no column. With
+//! AVX2's 16 registers the classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast.
+//! Without either, a 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512 kernel is 16 × 16.)
+//!
+//! The kernels share one contract (the `MicroKernel` trait in `gemm/kernel.rs`), in which a
+//! `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as they are
+//! (`Strided`) or in a packing buffer (`Packed`). The AVX-512 kernel (`gemm/avx512.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/avx512.rs"), "```")]
+//!
+//! Driven over the matrices as they are (`gemm/unpacked.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/unpacked.rs"), "```")]
+//!
+//! **Why it is not fast yet.** The arithmetic is now a register-resident stream of FMAs, but
+//! its operands come from anywhere: each step touches `MR` rows of `a` (14 cache lines, and
+//! with a large row stride 14 pages), and each tile walks all of `k` through `a` and `b`, so `a`
+//! is read `n / NR` times and `b` `m / MR` times from wherever they happen to be cached.
+//!
+//! ## 2. `gemm-packed`: operands in the order the kernel reads them
+//!
+//! Before the kernel runs, `A` is copied into slivers of `MR` rows and `B` into slivers of `NR`
+//! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
+//! the strides of the input (transposed, stepped, reversed: only the copy cares). Edges are
+//! zero-padded to a whole sliver, so the same kernel runs on every tile; a partial tile is
+//! computed into a scratch tile and only its inside is added to `C` (`gemm/pack.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
+//!
+//! The copy costs `O(m·k + k·n)` and is paid back by `O(m·n·k)` arithmetic on it. It packs all
+//! of `A` and `B` at once, though: for large matrices neither fits in L2, or even L3, so every
+//! sliver the kernel reads comes from further out than it needs to.
+//!
+//! ## 3. `gemm-blocked`: blocks sized to the caches
+//!
+//! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
+//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
+//! run time ([`gemm::Caches::detect`], with stated defaults where the system does not say)
+//! (`gemm/blocks.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
+//!
+//! ## 4. `gemm`: threads
+//!
+//! The blocks of `C` are independent, so the threads share them out: for each panel of `B`,
+//! the rows of `C` are cut into blocks that the threads take one at a time, each packing its own
+//! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
+//! the others up. The packed panel of `B` is what they have in common: each sliver of it is
+//! packed once, by whichever thread needs it first, and the others use that copy. The threads
+//! come from a pool (rayon's) that keeps them waiting between products, since starting a
+//! thread costs as much as a small product; they are used from [`gemm::PARALLEL_FROM`]
+//! multiply-adds, and their number is
+//! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one
+//! thread, and stage 2 with blocks as large as the matrices; the micro-kernel is its only
+//! parameter (`gemm/driver.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
+//!
+//! ## Other people's GEMMs
+//!
+//! The [`matrixmultiply`](mod@matrixmultiply) stage is ndarray's
+//! [`dot`](https://docs.rs/ndarray/0.17/ndarray/struct.ArrayBase.html#method.dot): the
+//! pure-Rust [`matrixmultiply`](https://docs.rs/matrixmultiply) crate, the same design with a
+//! 16 × 16 AVX-512 kernel and its own thread pool (`MATMUL_NUM_THREADS` overrides the count).
+//! With the `openblas` cargo feature the `openblas` stage (module `openblas`) calls the
+//! system's OpenBLAS — NumPy's BLAS, with assembly kernels per CPU family. The bench times
+//! both next to NumPy and PyTorch, with the machine's measured FMA peak as the ceiling.
 //!
 //! ## The lesson's shape is not a GEMM's shape
 //!
 //! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is
 //! 157 MB: the product is bound by reading `a` from memory once. The floor is therefore one
 //! streaming read of `a` with every core, which `cargo xtask bench` measures in the same run.
-//! A GEMM lands far above that floor — matrixmultiply at about 6×, NumPy/OpenBLAS at about 4×
-//! and PyTorch at 6–7.5× on this machine — because what makes it fast on squares is
-//! wasted or harmful here:
+//! A GEMM lands well above that floor, because what makes it fast on squares is wasted or
+//! harmful here:
 //!
-//! - **the register tile is the wrong shape.** The tile is `nr = 16` columns wide (8 for
-//!   AVX2 kernels), so `n = 10` fills 10 of 16 lanes: 37% of the FMAs multiply padding. At the
-//!   machine's FMA peak the arithmetic alone would take about 4.2 ms with every lane useful, 6.7 ms
-//!   at 10/16 — already above the 5 ms it takes to read `a`.
+//! - **the register tile is the wrong shape.** The tile is 32 columns wide here (16 in
+//!   matrixmultiply's AVX-512 kernel), so `n = 10` fills 10 of 32 lanes: most of the FMAs
+//!   multiply padding, and the arithmetic alone takes longer than reading `a`.
 //! - **packing is a second pass over `a`.** Every block of `A` is copied into a packing buffer
 //!   before the micro-kernel runs on it, and the copy loop and the arithmetic loop alternate
 //!   instead of overlapping: the time is the sum of a memory-bound pass and a compute-bound
@@ -72,51 +152,35 @@
 //! memory, and all 10 of its outputs are computed while it is in L1, against `bᵀ` (10 packed
 //! columns, 31 KB) that stays in cache. SIMD runs **across `k`**: 16 consecutive elements of a
 //! row meet 16 consecutive elements of each packed column, so every lane is useful; two rows
-//! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers), which keeps the kernel
-//! at one 16-lane FMA per cycle. What made the difference was memory-level parallelism: the
-//! hardware prefetcher stops at every 4 KiB page and the core is busy with the FMAs, so the
-//! kernel asks for the rows 8 ahead itself, **into L2** (`prefetcht1`, which can keep many more
-//! misses in flight than L1): 2.6× the floor without it, 1.4× prefetching into L1, 1.2–1.45×
-//! into L2 (run to run). The rows are handed to the cores in blocks of 1024, taken in turn, so a core
-//! slowed down by anything else takes fewer blocks. Arithmetic (about 4.2 ms at the FMA peak)
-//! and the read (about 5 ms) overlap in part; what is left is the part they don't.
+//! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers). What made the
+//! difference was memory-level parallelism: the hardware prefetcher stops at every 4 KiB page
+//! and the core is busy with the FMAs, so the kernel asks for the rows 8 ahead itself, **into
+//! L2** (`prefetcht1`, which can keep many more misses in flight than L1). The rows are handed
+//! to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else takes
+//! fewer blocks. The arithmetic and the read overlap in part; what is left is the part they
+//! don't.
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
-//! packing and thread dispatch are pure overhead on 39,200 multiply-adds. The fastest code
-//! reads `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five
-//! accumulator registers — the broadcasting stage's `i, k, j` loop, in registers, with a
-//! masked 10-lane load per row of `b`.
+//! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
+//! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five accumulator
+//! registers — the broadcasting stage's `i, k, j` loop, in registers, with a masked 10-lane
+//! load per row of `b`.
+//!
+//! ## This step's answer: pick by shape
+//!
+//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most
+//! [`STREAMING_MAX_COLUMNS`] columns — half of an AVX-512 tile or less, so a GEMM would
+//! multiply padding at least as often as data — or `a` has at most [`STREAMING_MAX_ROWS`] rows
+//! — where packing `b` for a GEMM costs about as much as the whole product, and the streaming
+//! kernel reads `b` in place. Everything else goes to the own [`gemm`]. Both of the lesson's
+//! workloads stream; every square goes to the GEMM.
 //!
 //! ## Measured
 //!
-//! `cargo xtask bench` on 2 cores of an AMD EPYC (Zen 4, AVX-512), rustc 1.95, synthetic
-//! MNIST-shaped data, a quiet machine (2026-11-23 09:47 UTC); medians, with the system OpenBLAS
-//! and the lesson's Python timed in the same run (the README has the whole table):
-//!
-//! | | 5 images | 50,000 images | × floor | square-2048 |
-//! |---|--:|--:|--:|--:|
-//! | `matrixmultiply` | 8.4 µs | 30.7 ms | 6.2 | 173 GFLOP/s |
-//! | `openblas` (system, 0.3.21) | 2.7 µs | 34.6 ms | 7.0 | 187 GFLOP/s |
-//! | `streaming` | 1.35 µs | 7.2 ms | 1.44 | 81 GFLOP/s |
-//! | NumPy `@` (OpenBLAS) | 3.5 µs | 18.8 ms | 3.8 | 194 GFLOP/s |
-//! | `torch.matmul` (MKL) | 11.0 µs | 31.5 ms | 6.4 | 154 GFLOP/s |
-//! | floor: one read of `x` | | 5.0 ms | 1.00 | |
-//!
-//! The streaming kernel is 1.2–1.45× the floor from run to run (the floor itself moves between
-//! 4.4 and 5.6 ms on this shared virtual machine): the arithmetic (about 4.2 ms at the FMA peak)
-//! and the read overlap only partly. A single thread shows why — it takes about the *sum* of its
-//! compute time and its read time, even with the prefetches — and closing that gap is the work
-//! left on this kernel.
-//!
-//! On a CPU without AVX-512 the same kernels run from their portable Rust, compiled for AVX2
-//! and FMA: forced onto that path on this machine they take 2.9 µs on five images and about
-//! 22 ms on 50,000 (8 lanes instead of 16, and no fused multiply-add in portable Rust).
-//!
-//! The streaming kernel is the fastest stage on both of the lesson's workloads — 95× the
-//! naive loop on five images, 178× on 50,000. On large squares it is the wrong tool (it
-//! re-reads `a` once per 10 columns), and matrixmultiply's AVX-512 GEMM is the stage to use:
-//! 170–190 GFLOP/s on a quiet machine (130 when other work shares the cores), level with MKL
-//! and OpenBLAS, which are tuned per CPU in assembly.
+//! `cargo xtask bench` times every stage of this page on the lesson's two workloads and on
+//! squares from 64 to 2048, with the floor, the machine's FMA peak, the system OpenBLAS and the
+//! lesson's Python in the same run; the README shows the generated table. The stages read in
+//! order there: each `gemm-*` row is one idea more than the row above it.
 //!
 //! Next: [`matmul_cuda`](../matmul_cuda/index.html), the lesson's CUDA kernel. Previous:
 //! [`matmul_einsum`](../matmul_einsum/index.html), Einstein summation.
@@ -128,11 +192,53 @@ pub use matmul_einsum as einsum;
 // Every earlier step, one segment away: `matmul_blas::naive::matmul`.
 pub use matmul_einsum::{broadcast, data, dot, elementwise, naive};
 
+pub mod gemm;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 pub mod streaming;
 
-/// `a @ b` with ndarray's GEMM (matrixmultiply's `sgemm`, threaded).
+/// Columns of `b` up to which [`matmul`] streams: the own GEMM's AVX-512 tile is 32 columns
+/// wide, so a `b` this narrow leaves at least half of every tile empty (the lesson's 10
+/// classes: 22 of 32 columns).
+pub const STREAMING_MAX_COLUMNS: usize = 16;
+
+/// Rows of `a` below which [`matmul`] streams: fewer rows than the streaming kernel takes at
+/// once (8), where packing `b` for a GEMM would cost as much as the product.
+pub const STREAMING_MAX_ROWS: usize = 7;
+
+/// The two algorithms [`matmul`] chooses between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// [`streaming::matmul`]: each row of `a` read once, `b` resident in cache.
+    Streaming,
+    /// [`gemm::matmul`]: packed, blocked, threaded, a register tile per kernel call.
+    Gemm,
+}
+
+impl Algorithm {
+    /// The algorithm for `(m, k) @ (k, n)`: [`Algorithm::Streaming`] when `b` is narrow (at
+    /// most [`STREAMING_MAX_COLUMNS`] columns, like the lesson's 10 classes) or `a` is short
+    /// (at most [`STREAMING_MAX_ROWS`] rows), [`Algorithm::Gemm`] otherwise.
+    ///
+    /// ```
+    /// use matmul_blas::Algorithm;
+    ///
+    /// assert_eq!(Algorithm::for_shape(50_000, 784, 10), Algorithm::Streaming); // the lesson
+    /// assert_eq!(Algorithm::for_shape(5, 784, 10), Algorithm::Streaming);
+    /// assert_eq!(Algorithm::for_shape(1024, 1024, 1024), Algorithm::Gemm);
+    /// ```
+    pub fn for_shape(m: usize, k: usize, n: usize) -> Algorithm {
+        let _ = k; // the depth does not change which one wins
+        if n <= STREAMING_MAX_COLUMNS || m <= STREAMING_MAX_ROWS {
+            Algorithm::Streaming
+        } else {
+            Algorithm::Gemm
+        }
+    }
+}
+
+/// `a @ b`, the fastest way this step knows for the shape ([`Algorithm::for_shape`]): the
+/// [`streaming`] kernel for a narrow `b` or a short `a`, the crate's own [`gemm`] otherwise.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
 ///
@@ -148,8 +254,37 @@ pub mod streaming;
 /// assert_eq!(matmul_blas::matmul(a.view(), b.view()), array![[19.0, 22.0], [43.0, 50.0]]);
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    matmul_data::assert_inner_dims(a.dim(), b.dim());
-    a.dot(&b)
+    let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+    match Algorithm::for_shape(m, k, n) {
+        Algorithm::Streaming => streaming::matmul(a, b),
+        Algorithm::Gemm => gemm::matmul(a, b),
+    }
+}
+
+/// The `matrixmultiply` stage: someone else's GEMM, called the way the lesson calls PyTorch's.
+pub mod matrixmultiply {
+    use ndarray::{Array2, ArrayView2};
+
+    /// `a @ b` with ndarray's GEMM (the `matrixmultiply` crate's `sgemm`, threaded).
+    ///
+    /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+    ///
+    /// # Panics
+    ///
+    /// When `a.ncols() != b.nrows()`, naming both shapes.
+    ///
+    /// ```
+    /// use ndarray::array;
+    ///
+    /// let a = array![[1.0, 2.0], [3.0, 4.0]];
+    /// let b = array![[5.0, 6.0], [7.0, 8.0]];
+    /// let c = matmul_blas::matrixmultiply::matmul(a.view(), b.view());
+    /// assert_eq!(c, array![[19.0, 22.0], [43.0, 50.0]]);
+    /// ```
+    pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        matmul_data::assert_inner_dims(a.dim(), b.dim());
+        a.dot(&b)
+    }
 }
 
 /// Which BLAS libraries this build can call, for the bench's machine line.
@@ -161,28 +296,63 @@ pub fn blas_libraries() -> &'static str {
     }
 }
 
-/// Every stage so far, in reading order: the earlier crates' stages, then the GEMM, OpenBLAS
-/// (with the `openblas` feature) and the streaming kernel.
+/// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one
+/// idea at a time; the GEMMs of others (matrixmultiply, and OpenBLAS with the `openblas`
+/// feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
+/// them by shape.
 pub fn stages() -> Vec<Stage> {
+    let package = env!("CARGO_PKG_NAME");
     let mut stages = einsum::stages();
-    stages.push(Stage {
-        name: "matrixmultiply",
-        package: env!("CARGO_PKG_NAME"),
-        summary: "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
-        matmul,
-    });
+    stages.extend([
+        Stage {
+            name: "gemm-kernel",
+            package,
+            summary: "an MR × NR tile of c in vector registers, k rank-1 updates, over unpacked a and b",
+            matmul: gemm::matmul_kernel,
+        },
+        Stage {
+            name: "gemm-packed",
+            package,
+            summary: "a and b copied into contiguous slivers in the order the micro-kernel reads them",
+            matmul: gemm::matmul_packed,
+        },
+        Stage {
+            name: "gemm-blocked",
+            package,
+            summary: "packing in kc × nc and mc × kc blocks sized from L1, L2 and L3",
+            matmul: gemm::matmul_blocked,
+        },
+        Stage {
+            name: "gemm",
+            package,
+            summary: "the blocks of c shared among the cores, one packed panel of b for all",
+            matmul: gemm::matmul,
+        },
+        Stage {
+            name: "matrixmultiply",
+            package,
+            summary: "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
+            matmul: matrixmultiply::matmul,
+        },
+    ]);
     #[cfg(feature = "openblas")]
     stages.push(Stage {
         name: "openblas",
-        package: env!("CARGO_PKG_NAME"),
+        package,
         summary: "the system OpenBLAS's sgemm (NumPy's BLAS): assembly kernels, its own threads",
         matmul: openblas::matmul,
     });
     stages.push(Stage {
         name: "streaming",
-        package: env!("CARGO_PKG_NAME"),
+        package,
         summary: "each row of a read once, b resident in cache, SIMD across k, rows split across cores",
         matmul: streaming::matmul,
+    });
+    stages.push(Stage {
+        name: "blas",
+        package,
+        summary: "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
+        matmul,
     });
     stages
 }

@@ -1,10 +1,15 @@
 //! Every stage of this crate against the naive loop and float64, on every shape and layout.
 
 use matmul_blas::naive;
-use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
+use matmul_data::conformance::{check_case, check_rejects_mismatched_shapes, check_stage};
 
 #[test]
 fn matrixmultiply_agrees_with_naive_on_every_shape_and_layout() {
+    check_stage(matmul_blas::matrixmultiply::matmul, naive::matmul);
+}
+
+#[test]
+fn the_crates_matmul_agrees_with_naive_on_every_shape_and_layout() {
     check_stage(matmul_blas::matmul, naive::matmul);
 }
 
@@ -22,6 +27,7 @@ fn openblas_agrees_with_naive_on_every_shape_and_layout() {
 #[test]
 fn every_stage_rejects_mismatched_inner_dimensions() {
     check_rejects_mismatched_shapes(matmul_blas::matmul);
+    check_rejects_mismatched_shapes(matmul_blas::matrixmultiply::matmul);
     check_rejects_mismatched_shapes(matmul_blas::streaming::matmul);
     #[cfg(feature = "openblas")]
     check_rejects_mismatched_shapes(matmul_blas::openblas::matmul);
@@ -31,7 +37,7 @@ fn every_stage_rejects_mismatched_inner_dimensions() {
 fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
     // The conformance shapes have fewer than 64 rows, except this one: make sure the packed,
     // threaded path sees transposed and stepped inputs too.
-    use matmul_data::conformance::{LAYOUTS, check_case, with_layout};
+    use matmul_data::conformance::{LAYOUTS, with_layout};
     let a = matmul_data::synthetic::mnist_like(300, 1);
     let b = matmul_data::synthetic::weights(784, 10, 2);
     for a_layout in LAYOUTS {
@@ -49,11 +55,53 @@ fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
 #[test]
 fn stages_end_with_this_crates_stages() {
     let names: Vec<_> = matmul_blas::stages().iter().map(|s| s.name).collect();
-    let mut expected = vec!["matrixmultiply"];
+    let mut expected = vec![
+        "einsum",
+        "gemm-kernel",
+        "gemm-packed",
+        "gemm-blocked",
+        "gemm",
+        "matrixmultiply",
+    ];
     if cfg!(feature = "openblas") {
         expected.push("openblas");
     }
-    expected.push("streaming");
+    expected.extend(["streaming", "blas"]);
     assert!(names.ends_with(&expected), "{names:?}");
     assert_eq!(names[0], "naive");
+}
+
+#[test]
+fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_otherwise() {
+    use matmul_blas::{Algorithm, STREAMING_MAX_COLUMNS, STREAMING_MAX_ROWS};
+    let (wide, tall) = (STREAMING_MAX_COLUMNS + 1, STREAMING_MAX_ROWS + 1);
+    let cases = [
+        ((50_000, 784, 10), Algorithm::Streaming),
+        ((5, 784, 10), Algorithm::Streaming),
+        ((STREAMING_MAX_ROWS, 300, 1000), Algorithm::Streaming),
+        ((1000, 300, STREAMING_MAX_COLUMNS), Algorithm::Streaming),
+        ((tall, 300, wide), Algorithm::Gemm),
+        ((64, 64, 64), Algorithm::Gemm),
+        ((2048, 2048, 2048), Algorithm::Gemm),
+    ];
+    for ((m, k, n), expected) in cases {
+        assert_eq!(
+            Algorithm::for_shape(m, k, n),
+            expected,
+            "({m}, {k}) @ ({k}, {n})"
+        );
+    }
+    // And `matmul` is right on both sides of each boundary.
+    use matmul_data::synthetic::uniform;
+    for (m, n) in [(tall - 1, wide), (tall, wide), (tall, wide - 1)] {
+        let (a, b) = (uniform(m, 300, 1), uniform(300, n, 2));
+        let case = format!("({m}, 300) @ (300, {n})");
+        check_case(
+            &case,
+            matmul_blas::matmul,
+            naive::matmul,
+            a.view(),
+            b.view(),
+        );
+    }
 }

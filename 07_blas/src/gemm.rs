@@ -1,0 +1,284 @@
+//! A GEMM built in front of the reader: micro-kernel → packing → blocking → threads.
+//!
+//! `C ← A·B` for `A: (m, k)` and `B: (k, n)` with any strides, in four stages that each add one
+//! idea to the one before (the [crate page](crate) walks through them with their code):
+//!
+//! | stage | function | adds |
+//! |---|---|---|
+//! | `gemm-kernel` | [`matmul_kernel`] | an `MR × NR` tile of `C` in registers |
+//! | `gemm-packed` | [`matmul_packed`] | `A` and `B` copied into the order the kernel reads |
+//! | `gemm-blocked` | [`matmul_blocked`] | the copies cut into blocks sized to the caches |
+//! | `gemm` | [`matmul`] | the blocks of `C` shared among the cores |
+//!
+//! All four are one [`Plan`] each, run by the same code: [`matmul_with`] picks the
+//! micro-kernel for the plan's instruction set, and a driver generic over the micro-kernel
+//! (module `driver`) does the rest. A micro-kernel is the only per-instruction-set code —
+//! AVX-512 (14 × 32, chosen at run time), AVX2 + FMA (6 × 16) and portable Rust (4 × 8) — so
+//! adding an instruction set is adding a kernel, as in bluss's `matrixmultiply`.
+//!
+//! Every stage computes each `c[i, j]` as the plain sum `Σ_p a[i, p]·b[p, j]` in order of `p`:
+//! no product is skipped, so NaN and infinities in `a` or `b` reach `c` as IEEE arithmetic
+//! says.
+
+use std::sync::OnceLock;
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::streaming::Isa;
+
+mod blocks;
+mod caches;
+mod driver;
+mod kernel;
+mod pack;
+#[cfg(test)]
+mod pack_tests;
+mod portable;
+mod unpacked;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+pub use blocks::Blocks;
+pub use caches::Caches;
+
+use kernel::MicroKernel;
+
+/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2²², about
+/// 130,000 cycles of one core issuing two 16-lane FMAs per cycle. Below that, waking a pool
+/// thread and sharing the work costs about what the second core saves, and more when other
+/// programs' threads compete for the cores (on the 2-core machine this was tuned on, 128³ did
+/// not gain from a second thread in a full bench run, and 256³ did).
+pub const PARALLEL_FROM: usize = 1 << 22;
+
+/// How to run the product: which kernel, whether to pack, what blocks, how many threads.
+///
+/// The four stages are [`Plan::kernel`], [`Plan::packed`], [`Plan::blocked`] and
+/// [`Plan::threaded`]; the fields are public so that a test or an experiment can change one
+/// thing at a time.
+///
+/// ```
+/// use matmul_blas::gemm::{self, Blocks, Plan};
+/// use matmul_data::{synthetic, test_near};
+///
+/// // Tiny blocks and three threads on a small product: every edge of every loop is taken.
+/// let blocks = Blocks { kc: 7, mc: 20, nc: 40 };
+/// let plan = Plan { blocks, threads: 3, parallel_from: 0, ..Plan::threaded() };
+/// let (a, b) = (synthetic::uniform(45, 30, 1), synthetic::uniform(30, 70, 2));
+/// test_near(&gemm::matmul_with(a.view(), b.view(), &plan), &a.dot(&b));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The instruction set whose micro-kernel runs (see [`tile_shape`]).
+    pub isa: Isa,
+    /// Pack `A` and `B` into the kernel's order (`false`: the `gemm-kernel` stage, which reads
+    /// them in place and ignores `blocks` and `threads`).
+    pub packing: bool,
+    /// The block sizes ([`Blocks::WHOLE`]: no blocking).
+    pub blocks: Blocks,
+    /// Threads to use when the product has at least `parallel_from` multiply-adds.
+    pub threads: usize,
+    /// Multiply-adds (`m · n · k`) from which `threads` threads are used; below, one.
+    pub parallel_from: usize,
+}
+
+impl Plan {
+    /// The `gemm-kernel` stage: this CPU's micro-kernel over the unpacked matrices.
+    pub fn kernel() -> Plan {
+        Plan {
+            isa: Isa::detect(),
+            packing: false,
+            blocks: Blocks::WHOLE,
+            threads: 1,
+            parallel_from: usize::MAX,
+        }
+    }
+
+    /// The `gemm-packed` stage: the whole of `A` and of `B` packed, then the kernel.
+    pub fn packed() -> Plan {
+        Plan {
+            packing: true,
+            ..Plan::kernel()
+        }
+    }
+
+    /// The `gemm-blocked` stage: packing in blocks sized from this machine's caches
+    /// ([`Caches::detect`], [`Blocks::for_caches`]).
+    pub fn blocked() -> Plan {
+        let plan = Plan::packed();
+        let (mr, nr) = tile_shape(plan.isa);
+        Plan {
+            blocks: Blocks::for_caches(Caches::detect(), mr, nr),
+            ..plan
+        }
+    }
+
+    /// The `gemm` stage: the blocked product on every core
+    /// ([`std::thread::available_parallelism`]) from [`PARALLEL_FROM`] multiply-adds.
+    pub fn threaded() -> Plan {
+        Plan {
+            threads: cores(),
+            parallel_from: PARALLEL_FROM,
+            ..Plan::blocked()
+        }
+    }
+}
+
+/// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
+/// from files, which costs more than a small product.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers.
+///
+/// ```
+/// use matmul_blas::{gemm, streaming::Isa};
+///
+/// assert_eq!(gemm::tile_shape(Isa::Avx512), (14, 32));
+/// assert_eq!(gemm::tile_shape(Isa::Avx2), (6, 16));
+/// assert_eq!(gemm::tile_shape(Isa::Portable), (4, 8));
+/// ```
+pub fn tile_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (14, 32),
+        Isa::Avx2 => (6, 16),
+        Isa::Portable => (portable::Portable::MR, portable::Portable::NR),
+    }
+}
+
+/// `a @ b` as `plan` says.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes; when `plan.isa` is an instruction set
+/// this CPU lacks.
+pub fn matmul_with(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) -> Array2<f32> {
+    let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+    let mut c = Array2::zeros((m, n));
+    if m == 0 || n == 0 || k == 0 {
+        return c; // a sum of nothing is zero
+    }
+    match plan.isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run::<avx512::Avx512>(a, b, &mut c, plan),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => run::<avx2::Avx2>(a, b, &mut c, plan),
+        Isa::Portable => run::<portable::Portable>(a, b, &mut c, plan),
+        #[allow(unreachable_patterns)] // every variant is matched on x86-64
+        isa => panic!("gemm: no {isa:?} micro-kernel for this architecture"),
+    }
+    c
+}
+
+/// Runs `plan` with the micro-kernel `K` into the zeroed `c`.
+fn run<K: MicroKernel>(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut Array2<f32>,
+    plan: &Plan,
+) {
+    assert!(
+        K::supported(),
+        "gemm: this CPU lacks the instructions of the {:?} micro-kernel",
+        plan.isa
+    );
+    if !plan.packing {
+        return unpacked::run::<K>(a, b, c);
+    }
+    let (m, k) = a.dim();
+    let work = m.saturating_mul(k).saturating_mul(b.ncols());
+    let threads = if work >= plan.parallel_from {
+        plan.threads.max(1)
+    } else {
+        1
+    };
+    let blocks = Blocks {
+        kc: plan.blocks.kc.max(1),
+        mc: plan.blocks.mc.max(1),
+        nc: plan.blocks.nc.max(1),
+    };
+    let c = c.as_slice_mut().expect("c is a fresh row-major array");
+    driver::run::<K>(a, b, c, blocks, threads);
+}
+
+/// The `gemm-kernel` stage: `a @ b` by this CPU's micro-kernel over the unpacked matrices.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use ndarray::array;
+///
+/// let a = array![[1.0, 2.0], [3.0, 4.0]];
+/// let b = array![[5.0, 6.0], [7.0, 8.0]];
+/// let c = matmul_blas::gemm::matmul_kernel(a.view(), b.view());
+/// assert_eq!(c, array![[19.0, 22.0], [43.0, 50.0]]);
+/// ```
+pub fn matmul_kernel(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    matmul_with(a, b, &Plan::kernel())
+}
+
+/// The `gemm-packed` stage: `a @ b` with the whole of `a` and `b` packed for the micro-kernel.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use matmul_data::{synthetic, test_near};
+///
+/// // b's transpose: column-major, which packing reads as easily as row-major.
+/// let (a, b) = (synthetic::uniform(50, 70, 1), synthetic::uniform(40, 70, 2));
+/// test_near(&matmul_blas::gemm::matmul_packed(a.view(), b.t()), &a.dot(&b.t()));
+/// ```
+pub fn matmul_packed(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    matmul_with(a, b, &Plan::packed())
+}
+
+/// The `gemm-blocked` stage: `a @ b` packed in blocks sized to this machine's caches.
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use matmul_data::{synthetic, test_near};
+///
+/// let (a, b) = (synthetic::uniform(300, 500, 1), synthetic::uniform(500, 200, 2));
+/// test_near(&matmul_blas::gemm::matmul_blocked(a.view(), b.view()), &a.dot(&b));
+/// ```
+pub fn matmul_blocked(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    matmul_with(a, b, &Plan::blocked())
+}
+
+/// The `gemm` stage: `a @ b` blocked, packed and on every core (from [`PARALLEL_FROM`]
+/// multiply-adds).
+///
+/// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+///
+/// # Panics
+///
+/// When `a.ncols() != b.nrows()`, naming both shapes.
+///
+/// ```
+/// use matmul_data::{synthetic, test_near};
+///
+/// let (a, b) = (synthetic::uniform(300, 500, 1), synthetic::uniform(500, 200, 2));
+/// test_near(&matmul_blas::gemm::matmul(a.view(), b.view()), &a.dot(&b));
+/// ```
+pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    matmul_with(a, b, &Plan::threaded())
+}

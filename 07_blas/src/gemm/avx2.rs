@@ -1,0 +1,68 @@
+//! The AVX2 + FMA micro-kernel: a 6 × 16 tile in 12 of the 16 `ymm` registers.
+//!
+//! Each step loads `b[p, 0..16]` as two 8-lane vectors and broadcasts each of the 6 `a[i, p]`
+//! into one register: 12 accumulators + 2 rows of `b` + 1 broadcast = 15 registers, 12 FMAs
+//! (96 multiply-adds) for 2 vector loads and 6 broadcasts — the classic shape for 16
+//! registers. Twelve independent sums cover an FMA's latency (4 cycles) on two FMA units.
+
+use std::arch::x86_64::{
+    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps,
+};
+
+use super::kernel::{MicroKernel, Sliver};
+
+/// The AVX2 + FMA kernel.
+pub(crate) struct Avx2;
+
+const MR: usize = 6;
+const NR: usize = 16;
+/// 8-lane vectors per row of the tile.
+const VECTORS: usize = NR / 8;
+
+// SAFETY: `tile` runs `tile_avx2` only through the caller's promise that `supported()` held.
+unsafe impl MicroKernel for Avx2 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+
+    fn supported() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    #[inline(always)]
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+        // SAFETY: the caller checked `supported()` and keeps the operand contract.
+        unsafe { tile_avx2(k, a, b, c, rsc) }
+    }
+}
+
+/// # Safety
+///
+/// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    let mut tile: [[__m256; VECTORS]; MR] = [[_mm256_setzero_ps(); VECTORS]; MR];
+    for p in 0..k {
+        let mut b_row = [_mm256_setzero_ps(); VECTORS];
+        for (v, b_v) in b_row.iter_mut().enumerate() {
+            // SAFETY: elements `8v .. 8v + 8 <= NR` of step `p < k`, contiguous.
+            *b_v = unsafe { _mm256_loadu_ps(b.at::<NR>(8 * v, p)) };
+        }
+        for (i, row) in tile.iter_mut().enumerate() {
+            // SAFETY: `i < MR`, `p < k`.
+            let a_ip = _mm256_set1_ps(unsafe { *a.at::<MR>(i, p) });
+            for (sum, &b_v) in row.iter_mut().zip(&b_row) {
+                *sum = _mm256_fmadd_ps(a_ip, b_v, *sum);
+            }
+        }
+    }
+    for (i, row) in tile.iter().enumerate() {
+        for (v, &sum) in row.iter().enumerate() {
+            // SAFETY: row `i < MR`, columns `8v .. 8v + 8 <= NR` of the caller's tile.
+            unsafe {
+                let c = c.add(i * rsc + 8 * v);
+                _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), sum));
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The AVX-512 micro-kernel: a 14 × 32 tile in 28 of the 32 `zmm` registers.
+//!
+//! Each step `p` loads the row `b[p, 0..32]` as two 16-lane vectors and, for each of the 14
+//! rows, broadcasts `a[i, p]` straight from memory into two fused multiply-adds (the compiler
+//! folds the broadcast into the FMA's memory operand, `{1to16}`). That is 28 FMAs — 448
+//! multiply-adds — for 2 vector loads and 14 scalar loads, and 28 accumulators + 2 rows of
+//! `b` = 30 registers: the largest tile that fits. A 16-lane FMA takes 4 cycles and a core
+//! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
+
+use std::arch::x86_64::{
+    _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+};
+
+use super::kernel::{MicroKernel, Sliver};
+
+/// The AVX-512F kernel.
+pub(crate) struct Avx512;
+
+const MR: usize = 14;
+const NR: usize = 32;
+/// 16-lane vectors per row of the tile.
+const VECTORS: usize = NR / 16;
+/// Steps before the end at which the tile of `c` is fetched into L1: enough cycles (28 FMAs
+/// a step) to hide a load from L2, few enough that the lines are still there at the end.
+const PREFETCH_STEPS: usize = 16;
+
+// SAFETY: `tile` runs `tile_avx512` only through the caller's promise that `supported()` held.
+unsafe impl MicroKernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+
+    fn supported() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    #[inline(always)]
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+        // SAFETY: the caller checked `supported()` and keeps the operand contract.
+        unsafe { tile_avx512(k, a, b, c, rsc) }
+    }
+}
+
+/// # Safety
+///
+/// As [`MicroKernel::tile`], on a CPU with AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    let mut tile = [[_mm512_setzero_ps(); VECTORS]; MR];
+    // The tile of `c` is read only at the end, and it is rarely in L1: its 14 rows are a row
+    // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
+    // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
+    // arithmetic instead of following it.
+    let prefetch = |hint: i32| {
+        for i in 0..MR {
+            for v in 0..VECTORS {
+                // SAFETY: the address is inside the caller's tile (and a prefetch is only a hint).
+                let line = unsafe { c.add(i * rsc + 16 * v) }.cast::<i8>();
+                if hint == _MM_HINT_T0 {
+                    _mm_prefetch::<_MM_HINT_T0>(line)
+                } else {
+                    _mm_prefetch::<_MM_HINT_T1>(line)
+                }
+            }
+        }
+    };
+    prefetch(_MM_HINT_T1);
+    let early = k.saturating_sub(PREFETCH_STEPS);
+    for p in 0..k {
+        if p == early {
+            prefetch(_MM_HINT_T0);
+        }
+        let mut b_row = [_mm512_setzero_ps(); VECTORS];
+        for (v, b_v) in b_row.iter_mut().enumerate() {
+            // SAFETY: elements `16v .. 16v + 16 <= NR` of step `p < k`, contiguous.
+            *b_v = unsafe { _mm512_loadu_ps(b.at::<NR>(16 * v, p)) };
+        }
+        for (i, row) in tile.iter_mut().enumerate() {
+            // SAFETY: `i < MR`, `p < k`.
+            let a_ip = _mm512_set1_ps(unsafe { *a.at::<MR>(i, p) });
+            for (sum, &b_v) in row.iter_mut().zip(&b_row) {
+                *sum = _mm512_fmadd_ps(a_ip, b_v, *sum);
+            }
+        }
+    }
+    for (i, row) in tile.iter().enumerate() {
+        for (v, &sum) in row.iter().enumerate() {
+            // SAFETY: row `i < MR`, columns `16v .. 16v + 16 <= NR` of the caller's tile.
+            unsafe {
+                let c = c.add(i * rsc + 16 * v);
+                _mm512_storeu_ps(c, _mm512_add_ps(_mm512_loadu_ps(c), sum));
+            }
+        }
+    }
+}

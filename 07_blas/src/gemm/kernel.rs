@@ -1,0 +1,93 @@
+//! The micro-kernel's contract, and where it finds its operands.
+//!
+//! A micro-kernel adds `A·B` to one `MR × NR` tile of `C`, for an `A` of `MR` rows and a `B` of
+//! `NR` columns, both `k` long:
+//!
+//! ```text
+//! for p in 0..k:                      // k rank-1 updates
+//!     for i in 0..MR, j in 0..NR:     // all in registers
+//!         tile[i][j] += a[i, p] * b[p, j]
+//! c[.., ..] += tile
+//! ```
+//!
+//! Per step `p` it loads one row of `b` (`NR` floats, `NR / lanes` vector loads), broadcasts
+//! `MR` elements of `a`, and issues `MR · NR / lanes` fused multiply-adds into accumulators that
+//! never leave the registers until the end. How the kernel finds `a[i, p]` and the row
+//! `b[p, ..]` is a [`Sliver`]: in the matrices as they are ([`Strided`], the `gemm-kernel`
+//! stage) or in the packing buffers ([`Packed`], every stage after it).
+
+/// Where a micro-kernel reads element `i` of step `p` of one operand: `a[i, p]` of an `MR`-row
+/// sliver of `A`, or `b[p, i]` of an `NR`-column sliver of `B`.
+pub(crate) trait Sliver: Copy {
+    /// The address of element `i` of step `p`; `W` is the sliver's width (`MR` for `A`, `NR`
+    /// for `B`), which a packed sliver uses as its step.
+    ///
+    /// # Safety
+    ///
+    /// `(i, p)` must lie inside the sliver the value was made for (`i < W`, `p < k`).
+    unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32;
+}
+
+/// A sliver inside an unpacked matrix: element `(i, p)` at `ptr + i·stride_i + p·stride_p`
+/// (in elements; either stride may be negative).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Strided {
+    /// Element `(0, 0)`.
+    pub ptr: *const f32,
+    /// Distance between elements `i` and `i + 1` of one step.
+    pub stride_i: isize,
+    /// Distance between steps `p` and `p + 1`.
+    pub stride_p: isize,
+}
+
+impl Sliver for Strided {
+    #[inline(always)]
+    unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32 {
+        let offset = i as isize * self.stride_i + p as isize * self.stride_p;
+        // SAFETY: the caller keeps `(i, p)` inside the sliver, which lies inside one matrix.
+        unsafe { self.ptr.offset(offset) }
+    }
+}
+
+/// A packed sliver: the `W` elements of step `p` are contiguous, and the steps follow each
+/// other — exactly the order the kernel reads, with `W` a constant, so every address is the
+/// base plus a fixed offset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Packed(pub *const f32);
+
+impl Sliver for Packed {
+    #[inline(always)]
+    unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32 {
+        // SAFETY: the caller keeps `(i, p)` inside the packed sliver of `W · k` elements.
+        unsafe { self.0.add(p * W + i) }
+    }
+}
+
+/// A register micro-kernel for one instruction set: an `MR × NR` tile of `C`.
+///
+/// # Safety
+///
+/// Implementations may use instructions the CPU lacks; [`MicroKernel::supported`] says whether
+/// this one can run here, and the driver calls [`MicroKernel::tile`] only when it returns
+/// `true`.
+pub(crate) unsafe trait MicroKernel {
+    /// Rows of the tile: how many elements of `a` each step broadcasts.
+    const MR: usize;
+    /// Columns of the tile: how many elements of `b` each step loads (a whole number of
+    /// vectors).
+    const NR: usize;
+
+    /// Whether this CPU has the instructions the kernel uses.
+    fn supported() -> bool;
+
+    /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR`.
+    ///
+    /// # Safety
+    ///
+    /// [`MicroKernel::supported`] returned `true`; `a` is readable at `(i, p)` for `i < MR`,
+    /// `p < k`; `b` is readable at `(j, p)` for `j < NR`, `p < k`, **contiguous in `j`** (its
+    /// `NR` elements of a step are adjacent, as vector loads need); `c` is valid for reads and
+    /// writes of `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses
+    /// them during the call.
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize);
+}

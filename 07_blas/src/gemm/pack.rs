@@ -1,0 +1,93 @@
+//! Packing: copying a block of `A` or `B` into the order the micro-kernel reads it.
+//!
+//! The kernel's step `p` wants `MR` elements of a column of `A` and `NR` elements of a row of
+//! `B`, and then the next step's. In the matrices those elements are `lda` or `ldb` apart, or
+//! in any order a view's strides say; in a packed sliver they are adjacent, and the slivers
+//! follow each other:
+//!
+//! ```text
+//! A block (mc × kc) → slivers of MR rows:    [a(0,0) a(1,0) … a(MR-1,0)] [a(0,1) …] …
+//! B block (kc × nc) → slivers of NR columns: [b(0,0) b(0,1) … b(0,NR-1)] [b(1,0) …] …
+//! ```
+//!
+//! Rows (columns) past the end of the block are zeros: a sliver is always whole, so the kernel
+//! never needs a shorter variant, and the padding only ever meets other padding or lands in the
+//! part of a tile the driver throws away (each `c[i, j]` depends on row `i` of `a` and column
+//! `j` of `b` alone). The copy reads whatever strides the views have — transposed, stepped,
+//! reversed — which is why no later code cares.
+
+use std::sync::Mutex;
+
+use ndarray::ArrayView2;
+
+/// Packs `block` (rows × depth) into slivers of `mr` rows, each `mr × depth`, step-major,
+/// zero-padded to a whole sliver. Reuses `out`'s allocation.
+///
+/// A sliver of `A` is a sliver of `Aᵀ`'s columns: the same copy as [`pack_b`], transposed.
+pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) {
+    pack_b(block.t(), mr, out);
+}
+
+/// Packs `block` (depth × columns) into slivers of `nr` columns, each `depth × nr`,
+/// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
+pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
+    let (depth, columns) = block.dim();
+    // Whatever `out` held is overwritten, padding included: no need to clear it first.
+    out.resize(columns.div_ceil(nr) * nr * depth, 0.0);
+    pack_b_into(block, nr, out);
+}
+
+/// [`pack_b`] into `out`, which must hold exactly the whole slivers; every element of `out`
+/// is written, the padding with zeros.
+pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]) {
+    let (depth, columns) = block.dim();
+    let sliver = nr * depth;
+    assert_eq!(
+        out.len(),
+        columns.div_ceil(nr) * sliver,
+        "packing space for whole slivers"
+    );
+    let (row_stride, column_stride) = (block.strides()[0], block.strides()[1]);
+    let origin = block.as_ptr();
+    for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
+        let first = s * nr;
+        let width = nr.min(columns - first);
+        for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
+            let (values, padding) = step.split_at_mut(width);
+            // Step `p` of the sliver: `width` elements of row `p`, one `column_stride` apart
+            // (adjacent for a row-major `b`; for `A` these are `MR` rows, `lda` apart).
+            let row = origin.wrapping_offset(p as isize * row_stride);
+            for (j, value) in values.iter_mut().enumerate() {
+                let offset = (first + j) as isize * column_stride;
+                // SAFETY: `p < depth` and `first + j < columns`: element `(p, first + j)` of
+                // the block, which the view's strides place inside its array.
+                *value = unsafe { *row.offset(offset) };
+            }
+            padding.fill(0.0);
+        }
+    }
+}
+
+/// Packing buffers kept between products: a fresh allocation of a few hundred kilobytes is a
+/// fresh mapping from the operating system, and touching it costs a page fault per 4 KiB.
+static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// How many spare buffers to keep: two per thread covers a product on 8 cores.
+const SPARES: usize = 16;
+
+/// A packing buffer from the spares, or a new one.
+pub(crate) fn take_buffer() -> Vec<f32> {
+    let spares = SPARE_BUFFERS.lock();
+    spares
+        .map_or(None, |mut spares| spares.pop())
+        .unwrap_or_default()
+}
+
+/// Gives `buffer` back for a later product to reuse.
+pub(crate) fn give_back(buffer: Vec<f32>) {
+    if let Ok(mut spares) = SPARE_BUFFERS.lock()
+        && spares.len() < SPARES
+    {
+        spares.push(buffer);
+    }
+}

@@ -1,0 +1,46 @@
+//! The micro-kernel in plain Rust, for any CPU: a 4 × 8 tile.
+//!
+//! On the x86-64 baseline (SSE2: 16 registers of 4 lanes) the compiler keeps the 32
+//! accumulators in 8 registers, two loads of `b` and one broadcast per step; elsewhere it does
+//! what the target allows. No fused multiply-add: without the instruction, `mul_add` would be a
+//! library call per element.
+
+use super::kernel::{MicroKernel, Sliver};
+
+/// The portable kernel.
+pub(crate) struct Portable;
+
+const MR: usize = 4;
+const NR: usize = 8;
+
+// SAFETY: plain Rust, which every CPU runs.
+unsafe impl MicroKernel for Portable {
+    const MR: usize = MR;
+    const NR: usize = NR;
+
+    fn supported() -> bool {
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+        let mut tile = [[0.0f32; NR]; MR];
+        for p in 0..k {
+            // SAFETY: `j < NR`, `p < k`, and `b` is contiguous in `j` (the caller's contract).
+            let b_row = unsafe { &*b.at::<NR>(0, p).cast::<[f32; NR]>() };
+            for (i, row) in tile.iter_mut().enumerate() {
+                // SAFETY: `i < MR`, `p < k` (the caller's contract).
+                let a_ip = unsafe { *a.at::<MR>(i, p) };
+                for (sum, &b_pj) in row.iter_mut().zip(b_row) {
+                    *sum += a_ip * b_pj;
+                }
+            }
+        }
+        for (i, row) in tile.iter().enumerate() {
+            for (j, &sum) in row.iter().enumerate() {
+                // SAFETY: `i < MR`, `j < NR`: inside the tile the caller gave.
+                unsafe { *c.add(i * rsc + j) += sum };
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The own GEMM's four stages, on every instruction set this CPU has, against the naive loop
+//! and float64: the conformance shapes and layouts, sizes one off every tile and block size,
+//! the threaded path with forced small thresholds, and IEEE special values.
+
+use matmul_blas::naive;
+use matmul_blas::gemm::{self, Blocks, Plan};
+use matmul_blas::streaming::Isa;
+use matmul_data::conformance::{LAYOUTS, check_case, check_rejects_mismatched_shapes, with_layout};
+use matmul_data::synthetic::uniform;
+use matmul_data::{reference_matmul, relative_error};
+use ndarray::{Array2, array};
+
+/// The instruction sets this CPU can run, so every micro-kernel is tested where it can be.
+fn isas() -> Vec<Isa> {
+    let mut isas = vec![Isa::Portable];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            isas.push(Isa::Avx2);
+        }
+        if is_x86_feature_detected!("avx512f") {
+            isas.push(Isa::Avx512);
+        }
+    }
+    isas
+}
+
+/// The four stage plans for `isa`, the last with two threads from the first multiply-add.
+fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
+    let (mr, nr) = gemm::tile_shape(isa);
+    let blocked = Plan {
+        isa,
+        ..Plan::blocked()
+    };
+    vec![
+        (
+            "kernel",
+            Plan {
+                isa,
+                ..Plan::kernel()
+            },
+        ),
+        (
+            "packed",
+            Plan {
+                isa,
+                ..Plan::packed()
+            },
+        ),
+        ("blocked", blocked),
+        (
+            "threaded",
+            Plan {
+                threads: 2,
+                parallel_from: 0,
+                ..blocked
+            },
+        ),
+        (
+            // Blocks of one tile plus one row, one column and one step: every loop has a
+            // partial last block, and three threads split rows and the packing of `b`.
+            "tiny blocks, 3 threads",
+            Plan {
+                blocks: Blocks {
+                    kc: 5,
+                    mc: mr + 1,
+                    nc: nr + 1,
+                },
+                threads: 3,
+                parallel_from: 0,
+                ..blocked
+            },
+        ),
+    ]
+}
+
+fn check(
+    case: &str,
+    plan: &Plan,
+    a: ndarray::ArrayView2<'_, f32>,
+    b: ndarray::ArrayView2<'_, f32>,
+) {
+    let actual = gemm::matmul_with(a, b, plan);
+    let exact = reference_matmul(a, b);
+    assert_eq!(actual.dim(), exact.dim(), "{case}");
+    let error = relative_error(&actual, &exact);
+    assert!(error < 1e-5, "{case}, {plan:?}: relative error {error:e}");
+}
+
+#[test]
+fn the_public_stages_agree_with_naive_on_every_shape_and_layout() {
+    use matmul_data::conformance::check_stage;
+    check_stage(gemm::matmul_kernel, naive::matmul);
+    check_stage(gemm::matmul_packed, naive::matmul);
+    check_stage(gemm::matmul_blocked, naive::matmul);
+    check_stage(gemm::matmul, naive::matmul);
+    check_rejects_mismatched_shapes(gemm::matmul_kernel);
+    check_rejects_mismatched_shapes(gemm::matmul);
+}
+
+#[test]
+fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
+    for isa in isas() {
+        let (mr, nr) = gemm::tile_shape(isa);
+        let blocks = Plan {
+            isa,
+            ..Plan::blocked()
+        }
+        .blocks;
+        let sizes = |tile: usize| [1, 2, tile - 1, tile, tile + 1, 2 * tile + 1, 37];
+        for (name, plan) in plans(isa) {
+            for m in sizes(mr) {
+                for n in sizes(nr) {
+                    for k in [1, 3, 31] {
+                        let (a, b) = (uniform(m, k, 1), uniform(k, n, 2));
+                        check(
+                            &format!("{isa:?} {name} ({m}, {k}) @ ({k}, {n})"),
+                            &plan,
+                            a.view(),
+                            b.view(),
+                        );
+                    }
+                }
+            }
+            // k one off the detected kc, m one off mc (with a narrow n to stay quick).
+            for k in [blocks.kc - 1, blocks.kc, blocks.kc + 1] {
+                for m in [blocks.mc - 1, blocks.mc + 1] {
+                    let (a, b) = (uniform(m, k, 3), uniform(k, nr + 3, 4));
+                    check(
+                        &format!("{isa:?} {name} ({m}, {k}) @ ({k}, {})", nr + 3),
+                        &plan,
+                        a.view(),
+                        b.view(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
+    for isa in isas() {
+        for (name, plan) in plans(isa) {
+            let (a, b) = (uniform(53, 97, 5), uniform(97, 61, 6));
+            for a_layout in LAYOUTS {
+                for b_layout in LAYOUTS {
+                    with_layout(&a, a_layout, |a| {
+                        with_layout(&b, b_layout, |b| {
+                            let case = format!(
+                                "{isa:?} {name} (53, 97) @ (97, 61), a {a_layout:?}, b {b_layout:?}"
+                            );
+                            check(&case, &plan, a, b);
+                        })
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_threaded_stage_splits_a_large_product_correctly() {
+    // Above PARALLEL_FROM, with the machine's own thread count and blocks, sizes no tile divides.
+    let (a, b) = (uniform(341, 337, 7), uniform(337, 301, 8));
+    const { assert!(341 * 337 * 301 >= gemm::PARALLEL_FROM) };
+    let case = "(341, 337) @ (337, 301)";
+    check_case(case, gemm::matmul, naive::matmul, a.view(), b.view());
+    check_case(
+        case,
+        matmul_blas::matmul,
+        naive::matmul,
+        a.view(),
+        b.t().t(),
+    );
+}
+
+#[test]
+fn zero_sized_and_one_by_one_products_have_the_right_shape() {
+    for isa in isas() {
+        for (name, plan) in plans(isa) {
+            for (m, k, n) in [(0, 5, 5), (5, 0, 5), (5, 5, 0), (0, 0, 0), (1, 1, 1)] {
+                let (a, b) = (
+                    Array2::from_elem((m, k), 2.0f32),
+                    Array2::from_elem((k, n), 3.0f32),
+                );
+                let c = gemm::matmul_with(a.view(), b.view(), &plan);
+                let expected = Array2::from_elem((m, n), 6.0 * k as f32);
+                assert_eq!(c, expected, "{isa:?} {name} ({m}, {k}) @ ({k}, {n})");
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_and_infinity_propagate_as_ieee_arithmetic_says() {
+    // Row 0 of `a` has an infinity, meeting a zero in column 0 of `b` (inf · 0 = NaN) and a
+    // non-zero in column 1 (inf); row 1 has a NaN; row 2 is finite and must stay finite,
+    // even with the zero padding of the partial tiles beside it.
+    let a = array![[f32::INFINITY, 1.0], [f32::NAN, 1.0], [1.0, 2.0]];
+    let b = array![[0.0, 1.0, -1.0], [1.0, 1.0, 0.0]];
+    for isa in isas() {
+        for (name, plan) in plans(isa) {
+            let c = gemm::matmul_with(a.view(), b.view(), &plan);
+            let case = format!("{isa:?} {name}: {c}");
+            assert!(c[[0, 0]].is_nan(), "{case}");
+            assert_eq!(c[[0, 1]], f32::INFINITY, "{case}");
+            assert_eq!(c[[0, 2]], f32::NEG_INFINITY, "{case}");
+            assert!(c.row(1).iter().all(|x| x.is_nan()), "{case}");
+            assert_eq!(c.row(2), array![2.0, 3.0, -1.0], "{case}");
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_kernel_this_cpu_lacks_is_refused_not_run() {
+    if is_x86_feature_detected!("avx512f") {
+        return; // nothing to refuse here
+    }
+    let plan = Plan {
+        isa: Isa::Avx512,
+        ..Plan::kernel()
+    };
+    let outcome = std::panic::catch_unwind(|| {
+        gemm::matmul_with(array![[1.0]].view(), array![[1.0]].view(), &plan)
+    });
+    assert!(outcome.is_err());
+}
