@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::render::{GENERATED, format_time, label, splice};
+use super::render::{GENERATED, format_percent, format_time, label, splice};
 use super::results::{Results, Source, TO_DEVICE};
 use super::workload::MNIST5;
 
@@ -65,7 +65,8 @@ pub fn splice_file(path: &Path, markers: (&str, &str), generated: &str) -> anyho
     std::fs::write(path, spliced).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The "Measured" section of `package`'s page: the machine line, the lesson's table for its
+/// The body of the "Measured" section of `package`'s page (the page writes the heading and
+/// what the numbers mean; the block supplies them): the machine line, the lesson's table for its
 /// stages (with the naive loop as the baseline), the fastest stage so far, its square sweep,
 /// what was not timed; for the GPU crate also the GPU's section.
 pub fn crate_block(results: &Results, package: &str) -> String {
@@ -76,10 +77,7 @@ pub fn crate_block(results: &Results, package: &str) -> String {
     }
     rows.extend(own.iter().map(|&stage| (stage, Source::Rust)));
 
-    let mut out = format!(
-        "{GENERATED}\n\n## Measured\n\n{}\n\n",
-        results.machine_line()
-    );
+    let mut out = format!("{GENERATED}\n\n{}\n\n", results.machine_line());
     if own.is_empty() {
         out.push_str("This run timed none of this step's stages on the CPU.\n");
     } else {
@@ -156,7 +154,8 @@ pub fn gpu_section(results: &Results) -> String {
         .collect();
     out.push_str(&format!(
         "Kernel times from CUDA events, the operands already in device memory; \
-         `{TO_DEVICE}` is the copy of `x` from host memory, the lesson's `cuda.to_device`. \
+         the `{TO_DEVICE}` row is the copy of `x` from host memory (the lesson's call of that \
+         name). \
          Speedups are over the CPU's naive loop; the floor is one read of `x` in device \
          memory.\n\n"
     ));
@@ -193,9 +192,9 @@ fn share_of_cublas(results: &Results, rows: &[(&str, Source)]) -> String {
     for &(stage, source) in rows {
         if let Some(r) = results.find_from(source, stage, &workload) {
             out.push_str(&format!(
-                "| {} | {:.1}% |\n",
+                "| {} | {} |\n",
                 label(stage, source),
-                100.0 * r.gflops / cublas.gflops
+                format_percent(100.0 * r.gflops / cublas.gflops)
             ));
         }
     }
@@ -244,7 +243,6 @@ mod tests {
     fn a_crate_block_shows_its_stages_against_the_naive_loop() {
         let block = crate_block(&example(), "matmul-dot");
         assert!(block.starts_with(GENERATED), "{block}");
-        assert!(block.contains("## Measured"));
         assert!(block.contains("| `naive` |"));
         assert!(block.contains("| `dot` | 20.0 µs | 2.0× |"), "{block}");
         assert!(!block.contains("`streaming`"), "{block}");
@@ -289,7 +287,7 @@ mod tests {
         assert!(!section.contains("siboehm"), "{section}");
         assert!(section.contains("GPU: Test GPU"));
         assert!(
-            section.contains("| *gpu: cuda-naive* | 10.0% |"),
+            section.contains("| *gpu: cuda-naive* | 10% |"),
             "{section}"
         );
         assert!(section.contains("| *gpu: cublas* |"));

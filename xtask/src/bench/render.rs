@@ -120,7 +120,8 @@ impl Results {
                     };
                     match self.floor_for(source, &square(n)) {
                         Some(peak) if peak.gflops > 0.0 => {
-                            format!("{:.1} ({:.0}%)", r.gflops, 100.0 * r.gflops / peak.gflops)
+                            let share = format_percent(100.0 * r.gflops / peak.gflops);
+                            format!("{:.1} ({share})", r.gflops)
                         }
                         _ => format!("{:.1}", r.gflops),
                     }
@@ -224,8 +225,8 @@ pub fn splice(
     ))
 }
 
-/// A duration in the unit that gives 1–3 digits before the point: `812 ns`, `1.25 µs`,
-/// `46.3 ms`, `1.20 s`.
+/// A duration in the unit (ns, µs, ms or s) that gives 1–3 digits before the point, with
+/// three significant digits (the tests show examples).
 pub fn format_time(ns: f64) -> String {
     let (value, unit) = if ns < 1e3 {
         (ns, "ns")
@@ -246,8 +247,17 @@ pub fn format_time(ns: f64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
-/// A speedup with thousands separators and no false precision: `0.00012×`, `0.52×`, `3.4×`,
-/// `1,234×` (two significant digits below 10).
+/// A percentage with no false precision: one decimal below 10, whole numbers above.
+pub fn format_percent(percent: f64) -> String {
+    if percent < 10.0 {
+        format!("{percent:.1}%")
+    } else {
+        format!("{percent:.0}%")
+    }
+}
+
+/// A speedup with thousands separators and no false precision: two significant digits below
+/// 10, whole numbers above (the tests show examples).
 pub fn format_speedup(x: f64) -> String {
     if x < 10.0 {
         let decimals = if x >= 1.0 {
@@ -351,6 +361,13 @@ pub(crate) mod tests {
         assert_eq!(format_time(1_250.0), "1.25 µs");
         assert_eq!(format_time(46_300_000.0), "46.3 ms");
         assert_eq!(format_time(1.2e9), "1.20 s");
+    }
+
+    #[test]
+    fn percentages_keep_two_digits() {
+        assert_eq!(format_percent(0.42), "0.4%");
+        assert_eq!(format_percent(9.95), "9.9%");
+        assert_eq!(format_percent(61.4), "61%");
     }
 
     #[test]
