@@ -6,7 +6,8 @@
 # order, launch configurations, NaN poisoning, copies back, the cuBLAS transpose trick, the
 # reports — before a GPU session spends its time. Timings printed here mean nothing.
 #
-# Usage (from anywhere): 08_cuda/fake-gpu-run.sh   (runs gpu-build.sh first if needed)
+# Usage (from anywhere): 08_cuda/fake-gpu-run.sh   (runs gpu-build.sh first: cargo rebuilds
+# only what changed, so the binaries are never stale)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -15,7 +16,7 @@ if ! command -v nvcc >/dev/null; then
   eval "$("$root/../shared/cuda-rig/setup.sh")"
 fi
 carry=$root/target/cuda/carry
-[[ -x $carry/gpu-check && -x $carry/test-gpu ]] || bash "$here/gpu-build.sh"
+bash "$here/gpu-build.sh" >/dev/null
 
 fake=$root/target/cuda/fake-driver
 mkdir -p "$fake"
@@ -42,6 +43,7 @@ echo "## tests (feature cuda) on the fake driver"
 "$carry/test-matmul_cuda" --test-threads=1 -q || status=1
 # The full-size validation test is for a real GPU (50000 x 784 on an emulator takes hours).
 "$carry/test-gpu" --test-threads=1 gpu_stages || status=1
+"$carry/test-gpu" --test-threads=1 floors_ || status=1
 echo "## gpu-check --quick on the fake driver"
 "$carry/gpu-check" --quick "$@" || status=1
 exit $status

@@ -4,8 +4,8 @@
 #   test-gpu         tests/gpu.rs (validation, GPU stages through the conformance checks)
 #   test-matmul_cuda the crate's unit tests, built with the cuda feature
 #   xtask            `cargo xtask` built with --features cuda (for `bench --cuda`, once wired)
-# Debug info is stripped so the folder stays well under the device tool's 64 MiB carry limit.
-# Then, with the device tool: carry ["target/cuda/carry"], command `bash 08_cuda/gpu-run.sh`.
+# Debug info is stripped to keep the folder small. Copy target/cuda/carry/ to the GPU machine
+# (same relative path in a checkout of this repository) and run `bash 08_cuda/gpu-run.sh` there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

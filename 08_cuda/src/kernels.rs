@@ -5,28 +5,42 @@
 //! show the kernels and the launch arithmetic can be tested on any machine. Running them needs
 //! the feature and a GPU: see `gpu` (only documented with `--features cuda`).
 //!
-//! Every kernel computes `c = a @ b` for `a: (m, k)`, `b: (k, n)`, `c: (m, n)`, all row-major
-//! and contiguous, with the same signature:
+//! What each kernel is — file, entry point, tile and block shape — is one row of the
+//! [kernel table](crate::kernel_table::KERNEL_TABLE); [`Kernel`] names the matmul rows and
+//! reads them. Every matmul kernel computes `c = a @ b` for `a: (m, k)`, `b: (k, n)`,
+//! `c: (m, n)`, all row-major and contiguous, with the same signature:
 //!
 //! ```text
 //! extern "C" __global__ void NAME(const float *a, const float *b, float *c, int m, int n, int k);
 //! ```
+//!
+//! The one utility, [`READ_FLOOR`], only reads a buffer: the time any kernel needs at least.
 
 use crate::grid::{Dim3, blocks_for};
+use crate::kernel_table::{GridShape, KERNEL_TABLE, KernelSpec};
 
-/// `kernels/naive.cu`: the lesson's kernel, one thread per output, x along the rows.
-pub const NAIVE_CU: &str = include_str!("../kernels/naive.cu");
-/// `kernels/coalesced.cu`: the same, x along the columns, so a warp's accesses coalesce.
-pub const COALESCED_CU: &str = include_str!("../kernels/coalesced.cu");
-/// `kernels/tiled.cu`: 32 × 32 tiles staged through shared memory.
-pub const TILED_CU: &str = include_str!("../kernels/tiled.cu");
-/// `kernels/regblock.cu`: 2-D register blocking with `float4` loads, in two tile shapes.
-pub const REGBLOCK_CU: &str = include_str!("../kernels/regblock.cu");
-/// `kernels/pipelined.cu`: register blocking with double-buffered tiles and conflict-free
-/// shared-memory reads.
-pub const PIPELINED_CU: &str = include_str!("../kernels/pipelined.cu");
-/// `kernels/rowwise.cu`: one thread per row of `c`, for tall skinny products.
-pub const ROWWISE_CU: &str = include_str!("../kernels/rowwise.cu");
+// `const SOURCES: [(&str, &str); N]`: every file of the kernel table and its source, written
+// by build.rs from the table.
+include!(concat!(env!("OUT_DIR"), "/kernel_sources.rs"));
+
+/// The CUDA source of `file` (`"naive.cu"`), one of the kernel table's files.
+///
+/// ```
+/// let source = matmul_cuda::kernels::source_of("naive.cu").unwrap();
+/// assert!(source.contains("matmul_naive"));
+/// assert!(matmul_cuda::kernels::source_of("missing.cu").is_none());
+/// ```
+pub fn source_of(file: &str) -> Option<&'static str> {
+    SOURCES
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, source)| *source)
+}
+
+/// Every file of the kernel table with its CUDA source, each file once, in table order.
+pub fn sources() -> &'static [(&'static str, &'static str)] {
+    &SOURCES
+}
 
 /// CUDA's limit on `gridDim.y` and `gridDim.z` (`gridDim.x` may reach `2^31 - 1`).
 pub const MAX_GRID_YZ: u32 = 65_535;
@@ -100,67 +114,35 @@ impl Kernel {
         Kernel::RowWise,
     ];
 
+    /// Its row of the [kernel table](crate::kernel_table::KERNEL_TABLE): the matmul rows
+    /// come first, in the order of [`Kernel::ALL`].
+    pub const fn spec(self) -> &'static KernelSpec {
+        &KERNEL_TABLE[self as usize]
+    }
+
     /// The stage name used in tables and on the command line.
     pub const fn name(self) -> &'static str {
-        match self {
-            Kernel::Naive => "cuda-naive",
-            Kernel::Coalesced => "cuda-coalesced",
-            Kernel::Tiled => "cuda-tiled",
-            Kernel::RegisterBlocked => "cuda-regblock",
-            Kernel::Skinny => "cuda-skinny",
-            Kernel::Pipelined => "cuda-pipelined",
-            Kernel::RowWise => "cuda-rowwise",
-        }
+        self.spec().name
     }
 
     /// One line saying what the kernel changes from the one before.
     pub const fn summary(self) -> &'static str {
-        match self {
-            Kernel::Naive => "GPU, the lesson's kernel: one thread per output, x along rows",
-            Kernel::Coalesced => "GPU, one thread per output, x along columns: coalesced",
-            Kernel::Tiled => "GPU, 32x32 tiles in shared memory: each load serves 32 FMAs",
-            Kernel::RegisterBlocked => "GPU, 128x128 tiles, 8x8 outputs per thread, float4 loads",
-            Kernel::Skinny => "GPU, the register-blocked kernel with 128x16 tiles (tall, skinny)",
-            Kernel::Pipelined => "GPU, double-buffered 128x128 tiles: next loads overlap the FMAs",
-            Kernel::RowWise => "GPU, one thread per row, b broadcast from shared memory (n <= 16)",
-        }
+        self.spec().summary
     }
 
     /// The `extern "C"` function in the PTX.
     pub const fn entry_point(self) -> &'static str {
-        match self {
-            Kernel::Naive => "matmul_naive",
-            Kernel::Coalesced => "matmul_coalesced",
-            Kernel::Tiled => "matmul_tiled",
-            Kernel::RegisterBlocked => "matmul_regblock_128x128",
-            Kernel::Skinny => "matmul_regblock_128x16",
-            Kernel::Pipelined => "matmul_pipelined_128x128",
-            Kernel::RowWise => "matmul_rowwise_16",
-        }
+        self.spec().entry_point
     }
 
     /// The file under `kernels/` that defines it.
     pub const fn file(self) -> &'static str {
-        match self {
-            Kernel::Naive => "naive.cu",
-            Kernel::Coalesced => "coalesced.cu",
-            Kernel::Tiled => "tiled.cu",
-            Kernel::RegisterBlocked | Kernel::Skinny => "regblock.cu",
-            Kernel::Pipelined => "pipelined.cu",
-            Kernel::RowWise => "rowwise.cu",
-        }
+        self.spec().file
     }
 
     /// The CUDA source of that file.
-    pub const fn source(self) -> &'static str {
-        match self {
-            Kernel::Naive => NAIVE_CU,
-            Kernel::Coalesced => COALESCED_CU,
-            Kernel::Tiled => TILED_CU,
-            Kernel::RegisterBlocked | Kernel::Skinny => REGBLOCK_CU,
-            Kernel::Pipelined => PIPELINED_CU,
-            Kernel::RowWise => ROWWISE_CU,
-        }
+    pub fn source(self) -> &'static str {
+        source_of(self.file()).expect("build.rs lists every file of the kernel table")
     }
 
     /// The `<<<grid, block>>>` that covers a `(m, n)` output, as the comment at the top of the
@@ -190,33 +172,22 @@ impl Kernel {
         if !(fits_int(m) && fits_int(k) && fits_int(n)) {
             return Err(too_large("the kernels take m, k and n as 32-bit ints"));
         }
-        // (grid x covers, threads along x), (grid y covers, threads along y), block
-        let (grid, block) = match self {
-            Kernel::Naive => (
-                Dim3::xy(blocks_for(m, 16), blocks_for(n, 16)),
-                Dim3::xy(16, 16),
-            ),
-            Kernel::Coalesced => (
-                Dim3::xy(blocks_for(n, 32), blocks_for(m, 8)),
-                Dim3::xy(32, 8),
-            ),
-            Kernel::Tiled => (
-                Dim3::xy(blocks_for(n, 32), blocks_for(m, 32)),
-                Dim3::xy(32, 32),
-            ),
-            Kernel::RegisterBlocked | Kernel::Pipelined => (
-                Dim3::xy(blocks_for(n, 128), blocks_for(m, 128)),
-                Dim3::x(256),
-            ),
-            Kernel::Skinny => (
-                Dim3::xy(blocks_for(n, 16), blocks_for(m, 128)),
-                Dim3::x(256),
-            ),
-            Kernel::RowWise => (
-                Dim3::xy(blocks_for(n, 16), blocks_for(m, 128)),
-                Dim3::x(128),
-            ),
+        let GridShape::Tiles {
+            rows,
+            cols,
+            threads,
+            x_along_rows,
+        } = self.spec().grid
+        else {
+            unreachable!("every matmul kernel is launched in tiles of c (a test checks)")
         };
+        let (row_blocks, col_blocks) = (blocks_for(m, rows), blocks_for(n, cols));
+        let grid = if x_along_rows {
+            Dim3::xy(row_blocks, col_blocks)
+        } else {
+            Dim3::xy(col_blocks, row_blocks)
+        };
+        let block = Dim3::xy(threads.0, threads.1);
         if grid.x > i32::MAX as u32 || grid.y > MAX_GRID_YZ {
             return Err(too_large(
                 "the grid passes CUDA's limits (x < 2^31, y < 65536)",
@@ -226,9 +197,51 @@ impl Kernel {
     }
 }
 
+/// The read-bandwidth kernel of `kernels/read.cu`: the first row of the kernel table after the
+/// matmul kernels. It reads every float of a buffer once and writes one sum per block; its time
+/// on `a` is the floor of every kernel that must read `a` (`gpu::Device::measure_read`).
+pub const READ_FLOOR: &KernelSpec = &KERNEL_TABLE[Kernel::ALL.len()];
+
+/// The `<<<grid, block>>>` of [`READ_FLOOR`] for a buffer of `count` floats on a GPU with
+/// `multiprocessors` streaming multiprocessors: one-dimensional blocks, enough of them to fill
+/// every multiprocessor as the table says, but no more than there are float4s to read (and
+/// at least one, which also reads a buffer shorter than 4).
+///
+/// `sums` must hold `grid.x` floats.
+///
+/// ```
+/// use matmul_cuda::grid::Dim3;
+/// use matmul_cuda::kernels::read_launch_config;
+///
+/// // MNIST's a: 50000 × 784 floats on 132 multiprocessors: 8 blocks of 256 threads each.
+/// let config = read_launch_config(50_000 * 784, 132);
+/// assert_eq!((config.grid, config.block), (Dim3::x(132 * 8), Dim3::x(256)));
+/// // A small buffer gets one block per 1024 floats.
+/// assert_eq!(read_launch_config(5000, 132).grid, Dim3::x(5));
+/// ```
+pub fn read_launch_config(count: usize, multiprocessors: u32) -> LaunchConfig {
+    let GridShape::GridStride {
+        threads,
+        blocks_per_multiprocessor,
+    } = READ_FLOOR.grid
+    else {
+        unreachable!("the read kernel is a grid-stride loop (a test checks)")
+    };
+    let quads = count / 4;
+    let enough = blocks_per_multiprocessor.saturating_mul(multiprocessors.max(1));
+    let blocks = quads
+        .div_ceil(threads as usize)
+        .clamp(1, enough.min(i32::MAX as u32) as usize);
+    LaunchConfig {
+        grid: Dim3::x(blocks as u32),
+        block: Dim3::x(threads),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_table::Role;
 
     /// `(rows, columns)` of c one block covers, and whether grid x runs along rows (only the
     /// lesson's kernel does), as each kernel's .cu file says.
@@ -295,24 +308,126 @@ mod tests {
 
     #[test]
     fn every_entry_point_is_a_kernel_in_its_file() {
-        for kernel in Kernel::ALL {
+        for spec in &KERNEL_TABLE {
             // Declarations span lines (`__launch_bounds__` and all): compare with the
             // whitespace collapsed.
-            let source = kernel
-                .source()
+            let source = source_of(spec.file)
+                .expect("a listed file")
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
             let start = source
-                .find(&format!(" {}(", kernel.entry_point()))
-                .unwrap_or_else(|| panic!("{} not in {}", kernel.entry_point(), kernel.file()));
+                .find(&format!(" {}(", spec.entry_point))
+                .unwrap_or_else(|| panic!("{} not in {}", spec.entry_point, spec.file));
             let declaration = &source[source[..start].rfind(';').unwrap_or(0)..start];
             assert!(
                 declaration.contains("extern \"C\" __global__ void"),
                 "{} in {} is not an extern \"C\" kernel: {declaration}",
-                kernel.entry_point(),
-                kernel.file()
+                spec.entry_point,
+                spec.file
             );
+        }
+    }
+
+    #[test]
+    fn the_table_lists_the_matmul_kernels_in_enum_order_then_the_utilities() {
+        for (index, kernel) in Kernel::ALL.into_iter().enumerate() {
+            assert_eq!(kernel as usize, index, "{kernel:?}");
+            assert_eq!(kernel.spec().role, Role::Matmul, "{kernel:?}");
+            assert!(
+                matches!(kernel.spec().grid, GridShape::Tiles { .. }),
+                "{kernel:?}"
+            );
+        }
+        assert!(
+            KERNEL_TABLE[Kernel::ALL.len()..]
+                .iter()
+                .all(|spec| spec.role == Role::Utility)
+        );
+        assert_eq!(READ_FLOOR.entry_point, "read_sum");
+        assert!(matches!(READ_FLOOR.grid, GridShape::GridStride { .. }));
+        let names: std::collections::HashSet<_> = KERNEL_TABLE.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), KERNEL_TABLE.len(), "names are unique");
+    }
+
+    #[test]
+    fn every_file_of_the_table_has_its_source_and_no_other_file_does() {
+        for spec in &KERNEL_TABLE {
+            assert!(
+                source_of(spec.file).is_some(),
+                "{} has no source",
+                spec.file
+            );
+        }
+        for (file, _) in sources() {
+            assert!(
+                KERNEL_TABLE.iter().any(|spec| spec.file == *file),
+                "{file} is not in the table"
+            );
+        }
+        // and every kernels/*.cu on disk is in the table
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/kernels");
+        for entry in std::fs::read_dir(dir).expect("kernels/") {
+            let name = entry.expect("a directory entry").file_name();
+            let name = name.to_str().expect("a UTF-8 name");
+            if name.ends_with(".cu") {
+                assert!(
+                    source_of(name).is_some(),
+                    "kernels/{name} is not in the table"
+                );
+            }
+        }
+    }
+
+    /// Each file's first line says which step of the page shows it, and that step's heading
+    /// (`## N.`) on the page is followed by its listing before the next heading.
+    #[test]
+    fn kernel_files_page_sections_and_step_numbers_agree() {
+        let page = include_str!("lib.rs");
+        for spec in &KERNEL_TABLE {
+            let first_line = source_of(spec.file)
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
+            let listing = format!("/listing-{}.md", spec.section);
+            let Ok(step) = spec.section.parse::<u32>() else {
+                // not a numbered step: shown once, anywhere on the page
+                assert!(page.contains(&listing), "the page lacks {listing}");
+                continue;
+            };
+            assert!(
+                first_line.starts_with(&format!("// Step {step}")),
+                "kernels/{} starts {first_line:?}, not \"// Step {step}\"",
+                spec.file
+            );
+            let heading = format!("//! ## {step}. ");
+            let at = page
+                .find(&heading)
+                .unwrap_or_else(|| panic!("the page has no section {heading:?}"));
+            let section = &page[at + heading.len()..];
+            let section = &section[..section.find("//! ## ").unwrap_or(section.len())];
+            assert!(
+                section.contains(&listing),
+                "section {step} of the page does not show {listing}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_read_grid_never_exceeds_the_float4s_or_the_wanted_residency() {
+        for (count, multiprocessors) in
+            [(0, 132), (3, 132), (4, 1), (1025 * 4, 2), (39_200_000, 132)]
+        {
+            let config = read_launch_config(count, multiprocessors);
+            let blocks = config.grid.x as usize;
+            assert!(blocks >= 1);
+            assert!(
+                blocks <= (count / 4).div_ceil(256).max(1),
+                "({count}, {multiprocessors})"
+            );
+            assert!(blocks <= 8 * multiprocessors as usize);
+            assert_eq!((config.grid.y, config.block), (1, Dim3::x(256)));
         }
     }
 }

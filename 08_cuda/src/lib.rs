@@ -10,8 +10,11 @@
 //! Map of the crate:
 //! - [`grid`]: the CPU launcher — `blockIdx`, `threadIdx`, `blockDim` and a loop over every
 //!   position of a grid; [`matmul_kernel`] and [`matmul`] (the stage `grid-cpu`) use it.
+//! - [`kernel_table`]: the one list of the CUDA kernels — file, entry point, tile and block
+//!   shape, the section of this page that shows it. `build.rs` compiles and lists the files
+//!   from it; the host code launches from it.
 //! - [`kernels`]: the CUDA sources (`kernels/*.cu`), their entry points and launch
-//!   arithmetic. Compiled everywhere, tested everywhere.
+//!   arithmetic, read from the table. Compiled everywhere, tested everywhere.
 //! - `gpu` (feature `cuda`): the host side with [cust](https://docs.rs/cust/0.3) — context,
 //!   modules from PTX, device buffers, a stream, launches, CUDA-event timing — and cuBLAS
 //!   SGEMM loaded at run time. See "Running it" below.
@@ -66,13 +69,11 @@
 //! ```
 //!
 //! On the CPU this is the triple loop again, reordered — [`matmul`] is listed as the stage
-//! `grid-cpu`. It is several times faster than
-//! [`naive`](matmul_blas::einsum::broadcast::elementwise::dot::naive) (one quick measurement on
-//! the development machine, 2 cores of an AMD EPYC Zen 4 with other builds running: 32 ms
-//! against 163 ms for `(5000, 784) @ (784, 10)`, best of 5), for a reason that has nothing to
-//! do with GPUs: the kernel sums into a local `tmp`, which lives in a register, where step 2
-//! reads and writes `c[[i, j]]` through memory on every iteration. `cargo xtask bench` has the
-//! proper numbers. What changed for the GPU is the *shape* of the program: nothing in the
+//! `grid-cpu`. It beats
+//! [`naive`](matmul_blas::einsum::broadcast::elementwise::dot::naive) for a reason that has
+//! nothing to do with GPUs: the kernel sums into a local `tmp`, which lives in a register,
+//! where step 2 reads and writes `c[[i, j]]` through memory on every iteration.
+//! `cargo xtask bench` measures by how much. What changed for the GPU is the *shape* of the program: nothing in the
 //! kernel depends on the order in which positions run, so a GPU may run all 50,000 × 10 of
 //! MNIST's at once.
 //!
@@ -87,9 +88,9 @@
 //!
 //! ## 2. On the GPU: the lesson's kernel
 //!
-//! The same function in CUDA C, launched with the same grid (`kernels/naive.cu`):
+//! The same function in CUDA C, launched with the same grid:
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/naive.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-2.md"))]
 //!
 //! An H100 has 132 streaming multiprocessors, each running warps of 32 threads in lockstep,
 //! and about 3 TB/s of HBM bandwidth — but only for *coalesced* access: when the 32 threads of
@@ -107,7 +108,7 @@
 //! `b[p, j..j + 32]` and `c[i, j..j + 32]` are each one 128-byte line. Same arithmetic, same
 //! result, a fraction of the memory transactions.
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/coalesced.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-3.md"))]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run.
 //!
@@ -121,7 +122,7 @@
 //! traffic drops 32-fold. Tiles sticking out past `m`, `n` or `k` are padded with zeros, so
 //! every size works (`kernels/tiled.cu`):
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/tiled.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-4.md"))]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run.
 //!
@@ -138,7 +139,7 @@
 //! MNIST's `(50000, 784) @ (784, 10)`, where a 128-wide tile would compute 118 padding columns
 //! for every 10 real ones (`kernels/regblock.cu`):
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/regblock.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-5.md"))]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run.
 //!
@@ -153,7 +154,7 @@
 //! barrier per tile, and the load latency hidden behind 512 FMAs. Each thread's 8 columns
 //! become two runs of 4, 64 apart, so 16 threads read 256 contiguous bytes:
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/pipelined.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-6.md"))]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run. (Further steps, should the measurements
 //! ask for them: warp tiling, a deeper `cp.async` pipeline on sm_80+.)
@@ -169,9 +170,21 @@
 //! read the same address at once (a broadcast), and has each thread load 128 contiguous bytes
 //! of its row of `a` before using any of them:
 //!
-#![doc = concat!("```cuda\n", include_str!("../kernels/rowwise.cu"), "```")]
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-7.md"))]
 //!
 //! **Measured:** NOT YET MEASURED: needs a GPU run.
+//!
+//! ## The floor: read `a` once, do nothing else
+//!
+//! How close step 7 comes to the hardware needs a measured floor, not a datasheet's: a kernel
+//! that only reads every float of `a` once, as fast as this GPU reads anything — `float4`
+//! loads, four in flight per thread, a grid-stride loop over as many blocks as fill every
+//! multiprocessor. It adds what it reads and writes one sum per block, so the compiler must
+//! keep every load (and a test checks the sum). `gpu::Device::measure_read` times it with CUDA
+//! events; `gpu::Device::measure_upload` times the copy of `a` from host memory, which the
+//! lesson's `cuda.to_device` pays before any kernel runs.
+//!
+#![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-floor.md"))]
 //!
 //! ## cuBLAS: the yardstick
 //!
@@ -183,10 +196,11 @@
 //!
 //! ## Measured
 //!
-//! NOT YET MEASURED: needs a GPU run. What a run on an H100 must check (issue "08_cuda"):
+//! NOT YET MEASURED: needs a GPU run. The targets a run on an H100 checks:
 //! - the best own kernel at **80% or more of cuBLAS SGEMM** (FP32, TF32 off) at 4096 × 4096;
-//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the HBM floor**:
-//!   157 MB read once at about 3 TB/s is about 52 µs, so at most about 78 µs.
+//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the floor**: the
+//!   read kernel's time over `a` on the same GPU (on paper, 157 MB at about 3 TB/s is about
+//!   52 µs).
 //!
 //! What can be known without a GPU is what the compiler decides: `08_cuda/ptxas-report.sh`
 //! has NVRTC compile every kernel for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
@@ -196,6 +210,7 @@
 //! matmul_coalesced                    32          0          0
 //! matmul_naive                        32          0          0
 //! matmul_pipelined_128x128           127          0      16384
+//! read_sum                            32          0       1024
 //! matmul_regblock_128x16              42          0      18432
 //! matmul_regblock_128x128            127          0       8192
 //! matmul_rowwise_16                   75          0      16384
@@ -213,31 +228,32 @@
 //!
 //! ## Running it
 //!
-//! The default build needs no CUDA and never links `libcuda`. The `cuda` feature needs `nvcc`
-//! and a `libcuda.so` to link against — a CUDA toolkit, or, on the machines without one, the
-//! rig that stands in for it (`../shared/cuda-rig`):
+//! The default build needs no CUDA and never links `libcuda`. The `cuda` feature needs a CUDA
+//! toolkit — its `nvcc`, and its `libcuda.so` stub to link against — and, to run, an NVIDIA
+//! driver and a GPU:
 //!
 //! ```text
-//! eval "$(../shared/cuda-rig/setup.sh)"
-//! CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda -p matmul-cuda --example gpu-check
-//! CARGO_TARGET_DIR=target/cuda cargo build --release -p xtask --features cuda
+//! cargo build --release --features cuda -p matmul-cuda --example gpu-check
+//! cargo run --release --features cuda -p matmul-cuda --example gpu-check -- --quick
 //! ```
 //!
-//! `build.rs` turns `kernels/*.cu` into PTX with `nvcc` (architecture `$MATMUL_CUDA_ARCH`,
-//! default `sm_80`, JIT-compiled by the driver for the GPU it finds) and stops with a message
-//! saying what to do when `nvcc` is missing. The binaries need the driver's `libcuda.so.1` to
-//! start, so they run only on a GPU machine, which has no Rust toolchain; hence two scripts:
+//! `build.rs` reads the [kernel table](kernel_table::KERNEL_TABLE), turns each of its files
+//! into PTX with `nvcc` (architecture `$MATMUL_CUDA_ARCH`, default `sm_80`, JIT-compiled by the
+//! driver for the GPU it finds) and stops with a message saying what to do when `nvcc` is
+//! missing. The binaries need the driver's `libcuda.so.1` to start. For a GPU machine without
+//! a Rust toolchain there are two scripts:
 //!
-//! - `08_cuda/gpu-build.sh` (here): builds `gpu-check` (the example `examples/gpu_check.rs`),
-//!   the crate's test binaries and `xtask`, all with the feature, into `target/cuda/carry/`
-//!   (about 10 MB with debug info stripped);
-//! - `08_cuda/gpu-run.sh` (there, with `target/cuda/carry` carried): runs the tests with
+//! - `08_cuda/gpu-build.sh`, where the toolkit is: builds `gpu-check` (the example
+//!   `examples/gpu_check.rs`), the crate's test binaries and `xtask`, all with the feature,
+//!   into `target/cuda/carry/` (debug info stripped);
+//! - `08_cuda/gpu-run.sh`, on the GPU machine with that folder copied over: runs the tests with
 //!   `MATMUL_CUDA_REQUIRE_GPU=1` (so a device that fails to open is a failure, not a skip),
 //!   a PyTorch `matmul` timing as a peer, `xtask bench --cuda` once the bench has that flag,
 //!   and `gpu-check`: every kernel against float64 (output poisoned with NaN before each
 //!   launch, MNIST shapes and sizes that are not multiples of any tile), every GPU stage
-//!   through the conformance checks, then the `mnist50k` table, the square sweep to 8192 with
-//!   GFLOP/s and percent of cuBLAS, and the two targets, each marked MET or NOT MET.
+//!   through the conformance checks, the device's FP32 peak, the read floor and the upload,
+//!   then the `mnist50k` table, the square sweep to 8192 with GFLOP/s and percent of cuBLAS,
+//!   and the two targets, each marked MET or NOT MET.
 //!
 //! Before spending GPU time, `08_cuda/fake-gpu-run.sh` runs the same binaries here against a
 //! fake `libcuda.so.1` whose "device" runs the kernels on the CPU emulator, and a fake cuBLAS
@@ -253,6 +269,10 @@ pub use matmul_blas as blas;
 pub use matmul_data::Stage;
 
 pub mod grid;
+/// The one list of this step's CUDA kernels: for each, its file under `kernels/`, entry point,
+/// launch shape and the section of this page that shows it. `build.rs` `include!`s this module
+/// to compile and list the files; [`kernels`] reads it to launch them.
+pub mod kernel_table;
 pub mod kernels;
 
 #[cfg(feature = "cuda")]

@@ -1,6 +1,7 @@
 //! Every CUDA kernel of `kernels/*.cu`, run on the CPU by the emulator in `tests/emulator/`
 //! (each thread of a block a fiber, `__syncthreads()` a phase barrier), with the launch
-//! configuration the GPU host code uses, against the float64 reference.
+//! configuration the GPU host code uses: the matmul kernels against the float64 reference,
+//! the read kernel against the exact sum of its input.
 //!
 //! This checks index arithmetic, edge handling (sizes that are not multiples of any tile) and
 //! barrier placement without a GPU; it says nothing about speed. It needs a C++20 compiler
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use matmul_cuda::kernels::{Kernel, LaunchConfig};
+use matmul_cuda::kernels::{Kernel, LaunchConfig, read_launch_config};
 use matmul_data::{reference_matmul, relative_error, synthetic};
 use ndarray::Array2;
 
@@ -187,4 +188,58 @@ fn skinny_kernel() {
     // plus several blocks of MNIST rows, and a width that needs more than one 16-column tile
     check(Kernel::Skinny, SHAPES);
     check(Kernel::Skinny, &[(300, 784, 10), (260, 64, 40)]);
+}
+
+/// The read kernel's block sums over `x`, launched as the host code launches it on a GPU with
+/// `multiprocessors` multiprocessors; `None` when there is no emulator.
+fn read_sums(x: &[f32], multiprocessors: u32) -> Option<Vec<f32>> {
+    let emulator = emulator()?;
+    let LaunchConfig { grid, block } = read_launch_config(x.len(), multiprocessors);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (x_path, sums_path) = (dir.path().join("x.bin"), dir.path().join("sums.bin"));
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&x_path, bytes).expect("write x");
+    let out = Command::new(emulator)
+        .arg("read_sum")
+        .args([grid.x, block.x].map(|v| v.to_string()))
+        .arg(x.len().to_string())
+        .args([&x_path, &sums_path])
+        .output()
+        .expect("run the emulator");
+    assert!(
+        out.status.success(),
+        "emulator failed on read_sum: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&sums_path).expect("read the sums");
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|v| f32::from_le_bytes(v.try_into().expect("4 bytes")))
+            .collect(),
+    )
+}
+
+#[test]
+fn read_kernel_reads_every_element_exactly_once() {
+    // Small integers, all different from 0, sum exactly in f32: an element skipped or read
+    // twice changes the total. Lengths that are not multiples of 4 (the scalar tail), shorter
+    // than one float4, and long enough that each thread goes round the grid-stride loop
+    // several times (4 and 1 multiprocessors: 32 and 8 blocks of 256 threads).
+    for (count, multiprocessors) in [(1, 4), (3, 4), (4, 4), (1027, 4), (100_003, 4), (50_000, 1)] {
+        let x: Vec<f32> = (0..count).map(|i| (i % 7 + 1) as f32).collect();
+        let Some(sums) = read_sums(&x, multiprocessors) else {
+            return;
+        };
+        assert!(
+            sums.iter().all(|s| !s.is_nan()),
+            "{count} floats: a block wrote no sum: {sums:?}"
+        );
+        let expected: u64 = (0..count as u64).map(|i| i % 7 + 1).sum();
+        let total: f64 = sums.iter().map(|&s| f64::from(s)).sum();
+        assert_eq!(
+            total, expected as f64,
+            "{count} floats on {multiprocessors} SMs"
+        );
+    }
 }

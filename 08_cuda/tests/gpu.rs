@@ -4,7 +4,7 @@
 #![cfg(feature = "cuda")]
 
 use matmul_cuda::blas::einsum::broadcast::elementwise::dot::naive;
-use matmul_cuda::gpu::{Device, Method, gpu_stages};
+use matmul_cuda::gpu::{Device, MeasureOptions, Method, fp32_lanes_per_multiprocessor, gpu_stages};
 use matmul_data::conformance::{check_rejects_mismatched_shapes, check_stage};
 use matmul_data::synthetic;
 
@@ -96,5 +96,72 @@ fn gpu_stages_are_listed_exactly_when_a_device_is_present() {
     match Device::shared() {
         Some(_) => assert_eq!(listed, matmul_cuda::kernels::Kernel::ALL.len(), "{names:?}"),
         None => assert_eq!(listed, 0, "{names:?}"),
+    }
+}
+
+/// `(rows, cols)` floats, small distinct-from-zero integers so that their f32 sum is exact:
+/// a skipped or doubled element changes it.
+fn counting(rows: usize, cols: usize) -> (ndarray::Array2<f32>, f64) {
+    let x = ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) % 7 + 1) as f32);
+    let sum = x.iter().map(|&v| f64::from(v)).sum();
+    (x, sum)
+}
+
+#[test]
+fn floors_the_read_kernel_reads_every_element_exactly_once() {
+    let Some(gpu) = device() else { return };
+    // a length that is not a multiple of 4 (the scalar tail), one shorter than a float4, and
+    // a transposed (non-contiguous) view, which is copied to row-major first
+    for (rows, cols) in [(1003, 785), (1, 3), (257, 64)] {
+        let (x, expected) = counting(rows, cols);
+        let sum = gpu.read_sum(x.view()).expect("the read kernel runs");
+        assert_eq!(f64::from(sum), expected, "({rows}, {cols})");
+        let sum = gpu.read_sum(x.t()).expect("the read kernel runs");
+        assert_eq!(f64::from(sum), expected, "({rows}, {cols}) transposed");
+    }
+    assert_eq!(
+        gpu.read_sum(ndarray::Array2::zeros((0, 5)).view()).unwrap(),
+        0.0
+    );
+}
+
+#[test]
+fn floors_measure_read_and_upload_time_something() {
+    let Some(gpu) = device() else { return };
+    let options = MeasureOptions {
+        min_reps: 3,
+        max_reps: 5,
+        budget: std::time::Duration::from_millis(200),
+    };
+    let (x, _) = counting(1000, 784);
+    let read = gpu.measure_read(x.view(), options).expect("measure_read");
+    let upload = gpu
+        .measure_upload(x.view(), options)
+        .expect("measure_upload");
+    assert!(read > std::time::Duration::ZERO, "{read:?}");
+    assert!(upload > std::time::Duration::ZERO, "{upload:?}");
+    eprintln!("read of (1000, 784): {read:?}; upload: {upload:?}");
+}
+
+#[test]
+fn floors_peak_fp32_is_lanes_times_two_times_a_plausible_clock() {
+    let Some(gpu) = device() else { return };
+    let peak = gpu.peak_fp32_flops();
+    eprintln!(
+        "{}: compute capability {:?}, {} multiprocessors, peak {peak:?} FLOP/s",
+        gpu.name(),
+        gpu.compute_capability(),
+        gpu.multiprocessors()
+    );
+    match fp32_lanes_per_multiprocessor(gpu.compute_capability()) {
+        Some(lanes) if gpu.multiprocessors() > 0 => {
+            let peak = peak.expect("a known architecture has a peak");
+            let clock_hz = peak / (f64::from(gpu.multiprocessors()) * f64::from(lanes) * 2.0);
+            assert!(
+                (2e8..5e9).contains(&clock_hz),
+                "implied clock {clock_hz} Hz"
+            );
+        }
+        _ => assert_eq!(peak, None),
     }
 }

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <ucontext.h>
 #include <vector>
 
@@ -43,6 +44,7 @@ inline uint3 blockIdx;
 inline dim3 blockDim;
 inline dim3 gridDim;
 
+// The matmul kernels' signature (kernels/read.cu's utility has its own; launch takes any).
 using Kernel = void (*)(const float *, const float *, float *, int, int, int);
 
 namespace emu {
@@ -53,15 +55,11 @@ struct Fiber {
 };
 inline ucontext_t scheduler;
 inline Fiber *current = nullptr;
-inline struct {
-    Kernel kernel;
-    const float *a, *b;
-    float *c;
-    int m, n, k;
-} call;
+// The launch's kernel with its arguments bound: what every fiber runs.
+inline std::function<void()> call;
 
 inline void entry() {
-    call.kernel(call.a, call.b, call.c, call.m, call.n, call.k);
+    call();
     current->finished = true; // returning resumes `scheduler` (uc_link)
 }
 } // namespace emu
@@ -69,13 +67,13 @@ inline void entry() {
 // Suspends this fiber until every thread of the block has arrived.
 inline void __syncthreads() { swapcontext(&emu::current->context, &emu::scheduler); }
 
-// Runs kernel<<<grid, block>>>(a, b, c, m, n, k).
-inline void launch(Kernel kernel, dim3 grid, dim3 block, const float *a, const float *b, float *c,
-                   int m, int n, int k) {
+// Runs kernel<<<grid, block>>>(args...), for a kernel of any signature.
+template <class... Parameters, class... Arguments>
+inline void launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, Arguments... args) {
     using namespace emu;
     gridDim = grid;
     blockDim = block;
-    call = {kernel, a, b, c, m, n, k};
+    call = [=] { kernel(args...); };
     const unsigned threads = block.x * block.y * block.z;
     constexpr size_t stack_size = 64 * 1024;
     std::vector<char> stacks(threads * stack_size);

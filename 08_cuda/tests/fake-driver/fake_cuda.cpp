@@ -17,6 +17,7 @@
 #include "../../kernels/coalesced.cu"
 #include "../../kernels/naive.cu"
 #include "../../kernels/pipelined.cu"
+#include "../../kernels/read.cu"
 #include "../../kernels/regblock.cu"
 #include "../../kernels/rowwise.cu"
 #include "../../kernels/tiled.cu"
@@ -39,6 +40,7 @@ static std::map<std::string, Kernel> kernels() {
 struct FakeModule {
     std::string ptx;
 };
+// A matmul kernel (`kernel` set), or the read kernel (`kernel` null): their arguments differ.
 struct FakeFunction {
     Kernel kernel;
     std::string name;
@@ -57,10 +59,17 @@ CUresult cuDeviceGetName(char *name, int len, int) {
     std::snprintf(name, len, "fake CUDA device (CPU emulator)");
     return OK;
 }
+// An H100's compute capability and clock, with 4 multiprocessors (not 132: the read kernel's
+// grid follows the count, and the emulator runs every block one after another).
+enum { FAKE_MULTIPROCESSORS = 4, FAKE_CLOCK_KHZ = 1980000 };
 CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
-    // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, _MINOR = 76
-    *value = attribute == 75 ? 9 : attribute == 76 ? 0 : 0;
-    return OK;
+    switch (attribute) {
+    case 13: *value = FAKE_CLOCK_KHZ; return OK;       // CU_DEVICE_ATTRIBUTE_CLOCK_RATE
+    case 16: *value = FAKE_MULTIPROCESSORS; return OK; // _MULTIPROCESSOR_COUNT
+    case 75: *value = 9; return OK;                    // _COMPUTE_CAPABILITY_MAJOR
+    case 76: *value = 0; return OK;                    // _COMPUTE_CAPABILITY_MINOR
+    default: *value = 0; return OK;
+    }
 }
 CUresult cuDeviceTotalMem_v2(size_t *bytes, int) { *bytes = size_t(1) << 34; return OK; }
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int) { *ctx = &context_token; return OK; }
@@ -79,10 +88,14 @@ CUresult cuModuleLoadData(FakeModule **module, const void *image) {
 CUresult cuModuleUnload(FakeModule *module) { delete module; return OK; }
 CUresult cuModuleGetFunction(FakeFunction **function, FakeModule *module, const char *name) {
     // Found only if the PTX really defines it, and the emulator has it.
+    if (module->ptx.find(std::string(".entry ") + name + "(") == std::string::npos) return NOT_FOUND;
+    if (std::string(name) == "read_sum") {
+        *function = new FakeFunction{nullptr, name};
+        return OK;
+    }
     const auto table = kernels();
     const auto it = table.find(name);
-    if (it == table.end() || module->ptx.find(std::string(".entry ") + name + "(") == std::string::npos)
-        return NOT_FOUND;
+    if (it == table.end()) return NOT_FOUND;
     *function = new FakeFunction{it->second, name};
     return OK;
 }
@@ -138,6 +151,22 @@ CUresult cuLaunchKernel(FakeFunction *f, unsigned gx, unsigned gy, unsigned gz, 
                         void **extra) {
     if (!params || extra || shared != 0 || gx == 0 || gy == 0 || gz == 0) return INVALID_VALUE;
     if (bx * by * bz > 1024 || gy > 65535 || gz > 65535) return INVALID_VALUE;
+    if (!f->kernel) {
+        // read_sum(const float *x, long long count, float *sums): x holds count floats,
+        // sums one per block of a one-dimensional grid.
+        const CUdeviceptr x = *static_cast<CUdeviceptr *>(params[0]);
+        const long long count = *static_cast<long long *>(params[1]);
+        const CUdeviceptr sums = *static_cast<CUdeviceptr *>(params[2]);
+        if (gy != 1 || gz != 1 || by != 1 || bz != 1 || count < 0 || !inside(x, 4 * size_t(count)) ||
+            !inside(sums, 4 * size_t(gx))) {
+            std::fprintf(stderr, "fake cuda: read_sum launched with %lld floats, grid %u: wrong sizes\n",
+                         count, gx);
+            return LAUNCH_FAILED;
+        }
+        launch(read_sum, dim3{gx, 1, 1}, dim3{bx, 1, 1}, reinterpret_cast<const float *>(x), count,
+               reinterpret_cast<float *>(sums));
+        return OK;
+    }
     const CUdeviceptr a = *static_cast<CUdeviceptr *>(params[0]);
     const CUdeviceptr b = *static_cast<CUdeviceptr *>(params[1]);
     const CUdeviceptr c = *static_cast<CUdeviceptr *>(params[2]);
