@@ -286,10 +286,7 @@ mod tests {
         let section = crate_block(&results, GPU_PACKAGE);
         assert!(!section.contains("siboehm"), "{section}");
         assert!(section.contains("GPU: Test GPU"));
-        assert!(
-            section.contains("| *gpu: cuda-naive* | 10% |"),
-            "{section}"
-        );
+        assert!(section.contains("| *gpu: cuda-naive* | 10% |"), "{section}");
         assert!(section.contains("| *gpu: cublas* |"));
     }
 }

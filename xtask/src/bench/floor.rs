@@ -148,6 +148,8 @@ mod x86 {
     use super::ACCUMULATORS;
 
     /// `ACCUMULATORS` chains of `a = a · x + y` on 16 lanes each, registers only.
+    // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
+    #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f")]
     pub fn fma_avx512(iterations: u64, x: f32, y: f32) -> f32 {
         let (x, y) = (_mm512_set1_ps(x), _mm512_set1_ps(y));

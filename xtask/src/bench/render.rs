@@ -85,21 +85,28 @@ impl Results {
                     .map_or("—".into(), |(r, f)| format!("{:.2}", r.median_ns / f)),
             ));
         }
-        let sources: Vec<Source> = rows.iter().map(|&(_, s)| s).collect();
-        for floor in self.floors.iter().filter(|f| {
-            f.workload == MNIST50K
-                && (sources.contains(&f.source)
-                    || (f.source == Source::Rust && sources.contains(&Source::Python)))
-        }) {
-            let five = self
-                .floors
-                .iter()
-                .find(|f5| f5.workload == MNIST5 && f5.stage == floor.stage);
+        // The floors of the devices the rows ran on (Python runs on the CPU), one row each.
+        let mut shown: Vec<(&str, Source)> = Vec::new();
+        for floor in &self.floors {
+            let on_device = |s: Source| (s == Source::Gpu) == (floor.source == Source::Gpu);
+            let key = (floor.stage.as_str(), floor.source);
+            if ![MNIST5, MNIST50K].contains(&floor.workload.as_str())
+                || !rows.iter().any(|&(_, s)| on_device(s))
+                || shown.contains(&key)
+            {
+                continue;
+            }
+            shown.push(key);
+            let on = |workload: &str| {
+                self.floors.iter().find(|f| {
+                    f.workload == workload && f.stage == floor.stage && f.source == floor.source
+                })
+            };
             out.push_str(&format!(
                 "| *floor: {}* | {} | | {} | | | 1.00 |\n",
                 floor.note,
-                time(five),
-                time(Some(floor))
+                time(on(MNIST5)),
+                time(on(MNIST50K))
             ));
         }
         out
