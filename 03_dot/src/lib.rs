@@ -50,8 +50,8 @@
 //!
 //! ## Measured
 //!
-//! What the table below shows: dropping the bounds checks (`dot`) helps a little; contiguous
-//! operands with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
+//! What the table below shows: dropping the bounds checks (`dot`) helps; contiguous operands
+//! with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
 //! on the lesson's shapes `dot-contiguous` stays the fastest stage until step 7's BLAS —
 //! faster than the elementwise, broadcast and einsum forms of the next three steps. Those
 //! steps are still the lesson's next ideas, and each page shows what its form costs that a

@@ -222,8 +222,8 @@ fn published_reference() -> String {
          above.\n\n\
          Until then, for orientation only — **someone else's measurement, on other hardware, \
          not of this code**: Simon Boehm's SGEMM worklog \
-         (<https://github.com/siboehm/SGEMM_CUDA>) builds the same sequence of kernel designs \
-         and reports, on an NVIDIA RTX A6000 at `(4092, 4092) @ (4092, 4092)`, each one's \
+         (<https://github.com/siboehm/SGEMM_CUDA>) builds a similar sequence of kernel designs, \
+         one idea at a time, and reports, on an NVIDIA RTX A6000 at `(4092, 4092) @ (4092, 4092)`, each one's \
          share of cuBLAS's speed:\n\n\
          | kernel design (siboehm's worklog) | share of cuBLAS |\n|---|--:|\n",
     );

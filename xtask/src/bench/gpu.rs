@@ -131,7 +131,7 @@ fn copy_and_read(
             workload: workload.name.clone(),
             median_ns: nanos(time),
             min_ns: nanos(time),
-            samples: options.min_reps,
+            samples: 0,
             note: format!("the copy of x ({megabytes:.1} MB) from host memory to the device"),
             ..Record::default()
         }),
@@ -153,7 +153,7 @@ fn copy_and_read(
             workload: workload.name.clone(),
             median_ns: nanos(time),
             min_ns: nanos(time),
-            samples: options.min_reps,
+            samples: 0,
             note: "one read of x in device memory (a bandwidth kernel, CUDA events)".into(),
             ..Record::default()
         });
@@ -197,7 +197,7 @@ fn time_method(
             workload: workload.name.clone(),
             median_ns: nanos(measured.kernel),
             min_ns: nanos(measured.kernel),
-            samples: options.min_reps,
+            samples: 0,
             gflops: measured.gflops(),
             note: format!(
                 "kernel alone (CUDA events); with the copy of c back {:.0} ns; from host \

@@ -93,7 +93,7 @@ pub struct Record {
     pub min_ns: f64,
     /// Median absolute deviation of the samples, nanoseconds (0 when unknown).
     pub mad_ns: f64,
-    /// Samples behind the median.
+    /// Samples behind the median (0 when the timer does not report it, as the GPU's does not).
     pub samples: usize,
     /// Floating-point operations per second at the median, in billions (0 for a copy or a
     /// read, which do no arithmetic).
