@@ -67,8 +67,9 @@ impl Results {
                 continue;
             }
             let floor = self.floor_for(source, MNIST50K).map(|f| f.median_ns);
+            // A copy or a read is not a product: no speedup over one.
             let speedup = |r: Option<&Record>, base: Option<f64>| match (r, base) {
-                (Some(r), Some(base)) => format_speedup(base / r.median_ns),
+                (Some(r), Some(base)) if r.gflops > 0.0 => format_speedup(base / r.median_ns),
                 _ => "—".into(),
             };
             let gflops = all
@@ -406,6 +407,42 @@ pub(crate) mod tests {
         // Rust stages come before the Python methods.
         let naive = table.find("`naive`").unwrap();
         assert!(naive < table.find("python: numpy").unwrap());
+    }
+
+    #[test]
+    fn gpu_rows_use_the_gpu_floor_and_a_copy_has_no_speedup() {
+        let mut results = example();
+        results
+            .results
+            .push(record("cuda.to_device", Source::Gpu, MNIST5, 500.0, 0.0));
+        results
+            .results
+            .push(record("cublas", Source::Gpu, MNIST50K, 2e6, 400.0));
+        results.floors.push(Record {
+            stage: "device-read".into(),
+            source: Source::Gpu,
+            workload: MNIST50K.into(),
+            median_ns: 1e6,
+            note: "one read of x in device memory".into(),
+            ..Record::default()
+        });
+        let table = results.lesson_table(&results.stages());
+        assert!(
+            table.contains("| *gpu: cuda.to_device* | 500 ns | — | — | — | — | — |"),
+            "{table}"
+        );
+        // 400 ms / 2 ms = 200× the CPU's naive loop; 2 ms / 1 ms = 2.00 of the GPU's floor.
+        assert!(
+            table.contains("| *gpu: cublas* | — | — | 2.00 ms | 200× | 400.0 | 2.00 |"),
+            "{table}"
+        );
+        assert!(table.contains("| *floor: one read of x in device memory* | — | | 1.00 ms |"));
+        // GPU rows come after the Rust stages and before Python's.
+        let (gpu, python) = (
+            table.find("gpu: cublas").unwrap(),
+            table.find("python:").unwrap(),
+        );
+        assert!(table.find("`streaming`").unwrap() < gpu && gpu < python);
     }
 
     #[test]
