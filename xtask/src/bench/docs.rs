@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::render::{GENERATED, format_percent, format_time, label, splice};
+use super::render::{GENERATED_DOCS, format_percent, format_time, label, splice};
 use super::results::{Results, Source, TO_DEVICE};
 use super::workload::MNIST5;
 
@@ -77,7 +77,7 @@ pub fn crate_block(results: &Results, package: &str) -> String {
     }
     rows.extend(own.iter().map(|&stage| (stage, Source::Rust)));
 
-    let mut out = format!("{GENERATED}\n\n{}\n\n", results.machine_line());
+    let mut out = format!("{GENERATED_DOCS}\n\n{}\n\n", results.machine_line());
     if own.is_empty() {
         out.push_str("This run timed none of this step's stages on the CPU.\n");
     } else {
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn a_crate_block_shows_its_stages_against_the_naive_loop() {
         let block = crate_block(&example(), "matmul-dot");
-        assert!(block.starts_with(GENERATED), "{block}");
+        assert!(block.starts_with(GENERATED_DOCS), "{block}");
         assert!(block.contains("| `naive` |"));
         assert!(block.contains("| `dot` | 20.0 µs | 2.0× |"), "{block}");
         assert!(!block.contains("`streaming`"), "{block}");
