@@ -47,8 +47,12 @@
 //!
 //! ## Measured
 //!
-//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
-//! the five-image product takes **128 µs** and all 50,000 images 1.28 s (0.6 GFLOP/s, 257× the memory floor): about 3,000× faster than the lesson's Python loop (387 ms on the same machine), and the slowest stage here.
+//! What the benchmark measures for this loop is in the table below: it is the slowest stage of
+//! the workspace and the baseline of every speedup on the later pages — and still far faster
+//! than the lesson's Python loop, which pays the interpreter for every multiply-add (run
+//! `cargo xtask bench --python` to see both on one machine).
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_dot`](../matmul_dot/index.html) replaces the innermost loop with a dot
 //! product. Previous: [`matmul_data`](../matmul_data/index.html), the data and the test

@@ -50,8 +50,15 @@
 //!
 //! ## Measured
 //!
-//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
-//! `dot` takes **65.2 µs** for five images (2.0× naive; 620 ms for 50,000); `dot-contiguous` takes **6.00 µs** (21×; 45.4 ms for 50,000, 28×). Dropping the bounds checks halves the time; contiguous operands with 16 partial sums give another 10×.
+//! What the table below shows: dropping the bounds checks (`dot`) helps; contiguous operands
+//! with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
+//! on the lesson's shapes `dot-contiguous` stays the fastest stage until step 7's BLAS —
+//! faster than the elementwise, broadcast and einsum forms of the next three steps. Those
+//! steps are still the lesson's next ideas, and each page shows what its form costs that a
+//! contiguous dot product does not pay (the "fastest so far" line under each table keeps
+//! count).
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_elementwise`](../matmul_elementwise/index.html) — the same row-times-column
 //! idea written with whole-array arithmetic. Previous: [`matmul_naive`](../matmul_naive/index.html).

@@ -63,8 +63,13 @@
 //!
 //! ## Measured
 //!
-//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
-//! `broadcast` takes **36.8 µs** for five images (3.5× naive, 383 ms for 50,000): the `(k, n)` temporary costs more than it saves. `scaled-add` takes **14.1 µs** (9.1×, 146 ms for 50,000): same access pattern, no temporary.
+//! In the table below, `broadcast` pays for its `(k, n)` temporary: it costs more than the
+//! access pattern saves. `scaled-add` keeps the pattern and drops the temporary, and is the
+//! faster of the two; on the lesson's narrow `(784, 10)` weights it still does not catch
+//! `dot-contiguous` of step 3, whose sixteen partial sums keep more of the CPU's SIMD lanes
+//! busy than a ten-wide row of `b` can.
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_einsum`](../matmul_einsum/index.html) — the whole product in one
 //! expression. Previous: [`matmul_elementwise`](../matmul_elementwise/index.html).

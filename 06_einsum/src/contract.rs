@@ -33,10 +33,9 @@ use crate::bind::{Bound, Label};
 use crate::error::EinsumError;
 pub use crate::limits::MAX_ELEMENTS;
 
-/// The matrix multiplication every contraction is lowered onto: the previous step's scaled-add
-/// (`i-k-j` order), which reads both operands in whatever strides they have. `dot-contiguous`
-/// is faster on the lesson's shapes, but it copies `b` transposed on every call — once per
-/// batch here.
+/// The matrix multiplication every contraction is lowered onto: step 5's `i, k, j` loop, which
+/// takes any strides without a copy (`dot-contiguous` would copy `b` transposed on every call,
+/// once per batch here).
 fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     crate::broadcast::matmul_scaled_add(a, b)
 }

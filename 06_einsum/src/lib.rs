@@ -40,8 +40,8 @@
 //! operands and kept), *contracted* (in both, summed), *left-free* or *right-free* (in one
 //! only). Permuting `a` to (batch, left, contracted) and `b` to (batch, contracted, right) and
 //! merging each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)`
-//! products, computed by the previous stage's fastest matmul,
-//! [`broadcast::matmul_scaled_add`]. Labels that only one operand has are summed away first;
+//! products, computed by the previous step's [`broadcast::matmul_scaled_add`] — the
+//! `i, k, j` loop, which takes the permuted views at any strides without copying them. Labels that only one operand has are summed away first;
 //! repeated labels (`ii`) take the diagonal first; three or more operands are contracted
 //! pairwise, left to right.
 //!
@@ -64,9 +64,8 @@
 //! layout demands it (as merging `b·i` does when `b` and `i` are not adjacent in memory). For `ik,kj->ij` and `bik,bkj->bij`
 //! nothing needs merging, so the matmul receives the caller's own views, transposed or sliced
 //! as they are. What einsum adds is a fixed cost per call — reading the spec, binding it to the
-//! shapes, planning the permutations, a few dozen small allocations: about a microsecond on
-//! the development machine (measured on 2 × 2 matrices), whatever the size of the product.
-//! That is noise for large products and a noticeable slice of a five-image one.
+//! shapes, planning the permutations, a few dozen small allocations — whatever the size of the
+//! product. That is noise for large products and a noticeable slice of a five-image one.
 //!
 //! ## The forms, by example
 //!
@@ -165,8 +164,10 @@
 //!
 //! ## Measured
 //!
-//! From the full `cargo xtask bench` run in the README (AMD EPYC Zen 4, 2 cores, rustc 1.95, synthetic MNIST-shaped data, 2026-11-23):
-//! **16.0 µs** for five images (8.0× naive, 150 ms for 50,000): `scaled-add`'s 14.1 µs plus about 1.5 µs of parsing and planning per call.
+//! The table below shows the einsum stage next to `scaled-add`, the matmul it lowers onto: the
+//! difference is the fixed per-call cost of reading and planning the spec.
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_blas`](../matmul_blas/index.html) — a library that blocks for the cache.
 //! Previous: [`matmul_broadcast`](../matmul_broadcast/index.html), broadcasting and its

@@ -1,42 +1,49 @@
-//! `cargo xtask bench`: time every stage on the lesson's workloads, against the floor and the
-//! lesson's own Python, and write the table and the charts.
+//! `cargo xtask bench`: time every stage on the lesson's workloads, against the floors and the
+//! lesson's own Python, and write the table, the charts and the generated doc blocks.
 //!
-//! The run, in order:
+//! One pipeline, four parts, each reading only what the one before it produced:
 //!
-//! 1. the lesson's data: 50,000 images (real MNIST when it can be loaded without the network,
-//!    otherwise synthetic data of the same shape and density — the machine line says which);
-//! 2. every stage of `matmul_cuda::stages()` on `mnist5`, then on `mnist50k` unless one run
-//!    would take longer than the limit (estimated from the five-image time), each result
-//!    checked against the GEMM before it is timed;
-//! 3. the floor of `mnist50k`: one streaming read of its 157 MB input with every core;
-//! 4. the square sweep `(N, N) @ (N, N)`, each stage up to the size its speed allows;
-//! 5. with `--python`, the lesson's methods on the same data;
-//! 6. `target/bench/results.json`, `BENCHMARKS.md`, `speedup.svg` and `square.svg`.
+//! 1. **plan** ([`Plan`]): budgets, limits, sizes and threads, from the command line;
+//! 2. **run**: the runners fill one [`Results`] —
+//!    [`cpu`] (every stage of `matmul_cuda::stages()` on `mnist5`, `mnist50k` unless one run
+//!    would take longer than the limit, the square sweep, and the CPU's floors: a streaming
+//!    read of `x` and the FP32 FMA peak), [`python`] (`--python`: the lesson's methods on the
+//!    same data) and `gpu` (`--cuda`: every GPU kernel and cuBLAS, validated then timed with
+//!    CUDA events, the host-to-device copy, the GPU's floors);
+//! 3. **[`Results`]**: one record type for all of them, saved as `results.json`;
+//! 4. **render**: [`render`] (the markdown table and the README block), [`chart`] (the two
+//!    SVG charts) and [`docs`] (`--docs`: the README block, one `measured.md` per stage crate,
+//!    and `xtask/measured/results.json`) read only `Results`.
 //!
-//! The timing is [`measure`]'s: median of samples after a warm-up. The same workloads are also
-//! criterion benches (`cargo bench -p xtask`), for criterion's statistics and change reports;
-//! this command runs its own sampler so that one binary, carried to any machine, covers stages
-//! from a microsecond to seconds within a fixed budget and knows every median it took.
+//! Every result is checked against a reference before it is timed. The CPU timing is
+//! [`timer`]'s: median of samples after a warm-up. The same workloads are also criterion
+//! benches (`cargo bench -p xtask`), for criterion's statistics and change reports; this
+//! command runs its own sampler so that one binary, carried to any machine, covers stages from
+//! a microsecond to seconds within a fixed budget and knows every median it took.
 
 mod chart;
+mod cpu;
+mod docs;
 mod floor;
-mod measure;
+#[cfg(feature = "cuda")]
+mod gpu;
+mod machine;
 mod python;
-mod report;
+mod render;
+mod results;
+mod timer;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use matmul_cuda::Stage;
-use matmul_data::relative_error;
 
-use measure::Settings;
-use report::{Floor, Machine, Record, Results, Skipped};
+use results::Results;
+use timer::Settings;
 use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
 
 /// Options of `cargo xtask bench`.
@@ -48,14 +55,18 @@ use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Work
 #[command(
     after_help = "Writes results.json, BENCHMARKS.md, speedup.svg and square.svg to --out. \
 Workloads: mnist5 = (5, 784) @ (784, 10), mnist50k = (50000, 784) @ (784, 10), \
-square-N = (N, N) @ (N, N) for N = 64 to 2048. Floors: one streaming read of mnist50k's input \
-with every core; the fastest GEMM in the run for square-N. \
+square-N = (N, N) @ (N, N) for N = 64 to 2048 (to 4096 on the GPU). Floors, measured in the \
+same run: one streaming read of mnist50k's input with every core; for square-N, 2·N³ flops at \
+the FP32 FMA peak measured on every core (each square row shows its percentage of it). \
 The OpenBLAS stage needs a build with the feature: \
-cargo run --release -p xtask --features openblas -- bench"
+cargo run --release -p xtask --features openblas -- bench. \
+--cuda needs a build with the `cuda` feature (the CUDA toolkit's nvcc to build, an NVIDIA \
+driver to run): cargo run --release -p xtask --features cuda -- bench --cuda"
 )]
 pub struct BenchArgs {
     /// Short run for smoke tests and CI (under a minute): short budgets, squares up to 512,
-    /// one run on 50,000 images limited to 0.5 s.
+    /// one run on 50,000 images limited to half a second. With --cuda, the GPU part runs on
+    /// mnist5 and the squares up to 128 only.
     #[arg(long)]
     pub quick: bool,
 
@@ -65,8 +76,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "python3")]
     pub python: Option<PathBuf>,
 
-    /// Time only the stages whose names contain one of these (repeatable); the naive loop is
-    /// always timed, as the baseline of the speedups.
+    /// Also time every GPU kernel of 08_cuda and cuBLAS (needs a build with the `cuda`
+    /// feature and an NVIDIA GPU): mnist5, mnist50k and the squares up to 4096, each checked
+    /// against a float64 reference with its output poisoned first, timed with CUDA events;
+    /// the copy of x to the device as its own row; the GPU's floors. Without a device: an
+    /// error, and nothing is written.
+    #[arg(long)]
+    pub cuda: bool,
+
+    /// Time only the stages (and GPU kernels) whose names contain one of these (repeatable);
+    /// the naive loop and cuBLAS are always timed, as the baselines.
     #[arg(long, value_name = "NAME")]
     pub stage: Vec<String>,
 
@@ -80,28 +99,40 @@ pub struct BenchArgs {
     #[arg(long)]
     pub readme: bool,
 
+    /// Write the generated "Measured" blocks from this run: the README's table (as --readme),
+    /// one `measured.md` per stage crate (shown on its doc page), and the run itself as
+    /// `xtask/measured/results.json`.
+    #[arg(long)]
+    pub docs: bool,
+
     /// Where to write the results [default: target/bench under the workspace root].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
-/// How much time each part of a run gets.
-#[derive(Clone, Copy, Debug)]
-struct Plan {
+/// How much time each part of a run gets, and on what.
+#[derive(Clone, Debug)]
+pub struct Plan {
     /// Sampling for one stage on one workload.
-    settings: Settings,
+    pub settings: Settings,
     /// Longest single run worth timing on `mnist50k`, seconds.
-    max_run: f64,
+    pub max_run: f64,
     /// Longest single run worth timing on a square workload, seconds.
-    max_square_run: f64,
-    /// Largest square size.
-    max_square: usize,
+    pub max_square_run: f64,
+    /// Largest square size on the CPU.
+    pub max_square: usize,
     /// Python's time budget per method and workload, seconds.
-    python_measure: f64,
+    pub python_measure: f64,
+    /// Threads for the floors (the threaded stages choose their own, the same number).
+    pub threads: usize,
+    /// Whether this is the short run (`--quick`).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub quick: bool,
 }
 
 impl Plan {
     fn new(quick: bool, max_run: Option<f64>) -> Plan {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         if quick {
             Plan {
                 settings: Settings {
@@ -114,6 +145,8 @@ impl Plan {
                 max_square_run: 0.05,
                 max_square: 512,
                 python_measure: 0.1,
+                threads,
+                quick,
             }
         } else {
             Plan {
@@ -127,170 +160,162 @@ impl Plan {
                 max_square_run: 1.0,
                 max_square: *SQUARE_SIZES.last().expect("sizes"),
                 python_measure: 1.5,
+                threads,
+                quick,
             }
         }
     }
 }
 
-/// Runs the bench.
+/// The CPU's workloads, built once and shared by the runners.
+#[derive(Debug)]
+pub struct Workloads {
+    /// `(5, 784) @ (784, 10)`.
+    pub mnist5: Workload,
+    /// `(50000, 784) @ (784, 10)`.
+    pub mnist50k: Workload,
+    /// `(N, N) @ (N, N)` up to the plan's largest size.
+    pub squares: Vec<Workload>,
+}
+
+impl Workloads {
+    fn new(plan: &Plan, data: &LessonData) -> Workloads {
+        Workloads {
+            mnist5: Workload::lesson(MNIST5, data, 5),
+            mnist50k: Workload::lesson(MNIST50K, data, TRAINING_IMAGES),
+            squares: SQUARE_SIZES
+                .iter()
+                .filter(|&&n| n <= plan.max_square)
+                .map(|&n| Workload::square(n))
+                .collect(),
+        }
+    }
+}
+
+/// Runs the bench: plan, run, render.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = Plan::new(args.quick, args.max_run);
     let out_dir = args.out.clone().unwrap_or_else(default_out_dir);
-    let stages: Vec<Stage> = matmul_cuda::stages()
-        .into_iter()
-        .filter(|s| {
-            s.name == "naive"
-                || args.stage.is_empty()
-                || args.stage.iter().any(|f| s.name.contains(f.as_str()))
-        })
-        .collect();
-    let python = args.python.clone().map(|p| python::choose(Some(p)));
-    let python = match python.as_deref().map(|p| (p, python::probe(p))) {
-        Some((path, Ok(version))) => {
-            println!("python peers: {} (Python {version})", path.display());
-            Some(path.to_owned())
-        }
-        Some((_, Err(reason))) => {
-            println!("python peers: none ({reason}); no Python rows");
-            None
-        }
-        None => None,
-    };
+    // The GPU first: without one, `--cuda` fails before anything is run or written.
+    #[cfg(feature = "cuda")]
+    let device = if args.cuda { Some(gpu::open()?) } else { None };
+    #[cfg(not(feature = "cuda"))]
+    if args.cuda {
+        anyhow::bail!(
+            "--cuda needs a build with the `cuda` feature: \
+             cargo run --release -p xtask --features cuda -- bench --cuda"
+        );
+    }
+    let stages = cpu_stages(&args.stage);
+    let python = python_to_use(args.python.clone());
 
     let data = lesson_data();
     println!("data: {}", data.source);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut results = Results {
-        machine: machine(&data, threads, args.quick),
+        machine: machine::machine(&data.source, plan.threads, args.quick),
         ..Results::default()
     };
+    #[cfg(feature = "cuda")]
+    if let Some(device) = &device {
+        results.machine.gpu = Some(device.name().to_owned());
+    }
     println!(
         "machine: {} · {} logical CPUs · {}",
         results.machine.cpu, results.machine.cores, results.machine.rustc
     );
 
-    let mnist5 = Workload::lesson(MNIST5, &data, 5);
-    let mnist50k = Workload::lesson(MNIST50K, &data, TRAINING_IMAGES);
-    let squares: Vec<Workload> = SQUARE_SIZES
-        .iter()
-        .filter(|&&n| n <= plan.max_square)
-        .map(|&n| Workload::square(n))
-        .collect();
-
-    // One step per stage and workload, plus the floor, plus Python.
-    let steps = stages.len() * (2 + squares.len()) + 1 + usize::from(python.is_some());
-    let progress = ProgressBar::new(steps as u64).with_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-
-    // The lesson's workloads: five images, then all of them if the stage is fast enough.
-    let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
-    let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
-    // The floor is measured between the stages, a short measurement after each, and the
-    // median of those is the floor: whatever else the machine does during the run, the floor
-    // saw the same conditions as the stages, not one moment of them.
-    let images = data.images.as_slice().expect("a standard-layout array");
-    let floor_settings = Settings {
-        measure: plan.settings.measure / 4,
-        ..plan.settings
-    };
-    let mut floor_medians = Vec::new();
-    for stage in &stages {
-        progress.set_message(format!("{} on {MNIST5}", stage.name));
-        let five = time_stage(stage, &mnist5, &reference5, plan.settings, &mut results);
-        progress.inc(1);
-        progress.set_message(format!("{} on {MNIST50K}", stage.name));
-        match five {
-            Some(five_ns) => {
-                let estimate = five_ns * 1e-9 * (TRAINING_IMAGES / 5) as f64;
-                if estimate > plan.max_run {
-                    results.skipped.push(Skipped {
-                        stage: stage.name.into(),
-                        workload: MNIST50K.into(),
-                        reason: format!(
-                            "one run would take about {:.0} s (10,000 × its 5-image time; \
-                             limit {} s)",
-                            estimate, plan.max_run
-                        ),
-                    });
-                } else {
-                    let settings = settings_for(plan.settings, estimate);
-                    time_stage(stage, &mnist50k, &reference50k, settings, &mut results);
-                    progress.set_message("floor: one streaming read of x");
-                    let floor =
-                        measure::time(floor_settings, || floor::stream_read(images, threads));
-                    floor_medians.push(floor.median_ns);
-                }
-            }
-            None => results.skipped.push(Skipped {
-                stage: stage.name.into(),
-                workload: MNIST50K.into(),
-                reason: "wrong result on 5 images".into(),
-            }),
-        }
-        progress.inc(1);
-    }
-
-    if floor_medians.is_empty() {
-        progress.set_message("floor: one streaming read of x");
-        let floor = measure::time(plan.settings, || floor::stream_read(images, threads));
-        floor_medians.push(floor.median_ns);
-    }
-    results.floors.push(Floor {
-        workload: MNIST50K.into(),
-        median_ns: measure::summarize(&floor_medians, 1).median_ns,
-        what: format!(
-            "one streaming read of x ({:.0} MB, {threads} threads; median of {} measurements \
-             taken between the stages)",
-            std::mem::size_of_val(images) as f64 / 1e6,
-            floor_medians.len()
-        ),
-    });
-    progress.inc(1);
-
-    // The square sweep: each stage goes up in size while its last rate says one run fits.
-    for stage in &stages {
-        let mut seconds_per_flop = results
-            .find(stage.name, MNIST50K)
-            .or_else(|| results.find(stage.name, MNIST5))
-            .map(|r| 1.0 / (r.gflops * 1e9));
-        for square in &squares {
-            progress.set_message(format!("{} on {}", stage.name, square.name));
-            progress.inc(1);
-            let Some(rate) = seconds_per_flop else {
-                continue;
-            };
-            let estimate = rate * square.flops();
-            if estimate > plan.max_square_run {
-                results.skipped.push(Skipped {
-                    stage: stage.name.into(),
-                    workload: square.name.clone(),
-                    reason: format!(
-                        "one run would take about {} (limit {} s)",
-                        report::format_time(estimate * 1e9),
-                        plan.max_square_run
-                    ),
-                });
-                seconds_per_flop = None; // larger squares only take longer
-                continue;
-            }
-            let reference = matmul_cuda::blas::matmul(square.a.view(), square.b.view());
-            let settings = settings_for(plan.settings, estimate);
-            seconds_per_flop = time_stage(stage, square, &reference, settings, &mut results)
-                .map(|ns| ns * 1e-9 / square.flops());
-        }
-    }
-
-    if let Some(python) = &python {
-        progress.set_message("python peers");
-        let mut workloads = vec![&mnist5, &mnist50k];
-        workloads.extend(squares.iter());
-        let outcome = python::run(
-            python,
+    let workloads = Workloads::new(&plan, &data);
+    let progress = progress_bar(cpu::steps(&stages, &workloads) + usize::from(python.is_some()));
+    cpu::run(&plan, &stages, &workloads, &progress, &mut results);
+    #[cfg(feature = "cuda")]
+    if let Some(device) = &device {
+        gpu::run(
+            device,
+            &plan,
+            &args.stage,
             &workloads,
+            &progress,
+            &mut results,
+        );
+    }
+    if let Some(python) = &python {
+        run_python(python, &plan, &workloads, &progress, &mut results);
+    }
+    progress.finish_and_clear();
+
+    write_outputs(&results, &out_dir)?;
+    let root = workspace_root();
+    if args.readme || args.docs {
+        let readme = root.join("README.md");
+        docs::splice_file(&readme, render::README_MARKERS, &results.markdown())?;
+        println!("updated the table in {}", readme.display());
+    }
+    if args.docs {
+        for path in docs::write(&results, &root)? {
+            println!("wrote {}", path.display());
+        }
+    }
+    println!("\n{}", results.markdown());
+    println!(
+        "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg) in {:.0} s",
+        out_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The CPU stages to time: all of `matmul_cuda::stages()` (the GPU's are timed by `gpu` with
+/// CUDA events instead), or those `filters` name; the naive loop always, as the baseline.
+fn cpu_stages(filters: &[String]) -> Vec<Stage> {
+    #[cfg(feature = "cuda")]
+    let on_gpu: Vec<&str> = matmul_cuda::gpu::Method::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    #[cfg(not(feature = "cuda"))]
+    let on_gpu: Vec<&str> = Vec::new();
+    matmul_cuda::stages()
+        .into_iter()
+        .filter(|s| !on_gpu.contains(&s.name))
+        .filter(|s| {
+            s.name == "naive"
+                || filters.is_empty()
+                || filters.iter().any(|f| s.name.contains(f.as_str()))
+        })
+        .collect()
+}
+
+/// The Python to time the lesson's methods with, if `--python` was given and it works.
+fn python_to_use(given: Option<PathBuf>) -> Option<PathBuf> {
+    let path = python::choose(Some(given?));
+    match python::probe(&path) {
+        Ok(version) => {
+            println!("python peers: {} (Python {version})", path.display());
+            Some(path)
+        }
+        Err(reason) => {
+            println!("python peers: none ({reason}); no Python rows");
+            None
+        }
+    }
+}
+
+/// The Python part of a run: the lesson's methods on the CPU's workloads.
+fn run_python(
+    python: &Path,
+    plan: &Plan,
+    workloads: &Workloads,
+    progress: &ProgressBar,
+    results: &mut Results,
+) {
+    progress.set_message("python peers");
+    let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
+    all.extend(workloads.squares.iter());
+    let outcome =
+        python::run(
+            python,
+            &all,
             plan.python_measure,
             plan.max_run,
             |outcome| match outcome {
@@ -302,100 +327,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 python::Outcome::Skipped(skipped) => results.skipped.push(skipped),
             },
         );
-        if let Err(error) = outcome {
-            progress.println(format!("python peers failed: {error:#}"));
-        }
-        progress.inc(1);
+    if let Err(error) = outcome {
+        progress.println(format!("python peers failed: {error:#}"));
     }
-    progress.finish_and_clear();
-
-    // The floor of each square size: the best GEMM in this run, Rust or Python.
-    for square in &squares {
-        if let Some(best) = results.best(&square.name, None) {
-            results.floors.push(Floor {
-                workload: square.name.clone(),
-                median_ns: best.median_ns,
-                what: format!("the fastest GEMM in this run ({})", best.stage),
-            });
-        }
-    }
-
-    write_outputs(&results, &out_dir)?;
-    if args.readme {
-        let readme = workspace_root().join("README.md");
-        let text = std::fs::read_to_string(&readme)
-            .with_context(|| format!("reading {}", readme.display()))?;
-        let spliced = report::splice_readme(&text, &results.markdown()).with_context(|| {
-            format!(
-                "{} has no `{}` … `{}` block to replace",
-                readme.display(),
-                report::README_MARKERS.0,
-                report::README_MARKERS.1
-            )
-        })?;
-        std::fs::write(&readme, spliced)
-            .with_context(|| format!("writing {}", readme.display()))?;
-        println!("updated the table in {}", readme.display());
-    }
-    println!("\n{}", results.markdown());
-    println!(
-        "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg) in {:.0} s",
-        out_dir.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    progress.inc(1);
 }
 
-/// Checks `stage` on `workload` against `reference`, then times it; records the result or
-/// why it was skipped. Returns the median in nanoseconds when timed.
-fn time_stage(
-    stage: &Stage,
-    workload: &Workload,
-    reference: &ndarray::Array2<f32>,
-    settings: Settings,
-    results: &mut Results,
-) -> Option<f64> {
-    let (a, b) = (workload.a.view(), workload.b.view());
-    let error = relative_error(&(stage.matmul)(a, b), &reference.mapv(f64::from));
-    if error.is_nan() || error > 1e-4 {
-        results.skipped.push(Skipped {
-            stage: stage.name.into(),
-            workload: workload.name.clone(),
-            reason: format!("wrong result: relative error {error:e} against the GEMM"),
-        });
-        return None;
-    }
-    let timing = measure::time(settings, || (stage.matmul)(a, b));
-    results.results.push(Record {
-        stage: stage.name.into(),
-        source: "rust".into(),
-        workload: workload.name.clone(),
-        median_ns: timing.median_ns,
-        min_ns: timing.min_ns,
-        mad_ns: timing.mad_ns,
-        samples: timing.samples,
-        gflops: workload.flops() / timing.median_ns,
-    });
-    Some(timing.median_ns)
-}
-
-/// The sampling for a run expected to take `estimate` seconds: long runs get a short warm-up
-/// (one call) and the minimum samples, so that a slow stage costs a few runs, not a minute.
-fn settings_for(settings: Settings, estimate: f64) -> Settings {
-    if estimate > 0.25 {
-        Settings {
-            warm_up: Duration::ZERO,
-            measure: Duration::ZERO,
-            min_samples: if estimate > 1.0 {
-                3
-            } else {
-                settings.min_samples
-            },
-            ..settings
-        }
-    } else {
-        settings
-    }
+/// A progress bar of `steps` steps.
+fn progress_bar(steps: usize) -> ProgressBar {
+    ProgressBar::new(steps as u64).with_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    )
 }
 
 /// The lesson's data: real MNIST when `01_data` finds it in its cache (verified, no network
@@ -404,10 +348,10 @@ fn settings_for(settings: Settings, estimate: f64) -> Settings {
 fn lesson_data() -> LessonData {
     let download = matmul_data::Download::mnist().progress(false);
     let path = download.path();
+    let shown = machine::tilde(&path);
     if !path.is_file() {
         return LessonData::synthetic(&format!(
-            "no MNIST in the cache at {}; `cargo xtask data` fetches it",
-            path.display()
+            "no MNIST in the cache at {shown}; `cargo xtask data` fetches it"
         ));
     }
     match matmul_data::Mnist::load_cached(&download) {
@@ -419,11 +363,10 @@ fn lesson_data() -> LessonData {
                 .as_standard_layout()
                 .into_owned(),
             weights: matmul_data::synthetic::weights(784, 10, 2),
-            source: format!("MNIST training images from {}", path.display()),
+            source: format!("MNIST training images from {shown}"),
         },
         Ok(mnist) => LessonData::synthetic(&format!(
-            "{} holds only {} training images",
-            path.display(),
+            "{shown} holds only {} training images",
             mnist.train.images.nrows()
         )),
         Err(error) => LessonData::synthetic(&format!("MNIST could not be loaded: {error}")),
@@ -467,89 +410,15 @@ fn write_outputs(results: &Results, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The machine line's facts.
-fn machine(data: &LessonData, threads: usize, quick: bool) -> Machine {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| cpu_model(&info))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let rustc = Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "rustc (version unknown)".into());
-    Machine {
-        cpu,
-        cores: threads,
-        threads,
-        simd: format!("{:?}", matmul_cuda::blas::streaming::Isa::detect()),
-        rustc,
-        blas: matmul_cuda::blas::blas_libraries().into(),
-        data: data.source.clone(),
-        mode: if quick { "quick" } else { "full" }.into(),
-        date: utc_now(),
-    }
-}
-
-/// The CPU's model name from `/proc/cpuinfo`, with its family and model numbers when the
-/// name alone is vague (virtual machines often say just "AMD EPYC").
-fn cpu_model(cpuinfo: &str) -> Option<String> {
-    let field = |key: &str| {
-        cpuinfo
-            .lines()
-            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let name = field("model name")?;
-    Some(match (field("cpu family"), field("model")) {
-        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
-        _ => name,
-    })
-}
-
-/// The current time as `YYYY-MM-DD HH:MM UTC` (civil-from-days, Howard Hinnant's algorithm).
-fn utc_now() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_floor_reads_every_element_once() {
-        let x: Vec<f32> = (0..1001).map(|i| i as f32).collect();
-        for threads in 1..4 {
-            assert_eq!(floor::stream_read(&x, threads), 500_500.0);
-        }
-        assert_eq!(floor::stream_read(&[], 2), 0.0);
-    }
-
-    #[test]
     fn long_runs_get_few_samples() {
         let base = Plan::new(false, None).settings;
-        assert_eq!(settings_for(base, 0.01).min_samples, base.min_samples);
-        let slow = settings_for(base, 3.0);
+        assert_eq!(cpu::settings_for(base, 0.01).min_samples, base.min_samples);
+        let slow = cpu::settings_for(base, 3.0);
         assert_eq!((slow.min_samples, slow.measure), (3, Duration::ZERO));
     }
 
@@ -561,17 +430,11 @@ mod tests {
     }
 
     #[test]
-    fn cpu_model_names_family_and_model() {
-        let info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n";
-        assert_eq!(cpu_model(info).unwrap(), "AMD EPYC (family 25, model 17)");
-        assert_eq!(cpu_model("model name : X\n").unwrap(), "X");
-        assert_eq!(cpu_model("nothing"), None);
-    }
-
-    #[test]
-    fn utc_dates_look_like_dates() {
-        let now = utc_now();
-        assert_eq!(now.len(), "2026-11-23 10:40 UTC".len(), "{now}");
-        assert!(now.starts_with("20") && now.ends_with(" UTC"));
+    fn the_naive_loop_is_always_timed() {
+        let names: Vec<_> = cpu_stages(&["einsum".into()])
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["naive", "einsum"]);
     }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's runner.
 //!
 //! - `cargo xtask bench` runs every stage on the lesson's workloads and writes the speedup
-//!   table and charts to `target/bench/`.
+//!   table and charts to `target/bench/`; with `--docs`, also the generated "Measured" blocks
+//!   of the README and of every stage's page; with `--cuda`, the GPU kernels too.
 //! - `cargo xtask data` fetches (or opens) MNIST, verifies and loads it, and prints a summary;
 //!   `--show N` draws training image N in the terminal, `--png FILE` writes it as a picture.
 //! - `cargo xtask doc` builds the tutorial and its contents page, in reading order.

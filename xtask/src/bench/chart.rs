@@ -6,8 +6,9 @@
 
 use std::fmt::Write;
 
-use super::report::{Results, format_speedup};
-use super::workload::{MNIST5, MNIST50K, SQUARE_SIZES, square_name};
+use super::render::format_speedup;
+use super::results::{Results, Source};
+use super::workload::{MNIST5, MNIST50K, square_name};
 
 /// Colours for the series (Tableau 10), chosen for contrast and colour-blind safety.
 const PALETTE: [&str; 10] = [
@@ -35,7 +36,11 @@ pub fn speedup_svg(results: &Results) -> Option<String> {
     let series = [(MNIST5, "5 images"), (MNIST50K, "50,000 images")];
     let naive: Vec<Option<f64>> = series
         .iter()
-        .map(|(w, _)| results.find("naive", w).map(|r| r.median_ns))
+        .map(|(w, _)| {
+            results
+                .find_from(Source::Rust, "naive", w)
+                .map(|r| r.median_ns)
+        })
         .collect();
     naive[0]?;
     let rows: Vec<(String, Vec<Option<f64>>)> = results
@@ -45,13 +50,15 @@ pub fn speedup_svg(results: &Results) -> Option<String> {
             let speedups: Vec<Option<f64>> = series
                 .iter()
                 .zip(&naive)
-                .map(|((w, _), base)| Some(base.as_ref()? / results.find(stage, w)?.median_ns))
+                .map(|((w, _), base)| {
+                    // a copy row (no arithmetic) has no speedup over a product
+                    let record = results
+                        .find_from(source, stage, w)
+                        .filter(|r| r.gflops > 0.0)?;
+                    Some(base.as_ref()? / record.median_ns)
+                })
                 .collect();
-            let label = if source == "python" {
-                format!("python: {stage}")
-            } else {
-                stage.to_owned()
-            };
+            let label = source.label(stage);
             (label, speedups)
         })
         .filter(|(_, s)| s.iter().any(Option::is_some))
@@ -133,19 +140,18 @@ pub fn speedup_svg(results: &Results) -> Option<String> {
 
 /// GFLOP/s against `N` on `(N, N) @ (N, N)`, one line per stage; `None` without square data.
 pub fn square_svg(results: &Results) -> Option<String> {
+    let sizes = results.square_sizes();
     let lines: Vec<(String, Vec<(usize, f64)>)> = results
         .stages()
         .into_iter()
         .map(|(stage, source)| {
-            let points = SQUARE_SIZES
+            let points = sizes
                 .iter()
-                .filter_map(|&n| Some((n, results.find(stage, &square_name(n))?.gflops)))
+                .filter_map(|&n| {
+                    Some((n, results.find_from(source, stage, &square_name(n))?.gflops))
+                })
                 .collect::<Vec<_>>();
-            let label = if source == "python" {
-                format!("python: {stage}")
-            } else {
-                stage.to_owned()
-            };
+            let label = source.label(stage);
             (label, points)
         })
         .filter(|(_, points)| !points.is_empty())
@@ -166,8 +172,9 @@ pub fn square_svg(results: &Results) -> Option<String> {
         .unwrap_or(10.0 * magnitude);
     let (left, top, width, height) = (60.0, 40.0, 520.0, 320.0);
     let (first, last) = (
-        SQUARE_SIZES[0] as f64,
-        *SQUARE_SIZES.last().expect("sizes") as f64,
+        sizes[0] as f64,
+        // one size alone still needs an axis of some width
+        (*sizes.last().expect("points exist, so sizes do") as f64).max(2.0 * sizes[0] as f64),
     );
     let x =
         |n: usize| left + width * ((n as f64).log2() - first.log2()) / (last.log2() - first.log2());
@@ -196,7 +203,7 @@ pub fn square_svg(results: &Results) -> Option<String> {
             gy + 4.0
         );
     }
-    for &n in &SQUARE_SIZES {
+    for &n in &sizes {
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{n}</text>"#,
@@ -251,13 +258,13 @@ pub fn square_svg(results: &Results) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::Record;
+    use super::super::results::Record;
     use super::*;
 
     fn record(stage: &str, workload: &str, median_ns: f64, gflops: f64) -> Record {
         Record {
             stage: stage.into(),
-            source: "rust".into(),
+            source: Source::Rust,
             workload: workload.into(),
             median_ns,
             gflops,

@@ -1,9 +1,16 @@
-//! The floor of the `mnist50k` product: one streaming read of its input.
+//! The floors: what no implementation can beat on this machine, measured in the same run.
 //!
-//! `(50000, 784) @ (784, 10)` must read all of `x` (157 MB) from memory at least once, and
-//! does only 10 multiply-adds per element read; no implementation can beat the time it takes
-//! just to read `x` with every core. [`stream_read`] is that read: a sum of all elements, with
-//! enough independent accumulators that the adds are never the bottleneck.
+//! - **Memory**: `(50000, 784) @ (784, 10)` must read all of `x` (157 MB) from memory at least
+//!   once, and does only 10 multiply-adds per element read; no implementation can beat the time
+//!   it takes just to read `x` with every core. [`stream_read`] is that read: a sum of all
+//!   elements, with enough independent accumulators that the adds are never the bottleneck.
+//! - **Arithmetic**: `(N, N) @ (N, N)` does `2·N³` flops however it is blocked, so it cannot
+//!   finish faster than the machine's FP32 fused multiply-add peak allows. [`fma_peak`] runs
+//!   fused multiply-adds on registers only (no loads, no stores) on every core, with the
+//!   instruction set the kernels use, and enough independent accumulators to cover the FMA
+//!   latency times the number of FMA pipes, so that nothing but the FMA units limits it.
+
+use std::hint::black_box;
 
 /// The sum of `x`, read once from front to back, split into `threads` contiguous parts.
 pub fn stream_read(x: &[f32], threads: usize) -> f32 {
@@ -30,4 +37,194 @@ fn sum(x: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// The instruction set [`fma_peak`] runs: the widest FMA this CPU has, as the kernels pick it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmaIsa {
+    /// 16-lane `vfmadd` on `zmm` registers.
+    Avx512,
+    /// 8-lane `vfmadd` on `ymm` registers.
+    Avx2Fma,
+    /// Plain Rust `a * x + y` (a multiply and an add, vectorised by the compiler for the
+    /// baseline target): the peak of code built without `-C target-cpu`.
+    Portable,
+}
+
+impl FmaIsa {
+    /// The widest one this CPU supports (detected at run time).
+    pub fn detect() -> FmaIsa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return FmaIsa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return FmaIsa::Avx2Fma;
+            }
+        }
+        FmaIsa::Portable
+    }
+
+    /// Its name for the machine line and the floor's note.
+    pub fn name(self) -> &'static str {
+        match self {
+            FmaIsa::Avx512 => "AVX-512 FMA",
+            FmaIsa::Avx2Fma => "AVX2 FMA",
+            FmaIsa::Portable => "portable mul + add",
+        }
+    }
+
+    /// Floating-point operations one iteration of its loop does on one thread.
+    pub fn flops_per_iteration(self) -> f64 {
+        // accumulators × lanes × 2 (a multiply and an add per lane)
+        match self {
+            FmaIsa::Avx512 => (ACCUMULATORS * 16 * 2) as f64,
+            FmaIsa::Avx2Fma => (ACCUMULATORS * 8 * 2) as f64,
+            FmaIsa::Portable => (PORTABLE_LANES * 2) as f64,
+        }
+    }
+}
+
+/// Independent FMA chains per thread: FMA latency (4–5 cycles) × FMA pipes (2) needs at least
+/// 10 in flight; 12 covers every current x86 core and still leaves registers for the operands
+/// (12 + 2 of the 16 `ymm` registers).
+const ACCUMULATORS: usize = 12;
+
+/// Lanes of the portable loop: 16 SSE registers' worth of independent chains.
+const PORTABLE_LANES: usize = 64;
+
+/// Runs `iterations` iterations of `isa`'s register-only FMA loop on each of `threads`
+/// threads. Returns a checksum (so that the work cannot be optimised away); the flops done are
+/// `threads × iterations × isa.flops_per_iteration()`.
+pub fn fma_peak(isa: FmaIsa, threads: usize, iterations: u64) -> f32 {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| scope.spawn(move || fma_loop(isa, iterations)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an FMA thread panicked"))
+            .sum()
+    })
+}
+
+/// One thread's loop.
+fn fma_loop(isa: FmaIsa, iterations: u64) -> f32 {
+    // Multiplier just under 1 and a tiny addend: the values stay finite and normal for any
+    // number of iterations, so no slow path (denormals, infinities) distorts the timing.
+    let (x, y) = (black_box(0.999_999_9f32), black_box(1e-7f32));
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `FmaIsa::detect` returned `Avx512` only after `avx512f` was detected on this CPU.
+        FmaIsa::Avx512 => unsafe { x86::fma_avx512(iterations, x, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `FmaIsa::detect` returned `Avx2Fma` only after `avx2` and `fma` were detected.
+        FmaIsa::Avx2Fma => unsafe { x86::fma_avx2(iterations, x, y) },
+        _ => portable(iterations, x, y),
+    }
+}
+
+/// The loop in plain Rust: `PORTABLE_LANES` independent `a = a * x + y` chains.
+fn portable(iterations: u64, x: f32, y: f32) -> f32 {
+    let mut acc = [0.0f32; PORTABLE_LANES];
+    for _ in 0..iterations {
+        for a in &mut acc {
+            *a = *a * x + y;
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        _mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm512_add_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    };
+
+    use super::ACCUMULATORS;
+
+    /// `ACCUMULATORS` chains of `a = a · x + y` on 16 lanes each, registers only.
+    // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
+    #[allow(clippy::incompatible_msrv)]
+    #[target_feature(enable = "avx512f")]
+    pub fn fma_avx512(iterations: u64, x: f32, y: f32) -> f32 {
+        let (x, y) = (_mm512_set1_ps(x), _mm512_set1_ps(y));
+        let mut acc = [_mm512_setzero_ps(); ACCUMULATORS];
+        for _ in 0..iterations {
+            for a in &mut acc {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        let total = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+        _mm512_reduce_add_ps(total)
+    }
+
+    /// `ACCUMULATORS` chains of `a = a · x + y` on 8 lanes each, registers only.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn fma_avx2(iterations: u64, x: f32, y: f32) -> f32 {
+        let (x, y) = (_mm256_set1_ps(x), _mm256_set1_ps(y));
+        let mut acc = [_mm256_setzero_ps(); ACCUMULATORS];
+        for _ in 0..iterations {
+            for a in &mut acc {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        let total = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` is 8 writable floats, exactly one unaligned 256-bit store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
+        lanes.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_reads_every_element_once() {
+        let x: Vec<f32> = (0..1001).map(|i| i as f32).collect();
+        for threads in 1..4 {
+            assert_eq!(stream_read(&x, threads), 500_500.0);
+        }
+        assert_eq!(stream_read(&[], 2), 0.0);
+    }
+
+    #[test]
+    fn every_fma_loop_computes_the_same_recurrence() {
+        // a_{t+1} = a_t · x + y from 0: after 3 steps y·(1 + x + x²) in every lane.
+        let (x, y) = (0.5f32, 1.0f32);
+        let lane = y * (1.0 + x + x * x);
+        let detected = FmaIsa::detect();
+        for isa in [FmaIsa::Portable, detected] {
+            let per_thread = fma_loop_with(isa, 3, x, y);
+            let lanes = isa.flops_per_iteration() / 2.0;
+            assert!(
+                (per_thread - lane * lanes as f32).abs() < 1e-3,
+                "{isa:?}: {per_thread}"
+            );
+        }
+        assert_eq!(fma_peak(FmaIsa::Portable, 3, 0), 0.0);
+    }
+
+    /// `fma_loop` with chosen operands (the real one hides them from the optimiser).
+    fn fma_loop_with(isa: FmaIsa, iterations: u64, x: f32, y: f32) -> f32 {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: only reached when detected, as in `fma_loop`.
+            FmaIsa::Avx512 => unsafe { x86::fma_avx512(iterations, x, y) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            FmaIsa::Avx2Fma => unsafe { x86::fma_avx2(iterations, x, y) },
+            _ => portable(iterations, x, y),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use ndarray::Array2;
 use serde::Deserialize;
 
-use super::report::{Record, Skipped};
+use super::results::{Record, Skipped, Source};
 use super::workload::Workload;
 
 /// The script, shipped inside the binary so the bench runs from anywhere.
@@ -116,17 +116,18 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
                 .map_or(0.0, |(_, f)| *f);
             Outcome::Timed(Record {
                 stage: line.method,
-                source: "python".into(),
+                source: Source::Python,
                 workload: line.workload,
                 median_ns,
                 min_ns: line.min_ns.unwrap_or(median_ns),
-                mad_ns: 0.0,
                 samples: line.samples.unwrap_or(0),
                 gflops: work / median_ns,
+                ..Record::default()
             })
         }
         (None, reason) => Outcome::Skipped(Skipped {
             stage: line.method,
+            source: Source::Python,
             workload: line.workload,
             reason: reason.unwrap_or_else(|| "no time reported".into()),
         }),
@@ -189,7 +190,7 @@ mod tests {
         .unwrap();
         match to_outcome(timed, &flops) {
             Outcome::Timed(r) => {
-                assert_eq!((r.stage.as_str(), r.source.as_str()), ("numpy @", "python"));
+                assert_eq!((r.stage.as_str(), r.source), ("numpy @", Source::Python));
                 assert!((r.gflops - 20.0).abs() < 1e-9);
             }
             other => panic!("{other:?}"),

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `cargo xtask bench --cuda --quick` end to end WITHOUT a GPU: the `cuda` build of xtask runs
+# against 08_cuda's fake driver (a libcuda.so.1 whose "device" runs the kernels on a CPU
+# emulator, and a libcublas.so.12 that computes SGEMM by its definition), then this script
+# checks what the run wrote: a validated, timed GPU row for every method on every GPU workload,
+# the host-to-device copy row, the GPU floors, the device in the machine line, the rows in the
+# table. Timings on the emulator mean nothing; shapes, validation and rows do. It also checks
+# that with a driver but no device, `--cuda` fails with one line and writes nothing.
+#
+# Needs the CUDA toolkit's nvcc (to build the PTX) and a C/C++ compiler. `--quick` keeps the
+# GPU part to mnist5 and the squares up to 128, so it finishes in a few minutes.
+#
+# Usage (from anywhere): xtask/fake-gpu-bench.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=$root/target/cuda
+cargo build --release --quiet -p xtask --features cuda
+xtask=$CARGO_TARGET_DIR/release/xtask
+
+# The fake driver, built as 08_cuda/fake-gpu-run.sh builds it: every driver symbol cust binds
+# must exist, the ones fake_cuda.cpp implements and, for the rest, a stub answering
+# CUDA_ERROR_NOT_SUPPORTED (801).
+fake=$CARGO_TARGET_DIR/fake-driver
+src=$root/08_cuda/tests/fake-driver
+mkdir -p "$fake"
+driver_symbols() {
+  for f in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cust_raw-*/src/*.rs; do
+    { grep -ohE "pub fn cu[A-Za-z0-9_]+" "$f" || true; } | sed 's/pub fn //'
+  done | sort -u
+}
+grep -ohE '^CUresult cu[A-Za-z0-9_]+' "$src/fake_cuda.cpp" | sed 's/CUresult //' | sort -u >"$fake/implemented"
+driver_symbols | comm -23 - "$fake/implemented" |
+  awk '{print "int " $1 "(void) { fputs(\"fake cuda: " $1 " is not implemented\\n\", stderr); return 801; }"}' |
+  { echo '#include <stdio.h>'; cat; } >"$fake/unimplemented.c"
+cc -c -fPIC -O1 -o "$fake/unimplemented.o" "$fake/unimplemented.c"
+c++ -std=c++20 -O2 -w -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$fake/libcuda.so.1" \
+  "$src/fake_cuda.cpp" "$fake/unimplemented.o"
+c++ -std=c++17 -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -o "$fake/libcublas.so.12" \
+  "$src/fake_cublas.cpp"
+
+out=$root/target/bench-fake-gpu
+rm -rf "$out"
+LD_LIBRARY_PATH=$fake MATMUL_CUBLAS=$fake/libcublas.so.12 "$xtask" bench --cuda --quick --out "$out" >"$out.log" 2>&1 ||
+  { cat "$out.log"; echo "bench --cuda --quick failed on the fake driver"; exit 1; }
+
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+results = json.load(open(f"{out}/results.json"))
+methods = ["cuda-naive", "cuda-coalesced", "cuda-tiled", "cuda-regblock", "cuda-skinny",
+           "cuda-pipelined", "cuda-rowwise", "cublas"]
+workloads = ["mnist5", "square-64", "square-128"]
+gpu = {(r["stage"], r["workload"]): r for r in results["results"] if r["source"] == "gpu"}
+problems = []
+for method in methods:
+    for workload in workloads:
+        row = gpu.get((method, workload))
+        if row is None:
+            problems.append(f"no GPU row for {method} on {workload}")
+        elif not (row["median_ns"] > 0 and row["gflops"] > 0 and row["package"] == "matmul-cuda"):
+            problems.append(f"bad GPU row: {row}")
+if ("cuda.to_device", "mnist5") not in gpu:
+    problems.append("no cuda.to_device row on mnist5")
+skipped = [s for s in results["skipped"] if s["source"] == "gpu"]
+problems += [f"GPU method not timed: {s}" for s in skipped]
+floors = {(f["stage"], f["workload"]) for f in results["floors"] if f["source"] == "gpu"}
+for floor in [("device-read", "mnist5"), ("fp32-peak", "square-64"), ("fp32-peak", "square-128")]:
+    if floor not in floors:
+        problems.append(f"no GPU floor {floor}")
+if not results["machine"].get("gpu"):
+    problems.append("no GPU in the machine line")
+table = open(f"{out}/BENCHMARKS.md").read()
+for method in methods:
+    if f"*gpu: {method}*" not in table:
+        problems.append(f"{method} missing from BENCHMARKS.md")
+if "GPU: " not in table:
+    problems.append("BENCHMARKS.md's machine line does not name the GPU")
+if problems:
+    sys.exit("fake-GPU bench:\n  " + "\n  ".join(problems))
+print(f"fake-GPU bench: {len(gpu)} GPU rows, {len(floors)} GPU floors, all validated")
+PY
+
+# A driver with no device: one line on stderr, a non-zero exit, nothing written.
+nodev=$CARGO_TARGET_DIR/no-device
+mkdir -p "$nodev"
+driver_symbols | awk '{print "int " $1 "(void) { return 100; }"}' >"$nodev/no_device.c" # CUDA_ERROR_NO_DEVICE
+cc -shared -fPIC -O1 -Wl,-soname,libcuda.so.1 -o "$nodev/libcuda.so.1" "$nodev/no_device.c"
+rm -rf "$out-none"
+if LD_LIBRARY_PATH=$nodev "$xtask" bench --cuda --quick --out "$out-none" >"$out-none.log" 2>&1; then
+  echo "bench --cuda succeeded without a device"; exit 1
+fi
+[ "$(wc -l <"$out-none.log")" -eq 1 ] || { cat "$out-none.log"; echo "expected one line"; exit 1; }
+[ ! -e "$out-none" ] || { echo "bench --cuda wrote $out-none without a device"; exit 1; }
+echo "no device: $(cat "$out-none.log")"

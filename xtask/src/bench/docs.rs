@@ -1,0 +1,292 @@
+//! `--docs`: the generated "Measured" sections of the tutorial, from one run's [`Results`].
+//!
+//! Each stage crate's page pulls in its own `measured.md` with
+//! `#![doc = include_str!("../measured.md")]`, as pages pull in their code listings, so the
+//! figures on a page are always those of the run saved next to them in
+//! `xtask/measured/results.json`. Prose around the blocks explains; it cites no measured
+//! figure (the `no_hand_written_figures` test checks).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::render::{GENERATED_DOCS, format_percent, format_time, label, splice};
+use super::results::{Results, Source, TO_DEVICE};
+use super::workload::MNIST5;
+
+/// The stage crates, in reading order: directory and package. Each gets a `measured.md`.
+pub const STAGE_CRATES: [(&str, &str); 7] = [
+    ("02_naive", "matmul-naive"),
+    ("03_dot", "matmul-dot"),
+    ("04_elementwise", "matmul-elementwise"),
+    ("05_broadcast", "matmul-broadcast"),
+    ("06_einsum", "matmul-einsum"),
+    ("07_blas", "matmul-blas"),
+    ("08_cuda", "matmul-cuda"),
+];
+
+/// The crate whose page shows the GPU rows.
+const GPU_PACKAGE: &str = "matmul-cuda";
+
+/// Where `--docs` saves the run the pages show.
+pub const SAVED_RESULTS: &str = "xtask/measured/results.json";
+
+/// Writes every crate's `measured.md` and [`SAVED_RESULTS`] under `root`; returns the paths.
+pub fn write(results: &Results, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (directory, package) in STAGE_CRATES {
+        let path = root.join(directory).join("measured.md");
+        std::fs::write(&path, crate_block(results, package))
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    let path = root.join(SAVED_RESULTS);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(results)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    written.push(path);
+    Ok(written)
+}
+
+/// Replaces the block between `markers` in the file at `path` with `generated`.
+pub fn splice_file(path: &Path, markers: (&str, &str), generated: &str) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let spliced = splice(&text, markers, generated).with_context(|| {
+        format!(
+            "{} has no `{}` … `{}` block to replace",
+            path.display(),
+            markers.0,
+            markers.1
+        )
+    })?;
+    std::fs::write(path, spliced).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The body of the "Measured" section of `package`'s page (the page writes the heading and
+/// what the numbers mean; the block supplies them): the machine line, the lesson's table for its
+/// stages (with the naive loop as the baseline), the fastest stage so far, its square sweep,
+/// what was not timed; for the GPU crate also the GPU's section.
+pub fn crate_block(results: &Results, package: &str) -> String {
+    let own = results.stages_of(package);
+    let mut rows: Vec<(&str, Source)> = Vec::new();
+    if !own.contains(&"naive") && results.find_from(Source::Rust, "naive", MNIST5).is_some() {
+        rows.push(("naive", Source::Rust));
+    }
+    rows.extend(own.iter().map(|&stage| (stage, Source::Rust)));
+
+    let mut out = format!("{GENERATED_DOCS}\n\n{}\n\n", results.machine_line());
+    if own.is_empty() {
+        out.push_str("This run timed none of this step's stages on the CPU.\n");
+    } else {
+        out.push_str(&results.lesson_table(&rows));
+        out.push('\n');
+        out.push_str(&fastest_so_far(results, &own));
+        let squares = results.square_table(&rows);
+        if !squares.is_empty() {
+            out.push('\n');
+            out.push_str(&squares);
+        }
+        let skipped = results.skipped_list(&rows);
+        if !skipped.is_empty() {
+            out.push_str("\nNot timed:\n\n");
+            out.push_str(&skipped);
+        }
+    }
+    if package == GPU_PACKAGE {
+        out.push('\n');
+        out.push_str(&gpu_section(results));
+    }
+    out
+}
+
+/// Which Rust stage is fastest on each lesson workload among those up to and including this
+/// step's (`own`), in reading order: the claim a page would otherwise make by hand.
+fn fastest_so_far(results: &Results, own: &[&str]) -> String {
+    let order: Vec<&str> = results
+        .stages()
+        .into_iter()
+        .filter(|&(_, source)| source == Source::Rust)
+        .map(|(stage, _)| stage)
+        .collect();
+    let Some(last) = order.iter().rposition(|stage| own.contains(stage)) else {
+        return String::new();
+    };
+    let so_far = &order[..=last];
+    if so_far.len() < 2 {
+        return String::new();
+    }
+    let fastest = |workload: &str| {
+        so_far
+            .iter()
+            .filter_map(|stage| results.find_from(Source::Rust, stage, workload))
+            .min_by(|a, b| a.median_ns.total_cmp(&b.median_ns))
+            .map(|r| format!("`{}` ({})", r.stage, format_time(r.median_ns)))
+    };
+    let parts: Vec<String> = Results::LESSON
+        .iter()
+        .filter_map(|&(workload, words)| Some(format!("on {words} {}", fastest(workload)?)))
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Fastest of the {} stages up to this step: {}.\n",
+        so_far.len(),
+        parts.join("; ")
+    )
+}
+
+/// The GPU's part of the `08_cuda` page: this run's GPU rows, or, until a GPU run is saved,
+/// a published measurement of the same kernel designs, labelled as exactly that.
+pub fn gpu_section(results: &Results) -> String {
+    let mut out = String::from("### On the GPU\n\n");
+    if !results.has_gpu() {
+        out.push_str(&published_reference());
+        return out;
+    }
+    let rows: Vec<(&str, Source)> = results
+        .stages()
+        .into_iter()
+        .filter(|&(_, source)| source == Source::Gpu)
+        .collect();
+    out.push_str(&format!(
+        "Kernel times from CUDA events, the operands already in device memory; \
+         the `{TO_DEVICE}` row is the copy of `x` from host memory (the lesson's call of that \
+         name). \
+         Speedups are over the CPU's naive loop; the floor is one read of `x` in device \
+         memory.\n\n"
+    ));
+    out.push_str(&results.lesson_table(&rows));
+    let squares = results.square_table(&rows);
+    if !squares.is_empty() {
+        out.push('\n');
+        out.push_str(&squares);
+    }
+    out.push_str(&share_of_cublas(results, &rows));
+    let skipped = results.skipped_list(&rows);
+    if !skipped.is_empty() {
+        out.push_str("\nNot timed:\n\n");
+        out.push_str(&skipped);
+    }
+    out
+}
+
+/// Each kernel's share of cuBLAS's rate on the largest square both ran.
+fn share_of_cublas(results: &Results, rows: &[(&str, Source)]) -> String {
+    let Some(n) = results.square_sizes().into_iter().rev().find(|&n| {
+        results
+            .find_from(Source::Gpu, "cublas", &format!("square-{n}"))
+            .is_some()
+    }) else {
+        return String::new();
+    };
+    let workload = format!("square-{n}");
+    let cublas = results
+        .find_from(Source::Gpu, "cublas", &workload)
+        .expect("found above");
+    let mut out = format!("\nShare of cuBLAS's GFLOP/s on `({n}, {n}) @ ({n}, {n})`:\n\n");
+    out.push_str("| kernel | share of cuBLAS |\n|---|--:|\n");
+    for &(stage, source) in rows {
+        if let Some(r) = results.find_from(source, stage, &workload) {
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                label(stage, source),
+                format_percent(100.0 * r.gflops / cublas.gflops)
+            ));
+        }
+    }
+    out
+}
+
+/// siboehm's published results for the kernel designs this step follows: share of cuBLAS at
+/// 4092², on an A6000. Shown only while no GPU run of our own is saved.
+const SIBOEHM: [(&str, f64); 7] = [
+    ("naive", 1.3),
+    ("global memory coalescing", 8.5),
+    ("shared-memory cache blocking", 12.8),
+    ("1D block-tiling", 36.5),
+    ("2D block-tiling", 68.7),
+    ("vectorized memory access", 78.4),
+    ("warp-tiling", 93.7),
+];
+
+/// The stand-in for a GPU run: says there is none, and shows someone else's, labelled.
+fn published_reference() -> String {
+    let mut out = String::from(
+        "No GPU run is saved with these pages yet: `cargo xtask bench --cuda --docs`, built \
+         with the `cuda` feature on a machine with an NVIDIA GPU, replaces this section with \
+         this step's kernels and cuBLAS, each validated and timed in the same run as the rows \
+         above.\n\n\
+         Until then, for orientation only — **someone else's measurement, on other hardware, \
+         not of this code**: Simon Boehm's SGEMM worklog \
+         (<https://github.com/siboehm/SGEMM_CUDA>) builds a similar sequence of kernel designs, \
+         one idea at a time, and reports, on an NVIDIA RTX A6000 at `(4092, 4092) @ (4092, 4092)`, each one's \
+         share of cuBLAS's speed:\n\n\
+         | kernel design (siboehm's worklog) | share of cuBLAS |\n|---|--:|\n",
+    );
+    for (design, share) in SIBOEHM {
+        out.push_str(&format!("| {design} | {share:.1}% |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::render::tests::{example, record};
+    use crate::bench::workload::MNIST50K;
+
+    #[test]
+    fn a_crate_block_shows_its_stages_against_the_naive_loop() {
+        let block = crate_block(&example(), "matmul-dot");
+        assert!(block.starts_with(GENERATED_DOCS), "{block}");
+        assert!(block.contains("| `naive` |"));
+        assert!(block.contains("| `dot` | 20.0 µs | 2.0× |"), "{block}");
+        assert!(!block.contains("`streaming`"), "{block}");
+        assert!(!block.contains("On the GPU"));
+    }
+
+    #[test]
+    fn the_fastest_stage_so_far_follows_the_reading_order() {
+        let results = example();
+        // Up to 03_dot: naive and dot, not the later streaming.
+        let dot = fastest_so_far(&results, &["dot"]);
+        assert_eq!(
+            dot,
+            "Fastest of the 2 stages up to this step: on 5 images `dot` (20.0 µs); on 50,000 images `naive` (400 ms).\n"
+        );
+        let blas = fastest_so_far(&results, &["streaming"]);
+        assert!(blas.contains("on 5 images `streaming` (1.00 µs)"), "{blas}");
+        assert_eq!(fastest_so_far(&results, &["naive"]), "");
+    }
+
+    #[test]
+    fn without_a_gpu_run_the_gpu_section_says_so_and_labels_the_stand_in() {
+        let section = crate_block(&example(), GPU_PACKAGE);
+        assert!(section.contains("No GPU run is saved"));
+        assert!(section.contains("someone else's measurement, on other hardware"));
+        assert!(section.contains("github.com/siboehm/SGEMM_CUDA"));
+        assert!(section.contains("| warp-tiling | 93.7% |"));
+    }
+
+    #[test]
+    fn a_gpu_run_replaces_the_stand_in() {
+        let mut results = example();
+        results.machine.gpu = Some("Test GPU".into());
+        for (stage, gflops) in [("cuda-naive", 100.0), ("cublas", 1000.0)] {
+            let square = record(stage, Source::Gpu, "square-2048", 1e6, gflops);
+            results.results.push(square);
+            results
+                .results
+                .push(record(stage, Source::Gpu, MNIST50K, 1e5, gflops / 10.0));
+        }
+        let section = crate_block(&results, GPU_PACKAGE);
+        assert!(!section.contains("siboehm"), "{section}");
+        assert!(section.contains("GPU: Test GPU"));
+        assert!(section.contains("| *gpu: cuda-naive* | 10% |"), "{section}");
+        assert!(section.contains("| *gpu: cublas* |"));
+    }
+}

@@ -1,0 +1,222 @@
+//! `--cuda`: every GPU kernel of `08_cuda` and cuBLAS, on the lesson's workloads and the square
+//! sweep, into the same [`Results`] as the CPU stages.
+//!
+//! Each method is first run once with its output poisoned with NaN and checked against a
+//! float64 reference ([`Device::validate`]), and only then timed with CUDA events
+//! ([`Device::measure`], the operands already in device memory). Beside the kernels, the run
+//! measures what bounds them on this device: the copy of `x` from host memory (the lesson's
+//! `cuda.to_device`, its own row), one read of `x` in device memory by a bandwidth kernel (the
+//! floor of the lesson's workloads), and the FP32 peak from the device's properties (the
+//! floor of the squares).
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use indicatif::ProgressBar;
+use matmul_cuda::gpu::{Device, MeasureOptions, Method};
+
+use super::results::{DEVICE_READ, FP32_PEAK, Record, Results, Skipped, Source, TO_DEVICE};
+use super::workload::{MNIST5, MNIST50K, Workload};
+use super::{Plan, Workloads};
+
+/// The square sizes on the GPU: the CPU's sweep and one size more, where the large kernels
+/// reach their stride.
+pub const GPU_SQUARE_SIZES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
+
+/// The largest square of a `--quick` GPU run: small enough that a CPU stand-in for the driver
+/// (as in CI) finishes in seconds.
+const QUICK_MAX_SQUARE: usize = 128;
+
+/// Opens the GPU, or explains in one line why there is none.
+pub fn open() -> anyhow::Result<Device> {
+    Device::open().map_err(|error| {
+        anyhow!("--cuda: {error} (a GPU run needs an NVIDIA GPU and its driver; nothing was run)")
+    })
+}
+
+/// Times every GPU method that `filters` select (cuBLAS always, as the yardstick) on the
+/// plan's GPU workloads, with the GPU's floors, into `results`.
+pub fn run(
+    device: &Device,
+    plan: &Plan,
+    filters: &[String],
+    workloads: &Workloads,
+    progress: &ProgressBar,
+    results: &mut Results,
+) {
+    let methods: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|&m| {
+            m == Method::Cublas
+                || filters.is_empty()
+                || filters.iter().any(|f| m.name().contains(f.as_str()))
+        })
+        .collect();
+    let options = if plan.quick {
+        MeasureOptions {
+            min_reps: 3,
+            max_reps: 20,
+            budget: Duration::from_millis(100),
+        }
+    } else {
+        MeasureOptions::default()
+    };
+
+    // The lesson's workloads: five images, and (full runs) all 50,000.
+    let mut lesson = vec![&workloads.mnist5];
+    if !plan.quick {
+        lesson.push(&workloads.mnist50k);
+    }
+    for workload in lesson {
+        progress.set_message(format!("gpu: {TO_DEVICE} on {}", workload.name));
+        copy_and_read(device, workload, options, results);
+        for &method in &methods {
+            progress.set_message(format!("gpu: {} on {}", method.name(), workload.name));
+            time_method(device, method, workload, options, results);
+        }
+    }
+
+    // The square sweep, reusing the CPU's operands where it built them.
+    let largest = if plan.quick {
+        QUICK_MAX_SQUARE
+    } else {
+        *GPU_SQUARE_SIZES.last().expect("sizes")
+    };
+    let peak = device.peak_fp32_flops();
+    for n in GPU_SQUARE_SIZES.into_iter().filter(|&n| n <= largest) {
+        let built;
+        let square = match workloads.squares.iter().find(|w| w.dims() == (n, n, n)) {
+            Some(square) => square,
+            None => {
+                built = Workload::square(n);
+                &built
+            }
+        };
+        for &method in &methods {
+            progress.set_message(format!("gpu: {} on {}", method.name(), square.name));
+            time_method(device, method, square, options, results);
+        }
+        if let Some(peak) = peak {
+            results.floors.push(Record {
+                stage: FP32_PEAK.into(),
+                source: Source::Gpu,
+                workload: square.name.clone(),
+                median_ns: square.flops() / peak * 1e9,
+                min_ns: square.flops() / peak * 1e9,
+                gflops: peak / 1e9,
+                note: "2·N³ flops at the GPU's FP32 peak, from its properties (SMs × FP32 \
+                       lanes per SM × 2 × boost clock)"
+                    .into(),
+                ..Record::default()
+            });
+        }
+    }
+}
+
+/// The copy of `x` to the device (a row of its own) and one read of it in device memory (the
+/// workload's GPU floor).
+fn copy_and_read(
+    device: &Device,
+    workload: &Workload,
+    options: MeasureOptions,
+    results: &mut Results,
+) {
+    let x = workload.a.view();
+    let megabytes = (x.len() * std::mem::size_of::<f32>()) as f64 / 1e6;
+    match device.measure_upload(x, options) {
+        Ok(time) => results.results.push(Record {
+            stage: TO_DEVICE.into(),
+            package: env_package(),
+            source: Source::Gpu,
+            workload: workload.name.clone(),
+            median_ns: nanos(time),
+            min_ns: nanos(time),
+            samples: 0,
+            note: format!("the copy of x ({megabytes:.1} MB) from host memory to the device"),
+            ..Record::default()
+        }),
+        Err(error) => results.skipped.push(Skipped {
+            stage: TO_DEVICE.into(),
+            source: Source::Gpu,
+            workload: workload.name.clone(),
+            reason: error.to_string(),
+        }),
+    }
+    if let Ok(time) = device.measure_read(x, options) {
+        let floor_name = match workload.name.as_str() {
+            MNIST5 | MNIST50K => DEVICE_READ,
+            _ => return,
+        };
+        results.floors.push(Record {
+            stage: floor_name.into(),
+            source: Source::Gpu,
+            workload: workload.name.clone(),
+            median_ns: nanos(time),
+            min_ns: nanos(time),
+            samples: 0,
+            note: "one read of x in device memory (a bandwidth kernel, CUDA events)".into(),
+            ..Record::default()
+        });
+    }
+}
+
+/// Validates `method` on `workload` with a poisoned output, then times its kernel; records
+/// the result or why it was skipped.
+fn time_method(
+    device: &Device,
+    method: Method,
+    workload: &Workload,
+    options: MeasureOptions,
+    results: &mut Results,
+) {
+    let (a, b) = (workload.a.view(), workload.b.view());
+    let skip = |reason: String| Skipped {
+        stage: method.name().into(),
+        source: Source::Gpu,
+        workload: workload.name.clone(),
+        reason,
+    };
+    match device.validate(method, a, b) {
+        Ok(validation) if validation.passed() => {}
+        Ok(validation) => {
+            results
+                .skipped
+                .push(skip(format!("wrong result: {validation}")));
+            return;
+        }
+        Err(error) => {
+            results.skipped.push(skip(error.to_string()));
+            return;
+        }
+    }
+    match device.measure(method, a, b, options) {
+        Ok(measured) => results.results.push(Record {
+            stage: method.name().into(),
+            package: env_package(),
+            source: Source::Gpu,
+            workload: workload.name.clone(),
+            median_ns: nanos(measured.kernel),
+            min_ns: nanos(measured.kernel),
+            samples: 0,
+            gflops: measured.gflops(),
+            note: format!(
+                "kernel alone (CUDA events); with the copy of c back {:.0} ns; from host \
+                 arrays to a host array {:.0} ns",
+                nanos(measured.kernel_and_download),
+                nanos(measured.end_to_end)
+            ),
+            ..Record::default()
+        }),
+        Err(error) => results.skipped.push(skip(error.to_string())),
+    }
+}
+
+/// The package that defines the GPU kernels.
+fn env_package() -> String {
+    "matmul-cuda".into()
+}
+
+/// A duration in nanoseconds, as the records keep them.
+fn nanos(time: Duration) -> f64 {
+    time.as_secs_f64() * 1e9
+}
