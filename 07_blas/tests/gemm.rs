@@ -2,8 +2,8 @@
 //! and float64: the conformance shapes and layouts, sizes one off every tile and block size,
 //! the threaded path with forced small thresholds, and IEEE special values.
 
-use matmul_blas::naive;
 use matmul_blas::gemm::{self, Blocks, Plan};
+use matmul_blas::naive;
 use matmul_blas::streaming::Isa;
 use matmul_data::conformance::{LAYOUTS, check_case, check_rejects_mismatched_shapes, with_layout};
 use matmul_data::synthetic::uniform;
