@@ -3,7 +3,7 @@
 #   gpu-check        validation of every kernel + mnist50k and square-sweep timings vs cuBLAS
 #   test-gpu         tests/gpu.rs (validation, GPU stages through the conformance checks)
 #   test-matmul_cuda the crate's unit tests, built with the cuda feature
-#   xtask            `cargo xtask` built with --features cuda (for `bench --cuda`, once wired)
+#   xtask            `cargo xtask` built with --features cuda (for `bench --cuda`)
 # Debug info is stripped to keep the folder small. Copy target/cuda/carry/ to the GPU machine
 # (same relative path in a checkout of this repository) and run `bash 08_cuda/gpu-run.sh` there.
 set -euo pipefail

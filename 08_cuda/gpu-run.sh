@@ -76,10 +76,8 @@ for s in (1024, 4096, 8192):
     print(f"torch {s}: {t * 1e3:.3f} ms, {2 * s**3 / t / 1e9:.0f} GFLOP/s")
 PY
 
-if "$bin/xtask" bench --help 2>/dev/null | grep -q -- '--cuda'; then
-  echo; echo "## cargo xtask bench --cuda"
-  "$bin/xtask" bench --cuda || status=1
-fi
+echo; echo "## cargo xtask bench --cuda"
+"$bin/xtask" bench --cuda || status=1
 
 echo; echo "## gpu-check"
 "$bin/gpu-check" "$@" || status=1

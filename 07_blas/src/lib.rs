@@ -177,10 +177,12 @@
 //!
 //! ## Measured
 //!
-//! `cargo xtask bench` times every stage of this page on the lesson's two workloads and on
-//! squares from 64 to 2048, with the floor, the machine's FMA peak, the system OpenBLAS and the
-//! lesson's Python in the same run; the README shows the generated table. The stages read in
-//! order there: each `gemm-*` row is one idea more than the row above it.
+//! The table times every stage of this page on the lesson's two workloads, and the squares
+//! below it on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak, the system OpenBLAS
+//! (when built with it) and the lesson's Python from the same run. The stages read in order:
+//! each `gemm-*` row is one idea more than the row above it.
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_cuda`](../matmul_cuda/index.html), the lesson's CUDA kernel. Previous:
 //! [`matmul_einsum`](../matmul_einsum/index.html), Einstein summation.

@@ -88,13 +88,14 @@
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-2.md"))]
 //!
 //! An H100 has 132 streaming multiprocessors, each running warps of 32 threads in lockstep,
-//! and about 3 TB/s of HBM bandwidth — but only for *coalesced* access: when the 32 threads of
+//! and about 3 TB/s of HBM bandwidth (its data sheet's figures) <!-- fact -->
+//! — but only for *coalesced* access: when the 32 threads of
 //! a warp touch one contiguous 128-byte line, the warp's load is one transaction. In the
 //! lesson's kernel `x` (the fastest-varying thread index, the one that differs inside a warp)
 //! numbers the *rows* of `c`, so a warp's 32 loads of `a[i, p]` hit 16 rows `k` floats apart,
 //! and its stores to `c` land `n` floats apart: up to 32 transactions where one would do.
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//! **Measured:** the `cuda-naive` rows of the [table at the end](#measured).
 //!
 //! ## 3. Coalescing: let `x` run along the columns
 //!
@@ -105,7 +106,7 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-3.md"))]
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//! **Measured:** the `cuda-coalesced` rows of the [table at the end](#measured).
 //!
 //! ## 4. Shared memory: load a tile once, use it 32 times
 //!
@@ -119,7 +120,7 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-4.md"))]
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//! **Measured:** the `cuda-tiled` rows of the [table at the end](#measured).
 //!
 //! ## 5. Registers and vector loads: 64 outputs per thread
 //!
@@ -136,7 +137,7 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-5.md"))]
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//! **Measured:** the `cuda-regblock` (and `cuda-skinny`) rows of the [table at the end](#measured).
 //!
 //! ## 6. Overlap loads with arithmetic; read shared memory without bank conflicts
 //!
@@ -151,13 +152,15 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-6.md"))]
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run. (Further steps, should the measurements
-//! ask for them: warp tiling, a deeper `cp.async` pipeline on sm_80+.)
+//! **Measured:** the `cuda-pipelined` rows of the [table at the end](#measured). (Further
+//! steps, should the measurements ask for them: warp tiling, a deeper `cp.async` pipeline on
+//! sm_80+.)
 //!
 //! ## 7. For MNIST's shape: stream `a` once, in whole cache lines
 //!
-//! `(50000, 784) @ (784, 10)` does 392 million multiply-adds — about 12 µs at an H100's FP32
-//! peak of 67 TFLOP/s — but must read 157 MB of `a`, about 52 µs at 3 TB/s. Tiles of `c` that are 128
+//! `(50000, 784) @ (784, 10)` does 392 million multiply-adds — on paper, about 12 µs at an <!-- fact -->
+//! H100's FP32 peak of 67 TFLOP/s — but must read 157 MB of `a`, about 52 µs at 3 TB/s. <!-- fact -->
+//! Tiles of `c` that are 128
 //! wide waste most of their work on padding, and even the 128 × 16 tiles of `cuda-skinny`
 //! stop at every barrier. The question here is only: does every multiprocessor keep enough
 //! bytes in flight to cover HBM's latency? `kernels/rowwise.cu` gives each thread one row of
@@ -167,7 +170,7 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-7.md"))]
 //!
-//! **Measured:** NOT YET MEASURED: needs a GPU run.
+//! **Measured:** the `cuda-rowwise` rows of the [table at the end](#measured).
 //!
 //! ## The floor: read `a` once, do nothing else
 //!
@@ -191,11 +194,14 @@
 //!
 //! ## Measured
 //!
-//! NOT YET MEASURED: needs a GPU run. The targets a run on an H100 checks:
-//! - the best own kernel at **80% or more of cuBLAS SGEMM** (FP32, TF32 off) at 4096 × 4096;
-//! - `mnist50k` (`(50000, 784) @ (784, 10)`) kernel time **within 1.5× of the floor**: the
-//!   read kernel's time over `a` on the same GPU (on paper, 157 MB at about 3 TB/s is about
-//!   52 µs).
+//! `cargo xtask bench --cuda` (see [Running it](#running-it)) times every kernel of this page and
+//! cuBLAS on the lesson's workloads and the squares, each validated against the CPU result
+//! first, next to the CPU stages, with the GPU's own floors measured in the same run: the read
+//! kernel above over `a`, and the FP32 peak from the device's properties. The goals such a run
+//! is read against: the best own kernel at four-fifths or more of cuBLAS's speed at 4096 × 4096
+//! (FP32, TF32 off), and `mnist50k` within one and a half times the read floor.
+//!
+#![doc = include_str!("../measured.md")]
 //!
 //! What can be known without a GPU is what the compiler decides: `08_cuda/ptxas-report.sh`
 //! has NVRTC compile every kernel for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
@@ -225,36 +231,46 @@
 //!
 //! The default build needs no CUDA and never links `libcuda`. The `cuda` feature needs a CUDA
 //! toolkit — its `nvcc`, and its `libcuda.so` stub to link against — and, to run, an NVIDIA
-//! driver and a GPU:
+//! driver and a GPU. On such a machine one command puts this step in the speedup table:
 //!
 //! ```text
-//! cargo build --release --features cuda -p matmul-cuda --example gpu-check
+//! cargo xtask bench --cuda            # every stage, CPU and GPU, in one table
+//! cargo xtask bench --cuda --quick    # the same, short: mnist5 and squares up to 128 on the GPU
+//! ```
+//!
+//! `--cuda` builds `xtask` again with the feature when needed (finding `nvcc` on `PATH`, in
+//! `$CUDA_PATH/bin` or in `/usr/local/cuda/bin`), opens the device before it runs anything,
+//! and stops with one line and nothing written when there is no driver or no GPU. For every
+//! kernel on its own, checked harder:
+//!
+//! ```text
 //! cargo run --release --features cuda -p matmul-cuda --example gpu-check -- --quick
 //! ```
 //!
+//! `gpu-check` runs every kernel against float64 (output poisoned with NaN before each launch,
+//! MNIST shapes and sizes that are not multiples of any tile), every GPU stage through the
+//! conformance checks, the device's FP32 peak, the read floor and the upload, then the
+//! `mnist50k` table, the square sweep to 8192 with each kernel's share of cuBLAS, and the two
+//! goals above, each marked MET or NOT MET.
+//!
 //! `build.rs` reads the [kernel table](kernel_table::KERNEL_TABLE), turns each of its files
-//! into PTX with `nvcc` (architecture `$MATMUL_CUDA_ARCH`, default `sm_80`, JIT-compiled by the
-//! driver for the GPU it finds) and stops with a message saying what to do when `nvcc` is
-//! missing. The binaries need the driver's `libcuda.so.1` to start. For a GPU machine without
-//! a Rust toolchain there are two scripts:
+//! into PTX with `nvcc` (`$NVCC`, default `nvcc` on `PATH`; architecture `$MATMUL_CUDA_ARCH`,
+//! default `sm_80`, JIT-compiled by the driver for the GPU it finds) and stops with a message
+//! saying what to do when `nvcc` is missing. The binaries need the driver's `libcuda.so.1` to
+//! start. For a GPU machine without a Rust toolchain there are two scripts:
+//! `08_cuda/gpu-build.sh`, where the toolkit is, builds `gpu-check`, the crate's test binaries
+//! and `xtask`, all with the feature, into `target/cuda/carry/` (debug info stripped);
+//! `08_cuda/gpu-run.sh`, on the GPU machine with that folder copied over, runs the tests with
+//! `MATMUL_CUDA_REQUIRE_GPU=1` (so a device that fails to open is a failure, not a skip), a
+//! PyTorch `matmul` timing as a peer, `xtask bench --cuda` and `gpu-check`.
 //!
-//! - `08_cuda/gpu-build.sh`, where the toolkit is: builds `gpu-check` (the example
-//!   `examples/gpu_check.rs`), the crate's test binaries and `xtask`, all with the feature,
-//!   into `target/cuda/carry/` (debug info stripped);
-//! - `08_cuda/gpu-run.sh`, on the GPU machine with that folder copied over: runs the tests with
-//!   `MATMUL_CUDA_REQUIRE_GPU=1` (so a device that fails to open is a failure, not a skip),
-//!   a PyTorch `matmul` timing as a peer, `xtask bench --cuda` once the bench has that flag,
-//!   and `gpu-check`: every kernel against float64 (output poisoned with NaN before each
-//!   launch, MNIST shapes and sizes that are not multiples of any tile), every GPU stage
-//!   through the conformance checks, the device's FP32 peak, the read floor and the upload,
-//!   then the `mnist50k` table, the square sweep to 8192 with GFLOP/s and percent of cuBLAS,
-//!   and the two targets, each marked MET or NOT MET.
-//!
-//! Before spending GPU time, `08_cuda/fake-gpu-run.sh` runs the same binaries here against a
-//! fake `libcuda.so.1` whose "device" runs the kernels on the CPU emulator, and a fake cuBLAS
-//! that computes SGEMM by its column-major definition (`tests/fake-driver/`): everything but
-//! the GPU itself — module loading from the embedded PTX, buffer sizes, argument order, launch
-//! configurations, NaN poisoning, copies, the transpose trick — is exercised for real.
+//! Before spending GPU time, `08_cuda/fake-gpu-run.sh` runs the same binaries against a fake
+//! `libcuda.so.1` whose "device" runs the kernels on the CPU emulator, and a fake cuBLAS that
+//! computes SGEMM by its column-major definition (`tests/fake-driver/`): everything but the
+//! GPU itself — module loading from the embedded PTX, buffer sizes, argument order, launch
+//! configurations, NaN poisoning, copies, the transpose trick — is exercised for real;
+//! `xtask/fake-gpu-bench.sh` does the same for `cargo xtask bench --cuda --quick` and checks
+//! the rows it writes.
 //!
 //! Previous: [`matmul_blas`](../matmul_blas/index.html), a real CPU GEMM. This is the last step.
 

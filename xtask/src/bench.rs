@@ -28,6 +28,7 @@ mod floor;
 #[cfg(feature = "cuda")]
 mod gpu;
 mod machine;
+mod plan;
 mod python;
 mod render;
 mod results;
@@ -35,16 +36,16 @@ mod timer;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use matmul_cuda::Stage;
 
+pub use plan::{Plan, Workloads};
 use results::Results;
-use timer::Settings;
-use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
+use workload::{LessonData, TRAINING_IMAGES};
 
 /// Options of `cargo xtask bench`.
 ///
@@ -60,8 +61,8 @@ same run: one streaming read of mnist50k's input with every core; for square-N, 
 the FP32 FMA peak measured on every core (each square row shows its percentage of it). \
 The OpenBLAS stage needs a build with the feature: \
 cargo run --release -p xtask --features openblas -- bench. \
---cuda needs a build with the `cuda` feature (the CUDA toolkit's nvcc to build, an NVIDIA \
-driver to run): cargo run --release -p xtask --features cuda -- bench --cuda"
+--cuda builds xtask again with the `cuda` feature (the CUDA toolkit's nvcc) when this build \
+lacks it, then runs the GPU kernels (an NVIDIA driver and GPU)."
 )]
 pub struct BenchArgs {
     /// Short run for smoke tests and CI (under a minute): short budgets, squares up to 512,
@@ -76,8 +77,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "python3")]
     pub python: Option<PathBuf>,
 
-    /// Also time every GPU kernel of 08_cuda and cuBLAS (needs a build with the `cuda`
-    /// feature and an NVIDIA GPU): mnist5, mnist50k and the squares up to 4096, each checked
+    /// Also time every GPU kernel of 08_cuda and cuBLAS (needs the CUDA toolkit, to build
+    /// xtask again with the `cuda` feature when this build lacks it, and an NVIDIA driver and
+    /// GPU): mnist5, mnist50k and the squares up to 4096, each checked
     /// against a float64 reference with its output poisoned first, timed with CUDA events;
     /// the copy of x to the device as its own row; the GPU's floors. Without a device: an
     /// error, and nothing is written.
@@ -110,88 +112,6 @@ pub struct BenchArgs {
     pub out: Option<PathBuf>,
 }
 
-/// How much time each part of a run gets, and on what.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    /// Sampling for one stage on one workload.
-    pub settings: Settings,
-    /// Longest single run worth timing on `mnist50k`, seconds.
-    pub max_run: f64,
-    /// Longest single run worth timing on a square workload, seconds.
-    pub max_square_run: f64,
-    /// Largest square size on the CPU.
-    pub max_square: usize,
-    /// Python's time budget per method and workload, seconds.
-    pub python_measure: f64,
-    /// Threads for the floors (the threaded stages choose their own, the same number).
-    pub threads: usize,
-    /// Whether this is the short run (`--quick`).
-    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-    pub quick: bool,
-}
-
-impl Plan {
-    fn new(quick: bool, max_run: Option<f64>) -> Plan {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        if quick {
-            Plan {
-                settings: Settings {
-                    warm_up: Duration::from_millis(20),
-                    measure: Duration::from_millis(100),
-                    min_samples: 3,
-                    max_samples: 50,
-                },
-                max_run: max_run.unwrap_or(0.5),
-                max_square_run: 0.05,
-                max_square: 512,
-                python_measure: 0.1,
-                threads,
-                quick,
-            }
-        } else {
-            Plan {
-                settings: Settings {
-                    warm_up: Duration::from_millis(300),
-                    measure: Duration::from_millis(1500),
-                    min_samples: 5,
-                    max_samples: 100,
-                },
-                max_run: max_run.unwrap_or(5.0),
-                max_square_run: 1.0,
-                max_square: *SQUARE_SIZES.last().expect("sizes"),
-                python_measure: 1.5,
-                threads,
-                quick,
-            }
-        }
-    }
-}
-
-/// The CPU's workloads, built once and shared by the runners.
-#[derive(Debug)]
-pub struct Workloads {
-    /// `(5, 784) @ (784, 10)`.
-    pub mnist5: Workload,
-    /// `(50000, 784) @ (784, 10)`.
-    pub mnist50k: Workload,
-    /// `(N, N) @ (N, N)` up to the plan's largest size.
-    pub squares: Vec<Workload>,
-}
-
-impl Workloads {
-    fn new(plan: &Plan, data: &LessonData) -> Workloads {
-        Workloads {
-            mnist5: Workload::lesson(MNIST5, data, 5),
-            mnist50k: Workload::lesson(MNIST50K, data, TRAINING_IMAGES),
-            squares: SQUARE_SIZES
-                .iter()
-                .filter(|&&n| n <= plan.max_square)
-                .map(|&n| Workload::square(n))
-                .collect(),
-        }
-    }
-}
-
 /// Runs the bench: plan, run, render.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -202,10 +122,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let device = if args.cuda { Some(gpu::open()?) } else { None };
     #[cfg(not(feature = "cuda"))]
     if args.cuda {
-        anyhow::bail!(
-            "--cuda needs a build with the `cuda` feature: \
-             cargo run --release -p xtask --features cuda -- bench --cuda"
-        );
+        return rerun_with_cuda();
     }
     let stages = cpu_stages(&args.stage);
     let python = python_to_use(args.python.clone());
@@ -263,6 +180,89 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `--cuda` from a build without the `cuda` feature: builds `xtask` again with it and runs the
+/// same command line there, so that `cargo xtask bench --cuda` is the one command on a machine
+/// with a GPU. Building needs the CUDA toolkit (`08_cuda`'s build script says what is missing);
+/// the rebuilt binary opens the device before it runs or writes anything.
+#[cfg(not(feature = "cuda"))]
+fn rerun_with_cuda() -> anyhow::Result<()> {
+    /// Set for the rebuilt `xtask`, so that a build that still lacks the feature stops here.
+    const RERUN: &str = "MATMUL_XTASK_CUDA_RERUN";
+    let by_hand = "cargo run --release -p xtask --features cuda -- bench --cuda";
+    if std::env::var_os(RERUN).is_some() {
+        anyhow::bail!("--cuda: this xtask was built without the `cuda` feature; try {by_hand}");
+    }
+    let nvcc = find_nvcc().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--cuda: no CUDA toolkit found (looked for nvcc in $NVCC, on PATH, in \
+             $CUDA_PATH/bin, /usr/local/cuda/bin and /opt/cuda/bin); install the CUDA toolkit \
+             to build the GPU kernels, and an NVIDIA driver to run them"
+        )
+    })?;
+    let features = if cfg!(feature = "openblas") {
+        "cuda,openblas"
+    } else {
+        "cuda"
+    };
+    // `cargo run` tells the program which cargo started it; `cargo` on the PATH otherwise. The
+    // `cuda` build goes to its own target directory, so that neither build replaces the other.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("cuda");
+    eprintln!("--cuda: building xtask with the `{features}` feature(s), then running it");
+    let status = std::process::Command::new(cargo)
+        .args([
+            "run",
+            "--release",
+            "--package",
+            "xtask",
+            "--features",
+            features,
+            "--",
+        ])
+        .args(std::env::args_os().skip(1))
+        .current_dir(workspace_root())
+        .env(RERUN, "1")
+        .env("CARGO_TARGET_DIR", &target)
+        .env("NVCC", &nvcc)
+        .status()
+        .with_context(|| format!("--cuda: starting cargo to rebuild xtask (by hand: {by_hand})"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        // What the system's loader answers when a library is missing: here, the driver's.
+        Some(127) => anyhow::bail!(
+            "--cuda: the GPU build of xtask could not start (the line above says which library \
+             is missing; libcuda.so.1 comes with the NVIDIA driver)"
+        ),
+        // The build or the run has already said what went wrong.
+        Some(code) => std::process::exit(code),
+        None => anyhow::bail!("--cuda: the rebuilt xtask was stopped by a signal ({status})"),
+    }
+}
+
+/// The CUDA toolkit's compiler, where a standard install puts it: `$NVCC`, `nvcc` on `PATH`,
+/// then `bin/nvcc` under `$CUDA_PATH`, `/usr/local/cuda` and `/opt/cuda`. Only one that runs
+/// (`nvcc --version`) counts.
+#[cfg(not(feature = "cuda"))]
+fn find_nvcc() -> Option<PathBuf> {
+    let given = std::env::var_os("NVCC").map(PathBuf::from);
+    let roots = std::env::var_os("CUDA_PATH")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/usr/local/cuda", "/opt/cuda"].map(PathBuf::from));
+    given
+        .into_iter()
+        .chain([PathBuf::from("nvcc")])
+        .chain(roots.map(|root| root.join("bin").join("nvcc")))
+        .find(|nvcc| {
+            std::process::Command::new(nvcc)
+                .arg("--version")
+                .output()
+                .is_ok_and(|out| out.status.success())
+        })
 }
 
 /// The CPU stages to time: all of `matmul_cuda::stages()` (the GPU's are timed by `gpu` with
@@ -413,6 +413,7 @@ fn write_outputs(results: &Results, dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn long_runs_get_few_samples() {

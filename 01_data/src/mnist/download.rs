@@ -116,7 +116,8 @@ pub struct Download {
 
 impl Download {
     /// The lesson's `mnist.pkl.gz`: [`MNIST_MIRRORS`], [`MNIST_MD5`] and [`MNIST_SIZE`],
-    /// cached in [`default_cache_dir`]; 30 s timeouts; a progress bar on a terminal.
+    /// cached in [`default_cache_dir`]; a timeout of thirty seconds for connecting and for
+    /// each read; a progress bar on a terminal.
     pub fn mnist() -> Self {
         Self {
             urls: MNIST_MIRRORS.iter().map(|url| url.to_string()).collect(),

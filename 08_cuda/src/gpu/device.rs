@@ -126,7 +126,7 @@ impl Device {
     /// clock). `None` for an architecture the table does not know, or when the driver did
     /// not report the count or the clock.
     ///
-    /// An H100 SXM: 132 × 128 × 2 × 1.98 GHz ≈ 66.9 TFLOP/s.
+    /// An H100 SXM: 132 × 128 × 2 × 1.98 GHz ≈ 66.9 TFLOP/s. <!-- fact -->
     pub fn peak_fp32_flops(&self) -> Option<f64> {
         peak_fp32_flops(
             self.multiprocessors,
@@ -206,7 +206,7 @@ pub const fn fp32_lanes_per_multiprocessor(compute_capability: (i32, i32)) -> Op
     }
 }
 
-/// `multiprocessors × lanes × 2 × clock`: see [`Device::peak_fp32_flops`]. `None` when the
+/// `multiprocessors × lanes × 2 × clock`: see [`Device::peak_fp32_flops`]. `None` when the <!-- fact -->
 /// architecture is unknown or the count or clock is 0 (not reported).
 fn peak_fp32_flops(
     multiprocessors: u32,

@@ -9,11 +9,11 @@ use matmul_data::relative_error;
 use ndarray::Array2;
 
 use super::floor::{self, FmaIsa};
+use super::plan::{Plan, Workloads};
 use super::render::format_time;
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
 use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
-use super::{Plan, Workloads};
 
 /// Progress steps [`run`] reports: one per stage and workload, plus the two floors.
 pub fn steps(stages: &[Stage], workloads: &Workloads) -> usize {

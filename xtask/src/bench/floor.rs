@@ -119,10 +119,10 @@ fn fma_loop(isa: FmaIsa, iterations: u64) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `FmaIsa::detect` returned `Avx512` only after `avx512f` was detected on this CPU.
-        FmaIsa::Avx512 => unsafe { x86::fma_avx512(iterations, x, y) },
+        FmaIsa::Avx512 => unsafe { x86::fma_avx512::<ACCUMULATORS>(iterations, x, y) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `FmaIsa::detect` returned `Avx2Fma` only after `avx2` and `fma` were detected.
-        FmaIsa::Avx2Fma => unsafe { x86::fma_avx2(iterations, x, y) },
+        FmaIsa::Avx2Fma => unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) },
         _ => portable(iterations, x, y),
     }
 }
@@ -145,15 +145,13 @@ mod x86 {
         _mm512_add_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
     };
 
-    use super::ACCUMULATORS;
-
-    /// `ACCUMULATORS` chains of `a = a · x + y` on 16 lanes each, registers only.
+    /// `CHAINS` independent chains of `a = a · x + y` on 16 lanes each, registers only.
     // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
     #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f")]
-    pub fn fma_avx512(iterations: u64, x: f32, y: f32) -> f32 {
+    pub fn fma_avx512<const CHAINS: usize>(iterations: u64, x: f32, y: f32) -> f32 {
         let (x, y) = (_mm512_set1_ps(x), _mm512_set1_ps(y));
-        let mut acc = [_mm512_setzero_ps(); ACCUMULATORS];
+        let mut acc = [_mm512_setzero_ps(); CHAINS];
         for _ in 0..iterations {
             for a in &mut acc {
                 *a = _mm512_fmadd_ps(*a, x, y);
@@ -165,11 +163,11 @@ mod x86 {
         _mm512_reduce_add_ps(total)
     }
 
-    /// `ACCUMULATORS` chains of `a = a · x + y` on 8 lanes each, registers only.
+    /// `CHAINS` independent chains of `a = a · x + y` on 8 lanes each, registers only.
     #[target_feature(enable = "avx2,fma")]
-    pub fn fma_avx2(iterations: u64, x: f32, y: f32) -> f32 {
+    pub fn fma_avx2<const CHAINS: usize>(iterations: u64, x: f32, y: f32) -> f32 {
         let (x, y) = (_mm256_set1_ps(x), _mm256_set1_ps(y));
-        let mut acc = [_mm256_setzero_ps(); ACCUMULATORS];
+        let mut acc = [_mm256_setzero_ps(); CHAINS];
         for _ in 0..iterations {
             for a in &mut acc {
                 *a = _mm256_fmadd_ps(*a, x, y);
@@ -220,10 +218,10 @@ mod tests {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: only reached when detected, as in `fma_loop`.
-            FmaIsa::Avx512 => unsafe { x86::fma_avx512(iterations, x, y) },
+            FmaIsa::Avx512 => unsafe { x86::fma_avx512::<ACCUMULATORS>(iterations, x, y) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            FmaIsa::Avx2Fma => unsafe { x86::fma_avx2(iterations, x, y) },
+            FmaIsa::Avx2Fma => unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) },
             _ => portable(iterations, x, y),
         }
     }

@@ -15,9 +15,9 @@ use anyhow::anyhow;
 use indicatif::ProgressBar;
 use matmul_cuda::gpu::{Device, MeasureOptions, Method};
 
+use super::plan::{Plan, Workloads};
 use super::results::{DEVICE_READ, FP32_PEAK, Record, Results, Skipped, Source, TO_DEVICE};
 use super::workload::{MNIST5, MNIST50K, Workload};
-use super::{Plan, Workloads};
 
 /// The square sizes on the GPU: the CPU's sweep and one size more, where the large kernels
 /// reach their stride.

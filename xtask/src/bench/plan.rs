@@ -1,0 +1,88 @@
+//! The plan of a run: how much time each part gets, and the CPU workloads it runs on.
+
+use std::time::Duration;
+
+use super::timer::Settings;
+use super::workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
+
+/// How much time each part of a run gets, and on what.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Sampling for one stage on one workload.
+    pub settings: Settings,
+    /// Longest single run worth timing on `mnist50k`, seconds.
+    pub max_run: f64,
+    /// Longest single run worth timing on a square workload, seconds.
+    pub max_square_run: f64,
+    /// Largest square size on the CPU.
+    pub max_square: usize,
+    /// Python's time budget per method and workload, seconds.
+    pub python_measure: f64,
+    /// Threads for the floors (the threaded stages choose their own, the same number).
+    pub threads: usize,
+    /// Whether this is the short run (`--quick`).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub quick: bool,
+}
+
+impl Plan {
+    pub(super) fn new(quick: bool, max_run: Option<f64>) -> Plan {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if quick {
+            Plan {
+                settings: Settings {
+                    warm_up: Duration::from_millis(20),
+                    measure: Duration::from_millis(100),
+                    min_samples: 3,
+                    max_samples: 50,
+                },
+                max_run: max_run.unwrap_or(0.5),
+                max_square_run: 0.05,
+                max_square: 512,
+                python_measure: 0.1,
+                threads,
+                quick,
+            }
+        } else {
+            Plan {
+                settings: Settings {
+                    warm_up: Duration::from_millis(300),
+                    measure: Duration::from_millis(1500),
+                    min_samples: 5,
+                    max_samples: 100,
+                },
+                max_run: max_run.unwrap_or(5.0),
+                max_square_run: 1.0,
+                max_square: *SQUARE_SIZES.last().expect("sizes"),
+                python_measure: 1.5,
+                threads,
+                quick,
+            }
+        }
+    }
+}
+
+/// The CPU's workloads, built once and shared by the runners.
+#[derive(Debug)]
+pub struct Workloads {
+    /// `(5, 784) @ (784, 10)`.
+    pub mnist5: Workload,
+    /// `(50000, 784) @ (784, 10)`.
+    pub mnist50k: Workload,
+    /// `(N, N) @ (N, N)` up to the plan's largest size.
+    pub squares: Vec<Workload>,
+}
+
+impl Workloads {
+    pub(super) fn new(plan: &Plan, data: &LessonData) -> Workloads {
+        Workloads {
+            mnist5: Workload::lesson(MNIST5, data, 5),
+            mnist50k: Workload::lesson(MNIST50K, data, TRAINING_IMAGES),
+            squares: SQUARE_SIZES
+                .iter()
+                .filter(|&&n| n <= plan.max_square)
+                .map(|&n| Workload::square(n))
+                .collect(),
+        }
+    }
+}
