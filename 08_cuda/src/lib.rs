@@ -66,7 +66,7 @@
 //! ```
 //!
 //! On the CPU this is the triple loop again, reordered — [`matmul`] is listed as the stage
-//! `grid-cpu`. It beats [`naive`](matmul_cuda::naive) for a reason that has nothing to do with
+//! `grid-cpu`. It beats [`naive`](crate::naive) for a reason that has nothing to do with
 //! GPUs: the kernel sums into a local `tmp`, which lives in a register, where step 2 reads and
 //! writes `c[[i, j]]` through memory on every iteration. `cargo xtask bench` measures by how
 //! much. What changed for the GPU is the *shape* of the program: nothing in the kernel depends
