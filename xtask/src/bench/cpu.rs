@@ -15,12 +15,43 @@ use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
 use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
 
-/// Progress steps [`run`] reports: one per stage and workload, plus the two floors.
+/// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
+/// floors. The later rounds add theirs once the first has found what is timed.
 pub fn steps(stages: &[Stage], workloads: &Workloads) -> usize {
     stages.len() * (2 + workloads.squares.len()) + 2
 }
 
+/// One stage on one workload, timed in every round: its samples, pooled.
+struct Timed<'w> {
+    /// Index into the stages.
+    stage: usize,
+    workload: &'w Workload,
+    /// One round's sampling.
+    settings: Settings,
+    /// Nanoseconds per call, from every round.
+    samples: Vec<f64>,
+    calls_per_sample: u64,
+}
+
+/// The floors' measurements, pooled over the rounds like the stages'.
+#[derive(Default)]
+struct Floors {
+    /// Medians of the short stream reads of `x` taken after each stage on `mnist50k`.
+    read_medians: Vec<f64>,
+    /// The FMA loop's iterations per call, fixed in the first round.
+    peak_iterations: u64,
+    /// Nanoseconds per call of the FMA loop, from every round.
+    peak_samples: Vec<f64>,
+}
+
 /// Times `stages` on `workloads` as `plan` says, with the floors, into `results`.
+///
+/// The first round checks every stage against the reference, decides which workloads each can
+/// be timed on within the limits, and times those; each later round times the same again, in
+/// the opposite order to the round before, with the floors. A record's median is that of all
+/// its rounds' samples: a stage measured only at one moment would carry whatever the machine
+/// was doing then (other processes, clock changes, a previous stage's threads), and its ratio
+/// to a stage measured minutes later would mean less.
 pub fn run(
     plan: &Plan,
     stages: &[Stage],
@@ -28,41 +59,119 @@ pub fn run(
     progress: &ProgressBar,
     results: &mut Results,
 ) {
-    lesson(plan, stages, workloads, progress, results);
-    squares(plan, stages, workloads, progress, results);
+    let rounds = plan.rounds.max(1);
+    let round_settings = timer::per_round(plan.settings, rounds);
+    let mut timed = Vec::new();
+    let mut floors = Floors::default();
+    lesson(
+        plan,
+        round_settings,
+        stages,
+        workloads,
+        progress,
+        results,
+        &mut timed,
+        &mut floors,
+    );
+    squares(
+        plan,
+        round_settings,
+        stages,
+        workloads,
+        progress,
+        results,
+        &mut timed,
+    );
     progress.set_message(format!(
         "floor: FP32 FMA peak ({})",
         FmaIsa::detect().name()
     ));
-    peak(plan, workloads, results);
+    peak_round(plan, round_settings, &mut floors);
     progress.inc(1);
+
+    progress.inc_length(((timed.len() + 1) * (rounds - 1)) as u64);
+    let x = workloads
+        .mnist50k
+        .a
+        .as_slice()
+        .expect("a standard-layout array");
+    for round in 1..rounds {
+        let order: Vec<usize> = if round % 2 == 1 {
+            (0..timed.len()).rev().collect()
+        } else {
+            (0..timed.len()).collect()
+        };
+        for i in order {
+            let t = &mut timed[i];
+            let stage = &stages[t.stage];
+            progress.set_message(format!(
+                "{} on {} (round {} of {rounds})",
+                stage.name,
+                t.workload.name,
+                round + 1
+            ));
+            let (a, b) = (t.workload.a.view(), t.workload.b.view());
+            t.samples
+                .extend(timer::sample(t.settings, || (stage.matmul)(a, b)).0);
+            if t.workload.name == MNIST50K {
+                floors
+                    .read_medians
+                    .push(read_floor(plan, round_settings, x));
+            }
+            progress.inc(1);
+        }
+        peak_round(plan, round_settings, &mut floors);
+        progress.inc(1);
+    }
+
+    for t in &timed {
+        let stage = &stages[t.stage];
+        let timing = timer::summarize(&t.samples, t.calls_per_sample);
+        results.results.push(Record {
+            stage: stage.name.into(),
+            package: stage.package.into(),
+            source: Source::Rust,
+            workload: t.workload.name.clone(),
+            median_ns: timing.median_ns,
+            min_ns: timing.min_ns,
+            mad_ns: timing.mad_ns,
+            samples: timing.samples,
+            gflops: t.workload.flops() / timing.median_ns,
+            note: String::new(),
+        });
+    }
+    floor_records(plan, workloads, rounds, &floors, results);
 }
 
-/// The lesson's workloads: five images, then all of them if the stage is fast enough; the
-/// stream-read floor of `mnist50k` between the stages.
-fn lesson(
+/// One short stream read of `x` with every core: the median of a quarter of a round's budget.
+fn read_floor(plan: &Plan, settings: Settings, x: &[f32]) -> f64 {
+    let settings = Settings {
+        measure: settings.measure / 4,
+        ..settings
+    };
+    timer::time(settings, || floor::stream_read(x, plan.threads)).median_ns
+}
+
+/// The lesson's workloads in the first round: five images, then all of them if the stage is
+/// fast enough; a stream read of `x` after each stage timed on `mnist50k`.
+#[allow(clippy::too_many_arguments)]
+fn lesson<'w>(
     plan: &Plan,
+    settings: Settings,
     stages: &[Stage],
-    workloads: &Workloads,
+    workloads: &'w Workloads,
     progress: &ProgressBar,
     results: &mut Results,
+    timed: &mut Vec<Timed<'w>>,
+    floors: &mut Floors,
 ) {
     let (mnist5, mnist50k) = (&workloads.mnist5, &workloads.mnist50k);
     let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
     let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
-    // The floor is measured between the stages, a short measurement after each, and the
-    // median of those is the floor: whatever else the machine does during the run, the floor
-    // saw the same conditions as the stages, not one moment of them.
-    let images = mnist50k.a.as_slice().expect("a standard-layout array");
-    let floor_settings = Settings {
-        measure: plan.settings.measure / 4,
-        ..plan.settings
-    };
-    let read = || floor::stream_read(images, plan.threads);
-    let mut floor_medians = Vec::new();
-    for stage in stages {
+    let x = mnist50k.a.as_slice().expect("a standard-layout array");
+    for (index, stage) in stages.iter().enumerate() {
         progress.set_message(format!("{} on {MNIST5}", stage.name));
-        let five = time_stage(stage, mnist5, &reference5, plan.settings, results);
+        let five = time_stage(index, stage, mnist5, &reference5, settings, results, timed);
         progress.inc(1);
         progress.set_message(format!("{} on {MNIST50K}", stage.name));
         match five {
@@ -80,10 +189,10 @@ fn lesson(
                         ),
                     ));
                 } else {
-                    let settings = settings_for(plan.settings, estimate);
-                    time_stage(stage, mnist50k, &reference50k, settings, results);
+                    let slow = settings_for(settings, estimate);
+                    time_stage(index, stage, mnist50k, &reference50k, slow, results, timed);
                     progress.set_message("floor: one streaming read of x");
-                    floor_medians.push(timer::time(floor_settings, read).median_ns);
+                    floors.read_medians.push(read_floor(plan, settings, x));
                 }
             }
             None => {
@@ -94,43 +203,29 @@ fn lesson(
         }
         progress.inc(1);
     }
-    if floor_medians.is_empty() {
+    if floors.read_medians.is_empty() {
         progress.set_message("floor: one streaming read of x");
-        floor_medians.push(timer::time(plan.settings, read).median_ns);
+        floors.read_medians.push(read_floor(plan, settings, x));
     }
-    let floor = timer::summarize(&floor_medians, 1);
-    results.floors.push(Record {
-        stage: STREAM_READ.into(),
-        workload: MNIST50K.into(),
-        median_ns: floor.median_ns,
-        min_ns: floor.min_ns,
-        mad_ns: floor.mad_ns,
-        samples: floor.samples,
-        note: format!(
-            "one streaming read of x ({:.0} MB, {} threads; median of {} measurements \
-             taken between the stages)",
-            std::mem::size_of_val(images) as f64 / 1e6,
-            plan.threads,
-            floor_medians.len()
-        ),
-        ..Record::default()
-    });
     progress.inc(1);
 }
 
-/// The square sweep: each stage goes up in size while its last rate says one run fits.
-fn squares(
+/// The square sweep in the first round: each stage goes up in size while its last rate says
+/// one run fits.
+fn squares<'w>(
     plan: &Plan,
+    settings: Settings,
     stages: &[Stage],
-    workloads: &Workloads,
+    workloads: &'w Workloads,
     progress: &ProgressBar,
     results: &mut Results,
+    timed: &mut Vec<Timed<'w>>,
 ) {
-    for stage in stages {
-        let mut seconds_per_flop = results
-            .find_from(Source::Rust, stage.name, MNIST50K)
-            .or_else(|| results.find_from(Source::Rust, stage.name, MNIST5))
-            .map(|r| 1.0 / (r.gflops * 1e9));
+    for (index, stage) in stages.iter().enumerate() {
+        // From its largest lesson workload so far.
+        let mut seconds_per_flop = timed.iter().rev().find(|t| t.stage == index).map(|t| {
+            timer::summarize(&t.samples, t.calls_per_sample).median_ns * 1e-9 / t.workload.flops()
+        });
         for square in &workloads.squares {
             progress.set_message(format!("{} on {}", stage.name, square.name));
             progress.inc(1);
@@ -152,28 +247,63 @@ fn squares(
                 continue;
             }
             let reference = matmul_cuda::blas::matmul(square.a.view(), square.b.view());
-            let settings = settings_for(plan.settings, estimate);
-            seconds_per_flop = time_stage(stage, square, &reference, settings, results)
-                .map(|ns| ns * 1e-9 / square.flops());
+            let settings = settings_for(settings, estimate);
+            seconds_per_flop =
+                time_stage(index, stage, square, &reference, settings, results, timed)
+                    .map(|ns| ns * 1e-9 / square.flops());
         }
     }
 }
 
-/// The FP32 FMA peak on every core, as one floor per square workload: the time its `2·N³`
-/// flops would take at that peak.
-fn peak(plan: &Plan, workloads: &Workloads, results: &mut Results) {
+/// One round of the FP32 FMA peak on every core: calls sized to about 20 ms in the first round
+/// (long enough for a coarse clock, short enough to sample), sampled like a stage.
+fn peak_round(plan: &Plan, settings: Settings, floors: &mut Floors) {
     let isa = FmaIsa::detect();
-    // Size one call to about 20 ms (long enough for a coarse clock, short enough to sample):
-    // calibrate on a short call first.
-    let probe = 1u64 << 14;
-    let started = std::time::Instant::now();
-    std::hint::black_box(floor::fma_peak(isa, plan.threads, probe));
-    let per_iteration = started.elapsed().as_secs_f64() / probe as f64;
-    let iterations = ((0.02 / per_iteration.max(1e-12)) as u64).clamp(probe, 1 << 28);
-    let timing = timer::time(plan.settings, || {
-        floor::fma_peak(isa, plan.threads, iterations)
+    if floors.peak_iterations == 0 {
+        let probe = 1u64 << 14;
+        let started = std::time::Instant::now();
+        std::hint::black_box(floor::fma_peak(isa, plan.threads, probe));
+        let per_iteration = started.elapsed().as_secs_f64() / probe as f64;
+        floors.peak_iterations = ((0.02 / per_iteration.max(1e-12)) as u64).clamp(probe, 1 << 28);
+    }
+    let iterations = floors.peak_iterations;
+    let (samples, _) = timer::sample(settings, || floor::fma_peak(isa, plan.threads, iterations));
+    floors.peak_samples.extend(samples);
+}
+
+/// The floors' records: the stream read of `x` on `mnist50k` (the median of the reads taken
+/// between the stages), and the FP32 FMA peak as one floor per square workload (the time its
+/// `2·N³` flops would take at that peak).
+fn floor_records(
+    plan: &Plan,
+    workloads: &Workloads,
+    rounds: usize,
+    floors: &Floors,
+    results: &mut Results,
+) {
+    let x = &workloads.mnist50k.a;
+    let read = timer::summarize(&floors.read_medians, 1);
+    results.floors.push(Record {
+        stage: STREAM_READ.into(),
+        workload: MNIST50K.into(),
+        median_ns: read.median_ns,
+        min_ns: read.min_ns,
+        mad_ns: read.mad_ns,
+        samples: read.samples,
+        note: format!(
+            "one streaming read of x ({:.0} MB, {} threads; median of {} measurements \
+             taken between the stages)",
+            (x.len() * std::mem::size_of::<f32>()) as f64 / 1e6,
+            plan.threads,
+            floors.read_medians.len()
+        ),
+        ..Record::default()
     });
-    let flops_per_call = plan.threads as f64 * iterations as f64 * isa.flops_per_iteration();
+
+    let isa = FmaIsa::detect();
+    let timing = timer::summarize(&floors.peak_samples, 1);
+    let flops_per_call =
+        plan.threads as f64 * floors.peak_iterations as f64 * isa.flops_per_iteration();
     let peak_gflops = flops_per_call / timing.median_ns;
     for square in &workloads.squares {
         results.floors.push(Record {
@@ -186,9 +316,10 @@ fn peak(plan: &Plan, workloads: &Workloads, results: &mut Results) {
             gflops: peak_gflops,
             note: format!(
                 "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, \
-                 {} threads)",
+                 {} threads; {} rounds)",
                 isa.name(),
-                plan.threads
+                plan.threads,
+                rounds
             ),
             ..Record::default()
         });
@@ -205,14 +336,17 @@ fn skipped(stage: &Stage, workload: &str, reason: String) -> Skipped {
     }
 }
 
-/// Checks `stage` on `workload` against `reference`, then times it; records the result or
-/// why it was skipped. Returns the median in nanoseconds when timed.
-fn time_stage(
+/// Checks `stage` (at `index` in the stages) on `workload` against `reference`, then times its
+/// first round into `timed`, or records why it was skipped. Returns that round's median in
+/// nanoseconds when timed.
+fn time_stage<'w>(
+    index: usize,
     stage: &Stage,
-    workload: &Workload,
+    workload: &'w Workload,
     reference: &Array2<f32>,
     settings: Settings,
     results: &mut Results,
+    timed: &mut Vec<Timed<'w>>,
 ) -> Option<f64> {
     let (a, b) = (workload.a.view(), workload.b.view());
     let error = relative_error(&(stage.matmul)(a, b), &reference.mapv(f64::from));
@@ -224,31 +358,28 @@ fn time_stage(
         ));
         return None;
     }
-    let timing = timer::time(settings, || (stage.matmul)(a, b));
-    results.results.push(Record {
-        stage: stage.name.into(),
-        package: stage.package.into(),
-        source: Source::Rust,
-        workload: workload.name.clone(),
-        median_ns: timing.median_ns,
-        min_ns: timing.min_ns,
-        mad_ns: timing.mad_ns,
-        samples: timing.samples,
-        gflops: workload.flops() / timing.median_ns,
-        note: String::new(),
+    let (samples, calls_per_sample) = timer::sample(settings, || (stage.matmul)(a, b));
+    let median_ns = timer::summarize(&samples, calls_per_sample).median_ns;
+    timed.push(Timed {
+        stage: index,
+        workload,
+        settings,
+        samples,
+        calls_per_sample,
     });
-    Some(timing.median_ns)
+    Some(median_ns)
 }
 
-/// The sampling for a run expected to take `estimate` seconds: long runs get a short warm-up
-/// (one call) and the minimum samples, so that a slow stage costs a few runs, not a minute.
+/// The sampling (of one round) for a run expected to take `estimate` seconds: long runs get a
+/// short warm-up (one call) and the minimum samples, runs over a second one sample a round, so
+/// that a slow stage costs a few runs, not a minute.
 pub fn settings_for(settings: Settings, estimate: f64) -> Settings {
     if estimate > 0.25 {
         Settings {
             warm_up: Duration::ZERO,
             measure: Duration::ZERO,
             min_samples: if estimate > 1.0 {
-                3
+                1
             } else {
                 settings.min_samples
             },

@@ -18,6 +18,10 @@ pub struct Plan {
     pub max_square: usize,
     /// Python's time budget per method and workload, seconds.
     pub python_measure: f64,
+    /// How many times the CPU stages are timed, each time in the opposite order to the time
+    /// before: their samples are pooled, so that every stage and floor sees the machine at the
+    /// same moments of the run, and no stage always follows the same neighbour.
+    pub rounds: usize,
     /// Threads for the floors (the threaded stages choose their own, the same number).
     pub threads: usize,
     /// Whether this is the short run (`--quick`).
@@ -40,6 +44,7 @@ impl Plan {
                 max_square_run: 0.05,
                 max_square: 512,
                 python_measure: 0.1,
+                rounds: 2,
                 threads,
                 quick,
             }
@@ -55,6 +60,7 @@ impl Plan {
                 max_square_run: 1.0,
                 max_square: *SQUARE_SIZES.last().expect("sizes"),
                 python_measure: 1.5,
+                rounds: 3,
                 threads,
                 quick,
             }

@@ -38,7 +38,15 @@ pub struct Timing {
 }
 
 /// Times `call` as `settings` say.
-pub fn time<R>(settings: Settings, mut call: impl FnMut() -> R) -> Timing {
+pub fn time<R>(settings: Settings, call: impl FnMut() -> R) -> Timing {
+    let (samples, calls_per_sample) = sample(settings, call);
+    summarize(&samples, calls_per_sample)
+}
+
+/// Takes the samples [`time`] summarizes: nanoseconds per call, one per group of calls, and the
+/// number of calls in a group. Samples of the same call taken at different times (in rounds)
+/// can be pooled and summarized together.
+pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, u64) {
     let start = Instant::now();
     let mut calls = 0u64;
     while calls == 0 || start.elapsed() < settings.warm_up {
@@ -46,7 +54,6 @@ pub fn time<R>(settings: Settings, mut call: impl FnMut() -> R) -> Timing {
         calls += 1;
     }
     let per_call = start.elapsed().as_secs_f64() / calls as f64;
-    // Aim for ~30 samples in the budget, and never a sample shorter than 1 ms (timer noise).
     let sample_seconds = (settings.measure.as_secs_f64() / 30.0).max(1e-3);
     let calls_per_sample = ((sample_seconds / per_call.max(1e-9)).ceil() as u64).max(1);
 
@@ -61,7 +68,20 @@ pub fn time<R>(settings: Settings, mut call: impl FnMut() -> R) -> Timing {
         }
         samples.push(sample.elapsed().as_secs_f64() * 1e9 / calls_per_sample as f64);
     }
-    summarize(&samples, calls_per_sample)
+    (samples, calls_per_sample)
+}
+
+/// One round's share of `settings` when a measurement is split into `rounds` taken at different
+/// times: the budgets divided, at least one sample, and the sample counts split so that the
+/// rounds together take about what one measurement would.
+pub fn per_round(settings: Settings, rounds: usize) -> Settings {
+    let rounds = rounds.max(1);
+    Settings {
+        warm_up: settings.warm_up / rounds as u32,
+        measure: settings.measure / rounds as u32,
+        min_samples: settings.min_samples.div_ceil(rounds).max(1),
+        max_samples: settings.max_samples.div_ceil(rounds).max(1),
+    }
 }
 
 /// Median, minimum and median absolute deviation of `samples` (nanoseconds per call).
@@ -96,6 +116,32 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_share_the_budget() {
+        let settings = Settings {
+            warm_up: Duration::from_millis(300),
+            measure: Duration::from_millis(1500),
+            min_samples: 5,
+            max_samples: 100,
+        };
+        let round = per_round(settings, 3);
+        assert_eq!(round.warm_up, Duration::from_millis(100));
+        assert_eq!(round.measure, Duration::from_millis(500));
+        assert_eq!((round.min_samples, round.max_samples), (2, 34));
+        assert_eq!(per_round(settings, 1).min_samples, 5);
+        assert_eq!(
+            per_round(
+                Settings {
+                    min_samples: 1,
+                    ..settings
+                },
+                3
+            )
+            .min_samples,
+            1
+        );
+    }
 
     #[test]
     fn summary_of_known_samples() {
