@@ -20,8 +20,6 @@
 //! no product is skipped, so NaN and infinities in `a` or `b` reach `c` as IEEE arithmetic
 //! says.
 
-use std::sync::OnceLock;
-
 use ndarray::{Array2, ArrayView2};
 
 use crate::streaming::Isa;
@@ -119,18 +117,11 @@ impl Plan {
     /// ([`std::thread::available_parallelism`]) from [`PARALLEL_FROM`] multiply-adds.
     pub fn threaded() -> Plan {
         Plan {
-            threads: cores(),
+            threads: driver::cores(),
             parallel_from: PARALLEL_FROM,
             ..Plan::blocked()
         }
     }
-}
-
-/// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
-/// from files, which costs more than a small product.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers.

@@ -73,9 +73,9 @@ pub(crate) fn run<K: MicroKernel>(
                 }
                 give_back(a_block);
             };
-            // This thread works too; the others come from rayon's pool, whose threads wait
-            // between products instead of being started for each.
-            rayon::in_place_scope(|scope| {
+            // This thread works too; the others come from a pool whose threads wait between
+            // products instead of being started for each.
+            helpers().in_place_scope(|scope| {
                 for _ in 1..threads {
                     scope.spawn(|_| work());
                 }
@@ -87,6 +87,27 @@ pub(crate) fn run<K: MicroKernel>(
 }
 
 /// One sliver of a panel of `B`, packed on first use.
+/// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
+/// from files, which costs more than a small product.
+pub(super) fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The threads that help the calling thread: one fewer than the cores, so that the caller and
+/// its helpers together fill the machine and no idle helper, looking for work, takes a core
+/// from one that has some (rayon's global pool has a thread per core besides the caller).
+fn helpers() -> &'static rayon::ThreadPool {
+    static HELPERS: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    HELPERS.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores().saturating_sub(1).max(1))
+            .thread_name(|i| format!("matmul-gemm-{i}"))
+            .build()
+            .expect("starting the GEMM's helper threads")
+    })
+}
+
 struct BSliver<'a> {
     /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
     source: ArrayView2<'a, f32>,
