@@ -255,8 +255,12 @@ fn squares<'w>(
     }
 }
 
-/// One round of the FP32 FMA peak on every core: calls sized to about 20 ms in the first round
-/// (long enough for a coarse clock, short enough to sample), sampled like a stage.
+/// How long one call of the FP32 FMA peak loop should take, in seconds: long enough for a
+/// coarse clock, short enough to take many samples.
+const PEAK_CALL_SECONDS: f64 = 0.02;
+
+/// One round of the FP32 FMA peak on every core: calls sized in the first round to take
+/// [`PEAK_CALL_SECONDS`], sampled like a stage.
 fn peak_round(plan: &Plan, settings: Settings, floors: &mut Floors) {
     let isa = FmaIsa::detect();
     if floors.peak_iterations == 0 {
@@ -264,7 +268,8 @@ fn peak_round(plan: &Plan, settings: Settings, floors: &mut Floors) {
         let started = std::time::Instant::now();
         std::hint::black_box(floor::fma_peak(isa, plan.threads, probe));
         let per_iteration = started.elapsed().as_secs_f64() / probe as f64;
-        floors.peak_iterations = ((0.02 / per_iteration.max(1e-12)) as u64).clamp(probe, 1 << 28);
+        floors.peak_iterations =
+            ((PEAK_CALL_SECONDS / per_iteration.max(1e-12)) as u64).clamp(probe, 1 << 28);
     }
     let iterations = floors.peak_iterations;
     let (samples, _) = timer::sample(settings, || floor::fma_peak(isa, plan.threads, iterations));
