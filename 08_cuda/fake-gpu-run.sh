@@ -19,21 +19,7 @@ carry=$root/target/cuda/carry
 bash "$here/gpu-build.sh" >/dev/null
 
 fake=$root/target/cuda/fake-driver
-mkdir -p "$fake"
-src=$here/tests/fake-driver
-# Every driver symbol cust binds must exist: the ones fake_cuda.cpp implements, and for the
-# rest a stub that says it was called and answers CUDA_ERROR_NOT_SUPPORTED (801).
-grep -ohE '^CUresult cu[A-Za-z0-9_]+' "$src/fake_cuda.cpp" | sed 's/CUresult //' | sort -u >"$fake/implemented"
-for f in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cust_raw-*/src/*.rs; do
-  { grep -ohE "pub fn cu[A-Za-z0-9_]+" "$f" || true; } | sed 's/pub fn //'
-done | sort -u | comm -23 - "$fake/implemented" |
-  awk '{print "int " $1 "(void) { fputs(\"fake cuda: " $1 " is not implemented\\n\", stderr); return 801; }"}' |
-  { echo '#include <stdio.h>'; cat; } >"$fake/unimplemented.c"
-cc -c -fPIC -O1 -o "$fake/unimplemented.o" "$fake/unimplemented.c"
-c++ -std=c++20 -O2 -w -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$fake/libcuda.so.1" \
-  "$src/fake_cuda.cpp" "$fake/unimplemented.o"
-c++ -std=c++17 -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -o "$fake/libcublas.so.12" \
-  "$src/fake_cublas.cpp"
+"$here/tests/fake-driver/build.sh" "$fake"
 
 export LD_LIBRARY_PATH=$fake
 export MATMUL_CUBLAS=$fake/libcublas.so.12

@@ -18,26 +18,9 @@ export CARGO_TARGET_DIR=$root/target/cuda
 cargo build --release --quiet -p xtask --features cuda
 xtask=$CARGO_TARGET_DIR/release/xtask
 
-# The fake driver, built as 08_cuda/fake-gpu-run.sh builds it: every driver symbol cust binds
-# must exist, the ones fake_cuda.cpp implements and, for the rest, a stub answering
-# CUDA_ERROR_NOT_SUPPORTED (801).
+# The fake driver (and a driver with no device), as 08_cuda/fake-gpu-run.sh uses them.
 fake=$CARGO_TARGET_DIR/fake-driver
-src=$root/08_cuda/tests/fake-driver
-mkdir -p "$fake"
-driver_symbols() {
-  for f in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cust_raw-*/src/*.rs; do
-    { grep -ohE "pub fn cu[A-Za-z0-9_]+" "$f" || true; } | sed 's/pub fn //'
-  done | sort -u
-}
-grep -ohE '^CUresult cu[A-Za-z0-9_]+' "$src/fake_cuda.cpp" | sed 's/CUresult //' | sort -u >"$fake/implemented"
-driver_symbols | comm -23 - "$fake/implemented" |
-  awk '{print "int " $1 "(void) { fputs(\"fake cuda: " $1 " is not implemented\\n\", stderr); return 801; }"}' |
-  { echo '#include <stdio.h>'; cat; } >"$fake/unimplemented.c"
-cc -c -fPIC -O1 -o "$fake/unimplemented.o" "$fake/unimplemented.c"
-c++ -std=c++20 -O2 -w -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$fake/libcuda.so.1" \
-  "$src/fake_cuda.cpp" "$fake/unimplemented.o"
-c++ -std=c++17 -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -o "$fake/libcublas.so.12" \
-  "$src/fake_cublas.cpp"
+"$root/08_cuda/tests/fake-driver/build.sh" "$fake"
 
 out=$root/target/bench-fake-gpu
 rm -rf "$out"
@@ -82,10 +65,7 @@ print(f"fake-GPU bench: {len(gpu)} GPU rows, {len(floors)} GPU floors, all valid
 PY
 
 # A driver with no device: one line on stderr, a non-zero exit, nothing written.
-nodev=$CARGO_TARGET_DIR/no-device
-mkdir -p "$nodev"
-driver_symbols | awk '{print "int " $1 "(void) { return 100; }"}' >"$nodev/no_device.c" # CUDA_ERROR_NO_DEVICE
-cc -shared -fPIC -O1 -Wl,-soname,libcuda.so.1 -o "$nodev/libcuda.so.1" "$nodev/no_device.c"
+nodev=$fake/no-device
 rm -rf "$out-none"
 if LD_LIBRARY_PATH=$nodev "$xtask" bench --cuda --quick --out "$out-none" >"$out-none.log" 2>&1; then
   echo "bench --cuda succeeded without a device"; exit 1
