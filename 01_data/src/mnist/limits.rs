@@ -176,11 +176,7 @@ impl<R: Read> Guard<R> {
                     need,
                     signed,
                 } => {
-                    while got < need && !data.is_empty() {
-                        value |= u64::from(data[0]) << (8 * got);
-                        got += 1;
-                        data = &data[1..];
-                    }
+                    read_little_endian(&mut value, &mut got, need, &mut data);
                     self.state = if got < need {
                         State::Length {
                             value,
@@ -211,11 +207,7 @@ impl<R: Read> Guard<R> {
                     mut got,
                     need,
                 } => {
-                    while got < need && !data.is_empty() {
-                        value |= u64::from(data[0]) << (8 * got);
-                        got += 1;
-                        data = &data[1..];
-                    }
+                    read_little_endian(&mut value, &mut got, need, &mut data);
                     self.state = if got < need {
                         State::MemoIndex {
                             put,
@@ -445,6 +437,19 @@ impl<R> Guard<R> {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Reads the next bytes of a little-endian field of `need` bytes, of which `got` are in
+/// `value` already, from the front of `data`: as many as `data` has, up to `need`. The field
+/// may be split across reads, so the caller keeps `value` and `got` in its state between them.
+fn read_little_endian(value: &mut u64, got: &mut u8, need: u8, data: &mut &[u8]) {
+    while *got < need
+        && let Some((&byte, rest)) = data.split_first()
+    {
+        *value |= u64::from(byte) << (8 * *got);
+        *got += 1;
+        *data = rest;
     }
 }
 
