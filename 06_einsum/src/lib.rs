@@ -41,9 +41,9 @@
 //! only). Permuting `a` to (batch, left, contracted) and `b` to (batch, contracted, right) and
 //! merging each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)`
 //! products, computed by the previous step's [`broadcast::matmul_scaled_add`] — the
-//! `i, k, j` loop, which takes the permuted views at any strides without copying them. Labels that only one operand has are summed away first;
-//! repeated labels (`ii`) take the diagonal first; three or more operands are contracted
-//! pairwise, left to right.
+//! `i, k, j` loop, which takes the permuted views at any strides without copying them.
+//! Labels that only one operand has are summed away first; repeated labels (`ii`) take the
+//! diagonal first; three or more operands are contracted pairwise, left to right.
 //!
 //! ```text
 //! spec            batch   left   contracted   right   computed as
@@ -61,11 +61,12 @@
 //! What does the rearranging cost? A permutation is free: a view with its shape and strides
 //! reordered, no data moved. Merging neighbouring axes is free when one stride can walk them —
 //! ndarray's `to_shape` then returns a view — and costs one copy of the operand only when the
-//! layout demands it (as merging `b·i` does when `b` and `i` are not adjacent in memory). For `ik,kj->ij` and `bik,bkj->bij`
-//! nothing needs merging, so the matmul receives the caller's own views, transposed or sliced
-//! as they are. What einsum adds is a fixed cost per call — reading the spec, binding it to the
-//! shapes, planning the permutations, a few dozen small allocations — whatever the size of the
-//! product. That is noise for large products and a noticeable slice of a five-image one.
+//! layout demands it (as merging `b·i` does when `b` and `i` are not adjacent in memory).
+//! For `ik,kj->ij` and `bik,bkj->bij` nothing needs merging, so the matmul receives the
+//! caller's own views, transposed or sliced as they are. What einsum adds is a fixed cost per
+//! call — reading the spec, binding it to the shapes, planning the permutations, a few dozen
+//! small allocations — whatever the size of the product. That is noise for large products and
+//! a noticeable slice of a five-image one.
 //!
 //! ## The forms, by example
 //!

@@ -2,8 +2,8 @@
 //!
 //! [`Device::detect`] opens the first CUDA device — context, one PTX module per file of the
 //! [kernel table](crate::kernel_table::KERNEL_TABLE), JIT-compiled by the driver, a stream —
-//! or returns `None` when there is no usable driver or device. Every [`Method`] (the [`Kernel`]s and cuBLAS) then runs through the
-//! same three calls:
+//! or returns `None` when there is no usable driver or device. Every [`Method`] (the
+//! [`Kernel`]s and cuBLAS) then runs through the same three calls:
 //!
 //! - [`Device::matmul`]: host arrays in, host array out (any strides: inputs that are not
 //!   contiguous row-major are copied to that layout on the host first, since the kernels take
