@@ -2,6 +2,11 @@
 //!
 //! - `kernel_sources.rs`: every file of the table with its source (`include_str!`), which
 //!   `src/kernels.rs` includes;
+//! - `kernel_enum.rs`: the `Kernel` enum, one variant per matmul row of the table in table
+//!   order, with `Kernel::ALL` and each variant's row (`TABLE_ROWS`), which `src/kernels.rs`
+//!   includes;
+//! - `stage_functions.rs`: one stage function per kernel (`stage_function::<I>` for
+//!   `Kernel::ALL[I]`), the array that `src/gpu/stages.rs` includes;
 //! - `listing-<section>.md`: the code of each tutorial section's files, which the page
 //!   (`src/lib.rs`) shows, so the page and the kernels cannot disagree;
 //! - with the `cuda` feature only: `<file>.ptx` for every file, compiled by `nvcc`, and
@@ -43,6 +48,8 @@ fn main() {
         ),
     );
     write_listings(&manifest_dir, &out_dir);
+    write(&out_dir.join("kernel_enum.rs"), &kernel_enum());
+    write(&out_dir.join("stage_functions.rs"), &stage_functions());
 
     if env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
@@ -62,12 +69,73 @@ fn main() {
 /// The table's files, each once, in table order.
 fn files() -> Vec<&'static str> {
     let mut files: Vec<&'static str> = Vec::new();
-    for spec in &KERNEL_TABLE {
+    for spec in KERNEL_TABLE {
         if !files.contains(&spec.file) {
             files.push(spec.file);
         }
     }
     files
+}
+
+/// The matmul rows of the table: `(row, variant, spec)`, in table order.
+fn matmul_rows() -> Vec<(usize, &'static str, &'static kernel_table::KernelSpec)> {
+    KERNEL_TABLE
+        .iter()
+        .enumerate()
+        .filter_map(|(row, spec)| match spec.role {
+            kernel_table::Role::Matmul { variant } => Some((row, variant, spec)),
+            kernel_table::Role::Utility => None,
+        })
+        .collect()
+}
+
+/// Rust source for the `Kernel` enum, `Kernel::ALL` and `TABLE_ROWS`, from the table's matmul
+/// rows. Stops the build on a variant that is not a Rust identifier or appears twice.
+fn kernel_enum() -> String {
+    let rows = matmul_rows();
+    let mut seen: Vec<&str> = Vec::new();
+    for &(_, variant, spec) in &rows {
+        let identifier = variant.starts_with(|c: char| c.is_ascii_uppercase())
+            && variant.chars().all(|c| c.is_ascii_alphanumeric());
+        if !identifier || seen.contains(&variant) {
+            fail(&format!(
+                "kernel table: {}'s variant {variant:?} is not a new CamelCase identifier",
+                spec.name
+            ));
+        }
+        seen.push(variant);
+    }
+    let mut rust = String::from(
+        "/// One of this step's kernels, in reading order: a variant per matmul row of the\n\
+         /// [kernel table](crate::kernel_table::KERNEL_TABLE), generated from it by `build.rs`.\n\
+         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum Kernel {\n",
+    );
+    for &(_, variant, spec) in &rows {
+        writeln!(rust, "    #[doc = {:?}]\n    {variant},", spec.doc).expect("writing to a String");
+    }
+    rust.push_str("}\n\nimpl Kernel {\n    /// Every kernel, in reading order.\n");
+    writeln!(rust, "    pub const ALL: [Kernel; {}] = [", rows.len()).expect("writing to a String");
+    for &(_, variant, _) in &rows {
+        writeln!(rust, "        Kernel::{variant},").expect("writing to a String");
+    }
+    rust.push_str("    ];\n}\n\n/// The table row of each of [`Kernel::ALL`].\n");
+    writeln!(rust, "const TABLE_ROWS: [usize; {}] = [", rows.len()).expect("writing to a String");
+    for &(row, _, _) in &rows {
+        writeln!(rust, "    {row},").expect("writing to a String");
+    }
+    rust.push_str("];\n");
+    rust
+}
+
+/// Rust source for the array of stage functions, one per kernel in the order of `Kernel::ALL`:
+/// a `Stage` holds a plain `fn`, so each kernel needs its own instance of the generic one.
+fn stage_functions() -> String {
+    let mut rust = String::from("[\n");
+    for index in 0..matmul_rows().len() {
+        writeln!(rust, "    stage_function::<{index}>,").expect("writing to a String");
+    }
+    rust.push_str("]\n");
+    rust
 }
 
 /// `naive.cu` → `naive.ptx`.
@@ -95,7 +163,7 @@ fn table_of(name: &str, doc: &str, files: &[&str], path: impl Fn(&str) -> PathBu
 /// One `listing-<section>.md` per page section: a fenced `cuda` block per file it shows.
 fn write_listings(manifest_dir: &Path, out_dir: &Path) {
     let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
-    for spec in &KERNEL_TABLE {
+    for spec in KERNEL_TABLE {
         match sections
             .iter_mut()
             .find(|(section, _)| *section == spec.section)

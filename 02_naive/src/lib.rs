@@ -61,6 +61,7 @@
 use ndarray::{Array2, ArrayView2};
 
 pub use matmul_data as data;
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 
 /// `a @ b` by the definition: three nested loops over indices.
@@ -97,8 +98,9 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 pub fn stages() -> Vec<Stage> {
     vec![Stage {
         name: "naive",
-        package: env!("CARGO_PKG_NAME"),
         summary: "triple loop with indexing: c[[i, j]] += a[[i, k]] * b[[k, j]]",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     }]
 }

@@ -65,6 +65,7 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 pub use matmul_naive as naive;
 // Every earlier step, one segment away: `matmul_dot::data::test_near`.
@@ -203,15 +204,17 @@ pub fn stages() -> Vec<Stage> {
     let mut stages = naive::stages();
     stages.push(Stage {
         name: "dot",
-        package: env!("CARGO_PKG_NAME"),
         summary: "innermost loop as dot(row of a, column of b): no bounds checks, strided column",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages.push(Stage {
         name: "dot-contiguous",
-        package: env!("CARGO_PKG_NAME"),
         summary: "b transposed once so both operands are slices; 16 partial sums for SIMD",
         matmul: matmul_contiguous,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages
 }

@@ -59,6 +59,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 pub use matmul_dot as dot;
 // Every earlier step, one segment away: `matmul_elementwise::naive::matmul`.
@@ -96,9 +97,10 @@ pub fn stages() -> Vec<Stage> {
     let mut stages = dot::stages();
     stages.push(Stage {
         name: "elementwise",
-        package: env!("CARGO_PKG_NAME"),
         summary: "(a[i, :] * b[:, j]).sum(): whole-array multiply into a temporary, then sum",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages
 }

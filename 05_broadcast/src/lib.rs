@@ -76,6 +76,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 pub use matmul_elementwise as elementwise;
 // Every earlier step, one segment away: `matmul_broadcast::naive::matmul`.
@@ -144,15 +145,17 @@ pub fn stages() -> Vec<Stage> {
     let mut stages = elementwise::stages();
     stages.push(Stage {
         name: "broadcast",
-        package: env!("CARGO_PKG_NAME"),
         summary: "row of a broadcast against all of b, summed down axis 0: (a[i, :, None] * b).sum(0)",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages.push(Stage {
         name: "scaled-add",
-        package: env!("CARGO_PKG_NAME"),
         summary: "the same access pattern without the temporary: c[i, :] += a[i, k] * b[k, :]",
         matmul: matmul_scaled_add,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages
 }

@@ -186,6 +186,7 @@ pub use error::{EinsumError, Place};
 pub use matmul_broadcast as broadcast;
 // Every earlier step, one segment away: `matmul_einsum::naive::matmul`.
 pub use matmul_broadcast::{data, dot, elementwise, naive};
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 pub use spec::{Spec, Subscript, Term};
 
@@ -281,9 +282,10 @@ pub fn stages() -> Vec<Stage> {
     let mut stages = broadcast::stages();
     stages.push(Stage {
         name: "einsum",
-        package: env!("CARGO_PKG_NAME"),
         summary: "einsum(\"ik,kj->ij\"): Einstein summation lowered onto the scaled-add matmul",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     });
     stages
 }

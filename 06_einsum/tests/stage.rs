@@ -36,7 +36,8 @@ fn stages_end_with_einsum() {
         "the previous stages, in order"
     );
     let einsum = stages.last().unwrap();
-    assert_eq!(einsum.package, "matmul-einsum");
+    assert_eq!(einsum.defined_in.package, "matmul-einsum");
+    assert_eq!(einsum.defined_in.directory, "06_einsum");
     let a = synthetic::mnist_like(5, 1);
     let b = synthetic::weights(784, 10, 2);
     test_near(

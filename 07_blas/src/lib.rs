@@ -191,6 +191,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 pub use matmul_einsum as einsum;
 // Every earlier step, one segment away: `matmul_blas::naive::matmul`.
@@ -305,58 +306,56 @@ pub fn blas_libraries() -> &'static str {
 /// feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
 /// them by shape.
 pub fn stages() -> Vec<Stage> {
-    let package = env!("CARGO_PKG_NAME");
+    let own = |name: &'static str, summary: &'static str, matmul: matmul_data::MatmulFn| Stage {
+        name,
+        summary,
+        matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
+    };
     let mut stages = einsum::stages();
     stages.extend([
-        Stage {
-            name: "gemm-kernel",
-            package,
-            summary: "an MR × NR tile of c in vector registers, k rank-1 updates, over unpacked a and b",
-            matmul: gemm::matmul_kernel,
-        },
-        Stage {
-            name: "gemm-packed",
-            package,
-            summary: "a and b copied into contiguous slivers in the order the micro-kernel reads them",
-            matmul: gemm::matmul_packed,
-        },
-        Stage {
-            name: "gemm-blocked",
-            package,
-            summary: "packing in kc × nc and mc × kc blocks sized from L1, L2 and L3",
-            matmul: gemm::matmul_blocked,
-        },
-        Stage {
-            name: "gemm",
-            package,
-            summary: "the blocks of c shared among the cores, one packed panel of b for all",
-            matmul: gemm::matmul,
-        },
-        Stage {
-            name: "matrixmultiply",
-            package,
-            summary: "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
-            matmul: matrixmultiply::matmul,
-        },
+        own(
+            "gemm-kernel",
+            "an MR × NR tile of c in vector registers, k rank-1 updates, over unpacked a and b",
+            gemm::matmul_kernel,
+        ),
+        own(
+            "gemm-packed",
+            "a and b copied into contiguous slivers in the order the micro-kernel reads them",
+            gemm::matmul_packed,
+        ),
+        own(
+            "gemm-blocked",
+            "packing in kc × nc and mc × kc blocks sized from L1, L2 and L3",
+            gemm::matmul_blocked,
+        ),
+        own(
+            "gemm",
+            "the blocks of c shared among the cores, one packed panel of b for all",
+            gemm::matmul,
+        ),
+        own(
+            "matrixmultiply",
+            "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
+            matrixmultiply::matmul,
+        ),
     ]);
     #[cfg(feature = "openblas")]
-    stages.push(Stage {
-        name: "openblas",
-        package,
-        summary: "the system OpenBLAS's sgemm (NumPy's BLAS): assembly kernels, its own threads",
-        matmul: openblas::matmul,
-    });
-    stages.push(Stage {
-        name: "streaming",
-        package,
-        summary: "each row of a read once, b resident in cache, SIMD across k, rows split across cores",
-        matmul: streaming::matmul,
-    });
-    stages.push(Stage {
-        name: "blas",
-        package,
-        summary: "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
+    stages.push(own(
+        "openblas",
+        "the system OpenBLAS's sgemm (NumPy's BLAS): assembly kernels, its own threads",
+        openblas::matmul,
+    ));
+    stages.push(own(
+        "streaming",
+        "each row of a read once, b resident in cache, SIMD across k, rows split across cores",
+        streaming::matmul,
+    ));
+    stages.push(own(
+        "blas",
+        "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
         matmul,
-    });
+    ));
     stages
 }

@@ -1,4 +1,4 @@
-// Step 3: the same arithmetic, with x numbering the columns of c.
+// The same arithmetic as naive.cu, with x numbering the columns of c.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.
 // Launch: block (32, 8), grid (ceil(n / 32), ceil(m / 8)).

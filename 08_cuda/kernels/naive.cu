@@ -1,4 +1,4 @@
-// Step 2, on the GPU: the lesson's kernel, one thread per element of c.
+// The lesson's kernel, on the GPU: one thread per element of c.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.
 // Launch: block (16, 16), grid (ceil(m / 16), ceil(n / 16)) — the lesson's TPB = 16.

@@ -1,9 +1,9 @@
-// Step 6: overlap the loads with the arithmetic, and read shared memory without conflicts.
+// Overlap the loads with the arithmetic, and read shared memory without conflicts.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.
 // Launch: block 256 threads (one-dimensional), grid (ceil(n / 128), ceil(m / 128)).
 //
-// Step 5's loop does load tile -> barrier -> compute -> barrier: while a block waits for
+// regblock.cu's loop does load tile -> barrier -> compute -> barrier: while a block waits for
 // global memory its arithmetic units idle, unless other blocks on the multiprocessor happen
 // to be computing. Here shared memory holds two tiles of each operand. While the block
 // computes on one, each thread has already issued the global loads of the next tile into

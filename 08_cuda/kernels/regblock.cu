@@ -1,4 +1,4 @@
-// Step 5: 2-D register blocking with vectorised (float4) loads.
+// 2-D register blocking with vectorised (float4) loads.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.
 // Launch (one-dimensional blocks): block (BM / TM) * (BN / TN) threads,

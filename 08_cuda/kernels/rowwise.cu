@@ -1,4 +1,4 @@
-// Step 7, for tall, skinny products such as MNIST's (50000, 784) @ (784, 10): one thread per
+// For tall, skinny products such as MNIST's (50000, 784) @ (784, 10): one thread per
 // row of c, b's columns in shared memory, a streamed through in whole cache lines.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.

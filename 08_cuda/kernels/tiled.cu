@@ -1,4 +1,4 @@
-// Step 4: shared-memory tiling.
+// Shared-memory tiling.
 //
 // c = a @ b with a: (m, k), b: (k, n), c: (m, n), all row-major and contiguous.
 // Launch: block (32, 32), grid (ceil(n / 32), ceil(m / 32)).

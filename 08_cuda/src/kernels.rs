@@ -17,7 +17,7 @@
 //! The one utility, [`READ_FLOOR`], only reads a buffer: the time any kernel needs at least.
 
 use crate::grid::{Dim3, blocks_for};
-use crate::kernel_table::{GridShape, KERNEL_TABLE, KernelSpec};
+use crate::kernel_table::{GridShape, KERNEL_TABLE, KernelSpec, Role};
 
 // `const SOURCES: [(&str, &str); N]`: every file of the kernel table and its source, written
 // by build.rs from the table.
@@ -45,27 +45,9 @@ pub fn sources() -> &'static [(&'static str, &'static str)] {
 /// CUDA's limit on `gridDim.y` and `gridDim.z` (`gridDim.x` may reach `2^31 - 1`).
 pub const MAX_GRID_YZ: u32 = 65_535;
 
-/// One of this step's kernels, in reading order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    /// The lesson's kernel: one thread per output, `x` numbering rows (uncoalesced).
-    Naive,
-    /// One thread per output, `x` numbering columns: a warp reads and writes contiguous memory.
-    Coalesced,
-    /// 32 × 32 tiles of `a` and `b` staged in shared memory; each global load serves 32 FMAs.
-    Tiled,
-    /// 128 × 128 block tiles, 8 × 8 outputs per thread in registers, `float4` global loads.
-    RegisterBlocked,
-    /// The register-blocked kernel with 128 × 16 tiles, for tall skinny products (MNIST's
-    /// `(50000, 784) @ (784, 10)`).
-    Skinny,
-    /// Register blocking with two buffers per tile (the next tile's global loads overlap the
-    /// arithmetic) and each thread's columns split in two runs of 4 (conflict-free reads).
-    Pipelined,
-    /// One thread per row of `c` (16 columns per block) with `b` broadcast from shared memory
-    /// and `a` streamed in whole cache lines: for tall skinny products (`n <= 16`).
-    RowWise,
-}
+// `enum Kernel`, `Kernel::ALL` and `TABLE_ROWS`: a variant per matmul row of the kernel table,
+// written by build.rs from the table.
+include!(concat!(env!("OUT_DIR"), "/kernel_enum.rs"));
 
 /// How to launch a kernel: CUDA's `<<<grid, block>>>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,21 +85,9 @@ impl std::fmt::Display for TooLarge {
 impl std::error::Error for TooLarge {}
 
 impl Kernel {
-    /// Every kernel, in reading order.
-    pub const ALL: [Kernel; 7] = [
-        Kernel::Naive,
-        Kernel::Coalesced,
-        Kernel::Tiled,
-        Kernel::RegisterBlocked,
-        Kernel::Skinny,
-        Kernel::Pipelined,
-        Kernel::RowWise,
-    ];
-
-    /// Its row of the [kernel table](crate::kernel_table::KERNEL_TABLE): the matmul rows
-    /// come first, in the order of [`Kernel::ALL`].
+    /// Its row of the [kernel table](crate::kernel_table::KERNEL_TABLE).
     pub const fn spec(self) -> &'static KernelSpec {
-        &KERNEL_TABLE[self as usize]
+        &KERNEL_TABLE[TABLE_ROWS[self as usize]]
     }
 
     /// The stage name used in tables and on the command line.
@@ -197,10 +167,22 @@ impl Kernel {
     }
 }
 
-/// The read-bandwidth kernel of `kernels/read.cu`: the first row of the kernel table after the
-/// matmul kernels. It reads every float of a buffer once and writes one sum per block; its time
-/// on `a` is the floor of every kernel that must read `a` (`gpu::Device::measure_read`).
-pub const READ_FLOOR: &KernelSpec = &KERNEL_TABLE[Kernel::ALL.len()];
+/// The read-bandwidth kernel of `kernels/read.cu`, the kernel table's one utility. It reads
+/// every float of a buffer once and writes one sum per block; its time on `a` is the floor of
+/// every kernel that must read `a` (`gpu::Device::measure_read`).
+pub const READ_FLOOR: &KernelSpec = utility();
+
+/// The kernel table's utility row (a compile-time error if there is none).
+const fn utility() -> &'static KernelSpec {
+    let mut row = 0;
+    while row < KERNEL_TABLE.len() {
+        if matches!(KERNEL_TABLE[row].role, Role::Utility) {
+            return &KERNEL_TABLE[row];
+        }
+        row += 1;
+    }
+    panic!("the kernel table has no utility row (the read floor)")
+}
 
 /// The `<<<grid, block>>>` of [`READ_FLOOR`] for a buffer of `count` floats on a GPU with
 /// `multiprocessors` streaming multiprocessors: one-dimensional blocks, enough of them to fill
@@ -241,18 +223,21 @@ pub fn read_launch_config(count: usize, multiprocessors: u32) -> LaunchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel_table::Role;
 
-    /// `(rows, columns)` of c one block covers, and whether grid x runs along rows (only the
-    /// lesson's kernel does), as each kernel's .cu file says.
+    /// `(rows, columns)` of c one block covers, and whether grid x runs along rows, from the
+    /// table. That these are the kernels' real tiles is what the emulated-kernel tests check:
+    /// they launch every `.cu` file with these grids on sizes off every tile boundary.
     fn block_tile(kernel: Kernel) -> (u32, u32, bool) {
-        match kernel {
-            Kernel::Naive => (16, 16, true),
-            Kernel::Coalesced => (8, 32, false),
-            Kernel::Tiled => (32, 32, false),
-            Kernel::RegisterBlocked | Kernel::Pipelined => (128, 128, false),
-            Kernel::Skinny | Kernel::RowWise => (128, 16, false),
-        }
+        let GridShape::Tiles {
+            rows,
+            cols,
+            x_along_rows,
+            ..
+        } = kernel.spec().grid
+        else {
+            unreachable!("matmul kernels are launched in tiles")
+        };
+        (rows, cols, x_along_rows)
     }
 
     #[test]
@@ -308,7 +293,7 @@ mod tests {
 
     #[test]
     fn every_entry_point_is_a_kernel_in_its_file() {
-        for spec in &KERNEL_TABLE {
+        for spec in KERNEL_TABLE {
             // Declarations span lines (`__launch_bounds__` and all): compare with the
             // whitespace collapsed.
             let source = source_of(spec.file)
@@ -330,20 +315,24 @@ mod tests {
     }
 
     #[test]
-    fn the_table_lists_the_matmul_kernels_in_enum_order_then_the_utilities() {
-        for (index, kernel) in Kernel::ALL.into_iter().enumerate() {
+    fn every_matmul_row_is_a_kernel_in_table_order_and_the_read_floor_is_the_utility() {
+        let matmul_rows: Vec<&KernelSpec> = KERNEL_TABLE
+            .iter()
+            .filter(|spec| matches!(spec.role, Role::Matmul { .. }))
+            .collect();
+        assert_eq!(matmul_rows.len(), Kernel::ALL.len());
+        for (index, (kernel, row)) in Kernel::ALL.into_iter().zip(matmul_rows).enumerate() {
             assert_eq!(kernel as usize, index, "{kernel:?}");
-            assert_eq!(kernel.spec().role, Role::Matmul, "{kernel:?}");
+            assert_eq!(kernel.spec(), row, "{kernel:?}");
+            assert!(
+                matches!(kernel.spec().role, Role::Matmul { variant } if variant == format!("{kernel:?}")),
+                "{kernel:?}"
+            );
             assert!(
                 matches!(kernel.spec().grid, GridShape::Tiles { .. }),
                 "{kernel:?}"
             );
         }
-        assert!(
-            KERNEL_TABLE[Kernel::ALL.len()..]
-                .iter()
-                .all(|spec| spec.role == Role::Utility)
-        );
         assert_eq!(READ_FLOOR.entry_point, "read_sum");
         assert!(matches!(READ_FLOOR.grid, GridShape::GridStride { .. }));
         let names: std::collections::HashSet<_> = KERNEL_TABLE.iter().map(|s| s.name).collect();
@@ -352,7 +341,7 @@ mod tests {
 
     #[test]
     fn every_file_of_the_table_has_its_source_and_no_other_file_does() {
-        for spec in &KERNEL_TABLE {
+        for spec in KERNEL_TABLE {
             assert!(
                 source_of(spec.file).is_some(),
                 "{} has no source",
@@ -379,28 +368,18 @@ mod tests {
         }
     }
 
-    /// Each file's first line says which step of the page shows it, and that step's heading
-    /// (`## N.`) on the page is followed by its listing before the next heading.
+    /// Each kernel's section heading (`## N.`) on the page is followed by its listing before
+    /// the next heading.
     #[test]
-    fn kernel_files_page_sections_and_step_numbers_agree() {
+    fn every_kernel_is_shown_in_its_section_of_the_page() {
         let page = include_str!("lib.rs");
-        for spec in &KERNEL_TABLE {
-            let first_line = source_of(spec.file)
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or("");
+        for spec in KERNEL_TABLE {
             let listing = format!("/listing-{}.md", spec.section);
             let Ok(step) = spec.section.parse::<u32>() else {
                 // not a numbered step: shown once, anywhere on the page
                 assert!(page.contains(&listing), "the page lacks {listing}");
                 continue;
             };
-            assert!(
-                first_line.starts_with(&format!("// Step {step}")),
-                "kernels/{} starts {first_line:?}, not \"// Step {step}\"",
-                spec.file
-            );
             let heading = format!("//! ## {step}. ");
             let at = page
                 .find(&heading)

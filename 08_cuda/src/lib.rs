@@ -203,7 +203,7 @@
 //!
 #![doc = include_str!("../measured.md")]
 //!
-//! What can be known without a GPU is what the compiler decides: `08_cuda/ptxas-report.sh`
+//! What can be known without a GPU is what the compiler decides: `scripts/ptxas-report.sh`
 //! has NVRTC compile every kernel for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
 //!
 //! ```text
@@ -240,36 +240,31 @@
 //!
 //! `--cuda` builds `xtask` again with the feature when needed (finding `nvcc` on `PATH`, in
 //! `$CUDA_PATH/bin` or in `/usr/local/cuda/bin`), opens the device before it runs anything,
-//! and stops with one line and nothing written when there is no driver or no GPU. For every
-//! kernel on its own, checked harder:
+//! and stops with one line and nothing written when there is no driver or no GPU. With
+//! `--python`, PyTorch's `a @ b` on the GPU (cuBLAS behind it, TF32 off, CUDA events) is timed
+//! in the same run, as the row `gpu: torch.matmul`, next to the lesson's CPU methods. Every
+//! kernel is also checked harder by the tests, where a GPU is present:
 //!
 //! ```text
-//! cargo run --release --features cuda -p matmul-cuda --example gpu-check -- --quick
+//! cargo test -p matmul-cuda --features cuda --release
 //! ```
 //!
-//! `gpu-check` runs every kernel against float64 (output poisoned with NaN before each launch,
-//! MNIST shapes and sizes that are not multiples of any tile), every GPU stage through the
-//! conformance checks, the device's FP32 peak, the read floor and the upload, then the
-//! `mnist50k` table, the square sweep to 8192 with each kernel's share of cuBLAS, and the two
-//! goals above, each marked MET or NOT MET.
+//! They run every kernel and cuBLAS against float64 (output poisoned with NaN before each
+//! launch, MNIST shapes and sizes that are not multiples of any tile), every GPU stage through
+//! the conformance checks, and the read floor against a known sum.
 //!
 //! `build.rs` reads the [kernel table](kernel_table::KERNEL_TABLE), turns each of its files
 //! into PTX with `nvcc` (`$NVCC`, default `nvcc` on `PATH`; architecture `$MATMUL_CUDA_ARCH`,
 //! default `sm_80`, JIT-compiled by the driver for the GPU it finds) and stops with a message
 //! saying what to do when `nvcc` is missing. The binaries need the driver's `libcuda.so.1` to
-//! start. For a GPU machine without a Rust toolchain there are two scripts:
-//! `08_cuda/gpu-build.sh`, where the toolkit is, builds `gpu-check`, the crate's test binaries
-//! and `xtask`, all with the feature, into `target/cuda/carry/` (debug info stripped);
-//! `08_cuda/gpu-run.sh`, on the GPU machine with that folder copied over, runs the tests with
-//! `MATMUL_CUDA_REQUIRE_GPU=1` (so a device that fails to open is a failure, not a skip), a
-//! PyTorch `matmul` timing as a peer, `xtask bench --cuda` and `gpu-check`.
+//! start.
 //!
-//! Before spending GPU time, `08_cuda/fake-gpu-run.sh` runs the same binaries against a fake
-//! `libcuda.so.1` whose "device" runs the kernels on the CPU emulator, and a fake cuBLAS that
+//! Without a GPU, `scripts/fake-gpu-run.sh` runs this crate's `cuda` tests against a fake
+//! `libcuda.so.1` whose "device" runs the kernels on a CPU emulator, and a fake cuBLAS that
 //! computes SGEMM by its column-major definition (`tests/fake-driver/`): everything but the
 //! GPU itself — module loading from the embedded PTX, buffer sizes, argument order, launch
 //! configurations, NaN poisoning, copies, the transpose trick — is exercised for real;
-//! `xtask/fake-gpu-bench.sh` does the same for `cargo xtask bench --cuda --quick` and checks
+//! `scripts/fake-gpu-bench.sh` does the same for `cargo xtask bench --cuda --quick` and checks
 //! the rows it writes.
 //!
 //! Previous: [`matmul_blas`](../matmul_blas/index.html), a real CPU GEMM. This is the last step.
@@ -279,6 +274,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 pub use matmul_blas as blas;
 // Every earlier step, one segment away: `matmul_cuda::naive::matmul`.
 pub use matmul_blas::{broadcast, data, dot, einsum, elementwise, naive};
+use matmul_data::Processor;
 pub use matmul_data::Stage;
 
 pub mod grid;
@@ -351,20 +347,25 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     c
 }
 
+/// This crate, as its stages name it: where the GPU's rows of the bench belong.
+pub const CRATE: matmul_data::Crate = matmul_data::this_crate!();
+
 /// This crate's CPU stages: the kernel on the simulated grid.
 fn own_stages() -> Vec<Stage> {
     vec![Stage {
         name: "grid-cpu",
-        package: env!("CARGO_PKG_NAME"),
         summary: "the lesson's CUDA kernel, one call per grid position, simulated on the CPU",
         matmul,
+        runs_on: Processor::Cpu,
+        defined_in: matmul_data::this_crate!(),
     }]
 }
 
 /// The stages defined so far, in reading order: step 7's, then `grid-cpu`.
 ///
-/// With the `cuda` feature, the GPU kernels follow (`cuda-naive`, …) — but only when a device
-/// is present at run time (see `gpu::gpu_stages`).
+/// With the `cuda` feature, the GPU kernels follow (`cuda-naive`, …), each with
+/// `runs_on: Processor::Gpu`: listing them opens no device, and running one needs a GPU (see
+/// `gpu::gpu_stages`).
 pub fn stages() -> Vec<Stage> {
     let mut stages = blas::stages();
     stages.extend(own_stages());

@@ -10,13 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
-#[allow(dead_code)] // The bench uses only part of the shared module.
-#[path = "../src/bench/workload.rs"]
-mod workload;
-
-#[allow(dead_code)]
-#[path = "../src/bench/floor.rs"]
-mod floor;
+use xtask::bench::{floor, workload};
 
 use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
 
@@ -27,7 +21,7 @@ const MAX_RUN: Duration = Duration::from_millis(500);
 /// calls): predicts a run on a larger workload without running it.
 fn rates(mnist5: &Workload) -> Vec<f64> {
     let (a, b) = (mnist5.a.view(), mnist5.b.view());
-    matmul_cuda::stages()
+    cpu_stages()
         .iter()
         .map(|stage| {
             let fastest = (0..3)
@@ -43,11 +37,19 @@ fn rates(mnist5: &Workload) -> Vec<f64> {
         .collect()
 }
 
+/// The stages that run on the CPU (the GPU's need a device: `cargo xtask bench --cuda`).
+fn cpu_stages() -> Vec<matmul_data::Stage> {
+    matmul_cuda::stages()
+        .into_iter()
+        .filter(|stage| stage.runs_on == matmul_data::Processor::Cpu)
+        .collect()
+}
+
 fn bench_workload(c: &mut Criterion, workload: &Workload, rates: &[f64]) {
     let mut group = c.benchmark_group(&workload.name);
     group.throughput(Throughput::Elements(workload.flops() as u64));
     let (a, b) = (workload.a.view(), workload.b.view());
-    for (stage, rate) in matmul_cuda::stages().into_iter().zip(rates) {
+    for (stage, rate) in cpu_stages().into_iter().zip(rates) {
         let estimate = Duration::from_secs_f64(rate * workload.flops());
         if estimate > MAX_RUN {
             eprintln!(

@@ -116,7 +116,7 @@ fn steps(metadata: &Metadata) -> Vec<Step> {
             description: package.description.clone().unwrap_or_default(),
             stages: stages
                 .iter()
-                .filter(|stage| stage.package == package.name)
+                .filter(|stage| stage.defined_in.package == package.name)
                 .map(|stage| (stage.name, stage.summary))
                 .collect(),
         })

@@ -14,9 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
-mod data;
-mod doc;
+use xtask::{bench, data, doc};
 
 /// Matrix multiplication from foundations: the project's runner.
 #[derive(Debug, Parser)]

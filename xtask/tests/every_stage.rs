@@ -1,11 +1,20 @@
-//! Every stage the workspace defines — found by iterating `matmul_cuda::stages()`, the end of
-//! the chain — against a float64 reference and against the naive loop, on random shapes and
-//! layouts that none of the per-crate conformance tests use.
+//! Every CPU stage the workspace defines — found by iterating `matmul_cuda::stages()`, the end
+//! of the chain — against a float64 reference and against the naive loop, on random shapes and
+//! layouts that none of the per-crate conformance tests use. (The GPU stages, listed with the
+//! `cuda` feature, need a device: `08_cuda/tests/gpu.rs` runs the same checks on them.)
 
 use matmul_data::conformance::{LAYOUTS, Layout, with_layout};
 use matmul_data::synthetic::{SplitMix64, uniform};
-use matmul_data::{reference_matmul, relative_error, test_near};
+use matmul_data::{Processor, Stage, reference_matmul, relative_error, test_near};
 use ndarray::s;
+
+/// The stages that run on the CPU, in reading order.
+fn cpu_stages() -> Vec<Stage> {
+    matmul_cuda::stages()
+        .into_iter()
+        .filter(|stage| stage.runs_on == Processor::Cpu)
+        .collect()
+}
 
 /// A shape drawn at random: sizes 0..=40 for the outer dimensions and 0..=300 inner, with a
 /// bias towards the edges (0, 1) where off-by-one mistakes live.
@@ -23,7 +32,7 @@ fn random_layout(rng: &mut SplitMix64) -> Layout {
 
 #[test]
 fn every_stage_agrees_with_float64_on_unseen_shapes_and_layouts() {
-    let stages = matmul_cuda::stages();
+    let stages = cpu_stages();
     let names: Vec<_> = stages.iter().map(|stage| stage.name).collect();
     for expected in ["naive", "dot", "elementwise", "broadcast", "einsum"] {
         assert!(
@@ -72,7 +81,7 @@ fn every_stage_accepts_a_window_into_a_larger_matrix() {
     let a = big.slice(s![3..20, 5..45]);
     let b = big.slice(s![10..50, 7..30]);
     let exact = reference_matmul(a, b);
-    for stage in matmul_cuda::stages() {
+    for stage in cpu_stages() {
         let error = relative_error(&(stage.matmul)(a, b), &exact);
         assert!(
             error < 1e-4,
@@ -92,10 +101,14 @@ fn stage_names_are_unique_and_documented() {
             stage.name
         );
         assert!(
-            stage.package.starts_with("matmul-"),
-            "stage {}: {}",
+            stage.defined_in.package.starts_with("matmul-")
+                && stage
+                    .defined_in
+                    .directory
+                    .starts_with(|c: char| c.is_ascii_digit()),
+            "stage {}: {:?}",
             stage.name,
-            stage.package
+            stage.defined_in
         );
         assert!(
             stages[..index]

@@ -1,13 +1,15 @@
 //! No module imports its caller: within each crate of the workspace, the graph of "module X
-//! uses an item defined in module Y" has no cycle.
+//! uses an item defined in module Y" has no cycle. And in the bench, the runners (which take
+//! the measurements) and the renderers (which show them) never import each other, and no
+//! module imports both.
 //!
 //! A circle (`mnist` calls the parsers, the parsers return `mnist`'s types) means neither file
-//! can be read, tested or moved alone; the fix is a leaf module both sides use. This test reads
-//! every crate's `src/` as text — the files form the modules (`a.rs` and `a/mod.rs` are `a`,
-//! `a/b.rs` is `a::b`) — and collects the paths each module names: `crate::…`, `super::…`,
-//! `self::…`, and paths through its own child modules, `use` trees with braces included.
-//! Comments, string literals and `#[cfg(test)]` modules are left out (a test module may use its
-//! parent freely).
+//! can be read, tested or moved alone; the fix is a leaf module both sides use. This test
+//! parses every crate's `src/` with `syn` — the files form the modules (`a.rs` and `a/mod.rs`
+//! are `a`, `a/b.rs` is `a::b`; an inline `mod a { … }` is a module of its own) — and collects
+//! the paths each module names: `crate::…`, `super::…`, `self::…`, and paths through its own
+//! child modules, in `use` trees and in code. `#[cfg(test)]` items are left out (a test module
+//! may use its parent freely); so are paths inside macro calls, which `syn` does not parse.
 //!
 //! A path resolves to the deepest module it names. When that module only re-exports the item
 //! (`pub use mnist::Mnist;` in `lib.rs`), the edge goes to where the item is defined, so a
@@ -17,12 +19,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use syn::visit::Visit;
+
 /// A module's path inside its crate: `[]` for the root, `["mnist", "pickle"]`, …
 type ModulePath = Vec<String>;
 
-/// A module's source with comments, strings and test modules removed.
+/// What a module names, as written (resolved against the module tree later).
+#[derive(Debug, Default)]
 struct Module {
-    code: String,
+    /// Paths it uses, in `use` items and in code.
+    uses: Vec<Vec<String>>,
+    /// `pub use` items: the name it re-exports and the path it comes from.
+    re_exports: Vec<(String, Vec<String>)>,
+    /// Its child modules' names.
+    children: BTreeSet<String>,
 }
 
 #[test]
@@ -41,13 +51,44 @@ fn no_crate_has_an_import_circle() {
     assert!(report.is_empty(), "import circles:\n{}", report.join("\n"));
 }
 
+/// The bench's runners: they take measurements into `Results`.
+const RUNNERS: [&str; 3] = ["cpu", "gpu", "python"];
+/// The bench's renderers: they show `Results`.
+const RENDERERS: [&str; 4] = ["table", "chart", "docs", "splice"];
+
+#[test]
+fn no_bench_module_imports_both_a_runner_and_a_renderer() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = graph(&modules_of(&src));
+    let bench = |name: &str| vec!["bench".to_string(), name.to_string()];
+    for name in RUNNERS.iter().chain(&RENDERERS) {
+        assert!(graph.contains_key(&bench(name)), "no module bench::{name}");
+    }
+    let mut report = Vec::new();
+    for (module, uses) in &graph {
+        let runners: Vec<_> = RUNNERS
+            .iter()
+            .filter(|r| uses.contains(&bench(r)))
+            .collect();
+        let renderers: Vec<_> = RENDERERS
+            .iter()
+            .filter(|r| uses.contains(&bench(r)))
+            .collect();
+        let is = |group: &[&str]| group.iter().any(|name| *module == bench(name));
+        if (!runners.is_empty() && (!renderers.is_empty() || is(&RENDERERS)))
+            || (!renderers.is_empty() && is(&RUNNERS))
+        {
+            report.push(format!(
+                "{} uses runners {runners:?} and renderers {renderers:?}",
+                display(module)
+            ));
+        }
+    }
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
+
 #[test]
 fn the_checker_finds_a_circle_and_sees_through_re_exports() {
-    let module = |file: &str, code: &str| {
-        let mut modules = BTreeMap::new();
-        add_module(&mut modules, module_path(Path::new(file)), strip(code));
-        modules
-    };
     // `mnist` calls the parser, the parser returns `mnist`'s type: a circle.
     let circle: BTreeMap<_, _> = [
         module("lib.rs", "pub mod mnist; pub use mnist::Mnist;"),
@@ -114,6 +155,31 @@ fn the_checker_finds_a_circle_and_sees_through_re_exports() {
     assert_eq!(find_cycle(&inline_graph), None);
 }
 
+#[test]
+fn the_runner_rule_sees_a_runner_importing_a_renderer() {
+    let modules: BTreeMap<_, _> = [
+        module("lib.rs", "pub mod bench;"),
+        module("bench.rs", "mod cpu; mod table;"),
+        module("bench/cpu.rs", "use super::table::format; fn run() {}"),
+        module("bench/table.rs", "pub fn format() {}"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let graph = graph(&modules);
+    let cpu = vec!["bench".to_string(), "cpu".to_string()];
+    let table = vec!["bench".to_string(), "table".to_string()];
+    assert_eq!(graph[&cpu], BTreeSet::from([table]));
+}
+
+/// `code` parsed as the file `file` of a crate's `src/`, as [`modules_of`] reads it.
+fn module(file: &str, code: &str) -> BTreeMap<ModulePath, Module> {
+    let mut modules = BTreeMap::new();
+    let parsed = syn::parse_file(code).unwrap_or_else(|err| panic!("{file}: {err}"));
+    add_items(&mut modules, module_path(Path::new(file)), &parsed.items);
+    modules
+}
+
 /// The workspace's members, from the root `Cargo.toml`'s `members = [...]`.
 fn workspace_members(root: &Path) -> Vec<String> {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
@@ -127,8 +193,8 @@ fn workspace_members(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every `.rs` file under `src`, keyed by its module path (binaries' and libraries' roots both
-/// map to `[]`; a crate here has one or the other).
+/// Every `.rs` file under `src`, parsed, keyed by its module path (a library's root or, in a
+/// crate without one, the binary's maps to `[]`).
 fn modules_of(src: &Path) -> BTreeMap<ModulePath, Module> {
     let mut modules = BTreeMap::new();
     let mut pending = vec![src.to_path_buf()];
@@ -138,58 +204,138 @@ fn modules_of(src: &Path) -> BTreeMap<ModulePath, Module> {
             if path.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let relative = path.strip_prefix(src).unwrap();
-                let code = strip(&std::fs::read_to_string(&path).unwrap());
-                add_module(&mut modules, module_path(relative), code);
+                // A binary beside a library is another crate, which uses the library by name.
+                if path == src.join("main.rs") && src.join("lib.rs").is_file() {
+                    continue;
+                }
+                let code = std::fs::read_to_string(&path).unwrap();
+                let file = syn::parse_file(&code)
+                    .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+                let module = module_path(path.strip_prefix(src).unwrap());
+                add_items(&mut modules, module, &file.items);
             }
         }
     }
     modules
 }
 
-/// Adds a module, and each inline `mod name { … }` in it as a module of its own.
-fn add_module(modules: &mut BTreeMap<ModulePath, Module>, path: ModulePath, mut code: String) {
-    let mut search_from = 0;
-    while let Some(found) = code[search_from..].find("mod ") {
-        let at = search_from + found;
-        search_from = at + 4;
-        if is_ident_char(code[..at].chars().next_back()) {
-            continue; // `cmod `, not the keyword
-        }
-        let after = &code[at + 4..];
-        let name: String = after
-            .trim_start()
-            .chars()
-            .take_while(|&c| c.is_alphanumeric() || c == '_')
-            .collect();
-        let rest = after.trim_start()[name.len()..].trim_start();
-        if name.is_empty() || !rest.starts_with('{') {
-            continue; // `mod name;`: a file of its own
-        }
-        let open = at + code[at..].find('{').unwrap();
-        let mut depth = 0;
-        let mut close = code.len();
-        for (offset, c) in code[open..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        close = open + offset;
-                        break;
-                    }
+/// Whether `attrs` hold `#[cfg(test)]`.
+fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        attr.path().is_ident("cfg")
+            && attr
+                .parse_args::<syn::Ident>()
+                .is_ok_and(|ident| ident == "test")
+    })
+}
+
+/// Adds what `items` name to the module at `path`, and each inline `mod name { … }` as a
+/// module of its own.
+fn add_items(modules: &mut BTreeMap<ModulePath, Module>, path: ModulePath, items: &[syn::Item]) {
+    let mut uses = Vec::new();
+    for item in items {
+        match item {
+            syn::Item::Mod(inner) if is_test_only(&inner.attrs) => {}
+            syn::Item::Mod(inner) => {
+                let name = inner.ident.to_string();
+                modules
+                    .entry(path.clone())
+                    .or_default()
+                    .children
+                    .insert(name.clone());
+                if let Some((_, content)) = &inner.content {
+                    let mut child = path.clone();
+                    child.push(name);
+                    add_items(modules, child, content);
                 }
-                _ => {}
+            }
+            syn::Item::Use(use_item) if !matches!(use_item.vis, syn::Visibility::Inherited) => {
+                let module = modules.entry(path.clone()).or_default();
+                for (segments, alias) in expand(&use_item.tree) {
+                    let name = alias
+                        .or_else(|| segments.last().cloned())
+                        .unwrap_or_default();
+                    module.re_exports.push((name, segments));
+                }
+            }
+            item if is_test_only(item_attrs(item)) => {}
+            item => {
+                let mut collector = Paths::default();
+                collector.visit_item(item);
+                uses.extend(collector.paths);
             }
         }
-        let body = code[open + 1..close.min(code.len())].to_string();
-        code.replace_range(at..(close + 1).min(code.len()), "");
-        search_from = at;
-        let mut inner = path.clone();
-        inner.push(name);
-        add_module(modules, inner, body);
     }
-    modules.insert(path, Module { code });
+    modules.entry(path).or_default().uses.extend(uses);
+}
+
+/// An item's attributes (none for the kinds that cannot carry `#[cfg(test)]` here).
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+/// Every path in the code it visits: `use` trees expanded, paths in types and expressions.
+#[derive(Default)]
+struct Paths {
+    paths: Vec<Vec<String>>,
+}
+
+impl<'ast> Visit<'ast> for Paths {
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        self.paths.push(
+            path.segments
+                .iter()
+                .map(|segment| segment.ident.to_string())
+                .collect(),
+        );
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_item_use(&mut self, use_item: &'ast syn::ItemUse) {
+        self.paths
+            .extend(expand(&use_item.tree).into_iter().map(|(path, _)| path));
+    }
+
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {
+        // `pub(crate)`, `pub(super)`: who may see an item, not something it uses
+    }
+
+    fn visit_item_mod(&mut self, _: &'ast syn::ItemMod) {
+        // a module inside a function: its own scope, rare enough to leave out
+    }
+}
+
+/// A `use` tree as full paths, each with the name it is imported as when renamed; `*` stands
+/// for a glob.
+fn expand(tree: &syn::UseTree) -> Vec<(Vec<String>, Option<String>)> {
+    match tree {
+        syn::UseTree::Path(path) => expand(&path.tree)
+            .into_iter()
+            .map(|(mut rest, alias)| {
+                rest.insert(0, path.ident.to_string());
+                (rest, alias)
+            })
+            .collect(),
+        syn::UseTree::Name(name) => vec![(vec![name.ident.to_string()], None)],
+        syn::UseTree::Rename(rename) => vec![(
+            vec![rename.ident.to_string()],
+            Some(rename.rename.to_string()),
+        )],
+        syn::UseTree::Glob(_) => vec![(vec!["*".to_string()], None)],
+        syn::UseTree::Group(group) => group.items.iter().flat_map(expand).collect(),
+    }
 }
 
 /// `lib.rs` → `[]`, `a.rs` → `[a]`, `a/mod.rs` → `[a]`, `a/b.rs` → `[a, b]`.
@@ -216,344 +362,81 @@ fn display(module: &ModulePath) -> String {
     }
 }
 
-/// Removes comments, string and char literals (their text could look like paths) and
-/// `#[cfg(test)] mod … { … }` blocks.
-fn strip(source: &str) -> String {
-    let bytes: Vec<char> = source.chars().collect();
-    let mut out = String::with_capacity(source.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let rest = |i: usize, j: usize| bytes.get(i + j).copied().unwrap_or('\0');
-        match (bytes[i], rest(i, 1)) {
-            ('/', '/') => {
-                while i < bytes.len() && bytes[i] != '\n' {
-                    i += 1;
-                }
-            }
-            ('/', '*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == '/' && rest(i, 1) == '*' {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == '*' && rest(i, 1) == '/' {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            ('r', '"') | ('r', '#') if !is_ident_char(i.checked_sub(1).map(|p| bytes[p])) => {
-                // raw string r"…" or r#"…"#
-                let mut j = i + 1;
-                let mut hashes = 0;
-                while bytes.get(j) == Some(&'#') {
-                    hashes += 1;
-                    j += 1;
-                }
-                if bytes.get(j) != Some(&'"') {
-                    out.push(bytes[i]);
-                    i += 1;
-                    continue;
-                }
-                j += 1;
-                while j < bytes.len() {
-                    if bytes[j] == '"' && (1..=hashes).all(|h| bytes.get(j + h) == Some(&'#')) {
-                        j += 1 + hashes;
-                        break;
-                    }
-                    j += 1;
-                }
-                out.push_str("\"\"");
-                i = j;
-            }
-            ('"', _) => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != '"' {
-                    i += if bytes[i] == '\\' { 2 } else { 1 };
-                }
-                i += 1;
-                out.push_str("\"\"");
-            }
-            ('\'', c) if rest(i, 2) == '\'' || (c == '\\' && rest(i, 3) == '\'') => {
-                // a char literal ('a', '\n'); lifetimes ('a) are left alone
-                i += if c == '\\' { 4 } else { 3 };
-                out.push_str("' '");
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
+/// `path`, named in `module`, as a path from the crate root; `None` for a path that does not
+/// start in this crate (another crate, a local item, a type parameter).
+fn absolute(
+    module: &ModulePath,
+    path: &[String],
+    children: &BTreeSet<String>,
+) -> Option<Vec<String>> {
+    let first = path.first()?;
+    let mut base = match first.as_str() {
+        "crate" => Vec::new(),
+        "self" | "super" => module.clone(),
+        child if children.contains(child) => module.clone(),
+        _ => return None,
+    };
+    let mut rest = match first.as_str() {
+        "crate" | "self" => &path[1..],
+        _ => path,
+    };
+    while rest.first().is_some_and(|s| s == "super") {
+        base.pop()?;
+        rest = &rest[1..];
     }
-    remove_test_modules(&out)
-}
-
-fn is_ident_char(c: Option<char>) -> bool {
-    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
-}
-
-fn remove_test_modules(code: &str) -> String {
-    let mut out = code.to_string();
-    while let Some(at) = out.find("#[cfg(test)]") {
-        let after = &out[at..];
-        let Some(brace) = after.find('{') else { break };
-        let header = &after[..brace];
-        if !header.contains("mod ") || header.contains(';') {
-            // `#[cfg(test)]` on something else: drop only the attribute
-            out.replace_range(at..at + "#[cfg(test)]".len(), "");
-            continue;
-        }
-        let mut depth = 0;
-        let mut end = out.len();
-        for (offset, c) in out[at + brace..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = at + brace + offset + 1;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        out.replace_range(at..end, "");
-    }
-    out
-}
-
-/// Splits code into identifiers and the punctuation that paths are made of.
-fn tokens(code: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let chars: Vec<char> = code.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            tokens.push(chars[start..i].iter().collect());
-        } else if c == ':' && chars.get(i + 1) == Some(&':') {
-            tokens.push("::".into());
-            i += 2;
-        } else if c.is_whitespace() {
-            i += 1;
-        } else {
-            tokens.push(c.to_string());
-            i += 1;
-        }
-    }
-    tokens
-}
-
-/// Expands the path (or `use` tree) starting at `tokens[start]` into full paths, each a list
-/// of segments; `*` stands for a glob.
-fn expand(tokens: &[String], start: usize) -> Vec<Vec<String>> {
-    expand_aliased(tokens, start)
-        .into_iter()
-        .map(|(path, _)| path)
-        .collect()
-}
-
-/// [`expand`], with the name each path is imported as when a `use` renames it (`as name`).
-fn expand_aliased(tokens: &[String], start: usize) -> Vec<(Vec<String>, Option<String>)> {
-    type Out = Vec<(Vec<String>, Option<String>)>;
-    fn tree(tokens: &[String], mut i: usize, prefix: Vec<String>, out: &mut Out) -> usize {
-        let mut path = prefix;
-        loop {
-            match tokens.get(i).map(String::as_str) {
-                Some("{") => {
-                    i += 1;
-                    loop {
-                        match tokens.get(i).map(String::as_str) {
-                            Some("}") => return i + 1,
-                            Some(",") => i += 1,
-                            None => return i,
-                            _ => i = tree(tokens, i, path.clone(), out),
-                        }
-                    }
-                }
-                Some(segment) if segment == "*" || is_ident_char(segment.chars().next()) => {
-                    path.push(segment.to_string());
-                    i += 1;
-                    if tokens.get(i).map(String::as_str) == Some("::") {
-                        i += 1;
-                    } else {
-                        let mut alias = None;
-                        if tokens.get(i).map(String::as_str) == Some("as") {
-                            alias = tokens.get(i + 1).cloned();
-                            i += 2;
-                        }
-                        out.push((path, alias));
-                        return i;
-                    }
-                }
-                _ => {
-                    out.push((path, None));
-                    return i;
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    tree(tokens, start, Vec::new(), &mut out);
-    out
-}
-
-/// Every path a module names, made absolute: `crate::a::B`, `super::B`, `self::a::B` and
-/// `a::B` for a child module `a`.
-fn paths_named(module: &ModulePath, code: &str, children: &BTreeSet<String>) -> Vec<Vec<String>> {
-    let tokens = tokens(code);
-    let mut paths = Vec::new();
-    for i in 0..tokens.len() {
-        let previous = i.checked_sub(1).map(|p| tokens[p].as_str());
-        if previous == Some("::") || tokens.get(i + 1).map(String::as_str) != Some("::") {
-            continue; // not the start of a path
-        }
-        let base: Vec<String> = match tokens[i].as_str() {
-            "crate" => Vec::new(),
-            "self" => module.clone(),
-            "super" => module[..module.len().saturating_sub(1)].to_vec(),
-            child if children.contains(child) => {
-                let mut base = module.clone();
-                base.push(child.to_string());
-                base
-            }
-            _ => continue,
-        };
-        for tail in expand(&tokens, i + 2) {
-            let mut path = base.clone();
-            let mut tail = tail.into_iter().peekable();
-            // `super::super::x`
-            while tail.peek().map(String::as_str) == Some("super") {
-                tail.next();
-                path.pop();
-            }
-            path.extend(tail);
-            paths.push(path);
-        }
-    }
-    paths
-}
-
-/// For each module, the items it re-exports (`pub use path::Item;`, `pub use path as name;`)
-/// and where they come from: a module path in this crate, or `None` for another crate.
-fn re_exports(
-    modules: &BTreeMap<ModulePath, Module>,
-    children: &BTreeMap<ModulePath, BTreeSet<String>>,
-) -> BTreeMap<ModulePath, BTreeMap<String, Option<Vec<String>>>> {
-    let mut map = BTreeMap::new();
-    for (path, module) in modules {
-        let tokens = tokens(&module.code);
-        let mut items = BTreeMap::new();
-        for i in 0..tokens.len() {
-            if tokens[i] != "pub" || tokens.get(i + 1).map(String::as_str) != Some("use") {
-                continue;
-            }
-            for (segments, alias) in expand_aliased(&tokens, i + 2) {
-                let Some(first) = segments.first() else {
-                    continue;
-                };
-                let target = match first.as_str() {
-                    "crate" => Some(segments[1..].to_vec()),
-                    "self" => Some([path.clone(), segments[1..].to_vec()].concat()),
-                    "super" => Some(
-                        [
-                            path[..path.len().saturating_sub(1)].to_vec(),
-                            segments[1..].to_vec(),
-                        ]
-                        .concat(),
-                    ),
-                    child if children[path].contains(child) => {
-                        Some([path.clone(), segments.clone()].concat())
-                    }
-                    _ => None, // another crate
-                };
-                let name = alias.or_else(|| segments.last().cloned());
-                if let Some(name) = name.filter(|n| n != "*") {
-                    items.insert(name, target);
-                }
-            }
-        }
-        map.insert(path.clone(), items);
-    }
-    map
+    base.extend(rest.iter().filter(|s| *s != "self").cloned());
+    Some(base)
 }
 
 /// The module an absolute path leads to: the deepest module it names, followed through
-/// re-exports to where the item is defined.
+/// re-exports to where the item is defined; `None` when that is another crate.
 fn resolve(
-    path: &[String],
     modules: &BTreeMap<ModulePath, Module>,
-    re_exports: &BTreeMap<ModulePath, BTreeMap<String, Option<Vec<String>>>>,
+    path: &[String],
     depth: usize,
 ) -> Option<ModulePath> {
     let deepest = (0..=path.len())
         .rev()
-        .find(|&n| modules.contains_key(&path[..n]))?;
-    let module = path[..deepest].to_vec();
-    if let Some(item) = path.get(deepest).filter(|_| depth < 8) {
-        match re_exports[&module].get(item) {
-            // an item of another crate, named through this one: no edge inside the crate
-            Some(None) => return None,
-            Some(Some(target)) if target.as_slice() != path => {
-                return resolve(target, modules, re_exports, depth + 1).or(Some(module));
+        .map(|n| path[..n].to_vec())
+        .find(|prefix| modules.contains_key(prefix))
+        .unwrap_or_default();
+    let Some(name) = path.get(deepest.len()) else {
+        return Some(deepest);
+    };
+    let module = &modules[&deepest];
+    let re_export = module
+        .re_exports
+        .iter()
+        .find(|(exported, _)| exported == name);
+    match re_export {
+        Some((_, from)) if depth < 16 => {
+            match absolute(&deepest, from, &module.children) {
+                Some(mut target) => {
+                    target.extend(path[deepest.len() + 1..].iter().cloned());
+                    resolve(modules, &target, depth + 1)
+                }
+                None => None, // re-exported from another crate
             }
-            _ => {}
         }
+        _ => Some(deepest),
     }
-    Some(module)
 }
 
 /// The edges "module X uses something defined in module Y" (X ≠ Y).
 fn graph(modules: &BTreeMap<ModulePath, Module>) -> BTreeMap<ModulePath, BTreeSet<ModulePath>> {
-    let mut children: BTreeMap<ModulePath, BTreeSet<String>> = modules
-        .keys()
-        .map(|p| (p.clone(), BTreeSet::new()))
-        .collect();
-    for path in modules.keys() {
-        if let Some((last, parent)) = path.split_last() {
-            children
-                .entry(parent.to_vec())
-                .or_default()
-                .insert(last.clone());
-        }
-    }
-    let re_exports = re_exports(modules, &children);
-    let mut graph = BTreeMap::new();
-    for (path, module) in modules {
-        let mut targets = BTreeSet::new();
-        for named in paths_named(path, &module.code, &children[path]) {
-            // a module's own re-exports are how it is seen from outside, not what it uses
-            if let Some(target) = resolve(&named, modules, &re_exports, 0)
-                && &target != path
-                && !re_exported_by(path, &named, &re_exports)
-            {
-                targets.insert(target);
-            }
-        }
-        graph.insert(path.clone(), targets);
-    }
-    graph
-}
-
-/// Whether `named` is the target of one of `module`'s own `pub use` lines.
-fn re_exported_by(
-    module: &ModulePath,
-    named: &[String],
-    re_exports: &BTreeMap<ModulePath, BTreeMap<String, Option<Vec<String>>>>,
-) -> bool {
-    re_exports[module]
-        .values()
-        .any(|target| target.as_deref() == Some(named))
+    modules
+        .iter()
+        .map(|(path, module)| {
+            let targets = module
+                .uses
+                .iter()
+                .filter_map(|named| absolute(path, named, &module.children))
+                .filter_map(|absolute| resolve(modules, &absolute, 0))
+                .filter(|target| target != path)
+                .collect();
+            (path.clone(), targets)
+        })
+        .collect()
 }
 
 /// A cycle in `graph`, as the modules along it (first = last), if there is one.

@@ -25,10 +25,7 @@ const PENDING: [&str; 0] = [];
 const FACT: &str = "<!-- fact -->";
 
 /// The README's generated block (written by `cargo xtask bench --readme` / `--docs`).
-const README_BLOCK: (&str, &str) = (
-    "<!-- cargo xtask bench --readme: start -->",
-    "<!-- cargo xtask bench --readme: end -->",
-);
+const README_BLOCK: (&str, &str) = xtask::bench::splice::README_MARKERS;
 
 /// What a share of is a measured figure: "% of" followed closely by one of these.
 const MEASURED_WHOLES: [&str; 9] = [

@@ -42,7 +42,7 @@ type SgemmFn = unsafe extern "C" fn(
 /// `CUBLAS_OP_N`: use the operand as stored.
 const OP_N: c_int = 0;
 /// `CUBLAS_DEFAULT_MATH`: FP32 arithmetic, no TF32 tensor cores (unless the environment
-/// overrides it with `NVIDIA_TF32_OVERRIDE=1`; `gpu-run.sh` sets it to 0).
+/// overrides it with `NVIDIA_TF32_OVERRIDE=1`; `scripts/gpu-run.sh` sets it to 0).
 const DEFAULT_MATH: c_int = 0;
 
 /// The names tried, newest first, then the same names in the usual toolkit directory.

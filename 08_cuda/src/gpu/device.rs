@@ -45,6 +45,9 @@ impl fmt::Debug for Device {
     }
 }
 
+/// The device of [`Device::shared`], opened on first use.
+static SHARED: OnceLock<Option<Device>> = OnceLock::new();
+
 impl Device {
     /// Opens device 0, or returns `None` when there is no usable driver or GPU (the reason is
     /// available from [`Device::open`]). Never panics.
@@ -100,8 +103,13 @@ impl Device {
     /// The device opened once per process and shared, as the [`Stage`](crate::Stage)
     /// functions need (they are plain `fn`s); `None` when [`Device::detect`] finds none.
     pub fn shared() -> Option<&'static Device> {
-        static SHARED: OnceLock<Option<Device>> = OnceLock::new();
         SHARED.get_or_init(Device::detect).as_ref()
+    }
+
+    /// Whether [`Device::shared`] has been called yet in this process: whether anything has
+    /// initialised the driver through it. Listing the stages does not.
+    pub fn shared_was_opened() -> bool {
+        SHARED.get().is_some()
     }
 
     /// The device's name, as the driver reports it (`"NVIDIA H100 80GB HBM3"`).

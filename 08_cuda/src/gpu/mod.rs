@@ -13,8 +13,8 @@
 //! - [`Device::measure`]: kernel time from CUDA events, and wall-clock times including the
 //!   copies.
 //!
-//! [`gpu_stages`] wraps the kernels as [`Stage`](crate::Stage)s, listed only when a device is
-//! present.
+//! [`gpu_stages`] wraps the kernels as [`Stage`](crate::Stage)s that say they run on the GPU;
+//! listing them opens no device.
 //!
 //! The module is split by job: `device` (opening it, what it reports, its FP32 peak),
 //! `module` (the embedded PTX and loading it), `launch` (running a method once, validating
@@ -109,17 +109,16 @@ pub enum Method {
 }
 
 impl Method {
-    /// Every method: the kernels in reading order, then cuBLAS.
-    pub const ALL: [Method; 8] = [
-        Method::Kernel(Kernel::Naive),
-        Method::Kernel(Kernel::Coalesced),
-        Method::Kernel(Kernel::Tiled),
-        Method::Kernel(Kernel::RegisterBlocked),
-        Method::Kernel(Kernel::Skinny),
-        Method::Kernel(Kernel::Pipelined),
-        Method::Kernel(Kernel::RowWise),
-        Method::Cublas,
-    ];
+    /// Every method: the kernels in reading order ([`Kernel::ALL`]), then cuBLAS.
+    pub const ALL: [Method; Kernel::ALL.len() + 1] = {
+        let mut all = [Method::Cublas; Kernel::ALL.len() + 1];
+        let mut i = 0;
+        while i < Kernel::ALL.len() {
+            all[i] = Method::Kernel(Kernel::ALL[i]);
+            i += 1;
+        }
+        all
+    };
 
     /// The name used in tables: the kernel's [`Kernel::name`], or `"cublas"`.
     pub const fn name(self) -> &'static str {

@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn every_kernel_of_the_table_is_an_entry_of_its_ptx() {
-        for spec in &KERNEL_TABLE {
+        for spec in KERNEL_TABLE {
             let (_, ptx) = PTX
                 .iter()
                 .find(|(file, _)| *file == spec.file)

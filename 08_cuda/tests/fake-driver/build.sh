@@ -6,7 +6,7 @@
 #   libcublas.so.12       SGEMM by its column-major definition (fake_cublas.cpp);
 #   no-device/libcuda.so.1  a driver with no device: every call answers CUDA_ERROR_NO_DEVICE.
 # Needs a C and a C++20 compiler, and cust_raw's sources in the cargo registry (a `cuda` build
-# has fetched them). Used by 08_cuda/fake-gpu-run.sh and xtask/fake-gpu-bench.sh.
+# has fetched them). Used by scripts/fake-gpu-run.sh and scripts/fake-gpu-bench.sh.
 #
 # Usage: 08_cuda/tests/fake-driver/build.sh OUT_DIR
 set -euo pipefail

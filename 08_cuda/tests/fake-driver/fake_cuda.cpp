@@ -5,7 +5,7 @@
 // ../emulator/cuda_emu.hpp. Only the driver calls the host code makes are implemented; every
 // other symbol cust binds answers CUDA_ERROR_NOT_SUPPORTED and names itself on stderr.
 // Timings from this driver mean nothing; results, argument order, sizes and launch
-// configurations are checked for real. Built and used by ../../fake-gpu-run.sh.
+// configurations are checked for real. Built and used by scripts/fake-gpu-run.sh.
 #include "../emulator/cuda_emu.hpp"
 
 #include <chrono>

@@ -6,8 +6,8 @@
 
 use std::fmt::Write;
 
-use super::render::format_speedup;
 use super::results::{Results, Source};
+use super::units::format_speedup;
 use super::workload::{MNIST5, MNIST50K, square_name};
 
 /// Colours for the series (Tableau 10), chosen for contrast and colour-blind safety.

@@ -10,9 +10,9 @@ use ndarray::Array2;
 
 use super::floor::{self, FmaIsa};
 use super::plan::{Plan, Workloads};
-use super::render::format_time;
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
+use super::units::format_time;
 use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
 
 /// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
@@ -61,27 +61,24 @@ pub fn run(
 ) {
     let rounds = plan.rounds.max(1);
     let round_settings = timer::per_round(plan.settings, rounds);
-    let mut timed = Vec::new();
-    let mut floors = Floors::default();
-    lesson(
+    let mut first = FirstRound {
         plan,
-        round_settings,
+        settings: round_settings,
         stages,
         workloads,
         progress,
         results,
-        &mut timed,
-        &mut floors,
-    );
-    squares(
-        plan,
-        round_settings,
-        stages,
-        workloads,
-        progress,
+        timed: Vec::new(),
+        floors: Floors::default(),
+    };
+    first.lesson();
+    first.squares();
+    let FirstRound {
         results,
-        &mut timed,
-    );
+        mut timed,
+        mut floors,
+        ..
+    } = first;
     progress.set_message(format!(
         "floor: FP32 FMA peak ({})",
         FmaIsa::detect().name()
@@ -129,7 +126,7 @@ pub fn run(
         let timing = timer::summarize(&t.samples, t.calls_per_sample);
         results.results.push(Record {
             stage: stage.name.into(),
-            package: stage.package.into(),
+            package: stage.defined_in.package.into(),
             source: Source::Rust,
             workload: t.workload.name.clone(),
             median_ns: timing.median_ns,
@@ -152,106 +149,143 @@ fn read_floor(plan: &Plan, settings: Settings, x: &[f32]) -> f64 {
     timer::time(settings, || floor::stream_read(x, plan.threads)).median_ns
 }
 
-/// The lesson's workloads in the first round: five images, then all of them if the stage is
-/// fast enough; a stream read of `x` after each stage timed on `mnist50k`.
-#[allow(clippy::too_many_arguments)]
-fn lesson<'w>(
-    plan: &Plan,
+/// The first round: it checks each stage before timing it, and finds what can be timed within
+/// the plan's limits. What it times is in `timed`, what it skips in `results`.
+struct FirstRound<'a, 'w> {
+    plan: &'a Plan,
+    /// One round's sampling.
     settings: Settings,
-    stages: &[Stage],
+    stages: &'a [Stage],
     workloads: &'w Workloads,
-    progress: &ProgressBar,
-    results: &mut Results,
-    timed: &mut Vec<Timed<'w>>,
-    floors: &mut Floors,
-) {
-    let (mnist5, mnist50k) = (&workloads.mnist5, &workloads.mnist50k);
-    let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
-    let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
-    let x = mnist50k.a.as_slice().expect("a standard-layout array");
-    for (index, stage) in stages.iter().enumerate() {
-        progress.set_message(format!("{} on {MNIST5}", stage.name));
-        let five = time_stage(index, stage, mnist5, &reference5, settings, results, timed);
-        progress.inc(1);
-        progress.set_message(format!("{} on {MNIST50K}", stage.name));
-        match five {
-            Some(five_ns) => {
-                let estimate = five_ns * 1e-9 * (TRAINING_IMAGES / 5) as f64;
-                if estimate > plan.max_run {
-                    results.skipped.push(skipped(
-                        stage,
-                        MNIST50K,
-                        format!(
-                            "one run would take about {} (10,000 × its 5-image time; \
-                             limit {} s)",
-                            format_time(estimate * 1e9),
-                            plan.max_run
-                        ),
-                    ));
-                } else {
-                    let slow = settings_for(settings, estimate);
-                    time_stage(index, stage, mnist50k, &reference50k, slow, results, timed);
-                    progress.set_message("floor: one streaming read of x");
-                    floors.read_medians.push(read_floor(plan, settings, x));
-                }
-            }
-            None => {
-                results
-                    .skipped
-                    .push(skipped(stage, MNIST50K, "wrong result on 5 images".into()))
-            }
-        }
-        progress.inc(1);
-    }
-    if floors.read_medians.is_empty() {
-        progress.set_message("floor: one streaming read of x");
-        floors.read_medians.push(read_floor(plan, settings, x));
-    }
-    progress.inc(1);
+    progress: &'a ProgressBar,
+    results: &'a mut Results,
+    timed: Vec<Timed<'w>>,
+    floors: Floors,
 }
 
-/// The square sweep in the first round: each stage goes up in size while its last rate says
-/// one run fits.
-fn squares<'w>(
-    plan: &Plan,
-    settings: Settings,
-    stages: &[Stage],
-    workloads: &'w Workloads,
-    progress: &ProgressBar,
-    results: &mut Results,
-    timed: &mut Vec<Timed<'w>>,
-) {
-    for (index, stage) in stages.iter().enumerate() {
-        // From its largest lesson workload so far.
-        let mut seconds_per_flop = timed.iter().rev().find(|t| t.stage == index).map(|t| {
-            timer::summarize(&t.samples, t.calls_per_sample).median_ns * 1e-9 / t.workload.flops()
-        });
-        for square in &workloads.squares {
-            progress.set_message(format!("{} on {}", stage.name, square.name));
+impl<'w> FirstRound<'_, 'w> {
+    /// The lesson's workloads in the first round: five images, then all of them if the stage is
+    /// fast enough; a stream read of `x` after each stage timed on `mnist50k`.
+    fn lesson(&mut self) {
+        let (plan, settings, progress) = (self.plan, self.settings, self.progress);
+        let workloads: &'w Workloads = self.workloads;
+        let (mnist5, mnist50k) = (&workloads.mnist5, &workloads.mnist50k);
+        let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
+        let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
+        let x = mnist50k.a.as_slice().expect("a standard-layout array");
+        for (index, stage) in self.stages.iter().enumerate() {
+            progress.set_message(format!("{} on {MNIST5}", stage.name));
+            let five = self.time_stage(index, mnist5, &reference5, settings);
             progress.inc(1);
-            let Some(rate) = seconds_per_flop else {
-                continue;
-            };
-            let estimate = rate * square.flops();
-            if estimate > plan.max_square_run {
-                results.skipped.push(skipped(
+            progress.set_message(format!("{} on {MNIST50K}", stage.name));
+            match five {
+                Some(five_ns) => {
+                    let estimate = five_ns * 1e-9 * (TRAINING_IMAGES / 5) as f64;
+                    if estimate > plan.max_run {
+                        self.results.skipped.push(skipped(
+                            stage,
+                            MNIST50K,
+                            format!(
+                                "one run would take about {} (10,000 × its 5-image time; \
+                             limit {} s)",
+                                format_time(estimate * 1e9),
+                                plan.max_run
+                            ),
+                        ));
+                    } else {
+                        let slow = settings_for(settings, estimate);
+                        self.time_stage(index, mnist50k, &reference50k, slow);
+                        progress.set_message("floor: one streaming read of x");
+                        self.floors.read_medians.push(read_floor(plan, settings, x));
+                    }
+                }
+                None => self.results.skipped.push(skipped(
                     stage,
-                    &square.name,
-                    format!(
-                        "one run would take about {} (limit {} s)",
-                        format_time(estimate * 1e9),
-                        plan.max_square_run
-                    ),
-                ));
-                seconds_per_flop = None; // larger squares only take longer
-                continue;
+                    MNIST50K,
+                    "wrong result on 5 images".into(),
+                )),
             }
-            let reference = matmul_cuda::blas::matmul(square.a.view(), square.b.view());
-            let settings = settings_for(settings, estimate);
-            seconds_per_flop =
-                time_stage(index, stage, square, &reference, settings, results, timed)
-                    .map(|ns| ns * 1e-9 / square.flops());
+            progress.inc(1);
         }
+        if self.floors.read_medians.is_empty() {
+            progress.set_message("floor: one streaming read of x");
+            self.floors.read_medians.push(read_floor(plan, settings, x));
+        }
+        progress.inc(1);
+    }
+
+    /// The square sweep in the first round: each stage goes up in size while its last rate says
+    /// one run fits.
+    fn squares(&mut self) {
+        let (plan, settings, progress) = (self.plan, self.settings, self.progress);
+        let workloads: &'w Workloads = self.workloads;
+        for (index, stage) in self.stages.iter().enumerate() {
+            // From its largest lesson workload so far.
+            let mut seconds_per_flop =
+                self.timed.iter().rev().find(|t| t.stage == index).map(|t| {
+                    timer::summarize(&t.samples, t.calls_per_sample).median_ns * 1e-9
+                        / t.workload.flops()
+                });
+            for square in &workloads.squares {
+                progress.set_message(format!("{} on {}", stage.name, square.name));
+                progress.inc(1);
+                let Some(rate) = seconds_per_flop else {
+                    continue;
+                };
+                let estimate = rate * square.flops();
+                if estimate > plan.max_square_run {
+                    self.results.skipped.push(skipped(
+                        stage,
+                        &square.name,
+                        format!(
+                            "one run would take about {} (limit {} s)",
+                            format_time(estimate * 1e9),
+                            plan.max_square_run
+                        ),
+                    ));
+                    seconds_per_flop = None; // larger squares only take longer
+                    continue;
+                }
+                let reference = matmul_cuda::blas::matmul(square.a.view(), square.b.view());
+                let settings = settings_for(settings, estimate);
+                seconds_per_flop = self
+                    .time_stage(index, square, &reference, settings)
+                    .map(|ns| ns * 1e-9 / square.flops());
+            }
+        }
+    }
+
+    /// Checks the stage at `index` on `workload` against `reference`, then times its first round
+    /// into `timed`, or records why it was skipped. Returns that round's median in nanoseconds
+    /// when timed.
+    fn time_stage(
+        &mut self,
+        index: usize,
+        workload: &'w Workload,
+        reference: &Array2<f32>,
+        settings: Settings,
+    ) -> Option<f64> {
+        let stage = &self.stages[index];
+        let (a, b) = (workload.a.view(), workload.b.view());
+        let error = relative_error(&(stage.matmul)(a, b), &reference.mapv(f64::from));
+        if error.is_nan() || error > 1e-4 {
+            self.results.skipped.push(skipped(
+                stage,
+                &workload.name,
+                format!("wrong result: relative error {error:e} against the GEMM"),
+            ));
+            return None;
+        }
+        let (samples, calls_per_sample) = timer::sample(settings, || (stage.matmul)(a, b));
+        let median_ns = timer::summarize(&samples, calls_per_sample).median_ns;
+        self.timed.push(Timed {
+            stage: index,
+            workload,
+            settings,
+            samples,
+            calls_per_sample,
+        });
+        Some(median_ns)
     }
 }
 
@@ -339,40 +373,6 @@ fn skipped(stage: &Stage, workload: &str, reason: String) -> Skipped {
         workload: workload.into(),
         reason,
     }
-}
-
-/// Checks `stage` (at `index` in the stages) on `workload` against `reference`, then times its
-/// first round into `timed`, or records why it was skipped. Returns that round's median in
-/// nanoseconds when timed.
-fn time_stage<'w>(
-    index: usize,
-    stage: &Stage,
-    workload: &'w Workload,
-    reference: &Array2<f32>,
-    settings: Settings,
-    results: &mut Results,
-    timed: &mut Vec<Timed<'w>>,
-) -> Option<f64> {
-    let (a, b) = (workload.a.view(), workload.b.view());
-    let error = relative_error(&(stage.matmul)(a, b), &reference.mapv(f64::from));
-    if error.is_nan() || error > 1e-4 {
-        results.skipped.push(skipped(
-            stage,
-            &workload.name,
-            format!("wrong result: relative error {error:e} against the GEMM"),
-        ));
-        return None;
-    }
-    let (samples, calls_per_sample) = timer::sample(settings, || (stage.matmul)(a, b));
-    let median_ns = timer::summarize(&samples, calls_per_sample).median_ns;
-    timed.push(Timed {
-        stage: index,
-        workload,
-        settings,
-        samples,
-        calls_per_sample,
-    });
-    Some(median_ns)
 }
 
 /// The sampling (of one round) for a run expected to take `estimate` seconds: long runs get a

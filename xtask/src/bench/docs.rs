@@ -9,35 +9,47 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use matmul_data::{Crate, Stage};
+use serde::Deserialize;
 
-use super::render::{GENERATED_DOCS, format_percent, format_time, label, splice};
 use super::results::{Results, Source, TO_DEVICE};
-use super::workload::MNIST5;
-
-/// The stage crates, in reading order: directory and package. Each gets a `measured.md`.
-pub const STAGE_CRATES: [(&str, &str); 7] = [
-    ("02_naive", "matmul-naive"),
-    ("03_dot", "matmul-dot"),
-    ("04_elementwise", "matmul-elementwise"),
-    ("05_broadcast", "matmul-broadcast"),
-    ("06_einsum", "matmul-einsum"),
-    ("07_blas", "matmul-blas"),
-    ("08_cuda", "matmul-cuda"),
-];
-
-/// The crate whose page shows the GPU rows.
-const GPU_PACKAGE: &str = "matmul-cuda";
+use super::splice::GENERATED_DOCS;
+use super::table::label;
+use super::units::{format_percent, format_time};
+use super::workload::{MNIST5, square_name};
 
 /// Where `--docs` saves the run the pages show.
 pub const SAVED_RESULTS: &str = "xtask/measured/results.json";
 
-/// Writes every crate's `measured.md` and [`SAVED_RESULTS`] under `root`; returns the paths.
-pub fn write(results: &Results, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The crates that define `stages`, each once, in reading order: the pages that get a
+/// `measured.md`.
+pub fn stage_crates(stages: &[Stage]) -> Vec<Crate> {
+    let mut crates: Vec<Crate> = Vec::new();
+    for stage in stages {
+        if !crates.contains(&stage.defined_in) {
+            crates.push(stage.defined_in);
+        }
+    }
+    crates
+}
+
+/// Writes a `measured.md` into the directory of each of `crates` (the GPU's section into
+/// `gpu_crate`'s) and [`SAVED_RESULTS`], all under `root`; returns the paths.
+pub fn write(
+    results: &Results,
+    root: &Path,
+    crates: &[Crate],
+    gpu_crate: Crate,
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (directory, package) in STAGE_CRATES {
-        let path = root.join(directory).join("measured.md");
-        std::fs::write(&path, crate_block(results, package))
-            .with_context(|| format!("writing {}", path.display()))?;
+    for &page in crates {
+        let path = root.join(page.directory).join("measured.md");
+        let mut block = crate_block(results, page.package);
+        if page == gpu_crate {
+            block.push('\n');
+            block.push_str(&gpu_section(results));
+        }
+        std::fs::write(&path, block).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
     let path = root.join(SAVED_RESULTS);
@@ -50,25 +62,10 @@ pub fn write(results: &Results, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// Replaces the block between `markers` in the file at `path` with `generated`.
-pub fn splice_file(path: &Path, markers: (&str, &str), generated: &str) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let spliced = splice(&text, markers, generated).with_context(|| {
-        format!(
-            "{} has no `{}` … `{}` block to replace",
-            path.display(),
-            markers.0,
-            markers.1
-        )
-    })?;
-    std::fs::write(path, spliced).with_context(|| format!("writing {}", path.display()))
-}
-
 /// The body of the "Measured" section of `package`'s page (the page writes the heading and
 /// what the numbers mean; the block supplies them): the machine line, the lesson's table for its
 /// stages (with the naive loop as the baseline), the fastest stage so far, its square sweep,
-/// what was not timed; for the GPU crate also the GPU's section.
+/// what was not timed. The GPU crate's page adds [`gpu_section`].
 pub fn crate_block(results: &Results, package: &str) -> String {
     let own = results.stages_of(package);
     let mut rows: Vec<(&str, Source)> = Vec::new();
@@ -94,10 +91,6 @@ pub fn crate_block(results: &Results, package: &str) -> String {
             out.push_str("\nNot timed:\n\n");
             out.push_str(&skipped);
         }
-    }
-    if package == GPU_PACKAGE {
-        out.push('\n');
-        out.push_str(&gpu_section(results));
     }
     out
 }
@@ -178,12 +171,12 @@ pub fn gpu_section(results: &Results) -> String {
 fn share_of_cublas(results: &Results, rows: &[(&str, Source)]) -> String {
     let Some(n) = results.square_sizes().into_iter().rev().find(|&n| {
         results
-            .find_from(Source::Gpu, "cublas", &format!("square-{n}"))
+            .find_from(Source::Gpu, "cublas", &square_name(n))
             .is_some()
     }) else {
         return String::new();
     };
-    let workload = format!("square-{n}");
+    let workload = square_name(n);
     let cublas = results
         .find_from(Source::Gpu, "cublas", &workload)
         .expect("found above");
@@ -201,34 +194,52 @@ fn share_of_cublas(results: &Results, rows: &[(&str, Source)]) -> String {
     out
 }
 
-/// siboehm's published results for the kernel designs this step follows: share of cuBLAS at
-/// 4092², on an A6000. Shown only while no GPU run of our own is saved.
-const SIBOEHM: [(&str, f64); 7] = [
-    ("naive", 1.3),
-    ("global memory coalescing", 8.5),
-    ("shared-memory cache blocking", 12.8),
-    ("1D block-tiling", 36.5),
-    ("2D block-tiling", 68.7),
-    ("vectorized memory access", 78.4),
-    ("warp-tiling", 93.7),
-];
+/// A published measurement of other kernels, shown (labelled) until a GPU run is saved:
+/// `xtask/measured/published-gpu.json`, which names its source.
+#[derive(Debug, Deserialize)]
+struct Published {
+    author: String,
+    title: String,
+    url: String,
+    hardware: String,
+    size: usize,
+    designs: Vec<PublishedDesign>,
+}
+
+/// One kernel design of [`Published`] and its share of cuBLAS's speed.
+#[derive(Debug, Deserialize)]
+struct PublishedDesign {
+    design: String,
+    share_of_cublas_percent: f64,
+}
+
+/// The published figures, read from the data file built into this binary.
+fn published() -> Published {
+    serde_json::from_str(include_str!("../../measured/published-gpu.json"))
+        .expect("xtask/measured/published-gpu.json is valid (a test reads it)")
+}
 
 /// The stand-in for a GPU run: says there is none, and shows someone else's, labelled.
 fn published_reference() -> String {
-    let mut out = String::from(
+    let published = published();
+    let n = published.size;
+    let mut out = format!(
         "No GPU run is saved with these pages yet: `cargo xtask bench --cuda --docs`, built \
          with the `cuda` feature on a machine with an NVIDIA GPU, replaces this section with \
          this step's kernels and cuBLAS, each validated and timed in the same run as the rows \
          above.\n\n\
          Until then, for orientation only — **someone else's measurement, on other hardware, \
-         not of this code**: Simon Boehm's SGEMM worklog \
-         (<https://github.com/siboehm/SGEMM_CUDA>) builds a similar sequence of kernel designs, \
-         one idea at a time, and reports, on an NVIDIA RTX A6000 at `(4092, 4092) @ (4092, 4092)`, each one's \
+         not of this code**: {}'s \"{}\" (<{}>) builds a similar sequence of kernel designs, \
+         one idea at a time, and reports, on an {} at `({n}, {n}) @ ({n}, {n})`, each one's \
          share of cuBLAS's speed:\n\n\
-         | kernel design (siboehm's worklog) | share of cuBLAS |\n|---|--:|\n",
+         | kernel design (from that worklog) | share of cuBLAS |\n|---|--:|\n",
+        published.author, published.title, published.url, published.hardware
     );
-    for (design, share) in SIBOEHM {
-        out.push_str(&format!("| {design} | {share:.1}% |\n"));
+    for row in published.designs {
+        out.push_str(&format!(
+            "| {} | {:.1}% |\n",
+            row.design, row.share_of_cublas_percent
+        ));
     }
     out
 }
@@ -236,8 +247,21 @@ fn published_reference() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::render::tests::{example, record};
+    use crate::bench::table::tests::{example, record};
     use crate::bench::workload::MNIST50K;
+
+    /// The crate of the GPU rows, as `matmul_cuda` names it.
+    const GPU_CRATE: Crate = matmul_cuda::CRATE;
+
+    /// `package`'s block as `--docs` writes it: with the GPU section on the GPU crate's page.
+    fn page(results: &Results, package: &str) -> String {
+        let mut block = crate_block(results, package);
+        if package == GPU_CRATE.package {
+            block.push('\n');
+            block.push_str(&gpu_section(results));
+        }
+        block
+    }
 
     #[test]
     fn a_crate_block_shows_its_stages_against_the_naive_loop() {
@@ -265,10 +289,11 @@ mod tests {
 
     #[test]
     fn without_a_gpu_run_the_gpu_section_says_so_and_labels_the_stand_in() {
-        let section = crate_block(&example(), GPU_PACKAGE);
+        let section = page(&example(), GPU_CRATE.package);
         assert!(section.contains("No GPU run is saved"));
         assert!(section.contains("someone else's measurement, on other hardware"));
         assert!(section.contains("github.com/siboehm/SGEMM_CUDA"));
+        assert!(section.contains("RTX A6000"));
         assert!(section.contains("| warp-tiling | 93.7% |"));
     }
 
@@ -283,7 +308,7 @@ mod tests {
                 .results
                 .push(record(stage, Source::Gpu, MNIST50K, 1e5, gflops / 10.0));
         }
-        let section = crate_block(&results, GPU_PACKAGE);
+        let section = page(&results, GPU_CRATE.package);
         assert!(!section.contains("siboehm"), "{section}");
         assert!(section.contains("GPU: Test GPU"));
         assert!(section.contains("| *gpu: cuda-naive* | 10% |"), "{section}");

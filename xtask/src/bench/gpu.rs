@@ -39,18 +39,13 @@ pub fn open() -> anyhow::Result<Device> {
 pub fn run(
     device: &Device,
     plan: &Plan,
-    filters: &[String],
     workloads: &Workloads,
     progress: &ProgressBar,
     results: &mut Results,
 ) {
     let methods: Vec<Method> = Method::ALL
         .into_iter()
-        .filter(|&m| {
-            m == Method::Cublas
-                || filters.is_empty()
-                || filters.iter().any(|f| m.name().contains(f.as_str()))
-        })
+        .filter(|&m| plan.selects(m.name(), m == Method::Cublas))
         .collect();
     let options = if plan.quick {
         MeasureOptions {
@@ -213,7 +208,7 @@ fn time_method(
 
 /// The package that defines the GPU kernels.
 fn env_package() -> String {
-    "matmul-cuda".into()
+    matmul_cuda::CRATE.package.into()
 }
 
 /// A duration in nanoseconds, as the records keep them.

@@ -1,6 +1,5 @@
 //! The machine line: what the numbers depend on, gathered at the start of a run.
 
-use std::path::Path;
 use std::process::Command;
 
 use super::results::Machine;
@@ -29,21 +28,6 @@ pub fn machine(data: &str, threads: usize, quick: bool) -> Machine {
         mode: if quick { "quick" } else { "full" }.into(),
         date: utc_now(),
         gpu: None,
-    }
-}
-
-/// `path` as a reader should see it in generated text: `~/…` under the home directory, so that
-/// no one's home directory ends up in a committed page.
-pub fn tilde(path: &Path) -> String {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    tilde_under(path, home.as_deref())
-}
-
-/// [`tilde`] with the home directory given.
-fn tilde_under(path: &Path, home: Option<&Path>) -> String {
-    match home.and_then(|home| path.strip_prefix(home).ok()) {
-        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
-        _ => path.display().to_string(),
     }
 }
 
@@ -103,19 +87,5 @@ mod tests {
         let now = utc_now();
         assert_eq!(now.len(), "2026-11-23 10:40 UTC".len(), "{now}");
         assert!(now.starts_with("20") && now.ends_with(" UTC"));
-    }
-
-    #[test]
-    fn home_paths_become_tilde_paths() {
-        let home = Path::new("/home/someone");
-        assert_eq!(
-            tilde_under(Path::new("/home/someone/.cache/m/mnist.pkl.gz"), Some(home)),
-            "~/.cache/m/mnist.pkl.gz"
-        );
-        assert_eq!(
-            tilde_under(Path::new("/data/mnist"), Some(home)),
-            "/data/mnist"
-        );
-        assert_eq!(tilde_under(Path::new("/data/mnist"), None), "/data/mnist");
     }
 }

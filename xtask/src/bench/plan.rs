@@ -1,6 +1,9 @@
-//! The plan of a run: how much time each part gets, and the CPU workloads it runs on.
+//! The plan of a run: how much time each part gets, which stages it times, and the CPU
+//! workloads it runs on.
 
 use std::time::Duration;
+
+use matmul_data::{Processor, Stage};
 
 use super::timer::Settings;
 use super::workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
@@ -25,13 +28,17 @@ pub struct Plan {
     /// Threads for the floors (the threaded stages choose their own, the same number).
     pub threads: usize,
     /// Whether this is the short run (`--quick`).
-    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     pub quick: bool,
+    /// `--stage` filters: time only what contains one of these (all when empty).
+    pub filters: Vec<String>,
 }
 
 impl Plan {
-    pub(super) fn new(quick: bool, max_run: Option<f64>) -> Plan {
+    /// The plan of a full run, or a `quick` one; `max_run` overrides the longest single run
+    /// worth timing on `mnist50k`; `filters` are the `--stage` names.
+    pub fn new(quick: bool, max_run: Option<f64>, filters: &[String]) -> Plan {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let filters = filters.to_vec();
         if quick {
             Plan {
                 settings: Settings {
@@ -47,6 +54,7 @@ impl Plan {
                 rounds: 2,
                 threads,
                 quick,
+                filters,
             }
         } else {
             Plan {
@@ -63,8 +71,30 @@ impl Plan {
                 rounds: 3,
                 threads,
                 quick,
+                filters,
             }
         }
+    }
+}
+
+impl Plan {
+    /// Whether the run times what is called `name`: what the `--stage` filters name (all
+    /// without filters), and always a `baseline` (the naive loop, cuBLAS).
+    pub fn selects(&self, name: &str, baseline: bool) -> bool {
+        baseline
+            || self.filters.is_empty()
+            || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+
+    /// The stages of the workspace that run on the CPU and that the run times, in reading
+    /// order, the naive loop always (the baseline). The GPU's are timed by the GPU runner, with
+    /// CUDA events.
+    pub fn cpu_stages(&self) -> Vec<Stage> {
+        matmul_cuda::stages()
+            .into_iter()
+            .filter(|s| s.runs_on == Processor::Cpu)
+            .filter(|s| self.selects(s.name, s.name == "naive"))
+            .collect()
     }
 }
 
@@ -80,7 +110,8 @@ pub struct Workloads {
 }
 
 impl Workloads {
-    pub(super) fn new(plan: &Plan, data: &LessonData) -> Workloads {
+    /// The lesson's two workloads from `data`, and the squares up to the plan's largest.
+    pub fn new(plan: &Plan, data: &LessonData) -> Workloads {
         Workloads {
             mnist5: Workload::lesson(MNIST5, data, 5),
             mnist50k: Workload::lesson(MNIST50K, data, TRAINING_IMAGES),

@@ -11,7 +11,10 @@ use anyhow::{Context, bail};
 use ndarray::Array2;
 use serde::Deserialize;
 
-use super::results::{Record, Skipped, Source};
+use indicatif::ProgressBar;
+
+use super::plan::{Plan, Workloads};
+use super::results::{Record, Results, Skipped, Source};
 use super::workload::Workload;
 
 /// The script, shipped inside the binary so the bench runs from anywhere.
@@ -43,6 +46,9 @@ struct Line {
     min_ns: Option<f64>,
     samples: Option<usize>,
     skipped: Option<String>,
+    /// `"gpu"` for PyTorch on the GPU; the CPU otherwise.
+    #[serde(default)]
+    device: Option<String>,
 }
 
 /// What the script reported, one item per line.
@@ -54,15 +60,23 @@ pub enum Outcome {
     Skipped(Skipped),
 }
 
+/// How long the script may spend, and on what.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// The time budget per method and workload, seconds.
+    pub measure_seconds: f64,
+    /// The longest single run worth attempting, seconds (longer ones are skipped on an
+    /// estimate).
+    pub max_run_seconds: f64,
+    /// Whether to time PyTorch on the GPU too (`--cuda`).
+    pub gpu: bool,
+}
+
 /// Runs the script on `workloads`, calling `report` as each line arrives.
-///
-/// `measure_seconds` is the time budget per method and workload, `max_run_seconds` the longest
-/// single run worth attempting (longer ones are skipped on an estimate).
 pub fn run(
     python: &Path,
     workloads: &[&Workload],
-    measure_seconds: f64,
-    max_run_seconds: f64,
+    budget: Budget,
     mut report: impl FnMut(Outcome),
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory for the data")?;
@@ -77,8 +91,9 @@ pub fn run(
     let mut child = Command::new(python)
         .arg(&script)
         .arg(dir.path())
-        .arg(measure_seconds.to_string())
-        .arg(max_run_seconds.to_string())
+        .arg(budget.measure_seconds.to_string())
+        .arg(budget.max_run_seconds.to_string())
+        .args(budget.gpu.then_some("--gpu"))
         .args(workloads.iter().map(|w| w.name.as_str()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -108,6 +123,12 @@ pub fn run(
 }
 
 fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
+    // PyTorch on the GPU is measured as the GPU's rows are (CUDA events, operands on the
+    // device), and read against the GPU's floors.
+    let source = match line.device.as_deref() {
+        Some("gpu") => Source::Gpu,
+        _ => Source::Python,
+    };
     match (line.median_ns, line.skipped) {
         (Some(median_ns), _) => {
             let work = flops
@@ -116,7 +137,7 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
                 .map_or(0.0, |(_, f)| *f);
             Outcome::Timed(Record {
                 stage: line.method,
-                source: Source::Python,
+                source,
                 workload: line.workload,
                 median_ns,
                 min_ns: line.min_ns.unwrap_or(median_ns),
@@ -127,7 +148,7 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
         }
         (None, reason) => Outcome::Skipped(Skipped {
             stage: line.method,
-            source: Source::Python,
+            source,
             workload: line.workload,
             reason: reason.unwrap_or_else(|| "no time reported".into()),
         }),
@@ -163,6 +184,52 @@ fn npy_header((rows, cols): (usize, usize)) -> Vec<u8> {
 /// The Python to use: the path given, else `python3` on the `PATH`.
 pub fn choose(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// The Python to time the lesson's methods with, if `--python` was given and it works.
+pub fn to_use(given: Option<PathBuf>) -> Option<PathBuf> {
+    let path = choose(Some(given?));
+    match probe(&path) {
+        Ok(version) => {
+            println!("python peers: {} (Python {version})", path.display());
+            Some(path)
+        }
+        Err(reason) => {
+            println!("python peers: none ({reason}); no Python rows");
+            None
+        }
+    }
+}
+
+/// The Python part of a run: the lesson's methods on the CPU's workloads, and with `gpu`
+/// PyTorch's `a @ b` on the GPU too.
+pub fn run_peers(
+    python: &Path,
+    plan: &Plan,
+    workloads: &Workloads,
+    gpu: bool,
+    progress: &ProgressBar,
+    results: &mut Results,
+) {
+    progress.set_message("python peers");
+    let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
+    all.extend(workloads.squares.iter());
+    let budget = Budget {
+        measure_seconds: plan.python_measure,
+        max_run_seconds: plan.max_run,
+        gpu,
+    };
+    let outcome = run(python, &all, budget, |outcome| match outcome {
+        Outcome::Timed(record) => {
+            progress.set_message(format!("python: {} on {}", record.stage, record.workload));
+            results.results.push(record);
+        }
+        Outcome::Skipped(skipped) => results.skipped.push(skipped),
+    });
+    if let Err(error) = outcome {
+        progress.println(format!("python peers failed: {error:#}"));
+    }
+    progress.inc(1);
 }
 
 #[cfg(test)]

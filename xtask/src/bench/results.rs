@@ -2,12 +2,12 @@
 //! the lesson's Python, GPU kernels, floors) and every renderer reads.
 //!
 //! A leaf module: it knows nothing of how the numbers were taken or how they are shown, so the
-//! runners (`cpu`, `python`, `gpu`) and the renderers (`report`, `chart`, `docs`) depend on it
+//! runners (`cpu`, `python`, `gpu`) and the renderers (`table`, `chart`, `docs`) depend on it
 //! and never on each other. `results.json` is this type, serialised.
 
 use serde::{Deserialize, Serialize};
 
-use super::workload::{MNIST5, MNIST50K};
+use super::workload::{MNIST5, MNIST50K, square_size};
 
 /// Everything one run measured.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -183,7 +183,7 @@ impl Results {
         let mut sizes: Vec<usize> = self
             .results
             .iter()
-            .filter_map(|r| r.workload.strip_prefix("square-")?.parse().ok())
+            .filter_map(|r| square_size(&r.workload))
             .collect();
         sizes.sort_unstable();
         sizes.dedup();

@@ -4,6 +4,8 @@
 //! Shared by `cargo xtask bench` and the criterion benches (`cargo bench -p xtask`), so that
 //! both time the same products on the same data.
 
+use std::path::Path;
+
 use ndarray::{Array2, s};
 
 /// `(5, 784) @ (784, 10)`: the lesson's headline, five images through a linear layer.
@@ -16,6 +18,11 @@ pub const SQUARE_SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 2048];
 /// The name of the square workload of size `n`: `square-{n}`.
 pub fn square_name(n: usize) -> String {
     format!("square-{n}")
+}
+
+/// The size `n` of a `square-{n}` workload, from its name; `None` for another workload.
+pub fn square_size(name: &str) -> Option<usize> {
+    name.strip_prefix("square-")?.parse().ok()
 }
 
 /// One product to time: `a @ b`, with a name for tables.
@@ -88,5 +95,71 @@ impl LessonData {
             weights: matmul_data::synthetic::weights(784, 10, 2),
             source: format!("synthetic MNIST-like data (same shape and density; {why})"),
         }
+    }
+
+    /// The lesson's data: real MNIST when `01_data` finds it in its cache (verified, no network
+    /// needed; `cargo xtask data` puts it there), otherwise synthetic data of the same shape and
+    /// density, saying why.
+    pub fn load() -> LessonData {
+        let download = matmul_data::Download::mnist().progress(false);
+        let path = download.path();
+        let shown = tilde(&path);
+        if !path.is_file() {
+            return LessonData::synthetic(&format!(
+                "no MNIST in the cache at {shown}; `cargo xtask data` fetches it"
+            ));
+        }
+        match matmul_data::Mnist::load_cached(&download) {
+            Ok(mnist) if mnist.train.images.nrows() >= TRAINING_IMAGES => LessonData {
+                images: mnist
+                    .train
+                    .images
+                    .slice_move(ndarray::s![..TRAINING_IMAGES, ..])
+                    .as_standard_layout()
+                    .into_owned(),
+                weights: matmul_data::synthetic::weights(784, 10, 2),
+                source: format!("MNIST training images from {shown}"),
+            },
+            Ok(mnist) => LessonData::synthetic(&format!(
+                "{shown} holds only {} training images",
+                mnist.train.images.nrows()
+            )),
+            Err(error) => LessonData::synthetic(&format!("MNIST could not be loaded: {error}")),
+        }
+    }
+}
+
+/// `path` as a reader should see it in generated text: `~/…` under the home directory, so that
+/// no one's home directory ends up in a committed page.
+pub fn tilde(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    tilde_under(path, home.as_deref())
+}
+
+/// [`tilde`] with the home directory given.
+fn tilde_under(path: &Path, home: Option<&Path>) -> String {
+    match home.and_then(|home| path.strip_prefix(home).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn home_paths_become_tilde_paths() {
+        let home = Path::new("/home/someone");
+        assert_eq!(
+            tilde_under(Path::new("/home/someone/.cache/m/mnist.pkl.gz"), Some(home)),
+            "~/.cache/m/mnist.pkl.gz"
+        );
+        assert_eq!(
+            tilde_under(Path::new("/data/mnist"), Some(home)),
+            "/data/mnist"
+        );
+        assert_eq!(tilde_under(Path::new("/data/mnist"), None), "/data/mnist");
     }
 }
