@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `cargo xtask bench --cuda --quick` end to end WITHOUT a GPU: the `cuda` build of xtask runs
+# Development: `cargo xtask bench --cuda --quick` end to end WITHOUT a GPU: the `cuda` build of xtask runs
 # against 08_cuda's fake driver (a libcuda.so.1 whose "device" runs the kernels on a CPU
 # emulator, and a libcublas.so.12 that computes SGEMM by its definition), then this script
 # checks what the run wrote: a validated, timed GPU row for every method on every GPU workload,
@@ -10,7 +10,7 @@
 # Needs the CUDA toolkit's nvcc (to build the PTX) and a C/C++ compiler. `--quick` keeps the
 # GPU part to mnist5 and the squares up to 128, so it finishes in a few minutes.
 #
-# Usage (from anywhere): xtask/fake-gpu-bench.sh
+# Usage (from anywhere): scripts/fake-gpu-bench.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=$root/target/cuda
 cargo build --release --quiet -p xtask --features cuda
 xtask=$CARGO_TARGET_DIR/release/xtask
 
-# The fake driver (and a driver with no device), as 08_cuda/fake-gpu-run.sh uses them.
+# The fake driver (and a driver with no device), as scripts/fake-gpu-run.sh uses them.
 fake=$CARGO_TARGET_DIR/fake-driver
 "$root/08_cuda/tests/fake-driver/build.sh" "$fake"
 
@@ -27,12 +27,16 @@ rm -rf "$out"
 LD_LIBRARY_PATH=$fake MATMUL_CUBLAS=$fake/libcublas.so.12 "$xtask" bench --cuda --quick --out "$out" >"$out.log" 2>&1 ||
   { cat "$out.log"; echo "bench --cuda --quick failed on the fake driver"; exit 1; }
 
-python3 - "$out" <<'PY'
+# The GPU methods, as this build lists them (the kernel table's kernels, then cuBLAS).
+LD_LIBRARY_PATH=$fake "$xtask" bench --list >"$out.list"
+
+python3 - "$out" "$out.list" <<'PY'
 import json, sys
 out = sys.argv[1]
 results = json.load(open(f"{out}/results.json"))
-methods = ["cuda-naive", "cuda-coalesced", "cuda-tiled", "cuda-regblock", "cuda-skinny",
-           "cuda-pipelined", "cuda-rowwise", "cublas"]
+methods = [line.split()[0] for line in open(sys.argv[2]) if line.split()[1:2] == ["gpu"]]
+if "cublas" not in methods or len(methods) < 2:
+    sys.exit(f"bench --list gave no GPU kernels: {methods}")
 workloads = ["mnist5", "square-64", "square-128"]
 gpu = {(r["stage"], r["workload"]): r for r in results["results"] if r["source"] == "gpu"}
 problems = []

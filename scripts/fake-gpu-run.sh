@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the `cuda` feature's binaries HERE, without a GPU, against a fake driver: a libcuda.so.1
-# whose "device" runs kernels/*.cu on the CPU emulator of tests/emulator, and a libcublas.so.12
-# that computes SGEMM by its column-major definition (tests/fake-driver/). This checks the
+# Development: runs the `cuda` feature's test binaries HERE, without a GPU, against a fake
+# driver: a libcuda.so.1 whose "device" runs 08_cuda/kernels/*.cu on the CPU emulator of
+# 08_cuda/tests/emulator, and a libcublas.so.12 that computes SGEMM by its column-major
+# definition (08_cuda/tests/fake-driver/). This checks the
 # host code end to end — context, module loading from the embedded PTX, buffer sizes, argument
 # order, launch configurations, NaN poisoning, copies back, the cuBLAS transpose trick, the
 # reports — before a GPU session spends its time. Timings printed here mean nothing.
 #
-# Usage (from anywhere): 08_cuda/fake-gpu-run.sh   (runs gpu-build.sh first: cargo rebuilds
+# Usage (from anywhere): scripts/fake-gpu-run.sh   (runs gpu-build.sh first: cargo rebuilds
 # only what changed, so the binaries are never stale)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,7 @@ carry=$root/target/cuda/carry
 bash "$here/gpu-build.sh" >/dev/null
 
 fake=$root/target/cuda/fake-driver
-"$here/tests/fake-driver/build.sh" "$fake"
+"$root/08_cuda/tests/fake-driver/build.sh" "$fake"
 
 export LD_LIBRARY_PATH=$fake
 export MATMUL_CUBLAS=$fake/libcublas.so.12
@@ -29,7 +30,7 @@ echo "## tests (feature cuda) on the fake driver"
 "$carry/test-matmul_cuda" --test-threads=1 -q || status=1
 # The full-size validation test is for a real GPU (50000 x 784 on an emulator takes hours).
 "$carry/test-gpu" --test-threads=1 gpu_stages || status=1
+"$carry/test-gpu" --test-threads=1 every_kernel || status=1
 "$carry/test-gpu" --test-threads=1 floors_ || status=1
-echo "## gpu-check --quick on the fake driver"
-"$carry/gpu-check" --quick "$@" || status=1
+"$carry/test-listing" || status=1
 exit $status

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds, on a machine WITHOUT a GPU, everything a GPU session runs, into target/cuda/carry/:
-#   gpu-check        validation of every kernel + mnist50k and square-sweep timings vs cuBLAS
-#   test-gpu         tests/gpu.rs (validation, GPU stages through the conformance checks)
+# Development: builds, on a machine WITHOUT a GPU (a CUDA toolkit, or the repository's stand-in
+# for one), everything a GPU machine without a Rust toolchain runs, into target/cuda/carry/:
+#   test-gpu         08_cuda/tests/gpu.rs (validation, GPU stages through the conformance checks)
+#   test-listing     08_cuda/tests/listing.rs (listing the stages opens no device)
 #   test-matmul_cuda the crate's unit tests, built with the cuda feature
 #   xtask            `cargo xtask` built with --features cuda (for `bench --cuda`)
 # Debug info is stripped to keep the folder small. Copy target/cuda/carry/ to the GPU machine
-# (same relative path in a checkout of this repository) and run `bash 08_cuda/gpu-run.sh` there.
+# (same relative path in a checkout of this repository) and run `bash scripts/gpu-run.sh` there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,12 +18,9 @@ out=$CARGO_TARGET_DIR/carry
 rm -rf "$out"
 mkdir -p "$out"
 
-cargo build --release --features cuda -p matmul-cuda --example gpu-check
-cp "$CARGO_TARGET_DIR/release/examples/gpu-check" "$out/"
-
 # The test binaries, found through cargo's JSON messages (their names carry a hash). The
 # emulator test stays here: it compiles C++ from this checkout, and runs fine without a GPU.
-cargo test --release --features cuda -p matmul-cuda --lib --test gpu --no-run \
+cargo test --release --features cuda -p matmul-cuda --lib --test gpu --test listing --no-run \
   --message-format=json |
   python3 -c '
 import json, sys

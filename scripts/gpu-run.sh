@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (CUDA driver, PyTorch, no Rust): validates and measures with the
-# binaries 08_cuda/gpu-build.sh put in target/cuda/carry/. From the repository root:
-#   bash 08_cuda/gpu-run.sh [gpu-check options: --max-size N --seed S --skip-validation]
-# Exits non-zero if any test or validation fails. Prints the tables last.
+# Development: runs on a GPU machine without Rust (CUDA driver, PyTorch): the tests and
+# `xtask bench --cuda --python` from the binaries scripts/gpu-build.sh put in
+# target/cuda/carry/. From the repository root:
+#   bash scripts/gpu-run.sh [more bench options, e.g. --quick]
+# Exits non-zero if any test or validation fails. Prints the table last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=target/cuda/carry
-if [[ ! -x $bin/gpu-check ]]; then
-  echo "gpu-run: $bin/gpu-check missing: run 08_cuda/gpu-build.sh and carry target/cuda/carry" >&2
+if [[ ! -x $bin/xtask ]]; then
+  echo "gpu-run: $bin/xtask missing: run scripts/gpu-build.sh and carry target/cuda/carry" >&2
   exit 2
 fi
 
@@ -49,36 +50,7 @@ for test in "$bin"/test-*; do
   "$test" --test-threads=1 || status=1
 done
 
-echo; echo "## Peer: PyTorch matmul (cuBLAS, TF32 off), same shapes"
-python3 - <<'PY' || status=1
-import torch, time
-torch.backends.cuda.matmul.allow_tf32 = False
-def events(f, reps=20):
-    f(); torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); f(); e.record(); e.synchronize(); times.append(s.elapsed_time(e) / 1e3)
-    return sorted(times)[len(times) // 2]
-def wall(f, reps=20):
-    f(); torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter(); f(); torch.cuda.synchronize(); times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
-x = (torch.rand(50000, 784) * (torch.rand(50000, 784) > 0.8)).cuda()
-w = torch.randn(784, 10).cuda()
-print(f"torch mnist50k: kernel {events(lambda: x @ w) * 1e6:.1f} us, "
-      f"with .cpu() {wall(lambda: (x @ w).cpu()) * 1e6:.1f} us")
-for s in (1024, 4096, 8192):
-    a, b = torch.rand(s, s, device="cuda"), torch.rand(s, s, device="cuda")
-    t = events(lambda: a @ b, reps=10)
-    print(f"torch {s}: {t * 1e3:.3f} ms, {2 * s**3 / t / 1e9:.0f} GFLOP/s")
-PY
-
-echo; echo "## cargo xtask bench --cuda"
-"$bin/xtask" bench --cuda || status=1
-
-echo; echo "## gpu-check"
-"$bin/gpu-check" "$@" || status=1
+# PyTorch's `a @ b` on the GPU is the bench's GPU peer (--python), timed in the same run.
+echo; echo "## cargo xtask bench --cuda --python"
+"$bin/xtask" bench --cuda --python "$@" || status=1
 exit $status

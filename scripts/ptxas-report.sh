@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Prints what ptxas says about each kernel for a GPU architecture (registers, spills, shared
+# Development: prints what ptxas says about each kernel for a GPU architecture (registers, spills, shared
 # memory), with no GPU: NVRTC compiles kernels/*.cu to SASS and reports. Uses the cuda-rig's
 # NVRTC (or $CUDA_RIG_NVRTC / a toolkit's libnvrtc.so.12).
-# Usage: 08_cuda/ptxas-report.sh [sm_90]
+# Usage: scripts/ptxas-report.sh [sm_90]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 arch=${1:-sm_90}
@@ -10,7 +10,7 @@ nvrtc=${CUDA_RIG_NVRTC:-$HOME/.cache/cuda-rig/nvrtc/libnvrtc.so.12}
 if [[ ! -e $nvrtc ]]; then
   "$here/../../shared/cuda-rig/setup.sh" >/dev/null
 fi
-python3 - "$nvrtc" "$arch" "$here"/kernels/*.cu <<'PY'
+python3 - "$nvrtc" "$arch" "$here"/../08_cuda/kernels/*.cu <<'PY'
 import ctypes, os, re, sys
 lib = ctypes.CDLL(sys.argv[1])
 arch = sys.argv[2]

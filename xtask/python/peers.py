@@ -1,11 +1,14 @@
 """Times the lesson's own methods on the data `cargo xtask bench` wrote, on this machine.
 
-Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS WORKLOAD...
+Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] WORKLOAD...
 
 Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), and prints one JSON
 object per line on stdout:
   {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...}
   {"method": ..., "workload": ..., "skipped": "why"}
+With --gpu (`cargo xtask bench --cuda --python`), also PyTorch's `a @ b` on the GPU: the
+operands copied to the device once, FP32 with TF32 off, each call timed with CUDA events, as
+the bench times its own kernels; its lines carry "device": "gpu".
 Notices go to stderr. Needs numpy; torch and numba are optional (their methods are skipped
 with a reason when missing). The methods are the lesson's, written as the notebooks do.
 """
@@ -113,13 +116,56 @@ def measure(run, measure_seconds):
     return samples[len(samples) // 2], samples[0], len(samples)
 
 
+def measure_cuda(run, measure_seconds):
+    """Median and minimum seconds per call on the GPU, each call between two CUDA events
+    (the kernel alone: operands already on the device), until the budget is spent."""
+    run()
+    torch.cuda.synchronize()
+    samples = []
+    begin = time.perf_counter()
+    while len(samples) < 3 or (time.perf_counter() - begin < measure_seconds and len(samples) < 200):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / 1e3)
+    samples.sort()
+    return samples[len(samples) // 2], samples[0], len(samples)
+
+
+GPU_METHOD = "torch.matmul"
+
+
+def gpu_unavailable():
+    """Why PyTorch cannot time on the GPU here, or None when it can."""
+    if torch is None:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "PyTorch sees no CUDA device"
+    return None
+
+
+def time_on_gpu(workload, a, b, measure_seconds):
+    """PyTorch's a @ b on the GPU, as one output line."""
+    why = gpu_unavailable()
+    if why is not None:
+        return {"method": GPU_METHOD, "workload": workload, "device": "gpu", "skipped": why}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    x, y = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
+    median, minimum, samples = measure_cuda(lambda: x @ y, measure_seconds)
+    return {"method": GPU_METHOD, "workload": workload, "device": "gpu",
+            "median_ns": median * 1e9, "min_ns": minimum * 1e9, "samples": samples}
+
+
 def emit(record):
     print(json.dumps(record), flush=True)
 
 
 def main():
     data_dir, measure_seconds, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-    workloads = sys.argv[4:]
+    gpu = "--gpu" in sys.argv[4:]
+    workloads = [arg for arg in sys.argv[4:] if arg != "--gpu"]
     missing = [name for name, ok in AVAILABLE.items() if not ok]
     if missing:
         print(f"python peers: missing {', '.join(missing)}; their methods are skipped", file=sys.stderr)
@@ -153,6 +199,8 @@ def main():
             rate[name] = median / work
             emit({"method": name, "workload": workload, "median_ns": median * 1e9,
                   "min_ns": minimum * 1e9, "samples": samples})
+        if gpu:
+            emit(time_on_gpu(workload, a, b, measure_seconds))
 
 
 if __name__ == "__main__":

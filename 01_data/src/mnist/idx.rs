@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2};
 use super::dataset::{IMAGE_PIXELS, Mnist, Split};
 use super::error::MnistError;
 use super::gzip::Gunzip;
-use super::limits::MAX_PICKLE_BYTES;
+use super::pickle_scanner::MAX_PICKLE_BYTES;
 
 /// The four files, without their optional `.gz`.
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";

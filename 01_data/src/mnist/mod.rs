@@ -29,7 +29,7 @@
 //! - `dataset`: the [`Mnist`] and [`Split`] types, a leaf the parsers return into.
 //! - `gzip`: the file as a stream of decompressed bytes, so 17 MB on disk never become
 //!   220 MB in memory before the parser sees them.
-//! - `limits`: scans the pickle's opcodes as they stream past and refuses, before the
+//! - `pickle_scanner`: scans the pickle's opcodes as they stream past and refuses, before the
 //!   unpickler allocates anything for them, a pickle that nests too deep, has too many
 //!   opcodes, or is larger than any MNIST file (see [Limits](#limits)).
 //! - `pickle`: rebuilds NumPy's arrays from what `serde-pickle` decodes; `idx`: MNIST's
@@ -80,8 +80,8 @@ pub mod download;
 pub mod error;
 mod gzip;
 mod idx;
-mod limits;
 mod pickle;
+mod pickle_scanner;
 
 use std::io::Read;
 use std::path::Path;
@@ -90,10 +90,10 @@ pub use dataset::{IMAGE_PIXELS, Mnist, Split};
 pub use download::Download;
 pub use error::{DownloadError, MnistError};
 
-pub use limits::{MAX_LINE_BYTES, MAX_OPCODES, MAX_PICKLE_BYTES};
+pub use pickle_scanner::{MAX_LINE_BYTES, MAX_OPCODES, MAX_PICKLE_BYTES};
 
 use gzip::Gunzip;
-use limits::{Guard, MAX_CONTAINERS, Refusal};
+use pickle_scanner::{MAX_CONTAINERS, PickleScanner, Refusal};
 
 impl Mnist {
     /// Fetches `mnist.pkl.gz` into the default cache (or reuses a verified copy) and loads
@@ -136,7 +136,7 @@ impl Mnist {
     /// ```
     pub fn from_pickle_gz(path: impl AsRef<Path>) -> Result<Self, MnistError> {
         let path = path.as_ref();
-        let mut stream = Guard::new(Gunzip::open(path)?);
+        let mut stream = PickleScanner::new(Gunzip::open(path)?);
         let value =
             serde_pickle::value_from_reader(&mut stream, pickle::options()).map_err(|error| {
                 let otherwise = unpickle_error(&stream, path, error);
@@ -161,7 +161,7 @@ impl Mnist {
     /// ```
     pub fn from_pickle(reader: impl Read, name: impl AsRef<Path>) -> Result<Self, MnistError> {
         let name = name.as_ref();
-        let mut stream = Guard::new(reader);
+        let mut stream = PickleScanner::new(reader);
         let value = serde_pickle::value_from_reader(&mut stream, pickle::options())
             .map_err(|error| unpickle_error(&stream, name, error))?;
         drop(stream);
@@ -188,9 +188,13 @@ impl Mnist {
     }
 }
 
-/// The error for a failed unpickle: the guard's if it stopped the stream, else the
+/// The error for a failed unpickle: the scanner's if it stopped the stream, else the
 /// unpickler's.
-fn unpickle_error<R>(guard: &Guard<R>, file: &Path, error: serde_pickle::Error) -> MnistError {
+fn unpickle_error<R>(
+    scanner: &PickleScanner<R>,
+    file: &Path,
+    error: serde_pickle::Error,
+) -> MnistError {
     let file = file.to_owned();
     let too_large = |what: String, limit: String, found: String| MnistError::TooLarge {
         file: file.clone(),
@@ -198,16 +202,19 @@ fn unpickle_error<R>(guard: &Guard<R>, file: &Path, error: serde_pickle::Error) 
         limit,
         found,
     };
-    match guard.refusal {
+    match scanner.refusal {
         None => MnistError::Pickle {
             file: file.clone(),
             error,
         },
-        Some(Refusal::Nesting) => MnistError::Format {
+        Some(Refusal::Nesting { opcode }) => MnistError::Format {
             file: file.clone(),
             what: "the pickle".to_owned(),
             expected: format!("at most {MAX_CONTAINERS} tuples, lists and calls (MNIST's has 48)"),
-            found: "more: nesting that could overflow the unpickler's stack".to_owned(),
+            found: format!(
+                "more (the one past the limit is a {opcode}): nesting that could overflow the \
+                 unpickler's stack"
+            ),
         },
         Some(Refusal::Opcodes) => too_large(
             "the pickle".to_owned(),

@@ -272,6 +272,29 @@ mod tests {
     }
 
     #[test]
+    fn gpu_lines_become_gpu_rows() {
+        let flops = vec![("mnist5".to_owned(), 78_400.0)];
+        let line = |json: &str| -> Line { serde_json::from_str(json).unwrap() };
+        let timed = line(
+            r#"{"method": "torch.matmul", "workload": "mnist5", "device": "gpu", "median_ns": 7840.0}"#,
+        );
+        match to_outcome(timed, &flops) {
+            Outcome::Timed(r) => assert_eq!(r.source, Source::Gpu),
+            other => panic!("{other:?}"),
+        }
+        let skipped = line(
+            r#"{"method": "torch.matmul", "workload": "mnist5", "device": "gpu", "skipped": "PyTorch sees no CUDA device"}"#,
+        );
+        match to_outcome(skipped, &flops) {
+            Outcome::Skipped(s) => assert_eq!(
+                (s.source, s.reason.as_str()),
+                (Source::Gpu, "PyTorch sees no CUDA device")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_missing_python_is_reported_not_fatal() {
         let reason = probe(Path::new("/nonexistent/python3")).unwrap_err();
         assert!(reason.contains("/nonexistent/python3"), "{reason}");

@@ -1,5 +1,5 @@
-//! The limits in front of the unpickler: a reader that scans the pickle's opcodes as they
-//! stream past and refuses, before `serde-pickle` allocates anything for them, a pickle
+//! The pickle scanner in front of the unpickler: a reader that scans the pickle's opcodes as
+//! they stream past and refuses, before `serde-pickle` allocates anything for them, a pickle
 //! that nests too deep or is larger than any MNIST file.
 //!
 //! Why here and not after the fact: `serde-pickle` trusts the file. A `BINBYTES` opcode
@@ -23,8 +23,11 @@
 //!   (it overflows one near 1,000).
 //!
 //! The scanner only reads opcodes and skips their arguments, so it costs nothing next to
-//! decompression. On an opcode it does not know it stops scanning opcodes (the unpickler
-//! reports it) but still counts the stream's bytes.
+//! decompression. What it knows of each opcode — its name, its byte, what follows it in the
+//! stream, what it does to the stack — is one row of [`OPCODES`], the table of Python's
+//! `pickletools`; both halves of the scan (arguments, stack sizes) read that row. On an opcode
+//! it does not know it stops scanning opcodes (the unpickler reports it) but still counts the
+//! stream's bytes.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -44,11 +47,331 @@ pub const MAX_OPCODES: u32 = 4096;
 /// The most container-building or calling opcodes a pickle may have.
 pub(crate) const MAX_CONTAINERS: u32 = 256;
 
-/// Why the guard stopped the stream.
+/// What follows an opcode's byte in the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Argument {
+    /// Nothing.
+    Nothing,
+    /// STOP: the end of the pickle; what follows is passed through unscanned.
+    Stop,
+    /// A fixed number of bytes.
+    Fixed(u8),
+    /// A little-endian length field of `bytes` bytes (`signed`: a negative one is an error),
+    /// then that many bytes.
+    Length { bytes: u8, signed: bool },
+    /// Newline-terminated text lines.
+    Lines(u8),
+    /// A memo index of `bytes` little-endian bytes: store the stack top there (`put`), or
+    /// push a copy of what is stored there.
+    MemoIndex { put: bool, bytes: u8 },
+    /// The same with protocol 0's decimal index on a line of its own.
+    MemoLine { put: bool },
+    /// MEMOIZE: store the stack top at the next memo index, as the unpickler counts them.
+    Memoize,
+}
+
+/// What an opcode does to the unpickler's stack, counted in sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    /// Pushes a new value of one byte (plus its argument, added when the argument is read).
+    Push,
+    /// Changes nothing on the stack (or handles the memo through its argument).
+    Nothing,
+    /// MARK: reserves a new stack.
+    Mark,
+    /// POP: drops the top.
+    Pop,
+    /// POP_MARK: drops everything down to the last MARK.
+    PopMark,
+    /// DUP: pushes a copy of the top.
+    Dup,
+    /// Builds one value from the items since the last MARK (a tuple, list, dict, ...).
+    FromMark,
+    /// Pops this many values and pushes one of their total size plus one.
+    Combine(u8),
+    /// Adds this many values (1 or 2) into the value below them.
+    AddTo(u8),
+    /// Adds the items since the last MARK into the value below the MARK.
+    AddFromMark,
+}
+
+/// One opcode of the pickle protocols 0 to 5, as Python's `pickletools` describes it.
+#[derive(Clone, Copy, Debug)]
+struct Opcode {
+    /// `pickletools`' name.
+    name: &'static str,
+    /// Its byte in the stream.
+    byte: u8,
+    /// What follows it.
+    argument: Argument,
+    /// What it does to the stack.
+    effect: Effect,
+    /// Whether it builds a container or calls something: each can nest the stack top one
+    /// level deeper, and they are counted against [`MAX_CONTAINERS`].
+    nests: bool,
+}
+
+/// A row of [`OPCODES`].
+const fn op(
+    name: &'static str,
+    byte: u8,
+    argument: Argument,
+    effect: Effect,
+    nests: bool,
+) -> Opcode {
+    Opcode {
+        name,
+        byte,
+        argument,
+        effect,
+        nests,
+    }
+}
+
+use Argument::{Fixed, Length, Lines, MemoIndex, MemoLine, Memoize, Nothing, Stop};
+use Effect::{AddFromMark, AddTo, Combine, Dup, FromMark, Mark, Pop, PopMark, Push};
+
+/// Every opcode of pickle protocols 0 to 5.
+const OPCODES: [Opcode; 68] = [
+    // Protocol 0 and 1.
+    op("MARK", b'(', Nothing, Mark, false),
+    op("STOP", b'.', Stop, Effect::Nothing, false),
+    op("POP", b'0', Nothing, Pop, false),
+    op("POP_MARK", b'1', Nothing, PopMark, false),
+    op("DUP", b'2', Nothing, Dup, false),
+    op("FLOAT", b'F', Lines(1), Push, false),
+    op("INT", b'I', Lines(1), Push, false),
+    op("BININT", b'J', Fixed(4), Push, false),
+    op("BININT1", b'K', Fixed(1), Push, false),
+    op("LONG", b'L', Lines(1), Push, false),
+    op("BININT2", b'M', Fixed(2), Push, false),
+    op("NONE", b'N', Nothing, Push, false),
+    op("PERSID", b'P', Lines(1), Push, false),
+    op("BINPERSID", b'Q', Nothing, Combine(1), false),
+    op("REDUCE", b'R', Nothing, Combine(2), true),
+    op("STRING", b'S', Lines(1), Push, false),
+    op(
+        "BINSTRING",
+        b'T',
+        Length {
+            bytes: 4,
+            signed: true,
+        },
+        Push,
+        false,
+    ),
+    op(
+        "SHORT_BINSTRING",
+        b'U',
+        Length {
+            bytes: 1,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op("UNICODE", b'V', Lines(1), Push, false),
+    op(
+        "BINUNICODE",
+        b'X',
+        Length {
+            bytes: 4,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op("APPEND", b'a', Nothing, AddTo(1), true),
+    op("BUILD", b'b', Nothing, AddTo(1), true),
+    op("GLOBAL", b'c', Lines(2), Push, false),
+    op("DICT", b'd', Nothing, FromMark, true),
+    op("EMPTY_DICT", b'}', Nothing, Push, true),
+    op("APPENDS", b'e', Nothing, AddFromMark, true),
+    op("GET", b'g', MemoLine { put: false }, Effect::Nothing, false),
+    op(
+        "BINGET",
+        b'h',
+        MemoIndex {
+            put: false,
+            bytes: 1,
+        },
+        Effect::Nothing,
+        false,
+    ),
+    op("INST", b'i', Lines(2), FromMark, false),
+    op(
+        "LONG_BINGET",
+        b'j',
+        MemoIndex {
+            put: false,
+            bytes: 4,
+        },
+        Effect::Nothing,
+        false,
+    ),
+    op("LIST", b'l', Nothing, FromMark, true),
+    op("EMPTY_LIST", b']', Nothing, Push, true),
+    op("OBJ", b'o', Nothing, FromMark, true),
+    op("PUT", b'p', MemoLine { put: true }, Effect::Nothing, false),
+    op(
+        "BINPUT",
+        b'q',
+        MemoIndex {
+            put: true,
+            bytes: 1,
+        },
+        Effect::Nothing,
+        false,
+    ),
+    op(
+        "LONG_BINPUT",
+        b'r',
+        MemoIndex {
+            put: true,
+            bytes: 4,
+        },
+        Effect::Nothing,
+        false,
+    ),
+    op("SETITEM", b's', Nothing, AddTo(2), true),
+    op("TUPLE", b't', Nothing, FromMark, true),
+    op("EMPTY_TUPLE", b')', Nothing, Push, true),
+    op("SETITEMS", b'u', Nothing, AddFromMark, true),
+    op("BINFLOAT", b'G', Fixed(8), Push, false),
+    // Protocol 2.
+    op("PROTO", 0x80, Fixed(1), Effect::Nothing, false),
+    op("NEWOBJ", 0x81, Nothing, Combine(2), true),
+    op("EXT1", 0x82, Fixed(1), Push, false),
+    op("EXT2", 0x83, Fixed(2), Push, false),
+    op("EXT4", 0x84, Fixed(4), Push, false),
+    op("TUPLE1", 0x85, Nothing, Combine(1), true),
+    op("TUPLE2", 0x86, Nothing, Combine(2), true),
+    op("TUPLE3", 0x87, Nothing, Combine(3), true),
+    op("NEWTRUE", 0x88, Nothing, Push, false),
+    op("NEWFALSE", 0x89, Nothing, Push, false),
+    op(
+        "LONG1",
+        0x8a,
+        Length {
+            bytes: 1,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op(
+        "LONG4",
+        0x8b,
+        Length {
+            bytes: 4,
+            signed: true,
+        },
+        Push,
+        false,
+    ),
+    // Protocol 3.
+    op(
+        "BINBYTES",
+        b'B',
+        Length {
+            bytes: 4,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op(
+        "SHORT_BINBYTES",
+        b'C',
+        Length {
+            bytes: 1,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    // Protocol 4.
+    op(
+        "SHORT_BINUNICODE",
+        0x8c,
+        Length {
+            bytes: 1,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op(
+        "BINUNICODE8",
+        0x8d,
+        Length {
+            bytes: 8,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op(
+        "BINBYTES8",
+        0x8e,
+        Length {
+            bytes: 8,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op("EMPTY_SET", 0x8f, Nothing, Push, true),
+    op("ADDITEMS", 0x90, Nothing, AddFromMark, true),
+    op("FROZENSET", 0x91, Nothing, FromMark, true),
+    op("NEWOBJ_EX", 0x92, Nothing, Combine(3), true),
+    op("STACK_GLOBAL", 0x93, Nothing, Combine(2), false),
+    op("MEMOIZE", 0x94, Memoize, Effect::Nothing, false),
+    op("FRAME", 0x95, Fixed(8), Effect::Nothing, false),
+    // Protocol 5.
+    op(
+        "BYTEARRAY8",
+        0x96,
+        Length {
+            bytes: 8,
+            signed: false,
+        },
+        Push,
+        false,
+    ),
+    op("NEXT_BUFFER", 0x97, Nothing, Push, false),
+    op("READONLY_BUFFER", 0x98, Nothing, Effect::Nothing, false),
+];
+
+/// For each byte, its row of [`OPCODES`] plus one (0: not an opcode).
+const BY_BYTE: [u8; 256] = {
+    let mut by_byte = [0u8; 256];
+    let mut row = 0;
+    while row < OPCODES.len() {
+        let byte = OPCODES[row].byte as usize;
+        assert!(by_byte[byte] == 0, "two opcodes with one byte");
+        by_byte[byte] = row as u8 + 1;
+        row += 1;
+    }
+    by_byte
+};
+
+/// The opcode `byte` stands for, if any.
+fn opcode(byte: u8) -> Option<&'static Opcode> {
+    match BY_BYTE[byte as usize] {
+        0 => None,
+        row => Some(&OPCODES[row as usize - 1]),
+    }
+}
+
+/// Why the scanner stopped the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// More than [`MAX_CONTAINERS`] container-building opcodes.
-    Nesting,
+    Nesting {
+        /// The opcode that passed the limit (`pickletools`' name).
+        opcode: &'static str,
+    },
     /// More than [`MAX_OPCODES`] opcodes.
     Opcodes,
     /// A length field asks for `length` bytes at byte `offset`, past [`MAX_PICKLE_BYTES`].
@@ -63,7 +386,7 @@ pub(crate) enum Refusal {
 }
 
 /// A reader that passes bytes through while scanning them as pickle opcodes.
-pub(crate) struct Guard<R> {
+pub(crate) struct PickleScanner<R> {
     pub(crate) inner: R,
     state: State,
     containers: u32,
@@ -110,7 +433,7 @@ enum State {
     Done,
 }
 
-impl<R: Read> Guard<R> {
+impl<R: Read> PickleScanner<R> {
     pub(crate) fn new(inner: R) -> Self {
         Self {
             inner,
@@ -261,121 +584,95 @@ impl<R: Read> Guard<R> {
         Ok(())
     }
 
-    /// What follows `opcode` (pickle protocols 0 to 5, as in Python's `pickletools`).
-    fn opcode(&mut self, opcode: u8) -> Result<State, Refusal> {
-        let length = |need, signed| State::Length {
-            value: 0,
-            got: 0,
-            need,
-            signed,
-        };
-        let lines = |lines| State::Lines { lines, seen: 0 };
-        let memo_index = |put, need| State::MemoIndex {
-            put,
-            value: 0,
-            got: 0,
-            need,
-        };
-        let memo_line = |put| State::MemoLine {
-            put,
-            value: 0,
-            seen: 0,
-        };
+    /// Counts `byte`'s opcode against the limits and applies its effect on the stack; returns
+    /// what follows it.
+    fn opcode(&mut self, byte: u8) -> Result<State, Refusal> {
         self.opcodes += 1;
-        self.stack_effect(opcode)?;
-        Ok(match opcode {
-            b'.' => State::Done,
-            // Opcodes that build a container or call something: each can nest the stack
-            // top one level deeper.
-            b')' | b']' | b'}' | 0x8f | 0x85 | 0x86 | 0x87 | b't' | b'l' | b'd' | 0x91 | b'a'
-            | b'e' | b's' | b'u' | 0x90 | b'R' | b'b' | b'o' | 0x81 | 0x92 => {
-                self.containers += 1;
-                if self.containers > MAX_CONTAINERS {
-                    return Err(Refusal::Nesting);
-                }
-                State::Opcode
+        let Some(opcode) = opcode(byte) else {
+            if self.opcodes > MAX_OPCODES {
+                return Err(Refusal::Opcodes);
             }
+            return Ok(State::Done); // the unpickler reports it
+        };
+        self.stack_effect(opcode.effect)?;
+        if opcode.argument == Stop {
+            return Ok(State::Done);
+        }
+        if opcode.nests {
+            self.containers += 1;
+            if self.containers > MAX_CONTAINERS {
+                return Err(Refusal::Nesting {
+                    opcode: opcode.name,
+                });
+            }
+        } else if self.opcodes > MAX_OPCODES {
             // Every other opcode can still push a value or reserve a stack (MARK).
-            _ if self.opcodes > MAX_OPCODES => return Err(Refusal::Opcodes),
-            // No argument.
-            b'(' | b'0' | b'1' | b'2' | b'N' | 0x88 | 0x89 | 0x93 | 0x97 | 0x98 | b'Q' => {
-                State::Opcode
-            }
-            // MEMOIZE: the next memo index, as the unpickler counts them.
-            0x94 => {
+            return Err(Refusal::Opcodes);
+        }
+        Ok(match opcode.argument {
+            Nothing | Stop => State::Opcode,
+            Fixed(bytes) => State::Skip(u64::from(bytes)),
+            Length { bytes, signed } => State::Length {
+                value: 0,
+                got: 0,
+                need: bytes,
+                signed,
+            },
+            Lines(lines) => State::Lines { lines, seen: 0 },
+            MemoIndex { put, bytes } => State::MemoIndex {
+                put,
+                value: 0,
+                got: 0,
+                need: bytes,
+            },
+            MemoLine { put } => State::MemoLine {
+                put,
+                value: 0,
+                seen: 0,
+            },
+            Memoize => {
                 self.memo_access(true, self.memo.len() as u64)?;
                 State::Opcode
             }
-            // Memo indices: BINPUT, BINGET, LONG_BINPUT, LONG_BINGET, PUT, GET.
-            b'q' => memo_index(true, 1),
-            b'h' => memo_index(false, 1),
-            b'r' => memo_index(true, 4),
-            b'j' => memo_index(false, 4),
-            b'p' => memo_line(true),
-            b'g' => memo_line(false),
-            // Fixed-size arguments.
-            0x80 | b'K' | 0x82 => State::Skip(1),
-            b'M' | 0x83 => State::Skip(2),
-            b'J' | 0x84 => State::Skip(4),
-            b'G' | 0x95 => State::Skip(8),
-            // Length-prefixed arguments.
-            b'U' | b'C' | 0x8c | 0x8a => length(1, false),
-            b'T' | 0x8b => length(4, true),
-            b'B' | b'X' => length(4, false),
-            0x8e | 0x8d | 0x96 => length(8, false),
-            // Text arguments, one or two lines.
-            b'I' | b'L' | b'F' | b'S' | b'V' | b'P' => lines(1),
-            b'c' | b'i' => lines(2),
-            _ => State::Done,
         })
     }
 }
 
-impl<R> Guard<R> {
-    /// What `opcode` does to the unpickler's stack, in sizes: a new value is one byte plus
-    /// its argument (added when the argument is read), a container or call the sum of
-    /// what it takes. A size past [`MAX_PICKLE_BYTES`] is refused.
-    fn stack_effect(&mut self, opcode: u8) -> Result<(), Refusal> {
-        match opcode {
-            b'(' => self.stack.push(None),
-            b'0' => {
+impl<R> PickleScanner<R> {
+    /// Applies an opcode's `effect` to the stack of sizes: a new value is one byte plus its
+    /// argument (added when the argument is read), a container or call the sum of what it
+    /// takes. A size past [`MAX_PICKLE_BYTES`] is refused.
+    fn stack_effect(&mut self, effect: Effect) -> Result<(), Refusal> {
+        match effect {
+            Push => self.push(1)?,
+            Effect::Nothing => {}
+            Mark => self.stack.push(None),
+            Pop => {
                 self.stack.pop();
             }
-            b'1' => {
+            PopMark => {
                 self.pop_to_mark();
             }
-            b'2' => {
+            Dup => {
                 let top = self.stack.last().copied().flatten().unwrap_or(0);
                 self.push(top)?;
             }
-            // Tuples, lists, dicts, sets, instances from the items since the last MARK.
-            b't' | b'l' | b'd' | 0x91 | b'o' | b'i' => {
+            FromMark => {
                 let items = self.pop_to_mark();
                 self.push(items.saturating_add(1))?;
             }
-            // TUPLE1-3, REDUCE, NEWOBJ, NEWOBJ_EX, STACK_GLOBAL, BINPERSID: pop n, push one.
-            0x85 | b'Q' => self.combine(1)?,
-            0x86 | b'R' | 0x81 | 0x93 => self.combine(2)?,
-            0x87 | 0x92 => self.combine(3)?,
-            // APPEND, BUILD: one item into the value below it; SETITEM: two.
-            b'a' | b'b' => {
-                let item = self.pop();
-                self.grow_top(item)?;
+            Combine(n) => self.combine(usize::from(n))?,
+            AddTo(n) => {
+                let mut items = 0u64;
+                for _ in 0..n {
+                    items = items.saturating_add(self.pop());
+                }
+                self.grow_top(items)?;
             }
-            b's' => {
-                let item = self.pop().saturating_add(self.pop());
-                self.grow_top(item)?;
-            }
-            // APPENDS, SETITEMS, ADDITEMS: the items since the last MARK into the value
-            // below it.
-            b'e' | b'u' | 0x90 => {
+            AddFromMark => {
                 let items = self.pop_to_mark();
                 self.grow_top(items)?;
             }
-            // Opcodes that change nothing on the stack, or handle the memo themselves.
-            b'.' | 0x80 | 0x95 | b'q' | b'r' | b'p' | 0x94 | 0x98 | b'h' | b'j' | b'g' => {}
-            // Everything else pushes one new value.
-            _ => self.push(1)?,
         }
         Ok(())
     }
@@ -453,7 +750,7 @@ fn read_little_endian(value: &mut u64, got: &mut u8, need: u8, data: &mut &[u8])
     }
 }
 
-impl<R: Read> Read for Guard<R> {
+impl<R: Read> Read for PickleScanner<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let refused = |refusal: Refusal| {
             io::Error::new(
@@ -484,11 +781,31 @@ mod tests {
     use super::*;
 
     fn scan_all(bytes: &[u8], chunk: usize) -> Result<u32, Refusal> {
-        let mut guard = Guard::new(&b""[..]);
+        let mut scanner = PickleScanner::new(&b""[..]);
         for piece in bytes.chunks(chunk) {
-            guard.scan(piece)?;
+            scanner.scan(piece)?;
         }
-        Ok(guard.containers)
+        Ok(scanner.containers)
+    }
+
+    #[test]
+    fn the_opcode_table_matches_pickletools() {
+        // Python 3.12's pickletools.opcodes: 68 opcodes, bytes and names.
+        assert_eq!(OPCODES.len(), 68);
+        for (name, byte) in [
+            ("MARK", b'('),
+            ("BINUNICODE8", 0x8d),
+            ("LONG_BINPUT", b'r'),
+            ("READONLY_BUFFER", 0x98),
+            ("FRAME", 0x95),
+        ] {
+            assert_eq!(opcode(byte).map(|op| op.name), Some(name));
+        }
+        assert!(opcode(0xff).is_none() && opcode(b'z').is_none());
+        // Every opcode that nests takes no argument: it builds from what is on the stack.
+        for op in OPCODES.iter().filter(|op| op.nests) {
+            assert_eq!(op.argument, Nothing, "{}", op.name);
+        }
     }
 
     #[test]
@@ -507,14 +824,15 @@ mod tests {
     fn stops_deep_nesting() {
         let mut pickle = b"\x80\x02K\x00".to_vec();
         pickle.extend(std::iter::repeat_n(0x85, 1_000_000));
-        assert_eq!(scan_all(&pickle, 8192), Err(Refusal::Nesting));
-        let mut guard = Guard::new(&pickle[..]);
+        let nesting = Refusal::Nesting { opcode: "TUPLE1" };
+        assert_eq!(scan_all(&pickle, 8192), Err(nesting));
+        let mut scanner = PickleScanner::new(&pickle[..]);
         let mut sink = Vec::new();
         assert_eq!(
-            guard.read_to_end(&mut sink).unwrap_err().kind(),
+            scanner.read_to_end(&mut sink).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
-        assert_eq!(guard.refusal, Some(Refusal::Nesting));
+        assert_eq!(scanner.refusal, Some(nesting));
     }
 
     #[test]
@@ -556,18 +874,18 @@ mod tests {
     fn refuses_a_stream_past_the_budget() {
         // After STOP the scanner passes bytes through, but still counts them.
         let stream = std::io::repeat(b'.').take(MAX_PICKLE_BYTES + 1);
-        let mut guard = Guard::new(stream);
-        let error = io::copy(&mut guard, &mut io::sink()).unwrap_err();
+        let mut scanner = PickleScanner::new(stream);
+        let error = io::copy(&mut scanner, &mut io::sink()).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
-        assert_eq!(guard.refusal, Some(Refusal::Stream));
+        assert_eq!(scanner.refusal, Some(Refusal::Stream));
     }
 
-    /// Runs `head`, `length` zero bytes and `tail` through a guard; returns its refusal.
+    /// Runs `head`, `length` zero bytes and `tail` through a scanner; returns its refusal.
     fn refusal_of(head: &[u8], length: u64, tail: &[u8]) -> Option<Refusal> {
         let stream = head.chain(io::repeat(0).take(length)).chain(tail);
-        let mut guard = Guard::new(stream);
-        let _ = io::copy(&mut guard, &mut io::sink());
-        guard.refusal
+        let mut scanner = PickleScanner::new(stream);
+        let _ = io::copy(&mut scanner, &mut io::sink());
+        scanner.refusal
     }
 
     #[test]
