@@ -91,7 +91,7 @@ pub use stage::{Crate, MatmulFn, Processor, Stage, assert_inner_dims};
 #[cfg(feature = "mnist")]
 pub use mnist::download::{
     CACHE_DIR_ENV, MNIST_FILE_NAME, MNIST_MD5, MNIST_MIRRORS, MNIST_SIZE, MNIST_URL,
-    default_cache_dir,
+    default_cache_dir, verify_md5,
 };
 #[cfg(feature = "mnist")]
 pub use mnist::{Download, DownloadError, IMAGE_PIXELS, Mnist, MnistError, Split};

@@ -31,7 +31,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use md5::{Digest, Md5};
 
-use super::error::DownloadError;
+use super::error::{DownloadError, MnistError};
 
 /// The URL the lesson downloads `mnist.pkl.gz` from.
 pub const MNIST_URL: &str = "https://github.com/mnielsen/neural-networks-and-deep-learning/blob/master/data/mnist.pkl.gz?raw=true";
@@ -363,6 +363,37 @@ pub fn md5_file(path: impl AsRef<Path>) -> io::Result<String> {
         }
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// Checks that the file at `path` has the MD5 `expected` (32 hex digits, either case) and
+/// returns it in lower-case hex: for a copy of `mnist.pkl.gz` that was not fetched by
+/// [`Download`], before loading it.
+///
+/// ```
+/// use matmul_data::{DownloadError, MnistError, verify_md5};
+///
+/// let path = "fixtures/idx/t10k-labels-idx1-ubyte.gz";
+/// let md5 = verify_md5(path, "00000000000000000000000000000000").unwrap_err();
+/// assert!(matches!(md5, MnistError::Download(DownloadError::Checksum { .. })), "{md5}");
+/// assert!(md5.to_string().contains("expected MD5 00000000000000000000000000000000, found"));
+/// assert!(verify_md5(path, "not hex").is_err());
+/// ```
+pub fn verify_md5(path: impl AsRef<Path>, expected: &str) -> Result<String, MnistError> {
+    let path = path.as_ref();
+    let expected = parse_md5(expected)?;
+    let found = md5_file(path).map_err(|error| MnistError::Io {
+        file: path.to_owned(),
+        error,
+    })?;
+    if found != expected {
+        return Err(DownloadError::Checksum {
+            what: path.display().to_string(),
+            expected,
+            found,
+        }
+        .into());
+    }
+    Ok(found)
 }
 
 /// Lower-cases and checks a checksum given by a user.
