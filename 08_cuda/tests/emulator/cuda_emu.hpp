@@ -47,6 +47,11 @@ inline dim3 gridDim;
 // The matmul kernels' signature (kernels/read.cu's utility has its own; launch takes any).
 using Kernel = void (*)(const float *, const float *, float *, int, int, int);
 
+// `kernel` as a matmul Kernel, or null for a kernel with another signature: what turns
+// kernel_list.sh's list of every kernel into the table of matmul kernels.
+inline Kernel as_matmul(Kernel kernel) { return kernel; }
+template <class Other> Kernel as_matmul(Other) { return nullptr; }
+
 namespace emu {
 struct Fiber {
     ucontext_t context;

@@ -14,13 +14,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "../../kernels/coalesced.cu"
-#include "../../kernels/naive.cu"
-#include "../../kernels/regblock.cu"
-#include "../../kernels/tiled.cu"
-#include "../../kernels/pipelined.cu"
-#include "../../kernels/rowwise.cu"
-#include "../../kernels/read.cu"
+// Every kernels/*.cu and EMU_KERNELS, the list of their kernels: written by kernel_list.sh
+// into a directory on the include path.
+#include "kernel_list.hpp"
 
 static std::vector<float> read_floats(const char *path, size_t count) {
     std::vector<float> v(count);
@@ -65,13 +61,9 @@ int main(int argc, char **argv) {
     }
     const std::string name = argv[1];
     Kernel kernel = nullptr;
-    if (name == "matmul_naive") kernel = matmul_naive;
-    if (name == "matmul_coalesced") kernel = matmul_coalesced;
-    if (name == "matmul_tiled") kernel = matmul_tiled;
-    if (name == "matmul_regblock_128x128") kernel = matmul_regblock_128x128;
-    if (name == "matmul_regblock_128x16") kernel = matmul_regblock_128x16;
-    if (name == "matmul_pipelined_128x128") kernel = matmul_pipelined_128x128;
-    if (name == "matmul_rowwise_16") kernel = matmul_rowwise_16;
+#define EMU_FIND(k) \
+    if (name == #k) kernel = as_matmul(k);
+    EMU_KERNELS(EMU_FIND)
     if (!kernel) {
         std::fprintf(stderr, "driver: unknown kernel %s\n", name.c_str());
         return 2;

@@ -25,7 +25,8 @@ comm -23 "$out/symbols" "$out/implemented" |
   awk '{print "int " $1 "(void) { fputs(\"fake cuda: " $1 " is not implemented\\n\", stderr); return 801; }"}' |
   { echo '#include <stdio.h>'; cat; } >"$out/unimplemented.c"
 cc -c -fPIC -O1 -o "$out/unimplemented.o" "$out/unimplemented.c"
-c++ -std=c++20 -O2 -w -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$out/libcuda.so.1" \
+"$src/../emulator/kernel_list.sh" >"$out/kernel_list.hpp"
+c++ -std=c++20 -O2 -w -shared -fPIC -Wl,-soname,libcuda.so.1 -I "$out" -o "$out/libcuda.so.1" \
   "$src/fake_cuda.cpp" "$out/unimplemented.o"
 c++ -std=c++17 -O2 -shared -fPIC -Wl,-soname,libcublas.so.12 -o "$out/libcublas.so.12" \
   "$src/fake_cublas.cpp"

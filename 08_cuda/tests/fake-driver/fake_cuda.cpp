@@ -14,27 +14,22 @@
 #include <map>
 #include <string>
 
-#include "../../kernels/coalesced.cu"
-#include "../../kernels/naive.cu"
-#include "../../kernels/pipelined.cu"
-#include "../../kernels/read.cu"
-#include "../../kernels/regblock.cu"
-#include "../../kernels/rowwise.cu"
-#include "../../kernels/tiled.cu"
+// Every kernels/*.cu and EMU_KERNELS, the list of their kernels: written by
+// ../emulator/kernel_list.sh into build.sh's output directory, on the include path.
+#include "kernel_list.hpp"
 
 extern "C" {
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 enum { OK = 0, INVALID_VALUE = 1, NOT_FOUND = 500, LAUNCH_FAILED = 719 };
 
+// The matmul kernels by entry point (the read kernel, with its own arguments, is not one).
 static std::map<std::string, Kernel> kernels() {
-    return {{"matmul_naive", matmul_naive},
-            {"matmul_coalesced", matmul_coalesced},
-            {"matmul_tiled", matmul_tiled},
-            {"matmul_regblock_128x128", matmul_regblock_128x128},
-            {"matmul_regblock_128x16", matmul_regblock_128x16},
-            {"matmul_pipelined_128x128", matmul_pipelined_128x128},
-            {"matmul_rowwise_16", matmul_rowwise_16}};
+    std::map<std::string, Kernel> all;
+#define FAKE_ADD(k) \
+    if (Kernel matmul = as_matmul(k)) all.emplace(#k, matmul);
+    EMU_KERNELS(FAKE_ADD)
+    return all;
 }
 
 struct FakeModule {
