@@ -51,13 +51,18 @@ impl Device {
         let kernel = self.time_with_events(options, || {
             self.enqueue(method, shape, &a_dev, &b_dev, &mut c_dev)
         })?;
+        // One launch and the copy of c back: what both wall-clock timings include.
+        let launch_and_download = |a_dev: &DeviceBuffer<f32>,
+                                   b_dev: &DeviceBuffer<f32>,
+                                   c_dev: &mut DeviceBuffer<f32>,
+                                   c_host: &mut [f32]| {
+            self.enqueue(method, shape, a_dev, b_dev, c_dev)?;
+            self.stream.synchronize().during("running the kernel")?;
+            c_dev.copy_to(c_host).during("copying c to the host")
+        };
         let kernel_and_download = options.repeat(|| {
             let t = Instant::now();
-            self.enqueue(method, shape, &a_dev, &b_dev, &mut c_dev)?;
-            self.stream.synchronize().during("running the kernel")?;
-            c_dev
-                .copy_to(&mut c_host[..])
-                .during("copying c to the host")?;
+            launch_and_download(&a_dev, &b_dev, &mut c_dev, &mut c_host)?;
             Ok(t.elapsed())
         })?;
         let end_to_end = options.repeat(|| {
@@ -66,11 +71,7 @@ impl Device {
             let b_dev = DeviceBuffer::from_slice(&b_host).during("copying b to the device")?;
             // SAFETY: every element is written by the launch before it is read back.
             let mut c_dev = unsafe { DeviceBuffer::uninitialized(m * n) }.during("allocating c")?;
-            self.enqueue(method, shape, &a_dev, &b_dev, &mut c_dev)?;
-            self.stream.synchronize().during("running the kernel")?;
-            c_dev
-                .copy_to(&mut c_host[..])
-                .during("copying c to the host")?;
+            launch_and_download(&a_dev, &b_dev, &mut c_dev, &mut c_host)?;
             Ok(t.elapsed())
         })?;
         Ok(Measurement {
