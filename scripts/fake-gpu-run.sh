@@ -33,4 +33,6 @@ echo "## tests (feature cuda) on the fake driver"
 "$carry/test-gpu" --test-threads=1 every_kernel || status=1
 "$carry/test-gpu" --test-threads=1 floors_ || status=1
 "$carry/test-listing" || status=1
+# With a driver but no device: the GPU stages are still listed, and running one says why not.
+env -u MATMUL_CUDA_REQUIRE_GPU LD_LIBRARY_PATH=$fake/no-device "$carry/test-gpu" --test-threads=1 every_kernel || status=1
 exit $status

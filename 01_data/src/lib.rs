@@ -55,7 +55,8 @@
 //!
 //! - [`harness`]: [`test_eq`], [`test_near`], [`reference_matmul`], [`relative_error`].
 //! - [`stage`]: the contract every later crate fulfils — a [`Stage`] is a name, a one-line
-//!   summary and a `matmul` function `(m, k) @ (k, n) -> (m, n)`.
+//!   summary and a `matmul` function `(m, k) @ (k, n) -> (m, n)`, with where it runs
+//!   ([`Processor`]) and the crate that defines it ([`this_crate!`]).
 //! - [`synthetic`]: deterministic data with MNIST's shape and density (about 80% zeros, the
 //!   rest in `[0, 1)`) and normally distributed weights, for tests and for benchmarking
 //!   without the network.
@@ -63,10 +64,11 @@
 //!   error against the float64 reference).
 //!
 //! And the loader, in its own tree, [`mnist`] (the crate's default feature `mnist`; the stage
-//! crates, which need only the harness, build without it): the [`Mnist`] and [`Split`] types, the
-//! unpickler that rebuilds NumPy's arrays, MNIST's original IDX files
-//! ([`Mnist::from_idx_dir`]), the verified [`Download`] into [`default_cache_dir`], and the
-//! limits that refuse a hostile file before it can exhaust memory. Every bad file or failed
+//! crates, which need only the harness, build without it): the [`Mnist`] and [`Split`] types,
+//! the unpickler that rebuilds NumPy's arrays, MNIST's original IDX files
+//! ([`Mnist::from_idx_dir`]), the verified [`Download`] into [`default_cache_dir`] (or
+//! [`verify_md5`] for a copy you have), and the pickle scanner that refuses a hostile file
+//! before it can exhaust memory. Every bad file or failed
 //! download is an [`MnistError`] that names the file, what was expected and what was found.
 //!
 //! Next: [`matmul_naive`](../matmul_naive/index.html), the triple loop.
