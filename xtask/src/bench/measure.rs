@@ -1,5 +1,5 @@
 //! The measuring half of a run: the lesson's data, the machine line, the workloads, then each
-//! runner in turn ([`cpu`](super::cpu), `gpu` with `--cuda`, [`python`](super::python) with
+//! runner in turn ([`cpu`], `gpu` with `--cuda`, [`python`] with
 //! `--python`), into one [`Results`].
 
 use std::path::PathBuf;
