@@ -74,8 +74,14 @@
 //! Next: [`matmul_naive`](../matmul_naive/index.html), the triple loop.
 
 // Built without its loader (as the stage crates build it), this page's links to the loader
-// have nothing to point to.
+// have nothing to point to, and the page says so.
 #![cfg_attr(not(feature = "mnist"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(feature = "mnist"),
+    doc = "\n\n**This build has no loader** (it was built without the default feature `mnist`, \
+           as a stage crate builds it), so the names of the loader above are not links: \
+           `cargo xtask doc` builds the whole tutorial, loader included."
+)]
 
 pub mod conformance;
 pub mod harness;

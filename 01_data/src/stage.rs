@@ -56,7 +56,8 @@ pub enum Processor {
     Cpu,
     /// On a GPU (step 8, with its `cuda` feature): the stage copies its operands to the
     /// device, runs a kernel and copies the result back. Running one without a GPU panics,
-    /// saying so; the bench times GPU stages only when `--cuda` opened a device.
+    /// saying so: whoever runs every stage keeps to `Processor::Cpu` unless it has opened a
+    /// device (the bench times the GPU's kernels through their own runner, with CUDA events).
     Gpu,
 }
 

@@ -232,7 +232,7 @@ fn labels_must_be_digits() {
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     // Two kilobytes of gzip: a million nested tuples, which the unpickler would build
-    // recursively. Run on a small stack to prove the guard stops it first.
+    // recursively. Run on a small stack to prove the pickle scanner stops it first.
     let mut pickle = b"\x80\x02K\x00".to_vec();
     pickle.extend(std::iter::repeat_n(0x85, 1_000_000));
     pickle.push(b'.');

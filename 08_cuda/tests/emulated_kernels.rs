@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use matmul_cuda::kernel_table::KERNEL_TABLE;
 use matmul_cuda::kernels::{Kernel, LaunchConfig, read_launch_config};
 use matmul_data::{reference_matmul, relative_error, synthetic};
 use ndarray::Array2;
@@ -55,7 +56,9 @@ fn emulator() -> Option<&'static Path> {
                 .output()
                 .expect("run kernel_list.sh");
             assert!(list.status.success(), "kernel_list.sh failed");
-            std::fs::write(dir.path().join("kernel_list.hpp"), &list.stdout)
+            let list = String::from_utf8(list.stdout).expect("UTF-8 from kernel_list.sh");
+            assert_lists_the_table(&list);
+            std::fs::write(dir.path().join("kernel_list.hpp"), &list)
                 .expect("write kernel_list.hpp");
             let binary = dir.path().join("emulator");
             let out = compile(&here.join("driver.cpp"), &binary).expect("run the compiler");
@@ -68,6 +71,21 @@ fn emulator() -> Option<&'static Path> {
         })
         .as_ref()
         .map(|(_, binary)| binary.as_path())
+}
+
+/// The kernels `kernel_list.sh` found in `kernels/*.cu` are exactly the table's entry points:
+/// none missed by its scan, none the table lacks.
+fn assert_lists_the_table(list: &str) {
+    let listed: std::collections::BTreeSet<&str> = list
+        .lines()
+        .find_map(|line| line.strip_prefix("#define EMU_KERNELS(X)"))
+        .expect("an EMU_KERNELS line")
+        .split_whitespace()
+        .map(|x| x.trim_start_matches("X(").trim_end_matches(')'))
+        .collect();
+    let table: std::collections::BTreeSet<&str> =
+        KERNEL_TABLE.iter().map(|spec| spec.entry_point).collect();
+    assert_eq!(listed, table, "kernel_list.sh against the kernel table");
 }
 
 fn write_f32(path: &Path, values: &Array2<f32>) {
@@ -169,14 +187,29 @@ const MORE_SHAPES: &[(usize, usize, usize)] = &[
     (64, 40, 64),
 ];
 
-/// One test per kernel would name each kernel here; instead every kernel of the table is
-/// checked, and a failure names the kernel.
+/// Every kernel of the table (a test per kernel would name each kernel here), on every core,
+/// each failure reported with its kernel's name.
 #[test]
 fn every_kernel_on_awkward_shapes() {
-    for kernel in Kernel::ALL {
-        check(kernel, SHAPES);
-        check(kernel, MORE_SHAPES);
+    if emulator().is_none() {
+        return;
     }
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = Kernel::ALL
+            .into_iter()
+            .map(|kernel| {
+                let run = scope.spawn(move || {
+                    check(kernel, SHAPES);
+                    check(kernel, MORE_SHAPES);
+                });
+                (kernel, run)
+            })
+            .collect();
+        runs.into_iter()
+            .filter_map(|(kernel, run)| run.join().err().map(|_| kernel.name().to_owned()))
+            .collect()
+    });
+    assert!(failures.is_empty(), "failed (messages above): {failures:?}");
 }
 
 /// The read kernel's block sums over `x`, launched as the host code launches it on a GPU with

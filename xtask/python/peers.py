@@ -1,14 +1,17 @@
 """Times the lesson's own methods on the data `cargo xtask bench` wrote, on this machine.
 
-Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] WORKLOAD...
+Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] [--gpu-only=W,...]
+                       WORKLOAD...
 
 Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), and prints one JSON
 object per line on stdout:
   {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...}
   {"method": ..., "workload": ..., "skipped": "why"}
 With --gpu (`cargo xtask bench --cuda --python`), also PyTorch's `a @ b` on the GPU: the
-operands copied to the device once, FP32 with TF32 off, each call timed with CUDA events, as
-the bench times its own kernels; its lines carry "device": "gpu".
+operands copied to the device once, FP32 with TF32 off, checked against a float64 product,
+then timed with CUDA events around groups of calls (so that Python's own time per call hides
+behind the GPU's), as the bench times its own kernels; its lines carry "device": "gpu". The
+workloads named by --gpu-only are timed on the GPU only.
 Notices go to stderr. Needs numpy; torch and numba are optional (their methods are skipped
 with a reason when missing). The methods are the lesson's, written as the notebooks do.
 """
@@ -117,19 +120,26 @@ def measure(run, measure_seconds):
 
 
 def measure_cuda(run, measure_seconds):
-    """Median and minimum seconds per call on the GPU, each call between two CUDA events
-    (the kernel alone: operands already on the device), until the budget is spent."""
-    run()
-    torch.cuda.synchronize()
+    """Median and minimum seconds per call on the GPU: CUDA events around a group of calls
+    (operands already on the device), the group sized so that a sample lasts at least 1/20
+    of the budget, samples until the budget is spent (at least 3)."""
+
+    def timed(calls):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            run()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / calls
+
+    timed(1)  # warm-up: cuBLAS picks its kernel, the allocator caches
+    once = max(timed(1), 1e-9)
+    per_sample = max(1, int(measure_seconds / 20 / once))
     samples = []
     begin = time.perf_counter()
     while len(samples) < 3 or (time.perf_counter() - begin < measure_seconds and len(samples) < 200):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        run()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / 1e3)
+        samples.append(timed(per_sample))
     samples.sort()
     return samples[len(samples) // 2], samples[0], len(samples)
 
@@ -153,6 +163,13 @@ def time_on_gpu(workload, a, b, measure_seconds):
         return {"method": GPU_METHOD, "workload": workload, "device": "gpu", "skipped": why}
     torch.backends.cuda.matmul.allow_tf32 = False
     x, y = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
+    # Checked before it is timed, as the bench checks its own kernels: normwise error
+    # against the float64 product.
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    error = np.linalg.norm((x @ y).cpu().numpy() - exact) / max(np.linalg.norm(exact), 1e-300)
+    if not error <= 1e-4:
+        return {"method": GPU_METHOD, "workload": workload, "device": "gpu",
+                "skipped": f"wrong result: relative error {error:.3g} against float64"}
     median, minimum, samples = measure_cuda(lambda: x @ y, measure_seconds)
     return {"method": GPU_METHOD, "workload": workload, "device": "gpu",
             "median_ns": median * 1e9, "min_ns": minimum * 1e9, "samples": samples}
@@ -164,8 +181,13 @@ def emit(record):
 
 def main():
     data_dir, measure_seconds, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-    gpu = "--gpu" in sys.argv[4:]
-    workloads = [arg for arg in sys.argv[4:] if arg != "--gpu"]
+    options = [arg for arg in sys.argv[4:] if arg.startswith("--")]
+    workloads = [arg for arg in sys.argv[4:] if not arg.startswith("--")]
+    gpu = "--gpu" in options
+    gpu_only = set()
+    for option in options:
+        if option.startswith("--gpu-only="):
+            gpu_only.update(name for name in option.split("=", 1)[1].split(",") if name)
     missing = [name for name, ok in AVAILABLE.items() if not ok]
     if missing:
         print(f"python peers: missing {', '.join(missing)}; their methods are skipped", file=sys.stderr)
@@ -180,7 +202,7 @@ def main():
         if torch is not None:
             operands["torch"] = (torch.from_numpy(a), torch.from_numpy(b))
         work = flops((a, b))
-        for name, needs, kind, function, square in METHODS:
+        for name, needs, kind, function, square in [] if workload in gpu_only else METHODS:
             if not AVAILABLE[needs]:
                 emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
                 continue

@@ -15,7 +15,7 @@
 //! 4. **publish** ([`publish`]): the renderers — [`table`] (the markdown table), [`chart`]
 //!    (the two SVG charts) and [`docs`] (`--docs`: one `measured.md` per stage crate and
 //!    `xtask/measured/results.json`), with [`splice`] for the README's block — read only
-//!    `Results`.
+//!    `Results` (and `publish` asks the stages which crates have a page).
 //!
 //! Runners never import renderers, nor renderers runners (`xtask/tests/module_graph.rs`
 //! checks); both use [`units`] to word quantities.

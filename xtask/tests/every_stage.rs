@@ -1,7 +1,7 @@
 //! Every CPU stage the workspace defines — found by iterating `matmul_cuda::stages()`, the end
 //! of the chain — against a float64 reference and against the naive loop, on random shapes and
 //! layouts that none of the per-crate conformance tests use. (The GPU stages, listed with the
-//! `cuda` feature, need a device: `08_cuda/tests/gpu.rs` runs the same checks on them.)
+//! `cuda` feature, need a device: `08_cuda/tests/gpu.rs` runs the conformance checks on them.)
 
 use matmul_data::conformance::{LAYOUTS, Layout, with_layout};
 use matmul_data::synthetic::{SplitMix64, uniform};

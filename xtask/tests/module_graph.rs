@@ -249,7 +249,9 @@ fn add_items(modules: &mut BTreeMap<ModulePath, Module>, path: ModulePath, items
                     add_items(modules, child, content);
                 }
             }
-            syn::Item::Use(use_item) if !matches!(use_item.vis, syn::Visibility::Inherited) => {
+            // A `pub use` is how a module is seen from outside; `pub(crate) use` and the
+            // like are uses.
+            syn::Item::Use(use_item) if matches!(use_item.vis, syn::Visibility::Public(_)) => {
                 let module = modules.entry(path.clone()).or_default();
                 for (segments, alias) in expand(&use_item.tree) {
                     let name = alias

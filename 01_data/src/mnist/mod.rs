@@ -212,7 +212,7 @@ fn unpickle_error<R>(
             what: "the pickle".to_owned(),
             expected: format!("at most {MAX_CONTAINERS} tuples, lists and calls (MNIST's has 48)"),
             found: format!(
-                "more (the one past the limit is a {opcode}): nesting that could overflow the \
+                "more (the opcode past the limit is {opcode}): nesting that could overflow the \
                  unpickler's stack"
             ),
         },

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Writes, to standard output, the C++ that brings every kernel of 08_cuda/kernels/ to the CPU
 # emulator: an #include of each .cu file, and EMU_KERNELS(X), which applies X to the name of
-# each `extern "C" __global__` function in them. The kernel table names the same files and
-# entry points (08_cuda's unit tests check both ways), so a new kernel needs no edit to the
-# emulator's driver or the fake libcuda, which include this list.
+# each `extern "C" __global__` function in them (comments and `__launch_bounds__(...)` left
+# out). The kernel table names the same files and entry points (the emulated-kernel test checks
+# that this list and the table's entry points are the same set), so a new kernel needs no edit
+# to the emulator's driver or the fake libcuda, which include this list.
 #
 # Usage: 08_cuda/tests/emulator/kernel_list.sh > kernel_list.hpp
 set -euo pipefail
@@ -13,7 +14,8 @@ for file in "$kernels"/*.cu; do
   echo "#include \"$file\""
 done
 printf '#define EMU_KERNELS(X)'
-cat "$kernels"/*.cu | tr -s ' \t\n' ' ' |
-  grep -oE 'extern "C" __global__ void (__launch_bounds__ ?\([^)]*\) )?[A-Za-z_][A-Za-z0-9_]* ?\(' |
+cat "$kernels"/*.cu | sed -e 's|//.*$||' | tr -d '\r' | tr -s ' \t\n' ' ' |
+  sed -E 's/__launch_bounds__ ?\([^()]*\) ?//g' |
+  grep -oE 'extern "C" __global__ void [A-Za-z_][A-Za-z0-9_]* ?\(' |
   sed -E 's/^.* ([A-Za-z_][A-Za-z0-9_]*) ?\($/ X(\1)/' | tr -d '\n'
 echo

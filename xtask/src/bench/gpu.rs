@@ -19,14 +19,6 @@ use super::plan::{Plan, Workloads};
 use super::results::{DEVICE_READ, FP32_PEAK, Record, Results, Skipped, Source, TO_DEVICE};
 use super::workload::{MNIST5, MNIST50K, Workload};
 
-/// The square sizes on the GPU: the CPU's sweep and one size more, where the large kernels
-/// reach their stride.
-pub const GPU_SQUARE_SIZES: [usize; 7] = [64, 128, 256, 512, 1024, 2048, 4096];
-
-/// The largest square of a `--quick` GPU run: small enough that a CPU stand-in for the driver
-/// (as in CI) finishes in seconds.
-const QUICK_MAX_SQUARE: usize = 128;
-
 /// Opens the GPU, or explains in one line why there is none.
 pub fn open() -> anyhow::Result<Device> {
     Device::open().map_err(|error| {
@@ -72,13 +64,8 @@ pub fn run(
     }
 
     // The square sweep, reusing the CPU's operands where it built them.
-    let largest = if plan.quick {
-        QUICK_MAX_SQUARE
-    } else {
-        *GPU_SQUARE_SIZES.last().expect("sizes")
-    };
     let peak = device.peak_fp32_flops();
-    for n in GPU_SQUARE_SIZES.into_iter().filter(|&n| n <= largest) {
+    for n in plan.gpu_square_sizes() {
         let built;
         let square = match workloads.squares.iter().find(|w| w.dims() == (n, n, n)) {
             Some(square) => square,

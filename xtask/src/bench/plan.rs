@@ -86,6 +86,19 @@ impl Plan {
             || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 
+    /// The square sizes timed on the GPU (`--cuda`): the CPU's sweep and one size more, where
+    /// the large kernels reach their stride; in a quick run only the smallest two, so that a
+    /// CPU stand-in for the driver (as in CI) finishes in seconds.
+    pub fn gpu_square_sizes(&self) -> Vec<usize> {
+        let largest = if self.quick { 128 } else { 4096 };
+        SQUARE_SIZES
+            .iter()
+            .copied()
+            .chain([4096])
+            .filter(|&n| n <= largest)
+            .collect()
+    }
+
     /// The stages of the workspace that run on the CPU and that the run times, in reading
     /// order, the naive loop always (the baseline). The GPU's are timed by the GPU runner, with
     /// CUDA events.

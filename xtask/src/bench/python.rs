@@ -61,7 +61,7 @@ pub enum Outcome {
 }
 
 /// How long the script may spend, and on what.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Budget {
     /// The time budget per method and workload, seconds.
     pub measure_seconds: f64,
@@ -70,6 +70,8 @@ pub struct Budget {
     pub max_run_seconds: f64,
     /// Whether to time PyTorch on the GPU too (`--cuda`).
     pub gpu: bool,
+    /// Workloads to time on the GPU only (the squares larger than the CPU's sweep).
+    pub gpu_only: Vec<String>,
 }
 
 /// Runs the script on `workloads`, calling `report` as each line arrives.
@@ -94,6 +96,10 @@ pub fn run(
         .arg(budget.measure_seconds.to_string())
         .arg(budget.max_run_seconds.to_string())
         .args(budget.gpu.then_some("--gpu"))
+        .args(
+            (!budget.gpu_only.is_empty())
+                .then(|| format!("--gpu-only={}", budget.gpu_only.join(","))),
+        )
         .args(workloads.iter().map(|w| w.name.as_str()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -214,10 +220,22 @@ pub fn run_peers(
     progress.set_message("python peers");
     let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
     all.extend(workloads.squares.iter());
+    // The GPU's larger squares, for PyTorch on the GPU only.
+    let gpu_only: Vec<Workload> = if gpu {
+        plan.gpu_square_sizes()
+            .into_iter()
+            .filter(|&n| workloads.squares.iter().all(|w| w.dims() != (n, n, n)))
+            .map(Workload::square)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    all.extend(gpu_only.iter());
     let budget = Budget {
         measure_seconds: plan.python_measure,
         max_run_seconds: plan.max_run,
         gpu,
+        gpu_only: gpu_only.iter().map(|w| w.name.clone()).collect(),
     };
     let outcome = run(python, &all, budget, |outcome| match outcome {
         Outcome::Timed(record) => {
