@@ -163,13 +163,13 @@ pub fn stage_list() -> String {
             matmul_data::Processor::Gpu => "gpu",
         };
         out.push_str(&format!(
-            "{:<16} {runs_on}  {:<20} {}\n",
+            "{:<22} {runs_on}  {:<20} {}\n",
             stage.name, stage.defined_in.package, stage.summary
         ));
     }
     #[cfg(feature = "cuda")]
     out.push_str(&format!(
-        "{:<16} gpu  {:<20} the yardstick: NVIDIA's SGEMM (FP32, TF32 off), not a stage\n",
+        "{:<22} gpu  {:<20} the yardstick: NVIDIA's SGEMM (FP32, TF32 off), not a stage\n",
         matmul_cuda::gpu::Method::Cublas.name(),
         matmul_cuda::CRATE.package
     ));
@@ -219,7 +219,7 @@ mod tests {
             assert!(line.contains(stage.defined_in.package), "{line}");
         }
         assert!(
-            list.contains("naive            cpu  matmul-naive"),
+            list.contains("naive                  cpu  matmul-naive"),
             "{list}"
         );
     }
