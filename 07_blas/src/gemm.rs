@@ -22,7 +22,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::streaming::Isa;
+use crate::isa::Isa;
 
 mod blocks;
 mod caches;
@@ -124,10 +124,11 @@ impl Plan {
     }
 }
 
-/// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers.
+/// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers,
+/// read from the kernel itself (its `MicroKernel::MR` and `MicroKernel::NR`).
 ///
 /// ```
-/// use matmul_blas::{gemm, streaming::Isa};
+/// use matmul_blas::{gemm, isa::Isa};
 ///
 /// assert_eq!(gemm::tile_shape(Isa::Avx512), (14, 32));
 /// assert_eq!(gemm::tile_shape(Isa::Avx2), (6, 16));
@@ -135,9 +136,13 @@ impl Plan {
 /// ```
 pub fn tile_shape(isa: Isa) -> (usize, usize) {
     match isa {
-        Isa::Avx512 => (14, 32),
-        Isa::Avx2 => (6, 16),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (avx512::Avx512::MR, avx512::Avx512::NR),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
         Isa::Portable => (portable::Portable::MR, portable::Portable::NR),
+        #[allow(unreachable_patterns)] // every variant is matched on x86-64
+        isa => panic!("gemm: no {isa:?} micro-kernel for this architecture"),
     }
 }
 

@@ -198,6 +198,7 @@ pub use matmul_einsum as einsum;
 pub use matmul_einsum::{broadcast, data, dot, elementwise, naive};
 
 pub mod gemm;
+pub mod isa;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 pub mod streaming;

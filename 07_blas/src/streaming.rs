@@ -30,10 +30,8 @@
 //! `Kernel` trait, module `kernel`) only computes one small block of `c` in its registers.
 //! There are three kernels: AVX-512 intrinsics (module `avx512`), and the plain-Rust kernels
 //! (module `portable`), compiled once for the baseline CPU and once with AVX2 and FMA enabled
-//! (module `avx2`). [`Isa::detect`] picks one at run time, once; nothing here needs
-//! `-C target-cpu=native`.
-
-use std::sync::OnceLock;
+//! (module `avx2`). [`Isa::detect`] picks one at run time, once, for every kernel of this
+//! step (`MATMUL_ISA` overrides it); nothing here needs `-C target-cpu=native`.
 
 use ndarray::{Array2, ArrayView2};
 
@@ -64,71 +62,7 @@ const PARALLEL_ELEMENTS: usize = 1 << 18;
 /// from 4 to 16 rows measured alike, within noise.
 const PREFETCH_ROWS: usize = 8;
 
-/// The instruction set the kernels use on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F intrinsics: 16 lanes, masked loads, 32 registers.
-    Avx512,
-    /// The portable kernels compiled with AVX2 and FMA: 8 lanes.
-    Avx2,
-    /// The portable kernels for the baseline CPU (SSE2 on x86-64).
-    Portable,
-}
-
-impl Isa {
-    /// The best instruction set this CPU supports, detected once.
-    ///
-    /// Setting `MATMUL_STREAMING_ISA` to `avx512`, `avx2` or `portable` picks that one instead
-    /// (one this CPU has), to compare the kernels on one machine; it is read once, with the
-    /// detection. Unset or empty, the best one is used.
-    ///
-    /// # Panics
-    ///
-    /// When `MATMUL_STREAMING_ISA` names no instruction set, or one this CPU lacks.
-    pub fn detect() -> Isa {
-        static DETECTED: OnceLock<Isa> = OnceLock::new();
-        *DETECTED.get_or_init(|| {
-            let best = Isa::best();
-            let wanted = std::env::var("MATMUL_STREAMING_ISA").unwrap_or_default();
-            if wanted.is_empty() {
-                return best;
-            }
-            let isa = match wanted.as_str() {
-                "avx512" => Isa::Avx512,
-                "avx2" => Isa::Avx2,
-                "portable" => Isa::Portable,
-                _ => panic!(
-                    "MATMUL_STREAMING_ISA: expected `avx512`, `avx2` or `portable`, found `{wanted}`"
-                ),
-            };
-            let on_this_cpu = match isa {
-                Isa::Avx512 => best == Isa::Avx512,
-                Isa::Avx2 => best != Isa::Portable,
-                Isa::Portable => true,
-            };
-            assert!(
-                on_this_cpu,
-                "MATMUL_STREAMING_ISA: expected an instruction set this CPU has (at most {best:?}), found {isa:?}"
-            );
-            isa
-        })
-    }
-
-    /// The best instruction set this CPU supports: the first kernel whose constructor accepts
-    /// this CPU.
-    fn best() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if avx512::Avx512::new().is_some() {
-                return Isa::Avx512;
-            }
-            if avx2::Avx2::new().is_some() {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
-    }
-}
+pub use crate::isa::Isa;
 
 /// `a @ b` by streaming the rows of `a` once, with `b` held in cache: fastest when `b` is
 /// narrow (the lesson's `n = 10`); correct for every shape.

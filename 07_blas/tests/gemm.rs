@@ -3,8 +3,8 @@
 //! the threaded path with forced small thresholds, and IEEE special values.
 
 use matmul_blas::gemm::{self, Blocks, Plan};
+use matmul_blas::isa::Isa;
 use matmul_blas::naive;
-use matmul_blas::streaming::Isa;
 use matmul_data::conformance::{LAYOUTS, check_case, check_rejects_mismatched_shapes, with_layout};
 use matmul_data::synthetic::uniform;
 use matmul_data::{reference_matmul, relative_error};

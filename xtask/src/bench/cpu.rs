@@ -8,12 +8,13 @@ use matmul_cuda::Stage;
 use matmul_data::relative_error;
 use ndarray::Array2;
 
-use super::floor::{self, FmaIsa};
+use super::floor;
 use super::plan::{Plan, Workloads};
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
 use super::units::format_time;
 use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
+use matmul_cuda::blas::isa::Isa;
 
 /// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
 /// floors. The later rounds add theirs once the first has found what is timed.
@@ -81,7 +82,7 @@ pub fn run(
     } = first;
     progress.set_message(format!(
         "floor: FP32 FMA peak ({})",
-        FmaIsa::detect().name()
+        floor::peak_name(Isa::detect())
     ));
     peak_round(plan, round_settings, &mut floors);
     progress.inc(1);
@@ -296,7 +297,7 @@ const PEAK_CALL_SECONDS: f64 = 0.02;
 /// One round of the FP32 FMA peak on every core: calls sized in the first round to take
 /// [`PEAK_CALL_SECONDS`], sampled like a stage.
 fn peak_round(plan: &Plan, settings: Settings, floors: &mut Floors) {
-    let isa = FmaIsa::detect();
+    let isa = Isa::detect();
     if floors.peak_iterations == 0 {
         let probe = 1u64 << 14;
         let started = std::time::Instant::now();
@@ -339,10 +340,10 @@ fn floor_records(
         ..Record::default()
     });
 
-    let isa = FmaIsa::detect();
+    let isa = Isa::detect();
     let timing = timer::summarize(&floors.peak_samples, 1);
     let flops_per_call =
-        plan.threads as f64 * floors.peak_iterations as f64 * isa.flops_per_iteration();
+        plan.threads as f64 * floors.peak_iterations as f64 * floor::flops_per_iteration(isa);
     let peak_gflops = flops_per_call / timing.median_ns;
     for square in &workloads.squares {
         results.floors.push(Record {
@@ -356,7 +357,7 @@ fn floor_records(
             note: format!(
                 "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, \
                  {} threads; {} rounds)",
-                isa.name(),
+                floor::peak_name(isa),
                 plan.threads,
                 rounds
             ),

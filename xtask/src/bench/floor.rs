@@ -12,6 +12,8 @@
 
 use std::hint::black_box;
 
+use matmul_cuda::blas::isa::Isa;
+
 /// The sum of `x`, read once from front to back, split into `threads` contiguous parts.
 pub fn stream_read(x: &[f32], threads: usize) -> f32 {
     let part = x.len().div_ceil(threads.max(1)).max(1);
@@ -39,52 +41,22 @@ fn sum(x: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
-/// The instruction set [`fma_peak`] runs: the widest FMA this CPU has, as the kernels pick it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FmaIsa {
-    /// 16-lane `vfmadd` on `zmm` registers.
-    Avx512,
-    /// 8-lane `vfmadd` on `ymm` registers.
-    Avx2Fma,
-    /// Plain Rust `a * x + y` (a multiply and an add, vectorised by the compiler for the
-    /// baseline target): the peak of code built without `-C target-cpu`.
-    Portable,
+/// Floating-point operations one iteration of `isa`'s FMA loop does on one thread.
+pub fn flops_per_iteration(isa: Isa) -> f64 {
+    // accumulators × lanes × 2 (a multiply and an add per lane)
+    match isa {
+        Isa::Avx512 => (ACCUMULATORS * 16 * 2) as f64,
+        Isa::Avx2 => (ACCUMULATORS * 8 * 2) as f64,
+        Isa::Portable => (PORTABLE_LANES * 2) as f64,
+    }
 }
 
-impl FmaIsa {
-    /// The widest one this CPU supports (detected at run time).
-    pub fn detect() -> FmaIsa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return FmaIsa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return FmaIsa::Avx2Fma;
-            }
-        }
-        FmaIsa::Portable
-    }
-
-    /// Its name for the machine line and the floor's note.
-    pub fn name(self) -> &'static str {
-        match self {
-            FmaIsa::Avx512 => "AVX-512 FMA",
-            FmaIsa::Avx2Fma => "AVX2 FMA",
-            FmaIsa::Portable => "portable mul + add",
-        }
-    }
-
-    /// Floating-point operations one iteration of its loop does on one thread.
-    pub fn flops_per_iteration(self) -> f64 {
-        // accumulators × lanes × 2 (a multiply and an add per lane)
-        match self {
-            FmaIsa::Avx512 => (ACCUMULATORS * 16 * 2) as f64,
-            FmaIsa::Avx2Fma => (ACCUMULATORS * 8 * 2) as f64,
-            FmaIsa::Portable => (PORTABLE_LANES * 2) as f64,
-        }
+/// What `isa`'s FMA loop is, for the floor's note.
+pub fn peak_name(isa: Isa) -> &'static str {
+    match isa {
+        Isa::Avx512 => "AVX-512 FMA",
+        Isa::Avx2 => "AVX2 FMA",
+        Isa::Portable => "portable mul + add",
     }
 }
 
@@ -97,9 +69,9 @@ const ACCUMULATORS: usize = 12;
 const PORTABLE_LANES: usize = 64;
 
 /// Runs `iterations` iterations of `isa`'s register-only FMA loop on each of `threads`
-/// threads. Returns a checksum (so that the work cannot be optimised away); the flops done are
+/// threads (the portable loop where this CPU lacks `isa`). Returns a checksum (so that the work cannot be optimised away); the flops done are
 /// `threads × iterations × isa.flops_per_iteration()`.
-pub fn fma_peak(isa: FmaIsa, threads: usize, iterations: u64) -> f32 {
+pub fn fma_peak(isa: Isa, threads: usize, iterations: u64) -> f32 {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.max(1))
             .map(|_| scope.spawn(move || fma_loop(isa, iterations)))
@@ -112,17 +84,38 @@ pub fn fma_peak(isa: FmaIsa, threads: usize, iterations: u64) -> f32 {
 }
 
 /// One thread's loop.
-fn fma_loop(isa: FmaIsa, iterations: u64) -> f32 {
+fn fma_loop(isa: Isa, iterations: u64) -> f32 {
     // Multiplier just under 1 and a tiny addend: the values stay finite and normal for any
     // number of iterations, so no slow path (denormals, infinities) distorts the timing.
     let (x, y) = (black_box(0.999_999_9f32), black_box(1e-7f32));
+    fma_loop_with(isa, iterations, x, y)
+}
+
+/// `iterations` steps of `a = a · x + y` in each of `isa`'s independent chains.
+///
+/// # Panics
+///
+/// When this CPU lacks `isa` (`Isa::detect` never picks one it lacks).
+fn fma_loop_with(isa: Isa, iterations: u64, x: f32, y: f32) -> f32 {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `FmaIsa::detect` returned `Avx512` only after `avx512f` was detected on this CPU.
-        FmaIsa::Avx512 => unsafe { x86::fma_avx512::<ACCUMULATORS>(iterations, x, y) },
+        Isa::Avx512 => {
+            assert!(
+                is_x86_feature_detected!("avx512f"),
+                "this CPU lacks AVX-512"
+            );
+            // SAFETY: `avx512f` was detected on this CPU just above.
+            unsafe { x86::fma_avx512::<ACCUMULATORS>(iterations, x, y) }
+        }
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `FmaIsa::detect` returned `Avx2Fma` only after `avx2` and `fma` were detected.
-        FmaIsa::Avx2Fma => unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) },
+        Isa::Avx2 => {
+            assert!(
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+                "this CPU lacks AVX2 and FMA"
+            );
+            // SAFETY: `avx2` and `fma` were detected on this CPU just above.
+            unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) }
+        }
         _ => portable(iterations, x, y),
     }
 }
@@ -201,28 +194,14 @@ mod tests {
         // a_{t+1} = a_t · x + y from 0: after 3 steps y·(1 + x + x²) in every lane.
         let (x, y) = (0.5f32, 1.0f32);
         let lane = y * (1.0 + x + x * x);
-        let detected = FmaIsa::detect();
-        for isa in [FmaIsa::Portable, detected] {
+        for isa in [Isa::Portable, Isa::detect()] {
             let per_thread = fma_loop_with(isa, 3, x, y);
-            let lanes = isa.flops_per_iteration() / 2.0;
+            let lanes = flops_per_iteration(isa) / 2.0;
             assert!(
                 (per_thread - lane * lanes as f32).abs() < 1e-3,
                 "{isa:?}: {per_thread}"
             );
         }
-        assert_eq!(fma_peak(FmaIsa::Portable, 3, 0), 0.0);
-    }
-
-    /// `fma_loop` with chosen operands (the real one hides them from the optimiser).
-    fn fma_loop_with(isa: FmaIsa, iterations: u64, x: f32, y: f32) -> f32 {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: only reached when detected, as in `fma_loop`.
-            FmaIsa::Avx512 => unsafe { x86::fma_avx512::<ACCUMULATORS>(iterations, x, y) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            FmaIsa::Avx2Fma => unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) },
-            _ => portable(iterations, x, y),
-        }
+        assert_eq!(fma_peak(Isa::Portable, 3, 0), 0.0);
     }
 }

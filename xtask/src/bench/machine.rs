@@ -21,7 +21,7 @@ pub fn machine(data: &str, threads: usize, quick: bool) -> Machine {
         cpu,
         cores: threads,
         threads,
-        simd: super::floor::FmaIsa::detect().name().into(),
+        simd: matmul_cuda::blas::isa::Isa::detect().name().into(),
         rustc,
         blas: matmul_cuda::blas::blas_libraries().into(),
         data: data.to_owned(),

@@ -32,7 +32,8 @@ pub struct Machine {
     pub cores: usize,
     /// Threads the threaded stages and the floors use.
     pub threads: usize,
-    /// The instruction set the streaming kernel picked.
+    /// The instruction set every kernel of step 7 and the FP32 peak use
+    /// (`matmul_blas::isa::Isa::detect`, `MATMUL_ISA`).
     pub simd: String,
     /// `rustc --version` of the toolchain on the path.
     pub rustc: String,
