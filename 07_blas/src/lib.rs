@@ -241,6 +241,21 @@ impl Algorithm {
             Algorithm::Gemm
         }
     }
+
+    /// The stage that runs this algorithm's code on its own (`"streaming"`, `"gemm"`): what the
+    /// `blas` stage runs, after the choice, on a given shape.
+    ///
+    /// ```
+    /// use matmul_blas::Algorithm;
+    ///
+    /// assert_eq!(Algorithm::for_shape(50_000, 784, 10).stage_name(), "streaming");
+    /// ```
+    pub fn stage_name(self) -> &'static str {
+        match self {
+            Algorithm::Streaming => "streaming",
+            Algorithm::Gemm => "gemm",
+        }
+    }
 }
 
 /// `a @ b`, the fastest way this step knows for the shape ([`Algorithm::for_shape`]): the

@@ -76,8 +76,10 @@ fn benches(c: &mut Criterion) {
     let mnist50k = Workload::lesson(MNIST50K, &data, TRAINING_IMAGES);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let images = mnist50k.a.as_slice().expect("a standard-layout array");
+    let (read, _) =
+        floor::ReadFloor::fastest(threads, matmul_cuda::blas::isa::Isa::detect(), images, 3);
     c.bench_function("floor/stream-read-mnist50k", |bencher| {
-        bencher.iter(|| floor::stream_read(black_box(images), threads))
+        bencher.iter(|| read.sum(black_box(images)))
     });
     bench_workload(c, &mnist50k, &rates);
     for n in SQUARE_SIZES {

@@ -121,6 +121,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub docs: bool,
 
+    /// How many times the CPU stages are timed, each round in the opposite order to the one
+    /// before, their samples pooled [default: 3, or 2 with --quick]. More rounds settle figures
+    /// the run flags as noisy.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: Option<u32>,
+
     /// Where to write the results [default: target/bench under the workspace root].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -137,7 +143,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.cuda {
         return cuda_rerun::rerun_with_cuda();
     }
-    let plan = Plan::new(args.quick, args.max_run, &args.stage);
+    let mut plan = Plan::new(args.quick, args.max_run, &args.stage);
+    if let Some(rounds) = args.rounds {
+        plan.rounds = rounds as usize;
+    }
     let results = measure::run(&plan, args.cuda, args.python.clone())?;
     let outputs = publish::Outputs {
         dir: args.out.clone().unwrap_or_else(default_out_dir),
@@ -146,6 +155,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         root: crate::workspace_root(),
     };
     publish::write(&results, &outputs)?;
+    let cautions = results.cautions(&results.stages());
+    if !cautions.is_empty() {
+        eprintln!(
+            "\nwarning: {} figure(s) to read with care (listed under the table):",
+            cautions.len()
+        );
+        for caution in &cautions {
+            eprintln!("  - {caution}");
+        }
+    }
     println!(
         "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg) in {:.0} s",
         outputs.dir.display(),

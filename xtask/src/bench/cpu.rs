@@ -1,5 +1,12 @@
 //! The CPU part of a run: every stage on the lesson's workloads and the square sweep, and the
 //! CPU's two floors (a streaming read of `x`, the FP32 FMA peak), all into [`Results`].
+//!
+//! Each sample of a stage on `mnist50k` is followed by a read of `x`, its floor
+//! ([`timer::sample_paired`]), and the stage's ratio to its floor is the median of the ratios
+//! pair by pair, with a bootstrap interval: so the ratio holds while the machine's speed drifts.
+//! The squares' floor, the FP32 peak, is taken alone in every round instead: a peak sample
+//! right after a threaded stage's ran measurably slow (the stage's threads had not settled),
+//! which would have flattered every square's share of it.
 
 use std::time::Duration;
 
@@ -8,7 +15,7 @@ use matmul_cuda::Stage;
 use matmul_data::relative_error;
 use ndarray::Array2;
 
-use super::floor;
+use super::floor::{self, ReadFloor, ReadMethod};
 use super::plan::{Plan, Workloads};
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
@@ -17,7 +24,7 @@ use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
 use matmul_cuda::blas::isa::Isa;
 
 /// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
-/// floors. The later rounds add theirs once the first has found what is timed.
+/// floors' calibration. The later rounds add theirs once the first has found what is timed.
 pub fn steps(stages: &[Stage], workloads: &Workloads) -> usize {
     stages.len() * (2 + workloads.squares.len()) + 2
 }
@@ -31,18 +38,82 @@ struct Timed<'w> {
     settings: Settings,
     /// Nanoseconds per call, from every round.
     samples: Vec<f64>,
+    /// The floor's time for this workload, one sample next to each of `samples` (none for a
+    /// workload without a floor).
+    floor_samples: Vec<f64>,
     calls_per_sample: u64,
 }
 
-/// The floors' measurements, pooled over the rounds like the stages'.
-#[derive(Default)]
-struct Floors {
-    /// Medians of the short stream reads of `x` taken after each stage on `mnist50k`.
-    read_medians: Vec<f64>,
-    /// The FMA loop's iterations per call, fixed in the first round.
+/// How long one call of the FP32 FMA peak loop should take, in seconds: long enough for the
+/// clock, short enough for many samples in each round.
+const PEAK_CALL_SECONDS: f64 = 0.002;
+
+/// Samples of the FP32 peak taken in each round.
+const PEAK_SAMPLES_PER_ROUND: usize = 10;
+
+/// Reads of `x` per method when the read floor picks its method.
+const READ_CALIBRATION_READS: usize = 5;
+
+/// The floors: how each is measured, and its samples taken outside the pairs.
+struct Floors<'x> {
+    /// The read of `x` by the fastest method on this machine, and the threads of both floors.
+    read: ReadFloor,
+    /// Every method's median read time in the calibration, nanoseconds.
+    read_methods: Vec<(ReadMethod, f64)>,
+    x: &'x [f32],
+    /// The FMA loop's iterations per call, sized to [`PEAK_CALL_SECONDS`].
     peak_iterations: u64,
-    /// Nanoseconds per call of the FMA loop, from every round.
-    peak_samples: Vec<f64>,
+    /// Reads of `x` taken alone (one set a round), nanoseconds.
+    read_alone: Vec<f64>,
+    /// FMA-loop rates taken alone (one set a round), flops per nanosecond.
+    peak_alone: Vec<f64>,
+}
+
+impl<'x> Floors<'x> {
+    /// Picks the read method and sizes the FMA loop, on `plan.threads` threads.
+    fn calibrate(plan: &Plan, x: &'x [f32]) -> Floors<'x> {
+        let (read, read_methods) =
+            ReadFloor::fastest(plan.threads, Isa::detect(), x, READ_CALIBRATION_READS);
+        let peak_iterations = read.fma_iterations_for(PEAK_CALL_SECONDS);
+        Floors {
+            read,
+            read_methods,
+            x,
+            peak_iterations,
+            read_alone: Vec::new(),
+            peak_alone: Vec::new(),
+        }
+    }
+
+    /// Flops of one call of the FMA loop on every thread.
+    fn peak_flops_per_call(&self) -> f64 {
+        let isa = self.read.isa();
+        self.read.threads() as f64 * self.peak_iterations as f64 * floor::flops_per_iteration(isa)
+    }
+
+    /// One call of the FMA loop: its rate, flops per nanosecond.
+    fn peak_rate(&self) -> f64 {
+        let started = std::time::Instant::now();
+        std::hint::black_box(self.read.fma_peak(self.peak_iterations));
+        self.peak_flops_per_call() / (started.elapsed().as_secs_f64() * 1e9)
+    }
+
+    /// One sample of `workload`'s paired floor: a read of `x` for `mnist50k`, in
+    /// nanoseconds, or `None` for a workload whose floor is not paired.
+    fn sample(&self, workload: &Workload) -> Option<f64> {
+        (workload.name == MNIST50K).then(|| self.read.time(self.x))
+    }
+
+    /// One set of each floor on its own: a few reads of `x` and the FMA peak's samples for
+    /// the round.
+    fn round_alone(&mut self) {
+        for _ in 0..3 {
+            self.read_alone.push(self.read.time(self.x));
+        }
+        for _ in 0..PEAK_SAMPLES_PER_ROUND {
+            self.peak_alone.push(self.peak_rate());
+        }
+    }
 }
 
 /// Times `stages` on `workloads` as `plan` says, with the floors, into `results`.
@@ -62,37 +133,30 @@ pub fn run(
 ) {
     let rounds = plan.rounds.max(1);
     let round_settings = timer::per_round(plan.settings, rounds);
+    let x = workloads
+        .mnist50k
+        .a
+        .as_slice()
+        .expect("a standard-layout array");
+    progress.set_message("floors: the fastest read of x, the FMA loop");
+    let mut floors = Floors::calibrate(plan, x);
+    floors.round_alone();
+    progress.inc(2);
     let mut first = FirstRound {
         plan,
         settings: round_settings,
         stages,
         workloads,
         progress,
-        results,
+        results: &mut *results,
         timed: Vec::new(),
-        floors: Floors::default(),
+        floors: &floors,
     };
     first.lesson();
     first.squares();
-    let FirstRound {
-        results,
-        mut timed,
-        mut floors,
-        ..
-    } = first;
-    progress.set_message(format!(
-        "floor: FP32 FMA peak ({})",
-        floor::peak_name(Isa::detect())
-    ));
-    peak_round(plan, round_settings, &mut floors);
-    progress.inc(1);
+    let mut timed = first.timed;
 
     progress.inc_length(((timed.len() + 1) * (rounds - 1)) as u64);
-    let x = workloads
-        .mnist50k
-        .a
-        .as_slice()
-        .expect("a standard-layout array");
     for round in 1..rounds {
         let order: Vec<usize> = if round % 2 == 1 {
             (0..timed.len()).rev().collect()
@@ -109,45 +173,66 @@ pub fn run(
                 round + 1
             ));
             let (a, b) = (t.workload.a.view(), t.workload.b.view());
-            t.samples
-                .extend(timer::sample(t.settings, || (stage.matmul)(a, b)).0);
-            if t.workload.name == MNIST50K {
-                floors
-                    .read_medians
-                    .push(read_floor(plan, round_settings, x));
+            let call = || (stage.matmul)(a, b);
+            let workload = t.workload;
+            if floors.sample(workload).is_some() {
+                let (samples, floor_samples, _) = timer::sample_paired(t.settings, call, || {
+                    floors.sample(workload).expect("a workload with a floor")
+                });
+                t.samples.extend(samples);
+                t.floor_samples.extend(floor_samples);
+            } else {
+                t.samples.extend(timer::sample(t.settings, call).0);
             }
             progress.inc(1);
         }
-        peak_round(plan, round_settings, &mut floors);
+        floors.round_alone();
         progress.inc(1);
     }
 
     for t in &timed {
-        let stage = &stages[t.stage];
-        let timing = timer::summarize(&t.samples, t.calls_per_sample);
-        results.results.push(Record {
-            stage: stage.name.into(),
-            package: stage.defined_in.package.into(),
-            source: Source::Rust,
-            workload: t.workload.name.clone(),
-            median_ns: timing.median_ns,
-            min_ns: timing.min_ns,
-            mad_ns: timing.mad_ns,
-            samples: timing.samples,
-            gflops: t.workload.flops() / timing.median_ns,
-            note: String::new(),
-        });
+        results.results.push(stage_record(&stages[t.stage], t));
     }
-    floor_records(plan, workloads, rounds, &floors, results);
+    floor_records(plan, workloads, rounds, &floors, &timed, results);
 }
 
-/// One short stream read of `x` with every core: the median of a quarter of a round's budget.
-fn read_floor(plan: &Plan, settings: Settings, x: &[f32]) -> f64 {
-    let settings = Settings {
-        measure: settings.measure / 4,
-        ..settings
+/// The record of a stage on a workload: the median of its pooled samples with their interval,
+/// and, against the workload's floor, the median and interval of the pairs' ratios.
+fn stage_record(stage: &Stage, t: &Timed<'_>) -> Record {
+    let timing = timer::summarize(&t.samples, t.calls_per_sample);
+    let (ci_low_ns, ci_high_ns) = timer::median_interval(&t.samples);
+    let (floor_ratio, floor_ratio_low, floor_ratio_high) = if t.floor_samples.is_empty() {
+        (0.0, 0.0, 0.0)
+    } else {
+        let ratios = timer::ratios(&t.samples, &t.floor_samples);
+        let (low, high) = timer::median_interval(&ratios);
+        (timer::median(ratios), low, high)
     };
-    timer::time(settings, || floor::stream_read(x, plan.threads)).median_ns
+    Record {
+        stage: stage.name.into(),
+        package: stage.defined_in.package.into(),
+        source: Source::Rust,
+        workload: t.workload.name.clone(),
+        median_ns: timing.median_ns,
+        min_ns: timing.min_ns,
+        mad_ns: timing.mad_ns,
+        ci_low_ns,
+        ci_high_ns,
+        samples: timing.samples,
+        gflops: t.workload.flops() / timing.median_ns,
+        floor_ratio,
+        floor_ratio_low,
+        floor_ratio_high,
+        runs_as: if stage.name == "blas" {
+            let (m, k, n) = t.workload.dims();
+            matmul_cuda::blas::Algorithm::for_shape(m, k, n)
+                .stage_name()
+                .into()
+        } else {
+            String::new()
+        },
+        note: String::new(),
+    }
 }
 
 /// The first round: it checks each stage before timing it, and finds what can be timed within
@@ -161,19 +246,18 @@ struct FirstRound<'a, 'w> {
     progress: &'a ProgressBar,
     results: &'a mut Results,
     timed: Vec<Timed<'w>>,
-    floors: Floors,
+    floors: &'a Floors<'a>,
 }
 
 impl<'w> FirstRound<'_, 'w> {
     /// The lesson's workloads in the first round: five images, then all of them if the stage is
-    /// fast enough; a stream read of `x` after each stage timed on `mnist50k`.
+    /// fast enough.
     fn lesson(&mut self) {
         let (plan, settings, progress) = (self.plan, self.settings, self.progress);
         let workloads: &'w Workloads = self.workloads;
         let (mnist5, mnist50k) = (&workloads.mnist5, &workloads.mnist50k);
         let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
         let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
-        let x = mnist50k.a.as_slice().expect("a standard-layout array");
         for (index, stage) in self.stages.iter().enumerate() {
             progress.set_message(format!("{} on {MNIST5}", stage.name));
             let five = self.time_stage(index, mnist5, &reference5, settings);
@@ -196,8 +280,6 @@ impl<'w> FirstRound<'_, 'w> {
                     } else {
                         let slow = settings_for(settings, estimate);
                         self.time_stage(index, mnist50k, &reference50k, slow);
-                        progress.set_message("floor: one streaming read of x");
-                        self.floors.read_medians.push(read_floor(plan, settings, x));
                     }
                 }
                 None => self.results.skipped.push(skipped(
@@ -208,11 +290,6 @@ impl<'w> FirstRound<'_, 'w> {
             }
             progress.inc(1);
         }
-        if self.floors.read_medians.is_empty() {
-            progress.set_message("floor: one streaming read of x");
-            self.floors.read_medians.push(read_floor(plan, settings, x));
-        }
-        progress.inc(1);
     }
 
     /// The square sweep in the first round: each stage goes up in size while its last rate says
@@ -277,87 +354,95 @@ impl<'w> FirstRound<'_, 'w> {
             ));
             return None;
         }
-        let (samples, calls_per_sample) = timer::sample(settings, || (stage.matmul)(a, b));
+        let call = || (stage.matmul)(a, b);
+        let floors = self.floors;
+        let (samples, floor_samples, calls_per_sample) = if floors.sample(workload).is_some() {
+            timer::sample_paired(settings, call, || {
+                floors.sample(workload).expect("a workload with a floor")
+            })
+        } else {
+            let (samples, calls_per_sample) = timer::sample(settings, call);
+            (samples, Vec::new(), calls_per_sample)
+        };
         let median_ns = timer::summarize(&samples, calls_per_sample).median_ns;
         self.timed.push(Timed {
             stage: index,
             workload,
             settings,
             samples,
+            floor_samples,
             calls_per_sample,
         });
         Some(median_ns)
     }
 }
 
-/// How long one call of the FP32 FMA peak loop should take, in seconds: long enough for a
-/// coarse clock, short enough to take many samples.
-const PEAK_CALL_SECONDS: f64 = 0.02;
-
-/// One round of the FP32 FMA peak on every core: calls sized in the first round to take
-/// [`PEAK_CALL_SECONDS`], sampled like a stage.
-fn peak_round(plan: &Plan, settings: Settings, floors: &mut Floors) {
-    let isa = Isa::detect();
-    if floors.peak_iterations == 0 {
-        let probe = 1u64 << 14;
-        let started = std::time::Instant::now();
-        std::hint::black_box(floor::fma_peak(isa, plan.threads, probe));
-        let per_iteration = started.elapsed().as_secs_f64() / probe as f64;
-        floors.peak_iterations =
-            ((PEAK_CALL_SECONDS / per_iteration.max(1e-12)) as u64).clamp(probe, 1 << 28);
-    }
-    let iterations = floors.peak_iterations;
-    let (samples, _) = timer::sample(settings, || floor::fma_peak(isa, plan.threads, iterations));
-    floors.peak_samples.extend(samples);
-}
-
-/// The floors' records: the stream read of `x` on `mnist50k` (the median of the reads taken
-/// between the stages), and the FP32 FMA peak as one floor per square workload (the time its
-/// `2·N³` flops would take at that peak).
+/// The floors' records: the read of `x` on `mnist50k`, and the FP32 FMA peak as one floor per
+/// square workload (the time its `2·N³` flops would take at that peak). Each pools every sample
+/// of its floor: those paired with the stages and those taken alone each round.
 fn floor_records(
     plan: &Plan,
     workloads: &Workloads,
     rounds: usize,
-    floors: &Floors,
+    floors: &Floors<'_>,
+    timed: &[Timed<'_>],
     results: &mut Results,
 ) {
-    let x = &workloads.mnist50k.a;
-    let read = timer::summarize(&floors.read_medians, 1);
+    let on = |name: &str| -> Vec<f64> {
+        timed
+            .iter()
+            .filter(|t| t.workload.name == name)
+            .flat_map(|t| t.floor_samples.iter().copied())
+            .collect()
+    };
+    let mut reads = floors.read_alone.clone();
+    reads.extend(on(MNIST50K));
+    let read = timer::summarize(&reads, 1);
+    let (ci_low_ns, ci_high_ns) = timer::median_interval(&reads);
+    let methods: Vec<String> = floors
+        .read_methods
+        .iter()
+        .map(|(method, ns)| format!("{} {}", method.name(), format_time(*ns)))
+        .collect();
     results.floors.push(Record {
         stage: STREAM_READ.into(),
         workload: MNIST50K.into(),
         median_ns: read.median_ns,
         min_ns: read.min_ns,
         mad_ns: read.mad_ns,
+        ci_low_ns,
+        ci_high_ns,
         samples: read.samples,
         note: format!(
-            "one streaming read of x ({:.0} MB, {} threads; median of {} measurements \
-             taken between the stages)",
-            (x.len() * std::mem::size_of::<f32>()) as f64 / 1e6,
+            "one read of x ({:.0} MB, {} threads, {}: the fastest of {})",
+            std::mem::size_of_val(floors.x) as f64 / 1e6,
             plan.threads,
-            floors.read_medians.len()
+            floors.read.method.name(),
+            methods.join(", ")
         ),
         ..Record::default()
     });
 
-    let isa = Isa::detect();
-    let timing = timer::summarize(&floors.peak_samples, 1);
-    let flops_per_call =
-        plan.threads as f64 * floors.peak_iterations as f64 * floor::flops_per_iteration(isa);
-    let peak_gflops = flops_per_call / timing.median_ns;
+    // The FMA loop's rates, flops per nanosecond, taken in every round.
+    let rates = floors.peak_alone.clone();
+    let rate = timer::median(rates.clone());
+    let (rate_low, rate_high) = timer::median_interval(&rates);
+    let fastest = rates.iter().copied().fold(0.0, f64::max);
     for square in &workloads.squares {
+        let flops = square.flops();
         results.floors.push(Record {
             stage: FP32_PEAK.into(),
             workload: square.name.clone(),
-            median_ns: square.flops() / peak_gflops,
-            min_ns: square.flops() / (flops_per_call / timing.min_ns),
-            mad_ns: 0.0,
-            samples: timing.samples,
-            gflops: peak_gflops,
+            median_ns: flops / rate,
+            min_ns: flops / fastest,
+            ci_low_ns: flops / rate_high,
+            ci_high_ns: flops / rate_low,
+            samples: rates.len(),
+            gflops: rate,
             note: format!(
                 "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, \
                  {} threads; {} rounds)",
-                floor::peak_name(isa),
+                floor::peak_name(floors.read.isa()),
                 plan.threads,
                 rounds
             ),

@@ -2,8 +2,10 @@
 //!
 //! - **Memory**: `(50000, 784) @ (784, 10)` must read all of `x` (157 MB) from memory at least
 //!   once, and does only 10 multiply-adds per element read; no implementation can beat the time
-//!   it takes just to read `x` with every core. [`stream_read`] is that read: a sum of all
-//!   elements, with enough independent accumulators that the adds are never the bottleneck.
+//!   it takes just to read `x` with every core. [`ReadFloor`] is that read: a sum of all
+//!   elements with enough independent accumulators that the adds are never the bottleneck, on
+//!   threads kept between calls, by the fastest of a few methods ([`ReadMethod`]: plain code,
+//!   the widest vector loads the CPU has, and those with software prefetch) on this machine.
 //! - **Arithmetic**: `(N, N) @ (N, N)` does `2·N³` flops however it is blocked, so it cannot
 //!   finish faster than the machine's FP32 fused multiply-add peak allows. [`fma_peak`] runs
 //!   fused multiply-adds on registers only (no loads, no stores) on every core, with the
@@ -11,21 +13,172 @@
 //!   latency times the number of FMA pipes, so that nothing but the FMA units limits it.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use matmul_cuda::blas::isa::Isa;
 
-/// The sum of `x`, read once from front to back, split into `threads` contiguous parts.
-pub fn stream_read(x: &[f32], threads: usize) -> f32 {
-    let part = x.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        let sums: Vec<_> = x
-            .chunks(part)
-            .map(|part| scope.spawn(move || sum(part)))
-            .collect();
-        sums.into_iter()
-            .map(|sum| sum.join().expect("a summing thread panicked"))
+/// A way to read every element of `x` once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMethod {
+    /// Plain Rust, compiled for the baseline target (SSE2 on x86-64).
+    Plain,
+    /// The widest vector loads of the instruction set the kernels use, four accumulators.
+    Wide,
+    /// [`ReadMethod::Wide`], each thread asking for the data [`PREFETCH_BYTES`] ahead.
+    WidePrefetch,
+}
+
+impl ReadMethod {
+    /// Every method, in the order they are tried.
+    pub const ALL: [ReadMethod; 3] = [
+        ReadMethod::Plain,
+        ReadMethod::Wide,
+        ReadMethod::WidePrefetch,
+    ];
+
+    /// Its name in the floor's note.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMethod::Plain => "plain loads",
+            ReadMethod::Wide => "wide loads",
+            ReadMethod::WidePrefetch => "wide loads + prefetch",
+        }
+    }
+}
+
+/// How far ahead of its loads [`ReadMethod::WidePrefetch`] asks for data: 2 KiB, 32 cache
+/// lines, about what one core needs in flight to cover the memory latency at its share of the
+/// bandwidth.
+pub const PREFETCH_BYTES: usize = 2048;
+
+/// The read of `x` with every core: `threads` threads kept in a pool between calls (starting
+/// one costs tens of microseconds, which a floor must not pay), each summing its contiguous
+/// part of `x` by `method`.
+pub struct ReadFloor {
+    pool: rayon::ThreadPool,
+    /// How each part is read.
+    pub method: ReadMethod,
+    isa: Isa,
+}
+
+impl ReadFloor {
+    /// A read with `threads` threads by `method`, with `isa`'s loads for the wide methods.
+    ///
+    /// # Panics
+    ///
+    /// When the threads cannot be started.
+    pub fn new(threads: usize, method: ReadMethod, isa: Isa) -> ReadFloor {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("read-floor-{i}"))
+            .build()
+            .expect("starting the read floor's threads");
+        ReadFloor { pool, method, isa }
+    }
+
+    /// The fastest method on this machine for `x`: each one timed over `reads` reads of `x`
+    /// (their median); returns the read with it, and every method's median in nanoseconds.
+    pub fn fastest(
+        threads: usize,
+        isa: Isa,
+        x: &[f32],
+        reads: usize,
+    ) -> (ReadFloor, Vec<(ReadMethod, f64)>) {
+        let mut floor = ReadFloor::new(threads, ReadMethod::Plain, isa);
+        let mut medians = Vec::new();
+        for method in ReadMethod::ALL {
+            floor.method = method;
+            black_box(floor.sum(x)); // warm-up: page tables, the threads
+            let times: Vec<f64> = (0..reads.max(1)).map(|_| floor.time(x)).collect();
+            medians.push((method, super::timer::median(times)));
+        }
+        let best = medians
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("three methods")
+            .0;
+        floor.method = best;
+        (floor, medians)
+    }
+
+    /// The sum of `x`, read once.
+    pub fn sum(&self, x: &[f32]) -> f32 {
+        let threads = self.pool.current_num_threads();
+        let part = x.len().div_ceil(threads).max(1);
+        let (method, isa) = (self.method, self.isa);
+        self.pool
+            .broadcast(|context| {
+                let start = (context.index() * part).min(x.len());
+                let end = (start + part).min(x.len());
+                read_part(&x[start..end], method, isa)
+            })
+            .into_iter()
             .sum()
-    })
+    }
+
+    /// Nanoseconds one read of `x` takes now.
+    pub fn time(&self, x: &[f32]) -> f64 {
+        let start = Instant::now();
+        black_box(self.sum(black_box(x)));
+        start.elapsed().as_secs_f64() * 1e9
+    }
+
+    /// [`fma_peak`] on this floor's threads (kept between calls, so that a call of a few
+    /// milliseconds measures the FMA units, not the start of threads).
+    pub fn fma_peak(&self, iterations: u64) -> f32 {
+        let isa = self.isa;
+        self.pool
+            .broadcast(|_| fma_loop(isa, iterations))
+            .into_iter()
+            .sum()
+    }
+
+    /// The number of FMA-loop iterations that takes about `seconds` on this floor's threads:
+    /// doubled from a small count until a call lasts a quarter of that, then scaled.
+    pub fn fma_iterations_for(&self, seconds: f64) -> u64 {
+        let mut iterations = 1u64 << 10;
+        loop {
+            let started = Instant::now();
+            black_box(self.fma_peak(iterations));
+            let elapsed = started.elapsed().as_secs_f64();
+            if elapsed >= seconds / 4.0 || iterations >= 1 << 30 {
+                return ((iterations as f64 * seconds / elapsed.max(1e-9)) as u64).max(1);
+            }
+            iterations *= 2;
+        }
+    }
+
+    /// How many threads it runs on.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// The instruction set of its wide reads and of its FMA loop.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+/// One thread's part of a read.
+fn read_part(x: &[f32], method: ReadMethod, isa: Isa) -> f32 {
+    let prefetch = (method == ReadMethod::WidePrefetch).then_some(PREFETCH_BYTES);
+    match (method, isa) {
+        (ReadMethod::Plain, _) => sum(x),
+        #[cfg(target_arch = "x86_64")]
+        (_, Isa::Avx512) if is_x86_feature_detected!("avx512f") => {
+            // SAFETY: `avx512f` was detected on this CPU, as the guard says.
+            unsafe { x86::sum_avx512(x, prefetch) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (_, Isa::Avx512 | Isa::Avx2) if is_x86_feature_detected!("avx2") => {
+            // SAFETY: `avx2` was detected on this CPU, as the guard says.
+            unsafe { x86::sum_avx2(x, prefetch) }
+        }
+        _ => {
+            let _ = prefetch; // no wide loads here: the plain read
+            sum(x)
+        }
+    }
 }
 
 /// The sum of `x` with 32 independent accumulators (four AVX registers' worth), so that the
@@ -69,7 +222,8 @@ const ACCUMULATORS: usize = 12;
 const PORTABLE_LANES: usize = 64;
 
 /// Runs `iterations` iterations of `isa`'s register-only FMA loop on each of `threads`
-/// threads (the portable loop where this CPU lacks `isa`). Returns a checksum (so that the work cannot be optimised away); the flops done are
+/// threads, started for this call (the FMA peak of `ReadFloor::fma_peak` runs on threads kept
+/// between calls, which a short call needs). Returns a checksum (so that the work cannot be optimised away); the flops done are
 /// `threads × iterations × isa.flops_per_iteration()`.
 pub fn fma_peak(isa: Isa, threads: usize, iterations: u64) -> f32 {
     std::thread::scope(|scope| {
@@ -134,9 +288,62 @@ fn portable(iterations: u64, x: f32, y: f32) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        _mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-        _mm512_add_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _MM_HINT_T0, _mm_prefetch, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps,
+        _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+        _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
     };
+
+    /// The sum of `x` in 16-lane loads, four at a time into four accumulators; with
+    /// `prefetch`, asking for the data that many bytes ahead of each group of loads.
+    // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
+    #[allow(clippy::incompatible_msrv)]
+    #[target_feature(enable = "avx512f")]
+    pub fn sum_avx512(x: &[f32], prefetch: Option<usize>) -> f32 {
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut chunks = x.chunks_exact(64);
+        for chunk in &mut chunks {
+            let p = chunk.as_ptr();
+            if let Some(bytes) = prefetch {
+                // A prefetch is a hint: an address past the end is never dereferenced.
+                let ahead = p.wrapping_byte_add(bytes).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: the chunk holds 64 floats; this reads 16 of them, from 16·j.
+                *a = _mm512_add_ps(*a, unsafe { _mm512_loadu_ps(p.add(16 * j)) });
+            }
+        }
+        let total = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+        _mm512_reduce_add_ps(total) + chunks.remainder().iter().sum::<f32>()
+    }
+
+    /// [`sum_avx512`] in 8-lane loads.
+    #[target_feature(enable = "avx2")]
+    pub fn sum_avx2(x: &[f32], prefetch: Option<usize>) -> f32 {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut chunks = x.chunks_exact(32);
+        for chunk in &mut chunks {
+            let p = chunk.as_ptr();
+            if let Some(bytes) = prefetch {
+                // A prefetch is a hint: an address past the end is never dereferenced.
+                let ahead = p.wrapping_byte_add(bytes).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: the chunk holds 32 floats; this reads 8 of them, from 8·j.
+                *a = _mm256_add_ps(*a, unsafe { _mm256_loadu_ps(p.add(8 * j)) });
+            }
+        }
+        let total = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` is 8 writable floats, exactly one unaligned 256-bit store.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
+        lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+    }
 
     /// `CHAINS` independent chains of `a = a · x + y` on 16 lanes each, registers only.
     // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
@@ -181,12 +388,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_floor_reads_every_element_once() {
+    fn every_read_method_reads_every_element_once() {
         let x: Vec<f32> = (0..1001).map(|i| i as f32).collect();
         for threads in 1..4 {
-            assert_eq!(stream_read(&x, threads), 500_500.0);
+            for method in ReadMethod::ALL {
+                let floor = ReadFloor::new(threads, method, Isa::detect());
+                assert_eq!(floor.sum(&x), 500_500.0, "{method:?} on {threads} threads");
+                assert_eq!(
+                    floor.sum(&x[..7]),
+                    21.0,
+                    "{method:?}: a part shorter than a load"
+                );
+                assert_eq!(floor.sum(&[]), 0.0);
+            }
         }
-        assert_eq!(stream_read(&[], 2), 0.0);
+        let (fastest, medians) = ReadFloor::fastest(2, Isa::detect(), &x, 3);
+        assert_eq!(medians.len(), ReadMethod::ALL.len());
+        let best = medians.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
+        assert!(medians.contains(&(fastest.method, best)));
     }
 
     #[test]

@@ -94,11 +94,33 @@ pub struct Record {
     pub min_ns: f64,
     /// Median absolute deviation of the samples, nanoseconds (0 when unknown).
     pub mad_ns: f64,
+    /// The low end of a 95% interval of the median (a bootstrap of the samples), nanoseconds;
+    /// 0 when unknown (the GPU's timer reports a median only).
+    #[serde(default)]
+    pub ci_low_ns: f64,
+    /// The high end of that interval, nanoseconds.
+    #[serde(default)]
+    pub ci_high_ns: f64,
     /// Samples behind the median (0 when the timer does not report it, as the GPU's does not).
     pub samples: usize,
     /// Floating-point operations per second at the median, in billions (0 for a copy or a
     /// read, which do no arithmetic).
     pub gflops: f64,
+    /// Its time over its workload's floor: the median of the ratios of samples taken in pairs
+    /// (a stage sample, then a floor sample); 0 when not paired (then the table divides the
+    /// medians).
+    #[serde(default)]
+    pub floor_ratio: f64,
+    /// The low end of a 95% interval of `floor_ratio`.
+    #[serde(default)]
+    pub floor_ratio_low: f64,
+    /// The high end of that interval: below 1.0, the stage beat its floor.
+    #[serde(default)]
+    pub floor_ratio_high: f64,
+    /// The stage whose code this one runs on this workload, when it only dispatches to it
+    /// (`blas` runs `streaming`'s code on the lesson's shape): the two measure the same code.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runs_as: String,
     /// What exactly was timed, when the name does not say (floors, copies).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
@@ -118,7 +140,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The floor of `mnist50k` on the CPU: one streaming read of `x` with every core.
+/// The floor of `mnist50k` on the CPU: one read of `x` with every core, by the fastest method.
 pub const STREAM_READ: &str = "stream-read";
 /// The floor of `square-N`: `2·N³` flops at the machine's measured FP32 FMA peak (CPU), or at
 /// the peak its properties give (GPU).

@@ -24,6 +24,94 @@ impl Results {
             out.push_str("\n**Not timed:**\n\n");
             out.push_str(&skipped);
         }
+        out.push_str(&self.care_list(&all));
+        out
+    }
+
+    /// What a reader should not take at face value among `rows`, one sentence each: a figure
+    /// below its floor (the floor's method is then not the machine's best), two stages that
+    /// run the same code measured apart, a figure whose interval is wider than ±10%.
+    pub fn cautions(&self, rows: &[(&str, Source)]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut noisy = Vec::new();
+        let shown = |r: &&Record| rows.contains(&(r.stage.as_str(), r.source));
+        for r in self.results.iter().filter(shown) {
+            if r.floor_ratio_high > 0.0 && r.floor_ratio_high < 1.0 {
+                let floor = self
+                    .floor_for(r.source, &r.workload)
+                    .map_or("its floor", |f| f.stage.as_str());
+                out.push(format!(
+                    "`{}` on {} ran at {:.2}× the `{floor}` floor (95% interval {:.2}–{:.2}): \
+                     it beat that floor, so the floor's method is not this machine's fastest.",
+                    r.stage, r.workload, r.floor_ratio, r.floor_ratio_low, r.floor_ratio_high
+                ));
+            }
+            if r.floor_ratio == 0.0
+                && let Some(floor) = self.floor_for(r.source, &r.workload)
+                && faster_than(r, floor)
+            {
+                out.push(format!(
+                    "`{}` on {} took {} (95% interval to {}), less than the `{}` floor's {} \
+                     (interval from {}): it beat that floor, so the floor's method is not this \
+                     machine's fastest.",
+                    r.stage,
+                    r.workload,
+                    format_time(r.median_ns),
+                    format_time(r.ci_high_ns),
+                    floor.stage,
+                    format_time(floor.median_ns),
+                    format_time(floor.ci_low_ns)
+                ));
+            }
+            if !r.runs_as.is_empty()
+                && let Some(same) = self.find_from(r.source, &r.runs_as, &r.workload)
+                && r.ci_high_ns > 0.0
+                && same.ci_high_ns > 0.0
+                && (r.ci_low_ns > same.ci_high_ns || same.ci_low_ns > r.ci_high_ns)
+            {
+                out.push(format!(
+                    "`{}` runs `{}`'s code on {}, yet the two measured {} and {}, further apart \
+                     than their intervals allow: the machine's speed moved during the run \
+                     (more rounds, `--rounds N`, average it out).",
+                    r.stage,
+                    same.stage,
+                    r.workload,
+                    format_time(r.median_ns),
+                    format_time(same.median_ns)
+                ));
+            }
+            if let Some(spread) = spread(r)
+                && spread > 10.0
+                && r.samples >= 3
+            {
+                noisy.push(format!(
+                    "`{}` on {} (±{})",
+                    r.stage,
+                    r.workload,
+                    format_percent(spread)
+                ));
+            }
+        }
+        if !noisy.is_empty() {
+            out.push(format!(
+                "Intervals wider than ±10%, noisy figures (the machine was busy or changed speed; \
+                 more rounds, `--rounds N`, settle them): {}.",
+                noisy.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// [`Results::cautions`] as a markdown list under a heading, or nothing.
+    pub fn care_list(&self, rows: &[(&str, Source)]) -> String {
+        let cautions = self.cautions(rows);
+        if cautions.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("\n**Read with care:**\n\n");
+        for caution in cautions {
+            out.push_str(&format!("- {caution}\n"));
+        }
         out
     }
 
@@ -82,8 +170,7 @@ impl Results {
                 speedup(five, naive5),
                 time(all),
                 speedup(all, naive50k),
-                all.zip(floor)
-                    .map_or("—".into(), |(r, f)| format!("{:.2}", r.median_ns / f)),
+                floor_cell(all, floor),
             ));
         }
         // The floors of the devices the rows ran on (Python runs on the CPU), one row each.
@@ -126,9 +213,15 @@ impl Results {
                         return "—".into();
                     };
                     match self.floor_for(source, &square_name(n)) {
+                        // Paired: the share is the inverse of the ratio of the pairs.
+                        _ if r.floor_ratio > 0.0 => {
+                            let share = format_percent(100.0 / r.floor_ratio);
+                            format!("{:.1} ({share}{})", r.gflops, below_floor_mark(r))
+                        }
                         Some(peak) if peak.gflops > 0.0 => {
                             let share = format_percent(100.0 * r.gflops / peak.gflops);
-                            format!("{:.1} ({share})", r.gflops)
+                            let mark = if faster_than(r, peak) { " ⚠" } else { "" };
+                            format!("{:.1} ({share}{mark})", r.gflops)
                         }
                         _ => format!("{:.1}", r.gflops),
                     }
@@ -206,7 +299,47 @@ pub fn label(stage: &str, source: Source) -> String {
 
 /// The median of a record as a readable time, or a dash.
 fn time(record: Option<&Record>) -> String {
-    record.map_or("—".into(), |r| format_time(r.median_ns))
+    record.map_or("—".into(), |r| match spread(r) {
+        Some(spread) => format!("{} ±{}", format_time(r.median_ns), format_percent(spread)),
+        None => format_time(r.median_ns),
+    })
+}
+
+/// The half-width of a record's 95% interval as a percentage of its median (the wider side),
+/// when it has one from at least two samples.
+pub fn spread(record: &Record) -> Option<f64> {
+    (record.ci_high_ns > 0.0 && record.samples >= 2 && record.median_ns > 0.0).then(|| {
+        100.0 * (record.ci_high_ns - record.median_ns).max(record.median_ns - record.ci_low_ns)
+            / record.median_ns
+    })
+}
+
+/// The `× floor` cell: the paired ratio when there is one (marked when its whole interval is
+/// below 1.0), else the ratio of the medians.
+fn floor_cell(record: Option<&Record>, floor_ns: Option<f64>) -> String {
+    match (record, floor_ns) {
+        (Some(r), _) if r.floor_ratio > 0.0 => {
+            format!("{:.2}{}", r.floor_ratio, below_floor_mark(r))
+        }
+        (Some(r), Some(floor)) => format!("{:.2}", r.median_ns / floor),
+        _ => "—".into(),
+    }
+}
+
+/// Whether `record` was faster than `floor` beyond both intervals (for a record not paired with
+/// its floor): its slowest plausible time below the floor's fastest plausible one.
+fn faster_than(record: &Record, floor: &Record) -> bool {
+    record.ci_high_ns > 0.0 && floor.ci_low_ns > 0.0 && record.ci_high_ns < floor.ci_low_ns
+}
+
+/// ` ⚠` for a record whose paired ratio to its floor is below 1.0 with its whole interval:
+/// a figure that beat a floor (the list under the table says which and by how much).
+fn below_floor_mark(record: &Record) -> &'static str {
+    if record.floor_ratio_high > 0.0 && record.floor_ratio_high < 1.0 {
+        " ⚠"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +503,85 @@ pub(crate) mod tests {
         assert!(json["floors"][1]["note"].is_string());
         let back: Results = serde_json::from_value(json).unwrap();
         assert_eq!(back, example());
+    }
+
+    #[test]
+    fn a_figure_below_its_floor_is_marked_and_explained() {
+        let mut results = example();
+        let streaming = results
+            .results
+            .iter_mut()
+            .find(|r| r.stage == "streaming" && r.workload == MNIST50K)
+            .unwrap();
+        (
+            streaming.floor_ratio,
+            streaming.floor_ratio_low,
+            streaming.floor_ratio_high,
+        ) = (0.86, 0.84, 0.88);
+        let md = results.markdown();
+        let row = md.lines().find(|l| l.starts_with("| `streaming`")).unwrap();
+        assert!(row.ends_with("| 0.86 ⚠ |"), "{row}");
+        assert!(md.contains("**Read with care:**"), "{md}");
+        assert!(
+            md.contains("`streaming` on mnist50k ran at 0.86× the `stream-read` floor (95% interval 0.84–0.88)"),
+            "{md}"
+        );
+        // Within its interval of 1.0, a ratio below 1.0 is not a result to flag.
+        let streaming = results
+            .results
+            .iter_mut()
+            .find(|r| r.stage == "streaming" && r.workload == MNIST50K)
+            .unwrap();
+        streaming.floor_ratio_high = 1.02;
+        assert!(!results.markdown().contains("⚠"));
+    }
+
+    #[test]
+    fn the_same_code_measured_apart_is_said() {
+        let mut results = example();
+        let mut blas = record("blas", Source::Rust, MNIST50K, 9.0e6, 90.0);
+        blas.runs_as = "streaming".into();
+        (blas.ci_low_ns, blas.ci_high_ns, blas.samples) = (8.8e6, 9.2e6, 10);
+        results.results.push(blas.clone());
+        let streaming = results
+            .results
+            .iter_mut()
+            .find(|r| r.stage == "streaming" && r.workload == MNIST50K)
+            .unwrap();
+        (streaming.ci_low_ns, streaming.ci_high_ns, streaming.samples) = (6.4e6, 6.6e6, 10);
+        let cautions = results.cautions(&results.stages());
+        assert_eq!(cautions.len(), 1, "{cautions:?}");
+        assert!(
+            cautions[0].contains("`blas` runs `streaming`'s code on mnist50k"),
+            "{cautions:?}"
+        );
+        assert!(cautions[0].contains("9.00 ms and 6.50 ms"), "{cautions:?}");
+        // Overlapping intervals: the same code, and nothing to say.
+        let blas = results
+            .results
+            .iter_mut()
+            .find(|r| r.stage == "blas")
+            .unwrap();
+        (blas.median_ns, blas.ci_low_ns, blas.ci_high_ns) = (6.6e6, 6.5e6, 6.7e6);
+        assert!(results.cautions(&results.stages()).is_empty());
+    }
+
+    #[test]
+    fn times_carry_their_spread_and_wide_ones_are_flagged() {
+        let mut r = record("dot", Source::Rust, MNIST5, 20_000.0, 2.0);
+        (r.ci_low_ns, r.ci_high_ns, r.samples) = (19_000.0, 20_800.0, 9);
+        assert_eq!(time(Some(&r)), "20.0 µs ±5.0%");
+        r.ci_high_ns = 24_000.0;
+        let results = Results {
+            results: vec![r],
+            ..Results::default()
+        };
+        let cautions = results.cautions(&results.stages());
+        assert_eq!(cautions.len(), 1, "{cautions:?}");
+        assert!(
+            cautions[0].ends_with("settle them): `dot` on mnist5 (±20%)."),
+            "{cautions:?}"
+        );
     }
 
     #[test]

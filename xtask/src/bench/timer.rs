@@ -1,10 +1,16 @@
 //! The timing harness: warm up, pick how many calls make one sample, take samples until the
 //! budget is spent, report the median time per call.
 //!
-//! It is criterion's sampling without the bootstrap: the median of many samples is robust to
-//! the occasional interruption, and grouping calls into samples makes a microsecond-long call
-//! measurable with a coarse clock. Runs of several seconds get one call per sample and at least
-//! [`Settings::min_samples`] samples.
+//! It is criterion's sampling: the median of many samples is robust to the occasional
+//! interruption, and grouping calls into samples makes a microsecond-long call measurable with a
+//! coarse clock. Runs of several seconds get one call per sample and at least
+//! [`Settings::min_samples`] samples. As criterion does, [`median_interval`] bootstraps the
+//! samples for a 95% interval of their median.
+//!
+//! A stage is compared with its floor by [`sample_paired`]: each sample of the stage is followed
+//! by one sample of the floor, so that both see the machine at the same moment, and the ratio is
+//! taken pair by pair ([`ratios`]). A machine whose speed drifts during a run (another process, a
+//! clock change) moves both halves of a pair together, and the ratio keeps its meaning.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -47,6 +53,20 @@ pub fn time<R>(settings: Settings, call: impl FnMut() -> R) -> Timing {
 /// number of calls in a group. Samples of the same call taken at different times (in rounds)
 /// can be pooled and summarized together.
 pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, u64) {
+    let calls_per_sample = warm_up(settings, &mut call);
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < settings.min_samples
+        || (start.elapsed() < settings.measure && samples.len() < settings.max_samples)
+    {
+        samples.push(one_sample(&mut call, calls_per_sample));
+    }
+    (samples, calls_per_sample)
+}
+
+/// Calls `call` for the warm-up; returns how many calls make one sample (about a thirtieth of
+/// the budget, at least a millisecond).
+fn warm_up<R>(settings: Settings, call: &mut impl FnMut() -> R) -> u64 {
     let start = Instant::now();
     let mut calls = 0u64;
     while calls == 0 || start.elapsed() < settings.warm_up {
@@ -55,20 +75,85 @@ pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, 
     }
     let per_call = start.elapsed().as_secs_f64() / calls as f64;
     let sample_seconds = (settings.measure.as_secs_f64() / 30.0).max(1e-3);
-    let calls_per_sample = ((sample_seconds / per_call.max(1e-9)).ceil() as u64).max(1);
+    ((sample_seconds / per_call.max(1e-9)).ceil() as u64).max(1)
+}
 
-    let mut samples = Vec::new();
-    let start = Instant::now();
-    while samples.len() < settings.min_samples
-        || (start.elapsed() < settings.measure && samples.len() < settings.max_samples)
-    {
-        let sample = Instant::now();
-        for _ in 0..calls_per_sample {
-            black_box(call());
-        }
-        samples.push(sample.elapsed().as_secs_f64() * 1e9 / calls_per_sample as f64);
+/// One sample: nanoseconds per call over `calls` calls.
+fn one_sample<R>(call: &mut impl FnMut() -> R, calls: u64) -> f64 {
+    let sample = Instant::now();
+    for _ in 0..calls {
+        black_box(call());
     }
-    (samples, calls_per_sample)
+    sample.elapsed().as_secs_f64() * 1e9 / calls as f64
+}
+
+/// [`sample`], with one call of `floor` timed right after each sample of `call`: the floor's
+/// samples, in nanoseconds as `floor` reports them, pair up with the stage's one to one.
+/// `floor` returns the floor's time for the workload (it may time itself, as the FMA peak does
+/// when it converts its rate to a time for the workload's flops).
+pub fn sample_paired<R>(
+    settings: Settings,
+    mut call: impl FnMut() -> R,
+    mut floor: impl FnMut() -> f64,
+) -> (Vec<f64>, Vec<f64>, u64) {
+    let calls_per_sample = warm_up(settings, &mut call);
+    black_box(floor()); // the floor's own warm-up
+    let (mut stage_samples, mut floors) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    while stage_samples.len() < settings.min_samples
+        || (start.elapsed() < settings.measure && stage_samples.len() < settings.max_samples)
+    {
+        stage_samples.push(one_sample(&mut call, calls_per_sample));
+        // A pause before the floor, so that the threads the stage woke (a pool's workers
+        // spin a while before they sleep) have settled and do not slow the floor down.
+        std::thread::sleep(PAIR_PAUSE);
+        floors.push(floor());
+    }
+    (stage_samples, floors, calls_per_sample)
+}
+
+/// How long [`sample_paired`] waits between a stage's sample and the floor's.
+const PAIR_PAUSE: Duration = Duration::from_micros(500);
+
+/// The ratio of each stage sample to the floor sample taken next to it.
+///
+/// # Panics
+///
+/// When the two have different lengths (they are pairs).
+pub fn ratios(stage: &[f64], floor: &[f64]) -> Vec<f64> {
+    assert_eq!(stage.len(), floor.len(), "paired samples");
+    stage.iter().zip(floor).map(|(s, f)| s / f).collect()
+}
+
+/// Resamplings of [`median_interval`]'s bootstrap.
+const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// A 95% interval of the median of `samples` (percentile bootstrap: the median of
+/// [`BOOTSTRAP_RESAMPLES`] resamplings with replacement, its 2.5th and 97.5th percentiles).
+/// Deterministic (a fixed seed), so a saved run renders the same way twice. A single sample
+/// gives a point, `(s, s)`: one sample says nothing about its spread.
+///
+/// # Panics
+///
+/// When `samples` is empty.
+pub fn median_interval(samples: &[f64]) -> (f64, f64) {
+    assert!(!samples.is_empty(), "no samples to bootstrap");
+    if samples.len() == 1 {
+        return (samples[0], samples[0]);
+    }
+    let mut rng = matmul_data::synthetic::SplitMix64::new(0xB007_57A9);
+    let n = samples.len() as u64;
+    let mut medians: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let resample = (0..n)
+                .map(|_| samples[(rng.next_u64() % n) as usize])
+                .collect();
+            median(resample)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let at = |q: f64| medians[((q * (BOOTSTRAP_RESAMPLES - 1) as f64).round()) as usize];
+    (at(0.025), at(0.975))
 }
 
 /// One round's share of `settings` when a measurement is split into `rounds` taken at different
@@ -103,7 +188,7 @@ pub fn summarize(samples: &[f64], calls_per_sample: u64) -> Timing {
 }
 
 /// The median: the middle value, or the mean of the two middle values.
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
     if values.len() % 2 == 1 {
@@ -151,6 +236,45 @@ mod tests {
         // deviations 1, 3, 1, 96 -> median 2
         assert_eq!(timing.mad_ns, 2.0);
         assert_eq!((timing.samples, timing.calls_per_sample), (4, 7));
+    }
+
+    #[test]
+    fn the_interval_holds_the_median_and_narrows_with_more_samples() {
+        let noisy: Vec<f64> = (0..20).map(|i| 100.0 + (i * 37 % 11) as f64).collect();
+        let (low, high) = median_interval(&noisy);
+        let middle = median(noisy.clone());
+        assert!(low <= middle && middle <= high, "{low} {middle} {high}");
+        let more: Vec<f64> = noisy.iter().cycle().take(400).copied().collect();
+        let (low2, high2) = median_interval(&more);
+        assert!(
+            high2 - low2 <= high - low,
+            "{low2}..{high2} against {low}..{high}"
+        );
+        assert_eq!(median_interval(&[7.0]), (7.0, 7.0));
+        assert_eq!(median_interval(&noisy), (low, high), "deterministic");
+    }
+
+    #[test]
+    fn paired_samples_pair_one_to_one() {
+        let settings = Settings {
+            warm_up: Duration::ZERO,
+            measure: Duration::ZERO,
+            min_samples: 4,
+            max_samples: 10,
+        };
+        let mut floor_calls = 0;
+        let (stage, floor, _) = sample_paired(
+            settings,
+            || (),
+            || {
+                floor_calls += 1;
+                2.0
+            },
+        );
+        assert_eq!(stage.len(), 4);
+        assert_eq!(floor, vec![2.0; 4]);
+        assert_eq!(floor_calls, 5, "one warm-up, one per sample");
+        assert_eq!(ratios(&[4.0, 6.0], &[2.0, 2.0]), vec![2.0, 3.0]);
     }
 
     #[test]
