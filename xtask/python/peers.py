@@ -5,7 +5,8 @@ Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] [--gpu-o
 
 Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), and prints one JSON
 object per line on stdout:
-  {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...}
+  {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...,
+   "sample_ns": [...]}
   {"method": ..., "workload": ..., "skipped": "why"}
 With --gpu (`cargo xtask bench --cuda --python`), also PyTorch's `a @ b` on the GPU: the
 operands copied to the device once, FP32 with TF32 off, checked against a float64 product,
@@ -115,8 +116,14 @@ def measure(run, measure_seconds):
         for _ in range(per_sample):
             run()
         samples.append((time.perf_counter() - t0) / per_sample)
-    samples.sort()
-    return samples[len(samples) // 2], samples[0], len(samples)
+    return summary(samples)
+
+
+def summary(samples):
+    """Median, minimum, count and every sample (seconds per call), for the bench to bootstrap
+    its interval as it does for its own stages."""
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], ordered[0], len(ordered), samples
 
 
 def measure_cuda(run, measure_seconds):
@@ -140,8 +147,7 @@ def measure_cuda(run, measure_seconds):
     begin = time.perf_counter()
     while len(samples) < 3 or (time.perf_counter() - begin < measure_seconds and len(samples) < 200):
         samples.append(timed(per_sample))
-    samples.sort()
-    return samples[len(samples) // 2], samples[0], len(samples)
+    return summary(samples)
 
 
 GPU_METHOD = "torch.matmul"
@@ -170,9 +176,10 @@ def time_on_gpu(workload, a, b, measure_seconds):
     if not error <= 1e-4:
         return {"method": GPU_METHOD, "workload": workload, "device": "gpu",
                 "skipped": f"wrong result: relative error {error:.3g} against float64"}
-    median, minimum, samples = measure_cuda(lambda: x @ y, measure_seconds)
+    median, minimum, samples, every = measure_cuda(lambda: x @ y, measure_seconds)
     return {"method": GPU_METHOD, "workload": workload, "device": "gpu",
-            "median_ns": median * 1e9, "min_ns": minimum * 1e9, "samples": samples}
+            "median_ns": median * 1e9, "min_ns": minimum * 1e9, "samples": samples,
+            "sample_ns": [s * 1e9 for s in every]}
 
 
 def emit(record):
@@ -217,10 +224,11 @@ def main():
                     continue
             else:
                 function(x[:1], y)  # compile (numba) and warm up on one row
-            median, minimum, samples = measure(lambda: function(x, y), measure_seconds)
+            median, minimum, samples, every = measure(lambda: function(x, y), measure_seconds)
             rate[name] = median / work
             emit({"method": name, "workload": workload, "median_ns": median * 1e9,
-                  "min_ns": minimum * 1e9, "samples": samples})
+                  "min_ns": minimum * 1e9, "samples": samples,
+                  "sample_ns": [s * 1e9 for s in every]})
         if gpu:
             emit(time_on_gpu(workload, a, b, measure_seconds))
 

@@ -48,9 +48,10 @@ impl Device {
         self.enqueue(method, shape, &a_dev, &b_dev, &mut c_dev)?; // warm-up
         self.stream.synchronize().during("warming up")?;
 
-        let kernel = self.time_with_events(options, || {
+        let kernel_samples = self.time_with_events(options, || {
             self.enqueue(method, shape, &a_dev, &b_dev, &mut c_dev)
         })?;
+        let kernel = median(&kernel_samples);
         // One launch and the copy of c back: what both wall-clock timings include.
         let launch_and_download = |a_dev: &DeviceBuffer<f32>,
                                    b_dev: &DeviceBuffer<f32>,
@@ -78,6 +79,7 @@ impl Device {
             method,
             shape,
             kernel,
+            kernel_samples,
             kernel_and_download,
             end_to_end,
         })
@@ -112,7 +114,8 @@ impl Device {
             unsafe { DeviceBuffer::uninitialized(blocks) }.during("allocating the block sums")?;
         self.enqueue_read(&x_dev, &mut sums)?; // warm-up
         self.stream.synchronize().during("warming up")?;
-        self.time_with_events(options, || self.enqueue_read(&x_dev, &mut sums))
+        let times = self.time_with_events(options, || self.enqueue_read(&x_dev, &mut sums))?;
+        Ok(median(&times))
     }
 
     /// The median wall-clock time of copying `x` from pageable host memory to the device (the
@@ -154,13 +157,13 @@ impl Device {
         &self,
         options: MeasureOptions,
         mut enqueue: impl FnMut() -> Result<(), GpuError>,
-    ) -> Result<Duration, GpuError> {
+    ) -> Result<Vec<Duration>, GpuError> {
         let (start, stop) = (
             Event::new(EventFlags::DEFAULT).during("creating an event")?,
             Event::new(EventFlags::DEFAULT).during("creating an event")?,
         );
         let stream: &Stream = &self.stream;
-        options.repeat(|| {
+        options.repeat_all(|| {
             start.record(stream).during("recording an event")?;
             enqueue()?;
             stop.record(stream).during("recording an event")?;
@@ -197,8 +200,16 @@ impl MeasureOptions {
     /// Runs `once` as these options say and returns the median of what it measured.
     pub(super) fn repeat(
         &self,
-        mut once: impl FnMut() -> Result<Duration, GpuError>,
+        once: impl FnMut() -> Result<Duration, GpuError>,
     ) -> Result<Duration, GpuError> {
+        Ok(median(&self.repeat_all(once)?))
+    }
+
+    /// Every time [`MeasureOptions::repeat`] takes the median of, in the order taken.
+    pub(super) fn repeat_all(
+        &self,
+        mut once: impl FnMut() -> Result<Duration, GpuError>,
+    ) -> Result<Vec<Duration>, GpuError> {
         let started = Instant::now();
         let mut times = Vec::new();
         while times.len() < self.min_reps.max(1)
@@ -206,13 +217,23 @@ impl MeasureOptions {
         {
             times.push(once()?);
         }
-        times.sort();
-        Ok(times[times.len() / 2])
+        Ok(times)
     }
 }
 
+/// The median of `times` (the upper one of an even count).
+///
+/// # Panics
+///
+/// When `times` is empty.
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
 /// The result of [`Device::measure`]: medians over repetitions.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Measurement {
     /// What ran.
     pub method: Method,
@@ -220,6 +241,8 @@ pub struct Measurement {
     pub shape: (usize, usize, usize),
     /// The kernel alone (CUDA events around the launch, inputs already on the device).
     pub kernel: Duration,
+    /// Every timing of the kernel alone that [`Measurement::kernel`] is the median of.
+    pub kernel_samples: Vec<Duration>,
     /// Kernel plus copying `c` back to pageable host memory: what the lesson's `%timeit` of
     /// `matmul[grid, block](...); r = rg.copy_to_host()` and `(m1c @ m2c).cpu()` measure.
     pub kernel_and_download: Duration,

@@ -17,6 +17,7 @@ use matmul_cuda::gpu::{Device, MeasureOptions, Method};
 
 use super::plan::{Plan, Workloads};
 use super::results::{DEVICE_READ, FP32_PEAK, Record, Results, Skipped, Source, TO_DEVICE};
+use super::timer;
 use super::workload::{MNIST5, MNIST50K, Workload};
 
 /// Opens the GPU, or explains in one line why there is none.
@@ -178,8 +179,13 @@ fn time_method(
             source: Source::Gpu,
             workload: workload.name.clone(),
             median_ns: nanos(measured.kernel),
-            min_ns: nanos(measured.kernel),
-            samples: 0,
+            min_ns: {
+                let samples = measured.kernel_samples.iter().copied();
+                samples.min().map_or(nanos(measured.kernel), nanos)
+            },
+            ci_low_ns: interval(&measured.kernel_samples).0,
+            ci_high_ns: interval(&measured.kernel_samples).1,
+            samples: measured.kernel_samples.len(),
             gflops: measured.gflops(),
             note: format!(
                 "kernel alone (CUDA events); with the copy of c back {:.0} ns; from host \
@@ -196,6 +202,16 @@ fn time_method(
 /// The package that defines the GPU kernels.
 fn env_package() -> String {
     matmul_cuda::CRATE.package.into()
+}
+
+/// A 95% interval of the median of `times`, nanoseconds (the bench's bootstrap).
+fn interval(times: &[Duration]) -> (f64, f64) {
+    let ns: Vec<f64> = times.iter().map(|&t| nanos(t)).collect();
+    if ns.is_empty() {
+        (0.0, 0.0)
+    } else {
+        timer::median_interval(&ns)
+    }
 }
 
 /// A duration in nanoseconds, as the records keep them.

@@ -15,6 +15,7 @@ use indicatif::ProgressBar;
 
 use super::plan::{Plan, Workloads};
 use super::results::{Record, Results, Skipped, Source};
+use super::timer;
 use super::workload::Workload;
 
 /// The script, shipped inside the binary so the bench runs from anywhere.
@@ -45,6 +46,10 @@ struct Line {
     median_ns: Option<f64>,
     min_ns: Option<f64>,
     samples: Option<usize>,
+    /// Every sample, nanoseconds per call: the interval of the median is bootstrapped here,
+    /// as for the stages.
+    #[serde(default)]
+    sample_ns: Vec<f64>,
     skipped: Option<String>,
     /// `"gpu"` for PyTorch on the GPU; the CPU otherwise.
     #[serde(default)]
@@ -141,11 +146,18 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
                 .iter()
                 .find(|(w, _)| *w == line.workload)
                 .map_or(0.0, |(_, f)| *f);
+            let (ci_low_ns, ci_high_ns) = if line.sample_ns.is_empty() {
+                (0.0, 0.0)
+            } else {
+                timer::median_interval(&line.sample_ns)
+            };
             Outcome::Timed(Record {
                 stage: line.method,
                 source,
                 workload: line.workload,
                 median_ns,
+                ci_low_ns,
+                ci_high_ns,
                 min_ns: line.min_ns.unwrap_or(median_ns),
                 samples: line.samples.unwrap_or(0),
                 gflops: work / median_ns,
@@ -270,12 +282,14 @@ mod tests {
     fn lines_become_records_with_gflops() {
         let flops = vec![("mnist5".to_owned(), 78_400.0)];
         let timed: Line = serde_json::from_str(
-            r#"{"method": "numpy @", "workload": "mnist5", "median_ns": 3920.0, "min_ns": 3900.0, "samples": 30}"#,
+            r#"{"method": "numpy @", "workload": "mnist5", "median_ns": 3920.0, "min_ns": 3900.0, "samples": 3, "sample_ns": [3900.0, 3920.0, 4000.0]}"#,
         )
         .unwrap();
         match to_outcome(timed, &flops) {
             Outcome::Timed(r) => {
                 assert_eq!((r.stage.as_str(), r.source), ("numpy @", Source::Python));
+                assert!(r.ci_low_ns >= 3900.0 && r.ci_high_ns <= 4000.0, "{r:?}");
+                assert!(r.ci_low_ns <= 3920.0 && 3920.0 <= r.ci_high_ns, "{r:?}");
                 assert!((r.gflops - 20.0).abs() < 1e-9);
             }
             other => panic!("{other:?}"),
