@@ -317,6 +317,9 @@ pub fn blas_libraries() -> &'static str {
     }
 }
 
+/// This crate, as its stages name it: the page of step 7, which shows the roofline.
+pub const CRATE: matmul_data::Crate = matmul_data::this_crate!();
+
 /// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one
 /// idea at a time; the GEMMs of others (matrixmultiply, and OpenBLAS with the `openblas`
 /// feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between

@@ -57,15 +57,18 @@ pub use results::Results;
 
 /// Options of `cargo xtask bench`.
 ///
-/// Writes `results.json`, `BENCHMARKS.md`, `speedup.svg` and `square.svg` to `--out`. The
+/// Writes `results.json`, `BENCHMARKS.md`, `speedup.svg`, `square.svg` and `roofline.svg` to
+/// `--out`. The
 /// OpenBLAS stage is included when built with
 /// `cargo run --release -p xtask --features openblas -- bench`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Writes results.json, BENCHMARKS.md, speedup.svg and square.svg to --out. \
+    after_help = "Writes results.json, BENCHMARKS.md, speedup.svg, square.svg and roofline.svg \
+to --out. \
 Workloads: mnist5 = (5, 784) @ (784, 10), mnist50k = (50000, 784) @ (784, 10), \
 square-N = (N, N) @ (N, N) for N = 64 to 2048 (to 4096 on the GPU). Floors, measured in the \
-same run: one streaming read of mnist50k's input with every core; for square-N, 2·N³ flops at \
+same run: the fastest read of mnist50k's input with every core, paired sample by sample with \
+the stages; for square-N, 2·N³ flops at \
 the FP32 FMA peak measured on every core (each square row shows its percentage of it). \
 The OpenBLAS stage needs a build with the feature: \
 cargo run --release -p xtask --features openblas -- bench. \
@@ -166,7 +169,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg) in {:.0} s",
+        "wrote {} (results.json, BENCHMARKS.md, speedup.svg, square.svg, roofline.svg) in {:.0} s",
         outputs.dir.display(),
         started.elapsed().as_secs_f64()
     );

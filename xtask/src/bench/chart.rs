@@ -1,14 +1,16 @@
-//! The two charts, as small hand-written SVG: horizontal bars of the speedup over the naive
-//! loop on a log scale, and GFLOP/s against `N` for the square sweep.
+//! The three charts, as small hand-written SVG: horizontal bars of the speedup over the naive
+//! loop on a log scale, GFLOP/s against `N` for the square sweep, and the roofline (GFLOP/s
+//! against arithmetic intensity, under the two roofs measured in the same run).
 //!
 //! Hand-written because the charts are two dozen rectangles, lines and labels: a plotting
 //! crate would bring a font stack and a dependency tree for what `format!` does in a page.
 
 use std::fmt::Write;
 
+use super::results::{FP32_PEAK, STREAM_READ};
 use super::results::{Results, Source};
 use super::units::format_speedup;
-use super::workload::{MNIST5, MNIST50K, square_name};
+use super::workload::{MNIST5, MNIST50K, dims_of, intensity, square_name};
 
 /// Colours for the series (Tableau 10), chosen for contrast and colour-blind safety.
 const PALETTE: [&str; 10] = [
@@ -256,8 +258,244 @@ pub fn square_svg(results: &Results) -> Option<String> {
     Some(svg)
 }
 
+/// The roofline (Williams, Waterman & Patterson, 2009): GFLOP/s against arithmetic intensity
+/// (flops per byte of compulsory traffic), both on log axes, under the two roofs this run
+/// measured on the CPU — the read bandwidth (bytes of `x` over the read floor) and the FP32
+/// peak — with one point per CPU stage and workload. Each workload's fastest stage is labelled;
+/// the others are grey. `None` without both floors.
+pub fn roofline_svg(results: &Results) -> Option<String> {
+    let read = results
+        .floors
+        .iter()
+        .find(|f| f.source == Source::Rust && f.stage == STREAM_READ)?;
+    let peak = results
+        .floors
+        .iter()
+        .find(|f| f.source == Source::Rust && f.stage == FP32_PEAK)?
+        .gflops;
+    let (m, k, _) = dims_of(&read.workload)?;
+    let bandwidth = (4 * m * k) as f64 / read.median_ns; // GB/s = bytes per nanosecond
+    let points: Vec<(f64, f64, &str, &str)> = results
+        .results
+        .iter()
+        .filter(|r| r.source == Source::Rust && r.gflops > 0.0)
+        .filter_map(|r| {
+            Some((
+                intensity(dims_of(&r.workload)?),
+                r.gflops,
+                r.stage.as_str(),
+                r.workload.as_str(),
+            ))
+        })
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let ridge = peak / bandwidth;
+    let (x_low, x_high) = decades(
+        points
+            .iter()
+            .map(|p| p.0)
+            .fold(f64::INFINITY, f64::min)
+            .min(ridge)
+            / 2.0,
+        points.iter().map(|p| p.0).fold(0.0, f64::max).max(ridge) * 2.0,
+    );
+    let (y_low, y_high) = decades(
+        points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
+        peak * 1.5,
+    );
+    let (left, top, width, height) = (70.0, 50.0, 600.0, 380.0);
+    let x = |v: f64| left + width * (v.log10() - x_low as f64) / (x_high - x_low) as f64;
+    let y = |v: f64| top + height * (1.0 - (v.log10() - y_low as f64) / (y_high - y_low) as f64);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+        left + width + 300.0,
+        top + height + 60.0
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Roofline: GFLOP/s against flops per byte (log scales)</text>"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{left}" y="38" fill="#555">Roofs measured in this run: read {bandwidth:.1} GB/s, FP32 peak {peak:.0} GFLOP/s; ridge at {ridge:.1} flops/byte</text>"##
+    );
+    for exponent in x_low..=x_high {
+        let gx = x(10f64.powi(exponent));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{}" stroke="#eee"/><text x="{gx:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            top + height,
+            top + height + 16.0,
+            10f64.powi(exponent)
+        );
+    }
+    for exponent in y_low..=y_high {
+        let gy = y(10f64.powi(exponent));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{gy:.1}" x2="{}" y2="{gy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            left + width,
+            left - 6.0,
+            gy + 4.0,
+            10f64.powi(exponent)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">flops per byte of compulsory traffic (a, b read once, c written once)</text>"#,
+        left + width / 2.0,
+        top + height + 36.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">GFLOP/s</text>"#,
+        top + height / 2.0,
+        top + height / 2.0
+    );
+    // The roofs: bandwidth × intensity up to the ridge, then the peak.
+    let start = 10f64.powi(x_low);
+    let end = 10f64.powi(x_high);
+    let _ = writeln!(
+        svg,
+        r##"<polyline points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="none" stroke="#333" stroke-width="2"/>"##,
+        x(start),
+        y((bandwidth * start).max(10f64.powi(y_low))),
+        x(ridge),
+        y(peak),
+        x(end),
+        y(peak)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" fill="#333">FP32 peak</text><text x="{:.1}" y="{:.1}" fill="#333">memory: read of x</text>"##,
+        x(end) - 70.0,
+        y(peak) - 6.0,
+        x(start) + 8.0,
+        y((bandwidth * start).max(10f64.powi(y_low))) + 18.0,
+    );
+    // Every stage grey, then each workload's fastest labelled on top.
+    for &(i, g, _, _) in &points {
+        let _ = writeln!(
+            svg,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#bbb"/>"##,
+            x(i),
+            y(g)
+        );
+    }
+    let mut workloads: Vec<&str> = Vec::new();
+    for point in &points {
+        if !workloads.contains(&point.3) {
+            workloads.push(point.3);
+        }
+    }
+    workloads.sort_by(|a, b| {
+        let at = |w: &str| dims_of(w).map_or(0.0, intensity);
+        at(a).total_cmp(&at(b))
+    });
+    let legend = left + width + 20.0;
+    let _ = writeln!(
+        svg,
+        r##"<text x="{legend}" y="{top}" font-weight="bold">fastest stage on each workload</text><text x="{legend}" y="{}" fill="#555">(grey: every other stage)</text>"##,
+        top + 16.0
+    );
+    let note = top + 60.0 + 20.0 * workloads.len() as f64;
+    let _ = writeln!(
+        svg,
+        r##"<text x="{legend}" y="{note}" fill="#555">The memory roof holds for data read from</text><text x="{legend}" y="{}" fill="#555">memory; a workload that fits in cache</text><text x="{legend}" y="{}" fill="#555">(five images) can sit above it.</text>"##,
+        note + 15.0,
+        note + 30.0
+    );
+    for (n, workload) in workloads.iter().enumerate() {
+        let Some(&(i, g, stage, _)) = points
+            .iter()
+            .filter(|p| p.3 == *workload)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            continue;
+        };
+        let colour = PALETTE[n % PALETTE.len()];
+        let ly = top + 40.0 + 20.0 * n as f64;
+        let _ = writeln!(
+            svg,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{colour}"/><circle cx="{}" cy="{:.1}" r="5" fill="{colour}"/><text x="{}" y="{:.1}">{}</text>"#,
+            x(i),
+            y(g),
+            legend + 5.0,
+            ly - 4.0,
+            legend + 16.0,
+            ly,
+            escape(&format!("{stage} on {workload}: {g:.1} GFLOP/s"))
+        );
+    }
+    svg.push_str("</svg>\n");
+    Some(svg)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_roofline_places_the_lesson_left_of_the_ridge_and_squares_right() {
+        use crate::bench::results::{FP32_PEAK, Machine, Record, Results, STREAM_READ, Source};
+        let stage = |name: &str, workload: &str, gflops: f64| Record {
+            stage: name.into(),
+            source: Source::Rust,
+            workload: workload.into(),
+            median_ns: 1.0,
+            gflops,
+            ..Record::default()
+        };
+        let results = Results {
+            machine: Machine::default(),
+            results: vec![
+                stage("streaming", "mnist50k", 100.0),
+                stage("gemm", "mnist50k", 30.0),
+                stage("gemm", "square-2048", 400.0),
+            ],
+            floors: vec![
+                // 157 MB in 5 ms: about 31 GB/s; ridge at 500 / 31 ≈ 16 flops per byte.
+                Record {
+                    stage: STREAM_READ.into(),
+                    workload: "mnist50k".into(),
+                    median_ns: 5e6,
+                    ..Record::default()
+                },
+                Record {
+                    stage: FP32_PEAK.into(),
+                    workload: "square-2048".into(),
+                    gflops: 500.0,
+                    ..Record::default()
+                },
+            ],
+            ..Results::default()
+        };
+        let svg = super::roofline_svg(&results).unwrap();
+        assert!(
+            svg.contains("read 31.4 GB/s, FP32 peak 500 GFLOP/s; ridge at 15.9"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(">streaming on mnist50k: 100.0 GFLOP/s<"),
+            "{svg}"
+        );
+        assert!(svg.contains(">gemm on square-2048: 400.0 GFLOP/s<"));
+        assert!(
+            !svg.contains(">gemm on mnist50k"),
+            "only each workload's fastest is named"
+        );
+        assert_eq!(
+            svg.matches("<circle").count(),
+            7,
+            "three grey, two coloured, two in the legend"
+        );
+        assert!(super::roofline_svg(&Results::default()).is_none());
+    }
+
     use super::super::results::Record;
     use super::*;
 

@@ -12,6 +12,7 @@ use anyhow::Context;
 use matmul_data::{Crate, Stage};
 use serde::Deserialize;
 
+use super::chart;
 use super::results::{Results, Source, TO_DEVICE};
 use super::splice::GENERATED_DOCS;
 use super::table::label;
@@ -33,19 +34,32 @@ pub fn stage_crates(stages: &[Stage]) -> Vec<Crate> {
     crates
 }
 
-/// Writes a `measured.md` into the directory of each of `crates` (the GPU's section into
-/// `gpu_crate`'s) and [`SAVED_RESULTS`], all under `root`; returns the paths.
+/// The pages that show more than their own stages' figures.
+#[derive(Clone, Copy, Debug)]
+pub struct Pages {
+    /// The page that shows the GPU's section.
+    pub gpu: Crate,
+    /// The page that shows the roofline.
+    pub roofline: Crate,
+}
+
+/// Writes a `measured.md` into the directory of each of `crates` (with the extra sections
+/// `pages` place) and [`SAVED_RESULTS`], all under `root`; returns the paths.
 pub fn write(
     results: &Results,
     root: &Path,
     crates: &[Crate],
-    gpu_crate: Crate,
+    pages: Pages,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for &page in crates {
         let path = root.join(page.directory).join("measured.md");
         let mut block = crate_block(results, page.package);
-        if page == gpu_crate {
+        if page == pages.roofline {
+            block.push('\n');
+            block.push_str(&roofline_section(results));
+        }
+        if page == pages.gpu {
             block.push('\n');
             block.push_str(&gpu_section(results));
         }
@@ -129,6 +143,21 @@ fn fastest_so_far(results: &Results, own: &[&str]) -> String {
         "Fastest of the {} stages up to this step: {}.\n",
         so_far.len(),
         parts.join("; ")
+    )
+}
+
+/// The roofline of this run, drawn inline (an SVG in the page), with a line on how to read it.
+pub fn roofline_section(results: &Results) -> String {
+    let Some(svg) = chart::roofline_svg(results) else {
+        return String::new();
+    };
+    format!(
+        "### The roofline\n\n\
+         Each point is a stage on a workload, at its arithmetic intensity (flops per byte it \
+         must move at least) and its GFLOP/s; the two roofs are this run's read of `x` and its \
+         FP32 peak. Under the slanted roof a product waits for memory, under the flat one for \
+         arithmetic.\n\n{}\n",
+        svg.trim_end()
     )
 }
 
@@ -285,6 +314,14 @@ mod tests {
         let blas = fastest_so_far(&results, &["streaming"]);
         assert!(blas.contains("on 5 images `streaming` (1.00 µs)"), "{blas}");
         assert_eq!(fastest_so_far(&results, &["naive"]), "");
+    }
+
+    #[test]
+    fn the_roofline_page_gets_the_chart_inline() {
+        let section = roofline_section(&example());
+        assert!(section.starts_with("### The roofline"), "{section}");
+        assert!(section.contains("<svg"), "{section}");
+        assert!(!section.contains("\n\n<text"), "no blank line inside the SVG: {section}");
     }
 
     #[test]

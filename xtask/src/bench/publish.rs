@@ -34,7 +34,11 @@ pub fn write(results: &Results, outputs: &Outputs) -> anyhow::Result<()> {
     }
     if outputs.docs {
         let crates = docs::stage_crates(&matmul_cuda::stages());
-        for path in docs::write(results, root, &crates, matmul_cuda::CRATE)? {
+        let pages = docs::Pages {
+            gpu: matmul_cuda::CRATE,
+            roofline: matmul_cuda::blas::CRATE,
+        };
+        for path in docs::write(results, root, &crates, pages)? {
             println!("wrote {}", path.display());
         }
     }
@@ -60,6 +64,10 @@ fn write_outputs(results: &Results, dir: &Path) -> anyhow::Result<()> {
     write(
         "square.svg",
         &chart::square_svg(results).unwrap_or_else(|| empty.into()),
+    )?;
+    write(
+        "roofline.svg",
+        &chart::roofline_svg(results).unwrap_or_else(|| empty.into()),
     )?;
     Ok(())
 }

@@ -25,6 +25,22 @@ pub fn square_size(name: &str) -> Option<usize> {
     name.strip_prefix("square-")?.parse().ok()
 }
 
+/// The `(m, k, n)` of a workload, from its name; `None` for a name the bench does not make.
+pub fn dims_of(name: &str) -> Option<(usize, usize, usize)> {
+    match name {
+        MNIST5 => Some((5, 784, 10)),
+        MNIST50K => Some((TRAINING_IMAGES, 784, 10)),
+        _ => square_size(name).map(|n| (n, n, n)),
+    }
+}
+
+/// Arithmetic intensity of `(m, k, n)`: flops (`2·m·k·n`) per byte of compulsory traffic
+/// (`a` and `b` read once, `c` written once, 4 bytes an element).
+pub fn intensity((m, k, n): (usize, usize, usize)) -> f64 {
+    let (m, k, n) = (m as f64, k as f64, n as f64);
+    2.0 * m * k * n / (4.0 * (m * k + k * n + m * n))
+}
+
 /// One product to time: `a @ b`, with a name for tables.
 #[derive(Debug)]
 pub struct Workload {
