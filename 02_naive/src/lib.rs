@@ -30,8 +30,9 @@
 //!
 //! In Python each of the 39,200 multiply-adds of the five-image product runs through the
 //! interpreter — look up `c`, call `__getitem__` with a tuple, box a float, dispatch `*` and
-//! `+=` dynamically — about a microsecond each, so the lesson's loop takes around a second.
-//! Compiled Rust does none of that; what is left in this loop is:
+//! `+=` dynamically — which is why the lesson's loop (the `python loops` row of a run with
+//! `cargo xtask bench --python`) is the slowest way of all. Compiled Rust does none of that;
+//! what is left in this loop is:
 //!
 //! - **bounds checks**: every `c[[i, j]]`, `a[[i, p]]` and `b[[p, j]]` compares both indices
 //!   with the shape and branches to a panic if out of range;

@@ -69,6 +69,77 @@ fn figures(line: &str) -> Vec<String> {
             found.push(format!("{number}{unit}"));
         }
     }
+    found.extend(timings_in_words(line));
+    found
+}
+
+/// Words that make the amount after them a timing ("takes around a second").
+const APPROXIMATELY: [&str; 12] = [
+    "around", "about", "under", "over", "nearly", "roughly", "almost", "within", "takes", "took",
+    "than", "some",
+];
+/// Amounts in words.
+const AMOUNTS: [&str; 9] = [
+    "a",
+    "one",
+    "half a",
+    "a few",
+    "several",
+    "tens of",
+    "hundreds of",
+    "a couple of",
+    "two",
+];
+/// Units of time in words.
+const TIME_UNITS: [&str; 8] = [
+    "second",
+    "seconds",
+    "millisecond",
+    "milliseconds",
+    "microsecond",
+    "microseconds",
+    "nanosecond",
+    "nanoseconds",
+];
+
+/// Timings written as words: "around a second", "under a millisecond", "a few microseconds".
+fn timings_in_words(line: &str) -> Vec<String> {
+    let words: Vec<String> = line
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if !TIME_UNITS.contains(&word.as_str()) {
+            continue;
+        }
+        for amount in AMOUNTS {
+            let amount: Vec<&str> = amount.split(' ').collect();
+            let Some(start) = i.checked_sub(amount.len()) else {
+                continue;
+            };
+            if words[start..i]
+                .iter()
+                .map(String::as_str)
+                .ne(amount.iter().copied())
+            {
+                continue;
+            }
+            let before = start.checked_sub(1).map(|b| words[b].as_str());
+            // "a few/several/tens of … microseconds" is a timing on its own; "a second" only
+            // after a word of approximation ("around a second", not "a second thread").
+            let plural_amount = amount.len() > 1 || amount[0] == "several";
+            let milli_or_smaller = word.len() > "seconds".len();
+            if before.is_some_and(|b| APPROXIMATELY.contains(&b))
+                || (plural_amount && milli_or_smaller)
+            {
+                let mut phrase: Vec<&str> = before.into_iter().collect();
+                phrase.extend(words[start..=i].iter().map(String::as_str));
+                found.push(phrase.join(" "));
+            }
+        }
+    }
     found
 }
 
@@ -261,6 +332,18 @@ fn the_scan_finds_hand_written_figures() {
     ] {
         assert!(!figures(line).is_empty(), "not caught: {line}");
     }
+    let words = "//! The lesson's loop takes around a second, each row under a millisecond.\n";
+    assert_eq!(
+        report(Path::new("words.rs"), &doc_lines(words)).len(),
+        2,
+        "timings in words are figures too"
+    );
+    assert_eq!(
+        timings_in_words("takes around a second, each row under a millisecond"),
+        ["around a second", "under a millisecond"]
+    );
+    assert!(timings_in_words("a few microseconds each").len() == 1);
+    assert!(timings_in_words("a second thread starts; the second pass").is_empty());
     let page = "//! # Step\n//! Prose.\n//! takes **16.0 µs** for five images\nfn f() {}\n";
     assert_eq!(doc_lines(page).len(), 3);
     assert_eq!(
@@ -277,7 +360,7 @@ fn the_scan_passes_physical_facts_and_generated_blocks() {
         "//! 2 × 2 matrices; sm_90; 0x5EED; x86-64; 16 lanes; AVX2",
         "//! 2·N³ flops; the 157 MB input; about 80% zeros",
         "//! an H100 has 3.35 TB/s of HBM bandwidth <!-- fact -->",
-        "//! an order of magnitude faster, about a microsecond each",
+        "//! an order of magnitude faster; a second thread; per second",
         "/// Short run (under a minute): squares up to 512, cuda 12.4",
     ] {
         assert_eq!(figures(line), Vec::<String>::new(), "flagged: {line}");

@@ -186,7 +186,7 @@ pub struct MeasureOptions {
 }
 
 impl Default for MeasureOptions {
-    /// 3 to 100 repetitions within half a second per timing.
+    /// 3 to 100 repetitions, within a budget of 500 ms per timing. <!-- fact -->
     fn default() -> Self {
         Self {
             min_reps: 3,

@@ -461,9 +461,9 @@ fn skipped(stage: &Stage, workload: &str, reason: String) -> Skipped {
     }
 }
 
-/// The sampling (of one round) for a run expected to take `estimate` seconds: long runs get a
-/// short warm-up (one call) and the minimum samples, runs over a second one sample a round, so
-/// that a slow stage costs a few runs, not a minute.
+/// The sampling (of one round) for a run expected to take `estimate` seconds, so that a slow
+/// stage costs a few runs, not a minute: long runs get a short warm-up (one call) and the
+/// minimum samples, and runs over 1 s one sample a round. <!-- fact -->
 pub fn settings_for(settings: Settings, estimate: f64) -> Settings {
     if estimate > 0.25 {
         Settings {

@@ -321,7 +321,10 @@ mod tests {
         let section = roofline_section(&example());
         assert!(section.starts_with("### The roofline"), "{section}");
         assert!(section.contains("<svg"), "{section}");
-        assert!(!section.contains("\n\n<text"), "no blank line inside the SVG: {section}");
+        assert!(
+            !section.contains("\n\n<text"),
+            "no blank line inside the SVG: {section}"
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl ReadMethod {
 pub const PREFETCH_BYTES: usize = 2048;
 
 /// The read of `x` with every core: `threads` threads kept in a pool between calls (starting
-/// one costs tens of microseconds, which a floor must not pay), each summing its contiguous
+/// starting a thread is a cost a floor must not pay), each summing its contiguous
 /// part of `x` by `method`.
 pub struct ReadFloor {
     pool: rayon::ThreadPool,
