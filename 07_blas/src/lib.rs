@@ -135,7 +135,10 @@
 //!
 //! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is
 //! 157 MB: the product is bound by reading `a` from memory once. The floor is therefore one
-//! streaming read of `a` with every core, which `cargo xtask bench` measures in the same run.
+//! read of `a` with every core, by the fastest way the bench finds on this machine, which
+//! `cargo xtask bench` measures in the same run, a read next to every sample of a stage. The
+//! roofline at the end of this page shows the two bounds at once: this product sits left of
+//! the ridge, under the memory roof; the large squares sit right of it, under the FP32 peak.
 //! A GEMM lands well above that floor, because what makes it fast on squares is wasted or
 //! harmful here:
 //!
@@ -180,9 +183,11 @@
 //! ## Measured
 //!
 //! The table times every stage of this page on the lesson's two workloads, and the squares
-//! below it on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak, the system OpenBLAS
-//! (when built with it) and the lesson's Python from the same run. The stages read in order:
-//! each `gemm-*` row is one idea more than the row above it.
+//! below it on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak and the system
+//! OpenBLAS (when built with it) from the same run. The stages read in order: each `gemm-*`
+//! row is one idea more than the row above it. Each time carries the half-width of its 95%
+//! interval (`±`); the README says how to read `× floor` and the list of figures to read with
+//! care. Time this step alone with `cargo xtask bench --quick --stage gemm --stage streaming`.
 //!
 #![doc = include_str!("../measured.md")]
 //!
