@@ -540,7 +540,10 @@ pub(crate) mod tests {
         let md = results.markdown();
         assert!(!md.contains("⚠"), "{md}");
         let row = md.lines().find(|l| l.starts_with("| `streaming`")).unwrap();
-        assert!(row.ends_with("| 0.86 ≈ |"), "at the floor within noise: {row}");
+        assert!(
+            row.ends_with("| 0.86 ≈ |"),
+            "at the floor within noise: {row}"
+        );
     }
 
     #[test]
