@@ -18,6 +18,23 @@ const PALETTE: [&str; 10] = [
     "#9c755f", "#bab0ac",
 ];
 
+/// The start of a chart: the `<svg>` element of `width` × `height`, a white background and
+/// `title` at `left`.
+fn open_svg(width: f64, height: f64, left: f64, title: &str) -> String {
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">{}</text>"#,
+        escape(title)
+    );
+    svg
+}
+
 /// Escapes the characters XML reserves.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -78,16 +95,12 @@ pub fn speedup_svg(results: &Results) -> Option<String> {
     let height = top + group * rows.len() as f64 + 40.0;
     let x = |v: f64| left + width * (v.log10() - low as f64) / (high - low) as f64;
 
-    let mut svg = String::new();
     let total_width = left + width + 90.0;
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_width}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Speedup over the naive loop (log scale)</text>"#
+    let mut svg = open_svg(
+        total_width,
+        height,
+        left,
+        "Speedup over the naive loop (log scale)",
     );
     for (i, (_, name)) in series.iter().enumerate() {
         let lx = left + 300.0 + 130.0 * i as f64;
@@ -182,17 +195,11 @@ pub fn square_svg(results: &Results) -> Option<String> {
         |n: usize| left + width * ((n as f64).log2() - first.log2()) / (last.log2() - first.log2());
     let y = |g: f64| top + height * (1.0 - g / top_value);
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+    let mut svg = open_svg(
         left + width + 200.0,
-        top + height + 50.0
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">GFLOP/s on (N, N) @ (N, N)</text>"#
+        top + height + 50.0,
+        left,
+        "GFLOP/s on (N, N) @ (N, N)",
     );
     for step in 0..=5 {
         let g = top_value * step as f64 / 5.0;
@@ -309,17 +316,11 @@ pub fn roofline_svg(results: &Results) -> Option<String> {
     let x = |v: f64| left + width * (v.log10() - x_low as f64) / (x_high - x_low) as f64;
     let y = |v: f64| top + height * (1.0 - (v.log10() - y_low as f64) / (y_high - y_low) as f64);
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+    let mut svg = open_svg(
         left + width + 300.0,
-        top + height + 60.0
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{left}" y="20" font-size="14" font-weight="bold">Roofline: GFLOP/s against flops per byte (log scales)</text>"#
+        top + height + 60.0,
+        left,
+        "Roofline: GFLOP/s against flops per byte (log scales)",
     );
     let _ = writeln!(
         svg,

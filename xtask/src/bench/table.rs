@@ -71,8 +71,9 @@ impl Results {
             {
                 out.push(format!(
                     "`{}` runs `{}`'s code on {}, yet the two measured {} and {}, further apart \
-                     than their intervals allow: the machine's speed moved during the run \
-                     (more rounds, `--rounds N`, average it out).",
+                     than their intervals allow: the machine's speed moved between their \
+                     samples (more rounds, `--rounds N`, average that out), or the choice \
+                     itself costs the difference.",
                     r.stage,
                     same.stage,
                     r.workload,
