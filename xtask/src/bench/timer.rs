@@ -129,7 +129,7 @@ pub fn ratios(stage: &[f64], floor: &[f64]) -> Vec<f64> {
 const BOOTSTRAP_RESAMPLES: usize = 2000;
 
 /// A 95% interval of the median of `samples` (percentile bootstrap: the median of
-/// [`BOOTSTRAP_RESAMPLES`] resamplings with replacement, its 2.5th and 97.5th percentiles).
+/// 2000 resamplings with replacement, its 2.5th and 97.5th percentiles).
 /// Deterministic (a fixed seed), so a saved run renders the same way twice. A single sample
 /// gives a point, `(s, s)`: one sample says nothing about its spread.
 ///
