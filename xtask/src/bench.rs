@@ -50,6 +50,7 @@ pub mod workload;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 
 pub use plan::{Plan, Workloads};
@@ -130,6 +131,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
 
+    /// Time nothing: read a saved run (a `results.json`) and write the table, the charts and,
+    /// with --readme or --docs, the generated blocks from it, as the run itself would have.
+    /// For rendering a saved run again after a change to how it is shown.
+    #[arg(long, value_name = "RESULTS_JSON", conflicts_with_all = ["quick", "python", "cuda", "stage", "max_run", "rounds"])]
+    pub from: Option<PathBuf>,
+
     /// Where to write the results [default: target/bench under the workspace root].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -146,15 +153,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.cuda {
         return cuda_rerun::rerun_with_cuda();
     }
-    let mut plan = Plan::new(args.quick, args.max_run, &args.stage);
-    if let Some(rounds) = args.rounds {
-        plan.rounds = rounds as usize;
-    }
-    let results = measure::run(&plan, args.cuda, args.python.clone())?;
+    let results = match &args.from {
+        Some(saved) => {
+            let text = std::fs::read_to_string(saved)
+                .with_context(|| format!("reading the saved run {}", saved.display()))?;
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: expected a results.json of `cargo xtask bench`",
+                    saved.display()
+                )
+            })?
+        }
+        None => {
+            let mut plan = Plan::new(args.quick, args.max_run, &args.stage);
+            if let Some(rounds) = args.rounds {
+                plan.rounds = rounds as usize;
+            }
+            measure::run(&plan, args.cuda, args.python.clone())?
+        }
+    };
     let outputs = publish::Outputs {
         dir: args.out.clone().unwrap_or_else(default_out_dir),
         readme: args.readme || args.docs,
         docs: args.docs,
+        from_saved: args.from.is_some(),
         root: crate::workspace_root(),
     };
     publish::write(&results, &outputs)?;

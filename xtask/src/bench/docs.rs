@@ -41,10 +41,14 @@ pub struct Pages {
     pub gpu: Crate,
     /// The page that shows the roofline.
     pub roofline: Crate,
+    /// Whether to save the run as [`SAVED_RESULTS`] (not when it was read from a saved run:
+    /// writing it back would only round its numbers again).
+    pub save_run: bool,
 }
 
 /// Writes a `measured.md` into the directory of each of `crates` (with the extra sections
-/// `pages` place) and [`SAVED_RESULTS`], all under `root`; returns the paths.
+/// `pages` place) and [`SAVED_RESULTS`] (as `pages` says), all under `root`; returns the
+/// paths.
 pub fn write(
     results: &Results,
     root: &Path,
@@ -65,6 +69,9 @@ pub fn write(
         }
         std::fs::write(&path, block).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
+    }
+    if !pages.save_run {
+        return Ok(written);
     }
     let path = root.join(SAVED_RESULTS);
     if let Some(dir) = path.parent() {

@@ -19,6 +19,8 @@ pub struct Outputs {
     pub readme: bool,
     /// Whether to write every stage crate's `measured.md` and the saved run (`--docs`).
     pub docs: bool,
+    /// Whether the results were read from a saved run (`--from`): then it is not saved again.
+    pub from_saved: bool,
     /// The workspace root, where the README and the crates are.
     pub root: PathBuf,
 }
@@ -37,6 +39,7 @@ pub fn write(results: &Results, outputs: &Outputs) -> anyhow::Result<()> {
         let pages = docs::Pages {
             gpu: matmul_cuda::CRATE,
             roofline: matmul_cuda::blas::CRATE,
+            save_run: !outputs.from_saved,
         };
         for path in docs::write(results, root, &crates, pages)? {
             println!("wrote {}", path.display());
