@@ -111,6 +111,22 @@ struct Opcode {
     nests: bool,
 }
 
+/// A length-prefixed argument with an unsigned length field of `bytes` bytes.
+const fn length(bytes: u8) -> Argument {
+    Argument::Length {
+        bytes,
+        signed: false,
+    }
+}
+
+/// The same with a signed length field (a negative one is an error).
+const fn signed_length(bytes: u8) -> Argument {
+    Argument::Length {
+        bytes,
+        signed: true,
+    }
+}
+
 /// A row of [`OPCODES`].
 const fn op(
     name: &'static str,
@@ -131,216 +147,83 @@ const fn op(
 use Argument::{Fixed, Length, Lines, MemoIndex, MemoLine, Memoize, Nothing, Stop};
 use Effect::{AddFromMark, AddTo, Combine, Dup, FromMark, Mark, Pop, PopMark, Push};
 
-/// Every opcode of pickle protocols 0 to 5.
+/// Every opcode of pickle protocols 0 to 5: name, byte, argument, stack effect, whether it
+/// nests.
+#[rustfmt::skip]
 const OPCODES: [Opcode; 68] = [
     // Protocol 0 and 1.
-    op("MARK", b'(', Nothing, Mark, false),
-    op("STOP", b'.', Stop, Effect::Nothing, false),
-    op("POP", b'0', Nothing, Pop, false),
-    op("POP_MARK", b'1', Nothing, PopMark, false),
-    op("DUP", b'2', Nothing, Dup, false),
-    op("FLOAT", b'F', Lines(1), Push, false),
-    op("INT", b'I', Lines(1), Push, false),
-    op("BININT", b'J', Fixed(4), Push, false),
-    op("BININT1", b'K', Fixed(1), Push, false),
-    op("LONG", b'L', Lines(1), Push, false),
-    op("BININT2", b'M', Fixed(2), Push, false),
-    op("NONE", b'N', Nothing, Push, false),
-    op("PERSID", b'P', Lines(1), Push, false),
-    op("BINPERSID", b'Q', Nothing, Combine(1), false),
-    op("REDUCE", b'R', Nothing, Combine(2), true),
-    op("STRING", b'S', Lines(1), Push, false),
-    op(
-        "BINSTRING",
-        b'T',
-        Length {
-            bytes: 4,
-            signed: true,
-        },
-        Push,
-        false,
-    ),
-    op(
-        "SHORT_BINSTRING",
-        b'U',
-        Length {
-            bytes: 1,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op("UNICODE", b'V', Lines(1), Push, false),
-    op(
-        "BINUNICODE",
-        b'X',
-        Length {
-            bytes: 4,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op("APPEND", b'a', Nothing, AddTo(1), true),
-    op("BUILD", b'b', Nothing, AddTo(1), true),
-    op("GLOBAL", b'c', Lines(2), Push, false),
-    op("DICT", b'd', Nothing, FromMark, true),
-    op("EMPTY_DICT", b'}', Nothing, Push, true),
-    op("APPENDS", b'e', Nothing, AddFromMark, true),
-    op("GET", b'g', MemoLine { put: false }, Effect::Nothing, false),
-    op(
-        "BINGET",
-        b'h',
-        MemoIndex {
-            put: false,
-            bytes: 1,
-        },
-        Effect::Nothing,
-        false,
-    ),
-    op("INST", b'i', Lines(2), FromMark, false),
-    op(
-        "LONG_BINGET",
-        b'j',
-        MemoIndex {
-            put: false,
-            bytes: 4,
-        },
-        Effect::Nothing,
-        false,
-    ),
-    op("LIST", b'l', Nothing, FromMark, true),
-    op("EMPTY_LIST", b']', Nothing, Push, true),
-    op("OBJ", b'o', Nothing, FromMark, true),
-    op("PUT", b'p', MemoLine { put: true }, Effect::Nothing, false),
-    op(
-        "BINPUT",
-        b'q',
-        MemoIndex {
-            put: true,
-            bytes: 1,
-        },
-        Effect::Nothing,
-        false,
-    ),
-    op(
-        "LONG_BINPUT",
-        b'r',
-        MemoIndex {
-            put: true,
-            bytes: 4,
-        },
-        Effect::Nothing,
-        false,
-    ),
-    op("SETITEM", b's', Nothing, AddTo(2), true),
-    op("TUPLE", b't', Nothing, FromMark, true),
-    op("EMPTY_TUPLE", b')', Nothing, Push, true),
-    op("SETITEMS", b'u', Nothing, AddFromMark, true),
-    op("BINFLOAT", b'G', Fixed(8), Push, false),
+    op("MARK",              b'(', Nothing,                             Mark,              false),
+    op("STOP",              b'.', Stop,                                Effect::Nothing,   false),
+    op("POP",               b'0', Nothing,                             Pop,               false),
+    op("POP_MARK",          b'1', Nothing,                             PopMark,           false),
+    op("DUP",               b'2', Nothing,                             Dup,               false),
+    op("FLOAT",             b'F', Lines(1),                            Push,              false),
+    op("INT",               b'I', Lines(1),                            Push,              false),
+    op("BININT",            b'J', Fixed(4),                            Push,              false),
+    op("BININT1",           b'K', Fixed(1),                            Push,              false),
+    op("LONG",              b'L', Lines(1),                            Push,              false),
+    op("BININT2",           b'M', Fixed(2),                            Push,              false),
+    op("NONE",              b'N', Nothing,                             Push,              false),
+    op("PERSID",            b'P', Lines(1),                            Push,              false),
+    op("BINPERSID",         b'Q', Nothing,                             Combine(1),        false),
+    op("REDUCE",            b'R', Nothing,                             Combine(2),        true),
+    op("STRING",            b'S', Lines(1),                            Push,              false),
+    op("BINSTRING",         b'T', signed_length(4),                    Push,              false),
+    op("SHORT_BINSTRING",   b'U', length(1),                           Push,              false),
+    op("UNICODE",           b'V', Lines(1),                            Push,              false),
+    op("BINUNICODE",        b'X', length(4),                           Push,              false),
+    op("APPEND",            b'a', Nothing,                             AddTo(1),          true),
+    op("BUILD",             b'b', Nothing,                             AddTo(1),          true),
+    op("GLOBAL",            b'c', Lines(2),                            Push,              false),
+    op("DICT",              b'd', Nothing,                             FromMark,          true),
+    op("EMPTY_DICT",        b'}', Nothing,                             Push,              true),
+    op("APPENDS",           b'e', Nothing,                             AddFromMark,       true),
+    op("GET",               b'g', MemoLine { put: false },             Effect::Nothing,   false),
+    op("BINGET",            b'h', MemoIndex { put: false, bytes: 1 },  Effect::Nothing,   false),
+    op("INST",              b'i', Lines(2),                            FromMark,          false),
+    op("LONG_BINGET",       b'j', MemoIndex { put: false, bytes: 4 },  Effect::Nothing,   false),
+    op("LIST",              b'l', Nothing,                             FromMark,          true),
+    op("EMPTY_LIST",        b']', Nothing,                             Push,              true),
+    op("OBJ",               b'o', Nothing,                             FromMark,          true),
+    op("PUT",               b'p', MemoLine { put: true },              Effect::Nothing,   false),
+    op("BINPUT",            b'q', MemoIndex { put: true, bytes: 1 },   Effect::Nothing,   false),
+    op("LONG_BINPUT",       b'r', MemoIndex { put: true, bytes: 4 },   Effect::Nothing,   false),
+    op("SETITEM",           b's', Nothing,                             AddTo(2),          true),
+    op("TUPLE",             b't', Nothing,                             FromMark,          true),
+    op("EMPTY_TUPLE",       b')', Nothing,                             Push,              true),
+    op("SETITEMS",          b'u', Nothing,                             AddFromMark,       true),
+    op("BINFLOAT",          b'G', Fixed(8),                            Push,              false),
     // Protocol 2.
-    op("PROTO", 0x80, Fixed(1), Effect::Nothing, false),
-    op("NEWOBJ", 0x81, Nothing, Combine(2), true),
-    op("EXT1", 0x82, Fixed(1), Push, false),
-    op("EXT2", 0x83, Fixed(2), Push, false),
-    op("EXT4", 0x84, Fixed(4), Push, false),
-    op("TUPLE1", 0x85, Nothing, Combine(1), true),
-    op("TUPLE2", 0x86, Nothing, Combine(2), true),
-    op("TUPLE3", 0x87, Nothing, Combine(3), true),
-    op("NEWTRUE", 0x88, Nothing, Push, false),
-    op("NEWFALSE", 0x89, Nothing, Push, false),
-    op(
-        "LONG1",
-        0x8a,
-        Length {
-            bytes: 1,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op(
-        "LONG4",
-        0x8b,
-        Length {
-            bytes: 4,
-            signed: true,
-        },
-        Push,
-        false,
-    ),
+    op("PROTO",             0x80, Fixed(1),                            Effect::Nothing,   false),
+    op("NEWOBJ",            0x81, Nothing,                             Combine(2),        true),
+    op("EXT1",              0x82, Fixed(1),                            Push,              false),
+    op("EXT2",              0x83, Fixed(2),                            Push,              false),
+    op("EXT4",              0x84, Fixed(4),                            Push,              false),
+    op("TUPLE1",            0x85, Nothing,                             Combine(1),        true),
+    op("TUPLE2",            0x86, Nothing,                             Combine(2),        true),
+    op("TUPLE3",            0x87, Nothing,                             Combine(3),        true),
+    op("NEWTRUE",           0x88, Nothing,                             Push,              false),
+    op("NEWFALSE",          0x89, Nothing,                             Push,              false),
+    op("LONG1",             0x8a, length(1),                           Push,              false),
+    op("LONG4",             0x8b, signed_length(4),                    Push,              false),
     // Protocol 3.
-    op(
-        "BINBYTES",
-        b'B',
-        Length {
-            bytes: 4,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op(
-        "SHORT_BINBYTES",
-        b'C',
-        Length {
-            bytes: 1,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
+    op("BINBYTES",          b'B', length(4),                           Push,              false),
+    op("SHORT_BINBYTES",    b'C', length(1),                           Push,              false),
     // Protocol 4.
-    op(
-        "SHORT_BINUNICODE",
-        0x8c,
-        Length {
-            bytes: 1,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op(
-        "BINUNICODE8",
-        0x8d,
-        Length {
-            bytes: 8,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op(
-        "BINBYTES8",
-        0x8e,
-        Length {
-            bytes: 8,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op("EMPTY_SET", 0x8f, Nothing, Push, true),
-    op("ADDITEMS", 0x90, Nothing, AddFromMark, true),
-    op("FROZENSET", 0x91, Nothing, FromMark, true),
-    op("NEWOBJ_EX", 0x92, Nothing, Combine(3), true),
-    op("STACK_GLOBAL", 0x93, Nothing, Combine(2), false),
-    op("MEMOIZE", 0x94, Memoize, Effect::Nothing, false),
-    op("FRAME", 0x95, Fixed(8), Effect::Nothing, false),
+    op("SHORT_BINUNICODE",  0x8c, length(1),                           Push,              false),
+    op("BINUNICODE8",       0x8d, length(8),                           Push,              false),
+    op("BINBYTES8",         0x8e, length(8),                           Push,              false),
+    op("EMPTY_SET",         0x8f, Nothing,                             Push,              true),
+    op("ADDITEMS",          0x90, Nothing,                             AddFromMark,       true),
+    op("FROZENSET",         0x91, Nothing,                             FromMark,          true),
+    op("NEWOBJ_EX",         0x92, Nothing,                             Combine(3),        true),
+    op("STACK_GLOBAL",      0x93, Nothing,                             Combine(2),        false),
+    op("MEMOIZE",           0x94, Memoize,                             Effect::Nothing,   false),
+    op("FRAME",             0x95, Fixed(8),                            Effect::Nothing,   false),
     // Protocol 5.
-    op(
-        "BYTEARRAY8",
-        0x96,
-        Length {
-            bytes: 8,
-            signed: false,
-        },
-        Push,
-        false,
-    ),
-    op("NEXT_BUFFER", 0x97, Nothing, Push, false),
-    op("READONLY_BUFFER", 0x98, Nothing, Effect::Nothing, false),
+    op("BYTEARRAY8",        0x96, length(8),                           Push,              false),
+    op("NEXT_BUFFER",       0x97, Nothing,                             Push,              false),
+    op("READONLY_BUFFER",   0x98, Nothing,                             Effect::Nothing,   false),
 ];
 
 /// For each byte, its row of [`OPCODES`] plus one (0: not an opcode).
