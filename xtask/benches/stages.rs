@@ -77,7 +77,7 @@ fn benches(c: &mut Criterion) {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let images = mnist50k.a.as_slice().expect("a standard-layout array");
     let (read, _) =
-        floor::ReadFloor::fastest(threads, matmul_cuda::blas::isa::Isa::detect(), images, 3);
+        floor::FloorThreads::fastest(threads, matmul_cuda::blas::isa::Isa::detect(), images, 3);
     c.bench_function("floor/stream-read-mnist50k", |bencher| {
         bencher.iter(|| read.sum(black_box(images)))
     });

@@ -15,7 +15,7 @@ use matmul_cuda::Stage;
 use matmul_data::relative_error;
 use ndarray::Array2;
 
-use super::floor::{self, ReadFloor, ReadMethod};
+use super::floor::{self, FloorThreads, ReadMethod};
 use super::plan::{Plan, Workloads};
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
@@ -57,7 +57,7 @@ const READ_CALIBRATION_READS: usize = 5;
 /// The floors: how each is measured, and its samples taken outside the pairs.
 struct Floors<'x> {
     /// The read of `x` by the fastest method on this machine, and the threads of both floors.
-    read: ReadFloor,
+    read: FloorThreads,
     /// Every method's median read time in the calibration, nanoseconds.
     read_methods: Vec<(ReadMethod, f64)>,
     x: &'x [f32],
@@ -73,7 +73,7 @@ impl<'x> Floors<'x> {
     /// Picks the read method and sizes the FMA loop, on `plan.threads` threads.
     fn calibrate(plan: &Plan, x: &'x [f32]) -> Floors<'x> {
         let (read, read_methods) =
-            ReadFloor::fastest(plan.threads, Isa::detect(), x, READ_CALIBRATION_READS);
+            FloorThreads::fastest(plan.threads, Isa::detect(), x, READ_CALIBRATION_READS);
         let peak_iterations = read.fma_iterations_for(PEAK_CALL_SECONDS);
         Floors {
             read,

@@ -2,12 +2,13 @@
 //!
 //! - **Memory**: `(50000, 784) @ (784, 10)` must read all of `x` (157 MB) from memory at least
 //!   once, and does only 10 multiply-adds per element read; no implementation can beat the time
-//!   it takes just to read `x` with every core. [`ReadFloor`] is that read: a sum of all
+//!   it takes just to read `x` with every core. [`FloorThreads::sum`] is that read: a sum of all
 //!   elements with enough independent accumulators that the adds are never the bottleneck, on
 //!   threads kept between calls, by the fastest of a few methods ([`ReadMethod`]: plain code,
 //!   the widest vector loads the CPU has, and those with software prefetch) on this machine.
 //! - **Arithmetic**: `(N, N) @ (N, N)` does `2·N³` flops however it is blocked, so it cannot
-//!   finish faster than the machine's FP32 fused multiply-add peak allows. [`fma_peak`] runs
+//!   finish faster than the machine's FP32 fused multiply-add peak allows.
+//!   [`FloorThreads::fma_peak`] runs
 //!   fused multiply-adds on registers only (no loads, no stores) on every core, with the
 //!   instruction set the kernels use, and enough independent accumulators to cover the FMA
 //!   latency times the number of FMA pipes, so that nothing but the FMA units limits it.
@@ -51,29 +52,29 @@ impl ReadMethod {
 /// bandwidth.
 pub const PREFETCH_BYTES: usize = 2048;
 
-/// The read of `x` with every core: `threads` threads kept in a pool between calls (starting
-/// starting a thread is a cost a floor must not pay), each summing its contiguous
-/// part of `x` by `method`.
-pub struct ReadFloor {
+/// The floors' threads, kept in a pool between calls (starting a thread is a cost a floor must
+/// not pay): for the read of `x` with every core, each thread summing its contiguous part by
+/// `method`, and for the FMA peak on every core.
+pub struct FloorThreads {
     pool: rayon::ThreadPool,
     /// How each part is read.
     pub method: ReadMethod,
     isa: Isa,
 }
 
-impl ReadFloor {
+impl FloorThreads {
     /// A read with `threads` threads by `method`, with `isa`'s loads for the wide methods.
     ///
     /// # Panics
     ///
     /// When the threads cannot be started.
-    pub fn new(threads: usize, method: ReadMethod, isa: Isa) -> ReadFloor {
+    pub fn new(threads: usize, method: ReadMethod, isa: Isa) -> FloorThreads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("read-floor-{i}"))
             .build()
             .expect("starting the read floor's threads");
-        ReadFloor { pool, method, isa }
+        FloorThreads { pool, method, isa }
     }
 
     /// The fastest method on this machine for `x`: each one timed over `reads` reads of `x`
@@ -83,8 +84,8 @@ impl ReadFloor {
         isa: Isa,
         x: &[f32],
         reads: usize,
-    ) -> (ReadFloor, Vec<(ReadMethod, f64)>) {
-        let mut floor = ReadFloor::new(threads, ReadMethod::Plain, isa);
+    ) -> (FloorThreads, Vec<(ReadMethod, f64)>) {
+        let mut floor = FloorThreads::new(threads, ReadMethod::Plain, isa);
         let mut medians = Vec::new();
         for method in ReadMethod::ALL {
             floor.method = method;
@@ -123,8 +124,11 @@ impl ReadFloor {
         start.elapsed().as_secs_f64() * 1e9
     }
 
-    /// [`fma_peak`] on this floor's threads (kept between calls, so that a call of a few
-    /// milliseconds measures the FMA units, not the start of threads).
+    /// `iterations` iterations of the register-only FMA loop of this floor's instruction set
+    /// on each of its threads (kept between calls, so that a call of a few milliseconds
+    /// measures the FMA units, not the start of threads). Returns a checksum, so that the work
+    /// cannot be optimised away; the flops done are `threads × iterations ×
+    /// flops_per_iteration(isa)`.
     pub fn fma_peak(&self, iterations: u64) -> f32 {
         let isa = self.isa;
         self.pool
@@ -220,22 +224,6 @@ const ACCUMULATORS: usize = 12;
 
 /// Lanes of the portable loop: 16 SSE registers' worth of independent chains.
 const PORTABLE_LANES: usize = 64;
-
-/// Runs `iterations` iterations of `isa`'s register-only FMA loop on each of `threads`
-/// threads, started for this call (the FMA peak of `ReadFloor::fma_peak` runs on threads kept
-/// between calls, which a short call needs). Returns a checksum (so that the work cannot be optimised away); the flops done are
-/// `threads × iterations × isa.flops_per_iteration()`.
-pub fn fma_peak(isa: Isa, threads: usize, iterations: u64) -> f32 {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .map(|_| scope.spawn(move || fma_loop(isa, iterations)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an FMA thread panicked"))
-            .sum()
-    })
-}
 
 /// One thread's loop.
 fn fma_loop(isa: Isa, iterations: u64) -> f32 {
@@ -392,7 +380,7 @@ mod tests {
         let x: Vec<f32> = (0..1001).map(|i| i as f32).collect();
         for threads in 1..4 {
             for method in ReadMethod::ALL {
-                let floor = ReadFloor::new(threads, method, Isa::detect());
+                let floor = FloorThreads::new(threads, method, Isa::detect());
                 assert_eq!(floor.sum(&x), 500_500.0, "{method:?} on {threads} threads");
                 assert_eq!(
                     floor.sum(&x[..7]),
@@ -402,7 +390,7 @@ mod tests {
                 assert_eq!(floor.sum(&[]), 0.0);
             }
         }
-        let (fastest, medians) = ReadFloor::fastest(2, Isa::detect(), &x, 3);
+        let (fastest, medians) = FloorThreads::fastest(2, Isa::detect(), &x, 3);
         assert_eq!(medians.len(), ReadMethod::ALL.len());
         let best = medians.iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
         assert!(medians.contains(&(fastest.method, best)));
@@ -421,6 +409,7 @@ mod tests {
                 "{isa:?}: {per_thread}"
             );
         }
-        assert_eq!(fma_peak(Isa::Portable, 3, 0), 0.0);
+        let threads = FloorThreads::new(3, ReadMethod::Plain, Isa::Portable);
+        assert_eq!(threads.fma_peak(0), 0.0);
     }
 }
