@@ -31,6 +31,7 @@ pub type MatmulFn = fn(ArrayView2<'_, f32>, ArrayView2<'_, f32>) -> Array2<f32>;
 ///     matmul,
 ///     runs_on: Processor::Cpu,
 ///     defined_in: this_crate!(),
+///     runs_as: None,
 /// };
 /// assert_eq!(stage.defined_in.package, "matmul-data"); // the crate that wrote `this_crate!()`
 /// assert_eq!(stage.defined_in.directory, "01_data");
@@ -47,6 +48,10 @@ pub struct Stage {
     pub runs_on: Processor,
     /// The crate that defines it, which is where its tutorial page is.
     pub defined_in: Crate,
+    /// For a stage that only chooses another stage's code by shape (step 7's `blas`): the
+    /// name of the stage it runs on `(m, k, n)`, so that the two can be told apart from the
+    /// same code measured twice. `None` for a stage with code of its own.
+    pub runs_as: Option<fn(usize, usize, usize) -> &'static str>,
 }
 
 /// Where a stage computes.

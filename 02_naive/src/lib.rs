@@ -103,5 +103,6 @@ pub fn stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     }]
 }

@@ -209,6 +209,7 @@ pub fn stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     });
     stages.push(Stage {
         name: "dot-contiguous",
@@ -216,6 +217,7 @@ pub fn stages() -> Vec<Stage> {
         matmul: matmul_contiguous,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     });
     stages
 }

@@ -149,6 +149,7 @@ pub fn stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     });
     stages.push(Stage {
         name: "scaled-add",
@@ -156,6 +157,7 @@ pub fn stages() -> Vec<Stage> {
         matmul: matmul_scaled_add,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     });
     stages
 }

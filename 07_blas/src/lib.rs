@@ -336,6 +336,7 @@ pub fn stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     };
     let mut stages = einsum::stages();
     stages.extend([
@@ -376,10 +377,13 @@ pub fn stages() -> Vec<Stage> {
         "each row of a read once, b resident in cache, SIMD across k, rows split across cores",
         streaming::matmul,
     ));
-    stages.push(own(
-        "blas",
-        "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
-        matmul,
-    ));
+    stages.push(Stage {
+        runs_as: Some(|m, k, n| Algorithm::for_shape(m, k, n).stage_name()),
+        ..own(
+            "blas",
+            "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
+            matmul,
+        )
+    });
     stages
 }

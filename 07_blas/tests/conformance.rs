@@ -105,3 +105,32 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
         );
     }
 }
+
+#[test]
+fn blas_says_which_stage_it_runs_and_that_stage_exists() {
+    let stages = matmul_blas::stages();
+    let blas = stages
+        .iter()
+        .find(|s| s.name == "blas")
+        .expect("the blas stage");
+    let runs_as = blas
+        .runs_as
+        .expect("blas only chooses between other stages");
+    for (m, k, n) in [
+        (50_000, 784, 10),
+        (5, 784, 10),
+        (1024, 1024, 1024),
+        (64, 64, 64),
+    ] {
+        let name = runs_as(m, k, n);
+        assert_eq!(
+            name,
+            matmul_blas::Algorithm::for_shape(m, k, n).stage_name()
+        );
+        assert!(stages.iter().any(|s| s.name == name), "no stage {name}");
+    }
+    assert!(
+        stages.iter().filter(|s| s.runs_as.is_some()).count() == 1,
+        "only blas dispatches"
+    );
+}

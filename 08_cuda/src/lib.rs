@@ -358,6 +358,7 @@ fn own_stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Cpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     }]
 }
 

@@ -19,6 +19,7 @@ pub fn gpu_stages() -> Vec<Stage> {
         matmul,
         runs_on: Processor::Gpu,
         defined_in: matmul_data::this_crate!(),
+        runs_as: None,
     };
     Kernel::ALL
         .into_iter()

@@ -226,14 +226,10 @@ fn stage_record(stage: &Stage, t: &Timed<'_>) -> Record {
         floor_ratio,
         floor_ratio_low,
         floor_ratio_high,
-        runs_as: if stage.name == "blas" {
+        runs_as: stage.runs_as.map_or(String::new(), |runs_as| {
             let (m, k, n) = t.workload.dims();
-            matmul_cuda::blas::Algorithm::for_shape(m, k, n)
-                .stage_name()
-                .into()
-        } else {
-            String::new()
-        },
+            runs_as(m, k, n).into()
+        }),
         note: String::new(),
     }
 }
