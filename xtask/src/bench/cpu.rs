@@ -423,9 +423,9 @@ fn floor_records(
     });
 
     // The FMA loop's rates, flops per nanosecond, taken in every round. Anything else running
-    // only slows a register-only loop down (a full run measured half its samples at half the
-    // rate, next to the threads of the stage before), so the peak is the median of the faster
-    // half of its samples, with that median's interval.
+    // only slows a register-only loop down (a full run on a 2-core machine measured half its
+    // samples at half the rate, next to the threads of the stage before), so the peak is the
+    // median of the faster half of its samples, with that median's interval.
     let mut rates = floors.peak_alone.clone();
     rates.sort_by(|a, b| b.total_cmp(a));
     rates.truncate(rates.len().div_ceil(2));
