@@ -98,10 +98,15 @@ impl<'x> Floors<'x> {
         self.peak_flops_per_call() / (started.elapsed().as_secs_f64() * 1e9)
     }
 
-    /// One sample of `workload`'s paired floor: a read of `x` for `mnist50k`, in
-    /// nanoseconds, or `None` for a workload whose floor is not paired.
-    fn sample(&self, workload: &Workload) -> Option<f64> {
-        (workload.name == MNIST50K).then(|| self.read.time(self.x))
+    /// Whether samples of `workload` are paired with a floor sample: `mnist50k`, with a read
+    /// of `x`.
+    fn pairs(&self, workload: &Workload) -> bool {
+        workload.name == MNIST50K
+    }
+
+    /// One sample of the paired floor: a read of `x`, in nanoseconds.
+    fn read_sample(&self) -> f64 {
+        self.read.time(self.x)
     }
 
     /// One set of each floor on its own: a few reads of `x` and the FMA peak's samples for
@@ -178,10 +183,9 @@ pub fn run(
             let (a, b) = (t.workload.a.view(), t.workload.b.view());
             let call = || (stage.matmul)(a, b);
             let workload = t.workload;
-            if floors.sample(workload).is_some() {
-                let (samples, floor_samples, _) = timer::sample_paired(t.settings, call, || {
-                    floors.sample(workload).expect("a workload with a floor")
-                });
+            if floors.pairs(workload) {
+                let (samples, floor_samples, _) =
+                    timer::sample_paired(t.settings, call, || floors.read_sample());
                 t.samples.extend(samples);
                 t.floor_samples.extend(floor_samples);
             } else {
@@ -355,10 +359,8 @@ impl<'w> FirstRound<'_, 'w> {
         }
         let call = || (stage.matmul)(a, b);
         let floors = self.floors;
-        let (samples, floor_samples, calls_per_sample) = if floors.sample(workload).is_some() {
-            timer::sample_paired(settings, call, || {
-                floors.sample(workload).expect("a workload with a floor")
-            })
+        let (samples, floor_samples, calls_per_sample) = if floors.pairs(workload) {
+            timer::sample_paired(settings, call, || floors.read_sample())
         } else {
             let (samples, calls_per_sample) = timer::sample(settings, call);
             (samples, Vec::new(), calls_per_sample)
