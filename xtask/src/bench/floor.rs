@@ -125,10 +125,9 @@ impl FloorThreads {
     }
 
     /// `iterations` iterations of the register-only FMA loop of this floor's instruction set
-    /// on each of its threads (kept between calls, so that a call of a few milliseconds
-    /// measures the FMA units, not the start of threads). Returns a checksum, so that the work
-    /// cannot be optimised away; the flops done are `threads × iterations ×
-    /// flops_per_iteration(isa)`.
+    /// on each of its threads (kept between calls, so that a short call measures the FMA
+    /// units, not the start of threads). Returns a checksum, so that the work cannot be
+    /// optimised away; the flops done are `threads × iterations × flops_per_iteration(isa)`.
     pub fn fma_peak(&self, iterations: u64) -> f32 {
         let isa = self.isa;
         self.pool
