@@ -13,8 +13,9 @@
 //! All four are one [`Plan`] each, run by the same code: [`matmul_with`] picks the
 //! micro-kernel for the plan's instruction set, and a driver generic over the micro-kernel
 //! (module `driver`) does the rest. A micro-kernel is the only per-instruction-set code —
-//! AVX-512 (14 × 32, chosen at run time), AVX2 + FMA (6 × 16) and portable Rust (4 × 8) — so
-//! adding an instruction set is adding a kernel, as in bluss's `matrixmultiply`.
+//! AVX-512 (14 × 32) and AVX2 + FMA (6 × 16) chosen at run time on x86-64, NEON (8 × 12) on
+//! ARM64, and portable Rust (4 × 8) anywhere — so adding an instruction set is adding a
+//! kernel and its row of [`Isa::kernels`], as in bluss's `matrixmultiply`.
 //!
 //! Every stage computes each `c[i, j]` as the plain sum `Σ_p a[i, p]·b[p, j]` in order of `p`:
 //! no product is skipped, so NaN and infinities in `a` or `b` reach `c` as IEEE arithmetic
@@ -38,6 +39,8 @@ mod unpacked;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 pub use blocks::Blocks;
 pub use caches::Caches;
@@ -124,26 +127,19 @@ impl Plan {
     }
 }
 
-/// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers,
-/// read from the kernel itself (its `MicroKernel::MR` and `MicroKernel::NR`).
+/// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers
+/// (the row of [`Isa::kernels`] that the kernel takes its `MR` and `NR` from).
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
 ///
 /// assert_eq!(gemm::tile_shape(Isa::Avx512), (14, 32));
 /// assert_eq!(gemm::tile_shape(Isa::Avx2), (6, 16));
+/// assert_eq!(gemm::tile_shape(Isa::Neon), (8, 12));
 /// assert_eq!(gemm::tile_shape(Isa::Portable), (4, 8));
 /// ```
 pub fn tile_shape(isa: Isa) -> (usize, usize) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (avx512::Avx512::MR, avx512::Avx512::NR),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
-        Isa::Portable => (portable::Portable::MR, portable::Portable::NR),
-        #[allow(unreachable_patterns)] // every variant is matched on x86-64
-        isa => panic!("gemm: no {isa:?} micro-kernel for this architecture"),
-    }
+    isa.kernels().gemm_tile
 }
 
 /// `a @ b` as `plan` says.
@@ -165,8 +161,10 @@ pub fn matmul_with(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) 
         Isa::Avx512 => run::<avx512::Avx512>(a, b, &mut c, plan),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => run::<avx2::Avx2>(a, b, &mut c, plan),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => run::<neon::Neon>(a, b, &mut c, plan),
         Isa::Portable => run::<portable::Portable>(a, b, &mut c, plan),
-        #[allow(unreachable_patterns)] // every variant is matched on x86-64
+        // Another architecture's instruction set: `Isa::detect` never returns one.
         isa => panic!("gemm: no {isa:?} micro-kernel for this architecture"),
     }
     c

@@ -1,10 +1,11 @@
-//! Which instruction set this machine's kernels use: one detection per process, read by
-//! every kernel family of this step (the own GEMM's micro-kernel, the streaming kernel) and by
-//! the bench (its FP32 peak and its machine line), so that all of them always agree.
+//! Which instruction set this machine's kernels use, and what each instruction set's kernels
+//! look like: one detection per process, read by every kernel family of this step (the own
+//! GEMM's micro-kernel, the streaming kernel) and by the bench (its FP32 peak and its machine
+//! line), so that all of them always agree.
 //!
-//! `MATMUL_ISA=avx512|avx2|portable` picks one this CPU has instead of the best, to compare
-//! the kernels on one machine (or to test the others' code paths on it); it is read once,
-//! with the detection.
+//! `MATMUL_ISA=avx512|avx2|neon|portable` picks one this CPU has instead of the best, to
+//! compare the kernels on one machine (or to test the others' code paths on it); it is read
+//! once, with the detection.
 
 use std::sync::OnceLock;
 
@@ -14,17 +15,52 @@ pub const ISA_ENV: &str = "MATMUL_ISA";
 /// An instruction set the kernels are written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
-    /// AVX-512F intrinsics: 16 lanes, masked loads, 32 vector registers.
+    /// x86-64 with AVX-512F: 16 lanes, masked loads, 32 vector registers.
     Avx512,
-    /// AVX2 and FMA: 8 lanes, 16 vector registers.
+    /// x86-64 with AVX2 and FMA: 8 lanes, 16 vector registers.
     Avx2,
-    /// The portable kernels for the baseline CPU (SSE2 on x86-64).
+    /// ARM64 (AArch64) with NEON, which every ARM64 CPU has: 4 lanes, fused multiply-add,
+    /// 32 vector registers. Apple Silicon, AWS Graviton, a Raspberry Pi 4 or 5.
+    Neon,
+    /// The portable kernels in plain Rust, compiled for the baseline CPU of the target (SSE2
+    /// on x86-64, NEON on ARM64).
     Portable,
 }
 
+/// The shape of one instruction set's kernels: their register tiles, from which the GEMM's
+/// blocks and the rule that picks between the GEMM and the streaming kernel are derived.
+///
+/// Each kernel takes its constants from its row of [`Isa::kernels`], so this table and the
+/// code cannot disagree; the reasoning behind each number is in the kernel's module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelShape {
+    /// `(MR, NR)`: rows and columns of `C` the GEMM's micro-kernel keeps in registers.
+    pub gemm_tile: (usize, usize),
+    /// `f32` lanes per register of the streaming kernel.
+    pub lanes: usize,
+    /// Rows of `a` the streaming kernel's many-rows path takes per call (they share each load
+    /// of the packed `b`).
+    pub dot_rows: usize,
+    /// Rows of `a` the streaming kernel's few-rows path takes per call (they share each load
+    /// of a row of `b`).
+    pub scale_rows: usize,
+    /// Whether the kernels multiply and add in one fused instruction (one rounding).
+    pub fused: bool,
+}
+
 impl Isa {
-    /// Every instruction set, widest first.
-    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+    /// Every instruction set, on every architecture.
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Portable];
+
+    /// The instruction sets a CPU of the architecture this was compiled for can have, widest
+    /// first: any of them runs on a CPU that has one before it.
+    pub const HERE: &'static [Isa] = if cfg!(target_arch = "x86_64") {
+        &[Isa::Avx512, Isa::Avx2, Isa::Portable]
+    } else if cfg!(target_arch = "aarch64") {
+        &[Isa::Neon, Isa::Portable]
+    } else {
+        &[Isa::Portable]
+    };
 
     /// The instruction set the kernels use in this process: the best this CPU supports, or
     /// the one `MATMUL_ISA` names. Detected once.
@@ -37,7 +73,7 @@ impl Isa {
         static DETECTED: OnceLock<Isa> = OnceLock::new();
         *DETECTED.get_or_init(|| {
             let wanted = std::env::var(ISA_ENV).unwrap_or_default();
-            match Isa::chosen(&wanted, Isa::best()) {
+            match Isa::chosen(&wanted, Isa::best(), Isa::HERE) {
                 Ok(isa) => isa,
                 Err(message) => panic!("{message}"),
             }
@@ -45,33 +81,61 @@ impl Isa {
     }
 
     /// The instruction set `wanted` names (`""`: `best`), or why it cannot be used on a CPU
-    /// whose best is `best`.
+    /// whose best is `best`, on an architecture whose instruction sets are `here` (widest
+    /// first, as [`Isa::HERE`]).
     ///
     /// ```
     /// use matmul_blas::isa::Isa;
     ///
-    /// assert_eq!(Isa::chosen("", Isa::Avx2), Ok(Isa::Avx2));
-    /// assert_eq!(Isa::chosen("portable", Isa::Avx512), Ok(Isa::Portable));
-    /// assert!(Isa::chosen("avx512", Isa::Avx2).unwrap_err().contains("this CPU has"));
-    /// assert!(Isa::chosen("sse", Isa::Avx2).unwrap_err().contains("`avx512`, `avx2` or `portable`"));
+    /// let x86 = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+    /// assert_eq!(Isa::chosen("", Isa::Avx2, &x86), Ok(Isa::Avx2));
+    /// assert_eq!(Isa::chosen("portable", Isa::Avx512, &x86), Ok(Isa::Portable));
+    /// assert!(Isa::chosen("avx512", Isa::Avx2, &x86).unwrap_err().contains("this CPU has"));
+    /// assert!(Isa::chosen("neon", Isa::Avx2, &x86).unwrap_err().contains("of this architecture"));
+    /// assert!(Isa::chosen("sse", Isa::Avx2, &x86).unwrap_err().contains("found `sse`"));
     /// ```
-    pub fn chosen(wanted: &str, best: Isa) -> Result<Isa, String> {
+    pub fn chosen(wanted: &str, best: Isa, here: &[Isa]) -> Result<Isa, String> {
         if wanted.is_empty() {
             return Ok(best);
         }
+        let names = |isas: &[Isa]| {
+            let names: Vec<String> = isas.iter().map(|i| format!("`{}`", i.env_name())).collect();
+            names.join(", ")
+        };
         let isa = Isa::ALL
             .into_iter()
             .find(|isa| isa.env_name() == wanted)
             .ok_or_else(|| {
-                format!("{ISA_ENV}: expected `avx512`, `avx2` or `portable`, found `{wanted}`")
+                format!(
+                    "{ISA_ENV}: expected one of {}, found `{wanted}`",
+                    names(&Isa::ALL)
+                )
             })?;
-        if isa.rank() < best.rank() {
-            return Err(format!(
+        let rank = |isa: Isa| here.iter().position(|&h| h == isa);
+        match (rank(isa), rank(best)) {
+            (None, _) => Err(format!(
+                "{ISA_ENV}: expected an instruction set of this architecture ({}), found `{wanted}`",
+                names(here)
+            )),
+            (Some(wanted_rank), Some(best_rank)) if wanted_rank < best_rank => Err(format!(
                 "{ISA_ENV}: expected an instruction set this CPU has (at most `{}`), found `{wanted}`",
                 best.env_name()
-            ));
+            )),
+            _ => Ok(isa),
         }
-        Ok(isa)
+    }
+
+    /// Whether this CPU can run it: it is of this architecture, and no wider than
+    /// [`Isa::best`].
+    ///
+    /// ```
+    /// use matmul_blas::isa::Isa;
+    ///
+    /// assert!(Isa::Portable.runs_here() && Isa::best().runs_here());
+    /// assert!(!Isa::ALL.iter().all(|isa| isa.runs_here())); // x86-64 lacks NEON, and ARM64 AVX
+    /// ```
+    pub fn runs_here(self) -> bool {
+        Isa::chosen(self.env_name(), Isa::best(), Isa::HERE).is_ok()
     }
 
     /// The best instruction set this CPU supports.
@@ -87,6 +151,10 @@ impl Isa {
                 return Isa::Avx2;
             }
         }
+        // NEON is part of the ARM64 baseline: every CPU of the architecture has it.
+        if cfg!(target_arch = "aarch64") {
+            return Isa::Neon;
+        }
         Isa::Portable
     }
 
@@ -95,6 +163,7 @@ impl Isa {
         match self {
             Isa::Avx512 => "avx512",
             Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
             Isa::Portable => "portable",
         }
     }
@@ -104,16 +173,73 @@ impl Isa {
         match self {
             Isa::Avx512 => "AVX-512",
             Isa::Avx2 => "AVX2 + FMA",
+            Isa::Neon => "NEON",
             Isa::Portable => "portable (baseline target)",
         }
     }
 
-    /// 0 for the widest: an instruction set of a higher rank runs wherever a lower one does.
-    fn rank(self) -> usize {
-        Isa::ALL
-            .iter()
-            .position(|&isa| isa == self)
-            .expect("every Isa is in Isa::ALL")
+    /// The machines it is for, in words.
+    pub fn machines(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "x86-64 with AVX-512 (recent AMD Zen, Intel Xeon)",
+            Isa::Avx2 => "x86-64 with AVX2 (most x86 laptops and desktops since 2013)",
+            Isa::Neon => "ARM64 (Apple Silicon, Graviton, Raspberry Pi 4 and 5)",
+            Isa::Portable => "any other CPU, or any of these with `MATMUL_ISA=portable`",
+        }
+    }
+
+    /// The shape of its kernels. The portable kernels are 8 lanes wide in the streaming kernel
+    /// (what the compiler makes of them: one AVX2 register, two SSE or NEON ones) and fused
+    /// only where the target's baseline has a fused multiply-add (ARM64 does, x86-64 does not).
+    pub const fn kernels(self) -> KernelShape {
+        match self {
+            Isa::Avx512 => KernelShape {
+                gemm_tile: (14, 32),
+                lanes: 16,
+                dot_rows: 2,
+                scale_rows: 8,
+                fused: true,
+            },
+            Isa::Avx2 => KernelShape {
+                gemm_tile: (6, 16),
+                lanes: 8,
+                dot_rows: 1,
+                scale_rows: 4,
+                fused: true,
+            },
+            Isa::Neon => KernelShape {
+                gemm_tile: (8, 12),
+                lanes: 4,
+                dot_rows: 2,
+                scale_rows: 6,
+                fused: true,
+            },
+            Isa::Portable => KernelShape {
+                gemm_tile: (4, 8),
+                lanes: 8,
+                dot_rows: 1,
+                scale_rows: 4,
+                fused: BASELINE_FMA,
+            },
+        }
+    }
+}
+
+/// Whether the target's baseline CPU has a fused multiply-add instruction: ARM64 always, x86-64
+/// only when the build enables it (`-C target-cpu=native` on a CPU with FMA). Where it has
+/// none, `f32::mul_add` is a library call per element, so the portable kernels multiply and
+/// add instead.
+pub const BASELINE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+
+/// `x · y + acc`: in one fused instruction when `FUSED` (one rounding), as a multiply and an
+/// add otherwise. The portable kernels' one multiply-add, so that a kernel compiled where the
+/// CPU has FMA uses it.
+#[inline(always)]
+pub(crate) fn multiply_add<const FUSED: bool>(x: f32, y: f32, acc: f32) -> f32 {
+    if FUSED {
+        x.mul_add(y, acc)
+    } else {
+        acc + x * y
     }
 }
 
@@ -129,19 +255,31 @@ mod tests {
             Ok(wanted) if !wanted.is_empty() => assert_eq!(Isa::detect().env_name(), wanted),
             _ => assert_eq!(Isa::detect(), Isa::best()),
         }
+        assert!(Isa::HERE.contains(&Isa::detect()));
     }
 
     #[test]
     fn a_narrower_set_runs_where_a_wider_one_does() {
-        for best in Isa::ALL {
-            for wanted in Isa::ALL {
-                let allowed = Isa::chosen(wanted.env_name(), best).is_ok();
-                assert_eq!(
-                    allowed,
-                    wanted.rank() >= best.rank(),
-                    "{wanted:?} on {best:?}"
-                );
+        let x86 = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+        let arm = [Isa::Neon, Isa::Portable];
+        for here in [&x86[..], &arm[..]] {
+            for (best_rank, &best) in here.iter().enumerate() {
+                for wanted in Isa::ALL {
+                    let allowed = Isa::chosen(wanted.env_name(), best, here).is_ok();
+                    let rank = here.iter().position(|&h| h == wanted);
+                    assert_eq!(
+                        allowed,
+                        rank.is_some_and(|rank| rank >= best_rank),
+                        "{wanted:?} on {best:?}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn every_instruction_set_of_this_architecture_ends_with_the_portable_one() {
+        assert_eq!(Isa::HERE.last(), Some(&Isa::Portable));
+        assert!(Isa::HERE.contains(&Isa::best()));
     }
 }

@@ -206,6 +206,7 @@ pub mod gemm;
 pub mod isa;
 #[cfg(feature = "openblas")]
 pub mod openblas;
+mod prefetch;
 pub mod streaming;
 
 /// Columns of `b` up to which [`matmul`] streams: the own GEMM's AVX-512 tile is 32 columns

@@ -40,6 +40,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod kernel;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod portable;
 
 use kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
@@ -90,6 +92,8 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
         Isa::Avx512 => stream(avx512::Avx512::new().expect(DETECTED), a, b),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => stream(avx2::Avx2::new().expect(DETECTED), a, b),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => stream(neon::Neon, a, b),
         _ => stream(Portable, a, b),
     }
 }
@@ -364,6 +368,12 @@ mod tests {
             Some(kernel) => check_kernel("avx512", kernel),
             None => eprintln!("no AVX-512F on this CPU: nothing to check"),
         }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn neon_kernel_agrees_with_float64() {
+        check_kernel("neon", neon::Neon);
     }
 
     #[test]

@@ -12,17 +12,7 @@ use ndarray::{Array2, array};
 
 /// The instruction sets this CPU can run, so every micro-kernel is tested where it can be.
 fn isas() -> Vec<Isa> {
-    let mut isas = vec![Isa::Portable];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            isas.push(Isa::Avx2);
-        }
-        if is_x86_feature_detected!("avx512f") {
-            isas.push(Isa::Avx512);
-        }
-    }
-    isas
+    Isa::ALL.into_iter().filter(|isa| isa.runs_here()).collect()
 }
 
 /// The four stage plans for `isa`, the last with two threads from the first multiply-add.
@@ -212,18 +202,22 @@ fn nan_and_infinity_propagate_as_ieee_arithmetic_says() {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn a_kernel_this_cpu_lacks_is_refused_not_run() {
-    if is_x86_feature_detected!("avx512f") {
-        return; // nothing to refuse here
+    // At least the other architecture's instruction sets.
+    let lacking: Vec<Isa> = Isa::ALL
+        .into_iter()
+        .filter(|isa| !isa.runs_here())
+        .collect();
+    assert!(!lacking.is_empty());
+    for isa in lacking {
+        let plan = Plan {
+            isa,
+            ..Plan::kernel()
+        };
+        let outcome = std::panic::catch_unwind(|| {
+            gemm::matmul_with(array![[1.0]].view(), array![[1.0]].view(), &plan)
+        });
+        assert!(outcome.is_err(), "{isa:?} ran");
     }
-    let plan = Plan {
-        isa: Isa::Avx512,
-        ..Plan::kernel()
-    };
-    let outcome = std::panic::catch_unwind(|| {
-        gemm::matmul_with(array![[1.0]].view(), array![[1.0]].view(), &plan)
-    });
-    assert!(outcome.is_err());
 }

@@ -11,12 +11,13 @@ use std::arch::x86_64::{
 };
 
 use super::kernel::{MicroKernel, Sliver};
+use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel.
 pub(crate) struct Avx2;
 
-const MR: usize = 6;
-const NR: usize = 16;
+const MR: usize = Isa::Avx2.kernels().gemm_tile.0;
+const NR: usize = Isa::Avx2.kernels().gemm_tile.1;
 /// 8-lane vectors per row of the tile.
 const VECTORS: usize = NR / 8;
 

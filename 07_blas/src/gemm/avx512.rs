@@ -8,17 +8,18 @@
 //! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
 };
 
 use super::kernel::{MicroKernel, Sliver};
+use crate::isa::Isa;
 
 /// The AVX-512F kernel.
 pub(crate) struct Avx512;
 
-const MR: usize = 14;
-const NR: usize = 32;
+const MR: usize = Isa::Avx512.kernels().gemm_tile.0;
+const NR: usize = Isa::Avx512.kernels().gemm_tile.1;
 /// 16-lane vectors per row of the tile.
 const VECTORS: usize = NR / 16;
 /// Steps before the end at which the tile of `c` is fetched into L1: enough cycles (28 FMAs
@@ -51,24 +52,24 @@ unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc
     // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
     // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
     // arithmetic instead of following it.
-    let prefetch = |hint: i32| {
+    let prefetch = |to_l1: bool| {
         for i in 0..MR {
             for v in 0..VECTORS {
-                // SAFETY: the address is inside the caller's tile (and a prefetch is only a hint).
-                let line = unsafe { c.add(i * rsc + 16 * v) }.cast::<i8>();
-                if hint == _MM_HINT_T0 {
-                    _mm_prefetch::<_MM_HINT_T0>(line)
+                // The address is inside the caller's tile (and a prefetch is only a hint).
+                let line = c.wrapping_add(i * rsc + 16 * v);
+                if to_l1 {
+                    crate::prefetch::to_l1(line);
                 } else {
-                    _mm_prefetch::<_MM_HINT_T1>(line)
+                    crate::prefetch::to_l2(line);
                 }
             }
         }
     };
-    prefetch(_MM_HINT_T1);
+    prefetch(false);
     let early = k.saturating_sub(PREFETCH_STEPS);
     for p in 0..k {
         if p == early {
-            prefetch(_MM_HINT_T0);
+            prefetch(true);
         }
         let mut b_row = [_mm512_setzero_ps(); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {

@@ -2,16 +2,17 @@
 //!
 //! On the x86-64 baseline (SSE2: 16 registers of 4 lanes) the compiler keeps the 32
 //! accumulators in 8 registers, two loads of `b` and one broadcast per step; elsewhere it does
-//! what the target allows. No fused multiply-add: without the instruction, `mul_add` would be a
-//! library call per element.
+//! what the target allows. Fused multiply-adds where the target's baseline has them (ARM64;
+//! see [`BASELINE_FMA`]), a multiply and an add otherwise.
 
 use super::kernel::{MicroKernel, Sliver};
+use crate::isa::{BASELINE_FMA, Isa, multiply_add};
 
 /// The portable kernel.
 pub(crate) struct Portable;
 
-const MR: usize = 4;
-const NR: usize = 8;
+const MR: usize = Isa::Portable.kernels().gemm_tile.0;
+const NR: usize = Isa::Portable.kernels().gemm_tile.1;
 
 // SAFETY: plain Rust, which every CPU runs.
 unsafe impl MicroKernel for Portable {
@@ -32,7 +33,7 @@ unsafe impl MicroKernel for Portable {
                 // SAFETY: `i < MR`, `p < k` (the caller's contract).
                 let a_ip = unsafe { *a.at::<MR>(i, p) };
                 for (sum, &b_pj) in row.iter_mut().zip(b_row) {
-                    *sum += a_ip * b_pj;
+                    *sum = multiply_add::<BASELINE_FMA>(a_ip, b_pj, *sum);
                 }
             }
         }

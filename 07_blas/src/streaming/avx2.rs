@@ -1,8 +1,9 @@
-//! The plain-Rust micro-kernels of [`Portable`], compiled with AVX2 and FMA enabled: the same
-//! source, 8 lanes per register, and fused multiply-adds.
+//! The plain-Rust micro-kernels of [`Portable`](super::portable::Portable), compiled with AVX2
+//! and FMA enabled: the same source, 8 lanes per register, and fused multiply-adds (`FUSED`).
 
 use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
-use super::portable::{self, Portable};
+use super::portable;
+use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel. Only [`Avx2::new`] makes one, on a CPU that has both.
 #[derive(Clone, Copy, Debug)]
@@ -18,9 +19,10 @@ impl Avx2 {
 }
 
 impl Kernel for Avx2 {
-    const LANES: usize = Portable::LANES;
-    const DOT_ROWS: usize = Portable::DOT_ROWS;
-    const SCALE_ROWS: usize = Portable::SCALE_ROWS;
+    // The portable kernel's shape, which is an AVX2 one (see `Portable`).
+    const LANES: usize = Isa::Avx2.kernels().lanes;
+    const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
+    const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize>(
         self,
@@ -47,7 +49,7 @@ impl Kernel for Avx2 {
     }
 }
 
-/// [`portable::dot_columns`] with AVX2 and FMA.
+/// [`portable::dot_columns`] with AVX2 and FMA, 8 lanes.
 ///
 /// # Safety
 ///
@@ -60,7 +62,7 @@ unsafe fn dot_columns<const ROWS: usize>(
     kp: usize,
     ahead: &[f32],
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-    portable::dot_columns::<ROWS, { Portable::LANES }>(rows, k, bt, kp, ahead)
+    portable::dot_columns::<ROWS, { Avx2::LANES }, true>(rows, k, bt, kp, ahead)
 }
 
 /// [`portable::scale_rows`] with AVX2 and FMA.
@@ -76,5 +78,5 @@ unsafe fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-    portable::scale_rows::<ROWS>(rows, k, b, ldb, nc)
+    portable::scale_rows::<ROWS, true>(rows, k, b, ldb, nc)
 }

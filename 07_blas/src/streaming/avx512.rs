@@ -11,9 +11,10 @@ use std::arch::x86_64::{
 };
 
 use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use crate::isa::Isa;
 
 /// Lanes of one register.
-const LANES: usize = 16;
+const LANES: usize = Isa::Avx512.kernels().lanes;
 
 /// The AVX-512F kernel. Only [`Avx512::new`] makes one, on a CPU that has AVX-512F.
 #[derive(Clone, Copy, Debug)]
@@ -31,11 +32,11 @@ impl Kernel for Avx512 {
 
     /// Two rows × 10 columns = 20 accumulators of AVX-512's 32 registers: each load of `bᵀ`
     /// feeds two FMAs, which keeps the kernel bound by FMA throughput, not by loads.
-    const DOT_ROWS: usize = 2;
+    const DOT_ROWS: usize = Isa::Avx512.kernels().dot_rows;
 
     /// Eight rows × one 16-lane register each: 8 accumulators, the rest of the 32 registers
     /// left to the broadcasts of `a`.
-    const SCALE_ROWS: usize = 8;
+    const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize>(
         self,

@@ -20,8 +20,8 @@ pub(super) const COLUMNS_PER_PASS: usize = 10;
 /// register, or two AVX2 ones, per row.
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
-/// `f32` in one 64-byte cache line: the step of [`prefetch`].
-#[cfg(target_arch = "x86_64")]
+/// `f32` in one 64-byte cache line: the step of [`prefetch`]. (Apple's cores have 128-byte
+/// lines; asking twice for one line costs a hint, not a load.)
 const FLOATS_PER_LINE: usize = 16;
 
 /// The micro-kernels of one instruction set.
@@ -86,27 +86,20 @@ pub(super) trait Kernel: Copy + Send + Sync {
 /// Asks for the cache lines of `ahead[from..from + len]` to be brought into L2: the kernels
 /// call it once per chunk of `k`, so that over a call they ask for all of `ahead`, the rows of
 /// `a` [`PREFETCH_ROWS`](super::PREFETCH_ROWS) ahead of their own. A hint, with no effect on
-/// the results, and nothing at all off x86-64.
+/// the results ([`crate::prefetch::to_l2`]).
 ///
 /// The hardware prefetcher stops at every 4 KiB page (a row of 784 floats is 3 KiB) and the
 /// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
-/// in flight. Into L2 (`prefetcht1`), because L2 can track many more outstanding misses than
-/// L1, and L1 stays free for `bᵀ`; asking for L1 instead (`t0` or `nta`) measured clearly
-/// slower, and no prefetch slower still.
+/// in flight. Into L2, because L2 can track many more outstanding misses than L1, and L1 stays
+/// free for `bᵀ`; on the x86 machines this was measured on, asking for L1 instead (`t0` or
+/// `nta`) was clearly slower, and no prefetch slower still.
 #[inline(always)]
 pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
     // address. The callers keep `from + len ≤ ahead.len()` all the same.
-    #[cfg(target_arch = "x86_64")]
     for line in 0..len.div_ceil(FLOATS_PER_LINE) {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        let address = ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE);
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has; a prefetch never
-        // faults and has no visible effect.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(address.cast()) };
+        crate::prefetch::to_l2(ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ahead, from, len);
 }

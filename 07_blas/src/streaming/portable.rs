@@ -1,8 +1,11 @@
 //! The micro-kernels in plain Rust: correct on every machine, and written so that the compiler
 //! can vectorise them (fixed-size arrays of lanes, no reduction across lanes inside the loops).
-//! [`Avx2`](super::avx2::Avx2) compiles these same functions with AVX2 and FMA enabled.
+//! [`Avx2`](super::avx2::Avx2) compiles these same functions with AVX2 and FMA enabled. Their
+//! multiply-adds are fused when `FUSED` (the AVX2 kernel, and the portable one where the
+//! target's baseline has FMA).
 
 use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use crate::isa::{BASELINE_FMA, Isa, multiply_add};
 
 /// The plain-Rust kernel for the baseline CPU (SSE2 on x86-64): always available.
 #[derive(Clone, Copy, Debug)]
@@ -10,15 +13,15 @@ pub(super) struct Portable;
 
 impl Kernel for Portable {
     /// 8 `f32`: one AVX2 register, which is what the compiler makes of the lanes when it may
-    /// use AVX2 (two SSE registers otherwise).
-    const LANES: usize = 8;
+    /// use AVX2 (two SSE or NEON registers otherwise).
+    const LANES: usize = Isa::Portable.kernels().lanes;
 
     /// One row: its 10 accumulators of 8 lanes take 10 of AVX2's 16 registers, and a second
     /// row's would not fit beside the loads.
-    const DOT_ROWS: usize = 1;
+    const DOT_ROWS: usize = Isa::Portable.kernels().dot_rows;
 
     /// Four rows × 16 columns = 8 AVX2 registers of accumulators.
-    const SCALE_ROWS: usize = 4;
+    const SCALE_ROWS: usize = Isa::Portable.kernels().scale_rows;
 
     #[inline(always)]
     fn dot_columns<const ROWS: usize>(
@@ -29,7 +32,7 @@ impl Kernel for Portable {
         kp: usize,
         ahead: &[f32],
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-        dot_columns::<ROWS, { Portable::LANES }>(rows, k, bt, kp, ahead)
+        dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA>(rows, k, bt, kp, ahead)
     }
 
     #[inline(always)]
@@ -41,13 +44,13 @@ impl Kernel for Portable {
         ldb: usize,
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-        scale_rows::<ROWS>(rows, k, b, ldb, nc)
+        scale_rows::<ROWS, BASELINE_FMA>(rows, k, b, ldb, nc)
     }
 }
 
 /// [`Kernel::dot_columns`] in `LANES`-wide chunks of `k`, the rest of `k` one element at a time.
 #[inline(always)]
-pub(super) fn dot_columns<const ROWS: usize, const LANES: usize>(
+pub(super) fn dot_columns<const ROWS: usize, const LANES: usize, const FUSED: bool>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
@@ -64,7 +67,7 @@ pub(super) fn dot_columns<const ROWS: usize, const LANES: usize>(
             let y = &bt[j * kp + chunk * LANES..][..LANES];
             for (acc, x) in acc.iter_mut().zip(x) {
                 for lane in 0..LANES {
-                    acc[j][lane] += x[lane] * y[lane];
+                    acc[j][lane] = multiply_add::<FUSED>(x[lane], y[lane], acc[j][lane]);
                 }
             }
         }
@@ -82,7 +85,7 @@ pub(super) fn dot_columns<const ROWS: usize, const LANES: usize>(
 
 /// [`Kernel::scale_rows`] with 16-lane arrays as accumulators.
 #[inline(always)]
-pub(super) fn scale_rows<const ROWS: usize>(
+pub(super) fn scale_rows<const ROWS: usize, const FUSED: bool>(
     rows: &[f32],
     k: usize,
     b: &[f32],
@@ -110,7 +113,7 @@ pub(super) fn scale_rows<const ROWS: usize>(
         for (i, acc) in acc.iter_mut().enumerate() {
             let x = rows[i * k + p];
             for lane in 0..COLUMNS_PER_ROW {
-                acc[lane] += x * y[lane];
+                acc[lane] = multiply_add::<FUSED>(x, y[lane], acc[lane]);
             }
         }
     }

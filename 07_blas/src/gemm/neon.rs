@@ -1,0 +1,99 @@
+//! The NEON micro-kernel (ARM64): an 8 × 12 tile in 24 of the 32 128-bit `v` registers.
+//!
+//! Each step `p` loads the row `b[p, 0..12]` as three 4-lane vectors and, for each of the 8
+//! rows, multiplies all three by the scalar `a[i, p]` into its accumulators (`fmla` by element:
+//! the scalar stays in a register lane, no broadcast needed). That is 24 FMAs — 96
+//! multiply-adds — for 3 vector loads and 8 scalar loads (from the packed `A` the compiler
+//! pairs them into vector loads), and 24 accumulators + 3 rows of `b` + the scalars of `a`
+//! fit the 32 registers.
+//!
+//! Why that many accumulators: an Apple P-core starts four 4-lane FMAs per cycle and each
+//! takes 4 cycles, so 16 sums must be in flight to keep it busy; most other ARM64 cores need
+//! fewer. 24 covers them all with room to spare, and 8 × 12 is the tile BLIS uses for ARMv8.
+//! A square tile (8 × 8, 16 accumulators) would just cover an Apple core and load more per
+//! FMA; a wider one (8 × 16, 32 accumulators) does not fit.
+
+use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
+
+use super::kernel::{MicroKernel, Sliver};
+use crate::isa::Isa;
+
+/// The NEON kernel.
+pub(crate) struct Neon;
+
+const MR: usize = Isa::Neon.kernels().gemm_tile.0;
+const NR: usize = Isa::Neon.kernels().gemm_tile.1;
+/// 4-lane vectors per row of the tile.
+const VECTORS: usize = NR / 4;
+/// Steps before the end at which the tile of `c` is fetched into L1, as in the AVX-512
+/// kernel: enough arithmetic (24 FMAs a step) to hide a load from L2.
+const PREFETCH_STEPS: usize = 16;
+
+// SAFETY: NEON is part of the ARM64 baseline, so every CPU this module is compiled for runs it.
+unsafe impl MicroKernel for Neon {
+    const MR: usize = MR;
+    const NR: usize = NR;
+
+    fn supported() -> bool {
+        true
+    }
+
+    #[inline(always)]
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+        // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract.
+        unsafe { tile_neon(k, a, b, c, rsc) }
+    }
+}
+
+/// # Safety
+///
+/// As [`MicroKernel::tile`]. (The attribute only says what every ARM64 CPU has; the intrinsics
+/// ask for it.)
+#[target_feature(enable = "neon")]
+unsafe fn tile_neon(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    let mut tile: [[float32x4_t; VECTORS]; MR] = [[vdupq_n_f32(0.0); VECTORS]; MR];
+    // The tile of `c` is read only at the end: ask for it into L2 now and into L1 a few
+    // steps before the end (see the AVX-512 kernel for why it is rarely in L1).
+    let prefetch = |to_l1: bool| {
+        for i in 0..MR {
+            // One request per 64 bytes: the row's 12 floats are 48 bytes, in at most two lines.
+            for offset in [0, NR - 1] {
+                let line = c.wrapping_add(i * rsc + offset);
+                if to_l1 {
+                    crate::prefetch::to_l1(line);
+                } else {
+                    crate::prefetch::to_l2(line);
+                }
+            }
+        }
+    };
+    prefetch(false);
+    let early = k.saturating_sub(PREFETCH_STEPS);
+    for p in 0..k {
+        if p == early {
+            prefetch(true);
+        }
+        let mut b_row = [vdupq_n_f32(0.0); VECTORS];
+        for (v, b_v) in b_row.iter_mut().enumerate() {
+            // SAFETY: elements `4v .. 4v + 4 <= NR` of step `p < k`, contiguous (the
+            // caller's contract).
+            *b_v = unsafe { vld1q_f32(b.at::<NR>(4 * v, p)) };
+        }
+        for (i, row) in tile.iter_mut().enumerate() {
+            // SAFETY: `i < MR`, `p < k` (the caller's contract).
+            let a_ip = unsafe { *a.at::<MR>(i, p) };
+            for (sum, &b_v) in row.iter_mut().zip(&b_row) {
+                *sum = vfmaq_n_f32(*sum, b_v, a_ip);
+            }
+        }
+    }
+    for (i, row) in tile.iter().enumerate() {
+        for (v, &sum) in row.iter().enumerate() {
+            // SAFETY: row `i < MR`, columns `4v .. 4v + 4 <= NR` of the caller's tile.
+            unsafe {
+                let c = c.add(i * rsc + 4 * v);
+                vst1q_f32(c, vaddq_f32(vld1q_f32(c), sum));
+            }
+        }
+    }
+}
