@@ -26,7 +26,6 @@ use ndarray::{Array2, ArrayView2};
 use crate::isa::Isa;
 
 mod blocks;
-mod caches;
 mod driver;
 mod kernel;
 mod pack;
@@ -42,8 +41,8 @@ mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
+pub use crate::machine::Caches;
 pub use blocks::Blocks;
-pub use caches::Caches;
 
 use kernel::MicroKernel;
 

@@ -63,7 +63,13 @@
 //! depth, and up to 63 wasted columns at the right edge instead of 31. The 32 columns of
 //! 14 × 32 divide every power of two from 32 up, so square products waste no column. With
 //! AVX2's 16 registers the classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast.
-//! Without either, a 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512 kernel is 16 × 16.)
+//! ARM64's NEON (every Apple Silicon Mac) has 32 registers of 4 lanes, and its `fmla` takes
+//! one factor straight from a lane of another register, so `a` needs no broadcast: 8 × 12
+//! keeps 24 accumulators beside 3 vectors of `b` and the 8 elements of `a` (`gemm/neon.rs`),
+//! where an Apple core, four FMA pipes of 4 cycles, needs 16 sums in flight. Anywhere else, a
+//! 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512 kernel is 16 × 16, its NEON one 8 × 8.)
+//! Which tile runs is decided once, at run time, for the whole step ([`isa::Isa::detect`]);
+//! the table at the end of this page lists each instruction set's kernels.
 //!
 //! The kernels share one contract (the `MicroKernel` trait in `gemm/kernel.rs`), in which a
 //! `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as they are
@@ -160,7 +166,8 @@
 //! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers). What made the
 //! difference was memory-level parallelism: the hardware prefetcher stops at every 4 KiB page
 //! and the core is busy with the FMAs, so the kernel asks for the rows 8 ahead itself, **into
-//! L2** (`prefetcht1`, which can keep many more misses in flight than L1). The rows are handed
+//! L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep many more misses in
+//! flight than L1). The rows are handed
 //! to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else takes
 //! fewer blocks. The arithmetic and the read overlap in part; what is left is the part they
 //! don't.
@@ -168,17 +175,23 @@
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
 //! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five accumulator
-//! registers — the broadcasting stage's `i, k, j` loop, in registers, with a masked 10-lane
-//! load per row of `b`.
+//! registers — the broadcasting stage's `i, k, j` loop, in registers, with one masked 10-lane
+//! load per row of `b` on AVX-512 (on NEON, three 4-lane loads and a few lanes to spare).
 //!
 //! ## This step's answer: pick by shape
 //!
-//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` has at most
-//! [`STREAMING_MAX_COLUMNS`] columns — half of an AVX-512 tile or less, so a GEMM would
-//! multiply padding at least as often as data — or `a` has at most [`STREAMING_MAX_ROWS`] rows
-//! — where packing `b` for a GEMM costs about as much as the whole product, and the streaming
-//! kernel reads `b` in place. Everything else goes to the own [`gemm`]. Both of the lesson's
-//! workloads stream; every square goes to the GEMM.
+//! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` is narrow or `a`
+//! is short, by a [`StreamingRule`] taken from the shapes of the kernels that run:
+//!
+//! - **narrow**: at most half as many columns as the GEMM's tile is wide — a GEMM would
+//!   multiply padding at least as often as data — or at most the streaming kernel's 10
+//!   columns, whichever is more, so that the streaming kernel reads `a` once;
+//! - **short**: at most the rows of one call of the streaming kernel's few-rows path, where
+//!   packing `b` for a GEMM would cost about as much as the whole product.
+//!
+//! Everything else goes to the own [`gemm`]. Both of the lesson's workloads stream on every
+//! instruction set; every square goes to the GEMM. The table of kernels at the end of this page
+//! gives the bounds for each instruction set, and marks the one the run used.
 //!
 //! ## Measured
 //!
@@ -204,19 +217,71 @@ pub use matmul_einsum::{broadcast, data, dot, elementwise, naive};
 
 pub mod gemm;
 pub mod isa;
+pub mod machine;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod prefetch;
 pub mod streaming;
 
-/// Columns of `b` up to which [`matmul`] streams: the own GEMM's AVX-512 tile is 32 columns
-/// wide, so a `b` this narrow leaves at least half of every tile empty (the lesson's 10
-/// classes: 22 of 32 columns).
-pub const STREAMING_MAX_COLUMNS: usize = 16;
+use isa::Isa;
 
-/// Rows of `a` below which [`matmul`] streams: fewer rows than the streaming kernel takes at
-/// once (8), where packing `b` for a GEMM would cost as much as the product.
-pub const STREAMING_MAX_ROWS: usize = 7;
+/// When [`matmul`] streams instead of running the GEMM, for one instruction set's kernels: the
+/// bounds come from the kernels' shapes ([`Isa::kernels`]), so they hold on the machine that
+/// runs them.
+///
+/// - **narrow `b`**: at most `max_columns` columns — the larger of half the GEMM's tile width
+///   (a narrower `b` leaves at least half of every tile empty, so the GEMM multiplies padding
+///   as often as data) and [`streaming::COLUMNS_PER_PASS`] (the streaming kernel's whole width,
+///   so it reads `a` once);
+/// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
+///   which reads `b` in place, where a GEMM would first pack all of `b`.
+///
+/// ```
+/// use matmul_blas::{StreamingRule, isa::Isa};
+///
+/// let avx512 = StreamingRule::for_isa(Isa::Avx512);
+/// assert_eq!((avx512.max_columns, avx512.max_rows), (16, 8)); // half of 32; 8 rows
+/// let neon = StreamingRule::for_isa(Isa::Neon);
+/// assert_eq!((neon.max_columns, neon.max_rows), (10, 6)); // 10 > half of 12; 6 rows
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamingRule {
+    /// Columns of `b` up to which [`matmul`] streams.
+    pub max_columns: usize,
+    /// Rows of `a` up to which [`matmul`] streams.
+    pub max_rows: usize,
+}
+
+impl StreamingRule {
+    /// The rule for `isa`'s kernels.
+    pub const fn for_isa(isa: Isa) -> StreamingRule {
+        let shape = isa.kernels();
+        let half_tile = shape.gemm_tile.1 / 2;
+        StreamingRule {
+            max_columns: if half_tile > streaming::COLUMNS_PER_PASS {
+                half_tile
+            } else {
+                streaming::COLUMNS_PER_PASS
+            },
+            max_rows: shape.scale_rows,
+        }
+    }
+
+    /// The rule for the kernels this machine runs ([`Isa::detect`]).
+    pub fn detected() -> StreamingRule {
+        StreamingRule::for_isa(Isa::detect())
+    }
+
+    /// The algorithm this rule picks for `(m, k) @ (k, n)`.
+    pub fn algorithm(self, m: usize, k: usize, n: usize) -> Algorithm {
+        let _ = k; // the depth does not change which one wins
+        if n <= self.max_columns || m <= self.max_rows {
+            Algorithm::Streaming
+        } else {
+            Algorithm::Gemm
+        }
+    }
+}
 
 /// The two algorithms [`matmul`] chooses between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,9 +293,9 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// The algorithm for `(m, k) @ (k, n)`: [`Algorithm::Streaming`] when `b` is narrow (at
-    /// most [`STREAMING_MAX_COLUMNS`] columns, like the lesson's 10 classes) or `a` is short
-    /// (at most [`STREAMING_MAX_ROWS`] rows), [`Algorithm::Gemm`] otherwise.
+    /// The algorithm for `(m, k) @ (k, n)` on this machine: [`Algorithm::Streaming`] when `b`
+    /// is narrow (like the lesson's 10 classes) or `a` is short, [`Algorithm::Gemm`] otherwise,
+    /// by the [`StreamingRule`] of the kernels that run here.
     ///
     /// ```
     /// use matmul_blas::Algorithm;
@@ -240,12 +305,7 @@ impl Algorithm {
     /// assert_eq!(Algorithm::for_shape(1024, 1024, 1024), Algorithm::Gemm);
     /// ```
     pub fn for_shape(m: usize, k: usize, n: usize) -> Algorithm {
-        let _ = k; // the depth does not change which one wins
-        if n <= STREAMING_MAX_COLUMNS || m <= STREAMING_MAX_ROWS {
-            Algorithm::Streaming
-        } else {
-            Algorithm::Gemm
-        }
+        StreamingRule::detected().algorithm(m, k, n)
     }
 
     /// The stage that runs this algorithm's code on its own (`"streaming"`, `"gemm"`): what the

@@ -44,7 +44,8 @@ mod kernel;
 mod neon;
 mod portable;
 
-use kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+pub use kernel::COLUMNS_PER_PASS;
+use kernel::{COLUMNS_PER_ROW, Kernel};
 use portable::Portable;
 
 /// Rows from which packing `bᵀ` pays for itself (below, the few-rows kernel reads `b` in place).

@@ -73,13 +73,14 @@ fn stages_end_with_this_crates_stages() {
 
 #[test]
 fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_otherwise() {
-    use matmul_blas::{Algorithm, STREAMING_MAX_COLUMNS, STREAMING_MAX_ROWS};
-    let (wide, tall) = (STREAMING_MAX_COLUMNS + 1, STREAMING_MAX_ROWS + 1);
+    use matmul_blas::{Algorithm, StreamingRule};
+    let rule = StreamingRule::detected();
+    let (wide, tall) = (rule.max_columns + 1, rule.max_rows + 1);
     let cases = [
         ((50_000, 784, 10), Algorithm::Streaming),
         ((5, 784, 10), Algorithm::Streaming),
-        ((STREAMING_MAX_ROWS, 300, 1000), Algorithm::Streaming),
-        ((1000, 300, STREAMING_MAX_COLUMNS), Algorithm::Streaming),
+        ((rule.max_rows, 300, 1000), Algorithm::Streaming),
+        ((1000, 300, rule.max_columns), Algorithm::Streaming),
         ((tall, 300, wide), Algorithm::Gemm),
         ((64, 64, 64), Algorithm::Gemm),
         ((2048, 2048, 2048), Algorithm::Gemm),

@@ -5,19 +5,20 @@
 //! kernel a shape needs, packing `bᵀ`, splitting the rows into blocks and across threads, how
 //! far ahead to prefetch, and the rows and columns left over at the ends. A kernel owns only
 //! the arithmetic of one small block, in its registers. Adding an instruction set is one more
-//! implementation of [`Kernel`], and one more arm in [`super::matmul`]'s `match`.
+//! implementation of [`Kernel`] with its row of [`Isa::kernels`](crate::isa::Isa::kernels), and
+//! one more arm in [`super::matmul`]'s `match`.
 //!
 //! A kernel is a zero-sized token: its constructor checks the CPU, so holding one is the proof
 //! that its instructions may run, and its methods are safe to call.
 
 /// Columns of `c` that one call to [`Kernel::dot_columns`] computes: the lesson's 10 classes.
 ///
-/// With AVX-512, two rows × 10 columns = 20 accumulators, which fit its 32 registers with room
-/// for the loads; a wider `b` takes several passes.
-pub(super) const COLUMNS_PER_PASS: usize = 10;
+/// With AVX-512 or NEON, two rows × 10 columns = 20 accumulators, which fit their 32 registers
+/// with room for the loads; a wider `b` takes several passes.
+pub const COLUMNS_PER_PASS: usize = 10;
 
 /// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
-/// register, or two AVX2 ones, per row.
+/// register, two AVX2 ones or four NEON ones per row.
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
 /// `f32` in one 64-byte cache line: the step of [`prefetch`]. (Apple's cores have 128-byte

@@ -39,7 +39,7 @@ pub fn stage_crates(stages: &[Stage]) -> Vec<Crate> {
 pub struct Pages {
     /// The page that shows the GPU's section.
     pub gpu: Crate,
-    /// The page that shows the roofline.
+    /// The page that shows the roofline and the kernels of each instruction set.
     pub roofline: Crate,
     /// Whether to save the run as [`SAVED_RESULTS`] (not when it was read from a saved run:
     /// writing it back would only round its numbers again).
@@ -62,6 +62,8 @@ pub fn write(
         if page == pages.roofline {
             block.push('\n');
             block.push_str(&roofline_section(results));
+            block.push('\n');
+            block.push_str(&kernels_section(results));
         }
         if page == pages.gpu {
             block.push('\n');
@@ -150,6 +152,18 @@ fn fastest_so_far(results: &Results, own: &[&str]) -> String {
         "Fastest of the {} stages up to this step: {}.\n",
         so_far.len(),
         parts.join("; ")
+    )
+}
+
+/// Step 7's kernels on every kind of machine, the run's own marked: which code a reader's
+/// machine runs, and when `blas` streams there.
+pub fn kernels_section(results: &Results) -> String {
+    format!(
+        "### The kernels on each kind of machine\n\n\
+         The instruction set is detected once per run (`MATMUL_ISA` picks a narrower one this CPU \
+         has). Each row is read from the kernels' shapes; the numbers above were measured with \
+         the marked one only.\n\n{}",
+        results.kernels_table()
     )
 }
 

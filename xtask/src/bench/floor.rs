@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use matmul_cuda::blas::isa::Isa;
+use matmul_cuda::blas::isa::{BASELINE_FMA, Isa};
 
 /// A way to read every element of `x` once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +177,8 @@ fn read_part(x: &[f32], method: ReadMethod, isa: Isa) -> f32 {
             // SAFETY: `avx2` was detected on this CPU, as the guard says.
             unsafe { x86::sum_avx2(x, prefetch) }
         }
+        #[cfg(target_arch = "aarch64")]
+        (_, Isa::Neon) => arm::sum_neon(x, prefetch),
         _ => {
             let _ = prefetch; // no wide loads here: the plain read
             sum(x)
@@ -203,6 +205,7 @@ pub fn flops_per_iteration(isa: Isa) -> f64 {
     match isa {
         Isa::Avx512 => (ACCUMULATORS * 16 * 2) as f64,
         Isa::Avx2 => (ACCUMULATORS * 8 * 2) as f64,
+        Isa::Neon => (NEON_ACCUMULATORS * 4 * 2) as f64,
         Isa::Portable => (PORTABLE_LANES * 2) as f64,
     }
 }
@@ -212,6 +215,8 @@ pub fn peak_name(isa: Isa) -> &'static str {
     match isa {
         Isa::Avx512 => "AVX-512 FMA",
         Isa::Avx2 => "AVX2 FMA",
+        Isa::Neon => "NEON FMA",
+        Isa::Portable if BASELINE_FMA => "portable FMA",
         Isa::Portable => "portable mul + add",
     }
 }
@@ -220,6 +225,11 @@ pub fn peak_name(isa: Isa) -> &'static str {
 /// 10 in flight; 12 covers every current x86 core and still leaves registers for the operands
 /// (12 + 2 of the 16 `ymm` registers).
 const ACCUMULATORS: usize = 12;
+
+/// Independent FMA chains per thread on ARM64: an Apple P-core starts four 4-lane FMAs per
+/// cycle, each 4 cycles long, so it needs 16 in flight; 24 covers every current ARM64 core
+/// and leaves registers for the operands (24 + 2 of the 32 `v` registers).
+const NEON_ACCUMULATORS: usize = 24;
 
 /// Lanes of the portable loop: 16 SSE registers' worth of independent chains.
 const PORTABLE_LANES: usize = 64;
@@ -257,19 +267,88 @@ fn fma_loop_with(isa: Isa, iterations: u64, x: f32, y: f32) -> f32 {
             // SAFETY: `avx2` and `fma` were detected on this CPU just above.
             unsafe { x86::fma_avx2::<ACCUMULATORS>(iterations, x, y) }
         }
-        _ => portable(iterations, x, y),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::fma_neon::<NEON_ACCUMULATORS>(iterations, x, y),
+        Isa::Portable => portable(iterations, x, y),
+        isa => panic!("no {isa:?} on this architecture"),
     }
 }
 
-/// The loop in plain Rust: `PORTABLE_LANES` independent `a = a * x + y` chains.
+/// The loop in plain Rust: `PORTABLE_LANES` independent `a = a * x + y` chains, fused where
+/// the target's baseline has FMA (as the portable kernels are).
 fn portable(iterations: u64, x: f32, y: f32) -> f32 {
     let mut acc = [0.0f32; PORTABLE_LANES];
     for _ in 0..iterations {
         for a in &mut acc {
-            *a = *a * x + y;
+            *a = if BASELINE_FMA {
+                a.mul_add(x, y)
+            } else {
+                *a * x + y
+            };
         }
     }
     acc.iter().sum()
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::{
+        float32x4_t, vaddq_f32, vaddvq_f32, vdupq_n_f32, vfmaq_f32, vld1q_f32,
+    };
+
+    /// The sum of `x` in 4-lane loads, eight at a time (128 bytes, one line of an Apple core)
+    /// into eight accumulators; with `prefetch`, asking for the data that many bytes ahead of
+    /// each group of loads.
+    pub fn sum_neon(x: &[f32], prefetch: Option<usize>) -> f32 {
+        // SAFETY: NEON is in every ARM64 CPU.
+        unsafe { sum(x, prefetch) }
+    }
+
+    #[target_feature(enable = "neon")]
+    fn sum(x: &[f32], prefetch: Option<usize>) -> f32 {
+        let mut acc = [vdupq_n_f32(0.0); 8];
+        let mut chunks = x.chunks_exact(32);
+        for chunk in &mut chunks {
+            let p = chunk.as_ptr();
+            if let Some(bytes) = prefetch {
+                // A prefetch is a hint that never faults: an address past the end is fine.
+                let ahead = p.wrapping_byte_add(bytes);
+                // SAFETY: `prfm` is in the ARM64 base instruction set and writes nothing.
+                unsafe {
+                    std::arch::asm!(
+                        "prfm pldl1keep, [{ahead}]",
+                        ahead = in(reg) ahead,
+                        options(nostack, preserves_flags, readonly)
+                    )
+                };
+            }
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: the chunk holds 32 floats; this reads 4 of them, from 4·j.
+                *a = vaddq_f32(*a, unsafe { vld1q_f32(p.add(4 * j)) });
+            }
+        }
+        let total = acc.iter().fold(vdupq_n_f32(0.0), |s, &a| vaddq_f32(s, a));
+        vaddvq_f32(total) + chunks.remainder().iter().sum::<f32>()
+    }
+
+    /// `CHAINS` independent chains of `a = a · x + y` on 4 lanes each, registers only.
+    pub fn fma_neon<const CHAINS: usize>(iterations: u64, x: f32, y: f32) -> f32 {
+        // SAFETY: NEON is in every ARM64 CPU.
+        unsafe { fma::<CHAINS>(iterations, x, y) }
+    }
+
+    #[target_feature(enable = "neon")]
+    fn fma<const CHAINS: usize>(iterations: u64, x: f32, y: f32) -> f32 {
+        let (x, y) = (vdupq_n_f32(x), vdupq_n_f32(y));
+        let mut acc: [float32x4_t; CHAINS] = [vdupq_n_f32(0.0); CHAINS];
+        for _ in 0..iterations {
+            for a in &mut acc {
+                *a = vfmaq_f32(y, *a, x);
+            }
+        }
+        let total = acc.iter().fold(vdupq_n_f32(0.0), |s, &a| vaddq_f32(s, a));
+        vaddvq_f32(total)
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -2,14 +2,14 @@
 
 use std::process::Command;
 
+use matmul_cuda::blas::machine;
+
 use super::results::Machine;
 
 /// The machine line's facts.
 pub fn machine(data: &str, threads: usize, quick: bool) -> Machine {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| cpu_model(&info))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cpu = machine::cpu_name()
+        .unwrap_or_else(|| format!("{} CPU (unnamed by the system)", std::env::consts::ARCH));
     let rustc = Command::new("rustc")
         .arg("--version")
         .output()
@@ -22,6 +22,7 @@ pub fn machine(data: &str, threads: usize, quick: bool) -> Machine {
         cores: threads,
         threads,
         simd: matmul_cuda::blas::isa::Isa::detect().name().into(),
+        caches: machine::Caches::detection().describe(),
         rustc,
         blas: matmul_cuda::blas::blas_libraries().into(),
         data: data.to_owned(),
@@ -29,23 +30,6 @@ pub fn machine(data: &str, threads: usize, quick: bool) -> Machine {
         date: utc_now(),
         gpu: None,
     }
-}
-
-/// The CPU's model name from `/proc/cpuinfo`, with its family and model numbers when the
-/// name alone is vague (virtual machines often say just "AMD EPYC").
-fn cpu_model(cpuinfo: &str) -> Option<String> {
-    let field = |key: &str| {
-        cpuinfo
-            .lines()
-            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let name = field("model name")?;
-    Some(match (field("cpu family"), field("model")) {
-        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
-        _ => name,
-    })
 }
 
 /// The current time as `YYYY-MM-DD HH:MM UTC` (civil-from-days, Howard Hinnant's algorithm).
@@ -73,14 +57,6 @@ pub fn utc_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_model_names_family_and_model() {
-        let info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n";
-        assert_eq!(cpu_model(info).unwrap(), "AMD EPYC (family 25, model 17)");
-        assert_eq!(cpu_model("model name : X\n").unwrap(), "X");
-        assert_eq!(cpu_model("nothing"), None);
-    }
 
     #[test]
     fn utc_dates_look_like_dates() {

@@ -26,7 +26,7 @@ pub struct Results {
 /// The machine line: what the numbers depend on.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
-    /// CPU model, from `/proc/cpuinfo`.
+    /// CPU model, as the system names it (`matmul_blas::machine::cpu_name`).
     pub cpu: String,
     /// Logical CPUs the process may use.
     pub cores: usize,
@@ -35,6 +35,10 @@ pub struct Machine {
     /// The instruction set every kernel of step 7 and the FP32 peak use
     /// (`matmul_blas::isa::Isa::detect`, `MATMUL_ISA`).
     pub simd: String,
+    /// The cache sizes the GEMM's blocks were cut to, each marked where it is a default
+    /// (`matmul_blas::machine::Caches::detection`). Absent from runs saved before it was kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caches: String,
     /// `rustc --version` of the toolchain on the path.
     pub rustc: String,
     /// The BLAS libraries in this build.

@@ -25,6 +25,43 @@ impl Results {
             out.push_str(&skipped);
         }
         out.push_str(&self.care_list(&all));
+        out.push_str(
+            "\n**Step 7's kernels on each kind of machine** (from the kernels' shapes, not ",
+        );
+        out.push_str("measured; this run's is marked):\n\n");
+        out.push_str(&self.kernels_table());
+        out
+    }
+
+    /// Step 7's kernels for every instruction set, from the shapes the kernels are built with
+    /// (`Isa::kernels`, `StreamingRule::for_isa`), the run's own marked: what a reader on each
+    /// kind of machine runs. No figure in it is measured.
+    pub fn kernels_table(&self) -> String {
+        use matmul_cuda::blas::{StreamingRule, isa::Isa};
+        let mut out = String::from(
+            "| instruction set | machines | GEMM tile | streaming kernel | fused multiply-add | \
+             `blas` streams when |\n|---|---|--:|---|---|---|\n",
+        );
+        for isa in Isa::ALL {
+            let shape = isa.kernels();
+            let rule = StreamingRule::for_isa(isa);
+            let (mr, nr) = shape.gemm_tile;
+            let name = if self.machine.simd == isa.name() {
+                format!("**{}** (this run)", isa.name())
+            } else {
+                isa.name().to_owned()
+            };
+            let fused = if shape.fused { "yes" } else { "no" };
+            out.push_str(&format!(
+                "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns or \
+                 `a` ≤ {} rows |\n",
+                isa.machines(),
+                shape.lanes,
+                rows_per_call(shape.dot_rows, shape.scale_rows),
+                rule.max_columns,
+                rule.max_rows,
+            ));
+        }
         out
     }
 
@@ -128,8 +165,13 @@ impl Results {
             .gpu
             .as_ref()
             .map_or(String::new(), |gpu| format!(" · GPU: {gpu}"));
+        let caches = if m.caches.is_empty() {
+            String::new()
+        } else {
+            format!(" · caches {}", m.caches)
+        };
         format!(
-            "**Machine:** {} · {} logical CPUs · {} threads · SIMD {} · {} · BLAS: {}{gpu} · \
+            "**Machine:** {} · {} logical CPUs · {} threads · SIMD {}{caches} · {} · BLAS: {}{gpu} · \
              data: {} · {mode}, {}",
             m.cpu, m.cores, m.threads, m.simd, m.rustc, m.blas, m.data, m.date
         )
@@ -345,6 +387,19 @@ fn below_floor_mark(record: &Record) -> &'static str {
     } else {
         ""
     }
+}
+
+/// The streaming kernel's rows of `a` per call, in words: `many` on the many-rows path, `few`
+/// on the few-rows one.
+fn rows_per_call(many: usize, few: usize) -> String {
+    let rows = |n: usize| {
+        if n == 1 {
+            "1 row".to_owned()
+        } else {
+            format!("{n} rows")
+        }
+    };
+    format!("{} per call (many rows), {} (few)", rows(many), rows(few))
 }
 
 #[cfg(test)]
@@ -604,5 +659,25 @@ pub(crate) mod tests {
         assert!(md.contains("GFLOP/s on `(N, N) @ (N, N)`"));
         assert!(md.contains("`python loops` on mnist50k: one run would take"));
         assert!(!md.contains("Targets"));
+    }
+
+    #[test]
+    fn the_kernels_table_lists_every_instruction_set_and_marks_the_runs() {
+        use matmul_cuda::blas::isa::Isa;
+        let mut results = example();
+        results.machine.simd = Isa::Neon.name().into();
+        let table = results.kernels_table();
+        for isa in Isa::ALL {
+            let (mr, nr) = isa.kernels().gemm_tile;
+            let row = table
+                .lines()
+                .find(|line| {
+                    line.contains(&format!("| {} |", isa.name()))
+                        || line.contains(&format!("**{}**", isa.name()))
+                })
+                .unwrap_or_else(|| panic!("no row for {isa:?}:\n{table}"));
+            assert!(row.contains(&format!("{mr} × {nr}")), "{row}");
+            assert_eq!(row.contains("(this run)"), isa == Isa::Neon, "{row}");
+        }
     }
 }

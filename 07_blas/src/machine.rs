@@ -1,0 +1,399 @@
+//! What this machine is, as far as the kernels care: its cache sizes and its CPU's name, asked
+//! of the operating system — Linux (sysfs, `/proc/cpuinfo`), macOS (`sysctl`) and Windows
+//! (`GetLogicalProcessorInformation`) — with stated defaults for whatever it does not say.
+//! The instruction set is the other fact, in [`crate::isa`].
+
+use std::sync::OnceLock;
+
+/// The data cache sizes of one core, in bytes (L3: the whole shared cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caches {
+    /// Level 1 data cache.
+    pub l1: usize,
+    /// Level 2 cache.
+    pub l2: usize,
+    /// Level 3 cache.
+    pub l3: usize,
+}
+
+/// The caches as [`Caches::detection`] found them: the sizes, and which of them the operating
+/// system reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectedCaches {
+    /// The sizes used: the reported ones, [`Caches::DEFAULT`]'s for the others.
+    pub caches: Caches,
+    /// Whether the operating system reported L1, L2 and L3 (in that order).
+    pub reported: [bool; 3],
+    /// Where the reported sizes came from (`"sysfs"`, `"sysctl"`, `"Windows"`), or `"none"`.
+    pub source: &'static str,
+}
+
+impl Caches {
+    /// What [`Caches::detect`] assumes for a level it cannot read: 32 KiB of L1, 512 KiB of
+    /// L2, 8 MiB of L3 — on the small side of current x86-64 and ARM64 cores, so the blocks fit.
+    pub const DEFAULT: Caches = Caches {
+        l1: 32 << 10,
+        l2: 512 << 10,
+        l3: 8 << 20,
+    };
+
+    /// The caches of the first CPU (on Apple Silicon, of a performance core), with
+    /// [`Caches::DEFAULT`] for any level the operating system does not report. Read once per
+    /// process.
+    pub fn detect() -> Caches {
+        Caches::detection().caches
+    }
+
+    /// [`Caches::detect`], saying which sizes were reported and which are defaults.
+    pub fn detection() -> DetectedCaches {
+        static DETECTED: OnceLock<DetectedCaches> = OnceLock::new();
+        *DETECTED.get_or_init(|| {
+            let (source, levels) = os::cache_sizes();
+            DetectedCaches::from_levels(source, levels)
+        })
+    }
+}
+
+impl DetectedCaches {
+    /// The sizes of L1, L2 and L3 where `source` gave them, defaults elsewhere.
+    ///
+    /// ```
+    /// use matmul_blas::machine::{Caches, DetectedCaches};
+    ///
+    /// let found = DetectedCaches::from_levels("sysctl", [Some(128 << 10), Some(16 << 20), None]);
+    /// assert_eq!(found.caches.l3, Caches::DEFAULT.l3);
+    /// assert_eq!(found.describe(), "L1d 128 KiB, L2 16 MiB, L3 8 MiB (default) (sysctl)");
+    /// ```
+    pub fn from_levels(source: &'static str, levels: [Option<usize>; 3]) -> DetectedCaches {
+        let defaults = [Caches::DEFAULT.l1, Caches::DEFAULT.l2, Caches::DEFAULT.l3];
+        let [l1, l2, l3] = std::array::from_fn(|i| levels[i].unwrap_or(defaults[i]));
+        DetectedCaches {
+            caches: Caches { l1, l2, l3 },
+            reported: levels.map(|level| level.is_some()),
+            source: if levels.iter().any(Option::is_some) {
+                source
+            } else {
+                "none"
+            },
+        }
+    }
+
+    /// For the machine line: each size, marked `(default)` where the system did not say,
+    /// and where the others came from.
+    pub fn describe(&self) -> String {
+        let sizes = [self.caches.l1, self.caches.l2, self.caches.l3];
+        let parts: Vec<String> = ["L1d", "L2", "L3"]
+            .iter()
+            .zip(sizes)
+            .zip(self.reported)
+            .map(|((name, bytes), reported)| {
+                let mark = if reported { "" } else { " (default)" };
+                format!("{name} {}{mark}", human_size(bytes))
+            })
+            .collect();
+        match self.source {
+            "none" => format!("{} (none reported)", parts.join(", ")),
+            source => format!("{} ({source})", parts.join(", ")),
+        }
+    }
+}
+
+/// `bytes` in KiB or MiB, whichever is whole.
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
+/// The CPU's name as the operating system or the CPU itself gives it: `/proc/cpuinfo` on Linux
+/// (with its family and model numbers when the name is vague, as virtual machines' often are),
+/// `machdep.cpu.brand_string` on macOS, the CPUID brand string on any other x86-64 system;
+/// `None` where none of these says.
+pub fn cpu_name() -> Option<String> {
+    if let Some(name) = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| cpu_model(&info))
+    {
+        return Some(name);
+    }
+    os::cpu_brand().or_else(cpuid_brand)
+}
+
+/// The CPU's model name from the text of `/proc/cpuinfo`, with its family and model numbers.
+///
+/// ```
+/// let info = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n";
+/// assert_eq!(matmul_blas::machine::cpu_model(info).unwrap(), "AMD EPYC (family 25, model 17)");
+/// assert_eq!(matmul_blas::machine::cpu_model("model name : X\n").unwrap(), "X");
+/// assert_eq!(matmul_blas::machine::cpu_model("nothing"), None);
+/// ```
+pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+    let field = |key: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name,
+    })
+}
+
+/// The brand string x86-64 CPUs report through CPUID (leaves `0x8000_0002` to `0x8000_0004`).
+fn cpuid_brand() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    // `__cpuid` is a safe function from Rust 1.94 on, and unsafe before.
+    #[allow(unused_unsafe)]
+    {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: every x86-64 CPU has CPUID; leaf 0x8000_0000 says which extended leaves exist.
+        if unsafe { __cpuid(0x8000_0000) }.eax < 0x8000_0004 {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(48);
+        for leaf in 0x8000_0002u32..=0x8000_0004 {
+            // SAFETY: the leaf exists, as checked above.
+            let r = unsafe { __cpuid(leaf) };
+            for word in [r.eax, r.ebx, r.ecx, r.edx] {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+        }
+        let name = String::from_utf8_lossy(&bytes);
+        let name = name.trim_matches(char::from(0)).trim();
+        (!name.is_empty()).then(|| name.to_owned())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// Linux: the cache directories of sysfs.
+#[cfg(target_os = "linux")]
+mod os {
+    /// L1d, L2 and L3 of CPU 0, from `/sys/devices/system/cpu/cpu0/cache`.
+    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
+        let mut levels = [None; 3];
+        for index in 0..8 {
+            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{index}");
+            let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}"));
+            let (Ok(level), Ok(kind), Ok(size)) = (read("level"), read("type"), read("size"))
+            else {
+                continue;
+            };
+            let Some(bytes) = parse_size(size.trim()) else {
+                continue;
+            };
+            match (level.trim(), kind.trim()) {
+                ("1", "Data") => levels[0] = Some(bytes),
+                ("2", "Unified" | "Data") => levels[1] = Some(bytes),
+                ("3", "Unified" | "Data") => levels[2] = Some(bytes),
+                _ => {}
+            }
+        }
+        ("sysfs", levels)
+    }
+
+    /// `"48K"`, `"1024K"`, `"32M"` or a plain number of bytes, as Linux's sysfs writes them.
+    pub fn parse_size(text: &str) -> Option<usize> {
+        let (digits, unit) = match text.strip_suffix(['K', 'M', 'G']) {
+            Some(digits) => (digits, &text[digits.len()..]),
+            None => (text, ""),
+        };
+        let value: usize = digits.parse().ok()?;
+        let shift = match unit {
+            "K" => 10,
+            "M" => 20,
+            "G" => 30,
+            _ => 0,
+        };
+        value.checked_mul(1 << shift)
+    }
+
+    /// `/proc/cpuinfo` is read by [`super::cpu_name`] on every system that has one.
+    pub fn cpu_brand() -> Option<String> {
+        None
+    }
+}
+
+/// macOS: `sysctl` values, those of the performance cores (`hw.perflevel0.*`) where the
+/// machine has several kinds of core (Apple Silicon), the machine-wide ones otherwise.
+#[cfg(target_os = "macos")]
+mod os {
+    use std::ffi::CStr;
+
+    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
+        let either = |performance: &CStr, any: &CStr| integer(performance).or_else(|| integer(any));
+        let levels = [
+            either(c"hw.perflevel0.l1dcachesize", c"hw.l1dcachesize"),
+            either(c"hw.perflevel0.l2cachesize", c"hw.l2cachesize"),
+            integer(c"hw.l3cachesize"),
+        ];
+        ("sysctl", levels.map(|size| size.filter(|&bytes| bytes > 0)))
+    }
+
+    pub fn cpu_brand() -> Option<String> {
+        string(c"machdep.cpu.brand_string")
+    }
+
+    /// An integer `sysctl` value (32 or 64 bits wide).
+    fn integer(name: &CStr) -> Option<usize> {
+        let mut value = 0u64;
+        let mut len = size_of::<u64>();
+        // SAFETY: `value` is `len` writable bytes; no new value is set.
+        let status = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                (&raw mut value).cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        // A 32-bit value fills the low half (both architectures are little-endian).
+        (status == 0 && (len == 4 || len == 8)).then_some(value as usize)
+    }
+
+    /// A string `sysctl` value.
+    fn string(name: &CStr) -> Option<String> {
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks only for the length.
+        let status = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if status != 0 || len == 0 {
+            return None;
+        }
+        let mut buffer = vec![0u8; len];
+        // SAFETY: `buffer` is `len` writable bytes; no new value is set.
+        let status = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                buffer.as_mut_ptr().cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if status != 0 {
+            return None;
+        }
+        let text = CStr::from_bytes_until_nul(&buffer).ok()?.to_string_lossy();
+        Some(text.trim().to_owned()).filter(|name| !name.is_empty())
+    }
+}
+
+/// Windows: `GetLogicalProcessorInformation`, one record per cache of each level.
+#[cfg(windows)]
+mod os {
+    use windows_sys::Win32::System::SystemInformation::{
+        CacheData, CacheUnified, GetLogicalProcessorInformation, RelationCache,
+        SYSTEM_LOGICAL_PROCESSOR_INFORMATION,
+    };
+
+    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
+        let mut levels = [None; 3];
+        for record in records() {
+            if record.Relationship != RelationCache {
+                continue;
+            }
+            // SAFETY: a record of the relationship `RelationCache` holds a cache descriptor.
+            let cache = unsafe { record.Anonymous.Cache };
+            let level = usize::from(cache.Level);
+            if (1..=3).contains(&level)
+                && (cache.Type == CacheData || (level > 1 && cache.Type == CacheUnified))
+            {
+                levels[level - 1] = Some(cache.Size as usize);
+            }
+        }
+        ("Windows", levels)
+    }
+
+    /// The CPUID brand string, read by [`super::cpu_name`], names x86-64 CPUs on Windows.
+    pub fn cpu_brand() -> Option<String> {
+        None
+    }
+
+    /// Every record the system has: asked once for the size, then for the records.
+    fn records() -> Vec<SYSTEM_LOGICAL_PROCESSOR_INFORMATION> {
+        let mut bytes = 0u32;
+        // SAFETY: a null buffer with a length of 0 asks only for the length.
+        unsafe { GetLogicalProcessorInformation(std::ptr::null_mut(), &mut bytes) };
+        let count = bytes as usize / size_of::<SYSTEM_LOGICAL_PROCESSOR_INFORMATION>();
+        let mut records = Vec::with_capacity(count);
+        // SAFETY: the buffer has room for `bytes` bytes of records.
+        let ok = unsafe { GetLogicalProcessorInformation(records.as_mut_ptr(), &mut bytes) };
+        if ok == 0 {
+            return Vec::new();
+        }
+        let written =
+            (bytes as usize / size_of::<SYSTEM_LOGICAL_PROCESSOR_INFORMATION>()).min(count);
+        // SAFETY: the call wrote `written` whole records into the buffer.
+        unsafe { records.set_len(written) };
+        records
+    }
+}
+
+/// Other systems: nothing reported, the defaults stand.
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+mod os {
+    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
+        ("none", [None; 3])
+    }
+
+    pub fn cpu_brand() -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sizes_parse_as_sysfs_writes_them() {
+        use os::parse_size;
+        assert_eq!(parse_size("48K"), Some(48 << 10));
+        assert_eq!(parse_size("32M"), Some(32 << 20));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("K"), None);
+        assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn detected_caches_are_at_least_plausible() {
+        let caches = Caches::detect();
+        assert!(caches.l1 >= 4 << 10 && caches.l2 >= caches.l1 && caches.l3 >= 1 << 20);
+    }
+
+    #[test]
+    fn defaults_are_said_to_be_defaults() {
+        let none = DetectedCaches::from_levels("sysfs", [None; 3]);
+        assert_eq!(none.caches, Caches::DEFAULT);
+        assert_eq!(
+            none.describe(),
+            "L1d 32 KiB (default), L2 512 KiB (default), L3 8 MiB (default) (none reported)"
+        );
+        let all =
+            DetectedCaches::from_levels("sysfs", [Some(48 << 10), Some(2 << 20), Some(260 << 20)]);
+        assert_eq!(all.describe(), "L1d 48 KiB, L2 2 MiB, L3 260 MiB (sysfs)");
+    }
+
+    #[test]
+    fn this_cpu_has_a_name_on_the_systems_that_give_one() {
+        let name = cpu_name();
+        if cfg!(any(target_arch = "x86_64", target_os = "macos")) {
+            assert!(name.is_some_and(|name| !name.is_empty()));
+        }
+    }
+}
