@@ -8,6 +8,9 @@
 //! file's path in [`CHILD_FILE`]. The child reports its peak resident memory (`VmHWM` in
 //! `/proc/self/status`, which only ever grows), so the bound is asserted on a process that
 //! did nothing but load the file.
+//!
+//! Where the tests run through an emulator (cargo's target runner, for another architecture),
+//! the child must too: [`RUNNER`] names the command to start it with.
 
 #![cfg(target_os = "linux")]
 
@@ -25,6 +28,11 @@ use matmul_data::{Mnist, MnistError};
 
 /// Set in the child: the file it loads.
 const CHILD_FILE: &str = "MATMUL_DATA_HOSTILE_FILE";
+
+/// A command, with its arguments separated by spaces, that the child is started with instead
+/// of directly: the emulator when the tests are cross-compiled (for example
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu`, as for cargo's target runner).
+const RUNNER: &str = "MATMUL_TEST_RUNNER";
 
 /// What loading the real `mnist.pkl.gz` holds at its peak: its 220 MB of arrays. Refusing
 /// these files must stay far below it.
@@ -99,7 +107,17 @@ impl GzipWriter {
 /// Loads the file in a child process; returns its error and the child's peak resident
 /// memory in bytes.
 fn load_in_child(test: &str, path: &Path) -> (String, u64) {
-    let output = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var(RUNNER).unwrap_or_default();
+    let mut command = match runner.split_whitespace().collect::<Vec<_>>().split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
+    let output = command
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_FILE, path)
         .output()

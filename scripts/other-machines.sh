@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The other machines learners run this on, checked on this x86-64 Linux one:
+#
+#   arm64    cross-compiles the workspace for aarch64-unknown-linux-gnu (the instruction set of
+#            an Apple Silicon Mac), lints it there, and runs the stage crates' tests and the
+#            bench's under qemu-aarch64 in release mode: the NEON kernels and floors against
+#            every shape of the conformance suite. Timings under an emulator mean nothing;
+#            correctness does.
+#   windows  lints the workspace for x86_64-pc-windows-gnu (the Windows code: caches from
+#            GetLogicalProcessorInformation), without running it.
+#   macos    lints step 7 for aarch64-apple-darwin (the macOS code: caches and CPU name from
+#            sysctl), without linking or running it.
+#
+# Installs what it needs where it can (root with apt-get): the cross linker, the ARM64 C
+# library and qemu-user from Debian, the targets with rustup.
+#
+# Usage: scripts/other-machines.sh [arm64] [windows] [macos]   (all three by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(arm64 windows macos)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+need_packages() {
+  local missing=()
+  for tool_package in "$@"; do
+    command -v "${tool_package%%:*}" >/dev/null || missing+=("${tool_package#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; return 1
+  fi
+}
+
+# The stage crates, the harness they share, and the bench's library (its NEON floors).
+stage_crates=(-p matmul-data -p matmul-naive -p matmul-dot -p matmul-elementwise
+  -p matmul-broadcast -p matmul-einsum -p matmul-blas)
+
+for machine in "${wanted[@]}"; do
+  case $machine in
+  arm64)
+    step "ARM64 (aarch64-unknown-linux-gnu): clippy, then the tests under qemu-aarch64"
+    need_packages aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user
+    [ -d /usr/aarch64-linux-gnu/lib ] || need_packages /nonexistent:libc6-dev-arm64-cross
+    rustup target add aarch64-unknown-linux-gnu 2>&1 | grep -v "is up to date" || true
+    runner="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
+    # The tests that start a child process of their own start it through the emulator too.
+    export MATMUL_TEST_RUNNER=$runner
+    cargo clippy --target aarch64-unknown-linux-gnu --workspace --all-targets -- -D warnings
+    # Release mode: the emulator runs optimised code many times faster than a debug build.
+    cargo test --release --target aarch64-unknown-linux-gnu "${stage_crates[@]}"
+    cargo test --release --target aarch64-unknown-linux-gnu -p xtask --lib
+    echo "MATMUL_ISA=portable: the portable kernels on ARM64"
+    MATMUL_ISA=portable cargo test -q --release --target aarch64-unknown-linux-gnu -p matmul-blas
+    ;;
+  windows)
+    step "Windows (x86_64-pc-windows-gnu): clippy"
+    rustup target add x86_64-pc-windows-gnu 2>&1 | grep -v "is up to date" || true
+    cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets -- -D warnings
+    ;;
+  macos)
+    step "macOS (aarch64-apple-darwin): clippy of step 7"
+    rustup target add aarch64-apple-darwin 2>&1 | grep -v "is up to date" || true
+    cargo clippy --target aarch64-apple-darwin -p matmul-blas --all-targets -- -D warnings
+    ;;
+  *)
+    echo "unknown machine '$machine': expected arm64, windows or macos"; exit 2
+    ;;
+  esac
+done
