@@ -174,9 +174,10 @@
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
-//! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five accumulator
-//! registers — the broadcasting stage's `i, k, j` loop, in registers, with one masked 10-lane
-//! load per row of `b` on AVX-512 (on NEON, three 4-lane loads and a few lanes to spare).
+//! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five rows of
+//! accumulators — the broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of
+//! `b` is one masked 10-lane load and each row of sums one register; on NEON, four 4-lane
+//! loads and four registers a row, with lanes to spare.
 //!
 //! ## This step's answer: pick by shape
 //!

@@ -13,25 +13,28 @@
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
 //!   31 KB: L1-sized). Each row of `a` is then dotted with the 10 packed columns, SIMD
-//!   **across `k`**: 16 consecutive elements of the row meet 16 consecutive elements of each
-//!   column, into 10 accumulator registers, reduced at the end of the row. No lane is wasted
+//!   **across `k`**: a register's worth of consecutive elements of the row (16 with AVX-512, 8
+//!   with AVX2, 4 with NEON) meets as many consecutive elements of each column, into 10
+//!   accumulator registers, reduced at the end of the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
 //!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. The rows are
 //!   handed to the cores (`std::thread::scope`) in blocks of 1024, each thread taking the next
 //!   block when it is done with one.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
-//!   so `b` is read in place: row `p` of `b` (10 floats, one masked load) is scaled by
-//!   `a[i, p]` and added to row `i` of `c`, for several rows at a time — the broadcasting
-//!   stage's `i, k, j` loop in registers.
+//!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
+//!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
+//!   broadcasting stage's `i, k, j` loop in registers.
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
 //! prefetches, and deals with the rows and columns left over at the ends; a kernel (the
 //! `Kernel` trait, module `kernel`) only computes one small block of `c` in its registers.
-//! There are three kernels: AVX-512 intrinsics (module `avx512`), and the plain-Rust kernels
-//! (module `portable`), compiled once for the baseline CPU and once with AVX2 and FMA enabled
-//! (module `avx2`). [`Isa::detect`] picks one at run time, once, for every kernel of this
-//! step (`MATMUL_ISA` overrides it); nothing here needs `-C target-cpu=native`.
+//! There are four kernels: AVX-512 intrinsics (module `avx512`), NEON intrinsics for ARM64
+//! (module `neon`), and the plain-Rust kernels (module `portable`), compiled once for the
+//! baseline CPU and once with AVX2 and FMA enabled (module `avx2`). [`Isa::detect`] picks one
+//! at run time, once, for every kernel of this step (`MATMUL_ISA` overrides it); nothing here
+//! needs `-C target-cpu=native`. Each kernel's shape (lanes, rows per call) is its row of
+//! [`Isa::kernels`].
 
 use ndarray::{Array2, ArrayView2};
 

@@ -41,14 +41,21 @@ fn emulator() -> Option<&'static Path> {
             let probe_source = "#include <ucontext.h>\ninline ucontext_t context;\n\
                                 int main() { return getcontext(&context); }\n";
             std::fs::write(&probe, probe_source).expect("write the probe");
-            match compile(&probe, &dir.path().join("probe")) {
-                Ok(out) if out.status.success() => {}
-                _ => {
-                    eprintln!(
-                        "NOTICE: no C++20 compiler ({compiler}): emulated kernel tests skipped"
-                    );
-                    return None;
+            let why = match compile(&probe, &dir.path().join("probe")) {
+                Ok(out) if out.status.success() => None,
+                Ok(out) => {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let first = stderr.lines().find(|l| l.contains("error")).unwrap_or("");
+                    Some(format!(
+                        "`{compiler}` cannot build C++20 with <ucontext.h> (glibc has it; \
+                         macOS and Windows do not, or not fully): {first}"
+                    ))
                 }
+                Err(error) => Some(format!("no C++ compiler `{compiler}` ({error})")),
+            };
+            if let Some(why) = why {
+                eprintln!("NOTICE: emulated kernel tests skipped: {why}");
+                return None;
             }
             // The kernels and their list, from the .cu files themselves.
             let list = Command::new("bash")

@@ -361,8 +361,6 @@ mod x86 {
 
     /// The sum of `x` in 16-lane loads, four at a time into four accumulators; with
     /// `prefetch`, asking for the data that many bytes ahead of each group of loads.
-    // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
-    #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f")]
     pub fn sum_avx512(x: &[f32], prefetch: Option<usize>) -> f32 {
         let mut acc = [_mm512_setzero_ps(); 4];
@@ -412,8 +410,6 @@ mod x86 {
     }
 
     /// `CHAINS` independent chains of `a = a · x + y` on 16 lanes each, registers only.
-    // The AVX-512 intrinsics are stable since Rust 1.89, as 07_blas's AVX-512 kernels need too.
-    #[allow(clippy::incompatible_msrv)]
     #[target_feature(enable = "avx512f")]
     pub fn fma_avx512<const CHAINS: usize>(iterations: u64, x: f32, y: f32) -> f32 {
         let (x, y) = (_mm512_set1_ps(x), _mm512_set1_ps(y));
