@@ -55,6 +55,10 @@ floors = {(f["stage"], f["workload"]) for f in results["floors"] if f["source"] 
 for floor in [("device-read", "mnist5"), ("fp32-peak", "square-64"), ("fp32-peak", "square-128")]:
     if floor not in floors:
         problems.append(f"no GPU floor {floor}")
+# Every record, CPU and GPU, rows and floors, carries the 95% interval of its median.
+for r in results["results"] + results["floors"]:
+    if not (0 < r.get("ci_low_ns", 0) <= r["median_ns"] <= r.get("ci_high_ns", 0)):
+        problems.append(f"no interval around its median: {r['stage']} on {r['workload']} ({r['source']})")
 if not results["machine"].get("gpu"):
     problems.append("no GPU in the machine line")
 table = open(f"{out}/BENCHMARKS.md").read()

@@ -35,7 +35,7 @@
 //! - the floors of a workload: [`Device::measure_read`]`(a, options)`, the read kernel over
 //!   `a` on the device (no kernel that reads `a` can be faster), and
 //!   [`Device::measure_upload`]`(a, options)`, copying `a` from host memory (the lesson's
-//!   `cuda.to_device`), both medians as a [`Duration`](std::time::Duration);
+//!   `cuda.to_device`), both as [`Timings`]: every sample and their median;
 //! - [`Device::peak_fp32_flops`], the arithmetic ceiling (`None` for an architecture the
 //!   table of [`fp32_lanes_per_multiprocessor`] does not know).
 //!
@@ -59,7 +59,12 @@
 //! let images = matmul_data::synthetic::mnist_like(50_000, 3);
 //! let floor = gpu.measure_read(images.view(), MeasureOptions::default())?;
 //! let upload = gpu.measure_upload(images.view(), MeasureOptions::default())?;
-//! println!("mnist50k floor {floor:?}, upload {upload:?}, peak {:?} FLOP/s", gpu.peak_fp32_flops());
+//! println!(
+//!     "mnist50k floor {:?}, upload {:?}, peak {:?} FLOP/s",
+//!     floor.median,
+//!     upload.median,
+//!     gpu.peak_fp32_flops()
+//! );
 //! # Ok(())
 //! # }
 //! ```
@@ -97,7 +102,7 @@ pub use device::{Device, fp32_lanes_per_multiprocessor};
 pub use error::GpuError;
 pub use launch::{MAX_RELATIVE_ERROR, Validation};
 pub use stages::gpu_stages;
-pub use timing::{MeasureOptions, Measurement};
+pub use timing::{MeasureOptions, Measurement, Timings};
 
 /// One way to multiply on the GPU: one of this step's kernels, or cuBLAS as the yardstick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -85,7 +85,7 @@ impl Device {
         })
     }
 
-    /// The GPU floor of any kernel that reads `x`: the median time (CUDA events) of the read
+    /// The GPU floor of any kernel that reads `x`: the times (CUDA events) of the read
     /// kernel ([`READ_FLOOR`](crate::kernels::READ_FLOOR), `kernels/read.cu`) reading every
     /// element of `x` from device memory once — `float4` loads, a grid-stride loop over enough
     /// blocks to fill every multiprocessor, one sum per block written so that no load can be
@@ -100,7 +100,7 @@ impl Device {
         &self,
         x: ArrayView2<'_, f32>,
         options: MeasureOptions,
-    ) -> Result<Duration, GpuError> {
+    ) -> Result<Timings, GpuError> {
         assert!(
             !x.is_empty(),
             "measure_read: nothing to read in {:?}",
@@ -115,10 +115,10 @@ impl Device {
         self.enqueue_read(&x_dev, &mut sums)?; // warm-up
         self.stream.synchronize().during("warming up")?;
         let times = self.time_with_events(options, || self.enqueue_read(&x_dev, &mut sums))?;
-        Ok(median(&times))
+        Ok(Timings::new(times))
     }
 
-    /// The median wall-clock time of copying `x` from pageable host memory to the device (the
+    /// The wall-clock times of copying `x` from pageable host memory to the device (the
     /// lesson's `cuda.to_device(x)`, whose allocation is left out: the device buffer is
     /// allocated once, as a caching allocator would), around the copy and a synchronisation
     /// of the context.
@@ -129,11 +129,11 @@ impl Device {
         &self,
         x: ArrayView2<'_, f32>,
         options: MeasureOptions,
-    ) -> Result<Duration, GpuError> {
+    ) -> Result<Timings, GpuError> {
         let _guard = self.enter()?;
         let host = row_major(x);
         if host.is_empty() {
-            return options.repeat(|| Ok(Duration::ZERO));
+            return options.repeat_all(|| Ok(Duration::ZERO)).map(Timings::new);
         }
         // SAFETY: the timed copies write every element before anything could read one.
         let mut x_dev =
@@ -141,14 +141,16 @@ impl Device {
         x_dev
             .copy_from(&host[..])
             .during("copying x to the device")?; // warm-up
-        options.repeat(|| {
-            let t = Instant::now();
-            x_dev
-                .copy_from(&host[..])
-                .during("copying x to the device")?;
-            CurrentContext::synchronize().during("finishing the copy")?;
-            Ok(t.elapsed())
-        })
+        options
+            .repeat_all(|| {
+                let t = Instant::now();
+                x_dev
+                    .copy_from(&host[..])
+                    .during("copying x to the device")?;
+                CurrentContext::synchronize().during("finishing the copy")?;
+                Ok(t.elapsed())
+            })
+            .map(Timings::new)
     }
 
     /// The median of `options`' repetitions of `enqueue`, timed with CUDA events recorded on
@@ -230,6 +232,30 @@ fn median(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();
     sorted[sorted.len() / 2]
+}
+
+/// Repeated timings of one operation, as [`Device::measure_read`] and
+/// [`Device::measure_upload`] return them: every sample, in the order taken, and their median.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timings {
+    /// The median of [`Timings::samples`].
+    pub median: Duration,
+    /// Every timing, in the order taken (at least one).
+    pub samples: Vec<Duration>,
+}
+
+impl Timings {
+    /// The median of `samples`, kept with them.
+    ///
+    /// # Panics
+    ///
+    /// When `samples` is empty.
+    fn new(samples: Vec<Duration>) -> Timings {
+        Timings {
+            median: median(&samples),
+            samples,
+        }
+    }
 }
 
 /// The result of [`Device::measure`]: medians over repetitions.

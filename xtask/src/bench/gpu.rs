@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use indicatif::ProgressBar;
-use matmul_cuda::gpu::{Device, MeasureOptions, Method};
+use matmul_cuda::gpu::{Device, MeasureOptions, Method, Timings};
 
 use super::plan::{Plan, Workloads};
 use super::results::{DEVICE_READ, FP32_PEAK, Record, Results, Skipped, Source, TO_DEVICE};
@@ -84,11 +84,15 @@ pub fn run(
                 stage: FP32_PEAK.into(),
                 source: Source::Gpu,
                 workload: square.name.clone(),
+                // Computed from the GPU's properties, not measured: no spread, so its
+                // interval is the value itself.
                 median_ns: square.flops() / peak * 1e9,
                 min_ns: square.flops() / peak * 1e9,
+                ci_low_ns: square.flops() / peak * 1e9,
+                ci_high_ns: square.flops() / peak * 1e9,
                 gflops: peak / 1e9,
-                note: "2·N³ flops at the GPU's FP32 peak, from its properties (SMs × FP32 \
-                       lanes per SM × 2 × boost clock)"
+                note: "2·N³ flops at the GPU's FP32 peak, computed from its properties (SMs × \
+                       FP32 lanes per SM × 2 × boost clock), not measured"
                     .into(),
                 ..Record::default()
             });
@@ -107,16 +111,13 @@ fn copy_and_read(
     let x = workload.a.view();
     let megabytes = (x.len() * std::mem::size_of::<f32>()) as f64 / 1e6;
     match device.measure_upload(x, options) {
-        Ok(time) => results.results.push(Record {
+        Ok(timings) => results.results.push(Record {
             stage: TO_DEVICE.into(),
             package: env_package(),
             source: Source::Gpu,
             workload: workload.name.clone(),
-            median_ns: nanos(time),
-            min_ns: nanos(time),
-            samples: 0,
             note: format!("the copy of x ({megabytes:.1} MB) from host memory to the device"),
-            ..Record::default()
+            ..timed_record(&timings)
         }),
         Err(error) => results.skipped.push(Skipped {
             stage: TO_DEVICE.into(),
@@ -125,7 +126,7 @@ fn copy_and_read(
             reason: error.to_string(),
         }),
     }
-    if let Ok(time) = device.measure_read(x, options) {
+    if let Ok(timings) = device.measure_read(x, options) {
         let floor_name = match workload.name.as_str() {
             MNIST5 | MNIST50K => DEVICE_READ,
             _ => return,
@@ -134,11 +135,8 @@ fn copy_and_read(
             stage: floor_name.into(),
             source: Source::Gpu,
             workload: workload.name.clone(),
-            median_ns: nanos(time),
-            min_ns: nanos(time),
-            samples: 0,
             note: "one read of x in device memory (a bandwidth kernel, CUDA events)".into(),
-            ..Record::default()
+            ..timed_record(&timings)
         });
     }
 }
@@ -202,6 +200,25 @@ fn time_method(
 /// The package that defines the GPU kernels.
 fn env_package() -> String {
     matmul_cuda::CRATE.package.into()
+}
+
+/// A record's timing fields from repeated timings: median, fastest, the median's interval,
+/// the count.
+fn timed_record(timings: &Timings) -> Record {
+    let samples = &timings.samples;
+    let (ci_low_ns, ci_high_ns) = interval(samples);
+    Record {
+        median_ns: nanos(timings.median),
+        min_ns: samples
+            .iter()
+            .copied()
+            .min()
+            .map_or(nanos(timings.median), nanos),
+        ci_low_ns,
+        ci_high_ns,
+        samples: samples.len(),
+        ..Record::default()
+    }
 }
 
 /// A 95% interval of the median of `times`, nanoseconds (the bench's bootstrap).
