@@ -51,10 +51,9 @@ const PEAK_CALL_SECONDS: f64 = 0.002;
 
 /// How long a peak sample paired with a stage's waits after it: the stage's threads (a pool's
 /// workers spin a while before they sleep) must be asleep, or they share the cores with the
-/// FMA loop.
-// On the 2-core machine this was tuned on, paired peak samples after gemm and matrixmultiply
-// had a median 33% below the peak's samples taken alone with a pause of 5 ms, and 1.5% below
-// with 20 ms.
+/// FMA loop. On the 2-core machine this was tuned on, paired peak samples after gemm and
+/// matrixmultiply had a median 33% below the peak's samples taken alone with a pause of 5 ms,
+/// and 1.5% below with 20 ms.
 const PEAK_PAUSE: Duration = Duration::from_millis(20);
 
 /// Samples of the FP32 peak taken in each round.
