@@ -1,13 +1,12 @@
 //! The CPU part of a run: every stage on the lesson's workloads and the square sweep, and the
 //! CPU's two floors (a streaming read of `x`, the FP32 FMA peak), all into [`Results`].
 //!
-//! Each sample of a stage is followed by a sample of its workload's floor
-//! ([`timer::sample_paired`]): a read of `x` on `mnist50k`, a call of the FMA-peak loop on a
-//! square. The stage's ratio to its floor is the median of the ratios pair by pair, with a
-//! bootstrap interval: so the ratio holds while the machine's speed drifts. A peak sample
-//! waits [`PEAK_PAUSE`] first: right after a threaded stage, the stage's threads had not
-//! settled and the peak ran measurably slow, which would have flattered the stage's share of
-//! it. The peak is also sampled alone in every round, and its row pools both.
+//! Each sample of a stage on `mnist50k` is followed by a read of `x`, its floor
+//! ([`timer::sample_paired`]), and the stage's ratio to its floor is the median of the ratios
+//! pair by pair, with a bootstrap interval: so the ratio holds while the machine's speed drifts.
+//! The squares' floor, the FP32 peak, is taken alone in every round instead: a peak sample
+//! right after a threaded stage's ran measurably slow (the stage's threads had not settled),
+//! which would have flattered every square's share of it.
 
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use super::plan::{Plan, Workloads};
 use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
 use super::units::format_time;
-use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload, square_size};
+use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
 use matmul_cuda::blas::isa::Isa;
 
 /// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
@@ -48,13 +47,6 @@ struct Timed<'w> {
 /// How long one call of the FP32 FMA peak loop should take, in seconds: long enough for the
 /// clock, short enough for many samples in each round.
 const PEAK_CALL_SECONDS: f64 = 0.002;
-
-/// How long a peak sample paired with a stage's waits after it: the stage's threads (a pool's
-/// workers spin a while before they sleep) must be asleep, or they share the cores with the
-/// FMA loop. On the 2-core machine this was tuned on, paired peak samples after gemm and
-/// matrixmultiply had a median 33% below the peak's samples taken alone with a pause of 5 ms,
-/// and 1.5% below with 20 ms.
-const PEAK_PAUSE: Duration = Duration::from_millis(20);
 
 /// Samples of the FP32 peak taken in each round.
 const PEAK_SAMPLES_PER_ROUND: usize = 10;
@@ -106,21 +98,15 @@ impl<'x> Floors<'x> {
         self.peak_flops_per_call() / (started.elapsed().as_secs_f64() * 1e9)
     }
 
-    /// Whether samples of `workload` are paired with a floor sample: `mnist50k` with a read of
-    /// `x`, a square with a call of the FMA-peak loop.
+    /// Whether samples of `workload` are paired with a floor sample: `mnist50k`, with a read
+    /// of `x`.
     fn pairs(&self, workload: &Workload) -> bool {
-        workload.name == MNIST50K || square_size(&workload.name).is_some()
+        workload.name == MNIST50K
     }
 
-    /// One sample of `workload`'s floor, in nanoseconds: a read of `x`, or the time the
-    /// square's flops would take at the rate of one call of the FMA-peak loop.
-    fn sample_for(&self, workload: &Workload) -> f64 {
-        if workload.name == MNIST50K {
-            self.read.time(self.x)
-        } else {
-            std::thread::sleep(PEAK_PAUSE);
-            workload.flops() / self.peak_rate()
-        }
+    /// One sample of the paired floor: a read of `x`, in nanoseconds.
+    fn read_sample(&self) -> f64 {
+        self.read.time(self.x)
     }
 
     /// One set of each floor on its own: a few reads of `x` and the FMA peak's samples for
@@ -199,7 +185,7 @@ pub fn run(
             let workload = t.workload;
             if floors.pairs(workload) {
                 let (samples, floor_samples, _) =
-                    timer::sample_paired(t.settings, call, || floors.sample_for(workload));
+                    timer::sample_paired(t.settings, call, || floors.read_sample());
                 t.samples.extend(samples);
                 t.floor_samples.extend(floor_samples);
             } else {
@@ -374,7 +360,7 @@ impl<'w> FirstRound<'_, 'w> {
         let call = || (stage.matmul)(a, b);
         let floors = self.floors;
         let (samples, floor_samples, calls_per_sample) = if floors.pairs(workload) {
-            timer::sample_paired(settings, call, || floors.sample_for(workload))
+            timer::sample_paired(settings, call, || floors.read_sample())
         } else {
             let (samples, calls_per_sample) = timer::sample(settings, call);
             (samples, Vec::new(), calls_per_sample)
@@ -438,15 +424,11 @@ fn floor_records(
         ..Record::default()
     });
 
-    // The FMA loop's rates, flops per nanosecond: alone in every round, and next to every
-    // sample of a stage on a square. Anything else running only slows a register-only loop
-    // down (a full run on a 2-core machine measured half its samples at half the rate, next to
-    // the threads of the stage before), so the peak is the median of the faster half of its
-    // samples, with that median's interval.
+    // The FMA loop's rates, flops per nanosecond, taken in every round. Anything else running
+    // only slows a register-only loop down (a full run on a 2-core machine measured half its
+    // samples at half the rate, next to the threads of the stage before), so the peak is the
+    // median of the faster half of its samples, with that median's interval.
     let mut rates = floors.peak_alone.clone();
-    for square in &workloads.squares {
-        rates.extend(on(&square.name).iter().map(|ns| square.flops() / ns));
-    }
     rates.sort_by(|a, b| b.total_cmp(a));
     rates.truncate(rates.len().div_ceil(2));
     let rate = timer::median(rates.clone());
@@ -465,8 +447,7 @@ fn floor_records(
             gflops: rate,
             note: format!(
                 "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, \
-                 {} threads; the faster half of its samples, alone and next to the stages', in \
-                 {} rounds)",
+                 {} threads; the faster half of its samples in {} rounds)",
                 floor::peak_name(floors.read.isa()),
                 plan.threads,
                 rounds
