@@ -13,10 +13,10 @@ use std::time::Duration;
 // Pairing the peak with every square sample was tried and measured on the 2-core Xeon: after
 // gemm and matrixmultiply, paired peak samples had a median 33% below the peak taken alone
 // with a 5 ms pause before them, 49% below with an untimed warm-up call instead, and 1.5%
-// below with a 20 ms pause. But with that pause between samples, the stages' own figures on
-// the squares fell by 10–20% against a run without it (gemm-packed 114 → 88 GFLOP/s at 512),
-// while the peak alone moved by less than its interval: the pairs would have measured stages
-// restarting after an idle gap, not the stages. So the squares keep the peak alone.
+// below with a 20 ms pause. But with that pause between samples, the own GEMM's stages and
+// streaming fell by 10–20% on the squares against the run before (gemm-packed 114 → 88
+// GFLOP/s at 512; matrixmultiply and OpenBLAS did not fall): the pairs would have measured
+// stages restarting after an idle gap, not the stages. So the squares keep the peak alone.
 
 use indicatif::ProgressBar;
 use matmul_cuda::Stage;
