@@ -328,15 +328,20 @@ mod os {
         let mut bytes = 0u32;
         // SAFETY: a null buffer with a length of 0 asks only for the length.
         unsafe { GetLogicalProcessorInformation(std::ptr::null_mut(), &mut bytes) };
-        let count = bytes as usize / size_of::<SYSTEM_LOGICAL_PROCESSOR_INFORMATION>();
+        let record = size_of::<SYSTEM_LOGICAL_PROCESSOR_INFORMATION>();
+        // Room for every byte asked for, in whole records.
+        let count = (bytes as usize).div_ceil(record);
         let mut records = Vec::with_capacity(count);
+        let Ok(room) = u32::try_from(count * record) else {
+            return Vec::new();
+        };
+        bytes = room;
         // SAFETY: the buffer has room for `bytes` bytes of records.
         let ok = unsafe { GetLogicalProcessorInformation(records.as_mut_ptr(), &mut bytes) };
         if ok == 0 {
             return Vec::new();
         }
-        let written =
-            (bytes as usize / size_of::<SYSTEM_LOGICAL_PROCESSOR_INFORMATION>()).min(count);
+        let written = (bytes as usize / record).min(count);
         // SAFETY: the call wrote `written` whole records into the buffer.
         unsafe { records.set_len(written) };
         records
