@@ -43,6 +43,7 @@ mod neon;
 
 pub use crate::machine::Caches;
 pub use blocks::Blocks;
+pub(crate) use driver::cores;
 
 use kernel::MicroKernel;
 

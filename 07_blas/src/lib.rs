@@ -133,9 +133,12 @@
 //! [`dot`](https://docs.rs/ndarray/0.17/ndarray/struct.ArrayBase.html#method.dot): the
 //! pure-Rust [`matrixmultiply`](https://docs.rs/matrixmultiply) crate, the same design with a
 //! 16 × 16 AVX-512 kernel and its own thread pool (`MATMUL_NUM_THREADS` overrides the count).
-//! With the `openblas` cargo feature the `openblas` stage (module `openblas`) calls the
-//! system's OpenBLAS — NumPy's BLAS, with assembly kernels per CPU family. The bench times
-//! both next to NumPy and PyTorch, with the machine's measured FMA peak as the ceiling.
+//! The [`gemm-crate`](gemm_crate) stage calls the [`gemm`](https://docs.rs/gemm) crate, the
+//! GEMM inside faer and candle: the same design again, with AVX-512 kernels, small products
+//! multiplied without packing, and rayon's threads. With the `openblas` cargo feature the
+//! `openblas` stage (module `openblas`) calls the system's OpenBLAS — NumPy's BLAS, with
+//! assembly kernels per CPU family. The bench times them all next to NumPy and PyTorch, with
+//! the machine's measured FMA peak as the ceiling.
 //!
 //! ## The lesson's shape is not a GEMM's shape
 //!
@@ -375,12 +378,74 @@ pub mod matrixmultiply {
     }
 }
 
+/// The `gemm-crate` stage: the [`gemm`](https://docs.rs/gemm) crate, the pure-Rust GEMM that
+/// faer and candle use, with its AVX-512 kernels and its own threads.
+pub mod gemm_crate {
+    use ndarray::{Array2, ArrayView2};
+
+    /// `a @ b` with the `gemm` crate's `gemm`, on every core (it decides itself when a product
+    /// is too small to share).
+    ///
+    /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
+    ///
+    /// # Panics
+    ///
+    /// When `a.ncols() != b.nrows()`, naming both shapes.
+    ///
+    /// ```
+    /// use matmul_data::{synthetic, test_near};
+    ///
+    /// // a transposed and b stepped: the crate takes any strides, as ndarray's views have.
+    /// let (a, b) = (synthetic::uniform(70, 50, 1), synthetic::uniform(70, 90, 2));
+    /// let (a, b) = (a.t(), b.slice(ndarray::s![.., ..;3]));
+    /// test_near(&matmul_blas::gemm_crate::matmul(a, b), &a.dot(&b));
+    /// ```
+    pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+        let mut c = Array2::zeros((m, n));
+        if m == 0 || n == 0 || k == 0 {
+            return c; // a sum of nothing is zero
+        }
+        let threads = crate::gemm::cores();
+        let (a_rows, a_columns) = (a.strides()[0], a.strides()[1]);
+        let (b_rows, b_columns) = (b.strides()[0], b.strides()[1]);
+        // SAFETY: each pointer is element (0, 0) of its view, and the strides (in elements,
+        // column stride first, as the crate takes them) are the views' own, so every element
+        // the crate reads lies in `a` or `b` and every one it writes in the new `c`, row-major
+        // with rows `n` apart. `read_dst = false`: `c` is overwritten, `c = 1·a·b`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                a_columns,
+                a_rows,
+                b.as_ptr(),
+                b_columns,
+                b_rows,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads),
+            );
+        }
+        c
+    }
+}
+
 /// Which BLAS libraries this build can call, for the bench's machine line.
 pub fn blas_libraries() -> &'static str {
     if cfg!(feature = "openblas") {
-        "matrixmultiply (threaded), OpenBLAS (system)"
+        "matrixmultiply (threaded), gemm crate (threaded), OpenBLAS (system)"
     } else {
-        "matrixmultiply (threaded); OpenBLAS not built (feature `openblas`)"
+        "matrixmultiply (threaded), gemm crate (threaded); OpenBLAS not built (feature `openblas`)"
     }
 }
 
@@ -426,6 +491,11 @@ pub fn stages() -> Vec<Stage> {
             "matrixmultiply",
             "a real GEMM (ndarray's dot): packing, cache blocking, SIMD micro-kernel, threads",
             matrixmultiply::matmul,
+        ),
+        own(
+            "gemm-crate",
+            "the gemm crate (faer's and candle's GEMM): AVX-512 kernels, small sizes unpacked, threads",
+            gemm_crate::matmul,
         ),
     ]);
     #[cfg(feature = "openblas")]

@@ -62,6 +62,7 @@ fn stages_end_with_this_crates_stages() {
         "gemm-blocked",
         "gemm",
         "matrixmultiply",
+        "gemm-crate",
     ];
     if cfg!(feature = "openblas") {
         expected.push("openblas");

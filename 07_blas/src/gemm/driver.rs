@@ -86,10 +86,9 @@ pub(crate) fn run<K: MicroKernel>(
     give_back(buffer);
 }
 
-/// One sliver of a panel of `B`, packed on first use.
 /// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
 /// from files, which costs more than a small product.
-pub(super) fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
@@ -108,6 +107,7 @@ fn helpers() -> &'static rayon::ThreadPool {
     })
 }
 
+/// One sliver of a panel of `B`, packed on first use.
 struct BSliver<'a> {
     /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
     source: ArrayView2<'a, f32>,
