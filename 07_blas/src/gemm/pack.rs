@@ -24,12 +24,18 @@ use ndarray::ArrayView2;
 /// zero-padded to a whole sliver. Reuses `out`'s allocation.
 ///
 /// A sliver of `A` is a sliver of `Aᵀ`'s columns: the same copy as [`pack_b`], transposed.
+// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
+// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
+#[inline(always)]
 pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) {
     pack_b(block.t(), mr, out);
 }
 
 /// Packs `block` (depth × columns) into slivers of `nr` columns, each `depth × nr`,
 /// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
+// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
+// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
+#[inline(always)]
 pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
     let (depth, columns) = block.dim();
     // Whatever `out` held is overwritten, padding included: no need to clear it first.
@@ -39,6 +45,9 @@ pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) 
 
 /// [`pack_b`] into `out`, which must hold exactly the whole slivers; every element of `out`
 /// is written, the padding with zeros.
+// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
+// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
+#[inline(always)]
 pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]) {
     let (depth, columns) = block.dim();
     let sliver = nr * depth;
@@ -52,18 +61,48 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
         let first = s * nr;
         let width = nr.min(columns - first);
-        for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
-            let (values, padding) = step.split_at_mut(width);
-            // Step `p` of the sliver: `width` elements of row `p`, one `column_stride` apart
-            // (adjacent for a row-major `b`; for `A` these are `MR` rows, `lda` apart).
-            let row = origin.wrapping_offset(p as isize * row_stride);
-            for (j, value) in values.iter_mut().enumerate() {
-                let offset = (first + j) as isize * column_stride;
-                // SAFETY: `p < depth` and `first + j < columns`: element `(p, first + j)` of
-                // the block, which the view's strides place inside its array.
-                *value = unsafe { *row.offset(offset) };
+        if column_stride == 1 {
+            // A row of the sliver is `width` adjacent elements (a row-major `B`): one copy.
+            for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
+                let row = origin.wrapping_offset(p as isize * row_stride + first as isize);
+                // SAFETY: elements `(p, first .. first + width)` of the block, `p < depth` and
+                // `first + width ≤ columns`, adjacent (`column_stride == 1`) in its array.
+                let values = unsafe { std::slice::from_raw_parts(row, width) };
+                if width == nr {
+                    step.copy_from_slice(values); // `nr` long: a constant, once inlined
+                } else {
+                    step[..width].copy_from_slice(values);
+                    step[width..].fill(0.0);
+                }
             }
-            padding.fill(0.0);
+        } else if row_stride == 1 {
+            // A column of the sliver is adjacent elements (a row-major `A`, packed through its
+            // transpose): read each one straight through and scatter it into its steps.
+            for j in 0..width {
+                let column = origin.wrapping_offset((first + j) as isize * column_stride);
+                // SAFETY: elements `(0 .. depth, first + j)` of the block, `first + j < columns`,
+                // adjacent (`row_stride == 1`) in its array.
+                let values = unsafe { std::slice::from_raw_parts(column, depth) };
+                for (step, &value) in packed.chunks_exact_mut(nr).zip(values) {
+                    step[j] = value;
+                }
+            }
+            for step in packed.chunks_exact_mut(nr) {
+                step[width..].fill(0.0);
+            }
+        } else {
+            // Any other strides: element by element, `column_stride` apart.
+            for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
+                let (values, padding) = step.split_at_mut(width);
+                let row = origin.wrapping_offset(p as isize * row_stride);
+                for (j, value) in values.iter_mut().enumerate() {
+                    let offset = (first + j) as isize * column_stride;
+                    // SAFETY: element `(p, first + j)` of the block, `p < depth` and
+                    // `first + j < columns`, which the view's strides place inside its array.
+                    *value = unsafe { *row.offset(offset) };
+                }
+                padding.fill(0.0);
+            }
         }
     }
 }
