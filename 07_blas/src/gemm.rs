@@ -47,12 +47,26 @@ pub(crate) use driver::cores;
 
 use kernel::MicroKernel;
 
-/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread: 2²², about
-/// 130,000 cycles of one core issuing two 16-lane FMAs per cycle. Below that, waking a pool
-/// thread and sharing the work costs about what the second core saves, and more when other
-/// programs' threads compete for the cores (on the 2-core machine this was tuned on, 128³ did
-/// not gain from a second thread in a full bench run, and 256³ did).
-pub const PARALLEL_FROM: usize = 1 << 22;
+/// Cycles of one core's arithmetic from which [`matmul`] shares a product among the cores:
+/// 2¹⁶. Below that, waking the pool's threads, packing `B` together and meeting twice per
+/// panel cost about what the other cores save. Measured on a 2-core AVX-512 machine: `128³`
+/// (2¹⁶ cycles of two 16-lane FMAs per cycle) gained from a second thread, `96³` lost.
+pub const PARALLEL_CYCLES: usize = 1 << 16;
+
+/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
+/// kernel: [`PARALLEL_CYCLES`] of a core that issues two FMAs per cycle, each of the kernel's
+/// vector width, so that a narrower kernel, which takes longer over the same product, shares
+/// smaller ones.
+///
+/// ```
+/// use matmul_blas::{gemm, isa::Isa};
+///
+/// assert_eq!(gemm::parallel_from(Isa::Avx512), 1 << 21); // 128³
+/// assert_eq!(gemm::parallel_from(Isa::Avx2), 1 << 20);
+/// ```
+pub const fn parallel_from(isa: Isa) -> usize {
+    PARALLEL_CYCLES * 2 * isa.kernels().lanes
+}
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.
 ///
@@ -117,12 +131,13 @@ impl Plan {
     }
 
     /// The `gemm` stage: the blocked product on every core
-    /// ([`std::thread::available_parallelism`]) from [`PARALLEL_FROM`] multiply-adds.
+    /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds.
     pub fn threaded() -> Plan {
+        let plan = Plan::blocked();
         Plan {
             threads: driver::cores(),
-            parallel_from: PARALLEL_FROM,
-            ..Plan::blocked()
+            parallel_from: parallel_from(plan.isa),
+            ..plan
         }
     }
 }
@@ -258,7 +273,7 @@ pub fn matmul_blocked(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<
     matmul_with(a, b, &Plan::blocked())
 }
 
-/// The `gemm` stage: `a @ b` blocked, packed and on every core (from [`PARALLEL_FROM`]
+/// The `gemm` stage: `a @ b` blocked, packed and on every core (from [`parallel_from`]
 /// multiply-adds).
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.

@@ -114,13 +114,13 @@
 //! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
-//! the others up. The packed panel of `B` is what they have in common: each sliver of it is
-//! packed once, by whichever thread needs it first, and the others use that copy. The calling
+//! the others up. The packed panel of `B` is what they have in common: they pack it together,
+//! each a run of its slivers, before any of them multiplies, since each needs all of it. The calling
 //! thread works too, helped by a pool (rayon's) of one thread fewer than the cores, whose
 //! threads wait between products, since starting a thread costs as much as a small product
 //! (with a helper for every core, an idle one looking for work took a core from a busy one and
 //! made `square-256` land at one of two speeds from run to run); they are used from
-//! [`gemm::PARALLEL_FROM`] multiply-adds, and their number is
+//! [`gemm::parallel_from`] multiply-adds, and their number is
 //! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one thread,
 //! and stage 2 with blocks as large as the matrices; the micro-kernel is its only parameter
 //! (`gemm/driver.rs`):

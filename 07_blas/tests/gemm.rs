@@ -151,9 +151,9 @@ fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
 
 #[test]
 fn the_threaded_stage_splits_a_large_product_correctly() {
-    // Above PARALLEL_FROM, with the machine's own thread count and blocks, sizes no tile divides.
+    // Above parallel_from, with the machine's own thread count and blocks, sizes no tile divides.
     let (a, b) = (uniform(341, 337, 7), uniform(337, 301, 8));
-    const { assert!(341 * 337 * 301 >= gemm::PARALLEL_FROM) };
+    const { assert!(341 * 337 * 301 >= gemm::parallel_from(matmul_blas::isa::Isa::Avx512)) };
     let case = "(341, 337) @ (337, 301)";
     check_case(case, gemm::matmul, naive::matmul, a.view(), b.view());
     check_case(
