@@ -48,10 +48,14 @@ pub(crate) use driver::cores;
 use kernel::MicroKernel;
 
 /// Cycles of one core's arithmetic from which [`matmul`] shares a product among the cores:
-/// 2¹⁶. Below that, waking the pool's threads, packing `B` together and meeting twice per
-/// panel cost about what the other cores save. Measured on a 2-core AVX-512 machine: `128³`
-/// (2¹⁶ cycles of two 16-lane FMAs per cycle) gained from a second thread, `96³` lost.
-pub const PARALLEL_CYCLES: usize = 1 << 16;
+/// 2¹⁷. Below that, waking the pool's threads and meeting once per panel of `B` cost about
+/// what the other cores save. Measured on a 2-core AVX-512 machine: with the other core idle,
+/// `128³` (2¹⁶ cycles of two 16-lane FMAs per cycle) gained a little from a second thread and
+/// `96³` lost; in a full bench run, beside other libraries' thread pools (OpenBLAS's threads
+/// spin for a while after their own product), a second thread made `128³` several times
+/// slower, most likely by waiting at the meeting point for a core that was busy elsewhere.
+/// Twice the break-even keeps that risk off the sizes that gain little.
+pub const PARALLEL_CYCLES: usize = 1 << 17;
 
 /// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
 /// kernel: [`PARALLEL_CYCLES`] of a core that issues two FMAs per cycle, each of the kernel's
@@ -61,8 +65,8 @@ pub const PARALLEL_CYCLES: usize = 1 << 16;
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
 ///
-/// assert_eq!(gemm::parallel_from(Isa::Avx512), 1 << 21); // 128³
-/// assert_eq!(gemm::parallel_from(Isa::Avx2), 1 << 20);
+/// assert_eq!(gemm::parallel_from(Isa::Avx512), 1 << 22); // 161³
+/// assert_eq!(gemm::parallel_from(Isa::Avx2), 1 << 21);
 /// ```
 pub const fn parallel_from(isa: Isa) -> usize {
     PARALLEL_CYCLES * 2 * isa.kernels().lanes

@@ -55,8 +55,9 @@
 //! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
 //! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
 //!
-//! 14 × 32 uses 28 + 2 + 1 = 31 registers: the most accumulators that fit beside two rows of
-//! `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of 4
+//! 14 × 32 uses 28 + 2 = 30 registers (the compiler folds each broadcast of `a` into its FMA
+//! as a memory operand, so it needs no register; two stay free): the most accumulators that
+//! fit beside two rows of `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of 4
 //! cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues
 //! (two or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads
 //! are not the limit, and its slivers of `b` are twice as wide: twice the cache for the same
@@ -114,8 +115,8 @@
 //! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
-//! the others up. The packed panel of `B` is what they have in common: they pack it together,
-//! each a run of its slivers, before any of them multiplies, since each needs all of it. The calling
+//! the others up. The packed panel of `B` is what they have in common: each sliver of it is
+//! packed once, by whichever thread needs it first, and the others use that copy. The calling
 //! thread works too, helped by a pool (rayon's) of one thread fewer than the cores, whose
 //! threads wait between products, since starting a thread costs as much as a small product
 //! (with a helper for every core, an idle one looking for work took a core from a busy one and
@@ -453,8 +454,8 @@ pub fn blas_libraries() -> &'static str {
 pub const CRATE: matmul_data::Crate = matmul_data::this_crate!();
 
 /// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one
-/// idea at a time; the GEMMs of others (matrixmultiply, and OpenBLAS with the `openblas`
-/// feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
+/// idea at a time; the GEMMs of others (matrixmultiply, the `gemm` crate, and OpenBLAS with
+/// the `openblas` feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
 /// them by shape.
 pub fn stages() -> Vec<Stage> {
     let own = |name: &'static str, summary: &'static str, matmul: matmul_data::MatmulFn| Stage {

@@ -1,14 +1,15 @@
 //! The driver of the `gemm-packed`, `gemm-blocked` and `gemm` stages: blocking, packing and
 //! threads, written once for every micro-kernel.
 //!
-//! For each `kc × nc` panel of `B` in turn, the threads first pack the panel together, each a
-//! run of its slivers, and meet (the end of a `rayon` scope): every thread needs every sliver,
-//! so none can start before all are packed. Then `C`'s rows are cut into blocks, which the
-//! threads take one at a time: a thread slowed down by anything else on the machine takes
-//! fewer blocks instead of holding the others up. For its block, a thread packs its rows of `A`
-//! and runs the micro-kernel on every pair of slivers. The threads meet again at the end of
-//! the panel, since the next panel adds into the same blocks of `C`. With one thread, or
-//! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
+//! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
+//! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
+//! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
+//! micro-kernel on every pair of slivers. The packed panel of `B` is shared: each of its slivers
+//! is packed once, by the first thread that needs it, while any other thread that needs it
+//! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. The threads meet
+//! once per panel (the end of a `rayon` scope), since the next panel adds into the same blocks
+//! of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
+//! the plain packed product.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -50,9 +51,7 @@ pub(crate) fn run<K: MicroKernel>(
             if buffer.len() < packed_len {
                 buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
             }
-            let b_panel = &mut buffer[..packed_len];
-            pack_panel::<K>(panel, b_panel, threads);
-            let b_panel = &*b_panel;
+            let slivers = BSliver::cut::<K>(panel, &mut buffer[..packed_len]);
             let blocks_of_c = Mutex::new(c.chunks_mut(rows * n).enumerate());
             let work = || {
                 let mut a_block = take_buffer();
@@ -69,50 +68,22 @@ pub(crate) fn run<K: MicroKernel>(
                         K::MR,
                         &mut a_block,
                     );
-                    let b_slivers = b_panel.chunks_exact(K::NR * depth);
+                    let b_slivers = slivers.iter().map(BSliver::packed::<K>);
                     macro_kernel::<K>(depth, &a_block, height, b_slivers, columns, &mut c[jc..], n);
                 }
                 give_back(a_block);
             };
-            on_threads(threads, |_| work());
+            // This thread works too; the others come from a pool whose threads wait between
+            // products instead of being started for each.
+            helpers().in_place_scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(|_| work());
+                }
+                work();
+            });
         }
     }
     give_back(buffer);
-}
-
-/// Packs the panel of `B` (`depth × columns`) into `packed`, its whole slivers, with up to
-/// `threads` threads: each packs a run of slivers, and all of them are packed before any
-/// thread multiplies (the threads would otherwise all wait for the first sliver, then all for
-/// the next).
-fn pack_panel<K: MicroKernel>(panel: ArrayView2<'_, f32>, packed: &mut [f32], threads: usize) {
-    let (depth, columns) = panel.dim();
-    let slivers = columns.div_ceil(K::NR);
-    let per_thread = slivers.div_ceil(threads.min(slivers));
-    let runs = Mutex::new(packed.chunks_mut(per_thread * K::NR * depth).enumerate());
-    on_threads(threads.min(slivers), |_| {
-        // Each thread takes one run (there are exactly as many as threads, or fewer).
-        let run = runs.lock().expect("no panic while taking a run").next();
-        if let Some((index, space)) = run {
-            let first = index * per_thread * K::NR;
-            let width = (per_thread * K::NR).min(columns - first);
-            pack_b_into(panel.slice(s![.., first..first + width]), K::NR, space);
-        }
-    });
-}
-
-/// Runs `work` on `threads` threads: this one, and `threads - 1` from the pool, whose threads
-/// wait between products instead of being started for each. Returns when all have finished.
-fn on_threads(threads: usize, work: impl Fn(usize) + Sync) {
-    if threads <= 1 {
-        return work(0);
-    }
-    helpers().in_place_scope(|scope| {
-        for t in 1..threads {
-            let work = &work;
-            scope.spawn(move |_| work(t));
-        }
-        work(0);
-    });
 }
 
 /// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
@@ -134,6 +105,45 @@ fn helpers() -> &'static rayon::ThreadPool {
             .build()
             .expect("starting the GEMM's helper threads")
     })
+}
+
+/// One sliver of a panel of `B`, packed on first use.
+struct BSliver<'a> {
+    /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
+    source: ArrayView2<'a, f32>,
+    /// Its space in the packing buffer, until it is packed.
+    space: Mutex<Option<&'a mut [f32]>>,
+    /// The packed sliver.
+    packed: OnceLock<&'a [f32]>,
+}
+
+impl<'a> BSliver<'a> {
+    /// The slivers of `panel` (`depth × columns`), not packed yet, with their space in
+    /// `space` (exactly the whole slivers).
+    fn cut<K: MicroKernel>(panel: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Vec<Self> {
+        let (depth, columns) = panel.dim();
+        let sources = (0..columns)
+            .step_by(K::NR)
+            .map(|j| panel.slice_move(s![.., j..(j + K::NR).min(columns)]));
+        sources
+            .zip(space.chunks_exact_mut(K::NR * depth))
+            .map(|(source, space)| BSliver {
+                source,
+                space: Mutex::new(Some(space)),
+                packed: OnceLock::new(),
+            })
+            .collect()
+    }
+
+    /// The packed sliver, packing it if no thread has yet.
+    fn packed<K: MicroKernel>(&self) -> &'a [f32] {
+        self.packed.get_or_init(|| {
+            let space = self.space.lock().expect("no panic while packing").take();
+            let space = space.expect("`get_or_init` runs its closure once");
+            pack_b_into(self.source, K::NR, space);
+            space
+        })
+    }
 }
 
 /// `c += A·B` for a packed block of `A` (`rows` rows) and packed slivers of `B` (`columns`
