@@ -101,6 +101,10 @@ pub struct Plan {
     pub threads: usize,
     /// Multiply-adds (`m · n · k`) from which `threads` threads are used; below, one.
     pub parallel_from: usize,
+    /// Bytes of a block of a row-major `A` up to which the kernel reads it in place instead of
+    /// packing it (0: always packed). Packing `A` pays for itself on large blocks, whose rows
+    /// would otherwise fight over the same sets of L1; on a small one it only costs the copy.
+    pub a_in_place_up_to: usize,
 }
 
 impl Plan {
@@ -112,6 +116,7 @@ impl Plan {
             blocks: Blocks::WHOLE,
             threads: 1,
             parallel_from: usize::MAX,
+            a_in_place_up_to: 0,
         }
     }
 
@@ -135,12 +140,14 @@ impl Plan {
     }
 
     /// The `gemm` stage: the blocked product on every core
-    /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds.
+    /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
+    /// blocks of a row-major `A` up to a sixteenth of L2 read in place, not packed.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         Plan {
             threads: driver::cores(),
             parallel_from: parallel_from(plan.isa),
+            a_in_place_up_to: Caches::detect().l2 / 16,
             ..plan
         }
     }
@@ -217,7 +224,7 @@ fn run<K: MicroKernel>(
         nc: plan.blocks.nc.max(1),
     };
     let c = c.as_slice_mut().expect("c is a fresh row-major array");
-    driver::run::<K>(a, b, c, blocks, threads);
+    driver::run::<K>(a, b, c, blocks, threads, plan.a_in_place_up_to);
 }
 
 /// The `gemm-kernel` stage: `a @ b` by this CPU's micro-kernel over the unpacked matrices.

@@ -122,8 +122,15 @@
 //! (with a helper for every core, an idle one looking for work took a core from a busy one and
 //! made `square-256` land at one of two speeds from run to run); they are used from
 //! [`gemm::parallel_from`] multiply-adds, and their number is
-//! [`std::thread::available_parallelism`]. The same driver runs stages 2 and 3 with one thread,
-//! and stage 2 with blocks as large as the matrices; the micro-kernel is its only parameter
+//! [`std::thread::available_parallelism`].
+//!
+//! This stage also skips a copy that stage 2 made for every block: when `A` is row-major and a
+//! block of it is small (a sixteenth of L2, [`gemm::Plan::a_in_place_up_to`]), the kernel
+//! reads it where it is. Each step broadcasts the sliver's `MR` elements one by one anyway, so
+//! they need not be adjacent; only the last, partial sliver is packed, with its zero rows. A
+//! large block is still packed: its rows, a row of `A` apart, would compete for the same few
+//! sets of L1. The same driver runs stages 2 and 3 with one thread and every block packed, and
+//! stage 2 with blocks as large as the matrices; the micro-kernel is its only parameter
 //! (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]

@@ -61,6 +61,28 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
                 ..blocked
             },
         ),
+        (
+            // A row-major `a` read in place, its partial last sliver packed.
+            "a in place, tiny blocks, 2 threads",
+            Plan {
+                blocks: Blocks {
+                    kc: 7,
+                    mc: 2 * mr + 1,
+                    nc: nr + 1,
+                },
+                threads: 2,
+                parallel_from: 0,
+                a_in_place_up_to: usize::MAX,
+                ..blocked
+            },
+        ),
+        (
+            "a in place, whole",
+            Plan {
+                a_in_place_up_to: usize::MAX,
+                ..blocked
+            },
+        ),
     ]
 }
 

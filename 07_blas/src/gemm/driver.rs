@@ -16,13 +16,14 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MicroKernel, Packed};
+use super::kernel::{MicroKernel, Packed, Sliver, Strided};
 use super::pack::{give_back, pack_a, pack_b_into, take_buffer};
 
 /// The largest `MR · NR` of any kernel: the size of the scratch tile for partial tiles.
 const MAX_TILE: usize = 512;
 
-/// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads.
+/// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
+/// a row-major `a` is read in place, not packed, in blocks of at most `a_in_place_up_to` bytes.
 ///
 /// The caller has checked `K::supported()` and that no dimension is zero.
 pub(crate) fn run<K: MicroKernel>(
@@ -31,6 +32,7 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [f32],
     blocks: Blocks,
     threads: usize,
+    a_in_place_up_to: usize,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
@@ -53,6 +55,11 @@ pub(crate) fn run<K: MicroKernel>(
             }
             let slivers = BSliver::cut::<K>(panel, &mut buffer[..packed_len]);
             let blocks_of_c = Mutex::new(c.chunks_mut(rows * n).enumerate());
+            // Blocks of a row-major `A` small enough to stay in cache are read where they are:
+            // each step's `MR` elements are a column of the sliver, `lda` apart, which the
+            // kernel broadcasts one by one anyway, so packing would only copy them.
+            let read_a_in_place =
+                a.strides()[1] == 1 && rows.min(m) * depth * size_of::<f32>() <= a_in_place_up_to;
             let work = || {
                 let mut a_block = take_buffer();
                 loop {
@@ -63,13 +70,47 @@ pub(crate) fn run<K: MicroKernel>(
                         .next();
                     let Some((index, c)) = next else { break };
                     let (i, height) = (index * rows, c.len() / n);
-                    pack_a(
-                        a.slice(s![i..i + height, pc..pc + depth]),
-                        K::MR,
-                        &mut a_block,
-                    );
+                    let block = a.slice(s![i..i + height, pc..pc + depth]);
                     let b_slivers = slivers.iter().map(BSliver::packed::<K>);
-                    macro_kernel::<K>(depth, &a_block, height, b_slivers, columns, &mut c[jc..], n);
+                    let c = &mut c[jc..];
+                    if read_a_in_place {
+                        // Whole slivers straight from `a`; the last, partial one packed.
+                        let whole = height / K::MR;
+                        let lda = block.strides()[0];
+                        pack_a(block.slice(s![whole * K::MR.., ..]), K::MR, &mut a_block);
+                        let (origin, edge) = (block.as_ptr(), a_block.as_ptr());
+                        let a_sliver = |ir: usize| {
+                            if ir < whole {
+                                Strided {
+                                    ptr: origin.wrapping_offset((ir * K::MR) as isize * lda),
+                                    stride_i: lda,
+                                    stride_p: 1,
+                                }
+                            } else {
+                                // The packed partial sliver: steps `MR` apart, rows adjacent.
+                                Strided {
+                                    ptr: edge,
+                                    stride_i: 1,
+                                    stride_p: K::MR as isize,
+                                }
+                            }
+                        };
+                        // SAFETY: the caller checked `K::supported()`; sliver `ir < whole` is
+                        // `MR` whole rows of the block (`depth` adjacent elements each, `lda`
+                        // apart), and the last is packed with its zero rows.
+                        unsafe {
+                            macro_kernel::<K, _>(depth, a_sliver, height, b_slivers, columns, c, n);
+                        }
+                    } else {
+                        pack_a(block, K::MR, &mut a_block);
+                        let a_block = &a_block;
+                        let a_sliver = |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
+                        // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
+                        // sliver whole, `MR · depth` elements, zero rows included.
+                        unsafe {
+                            macro_kernel::<K, _>(depth, a_sliver, height, b_slivers, columns, c, n);
+                        }
+                    }
                 }
                 give_back(a_block);
             };
@@ -146,11 +187,17 @@ impl<'a> BSliver<'a> {
     }
 }
 
-/// `c += A·B` for a packed block of `A` (`rows` rows) and packed slivers of `B` (`columns`
-/// columns), `c` starting at the block's first element with rows `rsc` apart.
-fn macro_kernel<'b, K: MicroKernel>(
+/// `c += A·B` for a block of `A` (`rows` rows, its sliver `ir` at `a_sliver(ir)`: packed, or
+/// in place) and packed slivers of `B` (`columns` columns), `c` starting at the block's first
+/// element with rows `rsc` apart.
+///
+/// # Safety
+///
+/// `K::supported()` holds, and for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable
+/// at `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding).
+unsafe fn macro_kernel<'b, K: MicroKernel, A: Sliver>(
     depth: usize,
-    a_block: &[f32],
+    a_sliver: impl Fn(usize) -> A,
     rows: usize,
     b_slivers: impl Iterator<Item = &'b [f32]>,
     columns: usize,
@@ -161,15 +208,15 @@ fn macro_kernel<'b, K: MicroKernel>(
     for (jr, b_sliver) in b_slivers.enumerate() {
         let j0 = jr * K::NR;
         let width = K::NR.min(columns - j0);
-        for (ir, a_sliver) in a_block.chunks_exact(K::MR * depth).enumerate() {
+        for ir in 0..rows.div_ceil(K::MR) {
             let i0 = ir * K::MR;
             let height = K::MR.min(rows - i0);
-            let (a, b) = (Packed(a_sliver.as_ptr()), Packed(b_sliver.as_ptr()));
+            let (a, b) = (a_sliver(ir), Packed(b_sliver.as_ptr()));
             if height == K::MR && width == K::NR {
                 let tile = &mut c[i0 * rsc + j0..][..(K::MR - 1) * rsc + K::NR];
-                // SAFETY: the caller checked `K::supported()`; the slivers are whole packed
-                // slivers of `MR · depth` and `NR · depth` elements (`chunks_exact`); `tile`
-                // covers the `MR` rows of `NR` elements, `rsc` apart.
+                // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
+                // the sliver of `B` is a whole packed one of `NR · depth` elements
+                // (`chunks_exact`); `tile` covers the `MR` rows of `NR` elements, `rsc` apart.
                 unsafe { K::tile(depth, a, b, tile.as_mut_ptr(), rsc) };
             } else {
                 // A partial tile: the kernel writes a whole one into scratch, and only the
