@@ -5,7 +5,8 @@
 //! copy told only *where it is* in a grid. So the lesson first rewrites `matmul` as a function
 //! of its grid position and simulates the grid on the CPU, then hands the very same function
 //! to numba's `cuda.jit`. We do the same, and then keep going: from the lesson's kernel to one
-//! that competes with cuBLAS, one idea of the GPU's memory hierarchy per step.
+//! that aims to compete with cuBLAS, one idea of the GPU's memory hierarchy per step (no GPU run
+//! is committed yet, so the pages do not say how close it comes).
 //!
 //! Map of the crate:
 //! - [`grid`]: the CPU launcher — `blockIdx`, `threadIdx`, `blockDim` and a loop over every
