@@ -53,6 +53,9 @@
 //! than the lesson's Python loop, which pays the interpreter for every multiply-add (run
 //! `cargo xtask bench --python` to see both on one machine).
 //!
+//! Time this step alone: `cargo xtask bench --quick --stage naive` (the naive loop is always timed
+//! too, as the baseline of the speedups).
+//!
 #![doc = include_str!("../measured.md")]
 //!
 //! Next: [`matmul_dot`](../matmul_dot/index.html) replaces the innermost loop with a dot

@@ -30,7 +30,8 @@
 //! - **No bounds checks in the inner loop.** [`dot`] walks both vectors with iterators, which
 //!   know where they end; the `k` index checks of `a[[i, p]]` and `b[[p, j]]` are gone, and so
 //!   is the read-modify-write of `c[[i, j]]`: the running sum lives in a register and is
-//!   stored once.
+//!   stored once. The checks were never the main cost, though (step 8's `grid-cpu` keeps every
+//!   one of them): a well-predicted branch is nearly free, a strided walk is not.
 //! - **The column of `b` is still strided.** `b.column(j)` steps `b.stride(0)` elements at a
 //!   time. For the lesson's `(784, 10)` weights that is 40 bytes — a new 64-byte cache line
 //!   every one or two products — and for a wide `b` every product misses a line. The hardware
@@ -51,13 +52,16 @@
 //!
 //! ## Measured
 //!
-//! What the table below shows: dropping the bounds checks (`dot`) helps; contiguous operands
-//! with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
+//! What the table below shows: the dot product over a strided column (`dot`) helps a little;
+//! contiguous operands with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
 //! on the lesson's shapes `dot-contiguous` stays the fastest stage until step 7's BLAS —
 //! faster than the elementwise, broadcast and einsum forms of the next three steps. Those
 //! steps are still the lesson's next ideas, and each page shows what its form costs that a
 //! contiguous dot product does not pay (the "fastest so far" line under each table keeps
 //! count).
+//!
+//! Time this step alone: `cargo xtask bench --quick --stage dot` (the naive loop is always timed
+//! too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

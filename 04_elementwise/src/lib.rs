@@ -40,17 +40,22 @@
 //!   by `sum()`, where the dot product kept each product in a register;
 //! - **the strided column is still there**: `b.column(j)` steps down `b` exactly as in step 3.
 //!
-//! What it buys is vectorised inner loops: ndarray's elementwise multiply over contiguous data
-//! and its `sum()` (which adds in independent chunks) both run as SIMD. The lesson's lesson
+//! What it buys is ndarray's own inner loops. Its `sum()` adds the contiguous temporary in
+//! independent chunks, which the compiler turns into SIMD; the multiply before it still reads
+//! the strided column one element at a time, as step 3 did. The lesson's lesson
 //! holds — *push the loop down into optimised code* — but here "optimised code" was already
 //! where we were, and the benchmark shows the price of the temporaries. Step 5 removes the
 //! per-element operation altogether by working on a whole row at a time.
 //!
 //! ## Measured
 //!
-//! In the table below, `elementwise` beats the strided `dot` of step 3 (its vectorised sum
-//! beats one accumulator) but not `dot-contiguous`, which does the same arithmetic with no
-//! temporaries.
+//! Two things pull against each other here: the vectorised sum is faster than `dot`'s single
+//! accumulator, and the temporaries cost an allocation and a second pass. Which wins depends on
+//! the shape; `dot-contiguous`, which does the same arithmetic with neither, is the yardstick.
+//! The README's table has all three side by side, from the same run as the table below.
+//!
+//! Time this step alone: `cargo xtask bench --quick --stage elementwise` (the naive loop is always timed
+//! too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

@@ -39,8 +39,9 @@
 //! Both passes walk memory **contiguously, row by row**, the direction `b` is stored in: no more
 //! strided column walks, and the inner work is `n`-wide vector arithmetic that the compiler
 //! turns into SIMD. The price is the temporary: allocated, written and re-read once per row of
-//! `a`, `k · n` floats each time — for 50,000 images, 1.5 GB of memory traffic that exists only
-//! to be summed away.
+//! `a`, `k · n` floats each time. Each temporary fits in L1, so this is not traffic to main
+//! memory, but for 50,000 images it is 1.5 GB written and read back through L1, as many stores
+//! and loads as the arithmetic itself, only to be summed away.
 //!
 //! ## The same idea in its natural Rust form
 //!
@@ -54,12 +55,12 @@
 //!     for k in 0..k:        c[i, :] += a[i, k] * b[k, :]     (ndarray's scaled_add)
 //! ```
 //!
-//! This is the textbook `i, k, j` loop order: the innermost operation is an AXPY over a
-//! contiguous row of `b` into a contiguous row of `c`, which stays in registers or L1, with no
-//! reduction in it — so the compiler may vectorise it freely (unlike the dot product's sum,
-//! whose order it must preserve). Every element of `b` is still read once per row of `a`, and
-//! for large matrices that re-reading from memory is what the BLAS of step 7 removes with cache
-//! blocking.
+//! This is the textbook `i, k, j` loop order: the innermost operation is an AXPY (`y ← α·x + y`,
+//! BLAS's name for it) over a contiguous row of `b` into a contiguous row of `c`, which stays in
+//! registers or L1, with no reduction in it — so the compiler may vectorise it freely (unlike the
+//! dot product's sum, whose order it must preserve). Every element of `b` is still read once per
+//! row of `a`, and for large matrices that re-reading from memory is what the BLAS of step 7
+//! removes with cache blocking.
 //!
 //! ## Measured
 //!
@@ -68,6 +69,9 @@
 //! faster of the two; on the lesson's narrow `(784, 10)` weights it still does not catch
 //! `dot-contiguous` of step 3, whose sixteen partial sums keep more of the CPU's SIMD lanes
 //! busy than a ten-wide row of `b` can.
+//!
+//! Time this step alone: `cargo xtask bench --quick --stage broadcast --stage scaled-add` (the naive loop is always timed
+//! too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

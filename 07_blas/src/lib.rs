@@ -29,7 +29,7 @@
 //! A GEMM (general matrix multiply) computes `C ← α·A·B + β·C`; here always `C ← A·B` for
 //! `A: (m, k)` and `B: (k, n)`, each a pointer with a row and a column stride. That is
 //! `2·m·n·k` floating-point operations on `m·k + k·n` inputs: for squares of 1024, 1024
-//! operations per element read. Stage 5's `i, k, j` loop streams rows of `b` through SIMD
+//! operations per element read. Step 5's `i, k, j` loop streams rows of `b` through SIMD
 //! registers, but it loads and stores a row of `c` for every multiply-add and reads all of `b`
 //! once per row of `a`, so for large squares it waits on memory. A core can do far more
 //! arithmetic per cycle than it can fetch operands from memory — a core with two 16-lane FMA
@@ -37,7 +37,7 @@
 //! — and the whole job of a GEMM is to reuse each loaded element many times from registers and
 //! caches.
 //!
-//! ## 1. `gemm-kernel`: a tile of `C` in registers
+//! ## (a) `gemm-kernel`: a tile of `C` in registers
 //!
 //! The innermost code computes an `MR × NR` tile of `C`, held in vector registers from start to
 //! end, as `k` rank-1 (outer-product) updates: per step `p`, a column sliver of `a` (`MR`
@@ -55,22 +55,22 @@
 //! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
 //! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
 //!
-//! 14 × 32 uses 28 + 2 = 30 registers (the compiler folds each broadcast of `a` into its FMA
-//! as a memory operand, so it needs no register; two stay free): the most accumulators that
-//! fit beside two rows of `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of 4
-//! cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues
-//! (two or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads
-//! are not the limit, and its slivers of `b` are twice as wide: twice the cache for the same
-//! depth, and up to 63 wasted columns at the right edge instead of 31. The 32 columns of
-//! 14 × 32 divide every power of two from 32 up, so square products waste no column. With
-//! AVX2's 16 registers the classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast.
-//! ARM64's NEON (every Apple Silicon Mac) has 32 registers of 4 lanes, and its `fmla` takes
-//! one factor straight from a lane of another register, so `a` needs no broadcast: 8 × 12
-//! keeps 24 accumulators beside 3 vectors of `b` and the 8 elements of `a` (`gemm/neon.rs`),
-//! where an Apple core, four FMA pipes of 4 cycles, needs 16 sums in flight. Anywhere else, a
-//! 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512 kernel is 16 × 16, its NEON one 8 × 8.)
-//! Which tile runs is decided once, at run time, for the whole step ([`isa::Isa::detect`]);
-//! the table at the end of this page lists each instruction set's kernels.
+//! 14 × 32 uses 28 + 2 = 30 registers (the compiler folds each broadcast of `a` into its FMA as a
+//! memory operand, so it needs no register; two stay free): the most accumulators that fit beside
+//! two rows of `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of
+//! 4 cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues (two
+//! or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads are not
+//! the limit, and its slivers of `b` are twice as wide: twice the cache for the same depth, and up
+//! to 63 wasted columns at the right edge instead of 31. The 32 columns of 14 × 32 divide every
+//! power of two from 32 up, so square products waste no column. With AVX2's 16 registers the
+//! classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast. ARM64's NEON (every Apple
+//! Silicon Mac) has 32 registers of 4 lanes, and its `fmla` takes one factor straight from a lane
+//! of another register, so `a` needs no broadcast: 8 × 12 keeps 24 accumulators beside 3 vectors of
+//! `b` and the 8 elements of `a` (`gemm/neon.rs`), where an Apple core, four FMA pipes of 4 cycles,
+//! needs 16 sums in flight. Anywhere else, a 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512
+//! kernel is 16 × 16, its NEON one 8 × 8.) Which tile runs is decided once, at run time, for the
+//! whole step ([`isa::Isa::detect`]); the table at the end of this page lists each instruction
+//! set's kernels.
 //!
 //! The kernels share one contract (the `MicroKernel` trait in `gemm/kernel.rs`), in which a
 //! `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as they are
@@ -87,7 +87,7 @@
 //! with a large row stride 14 pages), and each tile walks all of `k` through `a` and `b`, so `a`
 //! is read `n / NR` times and `b` `m / MR` times from wherever they happen to be cached.
 //!
-//! ## 2. `gemm-packed`: operands in the order the kernel reads them
+//! ## (b) `gemm-packed`: operands in the order the kernel reads them
 //!
 //! Before the kernel runs, `A` is copied into slivers of `MR` rows and `B` into slivers of `NR`
 //! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
@@ -101,7 +101,7 @@
 //! of `A` and `B` at once, though: for large matrices neither fits in L2, or even L3, so every
 //! sliver the kernel reads comes from further out than it needs to.
 //!
-//! ## 3. `gemm-blocked`: blocks sized to the caches
+//! ## (c) `gemm-blocked`: blocks sized to the caches
 //!
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
 //! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
@@ -110,7 +110,7 @@
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
 //!
-//! ## 4. `gemm`: threads
+//! ## (d) `gemm`: threads
 //!
 //! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
@@ -124,13 +124,13 @@
 //! [`gemm::parallel_from`] multiply-adds, and their number is
 //! [`std::thread::available_parallelism`].
 //!
-//! This stage also skips a copy that stage 2 made for every block: when `A` is row-major and a
+//! This stage also skips a copy that (b) made for every block: when `A` is row-major and a
 //! block of it is small (a sixteenth of L2, [`gemm::Plan::a_in_place_up_to`]), the kernel
 //! reads it where it is. Each step broadcasts the sliver's `MR` elements one by one anyway, so
 //! they need not be adjacent; only the last, partial sliver is packed, with its zero rows. A
 //! large block is still packed: its rows, a row of `A` apart, would compete for the same few
-//! sets of L1. The same driver runs stages 2 and 3 with one thread and every block packed, and
-//! stage 2 with blocks as large as the matrices; the micro-kernel is its only parameter
+//! sets of L1. The same driver runs (b) and (c) with one thread and every block packed, and (b)
+//! with blocks as large as the matrices; the micro-kernel is its only parameter
 //! (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
@@ -150,14 +150,14 @@
 //!
 //! ## The lesson's shape is not a GEMM's shape
 //!
-//! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is
-//! 157 MB: the product is bound by reading `a` from memory once. The floor is therefore one
-//! read of `a` with every core, by the fastest way the bench finds on this machine, which
-//! `cargo xtask bench` measures in the same run, a read next to every sample of a stage. The
-//! roofline at the end of this page shows the two bounds at once: this product sits left of
-//! the ridge, under the memory roof; the large squares sit right of it, under the FP32 peak.
-//! A GEMM lands well above that floor, because what makes it fast on squares is wasted or
-//! harmful here:
+//! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is 157 MB:
+//! the product is bound by reading `a` from memory once. The floor is therefore one read of `a`
+//! with every core, by the fastest way the bench finds on this machine, which `cargo xtask bench`
+//! measures in the same run, a read next to every sample of a stage. The roofline at the end of
+//! this page (GFLOP/s against flops per byte read, under the two ceilings: memory bandwidth,
+//! sloped, and the FP32 peak, flat) shows the two bounds at once: this product sits left of the
+//! ridge, under the memory roof; the large squares sit right of it, under the FP32 peak. A GEMM
+//! lands well above that floor, because what makes it fast on squares is wasted or harmful here:
 //!
 //! - **the register tile is the wrong shape.** The tile is 32 columns wide here (16 in
 //!   matrixmultiply's AVX-512 kernel), so `n = 10` fills 10 of 32 lanes: most of the FMAs

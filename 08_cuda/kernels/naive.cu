@@ -6,7 +6,7 @@
 // As in numba's `i, j = cuda.grid(2)`, x numbers the rows of c and y its columns. The 32
 // threads of a warp are consecutive in x, so they work on 16 different rows (and 2 columns):
 // each load of a[i, p] touches 16 rows k floats apart, and each store to c 16 rows n floats
-// apart — one memory transaction per thread instead of one per warp. That is what step 3 fixes.
+// apart — one memory transaction per thread instead of one per warp. That is what §3 fixes.
 extern "C" __global__ void matmul_naive(const float *a, const float *b, float *c, int m, int n,
                                         int k) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;

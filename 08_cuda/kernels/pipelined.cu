@@ -10,14 +10,14 @@
 // registers (so their ~500-cycle latency passes during the 512 FMAs of the current tile), and
 // stores them into the other buffer afterwards: one barrier per tile instead of two.
 //
-// Second change: which outputs a thread owns. In step 5, thread tx owned 8 adjacent columns,
+// Second change: which outputs a thread owns. In §5, thread tx owned 8 adjacent columns,
 // so the 16 threads reading b's row fetched 32-byte-strided float4s and collided on
 // shared-memory banks. Here thread tx owns columns tx*4 .. tx*4+3 and 64 + tx*4 .. 64 +
 // tx*4+3: the 16 threads read 16 consecutive float4s (256 contiguous bytes, conflict-free),
 // and the stores to c are 256-byte contiguous runs too.
 //
 // Edges (m, n, k not multiples of the tiles, rows not 16-byte aligned) are handled as in
-// step 5: checked scalar loads that pad with zeros, checked scalar stores.
+// §5: checked scalar loads that pad with zeros, checked scalar stores.
 
 #define BM 128
 #define BN 128

@@ -4,7 +4,7 @@
 // Launch (one-dimensional blocks): block (BM / TM) * (BN / TN) threads,
 // grid (ceil(n / BN), ceil(m / BM)).
 //
-// Tiling (step 4) made every global load serve 32 multiply-adds, but each multiply-add still
+// Tiling (§4) made every global load serve 32 multiply-adds, but each multiply-add still
 // needs two shared-memory loads. Here every thread computes a TM x TN patch of c held in
 // registers: per step p along k it loads TM values of a's column and TN values of b's row into
 // registers and does TM * TN multiply-adds with them — 64 FMAs for 16 shared loads with 8 x 8.

@@ -63,7 +63,7 @@ pub struct KernelSpec {
     pub file: &'static str,
     /// The `extern "C"` function in that file (and in its PTX).
     pub entry_point: &'static str,
-    /// The tutorial section that shows the file: `"2"` is "## 2." on the page.
+    /// The tutorial section that shows the file: `"2"` is "## §2" on the page.
     pub section: &'static str,
     /// A matmul stage or a utility.
     pub role: Role,

@@ -368,7 +368,7 @@ mod tests {
         }
     }
 
-    /// Each kernel's section heading (`## N.`) on the page is followed by its listing before
+    /// Each kernel's section heading (`## §N`) on the page is followed by its listing before
     /// the next heading.
     #[test]
     fn every_kernel_is_shown_in_its_section_of_the_page() {
@@ -380,7 +380,7 @@ mod tests {
                 assert!(page.contains(&listing), "the page lacks {listing}");
                 continue;
             };
-            let heading = format!("//! ## {step}. ");
+            let heading = format!("//! ## §{step} ");
             let at = page
                 .find(&heading)
                 .unwrap_or_else(|| panic!("the page has no section {heading:?}"));

@@ -17,10 +17,11 @@
 //! - [`kernels`]: the CUDA sources (`kernels/*.cu`), their entry points and launch
 //!   arithmetic, read from the table. Compiled everywhere, tested everywhere.
 //! - `gpu` (feature `cuda`): the host side with [cust](https://docs.rs/cust/0.3) — context,
-//!   modules from PTX, device buffers, a stream, launches, CUDA-event timing — and cuBLAS
+//!   modules from PTX (the GPU's portable assembly, which the driver compiles for the GPU it
+//!   finds), device buffers, a stream, launches, CUDA-event timing — and cuBLAS
 //!   SGEMM loaded at run time. See "Running it" below.
 //!
-//! ## 1. The grid, simulated on the CPU
+//! ## §1 The grid, simulated on the CPU
 //!
 //! A kernel computes *one* element of `c`: it asks which `(i, j)` it is, and does nothing if
 //! that is outside `c` (grids come in whole blocks, so some positions are spare):
@@ -74,15 +75,16 @@
 //! on the order in which positions run, so a GPU may run all 50,000 × 10 of MNIST's at once.
 //!
 //! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a
-//! barrier (`__syncthreads()`) — the first thread would wait forever for the others. Steps 4
-//! to 7 need barriers, so from here on the kernels are CUDA C (`kernels/*.cu`). Without a GPU
-//! they are still checked: `tests/emulated_kernels.rs` compiles them as C++ against a small
-//! emulator (`tests/emulator/`) in which each thread of a block is a fiber that runs until its
-//! next barrier — in alternating order, so a missing barrier shows up as a wrong result — and
-//! compares every kernel with the float64 reference on sizes that are not multiples of any
-//! tile (where a C++20 compiler exists; skipped with a notice elsewhere).
+//! barrier (`__syncthreads()`) — the first thread would wait forever for the others. §4 to §7 need
+//! barriers, so from here on the kernels are CUDA C (`kernels/*.cu`). Without a GPU they are still
+//! checked: `tests/emulated_kernels.rs` compiles them as C++ against a small emulator
+//! (`tests/emulator/`) in which each thread of a block is a fiber (a thread of its own stack,
+//! switched by the program, not the operating system) that runs until its next barrier — in
+//! alternating order, so a missing barrier shows up as a wrong result — and compares every kernel
+//! with the float64 reference on sizes that are not multiples of any tile (where a C++20 compiler
+//! exists; skipped with a notice elsewhere).
 //!
-//! ## 2. On the GPU: the lesson's kernel
+//! ## §2 On the GPU: the lesson's kernel
 //!
 //! The same function in CUDA C, launched with the same grid:
 //!
@@ -96,9 +98,10 @@
 //! numbers the *rows* of `c`, so a warp's 32 loads of `a[i, p]` hit 16 rows `k` floats apart,
 //! and its stores to `c` land `n` floats apart: up to 32 transactions where one would do.
 //!
-//! **Measured:** the `cuda-naive` rows of the [table at the end](#measured).
+//! **Measured:** the `cuda-naive` rows of the [table at the end](#measured) (there when the run
+//! shown had a GPU; not yet measured otherwise).
 //!
-//! ## 3. Coalescing: let `x` run along the columns
+//! ## §3 Coalescing: let `x` run along the columns
 //!
 //! Swap the roles of `x` and `y` (`kernels/coalesced.cu`, blocks of 32 × 8): a warp is now 32
 //! consecutive columns of one row. `a[i, p]` is one address for the whole warp (a broadcast),
@@ -107,9 +110,10 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-3.md"))]
 //!
-//! **Measured:** the `cuda-coalesced` rows of the [table at the end](#measured).
+//! **Measured:** the `cuda-coalesced` rows of the [table at the end](#measured) (there when the run
+//! shown had a GPU; not yet measured otherwise).
 //!
-//! ## 4. Shared memory: load a tile once, use it 32 times
+//! ## §4 Shared memory: load a tile once, use it 32 times
 //!
 //! Each thread still reads `2k` floats for `k` multiply-adds, and the caches catch only part of
 //! the reuse. Shared memory is the programmer-managed on-chip store of each multiprocessor
@@ -121,9 +125,10 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-4.md"))]
 //!
-//! **Measured:** the `cuda-tiled` rows of the [table at the end](#measured).
+//! **Measured:** the `cuda-tiled` rows of the [table at the end](#measured) (there when the run
+//! shown had a GPU; not yet measured otherwise).
 //!
-//! ## 5. Registers and vector loads: 64 outputs per thread
+//! ## §5 Registers and vector loads: 64 outputs per thread
 //!
 //! Now every multiply-add costs two shared-memory loads, and shared memory's bandwidth is the
 //! limit. Registers are the one store faster still, so each thread computes an 8 × 8 patch of
@@ -138,11 +143,12 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-5.md"))]
 //!
-//! **Measured:** the `cuda-regblock` (and `cuda-skinny`) rows of the [table at the end](#measured).
+//! **Measured:** the `cuda-regblock` (and `cuda-skinny`) rows of the [table at the end](#measured)
+//! (there when the run shown had a GPU; not yet measured otherwise).
 //!
-//! ## 6. Overlap loads with arithmetic; read shared memory without bank conflicts
+//! ## §6 Overlap loads with arithmetic; read shared memory without bank conflicts
 //!
-//! Two things still idle the multiprocessor in step 5. Between `__syncthreads()` and the
+//! Two things still idle the multiprocessor in §5. Between `__syncthreads()` and the
 //! next tile, a block waits for global memory (~500 cycles) with nothing to compute unless
 //! another block happens to be resident. And the 16 threads that read one row of `b`'s tile
 //! take 32-byte-strided `float4`s, so the 32 banks of shared memory serve them in two passes.
@@ -153,11 +159,12 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-6.md"))]
 //!
-//! **Measured:** the `cuda-pipelined` rows of the [table at the end](#measured). (Further
+//! **Measured:** the `cuda-pipelined` rows of the [table at the end](#measured) (there when the run
+//! shown had a GPU; not yet measured otherwise). (Further
 //! steps, should the measurements ask for them: warp tiling, a deeper `cp.async` pipeline on
 //! sm_80+.)
 //!
-//! ## 7. For MNIST's shape: stream `a` once, in whole cache lines
+//! ## §7 For MNIST's shape: stream `a` once, in whole cache lines
 //!
 //! `(50000, 784) @ (784, 10)` does 392 million multiply-adds — on paper, about 12 µs at an <!-- fact -->
 //! H100's FP32 peak of 67 TFLOP/s — but must read 157 MB of `a`, about 52 µs at 3 TB/s. <!-- fact -->
@@ -171,11 +178,12 @@
 //!
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-7.md"))]
 //!
-//! **Measured:** the `cuda-rowwise` rows of the [table at the end](#measured).
+//! **Measured:** the `cuda-rowwise` rows of the [table at the end](#measured) (there when the run
+//! shown had a GPU; not yet measured otherwise).
 //!
 //! ## The floor: read `a` once, do nothing else
 //!
-//! How close step 7 comes to the hardware needs a measured floor, not a datasheet's: a kernel
+//! How close §7's kernel comes to the hardware needs a measured floor, not a datasheet's: a kernel
 //! that only reads every float of `a` once, as fast as this GPU reads anything — `float4`
 //! loads, four in flight per thread, a grid-stride loop over as many blocks as fill every
 //! multiprocessor. It adds what it reads and writes one sum per block, so the compiler must
@@ -202,10 +210,15 @@
 //! is read against: the best own kernel at four-fifths or more of cuBLAS's speed at 4096 × 4096
 //! (FP32, TF32 off), and `mnist50k` within one and a half times the read floor.
 //!
+//! Time this step alone: `cargo xtask bench --quick --stage grid-cpu` without a GPU, and
+//! `cargo xtask bench --cuda --quick --stage cuda` with one (the naive loop and cuBLAS are always
+//! timed too, as the baselines).
+//!
 #![doc = include_str!("../measured.md")]
 //!
 //! What can be known without a GPU is what the compiler decides: `scripts/ptxas-report.sh`
-//! has NVRTC compile every kernel for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
+//! has NVRTC (NVIDIA's compiler as a library, CUDA C to PTX at run time) compile every kernel
+//! for an H100 (`sm_90`) and report. Its output (NVRTC 12.9):
 //!
 //! ```text
 //! kernel                       registers spills (B) shared (B)   (sm_90, ptxas via NVRTC)
@@ -219,10 +232,10 @@
 //! matmul_tiled                        31          0       8192
 //! ```
 //!
-//! No kernel spills. The 128 × 128 kernels hold 64 accumulators per thread and use 127
-//! registers, so 256-thread blocks fit two to a multiprocessor (64 K registers): 16 warps,
-//! 25% occupancy — the usual trade of register-blocked GEMMs, which hide latency with
-//! independent FMAs instead of with more warps.
+//! No kernel spills. The 128 × 128 kernels hold 64 accumulators per thread and use 127 registers,
+//! so 256-thread blocks fit two to a multiprocessor (64 K registers): 16 warps, 25% occupancy (the
+//! share of the multiprocessor's warp slots that are filled) — the usual trade of register-blocked
+//! GEMMs, which hide latency with independent FMAs instead of with more warps.
 //!
 //! Each GPU row reports the kernel alone (CUDA events), the kernel plus copying `c` back (what
 //! the lesson's `%timeit` includes with `.copy_to_host()` / `.cpu()`), and host arrays to host
@@ -253,6 +266,26 @@
 //! They run every kernel and cuBLAS against float64 (output poisoned with NaN before each
 //! launch, MNIST shapes and sizes that are not multiples of any tile), every GPU stage through
 //! the conformance checks, and the read floor against a known sum.
+//!
+//! ### Running it on your GPU
+//!
+//! - **Linux**, with the NVIDIA driver installed (`nvidia-smi` shows the GPU). Windows is not
+//!   supported: the driver and cuBLAS are loaded by their Linux library names.
+//! - **A CUDA toolkit no newer than the driver.** The kernels ship as PTX, which the driver
+//!   compiles for the GPU it finds. A driver may refuse PTX from a toolkit newer than itself;
+//!   the run then retries with an older PTX version, and if that is refused too, says so and
+//!   names the two ways out: this checklist's next item, or an older toolkit.
+//! - **The target architecture**, `MATMUL_CUDA_ARCH`: `sm_80` by default, which runs on
+//!   Ampere and every later GPU. For an older one, name it, for example
+//!   `MATMUL_CUDA_ARCH=sm_75 cargo xtask bench --cuda` on a Turing card (`nvidia-smi
+//!   --query-gpu=compute_cap --format=csv` prints `7.5` there).
+//! - **cuBLAS**, the yardstick, is found by its usual names (`libcublas.so.13`, `.12`, `.11`,
+//!   `libcublas.so`, then the same in the toolkit's directory). Elsewhere, point
+//!   `MATMUL_CUBLAS` at the file:
+//!   `MATMUL_CUBLAS=/path/to/libcublas.so.12`.
+//! - **Your numbers on these pages:** `cargo xtask bench --cuda --docs` writes the run into
+//!   the README and every step's "Measured" block, this page's GPU rows included, and
+//!   `cargo doc` then shows them.
 //!
 //! `build.rs` reads the [kernel table](kernel_table::KERNEL_TABLE), turns each of its files
 //! into PTX with `nvcc` (`$NVCC`, default `nvcc` on `PATH`; architecture `$MATMUL_CUDA_ARCH`,

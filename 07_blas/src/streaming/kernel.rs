@@ -11,7 +11,8 @@
 //! A kernel is a zero-sized token: its constructor checks the CPU, so holding one is the proof
 //! that its instructions may run, and its methods are safe to call.
 
-/// Columns of `c` that one call to [`Kernel::dot_columns`] computes: the lesson's 10 classes.
+/// Columns of `c` that one call of the many-rows kernel (`dot_columns`) computes: the lesson's 10
+/// classes.
 ///
 /// With AVX-512 or NEON, two rows × 10 columns = 20 accumulators, which fit their 32 registers
 /// with room for the loads; a wider `b` takes several passes.
