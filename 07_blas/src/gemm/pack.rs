@@ -24,18 +24,14 @@ use ndarray::ArrayView2;
 /// zero-padded to a whole sliver. Reuses `out`'s allocation.
 ///
 /// A sliver of `A` is a sliver of `Aᵀ`'s columns: the same copy as [`pack_b`], transposed.
-// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
-// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
-#[inline(always)]
+#[inline(always)] // for the reason `pack_b_into` gives
 pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) {
     pack_b(block.t(), mr, out);
 }
 
 /// Packs `block` (depth × columns) into slivers of `nr` columns, each `depth × nr`,
 /// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
-// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
-// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
-#[inline(always)]
+#[inline(always)] // for the reason `pack_b_into` gives
 pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
     let (depth, columns) = block.dim();
     // Whatever `out` held is overwritten, padding included: no need to clear it first.
