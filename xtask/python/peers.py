@@ -71,6 +71,15 @@ def numba_dot(a, b):
     return c
 
 
+def torch_elementwise(a, b):
+    (ar, ac), (br, bc) = a.shape, b.shape
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        for j in range(bc):
+            c[i, j] = (a[i, :] * b[:, j]).sum()
+    return c
+
+
 def torch_broadcast(a, b):
     (ar, ac), (br, bc) = a.shape, b.shape
     c = torch.zeros(ar, bc)
@@ -84,6 +93,7 @@ def torch_broadcast(a, b):
 METHODS = [
     ("python loops", "torch", "torch", python_loops, False),
     ("numba dot", "numba", "numpy", lambda a, b: numba_dot(a, b), False),
+    ("torch elementwise", "torch", "torch", torch_elementwise, False),
     ("torch broadcasting", "torch", "torch", torch_broadcast, False),
     ("numba broadcasting", "numba", "numpy", lambda a, b: numba_broadcast(a, b), False),
     ("torch.einsum", "torch", "torch", lambda a, b: torch.einsum("ik,kj->ij", a, b), True),

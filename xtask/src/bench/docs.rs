@@ -17,7 +17,7 @@ use super::results::{Results, Source, TO_DEVICE};
 use super::splice::GENERATED_DOCS;
 use super::table::label;
 use super::units::{format_percent, format_time};
-use super::workload::{MNIST5, square_name};
+use super::workload::{MNIST5, MNIST50K, square_name};
 
 /// Where `--docs` saves the run the pages show.
 pub const SAVED_RESULTS: &str = "xtask/measured/results.json";
@@ -85,23 +85,56 @@ pub fn write(
     Ok(written)
 }
 
+/// The lesson's own methods that each step retells, by package: the Python rows (methods of
+/// `python/peers.py`) its page shows beside its stages.
+pub const LESSON_PEERS: &[(&str, &[&str])] = &[
+    ("matmul-naive", &["python loops"]),
+    ("matmul-dot", &["numba dot"]),
+    ("matmul-elementwise", &["torch elementwise"]),
+    (
+        "matmul-broadcast",
+        &["torch broadcasting", "numba broadcasting"],
+    ),
+    ("matmul-einsum", &["torch.einsum"]),
+    ("matmul-blas", &["torch.matmul", "numpy @"]),
+];
+
 /// The body of the "Measured" section of `package`'s page (the page writes the heading and
-/// what the numbers mean; the block supplies them): the machine line, the lesson's table for its
-/// stages (with the naive loop as the baseline), the fastest stage so far, its square sweep,
-/// what was not timed. The GPU crate's page adds [`gpu_section`].
+/// what the numbers mean; the block supplies them): the machine line; the lesson's table with
+/// this step's stages between the naive loop (the baseline), the previous step's fastest stage
+/// and the lesson's own method for this step in Python; a legend saying which row is which;
+/// the fastest stage so far; the square sweep of the same rows; what was not timed. The GPU
+/// crate's page adds [`gpu_section`].
 pub fn crate_block(results: &Results, package: &str) -> String {
     let own = results.stages_of(package);
     let mut rows: Vec<(&str, Source)> = Vec::new();
     if !own.contains(&"naive") && results.find_from(Source::Rust, "naive", MNIST5).is_some() {
         rows.push(("naive", Source::Rust));
     }
+    let (previous, overall) = earlier_fastest(results, package);
+    let (previous, overall) = (
+        previous.filter(|&(stage, _)| stage != "naive"),
+        overall.filter(|&(stage, _)| stage != "naive"),
+    );
+    for (stage, _) in overall.into_iter().chain(previous) {
+        rows.push((stage, Source::Rust));
+    }
     rows.extend(own.iter().map(|&stage| (stage, Source::Rust)));
+    let peers = lesson_peers(package);
+    rows.extend(
+        peers
+            .iter()
+            .filter(|&&method| results.has(Source::Python, method))
+            .map(|&method| (method, Source::Python)),
+    );
 
     let mut out = format!("{GENERATED_DOCS}\n\n{}\n\n", results.machine_line());
     if own.is_empty() {
         out.push_str("This run timed none of this step's stages on the CPU.\n");
     } else {
         out.push_str(&results.lesson_table(&rows));
+        out.push('\n');
+        out.push_str(&legend(results, &own, previous, overall, peers));
         out.push('\n');
         out.push_str(&fastest_so_far(results, &own));
         let squares = results.square_table(&rows);
@@ -116,6 +149,145 @@ pub fn crate_block(results: &Results, package: &str) -> String {
         }
     }
     out
+}
+
+/// The Python methods [`LESSON_PEERS`] gives `package` (none for a step the lesson has no
+/// Python method for).
+fn lesson_peers(package: &str) -> &'static [&'static str] {
+    LESSON_PEERS
+        .iter()
+        .find(|(name, _)| *name == package)
+        .map_or(&[], |(_, methods)| methods)
+}
+
+/// A stage and the crate (the step) that defines it.
+type StageIn<'r> = (&'r str, Crate);
+
+/// The comparison rows of `package`'s page: the step before its (in the order of the stage
+/// list) with that step's fastest stage in this run, and, when it is another one, the fastest
+/// stage of all earlier steps with its step.
+fn earlier_fastest<'r>(
+    results: &'r Results,
+    package: &str,
+) -> (Option<StageIn<'r>>, Option<StageIn<'r>>) {
+    let crates = stage_crates(&matmul_cuda::stages());
+    let Some(at) = crates.iter().position(|c| c.package == package) else {
+        return (None, None);
+    };
+    let earlier = &crates[..at];
+    let previous = earlier.last().and_then(|&c| fastest_of(results, &[c]));
+    let overall = fastest_of(results, earlier)
+        .filter(|&(stage, _)| previous.is_none_or(|(previous, _)| previous != stage));
+    (previous, overall)
+}
+
+/// The Rust stage of `crates` that was fastest in this run, and its crate: the lowest median
+/// on 50,000 images, or on 5 for stages not timed there.
+fn fastest_of<'r>(results: &'r Results, crates: &[Crate]) -> Option<StageIn<'r>> {
+    let key = |stage: &str| {
+        let time = |workload| results.find_from(Source::Rust, stage, workload);
+        match (time(MNIST50K), time(MNIST5)) {
+            (Some(r), _) => Some((0, r.median_ns)),
+            (None, Some(r)) => Some((1, r.median_ns)),
+            (None, None) => None,
+        }
+    };
+    crates
+        .iter()
+        .flat_map(|&c| {
+            results
+                .stages_of(c.package)
+                .into_iter()
+                .map(move |stage| (stage, c))
+        })
+        .filter_map(|(stage, c)| Some((stage, c, key(stage)?)))
+        .min_by(|(_, _, a), (_, _, b)| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .map(|(stage, c, _)| (stage, c))
+}
+
+/// "Step 5" for the crate in `05_broadcast`: the number its directory starts with.
+fn step_name(page: Crate) -> String {
+    let digits: String = page
+        .directory
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    match digits.parse::<u32>() {
+        Ok(number) => format!("step {number}"),
+        Err(_) => format!("`{}`", page.package),
+    }
+}
+
+/// One line under the lesson's table saying what each kind of row is and what the columns
+/// mean, so that no page has to say it by hand.
+fn legend(
+    results: &Results,
+    own: &[&str],
+    previous: Option<StageIn<'_>>,
+    overall: Option<StageIn<'_>>,
+    peers: &[&str],
+) -> String {
+    let mut parts = Vec::new();
+    if own.contains(&"naive") {
+        parts.push("`naive` is this step's loop and the baseline of every speedup".to_owned());
+    } else {
+        parts.push("`naive` is step 2's loop, the baseline of every speedup".to_owned());
+    }
+    if let Some((stage, page)) = previous {
+        parts.push(format!(
+            "`{stage}` is the fastest stage of {}, the step before, in this run",
+            step_name(page)
+        ));
+    }
+    if let Some((stage, page)) = overall {
+        parts.push(format!(
+            "`{stage}`, from {}, is the fastest stage of all the earlier steps",
+            step_name(page)
+        ));
+    }
+    let shown: Vec<&str> = peers
+        .iter()
+        .copied()
+        .filter(|&method| results.has(Source::Python, method))
+        .collect();
+    let names = |methods: &[&str]| {
+        methods
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    if !shown.is_empty() {
+        parts.push(format!(
+            "*python:* rows are the lesson's own code for this step ({}), timed by Python on \
+             the same data",
+            names(&shown)
+        ));
+    } else if !peers.is_empty() && results.stages().iter().any(|&(_, s)| s == Source::Python) {
+        parts.push(format!(
+            "this run did not time the lesson's own code for this step ({}; it needs the \
+             Python package the lesson uses)",
+            names(peers)
+        ));
+    } else if !peers.is_empty() {
+        parts.push(format!(
+            "this run has no Python rows; `cargo xtask bench --python` adds the lesson's own \
+             code for this step ({})",
+            names(peers)
+        ));
+    }
+    let python_floor = if shown.is_empty() {
+        ""
+    } else {
+        "; for a Python row, the ratio of the two medians"
+    };
+    format!(
+        "*Reading the table:* {}. GFLOP/s is on the 50,000-image product. `× floor` is the time \
+         on 50,000 images over the floor row's (1.00): for this workspace's stages, the median \
+         ratio of samples each paired with a read of `x` timed next to it{python_floor}. `±` is \
+         half the width of a 95% interval of the median.\n",
+        parts.join("; ")
+    )
 }
 
 /// Which Rust stage is fastest on each lesson workload among those up to and including this
@@ -321,6 +493,97 @@ mod tests {
         assert!(block.contains("| `dot` | 20.0 µs | 2.0× |"), "{block}");
         assert!(!block.contains("`streaming`"), "{block}");
         assert!(!block.contains("On the GPU"));
+    }
+
+    /// The example run with step 4's and 5's stages and their Python peers, in the packages
+    /// the stage list puts them in.
+    fn with_steps_4_and_5() -> Results {
+        let mut results = example();
+        for (stage, package, five, all) in [
+            ("dot-contiguous", "matmul-dot", 3_000.0, 30e6),
+            ("elementwise", "matmul-elementwise", 15_000.0, 150e6),
+            ("broadcast", "matmul-broadcast", 18_000.0, 180e6),
+            ("scaled-add", "matmul-broadcast", 9_000.0, 90e6),
+        ] {
+            for (workload, ns) in [(MNIST5, five), (MNIST50K, all)] {
+                let mut r = record(stage, Source::Rust, workload, ns, 1.0);
+                r.package = package.into();
+                results.results.push(r);
+            }
+        }
+        let peer = record("torch broadcasting", Source::Python, MNIST5, 70_000.0, 0.5);
+        results.results.push(peer);
+        results
+    }
+
+    #[test]
+    fn a_step_block_shows_the_earlier_fastest_stages_and_the_lessons_python() {
+        let results = with_steps_4_and_5();
+        let block = crate_block(&results, "matmul-broadcast");
+        let row = |label: &str| {
+            block
+                .find(&format!("| {label} |"))
+                .unwrap_or_else(|| panic!("no row {label}: {block}"))
+        };
+        // naive, then the fastest of all earlier steps, then step 4's fastest, then this step's
+        // own, then the lesson's Python for this step.
+        let order = [
+            row("`naive`"),
+            row("`dot-contiguous`"),
+            row("`elementwise`"),
+            row("`broadcast`"),
+            row("`scaled-add`"),
+            row("*python: torch broadcasting*"),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{block}");
+        assert!(
+            !block.contains("| `dot` |"),
+            "not step 3's slower stage: {block}"
+        );
+        assert!(
+            !block.contains("numpy @"),
+            "not another step's Python: {block}"
+        );
+        assert!(block.contains(
+            "`elementwise` is the fastest stage of step 4, the step before, in this run"
+        ));
+        assert!(block.contains(
+            "`dot-contiguous`, from step 3, is the fastest stage of all the earlier steps"
+        ));
+        assert!(block.contains("the lesson's own code for this step (`torch broadcasting`)"));
+        assert!(!block.contains("`numba broadcasting`"), "{block}");
+        assert!(block.contains("`× floor` is the time on 50,000 images over the floor row's"));
+    }
+
+    #[test]
+    fn a_missing_python_peer_is_said_and_not_shown() {
+        let results = with_steps_4_and_5();
+        let block = crate_block(&results, "matmul-elementwise");
+        assert!(block.contains("| `dot-contiguous` |"), "{block}");
+        assert!(!block.contains("*python:"), "{block}");
+        assert!(
+            block.contains("did not time the lesson's own code for this step (`torch elementwise`")
+        );
+        let mut no_python = results.clone();
+        no_python.results.retain(|r| r.source != Source::Python);
+        no_python.skipped.clear();
+        let block = crate_block(&no_python, "matmul-elementwise");
+        assert!(
+            block.contains("`cargo xtask bench --python` adds"),
+            "{block}"
+        );
+    }
+
+    #[test]
+    fn every_lesson_peer_is_a_method_of_the_python_script_and_a_step_of_the_list() {
+        let script = include_str!("../../python/peers.py");
+        let crates = stage_crates(&matmul_cuda::stages());
+        for (package, methods) in LESSON_PEERS {
+            assert!(crates.iter().any(|c| c.package == *package), "{package}");
+            for method in *methods {
+                assert!(script.contains(&format!("(\"{method}\", ")), "{method}");
+            }
+        }
     }
 
     #[test]

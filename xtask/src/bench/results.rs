@@ -163,6 +163,13 @@ impl Results {
             .find(|r| r.source == source && r.stage == stage && r.workload == workload)
     }
 
+    /// Whether `stage` from `source` was timed on any workload.
+    pub fn has(&self, source: Source, stage: &str) -> bool {
+        self.results
+            .iter()
+            .any(|r| r.source == source && r.stage == stage)
+    }
+
     /// The floor that `source`'s rows on `workload` are measured against: the GPU's for GPU
     /// rows, the CPU's for the rest.
     pub fn floor_for(&self, source: Source, workload: &str) -> Option<&Record> {
