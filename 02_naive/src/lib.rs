@@ -23,10 +23,21 @@
 //!     }
 //!     c
 //! }
-//! # let a = matmul_data::synthetic::mnist_like(5, 0);
-//! # let b = matmul_data::synthetic::weights(784, 10, 1);
-//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_naive::matmul(a.view(), b.view()));
+//!
+//! use matmul_data::{reference_matmul, synthetic, test_near};
+//!
+//! let m1 = synthetic::mnist_like(5, 0); // five images, as in the lesson: (5, 784)
+//! let m2 = synthetic::weights(784, 10, 1); // the weights: (784, 10)
+//! let t1 = matmul(m1.view(), m2.view());
+//! assert_eq!(t1.dim(), (5, 10));
+//! test_near(&t1, &reference_matmul(m1.view(), m2.view())); // the same sum in float64
 //! ```
+//!
+//! `test_near` is the lesson's check (fastcore's `test_close` in the notebook): it passes when every element is within a relative
+//! tolerance of the reference, and otherwise panics naming the worst element. There is no
+//! earlier step to compare with, so the check is against
+//! [`reference_matmul`](matmul_data::reference_matmul), which adds the
+//! same products in `f64`. Every later step checks its answer against this one.
 //!
 //! In Python each of the 39,200 multiply-adds of the five-image product runs through the
 //! interpreter — look up `c`, call `__getitem__` with a tuple, box a float, dispatch `*` and
@@ -48,13 +59,12 @@
 //!
 //! ## Measured
 //!
-//! What the benchmark measures for this loop is in the table below: it is the slowest stage of
-//! the workspace and the baseline of every speedup on the later pages — and still far faster
-//! than the lesson's Python loop, which pays the interpreter for every multiply-add (run
-//! `cargo xtask bench --python` to see both on one machine).
+//! The block below times this loop on the lesson's two workloads and on squares. Every later
+//! page measures its speedup against this row. With `cargo xtask bench --python`, the lesson's
+//! own Python loop (the *python: python loops* row) sits beside it, paying the interpreter for
+//! every multiply-add.
 //!
-//! Time this step alone: `cargo xtask bench --quick --stage naive` (the naive loop is always timed
-//! too, as the baseline of the speedups).
+//! Time this step alone: `cargo xtask bench --quick --stage naive`.
 //!
 #![doc = include_str!("../measured.md")]
 //!

@@ -19,9 +19,12 @@
 //!     }
 //!     c
 //! }
-//! # let a = matmul_data::synthetic::mnist_like(5, 0);
-//! # let b = matmul_data::synthetic::weights(784, 10, 1);
-//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_dot::matmul(a.view(), b.view()));
+//!
+//! use matmul_dot::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_dot::naive::matmul(m1.view(), m2.view()); // step 2's answer
+//! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
 //! Rust was compiled all along, so this step is not about leaving an interpreter. What changes
@@ -52,16 +55,14 @@
 //!
 //! ## Measured
 //!
-//! What the table below shows: the dot product over a strided column (`dot`) helps a little;
-//! contiguous operands with independent partial sums (`dot-contiguous`) help far more. Say it plainly:
-//! on the lesson's shapes `dot-contiguous` stays the fastest stage until step 7's BLAS —
-//! faster than the elementwise, broadcast and einsum forms of the next three steps. Those
-//! steps are still the lesson's next ideas, and each page shows what its form costs that a
-//! contiguous dot product does not pay (the "fastest so far" line under each table keeps
-//! count).
+//! The block below has both forms: the dot product over a strided column (`dot`), and over
+//! contiguous operands with independent partial sums (`dot-contiguous`); the gap between them
+//! is what the strided walk and the single accumulator cost. The next three steps are the
+//! lesson's next ideas, not promises of speed: each of their blocks puts the fastest earlier
+//! stage beside its own, and the "fastest so far" line under each table keeps count.
 //!
-//! Time this step alone: `cargo xtask bench --quick --stage dot` (the naive loop is always timed
-//! too, as the baseline of the speedups).
+//! Time this step alone: `cargo xtask bench --quick --stage dot` (the naive loop
+//! is always timed too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

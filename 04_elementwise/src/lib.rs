@@ -24,9 +24,12 @@
 //!     }
 //!     c
 //! }
-//! # let a = matmul_data::synthetic::mnist_like(5, 0);
-//! # let b = matmul_data::synthetic::weights(784, 10, 1);
-//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_elementwise::matmul(a.view(), b.view()));
+//!
+//! use matmul_elementwise::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_elementwise::dot::matmul(m1.view(), m2.view()); // step 3's answer
+//! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
 //! ## Why this is not faster in Rust
@@ -51,11 +54,11 @@
 //!
 //! Two things pull against each other here: the vectorised sum is faster than `dot`'s single
 //! accumulator, and the temporaries cost an allocation and a second pass. Which wins depends on
-//! the shape; `dot-contiguous`, which does the same arithmetic with neither, is the yardstick.
-//! The README's table has all three side by side, from the same run as the table below.
+//! the shape. `dot-contiguous`, which does the same arithmetic with neither, is the yardstick,
+//! and the block below shows step 3's fastest stage beside this one.
 //!
-//! Time this step alone: `cargo xtask bench --quick --stage elementwise` (the naive loop is always timed
-//! too, as the baseline of the speedups).
+//! Time this step alone: `cargo xtask bench --quick --stage elementwise` (the naive loop
+//! is always timed too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

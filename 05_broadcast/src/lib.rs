@@ -26,9 +26,12 @@
 //!     }
 //!     c
 //! }
-//! # let a = matmul_data::synthetic::mnist_like(5, 0);
-//! # let b = matmul_data::synthetic::weights(784, 10, 1);
-//! # matmul_data::test_near(&matmul(a.view(), b.view()), &matmul_broadcast::matmul(a.view(), b.view()));
+//!
+//! use matmul_broadcast::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_broadcast::elementwise::matmul(m1.view(), m2.view()); // step 4's answer
+//! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
 //! ## The access pattern, and what it costs
@@ -64,14 +67,14 @@
 //!
 //! ## Measured
 //!
-//! In the table below, `broadcast` pays for its `(k, n)` temporary: it costs more than the
-//! access pattern saves. `scaled-add` keeps the pattern and drops the temporary, and is the
-//! faster of the two; on the lesson's narrow `(784, 10)` weights it still does not catch
-//! `dot-contiguous` of step 3, whose sixteen partial sums keep more of the CPU's SIMD lanes
-//! busy than a ten-wide row of `b` can.
+//! `broadcast` pays for its `(k, n)` temporary; `scaled-add` keeps the access pattern and drops
+//! the temporary. Both work along rows of `b`, and on the lesson's narrow `(784, 10)` weights a
+//! row is ten floats: fewer than the sixteen partial sums with which `dot-contiguous` (step 3)
+//! keeps the SIMD lanes busy. The block below shows both stages beside the fastest earlier
+//! ones, and the lesson's own broadcasting in PyTorch and numba.
 //!
-//! Time this step alone: `cargo xtask bench --quick --stage broadcast --stage scaled-add` (the naive loop is always timed
-//! too, as the baseline of the speedups).
+//! Time this step alone: `cargo xtask bench --quick --stage broadcast --stage scaled-add`
+//! (the naive loop is always timed too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

@@ -17,160 +17,50 @@
 //! ```
 //!
 //! `ik,kj->ij` reads "`c[i, j]` is the sum over `k` of `a[i, k] · b[k, j]`": `k` appears in
-//! both inputs but not in the output, so it is summed. This crate is a real [`einsum`] with
-//! NumPy's semantics — any number of operands, explicit (`->`) or implicit outputs, repeated
-//! labels, `...` — and the stage [`matmul`] is exactly the lesson's one-liner.
-//!
-//! ## Reading a spec
-//!
-//! [`Spec::parse`] (module [`spec`]) reads the string: labels are the letters `a`–`z` and
-//! `A`–`Z`, subscripts are separated by `,`, the output follows `->`, `...` stands for any
-//! number of leading (broadcast) dimensions, whitespace is ignored. Without `->` the output is
-//! *implicit*: the `...` dimensions, then the labels that appear exactly once, in alphabetical
-//! (character-code) order — so `"ij,jk"` is `"ij,jk->ik"` and `"ba"` is a transpose. Binding
-//! the spec to the operands' shapes then gives every axis a label and every label one size;
-//! sizes of 1 broadcast, as in NumPy. Anything wrong is an [`EinsumError`] that names the
-//! operand, the label, what was expected and what was found — never a panic.
-//!
-//! ## Why it is fast: lowering onto matmul
-//!
-//! The obvious evaluation is one loop per label — for `ik,kj->ij` the naive triple loop of
-//! step 2 again, with index arithmetic on top. Instead, each two-operand contraction is
-//! *lowered onto matrix multiplication* (module [`contract`]): every label is *batch* (in both
-//! operands and kept), *contracted* (in both, summed), *left-free* or *right-free* (in one
-//! only). Permuting `a` to (batch, left, contracted) and `b` to (batch, contracted, right) and
-//! merging each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)`
-//! products, computed by the previous step's [`broadcast::matmul_scaled_add`] — the
-//! `i, k, j` loop, which takes the permuted views at any strides without copying them.
-//! Labels that only one operand has are summed away first; repeated labels (`ii`) take the
-//! diagonal first; three or more operands are contracted pairwise, left to right.
-//!
-//! ```text
-//! spec            batch   left   contracted   right   computed as
-//! ik,kj->ij       -       i      k            j       (i, k) @ (k, j)
-//! bik,bkj->bij    b       i      k            j       for each b: (i, k) @ (k, j)
-//! bij,jk->bik     -       b i    j            k       (b·i, j) @ (j, k): b and i merge
-//! ijk,jk->i       -       i      j k          -       (i, j·k) @ (j·k, 1)
-//! i,j->ij         -       i      -            j       nothing to sum: a broadcast product
-//! ```
-//!
-//! (A pair with nothing to contract is an outer product, computed as a broadcast multiply;
-//! a batch of `1 × 1` results — batched dot products, `bi,bi->b` — as dot products, since a
-//! matmul call per number would cost more than the number.)
-//!
-//! What does the rearranging cost? A permutation is free: a view with its shape and strides
-//! reordered, no data moved. Merging neighbouring axes is free when one stride can walk them —
-//! ndarray's `to_shape` then returns a view — and costs one copy of the operand only when the
-//! layout demands it (as merging `b·i` does when `b` and `i` are not adjacent in memory).
-//! For `ik,kj->ij` and `bik,bkj->bij` nothing needs merging, so the matmul receives the
-//! caller's own views, transposed or sliced as they are. What einsum adds is a fixed cost per
-//! call — reading the spec, binding it to the shapes, planning the permutations, a few dozen
-//! small allocations — whatever the size of the product. That is noise for large products and
-//! a noticeable slice of a five-image one.
-//!
-//! ## The forms, by example
-//!
-//! Matrix multiplication, the stage itself — and the same through [`einsum`]:
+//! both inputs but not in the output, so it is summed. In Rust the stage is the same one line,
+//! through this crate's [`einsum`]:
 //!
 //! ```
 //! use matmul_einsum::einsum;
-//! use ndarray::array;
+//! use ndarray::{Array2, ArrayView2, Ix2};
 //!
-//! let a = array![[1.0, 2.0], [3.0, 4.0]];
-//! let b = array![[5.0, 6.0], [7.0, 8.0]];
-//! assert_eq!(matmul_einsum::matmul(a.view(), b.view()), array![[19.0, 22.0], [43.0, 50.0]]);
+//! fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+//!     let c = einsum("ik,kj->ij", &[a.into_dyn(), b.into_dyn()]).unwrap();
+//!     c.into_dimensionality::<Ix2>().unwrap()
+//! }
 //!
-//! let c = einsum("ik,kj->ij", &[a.view().into_dyn(), b.view().into_dyn()]).unwrap();
-//! assert_eq!(c, array![[19.0, 22.0], [43.0, 50.0]].into_dyn());
+//! use matmul_einsum::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_einsum::broadcast::matmul(m1.view(), m2.view()); // step 5's answer
+//! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
-//! Batch matrix multiplication, `b` naming the batch (see also [`batch_matmul`]):
+//! The stage [`matmul`] is that function, with the shapes checked first. `einsum` returns a
+//! `Result` because a spec is text, and text can be wrong: `einsum("ijk->i", …)` on a matrix
+//! is an [`EinsumError`] naming the operand, what was expected and what was found, never a
+//! panic.
 //!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::{array, Array3};
+//! How does a string become a fast product? `einsum` reads the spec, gives every label a size
+//! from the operands' shapes, and then *lowers* the sum onto matrix multiplication: for
+//! `ik,kj->ij` it calls step 5's [`broadcast::matmul_scaled_add`] on the caller's own views,
+//! with no copy. So this step computes nothing new; it adds a fixed cost per call (reading the
+//! spec, planning, a few small allocations), which is noise for a large product and a visible
+//! slice of a five-image one.
 //!
-//! let a = Array3::from_shape_fn((2, 1, 2), |(b, _, k)| (b * 2 + k) as f32); // [[0, 1]], [[2, 3]]
-//! let b = Array3::from_elem((2, 2, 1), 1.0);
-//! let c = einsum("bik,bkj->bij", &[a.view().into_dyn(), b.view().into_dyn()]).unwrap();
-//! assert_eq!(c, array![[[1.0]], [[5.0]]].into_dyn());
-//! ```
-//!
-//! Trace and diagonal — a label repeated within one operand walks the diagonal; summed when
-//! the output drops it:
-//!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::array;
-//!
-//! let m = array![[1.0, 2.0], [3.0, 4.0]].into_dyn();
-//! assert_eq!(einsum("ii->", &[m.view()]).unwrap(), ndarray::arr0(5.0).into_dyn());
-//! assert_eq!(einsum("ii", &[m.view()]).unwrap(), ndarray::arr0(5.0).into_dyn()); // implicit
-//! assert_eq!(einsum("ii->i", &[m.view()]).unwrap(), array![1.0, 4.0].into_dyn());
-//! ```
-//!
-//! Transpose, explicit or implicit (`"ba"` outputs its labels in alphabetical order, `ab`):
-//!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::array;
-//!
-//! let m = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn();
-//! let t = array![[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]].into_dyn();
-//! assert_eq!(einsum("ij->ji", &[m.view()]).unwrap(), t);
-//! assert_eq!(einsum("ba", &[m.view()]).unwrap(), t);
-//! ```
-//!
-//! Outer product, and the inner product of the quote:
-//!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::array;
-//!
-//! let x = array![1.0, 2.0].into_dyn();
-//! let y = array![3.0, 4.0, 5.0].into_dyn();
-//! let outer = einsum("i,j->ij", &[x.view(), y.view()]).unwrap();
-//! assert_eq!(outer, array![[3.0, 4.0, 5.0], [6.0, 8.0, 10.0]].into_dyn());
-//! assert_eq!(einsum("i,i", &[x.view(), x.view()]).unwrap(), ndarray::arr0(5.0).into_dyn());
-//! ```
-//!
-//! `...` for leading dimensions, broadcast as NumPy does (sizes of 1 stretch): a `(2, 1)`
-//! stack of matrices times a `(3,)` stack gives a `(2, 3)` stack of products:
-//!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::{Array, Array4};
-//!
-//! let a = Array4::<f32>::ones((2, 1, 4, 5));
-//! let b = Array::<f32, _>::ones((3, 5, 6));
-//! let c = einsum("...ik,...kj->...ij", &[a.view().into_dyn(), b.view().into_dyn()]).unwrap();
-//! assert_eq!(c.shape(), &[2, 3, 4, 6]);
-//! assert!(c.iter().all(|&x| x == 5.0));
-//! ```
-//!
-//! And a mistake, reported rather than panicking:
-//!
-//! ```
-//! # use matmul_einsum::einsum;
-//! use ndarray::Array2;
-//!
-//! let a = Array2::<f32>::zeros((2, 3)).into_dyn();
-//! let error = einsum("ijk->i", &[a.view()]).unwrap_err();
-//! assert_eq!(
-//!     error.to_string(),
-//!     "einsum \"ijk->i\": operand 0 has subscripts \"ijk\", so expected exactly 3 \
-//!      dimension(s), found 2 (shape [2, 3])"
-//! );
-//! ```
+//! **Going further:** [how this einsum works](going_further) — the grammar of a spec, how any
+//! two-operand contraction becomes a batch of matmuls, and an example of each form (batches,
+//! traces, transposes, outer products, `...`). The lesson's path continues below.
 //!
 //! ## Measured
 //!
-//! Against `scaled-add`, step 5's stage and the matmul it lowers onto, the difference is the
-//! fixed per-call cost of reading and planning the spec; the README's table has both, from the
-//! same run as the table below.
+//! The block below puts `einsum` beside step 5's fastest stage, and PyTorch's `torch.einsum`
+//! beside both. When step 5's fastest is `scaled-add`, the matmul einsum lowers onto, the
+//! difference between the two rows is einsum's fixed cost per call: reading and planning the
+//! spec.
 //!
-//! Time this step alone: `cargo xtask bench --quick --stage einsum` (the naive loop is always timed
-//! too, as the baseline of the speedups).
+//! Time this step alone: `cargo xtask bench --quick --stage einsum` (the naive loop
+//! is always timed too, as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!
@@ -181,6 +71,7 @@
 mod bind;
 pub mod contract;
 pub mod error;
+pub mod going_further;
 pub mod limits;
 pub mod spec;
 

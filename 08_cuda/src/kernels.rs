@@ -368,11 +368,11 @@ mod tests {
         }
     }
 
-    /// Each kernel's section heading (`## §N`) on the page is followed by its listing before
-    /// the next heading.
+    /// Each kernel's section heading (`## §N`) on the pages (step 8's and its going-further
+    /// page) is followed by its listing before the next heading.
     #[test]
     fn every_kernel_is_shown_in_its_section_of_the_page() {
-        let page = include_str!("lib.rs");
+        let page = concat!(include_str!("lib.rs"), include_str!("going_further.rs"));
         for spec in KERNEL_TABLE {
             let listing = format!("/listing-{}.md", spec.section);
             let Ok(step) = spec.section.parse::<u32>() else {

@@ -4,8 +4,10 @@
 //! rustdoc lists a workspace's crates alphabetically in its sidebar, so `matmul_blas` (step 7)
 //! comes before `matmul_data` (step 1). The tutorial is read in the order of the workspace's
 //! `members`, so this command writes `target/doc/index.html` from that list: each step's
-//! package, its one-line description (from its `Cargo.toml`) and the stages it defines (from
-//! `matmul_cuda::stages()`, the same list the bench times), each linking to the step's page.
+//! package, its one-line description (from its `Cargo.toml`), the stages it defines (from
+//! `matmul_cuda::stages()`, the same list the bench times), each linking to the step's page,
+//! and its "going further" page where it has one (a module `going_further`, found by its file,
+//! `src/going_further.rs`, and titled by its heading).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +20,7 @@ use serde::Deserialize;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Runs `cargo doc --workspace --no-deps`, then writes target/doc/index.html: \
-the steps in reading order, each with its stages, linking to its page. Every page links back \
+the steps in reading order, each with its stages and its going-further page, linking to its page. Every page links back \
 to the one before it and on to the next."
 )]
 pub struct DocArgs {
@@ -47,6 +49,9 @@ struct Package {
     manifest_path: PathBuf,
 }
 
+/// The first line of a step's deep-dive page, `src/going_further.rs`, up to its title.
+const GOING_FURTHER_HEADING: &str = "//! # Going further: ";
+
 /// One entry of the contents page.
 #[derive(Debug, PartialEq)]
 struct Step {
@@ -58,6 +63,8 @@ struct Step {
     description: String,
     /// `(name, summary)` of each stage it defines.
     stages: Vec<(&'static str, &'static str)>,
+    /// The title of its deep-dive page, the module `going_further`, when it has one.
+    going_further: Option<String>,
 }
 
 /// Runs `cargo xtask doc`.
@@ -119,8 +126,17 @@ fn steps(metadata: &Metadata) -> Vec<Step> {
                 .filter(|stage| stage.defined_in.package == package.name)
                 .map(|stage| (stage.name, stage.summary))
                 .collect(),
+            going_further: package.manifest_path.parent().and_then(going_further_title),
         })
         .collect()
+}
+
+/// The title of the deep-dive page of the crate in `crate_dir`: the heading of its
+/// `src/going_further.rs` after "Going further: ", or `None` when it has no such page.
+fn going_further_title(crate_dir: &Path) -> Option<String> {
+    let source = std::fs::read_to_string(crate_dir.join("src/going_further.rs")).ok()?;
+    let title = source.lines().next()?.strip_prefix(GOING_FURTHER_HEADING)?;
+    Some(title.trim().to_owned())
 }
 
 /// The contents page: a short introduction and one entry per step, in reading order.
@@ -140,6 +156,7 @@ li { margin: 0 0 1.1rem; }
 li > a { font-weight: 600; font-size: 1.1rem; }
 .dir { color: #777; font-family: ui-monospace, monospace; font-size: 0.9rem; }
 ul.stages { margin: 0.3rem 0 0; padding-left: 1.2rem; font-size: 0.95rem; }
+p.further { margin: 0.3rem 0 0; font-size: 0.95rem; }
 code { font-family: ui-monospace, monospace; background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
 @media (prefers-color-scheme: dark) { body { background: #1b1b1b; color: #ddd; } a { color: #7ab3ff; } code { background: #2a2a2a; } }
 </style>
@@ -149,7 +166,9 @@ code { font-family: ui-monospace, monospace; background: #f3f3f3; padding: 0 0.2
 <p>The fastai lesson “matrix multiplication from foundations”, one crate per idea. A linear
 layer on MNIST — five images <code>(5, 784) @ (784, 10)</code>, then all 50,000 — multiplied
 by each step below, checked against the one before it, and measured by
-<code>cargo xtask bench</code>. Read the steps in order; each page links to the next.</p>
+<code>cargo xtask bench</code>. Read the steps in order; each page links to the next. Steps 6
+to 8 follow the lesson's path first; each links a “going further” page with the deeper
+material, listed below its step.</p>
 <ol>
 "#,
     );
@@ -171,6 +190,13 @@ by each step below, checked against the one before it, and measured by
                 ));
             }
             html.push_str("</ul>");
+        }
+        if let Some(title) = &step.going_further {
+            html.push_str(&format!(
+                "\n<p class=\"further\">Going further: \
+                 <a href=\"{crate_dir}/going_further/index.html\">{}</a></p>",
+                escape(title)
+            ));
         }
         html.push_str("</li>\n");
     }
@@ -288,5 +314,40 @@ mod tests {
         assert!(data < naive && naive < blas);
         assert!(html.contains("about matmul-data &lt;&amp;&gt;"));
         assert!(!html.contains("<&>"));
+    }
+
+    #[test]
+    fn a_step_with_a_deep_dive_lists_it_under_its_entry() {
+        let mut steps = steps(&metadata());
+        assert!(
+            steps.iter().all(|step| step.going_further.is_none()),
+            "no files under /ws"
+        );
+        steps[2].going_further = Some("a <GEMM>".into());
+        let html = contents_html(&steps);
+        let blas = html.find("href=\"matmul_blas/index.html\"").unwrap();
+        let further = html
+            .find("<a href=\"matmul_blas/going_further/index.html\">a &lt;GEMM&gt;</a>")
+            .unwrap_or_else(|| panic!("{html}"));
+        assert!(blas < further);
+        assert_eq!(html.matches("going_further").count(), 1, "{html}");
+    }
+
+    /// Steps 6 to 8 of this workspace each have a deep-dive page, found by its heading.
+    #[test]
+    fn the_workspace_steps_6_to_8_have_their_deep_dives() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for (dir, title) in [
+            ("06_einsum", "how this einsum works"),
+            ("07_blas", "a GEMM built in front of you"),
+            ("08_cuda", "the GPU's memory hierarchy"),
+        ] {
+            assert_eq!(
+                going_further_title(&root.join(dir)).as_deref(),
+                Some(title),
+                "{dir}"
+            );
+        }
+        assert_eq!(going_further_title(&root.join("02_naive")), None);
     }
 }

@@ -1,0 +1,133 @@
+//! # Going further: a GEMM built in front of you
+//!
+//! Step 7's page uses GEMMs — ndarray's `dot`, the `gemm` crate, OpenBLAS, and the `gemm`
+//! stage of this crate — and measures them. This page builds that last one, one idea at a
+//! time, each a stage of its own: a register **micro-kernel**, then **packing**, then **cache
+//! blocking**, then **threads**, the design of Goto & van de Geijn (2008) that OpenBLAS, BLIS
+//! and the `matrixmultiply` crate share. Each stage is timed in the same run as the others:
+//! the [step's table](crate#measured) reads in this page's order, each `gemm-*` row one idea
+//! more than the row above it.
+//!
+//! ## What a GEMM computes, and why the earlier stages wait on memory
+//!
+//! A GEMM (general matrix multiply) computes `C ← α·A·B + β·C`; here always `C ← A·B` for
+//! `A: (m, k)` and `B: (k, n)`, each a pointer with a row and a column stride. That is
+//! `2·m·n·k` floating-point operations on `m·k + k·n` inputs: for squares of 1024, 1024
+//! operations per element read. Step 5's `i, k, j` loop streams rows of `b` through SIMD
+//! registers, but it loads and stores a row of `c` for every multiply-add and reads all of `b`
+//! once per row of `a`, so for large squares it waits on memory. A core can do far more
+//! arithmetic per cycle than it can fetch operands from memory — a core with two 16-lane FMA
+//! units (AMD Zen 5, Intel's AVX-512 server cores) does 64 floating-point operations per cycle
+//! — and the whole job of a GEMM is to reuse each loaded element many times from registers and
+//! caches.
+//!
+//! ## (a) `gemm-kernel`: a tile of `C` in registers
+//!
+//! The innermost code computes an `MR × NR` tile of `C`, held in vector registers from start to
+//! end, as `k` rank-1 (outer-product) updates: per step `p`, a column sliver of `a` (`MR`
+//! elements) times a row sliver of `b` (`NR` elements).
+//!
+//! **The contract.** Every kernel, whatever its instruction set, implements one trait,
+//! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, and
+//! the tile itself. A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the
+//! matrices as they are (`Strided`) or in a packing buffer (`Packed`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/kernel.rs"), "```")]
+//!
+//! **In plain Rust.** The portable kernel (`gemm/portable.rs`) is the contract written out
+//! with arrays: a `4 × 8` tile of sums, one row of `b` and four elements of `a` per step. It
+//! runs on any CPU and is what the compiler makes of it:
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/portable.rs"), "```")]
+//!
+//! **Choosing `MR × NR`.** Per step, the kernel loads `NR / 16` vectors of `b`, broadcasts `MR`
+//! elements of `a`, and issues `MR · NR / 16` fused multiply-adds. The accumulators take
+//! `MR · NR / 16` registers, the row of `b` `NR / 16` more, and what is left must hold the
+//! broadcasts. AVX-512 has 32 vector registers:
+//!
+//! | tile | accumulators | + `b` | FMAs per step | loads per FMA |
+//! |---|--:|--:|--:|--:|
+//! | 16 × 16 | 16 | 1 | 16 | 17 / 16 = 1.06 |
+//! | 6 × 64 | 24 | 4 | 24 | 10 / 24 = 0.42 |
+//! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
+//! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
+//!
+//! 14 × 32 uses 28 + 2 = 30 registers (the compiler folds each broadcast of `a` into its FMA as a
+//! memory operand, so it needs no register; two stay free): the most accumulators that fit beside
+//! two rows of `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of
+//! 4 cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues (two
+//! or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads are not
+//! the limit, and its slivers of `b` are twice as wide: twice the cache for the same depth, and up
+//! to 63 wasted columns at the right edge instead of 31. The 32 columns of 14 × 32 divide every
+//! power of two from 32 up, so square products waste no column. With AVX2's 16 registers the
+//! classic 6 × 16 fits: 12 accumulators, 2 rows of `b`, 1 broadcast. ARM64's NEON (every Apple
+//! Silicon Mac) has 32 registers of 4 lanes, and its `fmla` takes one factor straight from a lane
+//! of another register, so `a` needs no broadcast: 8 × 12 keeps 24 accumulators beside 3 vectors of
+//! `b` and the 8 elements of `a` (`gemm/neon.rs`), where an Apple core, four FMA pipes of 4 cycles,
+//! needs 16 sums in flight. Anywhere else, a 4 × 8 tile in plain Rust. (matrixmultiply's AVX-512
+//! kernel is 16 × 16, its NEON one 8 × 8.) Which tile runs is decided once, at run time, for the
+//! whole step ([`isa::Isa::detect`](crate::isa::Isa::detect)); the table at the end of
+//! [step 7's page](crate#measured) lists each instruction set's kernels.
+//!
+//! **With AVX-512.** The same contract with intrinsics, for the tile chosen above
+//! (`gemm/avx512.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/avx512.rs"), "```")]
+//!
+//! Driven over the matrices as they are (`gemm/unpacked.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/unpacked.rs"), "```")]
+//!
+//! **Why it is not fast yet.** The arithmetic is now a register-resident stream of FMAs, but
+//! its operands come from anywhere: each step touches `MR` rows of `a` (14 cache lines, and
+//! with a large row stride 14 pages), and each tile walks all of `k` through `a` and `b`, so `a`
+//! is read `n / NR` times and `b` `m / MR` times from wherever they happen to be cached.
+//!
+//! ## (b) `gemm-packed`: operands in the order the kernel reads them
+//!
+//! Before the kernel runs, `A` is copied into slivers of `MR` rows and `B` into slivers of `NR`
+//! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
+//! the strides of the input (transposed, stepped, reversed: only the copy cares). Edges are
+//! zero-padded to a whole sliver, so the same kernel runs on every tile; a partial tile is
+//! computed into a scratch tile and only its inside is added to `C` (`gemm/pack.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
+//!
+//! The copy costs `O(m·k + k·n)` and is paid back by `O(m·n·k)` arithmetic on it. It packs all
+//! of `A` and `B` at once, though: for large matrices neither fits in L2, or even L3, so every
+//! sliver the kernel reads comes from further out than it needs to.
+//!
+//! ## (c) `gemm-blocked`: blocks sized to the caches
+//!
+//! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
+//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
+//! run time ([`gemm::Caches::detect`](crate::gemm::Caches::detect), with stated defaults where the system does not say)
+//! (`gemm/blocks.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
+//!
+//! ## (d) `gemm`: threads
+//!
+//! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
+//! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
+//! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
+//! the others up. The packed panel of `B` is what they have in common: each sliver of it is
+//! packed once, by whichever thread needs it first, and the others use that copy. The calling
+//! thread works too, helped by a pool (rayon's) of one thread fewer than the cores, whose
+//! threads wait between products, since starting a thread costs as much as a small product
+//! (with a helper for every core, an idle one looking for work took a core from a busy one and
+//! made `square-256` land at one of two speeds from run to run); they are used from
+//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, and their number is
+//! [`std::thread::available_parallelism`].
+//!
+//! This stage also skips a copy that (b) made for every block: when `A` is row-major and a
+//! block of it is small (a sixteenth of L2, [`gemm::Plan::a_in_place_up_to`](crate::gemm::Plan::a_in_place_up_to)), the kernel
+//! reads it where it is. Each step broadcasts the sliver's `MR` elements one by one anyway, so
+//! they need not be adjacent; only the last, partial sliver is packed, with its zero rows. A
+//! large block is still packed: its rows, a row of `A` apart, would compete for the same few
+//! sets of L1. The same driver runs (b) and (c) with one thread and every block packed, and (b)
+//! with blocks as large as the matrices; the micro-kernel is its only parameter
+//! (`gemm/driver.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
+//!
