@@ -32,7 +32,7 @@
 //! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
-//! ## Why this is not faster in Rust
+//! ## What the expression costs in Rust
 //!
 //! Our loops were compiled from the start, so there is no interpreter to escape; what the
 //! expression *adds* is work:

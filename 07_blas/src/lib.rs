@@ -65,9 +65,10 @@
 //! ridge, under the memory roof; the large squares sit right of it, under the FP32 peak. A GEMM
 //! lands well above that floor, because what makes it fast on squares is wasted or harmful here:
 //!
-//! - **the register tile is the wrong shape.** The tile is 32 columns wide here (16 in
-//!   matrixmultiply's AVX-512 kernel), so `n = 10` fills 10 of 32 lanes: most of the FMAs
-//!   multiply padding, and the arithmetic alone takes longer than reading `a`.
+//! - **the register tile is the wrong shape.** `n = 10` fills 10 of the tile's 32 columns with
+//!   AVX-512 (of 16 with AVX2 and in matrixmultiply's AVX-512 kernel, of 12 with NEON): with
+//!   AVX-512 more than two thirds of the FMAs multiply padding, and on a machine with few cores
+//!   the arithmetic alone can take as long as reading `a`.
 //! - **packing is a second pass over `a`.** Every block of `A` is copied into a packing buffer
 //!   before the micro-kernel runs on it, and the copy loop and the arithmetic loop alternate
 //!   instead of overlapping: the time is the sum of a memory-bound pass and a compute-bound

@@ -70,10 +70,10 @@
 //! ```
 //!
 //! On the CPU this is the triple loop again, reordered — [`matmul`] is listed as the stage
-//! `grid-cpu`. It beats [`naive`](crate::naive) for a reason that has nothing to do with
+//! `grid-cpu`. It differs from [`naive`](crate::naive) in one way that has nothing to do with
 //! GPUs: the kernel sums into a local `tmp`, which lives in a register, where step 2 reads and
-//! writes `c[[i, j]]` through memory on every iteration. `cargo xtask bench` measures by how
-//! much. What changed for the GPU is the *shape* of the program: nothing in the kernel depends
+//! writes `c[[i, j]]` through memory on every iteration. The block under "Measured" has both
+//! rows. What changed for the GPU is the *shape* of the program: nothing in the kernel depends
 //! on the order in which positions run, so a GPU may run all 50,000 × 10 of MNIST's at once.
 //!
 //! A sequential simulation has one limit worth knowing: it cannot run a kernel that waits at a

@@ -229,8 +229,9 @@ def main():
             if name in rate:
                 estimate = rate[name] * work
                 if estimate > max_run:
+                    about = f"{estimate:,.0f}" if estimate >= 100 else f"{estimate:.3g}"
                     emit({"method": name, "workload": workload,
-                          "skipped": f"one run would take about {estimate:.3g} s (limit {max_run:g} s)"})
+                          "skipped": f"one run would take about {about} s (limit {max_run:g} s)"})
                     continue
             else:
                 function(x[:1], y)  # compile (numba) and warm up on one row

@@ -156,6 +156,7 @@ li { margin: 0 0 1.1rem; }
 li > a { font-weight: 600; font-size: 1.1rem; }
 .dir { color: #777; font-family: ui-monospace, monospace; font-size: 0.9rem; }
 ul.stages { margin: 0.3rem 0 0; padding-left: 1.2rem; font-size: 0.95rem; }
+ul.stages li { margin: 0.15rem 0; }
 p.further { margin: 0.3rem 0 0; font-size: 0.95rem; }
 code { font-family: ui-monospace, monospace; background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
 @media (prefers-color-scheme: dark) { body { background: #1b1b1b; color: #ddd; } a { color: #7ab3ff; } code { background: #2a2a2a; } }

@@ -216,8 +216,10 @@ impl Results {
                 floor_cell(all, floor),
             ));
         }
-        // The floors of the devices the rows ran on (Python runs on the CPU), one row each.
+        // The floors of the devices the rows ran on (Python runs on the CPU), one row each,
+        // named in the row and described under the table.
         let mut shown: Vec<(&str, Source)> = Vec::new();
+        let mut details: Vec<String> = Vec::new();
         for floor in &self.floors {
             let on_device = |s: Source| (s == Source::Gpu) == (floor.source == Source::Gpu);
             let key = (floor.stage.as_str(), floor.source);
@@ -233,13 +235,15 @@ impl Results {
                     f.workload == workload && f.stage == floor.stage && f.source == floor.source
                 })
             };
+            let (name, detail) = split_note(&floor.note);
             out.push_str(&format!(
-                "| *floor: {}* | {} | | {} | | | 1.00 |\n",
-                floor.note,
+                "| *floor: {name}* | {} | | {} | | | 1.00 |\n",
                 time(on(MNIST5)),
                 time(on(MNIST50K))
             ));
+            details.extend(detail.map(|detail| format!("*Floor, {name}:* {detail}.")));
         }
+        out.push_str(&notes_under(&details));
         out
     }
 
@@ -293,7 +297,9 @@ impl Results {
         out.push_str(&"--:|".repeat(sizes.len()));
         out.push('\n');
         out.push_str(&body);
-        // The peak rows: the CPU's when any CPU or Python row is shown, the GPU's likewise.
+        // The peak rows: the CPU's when any CPU or Python row is shown, the GPU's likewise;
+        // named in the row, described under the table.
+        let mut details: Vec<String> = Vec::new();
         for device in [Source::Rust, Source::Gpu] {
             let on_device = |s: Source| (s == Source::Gpu) == (device == Source::Gpu);
             if !rows.iter().any(|&(_, s)| on_device(s)) {
@@ -310,8 +316,11 @@ impl Results {
                 .iter()
                 .map(|f| f.map_or("—".into(), |f| format!("{:.1}", f.gflops)))
                 .collect();
-            out.push_str(&format!("| *floor: {note}* | {} |\n", cells.join(" | ")));
+            let (name, detail) = split_note(note);
+            out.push_str(&format!("| *floor: {name}* | {} |\n", cells.join(" | ")));
+            details.extend(detail.map(|detail| format!("*Floor, {name}:* {detail}.")));
         }
+        out.push_str(&notes_under(&details));
         out
     }
 
@@ -330,6 +339,23 @@ impl Results {
         }
         out
     }
+}
+
+/// A floor's note split into the name its row shows and the detail said under the table:
+/// `"one read of x (157 MB, 2 threads)"` is `("one read of x", Some("157 MB, 2 threads"))`.
+fn split_note(note: &str) -> (&str, Option<&str>) {
+    match note.strip_suffix(')').and_then(|n| n.split_once(" (")) {
+        Some((name, detail)) => (name, Some(detail)),
+        None => (note, None),
+    }
+}
+
+/// The lines said under a table (a blank line first, so that they do not join it), or nothing.
+fn notes_under(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\n{}\n", lines.join("\n"))
 }
 
 /// How a table names `stage`: code for the workspace's stages, italic and prefixed for peers.
@@ -492,6 +518,11 @@ pub(crate) mod tests {
         );
         assert!(table.contains("| *python: numpy @* | 3.50 µs | 11× | — | — | — | — |"));
         assert!(table.contains("| *floor: one streaming read of x* | — | | 5.00 ms | | | 1.00 |"));
+        assert_eq!(
+            split_note("one read of x (157 MB, 2 threads (wide loads))"),
+            ("one read of x", Some("157 MB, 2 threads (wide loads)"))
+        );
+        assert_eq!(split_note("the FP32 peak"), ("the FP32 peak", None));
         // Rust stages come before the Python methods.
         let naive = table.find("`naive`").unwrap();
         assert!(naive < table.find("python: numpy").unwrap());
@@ -531,6 +562,21 @@ pub(crate) mod tests {
             table.find("python:").unwrap(),
         );
         assert!(table.find("`streaming`").unwrap() < gpu && gpu < python);
+    }
+
+    #[test]
+    fn a_floors_detail_is_said_under_the_table_not_in_its_row() {
+        let mut results = example();
+        results.floors[0].note = "one read of x (157 MB, 2 threads)".into();
+        let table = results.lesson_table(&results.stages());
+        assert!(
+            table.contains("| *floor: one read of x* | — | | 5.00 ms |"),
+            "{table}"
+        );
+        assert!(
+            table.ends_with("|\n\n*Floor, one read of x:* 157 MB, 2 threads.\n"),
+            "{table}"
+        );
     }
 
     #[test]
