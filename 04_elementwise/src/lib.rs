@@ -7,9 +7,9 @@
 //! c[i, j] = (a[i, :] * b[:, j]).sum()
 //! ```
 //!
-//! In PyTorch that moves the innermost loop out of Python into C (the lesson's `torch …` rows
-//! of a run with `--python` show what that buys there). ndarray overloads the same operators,
-//! so the Rust reads the same:
+//! In PyTorch that moves the innermost loop out of Python into C (the *python: torch
+//! elementwise* row of a run with `--python` shows what that buys there). ndarray overloads the
+//! same operators, so the Rust reads the same:
 //!
 //! ```
 //! use ndarray::{Array2, ArrayView2};

@@ -133,21 +133,28 @@ pub fn speedup_svg(results: &Results) -> Option<String> {
         for (i, speedup) in speedups.iter().enumerate() {
             let Some(speedup) = speedup else { continue };
             let y = y0 + 4.0 + 11.0 * i as f64;
-            let x0 = x(10f64.powi(low));
+            // Bars grow from 1× (no change): right for a speedup, left for a slowdown, so
+            // that a slower method is not drawn as a shorter speedup.
+            let (one, end) = (x(1.0), x(*speedup));
+            let (start, label_x, anchor) = if end >= one {
+                (one, end + 4.0, "start")
+            } else {
+                (end, end - 4.0, "end")
+            };
             let _ = writeln!(
                 svg,
-                r#"<rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
-                (x(*speedup) - x0).max(1.0),
+                r#"<rect x="{start:.1}" y="{y:.1}" width="{:.1}" height="10" fill="{}"/><text x="{label_x:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}">{}</text>"#,
+                (end - one).abs().max(1.0),
                 PALETTE[i],
-                x(*speedup) + 4.0,
                 y + 9.0,
                 format_speedup(*speedup)
             );
         }
     }
+    let one = x(1.0);
     let _ = writeln!(
         svg,
-        r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>"##
+        r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/><line x1="{one:.1}" y1="{top}" x2="{one:.1}" y2="{bottom}" stroke="#333"/>"##
     );
     svg.push_str("</svg>\n");
     Some(svg)
@@ -174,17 +181,13 @@ pub fn square_svg(results: &Results) -> Option<String> {
     if lines.is_empty() {
         return None;
     }
-    let peak = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|&(_, g)| g))
-        .fold(0.0, f64::max);
-    // A round top for the axis: 1, 2 or 5 times a power of ten.
-    let magnitude = 10f64.powf(peak.max(1e-3).log10().floor());
-    let top_value = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|s| s * magnitude)
-        .find(|&v| v >= peak)
-        .unwrap_or(10.0 * magnitude);
+    // A log scale: the stages span three decades, and on a linear one the slow ones would
+    // all lie on the axis.
+    let rates = || lines.iter().flat_map(|(_, p)| p.iter().map(|&(_, g)| g));
+    let (low, high) = decades(
+        rates().fold(f64::INFINITY, f64::min),
+        rates().fold(0.0, f64::max),
+    );
     let (left, top, width, height) = (60.0, 40.0, 520.0, 320.0);
     let (first, last) = (
         sizes[0] as f64,
@@ -193,16 +196,19 @@ pub fn square_svg(results: &Results) -> Option<String> {
     );
     let x =
         |n: usize| left + width * ((n as f64).log2() - first.log2()) / (last.log2() - first.log2());
-    let y = |g: f64| top + height * (1.0 - g / top_value);
+    let y = |g: f64| {
+        let g = g.max(10f64.powi(low));
+        top + height * (1.0 - (g.log10() - low as f64) / (high - low) as f64)
+    };
 
     let mut svg = open_svg(
         left + width + 200.0,
         top + height + 50.0,
         left,
-        "GFLOP/s on (N, N) @ (N, N)",
+        "GFLOP/s on (N, N) @ (N, N) (log scale)",
     );
-    for step in 0..=5 {
-        let g = top_value * step as f64 / 5.0;
+    for exponent in low..=high {
+        let g = 10f64.powi(exponent);
         let gy = y(g);
         let _ = writeln!(
             svg,
@@ -228,8 +234,11 @@ pub fn square_svg(results: &Results) -> Option<String> {
     );
     for (i, (label, points)) in lines.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
+        // Python's lines dashed; a colour used a second time dotted, so no two lines look alike.
         let dash = if label.starts_with("python") {
-            r#" stroke-dasharray="5 3""#
+            r#" stroke-dasharray="6 3""#
+        } else if i >= PALETTE.len() {
+            r#" stroke-dasharray="1.5 2.5""#
         } else {
             ""
         };
@@ -530,5 +539,41 @@ mod tests {
         assert_eq!(lines.matches("<circle").count(), 2);
         assert!(square_svg(&Results::default()).is_none());
         assert!(speedup_svg(&Results::default()).is_none());
+    }
+
+    /// A bar grows from 1×: a slower method's bar ends at 1× and its label sits to its left.
+    #[test]
+    fn a_slowdown_is_a_bar_to_the_left_of_one() {
+        let results = Results {
+            results: vec![
+                record("naive", MNIST5, 1000.0, 1.0),
+                record("fast", MNIST5, 10.0, 100.0),
+                record("slow", MNIST5, 100_000.0, 0.01),
+            ],
+            ..Results::default()
+        };
+        let svg = speedup_svg(&results).unwrap();
+        let bar = |label: &str| {
+            let line = svg
+                .lines()
+                .find(|line| line.contains(&format!(">{label}</text>")) && line.contains("<rect"))
+                .unwrap_or_else(|| panic!("no bar labelled {label}: {svg}"));
+            let number = |key: &str| -> f64 {
+                let rest = &line[line.find(&format!("{key}=\"")).unwrap() + key.len() + 2..];
+                rest[..rest.find('"').unwrap()].parse().unwrap()
+            };
+            (
+                number("x"),
+                number("width"),
+                line.contains("text-anchor=\"end\""),
+            )
+        };
+        let (fast_x, _, fast_left) = bar("100×");
+        let (slow_x, slow_width, slow_left) = bar("0.010×");
+        assert!(!fast_left && slow_left, "{svg}");
+        assert!(
+            (slow_x + slow_width - fast_x).abs() < 0.2,
+            "both meet at 1×: {svg}"
+        );
     }
 }
