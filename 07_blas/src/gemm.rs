@@ -101,10 +101,11 @@ pub struct Plan {
     pub threads: usize,
     /// Multiply-adds (`m · n · k`) from which `threads` threads are used; below, one.
     pub parallel_from: usize,
-    /// Bytes of a block of a row-major `A` up to which the kernel reads it in place instead of
-    /// packing it (0: always packed). Packing `A` pays for itself on large blocks, whose rows
-    /// would otherwise fight over the same sets of L1; on a small one it only costs the copy.
-    pub a_in_place_up_to: usize,
+    /// Bytes of a block of a row-major `A`, or of a panel of a row-major `B`, up to which the
+    /// kernel reads it in place instead of packing it (0: always packed). Packing pays for
+    /// itself on large blocks, whose rows would otherwise fight over the same sets of L1; on a
+    /// small one it only costs the copy.
+    pub in_place_up_to: usize,
 }
 
 impl Plan {
@@ -116,7 +117,7 @@ impl Plan {
             blocks: Blocks::WHOLE,
             threads: 1,
             parallel_from: usize::MAX,
-            a_in_place_up_to: 0,
+            in_place_up_to: 0,
         }
     }
 
@@ -141,13 +142,14 @@ impl Plan {
 
     /// The `gemm` stage: the blocked product on every core
     /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
-    /// blocks of a row-major `A` up to a sixteenth of L2 read in place, not packed.
+    /// blocks of a row-major `A` and panels of a row-major `B` up to a sixteenth of L2 read in
+    /// place, not packed.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         Plan {
             threads: driver::cores(),
             parallel_from: parallel_from(plan.isa),
-            a_in_place_up_to: Caches::detect().l2 / 16,
+            in_place_up_to: Caches::detect().l2 / 16,
             ..plan
         }
     }
@@ -224,7 +226,7 @@ fn run<K: MicroKernel>(
         nc: plan.blocks.nc.max(1),
     };
     let c = c.as_slice_mut().expect("c is a fresh row-major array");
-    driver::run::<K>(a, b, c, blocks, threads, plan.a_in_place_up_to);
+    driver::run::<K>(a, b, c, blocks, threads, plan.in_place_up_to);
 }
 
 /// The `gemm-kernel` stage: `a @ b` by this CPU's micro-kernel over the unpacked matrices.

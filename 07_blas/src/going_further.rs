@@ -89,7 +89,9 @@
 //! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
 //! the strides of the input (transposed, stepped, reversed: only the copy cares). Edges are
 //! zero-padded to a whole sliver, so the same kernel runs on every tile; a partial tile is
-//! computed into a scratch tile and only its inside is added to `C` (`gemm/pack.rs`):
+//! computed into a scratch tile and only its inside is added to `C`. The copy of `B` is
+//! compiled with each kernel's instruction set (its `pack_b`, listed with the kernel above), so
+//! that a step of a row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!
@@ -120,12 +122,14 @@
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, and their number is
 //! [`std::thread::available_parallelism`].
 //!
-//! This stage also skips a copy that (b) made for every block: when `A` is row-major and a
-//! block of it is small (a sixteenth of L2, [`gemm::Plan::a_in_place_up_to`](crate::gemm::Plan::a_in_place_up_to)), the kernel
-//! reads it where it is. Each step broadcasts the sliver's `MR` elements one by one anyway, so
-//! they need not be adjacent; only the last, partial sliver is packed, with its zero rows. A
-//! large block is still packed: its rows, a row of `A` apart, would compete for the same few
-//! sets of L1. The same driver runs (b) and (c) with one thread and every block packed, and (b)
+//! This stage also skips the copies that (b) made where a copy costs more than it saves. When `A` is row-major and a block of it is small (a sixteenth of L2,
+//! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it
+//! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
+//! not be adjacent; only the last, partial sliver is packed, with its zero rows. A small panel
+//! of a row-major `B` is read in place the same way: a step of a sliver is `NR` adjacent
+//! elements of one row of `B`, just as the kernel loads them, and only the last, partial
+//! sliver is packed, with its zero columns. A large block is still packed: its rows, a row of
+//! the matrix apart, would compete for the same few sets of L1. The same driver runs (b) and (c) with one thread and every block packed, and (b)
 //! with blocks as large as the matrices; the micro-kernel is its only parameter
 //! (`gemm/driver.rs`):
 //!

@@ -62,8 +62,8 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             },
         ),
         (
-            // A row-major `a` read in place, its partial last sliver packed.
-            "a in place, tiny blocks, 2 threads",
+            // A row-major `a` and `b` read in place, their partial last slivers packed.
+            "in place, tiny blocks, 2 threads",
             Plan {
                 blocks: Blocks {
                     kc: 7,
@@ -72,14 +72,14 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
                 },
                 threads: 2,
                 parallel_from: 0,
-                a_in_place_up_to: usize::MAX,
+                in_place_up_to: usize::MAX,
                 ..blocked
             },
         ),
         (
-            "a in place, whole",
+            "in place, whole",
             Plan {
-                a_in_place_up_to: usize::MAX,
+                in_place_up_to: usize::MAX,
                 ..blocked
             },
         ),

@@ -10,7 +10,10 @@ use std::arch::x86_64::{
     _mm256_storeu_ps,
 };
 
+use ndarray::ArrayView2;
+
 use super::kernel::{MicroKernel, Sliver};
+use super::pack::pack_b_into;
 use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel.
@@ -35,6 +38,22 @@ unsafe impl MicroKernel for Avx2 {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
         unsafe { tile_avx2(k, a, b, c, rsc) }
     }
+
+    #[inline(always)]
+    unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+        // SAFETY: the caller checked `supported()`.
+        unsafe { pack_b_avx2(block, out) }
+    }
+}
+
+/// [`pack_b_into`] compiled with AVX2: a step of a row-major `B` is two 8-lane copies.
+///
+/// # Safety
+///
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+    pack_b_into(block, NR, out);
 }
 
 /// # Safety

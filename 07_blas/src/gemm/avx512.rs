@@ -12,7 +12,10 @@ use std::arch::x86_64::{
     _mm512_storeu_ps,
 };
 
+use ndarray::ArrayView2;
+
 use super::kernel::{MicroKernel, Sliver};
+use super::pack::pack_b_into;
 use crate::isa::Isa;
 
 /// The AVX-512F kernel.
@@ -40,6 +43,22 @@ unsafe impl MicroKernel for Avx512 {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
         unsafe { tile_avx512(k, a, b, c, rsc) }
     }
+
+    #[inline(always)]
+    unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+        // SAFETY: the caller checked `supported()`.
+        unsafe { pack_b_avx512(block, out) }
+    }
+}
+
+/// [`pack_b_into`] compiled with AVX-512: a step of a row-major `B` is two 16-lane copies.
+///
+/// # Safety
+///
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+    pack_b_into(block, NR, out);
 }
 
 /// # Safety

@@ -6,7 +6,8 @@
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
 //! micro-kernel on every pair of slivers. The packed panel of `B` is shared: each of its slivers
 //! is packed once, by the first thread that needs it, while any other thread that needs it
-//! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. The threads meet
+//! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a
+//! row-major `A` and small panels of a row-major `B` are not packed but read where they are. The threads meet
 //! once per panel (the end of a `rayon` scope), since the next panel adds into the same blocks
 //! of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
 //! the plain packed product.
@@ -17,13 +18,14 @@ use ndarray::{ArrayView2, s};
 
 use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Strided};
-use super::pack::{give_back, pack_a, pack_b_into, take_buffer};
+use super::pack::{give_back, pack_a, take_buffer};
 
 /// The largest `MR · NR` of any kernel: the size of the scratch tile for partial tiles.
 const MAX_TILE: usize = 512;
 
 /// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
-/// a row-major `a` is read in place, not packed, in blocks of at most `a_in_place_up_to` bytes.
+/// a row-major `a` is read in place, not packed, in blocks of at most `in_place_up_to` bytes,
+/// and a row-major `b` in panels of at most that many.
 ///
 /// The caller has checked `K::supported()` and that no dimension is zero.
 pub(crate) fn run<K: MicroKernel>(
@@ -32,7 +34,7 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [f32],
     blocks: Blocks,
     threads: usize,
-    a_in_place_up_to: usize,
+    in_place_up_to: usize,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
@@ -49,17 +51,39 @@ pub(crate) fn run<K: MicroKernel>(
         for pc in (0..k).step_by(kc) {
             let depth = kc.min(k - pc);
             let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
-            let packed_len = depth * columns.next_multiple_of(K::NR);
+            // A small panel of a row-major `B` is read where it is, as a small block of `A`
+            // is below: only its last, partial sliver is packed, with its zero columns.
+            let read_b_in_place =
+                b.strides()[1] == 1 && depth * columns * size_of::<f32>() <= in_place_up_to;
+            let packed_columns = if read_b_in_place {
+                columns % K::NR
+            } else {
+                columns
+            };
+            let packed_len = depth * packed_columns.next_multiple_of(K::NR);
             if buffer.len() < packed_len {
                 buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
             }
-            let slivers = BSliver::cut::<K>(panel, &mut buffer[..packed_len]);
+            let panel_b = if read_b_in_place {
+                let whole = columns / K::NR;
+                let edge = panel.slice(s![.., whole * K::NR..]);
+                // SAFETY: `run`'s caller checked `K::supported()`.
+                unsafe { K::pack_b(edge, &mut buffer[..packed_len]) };
+                PanelOfB::InPlace {
+                    origin: panel.as_ptr(),
+                    ldb: panel.strides()[0],
+                    whole,
+                    edge: buffer.as_ptr(),
+                }
+            } else {
+                PanelOfB::Packed(BSliver::cut::<K>(panel, &mut buffer[..packed_len]))
+            };
             let blocks_of_c = Mutex::new(c.chunks_mut(rows * n).enumerate());
             // Blocks of a row-major `A` small enough to stay in cache are read where they are:
             // each step's `MR` elements are a column of the sliver, `lda` apart, which the
             // kernel broadcasts one by one anyway, so packing would only copy them.
             let read_a_in_place =
-                a.strides()[1] == 1 && rows.min(m) * depth * size_of::<f32>() <= a_in_place_up_to;
+                a.strides()[1] == 1 && rows.min(m) * depth * size_of::<f32>() <= in_place_up_to;
             let work = || {
                 let mut a_block = take_buffer();
                 loop {
@@ -71,7 +95,6 @@ pub(crate) fn run<K: MicroKernel>(
                     let Some((index, c)) = next else { break };
                     let (i, height) = (index * rows, c.len() / n);
                     let block = a.slice(s![i..i + height, pc..pc + depth]);
-                    let b_slivers = slivers.iter().map(BSliver::packed::<K>);
                     let c = &mut c[jc..];
                     if read_a_in_place {
                         // Whole slivers straight from `a`; the last, partial one packed.
@@ -98,30 +121,32 @@ pub(crate) fn run<K: MicroKernel>(
                         // SAFETY: the caller checked `K::supported()`; sliver `ir < whole` is
                         // `MR` whole rows of the block (`depth` adjacent elements each, `lda`
                         // apart), and the last is packed with its zero rows.
-                        unsafe {
-                            macro_kernel::<K, _>(depth, a_sliver, height, b_slivers, columns, c, n);
-                        }
+                        unsafe { panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n) };
                     } else {
                         pack_a(block, K::MR, &mut a_block);
                         let a_block = &a_block;
                         let a_sliver = |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
                         // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
                         // sliver whole, `MR · depth` elements, zero rows included.
-                        unsafe {
-                            macro_kernel::<K, _>(depth, a_sliver, height, b_slivers, columns, c, n);
-                        }
+                        unsafe { panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n) };
                     }
                 }
                 give_back(a_block);
             };
-            // This thread works too; the others come from a pool whose threads wait between
-            // products instead of being started for each.
-            helpers().in_place_scope(|scope| {
-                for _ in 1..threads {
-                    scope.spawn(|_| work());
-                }
+            if threads == 1 {
+                // Alone: no pool to wake, no scope to meet at (each costs a small product's
+                // worth of atomics and, when a helper sleeps, a system call).
                 work();
-            });
+            } else {
+                // This thread works too; the others come from a pool whose threads wait
+                // between products instead of being started for each.
+                helpers().in_place_scope(|scope| {
+                    for _ in 1..threads {
+                        scope.spawn(|_| work());
+                    }
+                    work();
+                });
+            }
         }
     }
     give_back(buffer);
@@ -146,6 +171,77 @@ fn helpers() -> &'static rayon::ThreadPool {
             .build()
             .expect("starting the GEMM's helper threads")
     })
+}
+
+/// A `depth × columns` panel of `B` as the micro-kernel reads it.
+enum PanelOfB<'a> {
+    /// Packed, each sliver by the first thread that needs it.
+    Packed(Vec<BSliver<'a>>),
+    /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
+    /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.
+    InPlace {
+        origin: *const f32,
+        ldb: isize,
+        whole: usize,
+        edge: *const f32,
+    },
+}
+
+// SAFETY: `InPlace`'s pointers are only read, into a panel of `b` and a packing buffer that
+// outlive the threads of `run`'s scope, and nothing writes to either meanwhile.
+unsafe impl Sync for PanelOfB<'_> {}
+
+impl PanelOfB<'_> {
+    /// [`macro_kernel`] on this panel with a block of `A`.
+    ///
+    /// # Safety
+    ///
+    /// As [`macro_kernel`]'s, for `a_sliver`; `columns` is the panel's.
+    #[inline(always)]
+    unsafe fn multiply<K: MicroKernel, A: Sliver>(
+        &self,
+        depth: usize,
+        a_sliver: impl Fn(usize) -> A,
+        rows: usize,
+        columns: usize,
+        c: &mut [f32],
+        rsc: usize,
+    ) {
+        match self {
+            PanelOfB::Packed(slivers) => {
+                let b_sliver = |jr: usize| Packed(slivers[jr].packed::<K>().as_ptr());
+                // SAFETY: the caller's contract for `A`; each sliver of `B` is packed whole,
+                // `NR · depth` elements.
+                unsafe { macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc) }
+            }
+            &PanelOfB::InPlace {
+                origin,
+                ldb,
+                whole,
+                edge,
+            } => {
+                let b_sliver = |jr: usize| {
+                    if jr < whole {
+                        Strided {
+                            ptr: origin.wrapping_add(jr * K::NR),
+                            stride_i: 1,
+                            stride_p: ldb,
+                        }
+                    } else {
+                        Strided {
+                            ptr: edge,
+                            stride_i: 1,
+                            stride_p: K::NR as isize,
+                        }
+                    }
+                };
+                // SAFETY: the caller's contract for `A`; sliver `jr < whole` is `NR` adjacent
+                // columns of the panel for `depth` rows `ldb` apart, and the last is packed
+                // with its zero columns.
+                unsafe { macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc) }
+            }
+        }
+    }
 }
 
 /// One sliver of a panel of `B`, packed on first use.
@@ -181,42 +277,45 @@ impl<'a> BSliver<'a> {
         self.packed.get_or_init(|| {
             let space = self.space.lock().expect("no panic while packing").take();
             let space = space.expect("`get_or_init` runs its closure once");
-            pack_b_into(self.source, K::NR, space);
+            // SAFETY: `run`'s caller checked `K::supported()`.
+            unsafe { K::pack_b(self.source, space) };
             space
         })
     }
 }
 
 /// `c += A·B` for a block of `A` (`rows` rows, its sliver `ir` at `a_sliver(ir)`: packed, or
-/// in place) and packed slivers of `B` (`columns` columns), `c` starting at the block's first
-/// element with rows `rsc` apart.
+/// in place) and a panel of `B` (`columns` columns, its sliver `jr` at `b_sliver(jr)`), `c`
+/// starting at the block's first element with rows `rsc` apart.
 ///
 /// # Safety
 ///
-/// `K::supported()` holds, and for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable
-/// at `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding).
-unsafe fn macro_kernel<'b, K: MicroKernel, A: Sliver>(
+/// `K::supported()` holds; for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable at
+/// `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding); for every
+/// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
+/// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding).
+unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     depth: usize,
     a_sliver: impl Fn(usize) -> A,
     rows: usize,
-    b_slivers: impl Iterator<Item = &'b [f32]>,
+    b_sliver: impl Fn(usize) -> B,
     columns: usize,
     c: &mut [f32],
     rsc: usize,
 ) {
     const { assert!(K::MR * K::NR <= MAX_TILE) };
-    for (jr, b_sliver) in b_slivers.enumerate() {
+    for jr in 0..columns.div_ceil(K::NR) {
         let j0 = jr * K::NR;
         let width = K::NR.min(columns - j0);
         for ir in 0..rows.div_ceil(K::MR) {
             let i0 = ir * K::MR;
             let height = K::MR.min(rows - i0);
-            let (a, b) = (a_sliver(ir), Packed(b_sliver.as_ptr()));
+            let (a, b) = (a_sliver(ir), b_sliver(jr));
             if height == K::MR && width == K::NR {
                 let tile = &mut c[i0 * rsc + j0..][..(K::MR - 1) * rsc + K::NR];
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
-                // the sliver of `B` is a whole packed one of `NR · depth` elements
-                // (`chunks_exact`); `tile` covers the `MR` rows of `NR` elements, `rsc` apart.
+                // the sliver of `B` likewise; `tile` covers the `MR` rows of `NR` elements,
+                // `rsc` apart.
                 unsafe { K::tile(depth, a, b, tile.as_mut_ptr(), rsc) };
             } else {
                 // A partial tile: the kernel writes a whole one into scratch, and only the

@@ -16,6 +16,10 @@
 //! `b[p, ..]` is a [`Sliver`]: in the matrices as they are ([`Strided`], the `gemm-kernel`
 //! stage) or in the packing buffers ([`Packed`], every stage after it).
 
+use ndarray::ArrayView2;
+
+use super::pack::pack_b_into;
+
 /// Where a micro-kernel reads element `i` of step `p` of one operand: `a[i, p]` of an `MR`-row
 /// sliver of `A`, or `b[p, i]` of an `NR`-column sliver of `B`.
 pub(crate) trait Sliver: Copy {
@@ -90,4 +94,16 @@ pub(crate) unsafe trait MicroKernel {
     /// writes of `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses
     /// them during the call.
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize);
+
+    /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
+    /// compiled with this kernel's instruction set where the kernel overrides it, so that a
+    /// step of a row-major `B` is copied in whole vectors of that set.
+    ///
+    /// # Safety
+    ///
+    /// [`MicroKernel::supported`] returned `true`.
+    #[inline(always)]
+    unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+        pack_b_into(block, Self::NR, out);
+    }
 }

@@ -41,8 +41,9 @@ pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) 
 
 /// [`pack_b`] into `out`, which must hold exactly the whole slivers; every element of `out`
 /// is written, the padding with zeros.
-// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant: a step
-// of a row-major `B` is then copied by a few vector moves, not a call of `memcpy`.
+// Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant, and into
+// each kernel's `MicroKernel::pack_b`, compiled with its instruction set: a step of a
+// row-major `B` is then copied by a few moves of the widest vectors, not a call of `memcpy`.
 #[inline(always)]
 pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]) {
     let (depth, columns) = block.dim();
