@@ -28,9 +28,10 @@
 //! elements) times a row sliver of `b` (`NR` elements).
 //!
 //! **The contract.** Every kernel, whatever its instruction set, implements one trait,
-//! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, and
-//! the tile itself. A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the
-//! matrices as they are (`Strided`) or in a packing buffer (`Packed`):
+//! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, the
+//! tile itself, a shorter tile for the bottom edge, and how to pack `B` (both explained in
+//! (b)). A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as
+//! they are (`Strided`) or in a packing buffer (`Packed`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/kernel.rs"), "```")]
 //!
@@ -88,8 +89,10 @@
 //! Before the kernel runs, `A` is copied into slivers of `MR` rows and `B` into slivers of `NR`
 //! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
 //! the strides of the input (transposed, stepped, reversed: only the copy cares). Edges are
-//! zero-padded to a whole sliver, so the same kernel runs on every tile; a partial tile is
-//! computed into a scratch tile and only its inside is added to `C`. The copy of `B` is
+//! zero-padded to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs
+//! the kernel's `tile_rows`: one kernel per height, compiled from the same code, so no padding
+//! row is computed (where a kernel has none, the whole tile goes to scratch). A tile at the
+//! right edge is computed into a scratch tile and only its inside is added to `C`. The copy of `B` is
 //! compiled with each kernel's instruction set (its `pack_b`, listed with the kernel above), so
 //! that a step of a row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
 //!

@@ -36,7 +36,29 @@ unsafe impl MicroKernel for Avx2 {
     #[inline(always)]
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx2(k, a, b, c, rsc) }
+        unsafe { tile_avx2::<MR>(k, a, b, c, rsc) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // One kernel per height, so that the bottom edge computes no padding rows.
+        macro_rules! by_height {
+            ($($height:literal)*) => {
+                match rows {
+                    // SAFETY: the caller checked `supported()` and keeps the operand contract, and `c` holds `rows` rows.
+                    $($height => unsafe { tile_avx2::<$height>(k, a, b, c, rsc) },)*
+                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+                }
+            };
+        }
+        by_height!(1 2 3 4 5)
     }
 
     #[inline(always)]
@@ -56,12 +78,21 @@ unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
     pack_b_into(block, NR, out);
 }
 
+/// The first `ROWS` rows of the tile (`MR`: all of them).
+///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA.
+/// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA, with `c` valid for `ROWS` rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
-    let mut tile: [[__m256; VECTORS]; MR] = [[_mm256_setzero_ps(); VECTORS]; MR];
+unsafe fn tile_avx2<const ROWS: usize>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const { assert!(0 < ROWS && ROWS <= MR) };
+    let mut tile: [[__m256; VECTORS]; ROWS] = [[_mm256_setzero_ps(); VECTORS]; ROWS];
     for p in 0..k {
         let mut b_row = [_mm256_setzero_ps(); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
@@ -69,7 +100,7 @@ unsafe fn tile_avx2(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: 
             *b_v = unsafe { _mm256_loadu_ps(b.at::<NR>(8 * v, p)) };
         }
         for (i, row) in tile.iter_mut().enumerate() {
-            // SAFETY: `i < MR`, `p < k`.
+            // SAFETY: `i < ROWS <= MR`, `p < k`.
             let a_ip = _mm256_set1_ps(unsafe { *a.at::<MR>(i, p) });
             for (sum, &b_v) in row.iter_mut().zip(&b_row) {
                 *sum = _mm256_fmadd_ps(a_ip, b_v, *sum);
@@ -78,7 +109,7 @@ unsafe fn tile_avx2(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: 
     }
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            // SAFETY: row `i < MR`, columns `8v .. 8v + 8 <= NR` of the caller's tile.
+            // SAFETY: row `i < ROWS`, columns `8v .. 8v + 8 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 8 * v);
                 _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), sum));

@@ -41,7 +41,30 @@ unsafe impl MicroKernel for Avx512 {
     #[inline(always)]
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx512(k, a, b, c, rsc) }
+        unsafe { tile_avx512::<MR>(k, a, b, c, rsc) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // One kernel per height, so that the bottom edge computes no padding rows.
+        macro_rules! by_height {
+            ($($height:literal)*) => {
+                match rows {
+                    // SAFETY: the caller checked `supported()`, keeps the operand contract and
+                    // gives `rows` rows of `c`.
+                    $($height => unsafe { tile_avx512::<$height>(k, a, b, c, rsc) },)*
+                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+                }
+            };
+        }
+        by_height!(1 2 3 4 5 6 7 8 9 10 11 12 13)
     }
 
     #[inline(always)]
@@ -61,18 +84,27 @@ unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
     pack_b_into(block, NR, out);
 }
 
+/// The first `ROWS` rows of the tile (`MR`: all of them).
+///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], on a CPU with AVX-512F.
+/// As [`MicroKernel::tile`], on a CPU with AVX-512F, with `c` valid for `ROWS` rows.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
-    let mut tile = [[_mm512_setzero_ps(); VECTORS]; MR];
+unsafe fn tile_avx512<const ROWS: usize>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const { assert!(0 < ROWS && ROWS <= MR) };
+    let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
     // The tile of `c` is read only at the end, and it is rarely in L1: its 14 rows are a row
     // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
     // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
     // arithmetic instead of following it.
     let prefetch = |to_l1: bool| {
-        for i in 0..MR {
+        for i in 0..ROWS {
             for v in 0..VECTORS {
                 // The address is inside the caller's tile (and a prefetch is only a hint).
                 let line = c.wrapping_add(i * rsc + 16 * v);
@@ -96,7 +128,7 @@ unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc
             *b_v = unsafe { _mm512_loadu_ps(b.at::<NR>(16 * v, p)) };
         }
         for (i, row) in tile.iter_mut().enumerate() {
-            // SAFETY: `i < MR`, `p < k`.
+            // SAFETY: `i < ROWS <= MR`, `p < k`.
             let a_ip = _mm512_set1_ps(unsafe { *a.at::<MR>(i, p) });
             for (sum, &b_v) in row.iter_mut().zip(&b_row) {
                 *sum = _mm512_fmadd_ps(a_ip, b_v, *sum);
@@ -105,7 +137,7 @@ unsafe fn tile_avx512(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc
     }
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            // SAFETY: row `i < MR`, columns `16v .. 16v + 16 <= NR` of the caller's tile.
+            // SAFETY: row `i < ROWS`, columns `16v .. 16v + 16 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 16 * v);
                 _mm512_storeu_ps(c, _mm512_add_ps(_mm512_loadu_ps(c), sum));

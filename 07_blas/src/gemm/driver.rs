@@ -17,11 +17,8 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MicroKernel, Packed, Sliver, Strided};
+use super::kernel::{MAX_TILE, MicroKernel, Packed, Sliver, Strided};
 use super::pack::{give_back, pack_a, take_buffer};
-
-/// The largest `MR · NR` of any kernel: the size of the scratch tile for partial tiles.
-const MAX_TILE: usize = 512;
 
 /// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// a row-major `a` is read in place, not packed, in blocks of at most `in_place_up_to` bytes,
@@ -311,15 +308,21 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             let i0 = ir * K::MR;
             let height = K::MR.min(rows - i0);
             let (a, b) = (a_sliver(ir), b_sliver(jr));
-            if height == K::MR && width == K::NR {
-                let tile = &mut c[i0 * rsc + j0..][..(K::MR - 1) * rsc + K::NR];
+            if width == K::NR {
+                let tile = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + K::NR];
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
-                // the sliver of `B` likewise; `tile` covers the `MR` rows of `NR` elements,
-                // `rsc` apart.
-                unsafe { K::tile(depth, a, b, tile.as_mut_ptr(), rsc) };
+                // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
+                // elements, `rsc` apart.
+                unsafe {
+                    if height == K::MR {
+                        K::tile(depth, a, b, tile.as_mut_ptr(), rsc);
+                    } else {
+                        K::tile_rows(height, depth, a, b, tile.as_mut_ptr(), rsc);
+                    }
+                }
             } else {
-                // A partial tile: the kernel writes a whole one into scratch, and only the
-                // part inside `C` is added.
+                // A tile at the right edge: the kernel writes a whole one into scratch, and
+                // only the part inside `C` is added.
                 let mut scratch = [0.0f32; MAX_TILE];
                 // SAFETY: as above, with `scratch` holding `MR` rows of `NR` (`MAX_TILE` is
                 // at least `MR · NR`, checked at compile time).

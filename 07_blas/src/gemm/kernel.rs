@@ -20,6 +20,9 @@ use ndarray::ArrayView2;
 
 use super::pack::pack_b_into;
 
+/// The largest `MR · NR` of any kernel: the size of a scratch tile.
+pub(crate) const MAX_TILE: usize = 512;
+
 /// Where a micro-kernel reads element `i` of step `p` of one operand: `a[i, p]` of an `MR`-row
 /// sliver of `A`, or `b[p, i]` of an `NR`-column sliver of `B`.
 pub(crate) trait Sliver: Copy {
@@ -94,6 +97,35 @@ pub(crate) unsafe trait MicroKernel {
     /// writes of `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses
     /// them during the call.
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize);
+
+    /// [`MicroKernel::tile`] for the first `rows` rows of the tile only (`0 < rows < MR`), at
+    /// the bottom edge of `C`. By default the whole tile is computed into a scratch tile and
+    /// its first `rows` rows are added to `c`; a kernel that overrides it computes no padding
+    /// rows at all.
+    ///
+    /// # Safety
+    ///
+    /// As [`MicroKernel::tile`], with `c` valid for `rows` rows instead of `MR`.
+    #[inline(always)]
+    unsafe fn tile_rows(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        const { assert!(Self::MR * Self::NR <= MAX_TILE) };
+        let mut scratch = [0.0f32; MAX_TILE];
+        // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`.
+        unsafe { Self::tile(k, a, b, scratch.as_mut_ptr(), Self::NR) };
+        for (i, row) in scratch.chunks_exact(Self::NR).take(rows).enumerate() {
+            for (j, &value) in row.iter().enumerate() {
+                // SAFETY: row `i < rows`, column `j < NR` of the caller's tile.
+                unsafe { *c.add(i * rsc + j) += value };
+            }
+        }
+    }
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
     /// compiled with this kernel's instruction set where the kernel overrides it, so that a

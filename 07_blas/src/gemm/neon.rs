@@ -41,21 +41,52 @@ unsafe impl MicroKernel for Neon {
     #[inline(always)]
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
         // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract.
-        unsafe { tile_neon(k, a, b, c, rsc) }
+        unsafe { tile_neon::<MR>(k, a, b, c, rsc) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+    ) {
+        // One kernel per height, so that the bottom edge computes no padding rows.
+        macro_rules! by_height {
+            ($($height:literal)*) => {
+                match rows {
+                    // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract, and `c` holds `rows` rows.
+                    $($height => unsafe { tile_neon::<$height>(k, a, b, c, rsc) },)*
+                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+                }
+            };
+        }
+        by_height!(1 2 3 4 5 6 7)
     }
 }
 
+/// The first `ROWS` rows of the tile (`MR`: all of them).
+///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`]. (The attribute only says what every ARM64 CPU has; the intrinsics
-/// ask for it.)
+/// As [`MicroKernel::tile`], with `c` valid for `ROWS` rows. (The attribute only says what
+/// every ARM64 CPU has; the intrinsics ask for it.)
 #[target_feature(enable = "neon")]
-unsafe fn tile_neon(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
-    let mut tile: [[float32x4_t; VECTORS]; MR] = [[vdupq_n_f32(0.0); VECTORS]; MR];
+unsafe fn tile_neon<const ROWS: usize>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+) {
+    const { assert!(0 < ROWS && ROWS <= MR) };
+    let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
     // The tile of `c` is read only at the end: ask for it into L2 now and into L1 a few
     // steps before the end (see the AVX-512 kernel for why it is rarely in L1).
     let prefetch = |to_l1: bool| {
-        for i in 0..MR {
+        for i in 0..ROWS {
             // One request per 64 bytes: the row's 12 floats are 48 bytes, in at most two lines.
             for offset in [0, NR - 1] {
                 let line = c.wrapping_add(i * rsc + offset);
@@ -80,7 +111,7 @@ unsafe fn tile_neon(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: 
             *b_v = unsafe { vld1q_f32(b.at::<NR>(4 * v, p)) };
         }
         for (i, row) in tile.iter_mut().enumerate() {
-            // SAFETY: `i < MR`, `p < k` (the caller's contract).
+            // SAFETY: `i < ROWS <= MR`, `p < k` (the caller's contract).
             let a_ip = unsafe { *a.at::<MR>(i, p) };
             for (sum, &b_v) in row.iter_mut().zip(&b_row) {
                 *sum = vfmaq_n_f32(*sum, b_v, a_ip);
@@ -89,7 +120,7 @@ unsafe fn tile_neon(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: 
     }
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            // SAFETY: row `i < MR`, columns `4v .. 4v + 4 <= NR` of the caller's tile.
+            // SAFETY: row `i < ROWS`, columns `4v .. 4v + 4 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 4 * v);
                 vst1q_f32(c, vaddq_f32(vld1q_f32(c), sum));
