@@ -51,7 +51,7 @@
 //!
 //! ## The modules
 //!
-//! The lesson's step 1, which every later crate uses:
+//! This step's modules, which every later crate uses:
 //!
 //! - [`harness`]: [`test_eq`], [`test_near`], [`reference_matmul`], [`relative_error`].
 //! - [`stage`]: the contract every later crate fulfils — a [`Stage`] is a name, a one-line

@@ -33,11 +33,12 @@
 //! test_near(&t1, &reference_matmul(m1.view(), m2.view())); // the same sum in float64
 //! ```
 //!
-//! `test_near` is the lesson's check (fastcore's `test_close` in the notebook): it passes when every element is within a relative
-//! tolerance of the reference, and otherwise panics naming the worst element. There is no
-//! earlier step to compare with, so the check is against
-//! [`reference_matmul`](matmul_data::reference_matmul), which adds the
-//! same products in `f64`. Every later step checks its answer against this one.
+//! `test_near` is the lesson's check (`torch.allclose` with `rtol=1e-3, atol=1e-5`; fastcore's
+//! `test_close` in the notebook): it passes when every element is within that tolerance of the
+//! reference, and otherwise panics naming the worst element. There is no earlier step to
+//! compare with, so the check is against [`reference_matmul`](matmul_data::reference_matmul),
+//! which adds the same products in `f64`. Every later step checks its answer against the step
+//! before it, and so, link by link, against this one.
 //!
 //! In Python each of the 39,200 multiply-adds of the five-image product runs through the
 //! interpreter — look up `c`, call `__getitem__` with a tuple, box a float, dispatch `*` and
@@ -55,12 +56,16 @@
 //!   is 40 bytes apart — still the same line often, but hopeless for wider `b`).
 //!
 //! Floating-point addition is not associative, so the compiler must also add the products in
-//! exactly this order: one at a time, no SIMD.
+//! exactly this order: one at a time, no SIMD (*single instruction, multiple data*: one
+//! instruction on a register of several numbers at once, 4 to 16 `f32`s on today's CPUs).
 //!
 //! ## Measured
 //!
 //! The block below times this loop on the lesson's two workloads and on squares. Every later
-//! page measures its speedup against this row. With `cargo xtask bench --python`, the lesson's
+//! page measures its speedup against this row. Each table ends with a floor, the least time
+//! the machine could take: for the lesson's product one read of the images, for squares the
+//! FP32 peak, every core doing fused multiply-adds (FMA: `a · b + c` in one instruction) on
+//! its widest registers every cycle. With `cargo xtask bench --python`, the lesson's
 //! own Python loop (the *python: python loops* row) sits beside it, paying the interpreter for
 //! every multiply-add.
 //!

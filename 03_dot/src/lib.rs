@@ -33,9 +33,12 @@
 //! - **No bounds checks in the inner loop.** [`dot`] walks both vectors with iterators, which
 //!   know where they end; the `k` index checks of `a[[i, p]]` and `b[[p, j]]` are gone, and so
 //!   is the read-modify-write of `c[[i, j]]`: the running sum lives in a register and is
-//!   stored once. The checks were never the main cost, though (step 8's `grid-cpu` keeps every
-//!   one of them): a well-predicted branch is nearly free, a strided walk is not.
-//! - **The column of `b` is still strided.** `b.column(j)` steps `b.stride(0)` elements at a
+//!   stored once. The checks were never the main cost, though (the lesson's CPU-simulated CUDA
+//!   kernel, step 8's `grid-cpu`, keeps every one of them): a well-predicted branch is nearly
+//!   free, a strided walk is not.
+//! - **The column of `b` is still strided.** Memory reaches the core through caches — small,
+//!   fast copies of recently used memory: L1 (tens of KiB, a few cycles away), L2, L3 — in
+//!   *cache lines* of 64 bytes. `b.column(j)` steps `b.stride(0)` elements at a
 //!   time. For the lesson's `(784, 10)` weights that is 40 bytes — a new 64-byte cache line
 //!   every one or two products — and for a wide `b` every product misses a line. The hardware
 //!   prefetcher can follow a constant stride, but each line brings 16 floats of which we use one.
@@ -51,7 +54,15 @@
 //! order: [`dot_slices`] keeps [`LANES`] independent partial sums, which the compiler maps onto
 //! SIMD registers — several multiply-adds per cycle instead of one every few. The result
 //! differs from the naive loop only by rounding (a different order of additions), which is
-//! exactly what [`test_near`](matmul_data::test_near) allows.
+//! exactly what [`test_near`](matmul_data::test_near) allows:
+//!
+//! ```
+//! use matmul_dot::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_dot::naive::matmul(m1.view(), m2.view()); // step 2's answer
+//! test_near(&matmul_dot::matmul_contiguous(m1.view(), m2.view()), &t1);
+//! ```
 //!
 //! ## Measured
 //!

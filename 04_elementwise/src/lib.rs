@@ -52,10 +52,10 @@
 //!
 //! ## Measured
 //!
-//! Two things pull against each other here: the vectorised sum is faster than `dot`'s single
-//! accumulator, and the temporaries cost an allocation and a second pass. Which wins depends on
-//! the shape. `dot-contiguous`, which does the same arithmetic with neither, is the yardstick,
-//! and the block below shows step 3's fastest stage beside this one.
+//! Two things pull against each other here: the vectorised sum breaks `dot`'s single chain of
+//! additions, and the temporaries cost an allocation and a second pass. `dot-contiguous`, which
+//! does the same arithmetic with neither, is the yardstick: the block below shows step 3's
+//! fastest stage beside this one, and the README's table has `dot` too.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage elementwise` (the naive loop
 //! is always timed too, as the baseline of the speedups).

@@ -53,13 +53,29 @@
 //! loop is free, so we can say it directly and keep the good access pattern without the
 //! temporary — [`matmul_scaled_add`]:
 //!
-//! ```text
-//! for i in 0..m:            c[i, :] = 0
-//!     for k in 0..k:        c[i, :] += a[i, k] * b[k, :]     (ndarray's scaled_add)
+//! ```
+//! use ndarray::{Array2, ArrayView2};
+//!
+//! fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+//!     let (m, _, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
+//!     let mut c = Array2::zeros((m, n));
+//!     for (a_row, mut c_row) in a.rows().into_iter().zip(c.rows_mut()) {
+//!         for (&a_ik, b_row) in a_row.iter().zip(b.rows()) {
+//!             c_row.scaled_add(a_ik, &b_row); // c[i, :] += a[i, k] * b[k, :]
+//!         }
+//!     }
+//!     c
+//! }
+//!
+//! use matmul_broadcast::data::{synthetic, test_near};
+//!
+//! let (m1, m2) = (synthetic::mnist_like(5, 0), synthetic::weights(784, 10, 1));
+//! let t1 = matmul_broadcast::matmul(m1.view(), m2.view()); // broadcasting's answer, above
+//! test_near(&matmul(m1.view(), m2.view()), &t1);
 //! ```
 //!
 //! This is the textbook `i, k, j` loop order: the innermost operation is an AXPY (`y ← α·x + y`,
-//! BLAS's name for it) over a contiguous row of `b` into a contiguous row of `c`, which stays in
+//! the name BLAS, the Basic Linear Algebra Subprograms of step 7, gives it) over a contiguous row of `b` into a contiguous row of `c`, which stays in
 //! registers or L1, with no reduction in it — so the compiler may vectorise it freely (unlike the
 //! dot product's sum, whose order it must preserve). Every element of `b` is still read once per
 //! row of `a`, and for large matrices that re-reading from memory is what the BLAS of step 7

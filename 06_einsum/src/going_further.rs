@@ -26,7 +26,8 @@
 //! merging each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)`
 //! products, computed by the previous step's [`broadcast::matmul_scaled_add`](crate::broadcast::matmul_scaled_add) — the
 //! `i, k, j` loop, which takes the permuted views at any strides without copying them.
-//! Labels that only one operand has are summed away first; repeated labels (`ii`) take the
+//! Labels that only one operand has and that neither the output nor a later operand needs are
+//! summed away first; repeated labels (`ii`) take the
 //! diagonal first; three or more operands are contracted pairwise, left to right.
 //!
 //! ```text

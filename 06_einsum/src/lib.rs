@@ -45,11 +45,11 @@
 //! from the operands' shapes, and then *lowers* the sum onto matrix multiplication: for
 //! `ik,kj->ij` it calls step 5's [`broadcast::matmul_scaled_add`] on the caller's own views,
 //! with no copy. So this step computes nothing new; it adds a fixed cost per call (reading the
-//! spec, planning, a few small allocations), which is noise for a large product and a visible
+//! spec, planning, a few dozen small allocations), which is noise for a large product and a visible
 //! slice of a five-image one.
 //!
 //! **Going further:** [how this einsum works](going_further) — the grammar of a spec, how any
-//! two-operand contraction becomes a batch of matmuls, and an example of each form (batches,
+//! sum over the shared labels of two operands becomes a batch of matmuls, and an example of each form (batches,
 //! traces, transposes, outer products, `...`). The lesson's path continues below.
 //!
 //! ## Measured
@@ -57,7 +57,8 @@
 //! The block below puts `einsum` beside step 5's fastest stage, and PyTorch's `torch.einsum`
 //! beside both. When step 5's fastest is `scaled-add`, the matmul einsum lowers onto, the
 //! difference between the two rows is einsum's fixed cost per call: reading and planning the
-//! spec.
+//! spec. PyTorch lowers `ik,kj->ij` the same way, but onto its BLAS, the subject of step 7;
+//! that, not the spec, is what separates its row from this step's.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage einsum` (the naive loop
 //! is always timed too, as the baseline of the speedups).
@@ -88,7 +89,7 @@ pub use spec::{Spec, Subscript, Term};
 /// Einstein summation over `f32` arrays, with NumPy's semantics.
 ///
 /// `spec` names each operand's dimensions with letters (`"bik,bkj->bij"`); see the
-/// [crate page](crate) for the rules and an example of each form. Operands may have any
+/// [going-further page](going_further) for the rules and an example of each form. Operands may have any
 /// strides. The result is a new array in standard (row-major) layout.
 ///
 /// Two-operand contractions are computed as batches of matrix multiplications, so

@@ -24,8 +24,9 @@
 //! ## (a) `gemm-kernel`: a tile of `C` in registers
 //!
 //! The innermost code computes an `MR × NR` tile of `C`, held in vector registers from start to
-//! end, as `k` rank-1 (outer-product) updates: per step `p`, a column sliver of `a` (`MR`
-//! elements) times a row sliver of `b` (`NR` elements).
+//! end, as `k` rank-1 (outer-product) updates: per step `p` (on this page a *step* is one
+//! iteration along `k`, not a step of the tutorial), a column sliver of `a` (`MR` elements)
+//! times a row sliver of `b` (`NR` elements).
 //!
 //! **The contract.** Every kernel, whatever its instruction set, implements one trait,
 //! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, the

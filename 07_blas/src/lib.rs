@@ -4,7 +4,8 @@
 //! Algebra Subprograms) library, and the five-image product drops to microseconds. In Rust,
 //! ndarray's `dot` is that call: it hands the product to the `matrixmultiply` crate, a GEMM
 //! (general matrix multiply) of the same design as the libraries under PyTorch and NumPy.
-//! This step measures such libraries, builds one of its own in front of you, and then finds
+//! This step measures such libraries, builds one of its own (its going-further page shows how),
+//! and then finds
 //! that the lesson's own skinny shape wants something else.
 //!
 //! This crate's answer, [`matmul`], picks by shape: the [`streaming`] kernel for the lesson's
@@ -58,11 +59,11 @@
 //!
 //! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is 157 MB:
 //! the product is bound by reading `a` from memory once. The floor is therefore one read of `a`
-//! with every core, by the fastest way the bench finds on this machine, which `cargo xtask bench`
-//! measures in the same run, a read next to every sample of a stage. The roofline at the end of
-//! this page (GFLOP/s against flops per byte read, under the two ceilings: memory bandwidth,
+//! (the tables' `x`) with every core, by the fastest way the bench finds on this machine, which `cargo xtask bench`
+//! measures in the same run, a read next to every sample of a stage. The roofline under
+//! "Measured" (GFLOP/s against flops per byte read, under the two ceilings: memory bandwidth,
 //! sloped, and the FP32 peak, flat) shows the two bounds at once: this product sits left of the
-//! ridge, under the memory roof; the large squares sit right of it, under the FP32 peak. A GEMM
+//! ridge (where the two roofs meet), under the memory roof; the large squares sit right of it, under the FP32 peak. A GEMM
 //! lands well above that floor, because what makes it fast on squares is wasted or harmful here:
 //!
 //! - **the register tile is the wrong shape.** `n = 10` fills 10 of the tile's 32 columns with
@@ -70,7 +71,7 @@
 //!   AVX-512 more than two thirds of the FMAs multiply padding, and on a machine with few cores
 //!   the arithmetic alone can take as long as reading `a`.
 //! - **packing is a second pass over `a`.** Every block of `A` is copied into a packing buffer
-//!   before the micro-kernel runs on it, and the copy loop and the arithmetic loop alternate
+//!   before the register-tile code (the *micro-kernel*) runs on it, and the copy loop and the arithmetic loop alternate
 //!   instead of overlapping: the time is the sum of a memory-bound pass and a compute-bound
 //!   pass, not the larger of the two.
 //! - **blocking buys no reuse.** With `n = 10`, each element of `a` takes part in 10
@@ -82,7 +83,7 @@
 //! columns, 31 KB) that stays in cache. SIMD runs **across `k`**: 16 consecutive elements of a
 //! row meet 16 consecutive elements of each packed column, so every lane is useful; two rows
 //! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers). What made the
-//! difference was memory-level parallelism: the hardware prefetcher stops at every 4 KiB page
+//! difference was memory-level parallelism (many requests to memory in flight at once): the hardware prefetcher stops at every 4 KiB page
 //! and the core is busy with the FMAs, so the kernel asks for the rows 8 ahead itself, **into
 //! L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep many more misses in
 //! flight than L1). The rows are handed
@@ -108,7 +109,7 @@
 //! - **short**: at most the rows of one call of the streaming kernel's few-rows path, where
 //!   packing `b` for a GEMM would cost about as much as the whole product.
 //!
-//! Everything else goes to the own [`gemm`]. Both of the lesson's workloads stream on every
+//! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on every
 //! instruction set; every square goes to the GEMM. The table of kernels at the end of this page
 //! gives the bounds for each instruction set, and marks the one the run used.
 //!
@@ -116,10 +117,14 @@
 //!
 //! The table times every stage of this page on the lesson's two workloads, and the squares
 //! below it on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak and the system
-//! OpenBLAS (when built with it) from the same run. The stages read in order: each `gemm-*`
-//! row is one idea more than the row above it. Each time carries the half-width of its 95%
+//! OpenBLAS (when built with it) from the same run. The stages read in order: `gemm-kernel`,
+//! `gemm-packed`, `gemm-blocked` and `gemm` each add one idea to the one before. Each time carries the half-width of its 95%
 //! interval (`±`); the README says how to read `× floor` and the list of figures to read with
-//! care. Time this step alone with `cargo xtask bench --quick --stage gemm --stage streaming`.
+//! care.
+//!
+//! Time this step alone: `cargo xtask bench --quick --stage gemm --stage blas --stage streaming
+//! --stage matrixmultiply` (`blas` also matches `openblas`; the naive loop is always timed too,
+//! as the baseline of the speedups).
 //!
 #![doc = include_str!("../measured.md")]
 //!

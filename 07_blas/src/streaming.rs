@@ -15,7 +15,7 @@
 //!   31 KB: L1-sized). Each row of `a` is then dotted with the 10 packed columns, SIMD
 //!   **across `k`**: a register's worth of consecutive elements of the row (16 with AVX-512, 8
 //!   with AVX2, 4 with NEON) meets as many consecutive elements of each column, into 10
-//!   accumulator registers, reduced at the end of the row. No lane is wasted
+//!   accumulator registers per row, reduced at the end of the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
 //!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. The rows are
 //!   handed to the cores (`std::thread::scope`) in blocks of 1024, each thread taking the next

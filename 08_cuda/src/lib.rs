@@ -18,8 +18,8 @@
 //!   arithmetic, read from the table. Compiled everywhere, tested everywhere.
 //! - `gpu` (feature `cuda`): the host side with [cust](https://docs.rs/cust/0.3) — context,
 //!   modules from PTX (the GPU's portable assembly, which the driver compiles for the GPU it
-//!   finds), device buffers, a stream, launches, CUDA-event timing — and cuBLAS
-//!   SGEMM loaded at run time. See "Running it" below.
+//!   finds), device buffers, a stream, launches, CUDA-event timing — and cuBLAS's SGEMM
+//!   (BLAS's single-precision GEMM) loaded at run time. See "Running it" below.
 //! - [`going_further`]: §3–§7, the kernels past the lesson's, each one idea of the GPU's
 //!   memory hierarchy.
 //!
@@ -94,14 +94,14 @@
 #![doc = include_str!(concat!(env!("OUT_DIR"), "/listing-2.md"))]
 //!
 //! An H100 has 132 streaming multiprocessors, each running warps of 32 threads in lockstep,
-//! and about 3 TB/s of HBM bandwidth (its data sheet's figures) <!-- fact -->
+//! and about 3 TB/s of HBM (the GPU's own memory) bandwidth (its data sheet's figures) <!-- fact -->
 //! — but only for *coalesced* access: when the 32 threads of
 //! a warp touch one contiguous 128-byte line, the warp's load is one transaction. In the
 //! lesson's kernel `x` (the fastest-varying thread index, the one that differs inside a warp)
 //! numbers the *rows* of `c`, so a warp's 32 loads of `a[i, p]` hit 16 rows `k` floats apart,
 //! and its stores to `c` land `n` floats apart: up to 32 transactions where one would do.
 //!
-//! **Measured:** the `cuda-naive` rows of the [table at the end](#measured) (there when the run
+//! **Measured:** the `cuda-naive` rows of the [table under "Measured"](#measured) (there when the run
 //! shown had a GPU; not yet measured otherwise).
 //!
 //! ## Going further: the GPU's memory hierarchy
@@ -110,8 +110,8 @@
 //! keeps going, one idea of the GPU's memory hierarchy per section, each a kernel of its own
 //! in the same table: §3 coalescing, §4 shared memory, §5 registers and vector loads, §6
 //! overlapping loads with arithmetic, §7 a kernel for MNIST's shape, then the floor kernel
-//! that reads `a` once, and what the compiler reports for each (registers, spills,
-//! occupancy). The lesson's path continues here with its yardstick.
+//! that reads `a` once, and what the compiler reports for each (registers used, values
+//! spilled to memory, and the occupancy this allows). The lesson's path continues here with its yardstick.
 //!
 //! ## cuBLAS: the yardstick
 //!

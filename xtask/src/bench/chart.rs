@@ -541,7 +541,7 @@ mod tests {
         assert!(speedup_svg(&Results::default()).is_none());
     }
 
-    /// A bar grows from 1×: a slower method's bar ends at 1× and its label sits to its left.
+    // A bar grows from one: a slower method's bar ends there and its label sits to its left.
     #[test]
     fn a_slowdown_is_a_bar_to_the_left_of_one() {
         let results = Results {
