@@ -126,7 +126,8 @@
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, and their number is
 //! [`std::thread::available_parallelism`].
 //!
-//! This stage also skips the copies that (b) made where a copy costs more than it saves. When `A` is row-major and a block of it is small (a sixteenth of L2,
+//! This stage also skips the copies that (b) made where a copy costs more than it saves. When
+//! `A` is row-major and a block of it is small (a quarter of L2,
 //! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it
 //! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
 //! not be adjacent; only the last, partial sliver is packed, with its zero rows. A small panel
