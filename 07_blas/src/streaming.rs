@@ -29,12 +29,11 @@
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
 //! prefetches, and deals with the rows and columns left over at the ends; a kernel (the
 //! `Kernel` trait, module `kernel`) only computes one small block of `c` in its registers.
-//! There are four kernels: AVX-512 intrinsics (module `avx512`), NEON intrinsics for ARM64
-//! (module `neon`), and the plain-Rust kernels (module `portable`), compiled once for the
-//! baseline CPU and once with AVX2 and FMA enabled (module `avx2`). [`Isa::detect`] picks one
-//! at run time, once, for every kernel of this step (`MATMUL_ISA` overrides it); nothing here
-//! needs `-C target-cpu=native`. Each kernel's shape (lanes, rows per call) is its row of
-//! [`Isa::kernels`].
+//! There are four kernels: AVX-512 intrinsics (module `avx512`), AVX2 + FMA intrinsics
+//! (module `avx2`), NEON intrinsics for ARM64 (module `neon`), and plain Rust for any other CPU
+//! (module `portable`). [`Isa::detect`] picks one at run time, once, for every kernel of this
+//! step (`MATMUL_ISA` overrides it); nothing here needs `-C target-cpu=native`. Each kernel's
+//! shape (lanes, rows per call) is its row of [`Isa::kernels`].
 
 use ndarray::{Array2, ArrayView2};
 

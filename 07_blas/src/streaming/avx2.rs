@@ -1,9 +1,27 @@
-//! The plain-Rust micro-kernels of [`Portable`](super::portable::Portable), compiled with AVX2
-//! and FMA enabled: the same source, 8 lanes per register, and fused multiply-adds (`FUSED`).
+//! The micro-kernels with AVX2 and FMA intrinsics: 8 `f32` lanes per register, masked loads
+//! (`vmaskmovps`) for the ragged ends of `k` and of `b`'s rows, 16 registers.
+//!
+//! As in the AVX-512 kernels, each kernel checks its slice bounds with `assert!` once on entry,
+//! so that the loads inside the loops can use raw pointers; the other obligation, that the CPU
+//! has AVX2 and FMA, is met by holding an [`Avx2`], which only [`Avx2::new`] makes.
+//!
+//! These kernels were once the plain-Rust ones of [`Portable`](super::portable::Portable)
+//! compiled with AVX2 enabled. The compiler vectorised them, but kept a bounds check before
+//! every load and stored each accumulator back to the stack after every FMA (seen in the
+//! disassembly): the many-rows path ran at a quarter of the memory's speed.
+
+use std::arch::x86_64::{
+    __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps, _mm_movehl_ps,
+    _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32, _mm256_extractf128_ps,
+    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_set1_epi32, _mm256_set1_ps,
+    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
+};
 
 use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
-use super::portable;
 use crate::isa::Isa;
+
+/// Lanes of one register.
+const LANES: usize = Isa::Avx2.kernels().lanes;
 
 /// The AVX2 + FMA kernel. Only [`Avx2::new`] makes one, on a CPU that has both.
 #[derive(Clone, Copy, Debug)]
@@ -19,9 +37,13 @@ impl Avx2 {
 }
 
 impl Kernel for Avx2 {
-    // The portable kernel's shape, which is an AVX2 one (see `Portable`).
-    const LANES: usize = Isa::Avx2.kernels().lanes;
+    const LANES: usize = LANES;
+
+    /// One row × 10 columns = 10 accumulators of AVX2's 16 registers; a second row's 10 would
+    /// not fit beside the loads.
     const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
+
+    /// Four rows × 16 columns = 8 accumulators (two registers a row).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize>(
@@ -32,7 +54,10 @@ impl Kernel for Avx2 {
         kp: usize,
         ahead: &[f32],
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-        // SAFETY: `self` exists, so `Avx2::new` saw AVX2 and FMA on this CPU.
+        assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
+        assert!(bt.len() >= COLUMNS_PER_PASS * kp);
+        // SAFETY: `self` exists, so `Avx2::new` saw AVX2 and FMA on this CPU; the slices are
+        // as long as `dot_columns` needs (asserted above).
         unsafe { dot_columns::<ROWS>(rows, k, bt, kp, ahead) }
     }
 
@@ -44,16 +69,39 @@ impl Kernel for Avx2 {
         ldb: usize,
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-        // SAFETY: as above.
+        // The kernel stores two whole registers into each row of COLUMNS_PER_ROW sums.
+        const { assert!(COLUMNS_PER_ROW == 2 * LANES) };
+        assert!(nc <= COLUMNS_PER_ROW && rows.len() >= ROWS * k);
+        assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
+        // SAFETY: as above, for `scale_rows`.
         unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
     }
 }
 
-/// [`portable::dot_columns`] with AVX2 and FMA, 8 lanes.
+/// The mask selecting the first `n` lanes of 8 (all of them when `n ≥ 8`), in the form
+/// `_mm256_maskload_ps` takes: lane `i` is all ones when `i < n`.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA.
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn first_lanes(n: usize) -> __m256i {
+    let n = n.min(LANES) as i32; // at most 8: no truncation
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
+
+/// [`Kernel::dot_columns`]: per 8 elements of `k`, one load from each row of `a` and one from
+/// each of the 10 packed columns, and `ROWS × 10` FMAs; the last, partial chunk of `k` is
+/// loaded with a mask (the packed columns are zero there, so their lanes add nothing).
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `rows.len() == ROWS * k`, `kp` is a multiple of 8 and
+/// at least `k`, and `bt.len() ≥ COLUMNS_PER_PASS * kp`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_columns<const ROWS: usize>(
     rows: &[f32],
@@ -62,14 +110,96 @@ unsafe fn dot_columns<const ROWS: usize>(
     kp: usize,
     ahead: &[f32],
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-    portable::dot_columns::<ROWS, { Avx2::LANES }, true>(rows, k, bt, kp, ahead)
+    let full = k / LANES;
+    let tail = k % LANES;
+    let mut acc = [[_mm256_setzero_ps(); COLUMNS_PER_PASS]; ROWS];
+    for chunk in 0..full {
+        // One hint per 64-byte line of the rows ahead: a line is two chunks of 8.
+        if chunk % 2 == 0 {
+            super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * 2 * LANES);
+        }
+        // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
+        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, None) };
+    }
+    if tail > 0 {
+        // SAFETY: as above, for the partial last chunk, under its mask.
+        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full, Some(first_lanes(tail))) };
+    }
+    let mut sums = [[0.0f32; COLUMNS_PER_PASS]; ROWS];
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        for (sum, &acc) in sums.iter_mut().zip(acc) {
+            // SAFETY: AVX2, as this function's caller promised.
+            *sum = unsafe { sum_lanes(acc) };
+        }
+    }
+    sums
 }
 
-/// [`portable::scale_rows`] with AVX2 and FMA.
+/// The 8 lanes of `v`, summed: halves added, then quarters, then the last two lanes.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA.
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_lanes(v: __m256) -> f32 {
+    let four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let two = _mm_add_ps(four, _mm_movehl_ps(four, four));
+    _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)))
+}
+
+/// One chunk of 8 elements of `k` for [`dot_columns`]: one load from each row of `a` (the
+/// lanes `mask` selects, or all 8), one from each packed column, `ROWS × 10` FMAs into `acc`.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`], and the lanes loaded in
+/// `chunk * 8..chunk * 8 + 8` lie below `k` (all of them below `kp`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chunk<const ROWS: usize>(
+    acc: &mut [[__m256; COLUMNS_PER_PASS]; ROWS],
+    rows: &[f32],
+    k: usize,
+    bt: &[f32],
+    kp: usize,
+    chunk: usize,
+    mask: Option<__m256i>,
+) {
+    let mut x = [_mm256_setzero_ps(); ROWS];
+    for (r, x) in x.iter_mut().enumerate() {
+        let at = rows.as_ptr().wrapping_add(r * k + chunk * LANES);
+        // SAFETY: the lanes loaded lie in `chunk * 8..min(chunk * 8 + 8, k)`, inside row
+        // `r < ROWS` of `rows`; masked-off lanes are not read.
+        *x = unsafe {
+            match mask {
+                None => _mm256_loadu_ps(at),
+                Some(mask) => _mm256_maskload_ps(at, mask),
+            }
+        };
+    }
+    for j in 0..COLUMNS_PER_PASS {
+        // SAFETY: `j < COLUMNS_PER_PASS` and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie inside
+        // `bt[j * kp..(j + 1) * kp]`.
+        let y = unsafe { _mm256_loadu_ps(bt.as_ptr().add(j * kp + chunk * LANES)) };
+        for (acc, &x) in acc.iter_mut().zip(&x) {
+            acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
+        }
+    }
+}
+
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats, two masked
+/// loads) and two FMAs per row of `a`, with `a[r, p]` broadcast to all lanes. No packing.
+///
+/// Each row's sum is split into [`partial_sums`] interleaved partial sums, added together at
+/// the end, so that even a call on one row keeps [`FMAS_IN_FLIGHT`] independent FMAs going
+/// (the reason is the AVX-512 kernel's: one sum per row would make the time `k` FMA
+/// latencies).
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `nc ≤ 16`, `rows.len() ≥ ROWS * k` and
+/// `b.len() ≥ (k - 1) * ldb + nc`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn scale_rows<const ROWS: usize>(
     rows: &[f32],
@@ -78,5 +208,67 @@ unsafe fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-    portable::scale_rows::<ROWS, true>(rows, k, b, ldb, nc)
+    // SAFETY: AVX2, as this function's caller promised.
+    let (low, high) = unsafe { (first_lanes(nc), first_lanes(nc.saturating_sub(LANES))) };
+    let parts = partial_sums(ROWS);
+    let mut acc = [[[_mm256_setzero_ps(); 2]; MAX_PARTS]; ROWS];
+    // One step `p`: row `p` of `b`, scaled by each row's `a[r, p]`, into partial sum `part`.
+    let step = |acc: &mut [[[__m256; 2]; MAX_PARTS]; ROWS], p: usize, part: usize| {
+        let row = b.as_ptr().wrapping_add(p * ldb);
+        // SAFETY: lanes `0..nc` of row `p < k` of `b`, `p * ldb + nc ≤ b.len()`; masked-off
+        // lanes are not read.
+        let y = unsafe {
+            [
+                _mm256_maskload_ps(row, low),
+                _mm256_maskload_ps(row.wrapping_add(LANES), high),
+            ]
+        };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: `r < ROWS` and `p < k`, so `r * k + p < ROWS * k ≤ rows.len()`.
+            let x = _mm256_set1_ps(unsafe { *rows.as_ptr().add(r * k + p) });
+            for (acc, &y) in acc[part].iter_mut().zip(&y) {
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+        }
+    };
+    let whole = k / parts * parts;
+    for p0 in (0..whole).step_by(parts) {
+        for part in 0..parts {
+            // As in the AVX-512 kernel: `b` comes mostly from L2, so ask for its rows ahead.
+            crate::prefetch::to_l1(b.as_ptr().wrapping_add((p0 + part + B_ROWS_AHEAD) * ldb));
+            step(&mut acc, p0 + part, part);
+        }
+    }
+    for p in whole..k {
+        step(&mut acc, p, p - whole);
+    }
+    let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        for half in 0..2 {
+            let total = acc[1..parts]
+                .iter()
+                .fold(acc[0][half], |total, part| _mm256_add_ps(total, part[half]));
+            // SAFETY: lanes `8 * half..8 * half + 8` of `sums`, an array of 16 `f32`.
+            unsafe { _mm256_storeu_ps(sums.as_mut_ptr().add(half * LANES), total) };
+        }
+    }
+    sums
+}
+
+/// Independent FMAs [`scale_rows`] aims to keep going: two issued per cycle, each taking four
+/// or five cycles (the FMA of recent AMD and Intel cores), need eight to ten in flight.
+const FMAS_IN_FLIGHT: usize = 8;
+
+/// Rows of `b` ahead of its own that [`scale_rows`] asks L1 for (as in the AVX-512 kernel).
+const B_ROWS_AHEAD: usize = 32;
+
+/// Partial sums per row, the most [`scale_rows`] uses.
+const MAX_PARTS: usize = 4;
+
+/// Partial sums per row for `rows` rows: two registers each, enough for [`FMAS_IN_FLIGHT`]
+/// FMAs, at most [`MAX_PARTS`] (one row: 4 sums, 8 accumulators; four rows: 1 sum, 8
+/// accumulators, of the 16 registers).
+const fn partial_sums(rows: usize) -> usize {
+    let parts = FMAS_IN_FLIGHT.div_ceil(2 * rows);
+    if parts > MAX_PARTS { MAX_PARTS } else { parts }
 }

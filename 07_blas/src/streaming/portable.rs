@@ -1,8 +1,8 @@
 //! The micro-kernels in plain Rust: correct on every machine, and written so that the compiler
 //! can vectorise them (fixed-size arrays of lanes, no reduction across lanes inside the loops).
-//! [`Avx2`](super::avx2::Avx2) compiles these same functions with AVX2 and FMA enabled. Their
-//! multiply-adds are fused when `FUSED` (the AVX2 kernel, and the portable one where the
-//! target's baseline has FMA).
+//! Their multiply-adds are fused when `FUSED` (where the target's baseline has FMA). They are
+//! the kernels of a CPU none of the others fits; the compiler keeps a bounds check before each
+//! load, which the intrinsic kernels do not pay.
 
 use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::{BASELINE_FMA, Isa, multiply_add};
