@@ -7,12 +7,13 @@
 #            every shape of the conformance suite. Timings under an emulator mean nothing;
 #            correctness does.
 #   windows  lints the workspace for x86_64-pc-windows-gnu (the Windows code: caches from
-#            GetLogicalProcessorInformation), without running it.
+#            GetLogicalProcessorInformation), without running it; needs the MinGW cross
+#            compiler for the C code one dependency's build script compiles.
 #   macos    lints step 7 for aarch64-apple-darwin (the macOS code: caches and CPU name from
 #            sysctl), without linking or running it.
 #
 # Installs what it needs where it can (root with apt-get): the cross linker, the ARM64 C
-# library and qemu-user from Debian, the targets with rustup.
+# library, qemu-user and MinGW from Debian, the targets with rustup.
 #
 # Usage: scripts/other-machines.sh [arm64] [windows] [macos]   (all three by default)
 set -euo pipefail
@@ -61,6 +62,9 @@ for machine in "${wanted[@]}"; do
     ;;
   windows)
     step "Windows (x86_64-pc-windows-gnu): clippy"
+    # Linting still runs build scripts, and the download's TLS crate (ring) compiles C code
+    # for the target: that needs the MinGW cross compiler.
+    need_packages x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64
     rustup target add x86_64-pc-windows-gnu 2>&1 | grep -v "is up to date" || true
     cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets -- -D warnings
     ;;
