@@ -203,7 +203,7 @@ impl Isa {
             Isa::Avx2 => KernelShape {
                 gemm_tile: (6, 16),
                 lanes: 8,
-                dot_rows: 1,
+                dot_rows: 2,
                 scale_rows: 4,
                 fused: true,
             },

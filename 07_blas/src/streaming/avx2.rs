@@ -39,8 +39,8 @@ impl Avx2 {
 impl Kernel for Avx2 {
     const LANES: usize = LANES;
 
-    /// One row × 10 columns = 10 accumulators of AVX2's 16 registers; a second row's 10 would
-    /// not fit beside the loads.
+    /// Two rows × 5 columns = 10 accumulators of AVX2's 16 registers, twice (see
+    /// [`dot_columns`]).
     const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
 
     /// Four rows × 16 columns = 8 accumulators (two registers a row).
@@ -94,9 +94,18 @@ unsafe fn first_lanes(n: usize) -> __m256i {
     )
 }
 
-/// [`Kernel::dot_columns`]: per 8 elements of `k`, one load from each row of `a` and one from
-/// each of the 10 packed columns, and `ROWS × 10` FMAs; the last, partial chunk of `k` is
-/// loaded with a mask (the packed columns are zero there, so their lanes add nothing).
+/// Columns of `bᵀ` per half of [`dot_columns`]'s work: 5 of the pass's 10.
+const HALF: usize = COLUMNS_PER_PASS / 2;
+
+/// [`Kernel::dot_columns`] in two halves of 5 columns each: per 8 elements of `k`, one load
+/// from each row of `a` and one from each of the half's 5 packed columns, and `ROWS × 5` FMAs;
+/// the last, partial chunk of `k` is loaded with a mask (the packed columns are zero there, so
+/// their lanes add nothing).
+///
+/// Why halves: all 10 columns for one row take 10 accumulators and 11 loads per 10 FMAs; two
+/// rows' 20 accumulators would not fit in 16 registers. Two rows × 5 columns take 10
+/// accumulators and 7 loads per 10 FMAs, and the second half reads the rows again from L1,
+/// where the first half left them.
 ///
 /// # Safety
 ///
@@ -112,24 +121,30 @@ unsafe fn dot_columns<const ROWS: usize>(
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;
-    let mut acc = [[_mm256_setzero_ps(); COLUMNS_PER_PASS]; ROWS];
-    for chunk in 0..full {
-        // One hint per 64-byte line of the rows ahead: a line is two chunks of 8.
-        if chunk % 2 == 0 {
-            super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * 2 * LANES);
-        }
-        // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
-        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, None) };
-    }
-    if tail > 0 {
-        // SAFETY: as above, for the partial last chunk, under its mask.
-        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full, Some(first_lanes(tail))) };
-    }
+    // SAFETY: AVX2, as this function's caller promised.
+    let mask = unsafe { first_lanes(tail) };
     let mut sums = [[0.0f32; COLUMNS_PER_PASS]; ROWS];
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
-        for (sum, &acc) in sums.iter_mut().zip(acc) {
-            // SAFETY: AVX2, as this function's caller promised.
-            *sum = unsafe { sum_lanes(acc) };
+    for half in 0..2 {
+        let bt = &bt[half * HALF * kp..];
+        let mut acc = [[_mm256_setzero_ps(); HALF]; ROWS];
+        for chunk in 0..full {
+            // One hint per 64-byte line of the rows ahead (a line is two chunks of 8), in the
+            // first half only: the second reads what the first brought in.
+            if half == 0 && chunk % 2 == 0 {
+                super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * 2 * LANES);
+            }
+            // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
+            unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, None) };
+        }
+        if tail > 0 {
+            // SAFETY: as above, for the partial last chunk, under its mask.
+            unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full, Some(mask)) };
+        }
+        for (sums, acc) in sums.iter_mut().zip(&acc) {
+            for (sum, &acc) in sums[half * HALF..].iter_mut().zip(acc) {
+                // SAFETY: AVX2, as this function's caller promised.
+                *sum = unsafe { sum_lanes(acc) };
+            }
         }
     }
     sums
@@ -148,17 +163,19 @@ unsafe fn sum_lanes(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)))
 }
 
-/// One chunk of 8 elements of `k` for [`dot_columns`]: one load from each row of `a` (the
-/// lanes `mask` selects, or all 8), one from each packed column, `ROWS × 10` FMAs into `acc`.
+/// One chunk of 8 elements of `k` for one half of [`dot_columns`]: one load from each row of
+/// `a` (the lanes `mask` selects, or all 8), one from each of the half's packed columns,
+/// `ROWS × 5` FMAs into `acc`.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`], and the lanes loaded in
-/// `chunk * 8..chunk * 8 + 8` lie below `k` (all of them below `kp`).
+/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`] for `bt` from the half's
+/// first column on, and the lanes loaded in `chunk * 8..chunk * 8 + 8` lie below `k` (all of
+/// them below `kp`).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_chunk<const ROWS: usize>(
-    acc: &mut [[__m256; COLUMNS_PER_PASS]; ROWS],
+    acc: &mut [[__m256; HALF]; ROWS],
     rows: &[f32],
     k: usize,
     bt: &[f32],
@@ -178,9 +195,9 @@ unsafe fn fma_chunk<const ROWS: usize>(
             }
         };
     }
-    for j in 0..COLUMNS_PER_PASS {
-        // SAFETY: `j < COLUMNS_PER_PASS` and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie inside
-        // `bt[j * kp..(j + 1) * kp]`.
+    for j in 0..HALF {
+        // SAFETY: `j < 5` columns of the half and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie
+        // inside `bt[j * kp..(j + 1) * kp]`.
         let y = unsafe { _mm256_loadu_ps(bt.as_ptr().add(j * kp + chunk * LANES)) };
         for (acc, &x) in acc.iter_mut().zip(&x) {
             acc[j] = _mm256_fmadd_ps(x, y, acc[j]);
