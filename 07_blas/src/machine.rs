@@ -5,7 +5,13 @@
 
 use std::sync::OnceLock;
 
-/// The data cache sizes of one core, in bytes (L3: the whole shared cache).
+/// The data caches of one core: sizes in bytes (L3: the whole shared cache), and the
+/// associativity of L1 and L2.
+///
+/// A cache of `W` ways is `W` banks of `size / W` bytes each: a line of memory can sit in one
+/// place of each bank (its set), so data that should stay must take no more than `W` lines of
+/// any set. The GEMM's blocks are sized in ways, not in bytes
+/// ([`Blocks::for_caches`](crate::gemm::Blocks::for_caches)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caches {
     /// Level 1 data cache.
@@ -14,6 +20,10 @@ pub struct Caches {
     pub l2: usize,
     /// Level 3 cache.
     pub l3: usize,
+    /// Ways of associativity of L1: lines of one set it holds.
+    pub l1_ways: usize,
+    /// Ways of associativity of L2.
+    pub l2_ways: usize,
 }
 
 /// The caches as [`Caches::detection`] found them: the sizes, and which of them the operating
@@ -24,17 +34,23 @@ pub struct DetectedCaches {
     pub caches: Caches,
     /// Whether the operating system reported L1, L2 and L3 (in that order).
     pub reported: [bool; 3],
+    /// Whether it reported the ways of L1 and L2.
+    pub reported_ways: [bool; 2],
     /// Where the reported sizes came from (`"sysfs"`, `"sysctl"`, `"Windows"`), or `"none"`.
     pub source: &'static str,
 }
 
 impl Caches {
-    /// What [`Caches::detect`] assumes for a level it cannot read: 32 KiB of L1, 512 KiB of
-    /// L2, 8 MiB of L3 — on the small side of current x86-64 and ARM64 cores, so the blocks fit.
+    /// What [`Caches::detect`] assumes for what it cannot read: 32 KiB of L1, 512 KiB of L2,
+    /// 8 MiB of L3, 8 ways each for L1 and L2 — on the small side of current x86-64 and ARM64
+    /// cores, so the blocks fit. (macOS reports no associativity: Apple's cores have 8-way L1
+    /// data caches.)
     pub const DEFAULT: Caches = Caches {
         l1: 32 << 10,
         l2: 512 << 10,
         l3: 8 << 20,
+        l1_ways: 8,
+        l2_ways: 8,
     };
 
     /// The caches of the first CPU (on Apple Silicon, of a performance core), with
@@ -48,28 +64,55 @@ impl Caches {
     pub fn detection() -> DetectedCaches {
         static DETECTED: OnceLock<DetectedCaches> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            let (source, levels) = os::cache_sizes();
-            DetectedCaches::from_levels(source, levels)
+            let (source, levels, ways) = os::caches();
+            DetectedCaches::from_levels(source, levels, ways)
         })
     }
 }
 
 impl DetectedCaches {
-    /// The sizes of L1, L2 and L3 where `source` gave them, defaults elsewhere.
+    /// The sizes of L1, L2 and L3 and the ways of L1 and L2 where `source` gave them, defaults
+    /// elsewhere. A way count of 0, or one larger than the cache has lines, is no answer (a
+    /// fully associative cache has one set, and any block that fits in it fits in any of its
+    /// ways).
     ///
     /// ```
     /// use matmul_blas::machine::{Caches, DetectedCaches};
     ///
-    /// let found = DetectedCaches::from_levels("sysctl", [Some(128 << 10), Some(16 << 20), None]);
+    /// let sizes = [Some(128 << 10), Some(16 << 20), None];
+    /// let found = DetectedCaches::from_levels("sysctl", sizes, [None, None]);
     /// assert_eq!(found.caches.l3, Caches::DEFAULT.l3);
-    /// assert_eq!(found.describe(), "L1d 128 KiB, L2 16 MiB, L3 8 MiB (default) (sysctl)");
+    /// assert_eq!(found.caches.l1_ways, Caches::DEFAULT.l1_ways);
+    /// assert_eq!(
+    ///     found.describe(),
+    ///     "L1d 128 KiB (8-way default), L2 16 MiB (8-way default), L3 8 MiB (default) (sysctl)"
+    /// );
     /// ```
-    pub fn from_levels(source: &'static str, levels: [Option<usize>; 3]) -> DetectedCaches {
+    pub fn from_levels(
+        source: &'static str,
+        levels: [Option<usize>; 3],
+        ways: [Option<usize>; 2],
+    ) -> DetectedCaches {
         let defaults = [Caches::DEFAULT.l1, Caches::DEFAULT.l2, Caches::DEFAULT.l3];
         let [l1, l2, l3] = std::array::from_fn(|i| levels[i].unwrap_or(defaults[i]));
+        // At least one line of 64 bytes per way.
+        let ways = [(ways[0], l1), (ways[1], l2)]
+            .map(|(ways, bytes)| ways.filter(|&w| w > 0 && w <= bytes / 64));
+        let [l1_ways, l2_ways] = [
+            (ways[0], Caches::DEFAULT.l1_ways),
+            (ways[1], Caches::DEFAULT.l2_ways),
+        ]
+        .map(|(ways, default)| ways.unwrap_or(default));
         DetectedCaches {
-            caches: Caches { l1, l2, l3 },
+            caches: Caches {
+                l1,
+                l2,
+                l3,
+                l1_ways,
+                l2_ways,
+            },
             reported: levels.map(|level| level.is_some()),
+            reported_ways: ways.map(|ways| ways.is_some()),
             source: if levels.iter().any(Option::is_some) {
                 source
             } else {
@@ -78,17 +121,27 @@ impl DetectedCaches {
         }
     }
 
-    /// For the machine line: each size, marked `(default)` where the system did not say,
-    /// and where the others came from.
+    /// For the machine line: each size and, for L1 and L2, its ways, marked `default` where
+    /// the system did not say, and where the others came from.
     pub fn describe(&self) -> String {
         let sizes = [self.caches.l1, self.caches.l2, self.caches.l3];
+        let ways = [Some(self.caches.l1_ways), Some(self.caches.l2_ways), None];
+        let ways_reported = [self.reported_ways[0], self.reported_ways[1], true];
         let parts: Vec<String> = ["L1d", "L2", "L3"]
             .iter()
             .zip(sizes)
             .zip(self.reported)
-            .map(|((name, bytes), reported)| {
-                let mark = if reported { "" } else { " (default)" };
-                format!("{name} {}{mark}", human_size(bytes))
+            .zip(ways.into_iter().zip(ways_reported))
+            .map(|(((name, bytes), reported), (ways, ways_reported))| {
+                let size = human_size(bytes);
+                match (ways, reported, ways_reported) {
+                    (None, true, _) => format!("{name} {size}"),
+                    (None, false, _) => format!("{name} {size} (default)"),
+                    (Some(ways), true, true) => format!("{name} {size} {ways}-way"),
+                    (Some(ways), true, false) => format!("{name} {size} ({ways}-way default)"),
+                    (Some(ways), false, true) => format!("{name} {size} (default) {ways}-way"),
+                    (Some(ways), false, false) => format!("{name} {size} {ways}-way (default)"),
+                }
             })
             .collect();
         match self.source {
@@ -174,9 +227,10 @@ fn cpuid_brand() -> Option<String> {
 /// Linux: the cache directories of sysfs.
 #[cfg(target_os = "linux")]
 mod os {
-    /// L1d, L2 and L3 of CPU 0, from `/sys/devices/system/cpu/cpu0/cache`.
-    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
-        let mut levels = [None; 3];
+    /// L1d, L2 and L3 of CPU 0, and the ways of L1d and L2, from
+    /// `/sys/devices/system/cpu/cpu0/cache`.
+    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
+        let (mut levels, mut ways) = ([None; 3], [None; 2]);
         for index in 0..8 {
             let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{index}");
             let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}"));
@@ -187,14 +241,17 @@ mod os {
             let Some(bytes) = parse_size(size.trim()) else {
                 continue;
             };
+            let associativity = read("ways_of_associativity")
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
             match (level.trim(), kind.trim()) {
-                ("1", "Data") => levels[0] = Some(bytes),
-                ("2", "Unified" | "Data") => levels[1] = Some(bytes),
+                ("1", "Data") => (levels[0], ways[0]) = (Some(bytes), associativity),
+                ("2", "Unified" | "Data") => (levels[1], ways[1]) = (Some(bytes), associativity),
                 ("3", "Unified" | "Data") => levels[2] = Some(bytes),
                 _ => {}
             }
         }
-        ("sysfs", levels)
+        ("sysfs", levels, ways)
     }
 
     /// `"48K"`, `"1024K"`, `"32M"` or a plain number of bytes, as Linux's sysfs writes them.
@@ -225,14 +282,16 @@ mod os {
 mod os {
     use std::ffi::CStr;
 
-    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
+    /// The sizes; `sysctl` has no associativity to report.
+    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
         let either = |performance: &CStr, any: &CStr| integer(performance).or_else(|| integer(any));
         let levels = [
             either(c"hw.perflevel0.l1dcachesize", c"hw.l1dcachesize"),
             either(c"hw.perflevel0.l2cachesize", c"hw.l2cachesize"),
             integer(c"hw.l3cachesize"),
         ];
-        ("sysctl", levels.map(|size| size.filter(|&bytes| bytes > 0)))
+        let levels = levels.map(|size| size.filter(|&bytes| bytes > 0));
+        ("sysctl", levels, [None; 2])
     }
 
     pub fn cpu_brand() -> Option<String> {
@@ -300,8 +359,9 @@ mod os {
         SYSTEM_LOGICAL_PROCESSOR_INFORMATION,
     };
 
-    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
-        let mut levels = [None; 3];
+    /// The sizes, and the ways of L1 and L2 (`0xFF` means fully associative: no count).
+    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
+        let (mut levels, mut ways) = ([None; 3], [None; 2]);
         for record in records() {
             if record.Relationship != RelationCache {
                 continue;
@@ -313,9 +373,12 @@ mod os {
                 && (cache.Type == CacheData || (level > 1 && cache.Type == CacheUnified))
             {
                 levels[level - 1] = Some(cache.Size as usize);
+                if level <= 2 && cache.Associativity != 0xFF {
+                    ways[level - 1] = Some(usize::from(cache.Associativity));
+                }
             }
         }
-        ("Windows", levels)
+        ("Windows", levels, ways)
     }
 
     /// The CPUID brand string, read by [`super::cpu_name`], names x86-64 CPUs on Windows.
@@ -351,8 +414,8 @@ mod os {
 /// Other systems: nothing reported, the defaults stand.
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod os {
-    pub fn cache_sizes() -> (&'static str, [Option<usize>; 3]) {
-        ("none", [None; 3])
+    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
+        ("none", [None; 3], [None; 2])
     }
 
     pub fn cpu_brand() -> Option<String> {
@@ -379,19 +442,36 @@ mod tests {
     fn detected_caches_are_at_least_plausible() {
         let caches = Caches::detect();
         assert!(caches.l1 >= 4 << 10 && caches.l2 >= caches.l1 && caches.l3 >= 1 << 20);
+        assert!(caches.l1_ways >= 1 && caches.l1_ways <= caches.l1 / 64);
+        assert!(caches.l2_ways >= 1 && caches.l2_ways <= caches.l2 / 64);
     }
 
     #[test]
     fn defaults_are_said_to_be_defaults() {
-        let none = DetectedCaches::from_levels("sysfs", [None; 3]);
+        let none = DetectedCaches::from_levels("sysfs", [None; 3], [None; 2]);
         assert_eq!(none.caches, Caches::DEFAULT);
         assert_eq!(
             none.describe(),
-            "L1d 32 KiB (default), L2 512 KiB (default), L3 8 MiB (default) (none reported)"
+            "L1d 32 KiB 8-way (default), L2 512 KiB 8-way (default), L3 8 MiB (default) \
+             (none reported)"
         );
-        let all =
-            DetectedCaches::from_levels("sysfs", [Some(48 << 10), Some(2 << 20), Some(260 << 20)]);
-        assert_eq!(all.describe(), "L1d 48 KiB, L2 2 MiB, L3 260 MiB (sysfs)");
+        let sizes = [Some(48 << 10), Some(2 << 20), Some(260 << 20)];
+        let all = DetectedCaches::from_levels("sysfs", sizes, [Some(12), Some(16)]);
+        assert_eq!(
+            all.describe(),
+            "L1d 48 KiB 12-way, L2 2 MiB 16-way, L3 260 MiB (sysfs)"
+        );
+        assert_eq!((all.caches.l1_ways, all.caches.l2_ways), (12, 16));
+    }
+
+    #[test]
+    fn impossible_way_counts_are_no_answer() {
+        // 0 ways, and more ways than a 32 KiB cache has lines of 64 bytes.
+        let sizes = [Some(32 << 10), Some(1 << 20), None];
+        let found = DetectedCaches::from_levels("sysfs", sizes, [Some(0), Some(1 << 20)]);
+        assert_eq!(found.reported_ways, [false, false]);
+        assert_eq!(found.caches.l1_ways, Caches::DEFAULT.l1_ways);
+        assert_eq!(found.caches.l2_ways, Caches::DEFAULT.l2_ways);
     }
 
     #[test]

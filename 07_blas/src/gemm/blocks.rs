@@ -16,18 +16,29 @@
 //!
 //! The textbook sizes put the `kc × NR` sliver of `B` in L1 and the `mc × kc` block of `A` in
 //! L2. On cores whose L2 feeds the kernel as fast as it computes (per step it needs
-//! `(MR + NR) · 4` = 184 bytes for 28 FMAs, a fraction of what L2 delivers per cycle), a longer
-//! `kc` pays more: every call of the kernel loads and stores its tile of `C` once, so `kc`
-//! steps of arithmetic pay for 28 cache lines of `C` twice, and the fewer passes over `k`, the
-//! fewer passes over all of `C`. So here both slivers live in L2:
+//! `(MR + NR) · 4` bytes, 88 for the AVX2 kernel's 12 FMAs, a fraction of what L2 delivers
+//! per cycle), a longer `kc` pays more: every call of the kernel loads and stores its tile of
+//! `C` once, and every panel of `B` is one more pass over all of `C` and one more meeting of
+//! the threads. So here both live in L2, and the question is how to share it. A cache of `W`
+//! ways is `W` banks: a line can only go to its own set in each bank, and the cache evicts
+//! from that set. Data that must stay while other data streams past must fit in a number of
+//! ways, with the streaming data kept to the rest — the way of counting of Low, Igual, Smith
+//! and Quintana-Ortí ("Analytical modeling is enough for high-performance BLIS", 2016):
 //!
-//! - `kc`: a sliver of `B` (`kc · NR · 4` bytes) takes an eighth of L2 — 1024 steps for a
-//!   32-column sliver in 1 MiB;
-//! - `mc`: a block of `A` (`mc · kc · 4` bytes) takes a quarter of L2, so it and the sliver of
-//!   `B` stay there while each is reused;
-//! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share.
+//! - `kc`: a sliver of `B` (`kc · NR · 4` bytes) takes an eighth of L2, up to 1024 steps;
+//! - `mc`: the sliver of `B` passing through takes `⌈kc · NR · 4 / (L2 / W)⌉` ways of L2, one
+//!   way is kept free for the tiles of `C` and the rest, and the block of `A`, which every
+//!   sliver of `B` reuses, takes the other ways: on a Zen 3 core (L2 512 KiB, 8 ways of
+//!   64 KiB) with the AVX2 kernel, 6 ways, `mc = 96`;
+//! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
+//!   (and, on a virtual machine, other tenants too).
 //!
-//! The cache sizes come from [`Caches::detect`](super::Caches::detect).
+//! Measured on that Zen 3 core, two threads, each change against the others in the same
+//! process: the old `mc` of a quarter of L2 (30 rows, so each sliver of `B` came from L3 for
+//! five tiles) was 16% slower at `2048³`; Low et al.'s own rule for `kc`, a sliver of `B` in
+//! its share of L1's ways (`kc = 320`, `mc = 306`), was 4–11% slower at `512³` and `1024³`
+//! (more panels), and no faster at `2048³` than `kc = 512` or `1024`. The sizes and ways come
+//! from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 
@@ -50,25 +61,96 @@ impl Blocks {
         nc: usize::MAX,
     };
 
-    /// Blocks for a micro-kernel of `mr × nr` on `caches`: a `kc × nr` sliver of `B` in an
-    /// eighth of L2, an `mc × kc` block of `A` in a quarter of L2, a `kc × nc` panel of `B` in
-    /// half of L3; `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of
-    /// `nr`, so only the last block of each loop has a partial tile.
+    /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
+    /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
+    /// L2 that the sliver and one free way leave, the `kc × nc` panel of `B` in half of L3;
+    /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
+    /// only the last block of each loop has a partial tile.
     ///
     /// ```
     /// use matmul_blas::gemm::{Blocks, Caches};
     ///
-    /// let caches = Caches { l1: 48 << 10, l2: 1 << 20, l3: 32 << 20 };
-    /// let blocks = Blocks::for_caches(caches, 14, 32);
-    /// assert_eq!(blocks.kc, 1024); // 1024 × 32 floats = 128 KiB, an eighth of L2
-    /// assert_eq!(blocks.mc, 56); // 56 × 1024 floats = 224 KiB, under a quarter of L2
-    /// assert!(blocks.nc % 32 == 0 && blocks.kc * blocks.nc * 4 <= 16 << 20);
+    /// // A Zen 3 core and the AVX2 kernel's 6 × 16 tile.
+    /// let zen3 = Caches { l1: 32 << 10, l2: 512 << 10, l3: 32 << 20, l1_ways: 8, l2_ways: 8 };
+    /// let blocks = Blocks::for_caches(zen3, 6, 16);
+    /// assert_eq!(blocks.kc, 1024); // 1024 × 16 floats = 64 KiB: one of L2's 8 ways
+    /// assert_eq!(blocks.mc, 96); // 96 × 1024 floats = 384 KiB: the 6 ways left
+    /// assert!(blocks.nc % 16 == 0 && blocks.kc * blocks.nc * 4 <= 16 << 20);
     /// ```
     pub fn for_caches(caches: Caches, mr: usize, nr: usize) -> Blocks {
         const FLOAT: usize = size_of::<f32>();
         let kc = (caches.l2 / 8 / (nr * FLOAT) / 8 * 8).clamp(64, 1024);
-        let mc = (caches.l2 / 4 / (kc * FLOAT) / mr * mr).max(mr);
+        let l2_way = caches.l2 / caches.l2_ways.max(1);
+        let b_ways = (kc * nr * FLOAT).div_ceil(l2_way);
+        let a_ways = caches.l2_ways.saturating_sub(b_ways + 1).max(1);
+        let mc = (a_ways * l2_way / (kc * FLOAT) / mr * mr).max(mr);
         let nc = (caches.l3 / 2 / (kc * FLOAT) / nr * nr).max(nr);
         Blocks { kc, mc, nc }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The caches of the machines this project has run on, and of a laptop.
+    fn machines() -> [(&'static str, Caches); 5] {
+        let caches = |l1: usize, l1_ways, l2: usize, l2_ways, l3: usize| Caches {
+            l1: l1 << 10,
+            l2: l2 << 10,
+            l3: l3 << 20,
+            l1_ways,
+            l2_ways,
+        };
+        [
+            ("Zen 3", caches(32, 8, 512, 8, 32)),
+            ("Zen 4", caches(32, 8, 1024, 8, 32)),
+            ("Zen 5", caches(48, 12, 1024, 16, 32)),
+            ("Xeon (Emerald Rapids)", caches(48, 12, 2048, 16, 260)),
+            ("Apple M1 performance core", caches(128, 8, 12 << 10, 12, 8)),
+        ]
+    }
+
+    #[test]
+    fn blocks_fit_the_ways_they_are_given() {
+        for (machine, caches) in machines() {
+            for (mr, nr) in [(6, 16), (14, 32), (8, 12), (4, 8)] {
+                let Blocks { kc, mc, nc } = Blocks::for_caches(caches, mr, nr);
+                let name = format!("{machine}, {mr} × {nr}: kc {kc}, mc {mc}, nc {nc}");
+                let l2_way = caches.l2 / caches.l2_ways;
+                // The block of A and a sliver of B leave a way of L2 free.
+                let ways = (mc * kc * 4).div_ceil(l2_way) + (kc * nr * 4).div_ceil(l2_way);
+                assert!(ways < caches.l2_ways, "{name}: L2 ({ways} ways)");
+                // And the block is as tall as those ways allow: one more sliver of A would not fit.
+                let taller = ((mc + mr) * kc * 4).div_ceil(l2_way) + (kc * nr * 4).div_ceil(l2_way);
+                assert!(
+                    taller >= caches.l2_ways,
+                    "{name}: room left for {mr} more rows"
+                );
+                assert!(
+                    kc % 8 == 0 && mc % mr == 0 && nc % nr == 0,
+                    "{name}: multiples"
+                );
+                assert!(kc * nc * 4 <= caches.l3 / 2, "{name}: L3");
+            }
+        }
+    }
+
+    #[test]
+    fn fewer_ways_leave_a_smaller_block_of_a() {
+        // The same 2 MiB of L2 as 16 ways of 128 KiB or 4 of 512 KiB: the sliver of B (1024 ×
+        // 32 floats, 128 KiB) takes one way either way, so A gets 14 ways (1792 KiB) or 2
+        // (1 MiB).
+        let sixteen = Caches {
+            l2: 2 << 20,
+            l2_ways: 16,
+            ..Caches::DEFAULT
+        };
+        let four = Caches {
+            l2_ways: 4,
+            ..sixteen
+        };
+        assert_eq!(Blocks::for_caches(sixteen, 14, 32).mc, 448);
+        assert_eq!(Blocks::for_caches(four, 14, 32).mc, 252);
     }
 }

@@ -42,6 +42,9 @@ pub(crate) fn run<K: MicroKernel>(
         mc.min(m)
     };
     let threads = threads.min(m.div_ceil(rows));
+    // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
+    // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
+    let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
     let mut buffer = take_buffer();
     for jc in (0..n).step_by(nc) {
         let columns = nc.min(n - jc);
@@ -310,6 +313,7 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             let (a, b) = (a_sliver(ir), b_sliver(jr));
             if width == K::NR {
                 let tile = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + K::NR];
+                prefetch_tile::<K>(tile, height, rsc);
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
                 // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
                 // elements, `rsc` apart.
@@ -335,5 +339,25 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                 }
             }
         }
+    }
+}
+
+/// Asks L1 for the `rows` rows of `NR` elements, `rsc` apart, of the tile of `C` at the start
+/// of `tile`, before the micro-kernel spends `depth` steps on it and only then adds its sums.
+///
+/// In a large `C` those rows are a row of `C` apart (8 KiB in a 2048-wide one), each in its
+/// own page, and not touched since the last panel of `B`: without the hint, the kernel's last
+/// act waits on up to a dozen misses to L3 or memory. With it, the misses overlap the
+/// arithmetic (BLIS's kernels do the same).
+#[inline(always)]
+fn prefetch_tile<K: MicroKernel>(tile: &[f32], rows: usize, rsc: usize) {
+    const LINE: usize = 64 / size_of::<f32>();
+    for i in 0..rows {
+        let row = &tile[i * rsc..][..K::NR];
+        for j in (0..K::NR).step_by(LINE) {
+            crate::prefetch::to_l1(&row[j]);
+        }
+        // A row that does not start on a line's boundary ends in one more line.
+        crate::prefetch::to_l1(&row[K::NR - 1]);
     }
 }
