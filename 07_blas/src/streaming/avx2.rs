@@ -128,10 +128,13 @@ unsafe fn dot_columns<const ROWS: usize>(
         let bt = &bt[half * HALF * kp..];
         let mut acc = [[_mm256_setzero_ps(); HALF]; ROWS];
         for chunk in 0..full {
-            // One hint per 64-byte line of the rows ahead (a line is two chunks of 8), in the
-            // first half only: the second reads what the first brought in.
-            if half == 0 && chunk % 2 == 0 {
-                super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * 2 * LANES);
+            // The rows ahead, asked for evenly over both halves, as the other kernels ask over
+            // their one pass: of the `2 · full` chunks, every other one asks for the next
+            // `ROWS · 8` floats (a line, for two rows), so that the misses in flight stay
+            // steady instead of a burst in the first half and none in the second.
+            let step = half * full + chunk;
+            if step % 2 == 0 {
+                super::kernel::prefetch(ahead, step * ROWS * LANES / 2, ROWS * LANES);
             }
             // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
             unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, None) };
