@@ -35,6 +35,20 @@ pub(crate) fn run<K: MicroKernel>(
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
+    // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
+    // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
+    let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
+    // A tall block of `A` pays off by reusing each sliver of `B` it meets, fetched from L3,
+    // for many tiles. When the whole panel of `B` is small enough to stay in L2 anyway (the
+    // lesson's `n = 10`: one sliver), it does not, and a block of a row-major `A` short
+    // enough to be read in place saves copying every row of `A` into the packing buffer.
+    let small_panel = kc * n.min(nc) * size_of::<f32>() <= in_place_up_to;
+    let mc = if small_panel && a.strides()[1] == 1 {
+        let in_place_rows = in_place_up_to / (kc * size_of::<f32>()) / K::MR * K::MR;
+        mc.min(in_place_rows.max(K::MR))
+    } else {
+        mc
+    };
     // Rows per block of `C`: `mc`, or fewer when that leaves too few blocks to share.
     let rows = if threads > 1 {
         mc.min(m.div_ceil(4 * threads).next_multiple_of(K::MR))
@@ -42,9 +56,6 @@ pub(crate) fn run<K: MicroKernel>(
         mc.min(m)
     };
     let threads = threads.min(m.div_ceil(rows));
-    // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
-    // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
-    let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
     let mut buffer = take_buffer();
     for jc in (0..n).step_by(nc) {
         let columns = nc.min(n - jc);

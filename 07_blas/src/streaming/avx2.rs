@@ -133,7 +133,7 @@ unsafe fn dot_columns<const ROWS: usize>(
             // `ROWS · 8` floats (a line, for two rows), so that the misses in flight stay
             // steady instead of a burst in the first half and none in the second.
             let step = half * full + chunk;
-            if step % 2 == 0 {
+            if step.is_multiple_of(2) {
                 super::kernel::prefetch(ahead, step * ROWS * LANES / 2, ROWS * LANES);
             }
             // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
