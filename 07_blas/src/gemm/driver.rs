@@ -4,13 +4,17 @@
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. The packed panel of `B` is shared: each of its slivers
-//! is packed once, by the first thread that needs it, while any other thread that needs it
-//! meanwhile waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a
-//! row-major `A` and small panels of a row-major `B` are not packed but read where they are. The threads meet
-//! once per panel (the end of a `rayon` scope), since the next panel adds into the same blocks
-//! of `C`. With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is
-//! the plain packed product.
+//! micro-kernel on every pair of slivers. The packed panel of `B` is shared, and each of its
+//! slivers packed once: every thread starts with its share (every `threads`-th sliver), so the
+//! copies run side by side; a thread that needs a sliver still being packed waits for that
+//! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
+//! panels of a row-major `B` are not packed but read where they are. The threads meet once per
+//! panel (the end of a `rayon` scope), since the next panel adds into the same blocks of `C`.
+//! With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain
+//! packed product.
+//!
+//! Before the kernel works on a tile, the tile's rows of `C` are asked for ([`prefetch_tile`]),
+//! so that the kernel's last act, adding its sums into `C`, does not wait on memory.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -95,7 +99,15 @@ pub(crate) fn run<K: MicroKernel>(
             // kernel broadcasts one by one anyway, so packing would only copy them.
             let read_a_in_place =
                 a.strides()[1] == 1 && rows.min(m) * depth * size_of::<f32>() <= in_place_up_to;
-            let work = || {
+            let work = |worker: usize| {
+                // First this thread's share of the panel's slivers of `B`, every `threads`-th
+                // one: packed side by side, instead of by whichever thread reaches each first
+                // while the others, walking the slivers in the same order, wait for it.
+                if let PanelOfB::Packed(slivers) = &panel_b {
+                    for sliver in slivers.iter().skip(worker).step_by(threads) {
+                        sliver.packed::<K>();
+                    }
+                }
                 let mut a_block = take_buffer();
                 loop {
                     // Poisoning needs a panic inside `next`, which chunk iterators do not do.
@@ -147,15 +159,15 @@ pub(crate) fn run<K: MicroKernel>(
             if threads == 1 {
                 // Alone: no pool to wake, no scope to meet at (each costs a small product's
                 // worth of atomics and, when a helper sleeps, a system call).
-                work();
+                work(0);
             } else {
                 // This thread works too; the others come from a pool whose threads wait
                 // between products instead of being started for each.
                 helpers().in_place_scope(|scope| {
-                    for _ in 1..threads {
-                        scope.spawn(|_| work());
+                    for worker in 1..threads {
+                        scope.spawn(move |_| work(worker));
                     }
-                    work();
+                    work(0);
                 });
             }
         }
