@@ -93,7 +93,14 @@ pub(crate) fn run<K: MicroKernel>(
             } else {
                 PanelOfB::Packed(BSliver::cut::<K>(panel, &mut buffer[..packed_len]))
             };
-            let blocks_of_c = Mutex::new(c.chunks_mut(rows * n).enumerate());
+            let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR).scan(
+                &mut *c,
+                |rest, (first, height)| {
+                    let (block, tail) = std::mem::take(rest).split_at_mut(height * n);
+                    *rest = tail;
+                    Some((first, block))
+                },
+            ));
             // Blocks of a row-major `A` small enough to stay in cache are read where they are:
             // each step's `MR` elements are a column of the sliver, `lda` apart, which the
             // kernel broadcasts one by one anyway, so packing would only copy them.
@@ -115,8 +122,8 @@ pub(crate) fn run<K: MicroKernel>(
                         .lock()
                         .expect("no panic while taking a block")
                         .next();
-                    let Some((index, c)) = next else { break };
-                    let (i, height) = (index * rows, c.len() / n);
+                    let Some((i, c)) = next else { break };
+                    let height = c.len() / n;
                     let block = a.slice(s![i..i + height, pc..pc + depth]);
                     let c = &mut c[jc..];
                     if read_a_in_place {
@@ -173,6 +180,30 @@ pub(crate) fn run<K: MicroKernel>(
         }
     }
     give_back(buffer);
+}
+
+/// The blocks of `C`'s `m` rows, as `(first row, rows)`: as many as blocks of at most `rows`
+/// rows (but at least one tile) need, each a whole number of `mr`-row tiles (the last one may
+/// end in a partial tile), and as even as whole tiles allow, the taller ones first.
+///
+/// Blocks of exactly `rows` rows would leave a short one at the end: with two threads, 256
+/// rows in blocks of 36 are seven blocks of 36 and one of 4, so one thread computes 144 rows
+/// and the other 112. Even blocks of 36 or 30 rows give 132 and 124.
+///
+/// ```text
+/// row_blocks(256, 36, 6) → 36 36 36 30 30 30 30 28   (43 tiles: 3 × 6 + 5 × 5)
+/// ```
+fn row_blocks(m: usize, rows: usize, mr: usize) -> impl Iterator<Item = (usize, usize)> {
+    let tiles = m.div_ceil(mr);
+    let count = tiles.div_ceil((rows / mr).max(1));
+    let (base, taller) = (tiles / count, tiles % count);
+    (0..count).scan(0, move |first, block| {
+        let tiles = base + usize::from(block < taller);
+        let height = (tiles * mr).min(m - *first);
+        let start = *first;
+        *first += height;
+        Some((start, height))
+    })
 }
 
 /// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
@@ -382,5 +413,40 @@ fn prefetch_tile<K: MicroKernel>(tile: &[f32], rows: usize, rsc: usize) {
         }
         // A row that does not start on a line's boundary ends in one more line.
         crate::prefetch::to_l1(&row[K::NR - 1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_blocks;
+
+    #[test]
+    fn row_blocks_are_whole_tiles_as_even_as_they_can_be() {
+        let heights: Vec<usize> = row_blocks(256, 36, 6).map(|(_, rows)| rows).collect();
+        assert_eq!(heights, [36, 36, 36, 30, 30, 30, 30, 28]);
+        let shapes = [
+            (1, 6, 6),
+            (5, 6, 6),
+            (7, 6, 6),
+            (100, 14, 14),
+            (100, 7, 6),
+            (100, 2, 6),
+        ];
+        for (m, rows, mr) in shapes.into_iter().chain([(2048, 96, 6), (45, 20, 4)]) {
+            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, mr).collect();
+            // Consecutive, covering every row once, none taller than `rows` or empty.
+            let mut next = 0;
+            for &(first, height) in &blocks {
+                assert_eq!(first, next, "m {m}: {blocks:?}");
+                assert!(height > 0 && height <= rows.max(mr), "m {m}: {blocks:?}");
+                next += height;
+            }
+            assert_eq!(next, m, "m {m}: {blocks:?}");
+            // Whole tiles but for the last block, and at most one tile apart.
+            assert!(blocks[..blocks.len() - 1].iter().all(|&(_, h)| h % mr == 0));
+            let tiles = blocks.iter().map(|&(_, h)| h.div_ceil(mr));
+            let (least, most) = (tiles.clone().min().unwrap(), tiles.max().unwrap());
+            assert!(most - least <= 1, "m {m}: {blocks:?}");
+        }
     }
 }
