@@ -33,12 +33,12 @@
 //! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
 //!   (and, on a virtual machine, other tenants too).
 //!
-//! Measured on that Zen 3 core, two threads, each change against the others in the same
-//! process: the old `mc` of a quarter of L2 (30 rows, so each sliver of `B` came from L3 for
-//! five tiles) was 16% slower at `2048³`; Low et al.'s own rule for `kc`, a sliver of `B` in
-//! its share of L1's ways (`kc = 320`, `mc = 306`), was 4–11% slower at `512³` and `1024³`
-//! (more panels), and no faster at `2048³` than `kc = 512` or `1024`. The sizes and ways come
-//! from [`Caches::detect`](super::Caches::detect).
+//! Both choices were measured on that Zen 3 core, each against the others in the same process.
+//! An `mc` of a quarter of L2 (30 rows, so that each sliver of `B` came from L3 for only five
+//! tiles), lost at the large squares. Low et al.'s own rule for `kc` (the sliver of `B` in its
+//! share of L1's ways: `kc = 320`, then `mc = 306`) lost at `512³` and `1024³`, where it
+//! makes more panels, and gained nothing at `2048³`. The sizes and ways come from
+//! [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 
