@@ -117,18 +117,18 @@
 //! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
-//! the others up; the blocks are as even as whole tiles allow, so that the last one is not a
-//! sliver that leaves one thread working while the other waits. The packed panel of `B` is
-//! what they have in common: each sliver of it is packed once, each thread starting with its
-//! share of the slivers, so that the copies run side by side, and the others use that copy.
-//! Before the kernel works on a tile, the tile's rows of `C` (each in its own page, in a large
-//! `C`) are asked for, so that its last act, adding into `C`, does not wait on memory. The calling
-//! thread works too, helped by a pool (rayon's) of one thread fewer than the cores, whose
-//! threads wait between products, since starting a thread costs as much as a small product
-//! (with a helper for every core, an idle one looking for work took a core from a busy one and
-//! made `square-256` land at one of two speeds from run to run); they are used from
-//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, and their number is
-//! [`std::thread::available_parallelism`].
+//! the others up; the blocks are as even as whole tiles allow, so that no short block at the
+//! end leaves one thread working while the other waits. The packed panel of `B` is what they
+//! have in common, and each sliver of it is packed once: every thread first packs its own
+//! share, so the copies proceed in parallel, and a thread needing one that another is still
+//! packing waits for it. Before the kernel works on a tile, the tile's rows of `C` (each in its
+//! own page, in a large `C`) are prefetched into L1, so that its last act, adding into `C`,
+//! does not wait on memory. The calling thread works too, helped by a pool (rayon's) of one
+//! thread fewer than the cores, whose threads wait between products, since starting a thread
+//! costs as much as a small product (with a helper for every core, an idle one looking for work
+//! took a core from a busy one and made `square-256` land at one of two speeds from run to
+//! run); they are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds,
+//! and their number is [`std::thread::available_parallelism`].
 //!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When
 //! `A` is row-major and a block of it is small (a quarter of L2,
@@ -136,12 +136,13 @@
 //! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
 //! not be adjacent; only the last, partial sliver is packed, with its zero rows. A small panel
 //! of a row-major `B` is read in place the same way: a step of a sliver is `NR` adjacent
-//! elements of one row of `B`, just as the kernel loads them, and only the last, partial
-//! sliver is packed, with its zero columns. A large block is still packed: its rows, a row of
-//! the matrix apart, would compete for the same few sets of L1. When the whole panel of `B` is
-//! that small (the lesson's ten columns), a tall block of `A` has no sliver of `B` to reuse
-//! from L3, so its blocks are cut to the rows that can be read in place. The same driver runs (b) and (c) with one thread and every block packed, and (b)
-//! with blocks as large as the matrices; the micro-kernel is its only parameter
+//! elements of one row of `B`, just as the kernel loads them, and only the last, partial sliver
+//! is packed, with its zero columns. A large block is still packed: its rows, a row of the
+//! matrix apart, would compete for the same few sets of L1. When the whole panel of `B` fits
+//! within that same limit (the lesson's ten columns), it stays in L2 anyway, so a tall block of
+//! `A` saves no fetches from L3; the block is then cut to the rows that can be read in place,
+//! saving the copy of `A`. The same driver runs (b) and (c) with one thread and every block
+//! packed, and (b) with blocks as large as the matrices; the micro-kernel is its only parameter
 //! (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]

@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 /// The data caches of one core: sizes in bytes (L3: the whole shared cache), and the
 /// associativity of L1 and L2.
 ///
-/// A cache of `W` ways is `W` banks of `size / W` bytes each: a line of memory can sit in one
-/// place of each bank (its set), so data that should stay must take no more than `W` lines of
-/// any set. The GEMM's blocks are sized in ways, not in bytes
-/// ([`Blocks::for_caches`](crate::gemm::Blocks::for_caches)).
+/// A cache of `W` ways has sets of `W` lines: each address belongs to one set and may use any
+/// of its `W` lines, so data that should stay must take no more than `W` lines of any set, and
+/// a contiguous buffer of `size / W` bytes takes one line of every set. The GEMM's blocks are
+/// sized in ways, not in bytes ([`Blocks::for_caches`](crate::gemm::Blocks::for_caches)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caches {
     /// Level 1 data cache.
@@ -20,7 +20,7 @@ pub struct Caches {
     pub l2: usize,
     /// Level 3 cache.
     pub l3: usize,
-    /// Ways of associativity of L1: lines of one set it holds.
+    /// Ways of associativity of L1: how many lines each set holds.
     pub l1_ways: usize,
     /// Ways of associativity of L2.
     pub l2_ways: usize,

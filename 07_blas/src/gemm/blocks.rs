@@ -15,30 +15,38 @@
 //! The blocks of `ic` are what the threads share out (module `driver`).
 //!
 //! The textbook sizes put the `kc × NR` sliver of `B` in L1 and the `mc × kc` block of `A` in
-//! L2. On cores whose L2 feeds the kernel as fast as it computes (per step it needs
-//! `(MR + NR) · 4` bytes, 88 for the AVX2 kernel's 12 FMAs, a fraction of what L2 delivers
-//! per cycle), a longer `kc` pays more: every call of the kernel loads and stores its tile of
-//! `C` once, and every panel of `B` is one more pass over all of `C` and one more meeting of
-//! the threads. So here both live in L2, and the question is how to share it. A cache of `W`
-//! ways is `W` banks: a line can only go to its own set in each bank, and the cache evicts
-//! from that set. Data that must stay while other data streams past must fit in a number of
-//! ways, with the streaming data kept to the rest — the way of counting of Low, Igual, Smith
-//! and Quintana-Ortí ("Analytical modeling is enough for high-performance BLIS", 2016):
+//! L2. On cores whose L2 feeds the kernel as fast as it computes, both can live in L2: per
+//! step the kernel needs `(MR + NR) · 4` bytes, 88 for the AVX2 kernel's 12 FMAs, which two
+//! FMA units take about 6 cycles over, so roughly 15 bytes a cycle, well within what L2
+//! supplies. And a longer `kc` pays off: each kernel call loads and stores its tile of `C`
+//! once whatever `kc` is, and each of the `k / kc` panels of `B` costs one more pass over all
+//! of `C` and one more barrier where the threads wait for each other (module `driver`).
 //!
-//! - `kc`: a sliver of `B` (`kc · NR · 4` bytes) takes an eighth of L2, up to 1024 steps;
-//! - `mc`: the sliver of `B` passing through takes `⌈kc · NR · 4 / (L2 / W)⌉` ways of L2, one
-//!   way is kept free for the tiles of `C` and the rest, and the block of `A`, which every
-//!   sliver of `B` reuses, takes the other ways: on a Zen 3 core (L2 512 KiB, 8 ways of
-//!   64 KiB) with the AVX2 kernel, 6 ways, `mc = 96`;
+//! So the question is how to share L2, and the answer counts in **ways**. A cache of `W` ways
+//! has sets of `W` lines: each address belongs to one set and may use any of its `W` lines,
+//! and when all are full the cache evicts one of them (roughly the least recently used). A
+//! contiguous buffer of `L2 / W` bytes puts one line in every set, so a block of `w · L2 / W`
+//! bytes stays as long as everything streaming past uses only the other `W − w` lines of each
+//! set. This is the counting of Low, Igual, Smith and Quintana-Ortí ("Analytical modeling is
+//! enough for high-performance BLIS", 2016):
+//!
+//! - `kc`: a sliver of `B` (`kc · NR · 4` bytes) takes an eighth of L2 (one way of an 8-way
+//!   L2), up to 1024 steps;
+//! - `mc`: the sliver of `B` streaming through takes `b = ⌈kc · NR · 4 / (L2 / W)⌉` ways, one
+//!   way is left for the tiles of `C` and other traffic, and the block of `A`, reused against
+//!   every sliver of `B`, gets the other `W − b − 1` (at least one):
+//!   `mc = (W − b − 1) · (L2 / W) / (kc · 4)`, rounded down to a multiple of `MR`. On a Zen 3
+//!   core (L2 512 KiB, 8 ways of 64 KiB) with the AVX2 kernel: `b = 1`, 6 ways of 384 KiB,
+//!   `mc = 96`;
 //! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
 //!   (and, on a virtual machine, other tenants too).
 //!
-//! Both choices were measured on that Zen 3 core, each against the others in the same process.
-//! An `mc` of a quarter of L2 (30 rows, so that each sliver of `B` came from L3 for only five
-//! tiles), lost at the large squares. Low et al.'s own rule for `kc` (the sliver of `B` in its
-//! share of L1's ways: `kc = 320`, then `mc = 306`) lost at `512³` and `1024³`, where it
-//! makes more panels, and gained nothing at `2048³`. The sizes and ways come from
-//! [`Caches::detect`](super::Caches::detect).
+//! Two alternatives were timed against these on that Zen 3 core and set aside. An `mc` of a
+//! quarter of L2 (30 rows) fetches each sliver of `B` from L3 for only five tiles. Low et
+//! al.'s own rule for `kc` keeps the sliver of `B` in L1: of L1's 8 ways of 4 KiB it gets
+//! `⌊(8 − 1) / (1 + MR / NR)⌋ = 5`, so `kc = 5 · 4096 / 64 = 320`, which makes more panels
+//! (more passes over `C`) at the middle sizes without saving anything at the large ones. The
+//! sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 
@@ -63,7 +71,8 @@ impl Blocks {
 
     /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
     /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
-    /// L2 that the sliver and one free way leave, the `kc × nc` panel of `B` in half of L3;
+    /// L2 that the sliver and one free way leave (at least one), the `kc × nc` panel of `B` in
+    /// half of L3;
     /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
     /// only the last block of each loop has a partial tile.
     ///

@@ -5,16 +5,17 @@
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
 //! micro-kernel on every pair of slivers. The packed panel of `B` is shared, and each of its
-//! slivers packed once: every thread starts with its share (every `threads`-th sliver), so the
-//! copies run side by side; a thread that needs a sliver still being packed waits for that
-//! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
+//! slivers packed once: every thread starts with its share (every `threads`-th sliver,
+//! starting at its own index), so the copies run in parallel; a thread that needs a sliver
+//! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
 //! panels of a row-major `B` are not packed but read where they are. The threads meet once per
 //! panel (the end of a `rayon` scope), since the next panel adds into the same blocks of `C`.
 //! With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain
 //! packed product.
 //!
-//! Before the kernel works on a tile, the tile's rows of `C` are asked for ([`prefetch_tile`]),
-//! so that the kernel's last act, adding its sums into `C`, does not wait on memory.
+//! Before the kernel works on a full-width tile, the tile's rows of `C` are prefetched into L1
+//! ([`prefetch_tile`]), so that the kernel's last act, adding its sums into `C`, does not wait
+//! on memory.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -182,13 +183,14 @@ pub(crate) fn run<K: MicroKernel>(
     give_back(buffer);
 }
 
-/// The blocks of `C`'s `m` rows, as `(first row, rows)`: as many as blocks of at most `rows`
-/// rows (but at least one tile) need, each a whole number of `mr`-row tiles (the last one may
-/// end in a partial tile), and as even as whole tiles allow, the taller ones first.
+/// Cuts `m` rows into the fewest blocks of at most `rows` rows (at least one tile each),
+/// returned as `(first row, height)`. Every block is a whole number of `mr`-row tiles, except
+/// that the last may end in a partial tile; their sizes differ by at most one tile, the
+/// taller first.
 ///
-/// Blocks of exactly `rows` rows would leave a short one at the end: with two threads, 256
-/// rows in blocks of 36 are seven blocks of 36 and one of 4, so one thread computes 144 rows
-/// and the other 112. Even blocks of 36 or 30 rows give 132 and 124.
+/// Blocks of exactly `rows` rows would leave a short one at the end: 256 rows in blocks of 36
+/// are seven blocks of 36 and one of 4, and two threads taking blocks in turn compute 144 rows
+/// and 112. Blocks of 36, 30 or 28 rows give 132 and 124.
 ///
 /// ```text
 /// row_blocks(256, 36, 6) → 36 36 36 30 30 30 30 28   (43 tiles: 3 × 6 + 5 × 5)
@@ -229,7 +231,8 @@ fn helpers() -> &'static rayon::ThreadPool {
 
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
-    /// Packed, each sliver by the first thread that needs it.
+    /// Packed: each thread first packs every `threads`-th sliver, starting at its own index;
+    /// one that another thread is still packing is waited for (a [`OnceLock`]).
     Packed(Vec<BSliver<'a>>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
     /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.
@@ -298,7 +301,7 @@ impl PanelOfB<'_> {
     }
 }
 
-/// One sliver of a panel of `B`, packed on first use.
+/// One sliver of a panel of `B`, packed once, by the first thread that asks for it.
 struct BSliver<'a> {
     /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
     source: ArrayView2<'a, f32>,
@@ -396,13 +399,14 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     }
 }
 
-/// Asks L1 for the `rows` rows of `NR` elements, `rsc` apart, of the tile of `C` at the start
-/// of `tile`, before the micro-kernel spends `depth` steps on it and only then adds its sums.
+/// Prefetches into L1 the `rows` rows of `NR` elements, `rsc` apart, of the tile of `C` at the
+/// start of `tile`, before the micro-kernel spends its `kc` steps on it and only then adds its
+/// sums there.
 ///
 /// In a large `C` those rows are a row of `C` apart (8 KiB in a 2048-wide one), each in its
 /// own page, and not touched since the last panel of `B`: without the hint, the kernel's last
-/// act waits on up to a dozen misses to L3 or memory. With it, the misses overlap the
-/// arithmetic (BLIS's kernels do the same).
+/// act waits on two or three misses to L3 or memory per row (12 for the AVX2 tile of 6 rows).
+/// With it, the misses overlap the arithmetic (BLIS's kernels do the same).
 #[inline(always)]
 fn prefetch_tile<K: MicroKernel>(tile: &[f32], rows: usize, rsc: usize) {
     const LINE: usize = 64 / size_of::<f32>();
