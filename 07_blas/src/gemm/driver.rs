@@ -7,11 +7,11 @@
 //! micro-kernel on every pair of slivers. The packed panel of `B` is shared, and each of its
 //! slivers packed once: every thread starts with its share (every `threads`-th sliver,
 //! starting at its own index), so the copies run in parallel; a thread that needs a sliver
-//! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
-//! panels of a row-major `B` are not packed but read where they are. The threads meet once per
-//! panel (the end of a `rayon` scope), since the next panel adds into the same blocks of `C`.
-//! With one thread, or [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain
-//! packed product.
+//! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
+//! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
+//! they are. The threads meet once per panel (the end of a `rayon` scope), since the next
+//! panel adds into the same blocks of `C`. With one thread, or
+//! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! Before the kernel works on a full-width tile, the tile's rows of `C` are prefetched into L1
 //! ([`prefetch_tile`]), so that the kernel's last act, adding its sums into `C`, does not wait
@@ -118,7 +118,8 @@ pub(crate) fn run<K: MicroKernel>(
                 }
                 let mut a_block = take_buffer();
                 loop {
-                    // Poisoning needs a panic inside `next`, which chunk iterators do not do.
+                    // Poisoning needs a panic inside `next`, which cutting the blocks (at
+                    // heights that sum to `m`) does not do.
                     let next = blocks_of_c
                         .lock()
                         .expect("no panic while taking a block")
@@ -409,10 +410,9 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 /// With it, the misses overlap the arithmetic (BLIS's kernels do the same).
 #[inline(always)]
 fn prefetch_tile<K: MicroKernel>(tile: &[f32], rows: usize, rsc: usize) {
-    const LINE: usize = 64 / size_of::<f32>();
     for i in 0..rows {
         let row = &tile[i * rsc..][..K::NR];
-        for j in (0..K::NR).step_by(LINE) {
+        for j in (0..K::NR).step_by(crate::prefetch::FLOATS_PER_LINE) {
             crate::prefetch::to_l1(&row[j]);
         }
         // A row that does not start on a line's boundary ends in one more line.

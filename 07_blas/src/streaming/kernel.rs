@@ -22,10 +22,6 @@ pub const COLUMNS_PER_PASS: usize = 10;
 /// register, two AVX2 ones or four NEON ones per row.
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
-/// `f32` in one 64-byte cache line: the step of [`prefetch`]. (Apple's cores have 128-byte
-/// lines; asking twice for one line costs a hint, not a load.)
-const FLOATS_PER_LINE: usize = 16;
-
 /// The micro-kernels of one instruction set.
 ///
 /// Both compute a block of `c = a @ b` for `ROWS` consecutive rows of `a` (`rows`: `ROWS`
@@ -101,6 +97,7 @@ pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
     // address. The callers keep `from + len ≤ ahead.len()` all the same.
+    use crate::prefetch::FLOATS_PER_LINE;
     for line in 0..len.div_ceil(FLOATS_PER_LINE) {
         crate::prefetch::to_l2(ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
     }
