@@ -204,7 +204,7 @@ impl Isa {
                 gemm_tile: (6, 16),
                 lanes: 8,
                 dot_rows: 2,
-                scale_rows: 4,
+                scale_rows: 5,
                 fused: true,
             },
             Isa::Neon => KernelShape {

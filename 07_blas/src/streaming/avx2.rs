@@ -43,7 +43,7 @@ impl Kernel for Avx2 {
     /// [`dot_columns`]).
     const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
 
-    /// Four rows × 16 columns = 8 accumulators (two registers a row).
+    /// Five rows × 16 columns = 10 accumulators (two registers a row).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize>(
@@ -259,8 +259,10 @@ unsafe fn scale_rows<const ROWS: usize>(
             step(&mut acc, p0 + part, part);
         }
     }
+    // The last `k % parts` steps into the first partial sum: an index known at compile time
+    // keeps the accumulators in registers (a computed one would put them all on the stack).
     for p in whole..k {
-        step(&mut acc, p, p - whole);
+        step(&mut acc, p, 0);
     }
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
     for (sums, acc) in sums.iter_mut().zip(&acc) {
@@ -285,10 +287,18 @@ const B_ROWS_AHEAD: usize = 32;
 /// Partial sums per row, the most [`scale_rows`] uses.
 const MAX_PARTS: usize = 4;
 
+/// Registers [`scale_rows`] can spend on accumulators: 16, less the two masks, the two
+/// halves of a row of `b` and the broadcast `a[r, p]`. One more, and the compiler keeps
+/// accumulators on the stack, storing and reloading them at every step (three rows with two
+/// partial sums each, 12 accumulators, measured 1.8× slower than with one).
+const ACCUMULATORS: usize = 16 - 5;
+
 /// Partial sums per row for `rows` rows: two registers each, enough for [`FMAS_IN_FLIGHT`]
-/// FMAs, at most [`MAX_PARTS`] (one row: 4 sums, 8 accumulators; four rows: 1 sum, 8
-/// accumulators, of the 16 registers).
+/// FMAs where [`ACCUMULATORS`] allows, at most [`MAX_PARTS`] (one row: 4 sums, 8
+/// accumulators; three rows: 1 sum, 6 accumulators; five rows: 1 sum, 10 accumulators).
 const fn partial_sums(rows: usize) -> usize {
     let parts = FMAS_IN_FLIGHT.div_ceil(2 * rows);
+    let fit = ACCUMULATORS / (2 * rows);
+    let parts = if parts > fit { fit } else { parts };
     if parts > MAX_PARTS { MAX_PARTS } else { parts }
 }

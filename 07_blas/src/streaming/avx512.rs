@@ -213,8 +213,10 @@ unsafe fn scale_rows<const ROWS: usize>(
             step(&mut acc, p0 + part, part);
         }
     }
+    // The last `k % parts` steps into the first partial sum: an index known at compile time
+    // keeps the accumulators in registers (a computed one would put them all on the stack).
     for p in whole..k {
-        step(&mut acc, p, p - whole);
+        step(&mut acc, p, 0);
     }
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
     for (sums, acc) in sums.iter_mut().zip(&acc) {
