@@ -184,41 +184,37 @@ pub fn tile_shape(isa: Isa) -> (usize, usize) {
 /// this CPU lacks.
 pub fn matmul_with(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) -> Array2<f32> {
     let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
-    let mut c = Array2::zeros((m, n));
     if m == 0 || n == 0 || k == 0 {
-        return c; // a sum of nothing is zero
+        return Array2::zeros((m, n)); // a sum of nothing is zero
     }
     match plan.isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => run::<avx512::Avx512>(a, b, &mut c, plan),
+        Isa::Avx512 => run::<avx512::Avx512>(a, b, plan),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => run::<avx2::Avx2>(a, b, &mut c, plan),
+        Isa::Avx2 => run::<avx2::Avx2>(a, b, plan),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => run::<neon::Neon>(a, b, &mut c, plan),
-        Isa::Portable => run::<portable::Portable>(a, b, &mut c, plan),
+        Isa::Neon => run::<neon::Neon>(a, b, plan),
+        Isa::Portable => run::<portable::Portable>(a, b, plan),
         // Another architecture's instruction set: `Isa::detect` never returns one.
         isa => panic!("gemm: no {isa:?} micro-kernel for this architecture"),
     }
-    c
 }
 
-/// Runs `plan` with the micro-kernel `K` into the zeroed `c`.
-fn run<K: MicroKernel>(
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    c: &mut Array2<f32>,
-    plan: &Plan,
-) {
+/// Runs `plan` with the micro-kernel `K`, for no dimension zero.
+fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) -> Array2<f32> {
     assert!(
         K::supported(),
         "gemm: this CPU lacks the instructions of the {:?} micro-kernel",
         plan.isa
     );
-    if !plan.packing {
-        return unpacked::run::<K>(a, b, c);
-    }
     let (m, k) = a.dim();
-    let work = m.saturating_mul(k).saturating_mul(b.ncols());
+    let n = b.ncols();
+    if !plan.packing {
+        let mut c = Array2::zeros((m, n));
+        unpacked::run::<K>(a, b, &mut c);
+        return c;
+    }
+    let work = m.saturating_mul(k).saturating_mul(n);
     let threads = if work >= plan.parallel_from {
         plan.threads.max(1)
     } else {
@@ -229,8 +225,13 @@ fn run<K: MicroKernel>(
         mc: plan.blocks.mc.max(1),
         nc: plan.blocks.nc.max(1),
     };
-    let c = c.as_slice_mut().expect("c is a fresh row-major array");
-    driver::run::<K>(a, b, c, blocks, threads, plan.in_place_up_to);
+    // Not zeroed: the driver's first panel of `k` writes every element.
+    let mut c = Array2::uninit((m, n));
+    let slice = c.as_slice_mut().expect("c is a fresh row-major array");
+    driver::run::<K>(a, b, slice, blocks, threads, plan.in_place_up_to);
+    // SAFETY: `driver::run` wrote every element of `c` (no dimension is zero, so its first
+    // panel covers all of `c`).
+    unsafe { c.assume_init() }
 }
 
 /// The `gemm-kernel` stage: `a @ b` by this CPU's micro-kernel over the unpacked matrices.

@@ -93,7 +93,7 @@
 //! zero-padded to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs
 //! the kernel's `tile_rows`: one kernel per height, compiled from the same code, so no padding
 //! row is computed (where a kernel has none, the whole tile goes to scratch). A tile at the
-//! right edge is computed into a scratch tile and only its inside is added to `C`. The copy of `B` is
+//! right edge is computed into a scratch tile and only its inside is stored in `C`. The copy of `B` is
 //! compiled with each kernel's instruction set (its `pack_b`, listed with the kernel above), so
 //! that a step of a row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
 //!
@@ -108,7 +108,13 @@
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
 //! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
 //! run time ([`gemm::Caches::detect`](crate::gemm::Caches::detect), with stated defaults where the system does not say)
-//! (`gemm/blocks.rs`):
+//! (`gemm/blocks.rs`).
+//!
+//! Cut into panels of `kc` steps, `k` brings each tile of `C` back once per panel. The first
+//! panel writes the kernel's sums into `C`, and only the later ones add to what is there, so
+//! `C` is never zeroed beforehand, and no tile of it is read before it holds anything (BLAS's
+//! `C = α·A·B + β·C` with `β = 0` for the first panel and `β = 1` after; the kernel's
+//! `Store`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
 //!
@@ -122,7 +128,7 @@
 //! have in common, and each sliver of it is packed once: every thread first packs its own
 //! share, so the copies proceed in parallel, and a thread needing one that another is still
 //! packing waits for it. Before the kernel works on a tile, the tile's rows of `C` (each in its
-//! own page, in a large `C`) are prefetched into L1, so that its last act, adding into `C`,
+//! own page, in a large `C`) are prefetched into L1, so that its last act, storing into `C`,
 //! does not wait on memory. The calling thread works too, helped by a pool (rayon's) of one
 //! thread fewer than the cores, whose threads wait between products, since starting a thread
 //! costs as much as a small product (with a helper for every core, an idle one looking for work

@@ -205,6 +205,28 @@ fn zero_sized_and_one_by_one_products_have_the_right_shape() {
 }
 
 #[test]
+fn every_element_of_c_is_written_whatever_memory_it_is_given() {
+    // The packed stages do not zero `c`: the first panel of `k` writes every element, the
+    // later ones add to it. Memory just freed with NaN in it is what the allocator most
+    // likely hands out next for the same size, so an element no panel wrote shows up as NaN.
+    for isa in isas() {
+        let (mr, nr) = gemm::tile_shape(isa);
+        for (name, plan) in plans(isa) {
+            for (m, k, n) in [(1, 1, 1), (mr + 1, 9, nr + 1), (2 * mr + 3, 20, 3 * nr - 1)] {
+                let (a, b) = (uniform(m, k, 1), uniform(k, n, 2));
+                drop(std::hint::black_box(vec![f32::NAN; m * n]));
+                check(
+                    &format!("{isa:?} {name} ({m}, {k}) @ ({k}, {n})"),
+                    &plan,
+                    a.view(),
+                    b.view(),
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn nan_and_infinity_propagate_as_ieee_arithmetic_says() {
     // Row 0 of `a` has an infinity, meeting a zero in column 0 of `b` (inf · 0 = NaN) and a
     // non-zero in column 1 (inf); row 1 has a NaN; row 2 is finite and must stay finite,

@@ -12,7 +12,7 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{MicroKernel, Sliver};
+use super::kernel::{MicroKernel, Sliver, Store};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
 
@@ -34,9 +34,16 @@ unsafe impl MicroKernel for Avx2 {
     }
 
     #[inline(always)]
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    unsafe fn tile(
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx2::<MR>(k, a, b, c, rsc) }
+        unsafe { tile_avx2::<MR>(k, a, b, c, rsc, store) }
     }
 
     #[inline(always)]
@@ -47,13 +54,14 @@ unsafe impl MicroKernel for Avx2 {
         b: impl Sliver,
         c: *mut f32,
         rsc: usize,
+        store: Store,
     ) {
         // One kernel per height, so that the bottom edge computes no padding rows.
         macro_rules! by_height {
             ($($height:literal)*) => {
                 match rows {
                     // SAFETY: the caller checked `supported()` and keeps the operand contract, and `c` holds `rows` rows.
-                    $($height => unsafe { tile_avx2::<$height>(k, a, b, c, rsc) },)*
+                    $($height => unsafe { tile_avx2::<$height>(k, a, b, c, rsc, store) },)*
                     _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }
             };
@@ -90,6 +98,7 @@ unsafe fn tile_avx2<const ROWS: usize>(
     b: impl Sliver,
     c: *mut f32,
     rsc: usize,
+    store: Store,
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[__m256; VECTORS]; ROWS] = [[_mm256_setzero_ps(); VECTORS]; ROWS];
@@ -112,7 +121,11 @@ unsafe fn tile_avx2<const ROWS: usize>(
             // SAFETY: row `i < ROWS`, columns `8v .. 8v + 8 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 8 * v);
-                _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), sum));
+                let value = match store {
+                    Store::Write => sum,
+                    Store::Add => _mm256_add_ps(_mm256_loadu_ps(c), sum),
+                };
+                _mm256_storeu_ps(c, value);
             }
         }
     }

@@ -14,7 +14,7 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{MicroKernel, Sliver};
+use super::kernel::{MicroKernel, Sliver, Store};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
 
@@ -39,9 +39,16 @@ unsafe impl MicroKernel for Avx512 {
     }
 
     #[inline(always)]
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    unsafe fn tile(
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
         // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx512::<MR>(k, a, b, c, rsc) }
+        unsafe { tile_avx512::<MR>(k, a, b, c, rsc, store) }
     }
 
     #[inline(always)]
@@ -52,6 +59,7 @@ unsafe impl MicroKernel for Avx512 {
         b: impl Sliver,
         c: *mut f32,
         rsc: usize,
+        store: Store,
     ) {
         // One kernel per height, so that the bottom edge computes no padding rows.
         macro_rules! by_height {
@@ -59,7 +67,7 @@ unsafe impl MicroKernel for Avx512 {
                 match rows {
                     // SAFETY: the caller checked `supported()`, keeps the operand contract and
                     // gives `rows` rows of `c`.
-                    $($height => unsafe { tile_avx512::<$height>(k, a, b, c, rsc) },)*
+                    $($height => unsafe { tile_avx512::<$height>(k, a, b, c, rsc, store) },)*
                     _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }
             };
@@ -96,6 +104,7 @@ unsafe fn tile_avx512<const ROWS: usize>(
     b: impl Sliver,
     c: *mut f32,
     rsc: usize,
+    store: Store,
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
@@ -140,7 +149,11 @@ unsafe fn tile_avx512<const ROWS: usize>(
             // SAFETY: row `i < ROWS`, columns `16v .. 16v + 16 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 16 * v);
-                _mm512_storeu_ps(c, _mm512_add_ps(_mm512_loadu_ps(c), sum));
+                let value = match store {
+                    Store::Write => sum,
+                    Store::Add => _mm512_add_ps(_mm512_loadu_ps(c), sum),
+                };
+                _mm512_storeu_ps(c, value);
             }
         }
     }

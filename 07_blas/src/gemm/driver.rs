@@ -10,30 +10,35 @@
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
 //! they are. The threads meet once per panel (the end of a `rayon` scope), since the next
-//! panel adds into the same blocks of `C`. With one thread, or
+//! panel adds into the same blocks of `C` (the first panel writes them: `C` is not zeroed
+//! first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! Before the kernel works on a full-width tile, the tile's rows of `C` are prefetched into L1
 //! ([`prefetch_tile`]), so that the kernel's last act, adding its sums into `C`, does not wait
 //! on memory.
 
+use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock};
 
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MAX_TILE, MicroKernel, Packed, Sliver, Strided};
+use super::kernel::{MAX_TILE, MicroKernel, Packed, Sliver, Store, Strided};
 use super::pack::{give_back, pack_a, take_buffer};
 
-/// `c += a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
+/// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// a row-major `a` is read in place, not packed, in blocks of at most `in_place_up_to` bytes,
 /// and a row-major `b` in panels of at most that many.
+///
+/// `c` need not be initialised: the first panel of `k` writes every element of it
+/// ([`Store::Write`]), and only the later panels read it back to add to it.
 ///
 /// The caller has checked `K::supported()` and that no dimension is zero.
 pub(crate) fn run<K: MicroKernel>(
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
-    c: &mut [f32],
+    c: &mut [MaybeUninit<f32>],
     blocks: Blocks,
     threads: usize,
     in_place_up_to: usize,
@@ -67,6 +72,8 @@ pub(crate) fn run<K: MicroKernel>(
         for pc in (0..k).step_by(kc) {
             let depth = kc.min(k - pc);
             let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
+            // The first panel writes `C`, the others add to it.
+            let store = Store::for_panel(pc);
             // A small panel of a row-major `B` is read where it is, as a small block of `A`
             // is below: only its last, partial sliver is packed, with its zero columns.
             let read_b_in_place =
@@ -153,14 +160,18 @@ pub(crate) fn run<K: MicroKernel>(
                         // SAFETY: the caller checked `K::supported()`; sliver `ir < whole` is
                         // `MR` whole rows of the block (`depth` adjacent elements each, `lda`
                         // apart), and the last is packed with its zero rows.
-                        unsafe { panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n) };
+                        unsafe {
+                            panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n, store)
+                        };
                     } else {
                         pack_a(block, K::MR, &mut a_block);
                         let a_block = &a_block;
                         let a_sliver = |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
                         // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
                         // sliver whole, `MR · depth` elements, zero rows included.
-                        unsafe { panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n) };
+                        unsafe {
+                            panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n, store)
+                        };
                     }
                 }
                 give_back(a_block);
@@ -256,21 +267,25 @@ impl PanelOfB<'_> {
     ///
     /// As [`macro_kernel`]'s, for `a_sliver`; `columns` is the panel's.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
     unsafe fn multiply<K: MicroKernel, A: Sliver>(
         &self,
         depth: usize,
         a_sliver: impl Fn(usize) -> A,
         rows: usize,
         columns: usize,
-        c: &mut [f32],
+        c: &mut [MaybeUninit<f32>],
         rsc: usize,
+        store: Store,
     ) {
         match self {
             PanelOfB::Packed(slivers) => {
                 let b_sliver = |jr: usize| Packed(slivers[jr].packed::<K>().as_ptr());
                 // SAFETY: the caller's contract for `A`; each sliver of `B` is packed whole,
                 // `NR · depth` elements.
-                unsafe { macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc) }
+                unsafe {
+                    macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc, store)
+                }
             }
             &PanelOfB::InPlace {
                 origin,
@@ -296,7 +311,9 @@ impl PanelOfB<'_> {
                 // SAFETY: the caller's contract for `A`; sliver `jr < whole` is `NR` adjacent
                 // columns of the panel for `depth` rows `ldb` apart, and the last is packed
                 // with its zero columns.
-                unsafe { macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc) }
+                unsafe {
+                    macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc, store)
+                }
             }
         }
     }
@@ -342,7 +359,7 @@ impl<'a> BSliver<'a> {
     }
 }
 
-/// `c += A·B` for a block of `A` (`rows` rows, its sliver `ir` at `a_sliver(ir)`: packed, or
+/// `c += A·B` (`c = A·B` when `store` is [`Store::Write`]) for a block of `A` (`rows` rows, its sliver `ir` at `a_sliver(ir)`: packed, or
 /// in place) and a panel of `B` (`columns` columns, its sliver `jr` at `b_sliver(jr)`), `c`
 /// starting at the block's first element with rows `rsc` apart.
 ///
@@ -352,14 +369,16 @@ impl<'a> BSliver<'a> {
 /// `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
 /// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding).
+#[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
 unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     depth: usize,
     a_sliver: impl Fn(usize) -> A,
     rows: usize,
     b_sliver: impl Fn(usize) -> B,
     columns: usize,
-    c: &mut [f32],
+    c: &mut [MaybeUninit<f32>],
     rsc: usize,
+    store: Store,
 ) {
     const { assert!(K::MR * K::NR <= MAX_TILE) };
     for jr in 0..columns.div_ceil(K::NR) {
@@ -374,25 +393,30 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                 prefetch_tile::<K>(tile, height, rsc);
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
                 // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
-                // elements, `rsc` apart.
+                // elements, `rsc` apart, which an earlier panel wrote if `store` is `Add`.
                 unsafe {
+                    let tile = tile.as_mut_ptr().cast::<f32>();
                     if height == K::MR {
-                        K::tile(depth, a, b, tile.as_mut_ptr(), rsc);
+                        K::tile(depth, a, b, tile, rsc, store);
                     } else {
-                        K::tile_rows(height, depth, a, b, tile.as_mut_ptr(), rsc);
+                        K::tile_rows(height, depth, a, b, tile, rsc, store);
                     }
                 }
             } else {
                 // A tile at the right edge: the kernel writes a whole one into scratch, and
-                // only the part inside `C` is added.
+                // only the part inside `C` is stored.
                 let mut scratch = [0.0f32; MAX_TILE];
                 // SAFETY: as above, with `scratch` holding `MR` rows of `NR` (`MAX_TILE` is
                 // at least `MR · NR`, checked at compile time).
-                unsafe { K::tile(depth, a, b, scratch.as_mut_ptr(), K::NR) };
+                unsafe { K::tile(depth, a, b, scratch.as_mut_ptr(), K::NR, Store::Write) };
                 for (i, row) in scratch.chunks_exact(K::NR).take(height).enumerate() {
                     let c_row = &mut c[(i0 + i) * rsc + j0..][..width];
                     for (sum, &value) in c_row.iter_mut().zip(row) {
-                        *sum += value;
+                        match store {
+                            Store::Write => _ = sum.write(value),
+                            // SAFETY: the first panel wrote every element of `C`.
+                            Store::Add => unsafe { *sum.assume_init_mut() += value },
+                        }
                     }
                 }
             }
@@ -401,22 +425,22 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 }
 
 /// Prefetches into L1 the `rows` rows of `NR` elements, `rsc` apart, of the tile of `C` at the
-/// start of `tile`, before the micro-kernel spends its `kc` steps on it and only then adds its
-/// sums there.
+/// start of `tile`, before the micro-kernel spends its `kc` steps on it and only then stores
+/// its sums there.
 ///
 /// In a large `C` those rows are a row of `C` apart (8 KiB in a 2048-wide one), each in its
 /// own page, and not touched since the last panel of `B`: without the hint, the kernel's last
 /// act waits on two or three misses to L3 or memory per row (12 for the AVX2 tile of 6 rows).
 /// With it, the misses overlap the arithmetic (BLIS's kernels do the same).
 #[inline(always)]
-fn prefetch_tile<K: MicroKernel>(tile: &[f32], rows: usize, rsc: usize) {
+fn prefetch_tile<K: MicroKernel>(tile: &[MaybeUninit<f32>], rows: usize, rsc: usize) {
     for i in 0..rows {
         let row = &tile[i * rsc..][..K::NR];
         for j in (0..K::NR).step_by(crate::prefetch::FLOATS_PER_LINE) {
-            crate::prefetch::to_l1(&row[j]);
+            crate::prefetch::to_l1(row[j].as_ptr());
         }
         // A row that does not start on a line's boundary ends in one more line.
-        crate::prefetch::to_l1(&row[K::NR - 1]);
+        crate::prefetch::to_l1(row[K::NR - 1].as_ptr());
     }
 }
 

@@ -1,13 +1,13 @@
 //! The micro-kernel's contract, and where it finds its operands.
 //!
 //! A micro-kernel adds `A·B` to one `MR × NR` tile of `C`, for an `A` of `MR` rows and a `B` of
-//! `NR` columns, both `k` long:
+//! `NR` columns, both `k` long (or writes it there, on the first panel of `k`: [`Store`]):
 //!
 //! ```text
 //! for p in 0..k:                      // k rank-1 updates
 //!     for i in 0..MR, j in 0..NR:     // all in registers
 //!         tile[i][j] += a[i, p] * b[p, j]
-//! c[.., ..] += tile
+//! c[.., ..] += tile                   // `=` on the first panel
 //! ```
 //!
 //! Per step `p` it loads one row of `b` (`NR` floats, `NR / lanes` vector loads), broadcasts
@@ -19,6 +19,27 @@
 use ndarray::ArrayView2;
 
 use super::pack::pack_b_into;
+
+/// What a micro-kernel does with its sums at the end of its `k` steps.
+///
+/// The first panel of `k` writes them into `C`, which is therefore neither zeroed by the
+/// kernel's caller nor read (BLAS's `C = α·A·B + β·C` with `β = 0`); every later panel adds
+/// them to what the panels before it left there. In a large `C` that saves reading every
+/// tile once from memory, and in a small one the loads of the tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// `c = sums`: the first panel.
+    Write,
+    /// `c += sums`: every later panel.
+    Add,
+}
+
+impl Store {
+    /// What the panel starting at step `pc` of `k` does: [`Store::Write`] for the first.
+    pub(crate) fn for_panel(pc: usize) -> Store {
+        if pc == 0 { Store::Write } else { Store::Add }
+    }
+}
 
 /// The largest `MR · NR` of any kernel: the size of a scratch tile.
 pub(crate) const MAX_TILE: usize = 512;
@@ -87,7 +108,8 @@ pub(crate) unsafe trait MicroKernel {
     /// Whether this CPU has the instructions the kernel uses.
     fn supported() -> bool;
 
-    /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR`.
+    /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR` (`=` instead of
+    /// `+=` when `store` is [`Store::Write`]).
     ///
     /// # Safety
     ///
@@ -96,11 +118,11 @@ pub(crate) unsafe trait MicroKernel {
     /// `NR` elements of a step are adjacent, as vector loads need); `c` is valid for reads and
     /// writes of `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses
     /// them during the call.
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize);
+    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize, store: Store);
 
     /// [`MicroKernel::tile`] for the first `rows` rows of the tile only (`0 < rows < MR`), at
     /// the bottom edge of `C`. By default the whole tile is computed into a scratch tile and
-    /// its first `rows` rows are added to `c`; a kernel that overrides it computes no padding
+    /// its first `rows` rows are stored into `c`; a kernel that overrides it computes no padding
     /// rows at all.
     ///
     /// # Safety
@@ -114,15 +136,21 @@ pub(crate) unsafe trait MicroKernel {
         b: impl Sliver,
         c: *mut f32,
         rsc: usize,
+        store: Store,
     ) {
         const { assert!(Self::MR * Self::NR <= MAX_TILE) };
         let mut scratch = [0.0f32; MAX_TILE];
         // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`.
-        unsafe { Self::tile(k, a, b, scratch.as_mut_ptr(), Self::NR) };
+        unsafe { Self::tile(k, a, b, scratch.as_mut_ptr(), Self::NR, Store::Write) };
         for (i, row) in scratch.chunks_exact(Self::NR).take(rows).enumerate() {
             for (j, &value) in row.iter().enumerate() {
                 // SAFETY: row `i < rows`, column `j < NR` of the caller's tile.
-                unsafe { *c.add(i * rsc + j) += value };
+                unsafe {
+                    match store {
+                        Store::Write => *c.add(i * rsc + j) = value,
+                        Store::Add => *c.add(i * rsc + j) += value,
+                    }
+                }
             }
         }
     }

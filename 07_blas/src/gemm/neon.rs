@@ -15,7 +15,7 @@
 
 use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
 
-use super::kernel::{MicroKernel, Sliver};
+use super::kernel::{MicroKernel, Sliver, Store};
 use crate::isa::Isa;
 
 /// The NEON kernel.
@@ -39,9 +39,16 @@ unsafe impl MicroKernel for Neon {
     }
 
     #[inline(always)]
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    unsafe fn tile(
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
         // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract.
-        unsafe { tile_neon::<MR>(k, a, b, c, rsc) }
+        unsafe { tile_neon::<MR>(k, a, b, c, rsc, store) }
     }
 
     #[inline(always)]
@@ -52,13 +59,14 @@ unsafe impl MicroKernel for Neon {
         b: impl Sliver,
         c: *mut f32,
         rsc: usize,
+        store: Store,
     ) {
         // One kernel per height, so that the bottom edge computes no padding rows.
         macro_rules! by_height {
             ($($height:literal)*) => {
                 match rows {
                     // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract, and `c` holds `rows` rows.
-                    $($height => unsafe { tile_neon::<$height>(k, a, b, c, rsc) },)*
+                    $($height => unsafe { tile_neon::<$height>(k, a, b, c, rsc, store) },)*
                     _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }
             };
@@ -80,6 +88,7 @@ unsafe fn tile_neon<const ROWS: usize>(
     b: impl Sliver,
     c: *mut f32,
     rsc: usize,
+    store: Store,
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
@@ -123,7 +132,11 @@ unsafe fn tile_neon<const ROWS: usize>(
             // SAFETY: row `i < ROWS`, columns `4v .. 4v + 4 <= NR` of the caller's tile.
             unsafe {
                 let c = c.add(i * rsc + 4 * v);
-                vst1q_f32(c, vaddq_f32(vld1q_f32(c), sum));
+                let value = match store {
+                    Store::Write => sum,
+                    Store::Add => vaddq_f32(vld1q_f32(c), sum),
+                };
+                vst1q_f32(c, value);
             }
         }
     }

@@ -5,7 +5,7 @@
 //! what the target allows. Fused multiply-adds where the target's baseline has them (ARM64;
 //! see [`BASELINE_FMA`]), a multiply and an add otherwise.
 
-use super::kernel::{MicroKernel, Sliver};
+use super::kernel::{MicroKernel, Sliver, Store};
 use crate::isa::{BASELINE_FMA, Isa, multiply_add};
 
 /// The portable kernel.
@@ -24,7 +24,14 @@ unsafe impl MicroKernel for Portable {
     }
 
     #[inline(always)]
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize) {
+    unsafe fn tile(
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
         let mut tile = [[0.0f32; NR]; MR];
         for p in 0..k {
             // SAFETY: `j < NR`, `p < k`, and `b` is contiguous in `j` (the caller's contract).
@@ -40,7 +47,12 @@ unsafe impl MicroKernel for Portable {
         for (i, row) in tile.iter().enumerate() {
             for (j, &sum) in row.iter().enumerate() {
                 // SAFETY: `i < MR`, `j < NR`: inside the tile the caller gave.
-                unsafe { *c.add(i * rsc + j) += sum };
+                unsafe {
+                    match store {
+                        Store::Write => *c.add(i * rsc + j) = sum,
+                        Store::Add => *c.add(i * rsc + j) += sum,
+                    }
+                }
             }
         }
     }

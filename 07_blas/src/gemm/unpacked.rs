@@ -8,7 +8,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use super::kernel::{MicroKernel, Strided};
+use super::kernel::{MicroKernel, Store, Strided};
 
 /// `c += a @ b` for `c` a row-major contiguous `(m, n)` array.
 pub(crate) fn run<K: MicroKernel>(
@@ -39,7 +39,7 @@ pub(crate) fn run<K: MicroKernel>(
                     stride_i: 1,
                     stride_p: n as isize,
                 };
-                K::tile(k, a, b, tile.as_mut_ptr(), n);
+                K::tile(k, a, b, tile.as_mut_ptr(), n, Store::Write);
             }
         }
     }
