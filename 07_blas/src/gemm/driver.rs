@@ -411,11 +411,18 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                 unsafe { K::tile(depth, a, b, scratch.as_mut_ptr(), K::NR, Store::Write) };
                 for (i, row) in scratch.chunks_exact(K::NR).take(height).enumerate() {
                     let c_row = &mut c[(i0 + i) * rsc + j0..][..width];
-                    for (sum, &value) in c_row.iter_mut().zip(row) {
-                        match store {
-                            Store::Write => _ = sum.write(value),
-                            // SAFETY: the first panel wrote every element of `C`.
-                            Store::Add => unsafe { *sum.assume_init_mut() += value },
+                    let values = &row[..width];
+                    match store {
+                        Store::Write => {
+                            for (sum, &value) in c_row.iter_mut().zip(values) {
+                                sum.write(value);
+                            }
+                        }
+                        Store::Add => {
+                            for (sum, &value) in c_row.iter_mut().zip(values) {
+                                // SAFETY: the first panel wrote every element of `C`.
+                                unsafe { *sum.assume_init_mut() += value };
+                            }
                         }
                     }
                 }
