@@ -229,8 +229,8 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     let mut c = Array2::uninit((m, n));
     let slice = c.as_slice_mut().expect("c is a fresh row-major array");
     driver::run::<K>(a, b, slice, blocks, threads, plan.in_place_up_to);
-    // SAFETY: `driver::run` wrote every element of `c` (no dimension is zero, so its first
-    // panel covers all of `c`).
+    // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
+    // panel of columns the first panel of `k` writes those columns of every row.
     unsafe { c.assume_init() }
 }
 

@@ -31,7 +31,8 @@
 //! **The contract.** Every kernel, whatever its instruction set, implements one trait,
 //! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, the
 //! tile itself, a shorter tile for the bottom edge, and how to pack `B` (both explained in
-//! (b)). A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as
+//! (b)). The tile is told what to do with its sums, a `Store`: write them into `C`, or add them
+//! to what is there (why both, in (c)); this stage only writes. A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as
 //! they are (`Strided`) or in a packing buffer (`Packed`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/kernel.rs"), "```")]
@@ -108,15 +109,15 @@
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
 //! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
 //! run time ([`gemm::Caches::detect`](crate::gemm::Caches::detect), with stated defaults where the system does not say)
-//! (`gemm/blocks.rs`).
+//! (`gemm/blocks.rs`):
+//!
+#![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
 //!
 //! Cut into panels of `kc` steps, `k` brings each tile of `C` back once per panel. The first
 //! panel writes the kernel's sums into `C`, and only the later ones add to what is there, so
-//! `C` is never zeroed beforehand, and no tile of it is read before it holds anything (BLAS's
-//! `C = α·A·B + β·C` with `β = 0` for the first panel and `β = 1` after; the kernel's
-//! `Store`):
-//!
-#![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
+//! the packed stages never zero `C` beforehand, and no tile of it is read before it holds
+//! anything (BLAS's `C = α·A·B + β·C` with `β = 0` for the first panel and `β = 1` after; the
+//! kernel's `Store`, in (a)).
 //!
 //! ## (d) `gemm`: threads
 //!

@@ -108,7 +108,7 @@ unsafe fn tile_avx512<const ROWS: usize>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
-    // The tile of `c` is read only at the end, and it is rarely in L1: its 14 rows are a row
+    // The tile of `c` is touched only at the end, and it is rarely in L1: its 14 rows are a row
     // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
     // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
     // arithmetic instead of following it.

@@ -18,7 +18,8 @@
 //! L2. On cores whose L2 feeds the kernel as fast as it computes, both can live in L2: per
 //! step the kernel needs `(MR + NR) · 4` bytes, 88 for the AVX2 kernel's 12 FMAs, which two
 //! FMA units take about 6 cycles over, so roughly 15 bytes a cycle, well within what L2
-//! supplies. And a longer `kc` pays off: each kernel call loads and stores its tile of `C`
+//! supplies. And a longer `kc` pays off: each kernel call stores (and after the first panel,
+//! loads) its tile of `C`
 //! once whatever `kc` is, and each of the `k / kc` panels of `B` costs one more pass over all
 //! of `C` and one more barrier where the threads wait for each other (module `driver`).
 //!

@@ -15,8 +15,8 @@
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! Before the kernel works on a full-width tile, the tile's rows of `C` are prefetched into L1
-//! ([`prefetch_tile`]), so that the kernel's last act, adding its sums into `C`, does not wait
-//! on memory.
+//! ([`prefetch_tile`]), so that the kernel's last act, storing its sums into `C`, does not
+//! wait on memory.
 
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock};
@@ -265,7 +265,8 @@ impl PanelOfB<'_> {
     ///
     /// # Safety
     ///
-    /// As [`macro_kernel`]'s, for `a_sliver`; `columns` is the panel's.
+    /// As [`macro_kernel`]'s, for `a_sliver`; `columns` is the panel's; with [`Store::Add`], `c`'s
+    /// elements of the block and panel are initialised.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
     unsafe fn multiply<K: MicroKernel, A: Sliver>(
@@ -359,16 +360,19 @@ impl<'a> BSliver<'a> {
     }
 }
 
-/// `c += A·B` (`c = A·B` when `store` is [`Store::Write`]) for a block of `A` (`rows` rows, its sliver `ir` at `a_sliver(ir)`: packed, or
-/// in place) and a panel of `B` (`columns` columns, its sliver `jr` at `b_sliver(jr)`), `c`
-/// starting at the block's first element with rows `rsc` apart.
+/// `c += A·B` (`c = A·B` when `store` is [`Store::Write`]) for a block of `A` (`rows` rows,
+/// its sliver `ir` at `a_sliver(ir)`: packed, or in place) and a panel of `B` (`columns`
+/// columns, its sliver `jr` at `b_sliver(jr)`), `c` starting at the block's first element
+/// with rows `rsc` apart.
 ///
 /// # Safety
 ///
 /// `K::supported()` holds; for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable at
 /// `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
-/// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding).
+/// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding); with
+/// [`Store::Add`], the block's `rows × columns` elements of `c` are initialised (an earlier
+/// panel wrote them), since they are read and added to.
 #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
 unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     depth: usize,

@@ -22,9 +22,9 @@ use super::pack::pack_b_into;
 
 /// What a micro-kernel does with its sums at the end of its `k` steps.
 ///
-/// The first panel of `k` writes them into `C`, which is therefore neither zeroed by the
-/// kernel's caller nor read (BLAS's `C = α·A·B + β·C` with `β = 0`); every later panel adds
-/// them to what the panels before it left there. In a large `C` that saves reading every
+/// The first panel of `k` writes them into `C`, which the packed stages therefore neither zero
+/// beforehand nor read (BLAS's `C = α·A·B + β·C` with `β = 0`); every later panel adds them to
+/// what the panels before it left there. In a large `C` that saves reading every
 /// tile once from memory, and in a small one the loads of the tile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Store {
@@ -115,9 +115,10 @@ pub(crate) unsafe trait MicroKernel {
     ///
     /// [`MicroKernel::supported`] returned `true`; `a` is readable at `(i, p)` for `i < MR`,
     /// `p < k`; `b` is readable at `(j, p)` for `j < NR`, `p < k`, **contiguous in `j`** (its
-    /// `NR` elements of a step are adjacent, as vector loads need); `c` is valid for reads and
-    /// writes of `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses
-    /// them during the call.
+    /// `NR` elements of a step are adjacent, as vector loads need); `c` is valid for writes of
+    /// `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses them during
+    /// the call. With [`Store::Add`] those elements are read too, so they must be initialised;
+    /// with [`Store::Write`] they may not be, and are not read.
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize, store: Store);
 
     /// [`MicroKernel::tile`] for the first `rows` rows of the tile only (`0 < rows < MR`), at

@@ -92,7 +92,7 @@ unsafe fn tile_neon<const ROWS: usize>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
-    // The tile of `c` is read only at the end: ask for it into L2 now and into L1 a few
+    // The tile of `c` is touched only at the end: ask for it into L2 now and into L1 a few
     // steps before the end (see the AVX-512 kernel for why it is rarely in L1).
     let prefetch = |to_l1: bool| {
         for i in 0..ROWS {

@@ -10,7 +10,8 @@ use ndarray::{Array2, ArrayView2};
 
 use super::kernel::{MicroKernel, Store, Strided};
 
-/// `c += a @ b` for `c` a row-major contiguous `(m, n)` array.
+/// `c = a @ b` for `c` a zeroed, row-major contiguous `(m, n)` array (the whole tiles are
+/// written, the strips past them added to the zeros).
 pub(crate) fn run<K: MicroKernel>(
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,

@@ -214,7 +214,7 @@ unsafe fn fma_chunk<const ROWS: usize>(
 /// Each row's sum is split into [`partial_sums`] interleaved partial sums, added together at
 /// the end, so that even a call on one row keeps [`FMAS_IN_FLIGHT`] independent FMAs going
 /// (the reason is the AVX-512 kernel's: one sum per row would make the time `k` FMA
-/// latencies).
+/// latencies), as far as the registers allow: three rows get one sum each, six FMAs.
 ///
 /// # Safety
 ///
@@ -290,8 +290,14 @@ const MAX_PARTS: usize = 4;
 /// Registers [`scale_rows`] can spend on accumulators: 16, less the two masks, the two
 /// halves of a row of `b` and the broadcast `a[r, p]`. One more, and the compiler keeps
 /// accumulators on the stack, storing and reloading them at every step (three rows with two
-/// partial sums each, 12 accumulators, measured 1.8× slower than with one).
+/// partial sums each, 12 accumulators, ran much slower than with one sum).
 const ACCUMULATORS: usize = 16 - 5;
+
+// Every row count the driver gives [`scale_rows`] must fit, with one partial sum per row.
+const _: () = assert!(
+    2 * Isa::Avx2.kernels().scale_rows <= ACCUMULATORS,
+    "AVX2's scale_rows leaves too few registers for one sum per row"
+);
 
 /// Partial sums per row for `rows` rows: two registers each, enough for [`FMAS_IN_FLIGHT`]
 /// FMAs where [`ACCUMULATORS`] allows, at most [`MAX_PARTS`] (one row: 4 sums, 8
@@ -299,6 +305,9 @@ const ACCUMULATORS: usize = 16 - 5;
 const fn partial_sums(rows: usize) -> usize {
     let parts = FMAS_IN_FLIGHT.div_ceil(2 * rows);
     let fit = ACCUMULATORS / (2 * rows);
+    // At least one sum: row counts past what fits (compiled for the driver's ladder, never
+    // called, as asserted above) still get a correct, if spilled, kernel.
     let parts = if parts > fit { fit } else { parts };
+    let parts = if parts == 0 { 1 } else { parts };
     if parts > MAX_PARTS { MAX_PARTS } else { parts }
 }
