@@ -24,7 +24,7 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MAX_TILE, MicroKernel, Packed, Sliver, Store, Strided};
+use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, tile_part};
 use super::pack::{give_back, pack_a, take_buffer};
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
@@ -384,7 +384,6 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     rsc: usize,
     store: Store,
 ) {
-    const { assert!(K::MR * K::NR <= MAX_TILE) };
     for jr in 0..columns.div_ceil(K::NR) {
         let j0 = jr * K::NR;
         let width = K::NR.min(columns - j0);
@@ -407,28 +406,14 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                     }
                 }
             } else {
-                // A tile at the right edge: the kernel writes a whole one into scratch, and
-                // only the part inside `C` is stored.
-                let mut scratch = [0.0f32; MAX_TILE];
-                // SAFETY: as above, with `scratch` holding `MR` rows of `NR` (`MAX_TILE` is
-                // at least `MR · NR`, checked at compile time).
-                unsafe { K::tile(depth, a, b, scratch.as_mut_ptr(), K::NR, Store::Write) };
-                for (i, row) in scratch.chunks_exact(K::NR).take(height).enumerate() {
-                    let c_row = &mut c[(i0 + i) * rsc + j0..][..width];
-                    let values = &row[..width];
-                    match store {
-                        Store::Write => {
-                            for (sum, &value) in c_row.iter_mut().zip(values) {
-                                sum.write(value);
-                            }
-                        }
-                        Store::Add => {
-                            for (sum, &value) in c_row.iter_mut().zip(values) {
-                                // SAFETY: the first panel wrote every element of `C`.
-                                unsafe { *sum.assume_init_mut() += value };
-                            }
-                        }
-                    }
+                // A tile at the right edge: computed whole into scratch, and only the part
+                // inside `C` stored.
+                let part = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + width];
+                // SAFETY: as above; `part` covers the `height` rows of `width` elements,
+                // `rsc` apart.
+                unsafe {
+                    let part = part.as_mut_ptr().cast::<f32>();
+                    tile_part::<K>(height, width, depth, a, b, part, rsc, store);
                 }
             }
         }

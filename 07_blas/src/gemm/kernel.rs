@@ -98,7 +98,7 @@ impl Sliver for Packed {
 /// Implementations may use instructions the CPU lacks; [`MicroKernel::supported`] says whether
 /// this one can run here, and the driver calls [`MicroKernel::tile`] only when it returns
 /// `true`.
-pub(crate) unsafe trait MicroKernel {
+pub(crate) unsafe trait MicroKernel: Sized {
     /// Rows of the tile: how many elements of `a` each step broadcasts.
     const MR: usize;
     /// Columns of the tile: how many elements of `b` each step loads (a whole number of
@@ -139,21 +139,8 @@ pub(crate) unsafe trait MicroKernel {
         rsc: usize,
         store: Store,
     ) {
-        const { assert!(Self::MR * Self::NR <= MAX_TILE) };
-        let mut scratch = [0.0f32; MAX_TILE];
-        // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`.
-        unsafe { Self::tile(k, a, b, scratch.as_mut_ptr(), Self::NR, Store::Write) };
-        for (i, row) in scratch.chunks_exact(Self::NR).take(rows).enumerate() {
-            for (j, &value) in row.iter().enumerate() {
-                // SAFETY: row `i < rows`, column `j < NR` of the caller's tile.
-                unsafe {
-                    match store {
-                        Store::Write => *c.add(i * rsc + j) = value,
-                        Store::Add => *c.add(i * rsc + j) += value,
-                    }
-                }
-            }
-        }
+        // SAFETY: the caller's contract, for `rows` rows of all `NR` columns.
+        unsafe { tile_part::<Self>(rows, Self::NR, k, a, b, c, rsc, store) }
     }
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
@@ -166,5 +153,41 @@ pub(crate) unsafe trait MicroKernel {
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
         pack_b_into(block, Self::NR, out);
+    }
+}
+
+/// [`MicroKernel::tile`] for the `rows × columns` corner of a tile at an edge of `C`
+/// (`rows ≤ MR`, `columns ≤ NR`): the kernel computes a whole tile into scratch, and only the
+/// part inside `C` is stored there, as `store` says.
+///
+/// # Safety
+///
+/// As [`MicroKernel::tile`], with `c` valid for `rows` rows of `columns` elements instead of
+/// `MR` rows of `NR`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the size of the part.
+pub(crate) unsafe fn tile_part<K: MicroKernel>(
+    rows: usize,
+    columns: usize,
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+    store: Store,
+) {
+    const { assert!(K::MR * K::NR <= MAX_TILE) };
+    let mut scratch = [0.0f32; MAX_TILE];
+    // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`.
+    unsafe { K::tile(k, a, b, scratch.as_mut_ptr(), K::NR, Store::Write) };
+    for (i, row) in scratch.chunks_exact(K::NR).take(rows).enumerate() {
+        let values = row[..columns].iter().enumerate();
+        // SAFETY: row `i < rows`, columns `j < columns` of the caller's part.
+        unsafe {
+            match store {
+                Store::Write => values.for_each(|(j, &value)| *c.add(i * rsc + j) = value),
+                Store::Add => values.for_each(|(j, &value)| *c.add(i * rsc + j) += value),
+            }
+        }
     }
 }
