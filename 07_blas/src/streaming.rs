@@ -17,9 +17,12 @@
 //!   with AVX2, 4 with NEON) meets as many consecutive elements of each column, into 10
 //!   accumulator registers per row, reduced at the end of the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
-//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. The rows are
-//!   handed to the cores (`std::thread::scope`) in blocks of 1024, each thread taking the next
-//!   block when it is done with one.
+//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. Where a
+//!   kernel's registers hold only part of the 10 columns (AVX2: 5), a group of 16 rows goes
+//!   through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and the rows
+//!   come from L2 on the second visit. The rows are handed to the cores (`std::thread::scope`)
+//!   in blocks of 1024, each thread taking its next block as it starts one, so that the end of
+//!   a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -62,10 +65,11 @@ const BLOCK_ROWS: usize = 1024;
 /// starting and joining a thread costs.
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
-/// How many rows ahead of the ones it computes a kernel asks the memory system for (see
-/// [`kernel::prefetch`]). A matter of memory latency, not of the instruction set: distances
-/// from 4 to 16 rows measured alike, within noise.
-const PREFETCH_ROWS: usize = 8;
+/// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
+/// rows a kernel asks the memory system for rows of `a`: one group on (see
+/// [`kernel::prefetch`]). A matter of memory latency and bandwidth, not of the instruction set;
+/// on the AVX2 machine it was measured on, half and twice this distance were both slower.
+const PREFETCH_ROWS: usize = 16;
 
 pub use crate::isa::Isa;
 
@@ -196,39 +200,72 @@ fn many_rows<K: Kernel>(
         1
     };
     let bt = &bt;
-    let work = move |a: &[f32], c: &mut [f32]| {
-        for pass in 0..passes {
-            let j0 = pass * COLUMNS_PER_PASS;
-            let nc = (n - j0).min(COLUMNS_PER_PASS);
-            let bt = &bt[j0 * kp..][..COLUMNS_PER_PASS * kp];
-            dot_rows(kernel, a, k, bt, kp, nc, &mut c[j0..], n);
-        }
+    let work = move |a: &[f32], c: &mut [f32], next: &[f32]| {
+        rows_block(kernel, a, k, bt, kp, c, n, next);
     };
     if threads == 1 {
-        work(a, c);
+        work(a, c, &[]);
         return;
     }
     // The rows in blocks that the threads take in turn: a thread slowed down by anything else
-    // on the machine takes fewer blocks instead of holding up the others at the end.
+    // on the machine takes fewer blocks instead of holding up the others at the end. Each
+    // thread takes its next block as it starts on one, so that the end of a block can ask for
+    // the rows at the start of the next.
     let blocks = std::sync::Mutex::new(a.chunks(BLOCK_ROWS * k).zip(c.chunks_mut(BLOCK_ROWS * n)));
+    // Poisoning needs a panic inside `next`, which slices do not do.
+    let take = || blocks.lock().expect("no panic while taking a block").next();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                loop {
-                    // Poisoning needs a panic inside `next`, which slices do not do.
-                    let block = blocks.lock().expect("no panic while taking a block").next();
-                    let Some((a, c)) = block else { break };
-                    work(a, c);
+                let mut block = take();
+                while let Some((a, c)) = block {
+                    block = take();
+                    work(a, c, block.as_ref().map_or(&[], |(next, _)| next));
                 }
             });
         }
     });
 }
 
-/// One pass of the many-rows path over a block of rows: `c[i, j] = Σ_p a[i, p] · bᵀ[j, p]`
-/// for every row `i` of `a` and `j < nc`, [`Kernel::DOT_ROWS`] rows per call (the last call
-/// fewer), each asking for the rows [`PREFETCH_ROWS`] ahead of its own.
-#[allow(clippy::too_many_arguments)] // The contract of one pass, as in a BLAS signature.
+/// The many-rows path on one block of rows, with `bᵀ` packed: the rows in groups of
+/// [`group_rows`], each group through every pass and group of columns while the next group's
+/// rows are asked for.
+#[allow(clippy::too_many_arguments)] // The contract of one block, as in a BLAS signature.
+fn rows_block<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    bt: &[f32],
+    kp: usize,
+    c: &mut [f32],
+    n: usize,
+    next: &[f32],
+) {
+    let group = group_rows::<K>(k);
+    for (g, (rows, c)) in a.chunks(group * k).zip(c.chunks_mut(group * n)).enumerate() {
+        // The next group's rows, which the calls on this one ask for; after the last group,
+        // the first rows of the block this thread takes next.
+        let ahead = a
+            .get((g + 1) * group * k..)
+            .filter(|ahead| !ahead.is_empty())
+            .unwrap_or(next);
+        for j0 in (0..n).step_by(K::DOT_COLUMNS) {
+            let nc = (n - j0).min(K::DOT_COLUMNS);
+            let bt = &bt[j0 * kp..][..K::DOT_COLUMNS * kp];
+            let part = j0 % COLUMNS_PER_PASS / K::DOT_COLUMNS;
+            dot_rows(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead, part);
+        }
+    }
+}
+
+/// One group of columns of the many-rows path over a group of rows: `c[i, j] = Σ_p a[i, p] ·
+/// bᵀ[j, p]` for every row `i` of `a` and `j < nc`, [`Kernel::DOT_ROWS`] rows per call (the
+/// last call fewer). Each call asks for its share of `ahead` (`ROWS · k` floats split over the
+/// pass's groups of columns, this being group `part`), in order: the calls of group 0 ask for
+/// the first part of `ahead`, those of group 1 for the next, so that the rows ahead are asked
+/// for in the order they lie in memory. Where `ahead` is used up, a call asks for its own rows
+/// (already in cache: a wasted hint).
+#[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
 fn dot_rows<K: Kernel>(
     kernel: K,
     a: &[f32],
@@ -238,25 +275,34 @@ fn dot_rows<K: Kernel>(
     nc: usize,
     c: &mut [f32],
     ldc: usize,
+    ahead: &[f32],
+    part: usize,
 ) {
     const {
         assert!(
             K::DOT_ROWS >= 1 && K::DOT_ROWS <= 4,
             "the ladder below goes to 4"
-        )
+        );
+        assert!(
+            K::DOT_COLUMNS >= 1 && COLUMNS_PER_PASS.is_multiple_of(K::DOT_COLUMNS),
+            "a pass is a whole number of the kernel's groups of columns"
+        );
     };
     let m = a.len() / k;
     let mut i = 0;
-    // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done. It asks
-    // for the rows PREFETCH_ROWS ahead, as many as it reads; near the block's end, where there
-    // are none, for its own rows (already on their way: a wasted hint).
+    // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
     macro_rules! block {
         ($rows:literal) => {{
             let rows = &a[i * k..][..$rows * k];
-            let ahead = match a.get((i + PREFETCH_ROWS) * k..) {
-                Some(ahead) if ahead.len() >= $rows * k => &ahead[..$rows * k],
-                _ => rows,
-            };
+            let share = $rows * k * K::DOT_COLUMNS / COLUMNS_PER_PASS;
+            let from = (part * m + i) * k * K::DOT_COLUMNS / COLUMNS_PER_PASS;
+            let ahead = ahead.get(from..).map_or(rows, |ahead| {
+                if ahead.len() >= share {
+                    &ahead[..share]
+                } else {
+                    rows
+                }
+            });
             store(
                 c,
                 i,
@@ -274,6 +320,16 @@ fn dot_rows<K: Kernel>(
             _ => block!(4),
         };
     }
+}
+
+/// Rows the many-rows path takes through each of the kernel's groups of columns before it
+/// moves on, for a `k` this long: [`PREFETCH_ROWS`], or fewer where that many rows would take
+/// more than a quarter of L2 (they are read once per group of columns, and the next rows
+/// arrive meanwhile), but at least one call's worth.
+fn group_rows<K: Kernel>(k: usize) -> usize {
+    let row_bytes = k * size_of::<f32>();
+    let fit = crate::machine::Caches::detect().l2 / 4 / row_bytes.max(1);
+    fit.clamp(K::DOT_ROWS, PREFETCH_ROWS.max(K::DOT_ROWS))
 }
 
 /// Stores the first `nc` columns of a kernel's `ROWS` rows of sums into `c` from row `i` on

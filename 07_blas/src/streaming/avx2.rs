@@ -39,9 +39,11 @@ impl Avx2 {
 impl Kernel for Avx2 {
     const LANES: usize = LANES;
 
-    /// Two rows × 5 columns = 10 accumulators of AVX2's 16 registers, twice (see
-    /// [`dot_columns`]).
+    /// Two rows × 5 columns = 10 accumulators of AVX2's 16 registers.
     const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
+
+    /// Half a pass (see [`HALF`]).
+    const DOT_COLUMNS: usize = HALF;
 
     /// Five rows × 16 columns = 10 accumulators (two registers a row).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
@@ -55,7 +57,7 @@ impl Kernel for Avx2 {
         ahead: &[f32],
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
-        assert!(bt.len() >= COLUMNS_PER_PASS * kp);
+        assert!(bt.len() >= HALF * kp);
         // SAFETY: `self` exists, so `Avx2::new` saw AVX2 and FMA on this CPU; the slices are
         // as long as `dot_columns` needs (asserted above).
         unsafe { dot_columns::<ROWS>(rows, k, bt, kp, ahead) }
@@ -94,23 +96,25 @@ unsafe fn first_lanes(n: usize) -> __m256i {
     )
 }
 
-/// Columns of `bᵀ` per half of [`dot_columns`]'s work: 5 of the pass's 10.
+/// [`Kernel::DOT_COLUMNS`]: 5 of the pass's 10 columns per call.
+///
+/// All 10 columns for one row take 10 accumulators and 11 loads per 10 FMAs; two rows' 20
+/// accumulators would not fit in 16 registers. Two rows × 5 columns take 10 accumulators and
+/// 7 loads per 10 FMAs. The driver calls the kernel once for each half of the pass, over a
+/// group of rows that stays in L2, so that L1 holds one half of `bᵀ` (16 KB) at a time, not
+/// both halves (31 KB, all of a 32 KB L1), and the rows the core reads in between.
 const HALF: usize = COLUMNS_PER_PASS / 2;
 
-/// [`Kernel::dot_columns`] in two halves of 5 columns each: per 8 elements of `k`, one load
-/// from each row of `a` and one from each of the half's 5 packed columns, and `ROWS × 5` FMAs;
-/// the last, partial chunk of `k` is loaded with a mask (the packed columns are zero there, so
-/// their lanes add nothing).
-///
-/// Why halves: all 10 columns for one row take 10 accumulators and 11 loads per 10 FMAs; two
-/// rows' 20 accumulators would not fit in 16 registers. Two rows × 5 columns take 10
-/// accumulators and 7 loads per 10 FMAs, and the second half reads the rows again from L1,
-/// where the first half left them.
+/// [`Kernel::dot_columns`] on 5 columns: per 8 elements of `k`, one load from each row of
+/// `a` and one from each of the 5 packed columns, and `ROWS × 5` FMAs; the last, partial chunk
+/// of `k` is loaded with a mask (the packed columns are zero there, so their lanes add
+/// nothing). One line of `ahead` is asked for per two chunks: `ROWS · k / 2` floats over a
+/// call, this call's share of the rows ahead.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX2 and FMA; `rows.len() == ROWS * k`, `kp` is a multiple of 8 and
-/// at least `k`, and `bt.len() ≥ COLUMNS_PER_PASS * kp`.
+/// at least `k`, and `bt.len() ≥ 5 * kp`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_columns<const ROWS: usize>(
     rows: &[f32],
@@ -121,33 +125,29 @@ unsafe fn dot_columns<const ROWS: usize>(
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;
-    // SAFETY: AVX2, as this function's caller promised.
-    let mask = unsafe { first_lanes(tail) };
+    let mut acc = [[_mm256_setzero_ps(); HALF]; ROWS];
+    // Two chunks per turn, and one prefetch: no branch in the loop.
+    for pair in 0..full / 2 {
+        super::kernel::prefetch(ahead, pair * ROWS * LANES, ROWS * LANES);
+        // SAFETY: `2 * pair + 1 < k / 8`, the contract of this function, AVX2 and FMA.
+        unsafe {
+            fma_chunk(&mut acc, rows, k, bt, kp, 2 * pair, None);
+            fma_chunk(&mut acc, rows, k, bt, kp, 2 * pair + 1, None);
+        }
+    }
+    if full % 2 == 1 {
+        // SAFETY: as above, for the odd last whole chunk.
+        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full - 1, None) };
+    }
+    if tail > 0 {
+        // SAFETY: as above, for the partial last chunk, under its mask; AVX2.
+        unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full, Some(first_lanes(tail))) };
+    }
     let mut sums = [[0.0f32; COLUMNS_PER_PASS]; ROWS];
-    for half in 0..2 {
-        let bt = &bt[half * HALF * kp..];
-        let mut acc = [[_mm256_setzero_ps(); HALF]; ROWS];
-        for chunk in 0..full {
-            // The rows ahead, asked for evenly over both halves, as the other kernels ask over
-            // their one pass: of the `2 · full` chunks, every other one asks for the next
-            // `ROWS · 8` floats (a line, for two rows), so that the misses in flight stay
-            // steady instead of a burst in the first half and none in the second.
-            let step = half * full + chunk;
-            if step.is_multiple_of(2) {
-                super::kernel::prefetch(ahead, step * ROWS * LANES / 2, ROWS * LANES);
-            }
-            // SAFETY: `chunk < k / 8`, the contract of this function, AVX2 and FMA.
-            unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, None) };
-        }
-        if tail > 0 {
-            // SAFETY: as above, for the partial last chunk, under its mask.
-            unsafe { fma_chunk(&mut acc, rows, k, bt, kp, full, Some(mask)) };
-        }
-        for (sums, acc) in sums.iter_mut().zip(&acc) {
-            for (sum, &acc) in sums[half * HALF..].iter_mut().zip(acc) {
-                // SAFETY: AVX2, as this function's caller promised.
-                *sum = unsafe { sum_lanes(acc) };
-            }
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        for (sum, &acc) in sums.iter_mut().zip(acc) {
+            // SAFETY: AVX2, as this function's caller promised.
+            *sum = unsafe { sum_lanes(acc) };
         }
     }
     sums
@@ -166,14 +166,13 @@ unsafe fn sum_lanes(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)))
 }
 
-/// One chunk of 8 elements of `k` for one half of [`dot_columns`]: one load from each row of
-/// `a` (the lanes `mask` selects, or all 8), one from each of the half's packed columns,
-/// `ROWS × 5` FMAs into `acc`.
+/// One chunk of 8 elements of `k` for [`dot_columns`]: one load from each row of `a` (the
+/// lanes `mask` selects, or all 8), one from each of the 5 packed columns, `ROWS × 5` FMAs
+/// into `acc`.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`] for `bt` from the half's
-/// first column on, and the lanes loaded in `chunk * 8..chunk * 8 + 8` lie below `k` (all of
+/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`], and the lanes loaded in `chunk * 8..chunk * 8 + 8` lie below `k` (all of
 /// them below `kp`).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -199,7 +198,7 @@ unsafe fn fma_chunk<const ROWS: usize>(
         };
     }
     for j in 0..HALF {
-        // SAFETY: `j < 5` columns of the half and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie
+        // SAFETY: `j < 5` columns and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie
         // inside `bt[j * kp..(j + 1) * kp]`.
         let y = unsafe { _mm256_loadu_ps(bt.as_ptr().add(j * kp + chunk * LANES)) };
         for (acc, &x) in acc.iter_mut().zip(&x) {

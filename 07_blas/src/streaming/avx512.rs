@@ -34,6 +34,9 @@ impl Kernel for Avx512 {
     /// feeds two FMAs, which keeps the kernel bound by FMA throughput, not by loads.
     const DOT_ROWS: usize = Isa::Avx512.kernels().dot_rows;
 
+    /// The whole pass: its accumulators fit in the registers.
+    const DOT_COLUMNS: usize = COLUMNS_PER_PASS;
+
     /// Eight rows × one 16-lane register each: 8 accumulators, the rest of the 32 registers
     /// left to the broadcasts of `a`.
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;

@@ -35,19 +35,26 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// `bᵀ`, at the price of `DOT_ROWS × COLUMNS_PER_PASS` accumulator registers. At most 4.
     const DOT_ROWS: usize;
 
+    /// Packed columns of `bᵀ` per call to [`dot_columns`](Kernel::dot_columns):
+    /// [`COLUMNS_PER_PASS`], or a divisor of it where the registers hold fewer accumulators.
+    /// The driver then calls the kernel once per group of columns, over a group of rows.
+    const DOT_COLUMNS: usize;
+
     /// Rows of `a` per call to [`scale_rows`](Kernel::scale_rows): they share each load of a
     /// row of `b`, at the price of `SCALE_ROWS × COLUMNS_PER_ROW / LANES` accumulator
     /// registers. At most 8.
     const SCALE_ROWS: usize;
 
-    /// `sums[r][j] = Σ_p rows[r * k + p] · bt[j * kp + p]`, SIMD across `p`: the many-rows
-    /// kernel, with `b`'s columns packed.
+    /// `sums[r][j] = Σ_p rows[r * k + p] · bt[j * kp + p]` for `j < DOT_COLUMNS`, SIMD across
+    /// `p`: the many-rows kernel, with `b`'s columns packed. The sums from `DOT_COLUMNS` on
+    /// hold anything.
     ///
     /// - `rows`: `ROWS` rows of `k` elements (`rows.len() == ROWS * k`, `1 ≤ ROWS ≤ DOT_ROWS`);
-    /// - `bt`: [`COLUMNS_PER_PASS`] packed columns of `b`, each `kp` long (`kp ≥ k`, a multiple
-    ///   of [`LANES`](Kernel::LANES)), zero past `k`;
-    /// - `ahead`: `ROWS` rows of `a` (the same length as `rows`) that this call should ask the
-    ///   memory system for as it goes (see [`prefetch`]).
+    /// - `bt`: [`DOT_COLUMNS`](Kernel::DOT_COLUMNS) packed columns of `b`, each `kp` long
+    ///   (`kp ≥ k`, a multiple of [`LANES`](Kernel::LANES)), zero past `k`;
+    /// - `ahead`: this call's share of the rows of `a` that the driver wants on their way (see
+    ///   [`prefetch`]): `ROWS · k · DOT_COLUMNS / COLUMNS_PER_PASS` floats, asked for evenly
+    ///   as the call goes.
     ///
     /// # Panics
     ///
@@ -82,9 +89,9 @@ pub(super) trait Kernel: Copy + Send + Sync {
 }
 
 /// Asks for the cache lines of `ahead[from..from + len]` to be brought into L2: the kernels
-/// call it once per chunk of `k`, so that over a call they ask for all of `ahead`, the rows of
-/// `a` [`PREFETCH_ROWS`](super::PREFETCH_ROWS) ahead of their own. A hint, with no effect on
-/// the results ([`crate::prefetch::to_l2`]).
+/// call it once per chunk of `k` (or pair of chunks), so that over a call they ask for all of
+/// `ahead`, their share of the rows of `a` the driver wants on their way. A hint, with no
+/// effect on the results ([`crate::prefetch::to_l2`]).
 ///
 /// The hardware prefetcher stops at every 4 KiB page (a row of 784 floats is 3 KiB) and the
 /// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
@@ -96,7 +103,7 @@ pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
-    // address. The callers keep `from + len ≤ ahead.len()` all the same.
+    // address. The callers keep `from + len` within about a line of `ahead.len()`.
     use crate::prefetch::FLOATS_PER_LINE;
     for line in 0..len.div_ceil(FLOATS_PER_LINE) {
         crate::prefetch::to_l2(ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));

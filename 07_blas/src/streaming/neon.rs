@@ -31,6 +31,9 @@ impl Kernel for Neon {
     /// it busy.
     const DOT_ROWS: usize = Isa::Neon.kernels().dot_rows;
 
+    /// The whole pass: its accumulators fit in the registers.
+    const DOT_COLUMNS: usize = COLUMNS_PER_PASS;
+
     /// Six rows × four 4-lane registers (16 columns) = 24 accumulators, beside the four
     /// registers of a row of `b`.
     const SCALE_ROWS: usize = Isa::Neon.kernels().scale_rows;

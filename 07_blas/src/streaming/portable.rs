@@ -20,6 +20,9 @@ impl Kernel for Portable {
     /// row's would not fit beside the loads.
     const DOT_ROWS: usize = Isa::Portable.kernels().dot_rows;
 
+    /// The whole pass: its accumulators fit in the registers.
+    const DOT_COLUMNS: usize = COLUMNS_PER_PASS;
+
     /// Four rows × 16 columns = 8 AVX2 registers of accumulators.
     const SCALE_ROWS: usize = Isa::Portable.kernels().scale_rows;
 
