@@ -82,14 +82,17 @@
 //! memory, and all 10 of its outputs are computed while it is in L1, against `bᵀ` (10 packed
 //! columns, 31 KB) that stays in cache. SIMD runs **across `k`**: 16 consecutive elements of a
 //! row meet 16 consecutive elements of each packed column, so every lane is useful; two rows
-//! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers). What made the
-//! difference was memory-level parallelism (many requests to memory in flight at once): the hardware prefetcher stops at every 4 KiB page
-//! and the core is busy with the FMAs, so the kernel asks for the rows 8 ahead itself, **into
-//! L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep many more misses in
-//! flight than L1). The rows are handed
-//! to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else takes
-//! fewer blocks. The arithmetic and the read overlap in part; what is left is the part they
-//! don't.
+//! share each load of `bᵀ` (20 accumulators in AVX-512's 32 registers; AVX2's 16 registers
+//! hold half the columns, so a group of 16 rows goes through the first 5 columns, then the last
+//! 5, and L1 holds half of `bᵀ` at a time). What made the difference was memory-level
+//! parallelism (many requests to memory in flight at once): the hardware prefetcher stops at
+//! every 4 KiB page and the core is busy with the FMAs, so the kernel asks for the next group's
+//! rows itself, **into L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep
+//! many more misses in flight than L1; AMD's cores before Zen 4 fill L1 as well). The rows are
+//! handed to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else
+//! takes fewer blocks; each core takes its next block as it starts one, so that the end of a
+//! block asks for the start of the next. The arithmetic and the read overlap in part; what is
+//! left is the part they don't.
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
