@@ -101,7 +101,7 @@ pub(crate) fn run<K: MicroKernel>(
             } else {
                 PanelOfB::Packed(BSliver::cut::<K>(panel, &mut buffer[..packed_len]))
             };
-            let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR).scan(
+            let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
                 &mut *c,
                 |rest, (first, height)| {
                     let (block, tail) = std::mem::take(rest).split_at_mut(height * n);
@@ -195,21 +195,31 @@ pub(crate) fn run<K: MicroKernel>(
     give_back(buffer);
 }
 
-/// Cuts `m` rows into the fewest blocks of at most `rows` rows (at least one tile each),
-/// returned as `(first row, height)`. Every block is a whole number of `mr`-row tiles, except
-/// that the last may end in a partial tile; their sizes differ by at most one tile, the
-/// taller first.
+/// Cuts `m` rows into the fewest blocks of at most `rows` rows (at least one tile each) that
+/// `threads` threads can share evenly — a multiple of `threads` blocks, where there are tiles
+/// enough — returned as `(first row, height)`. Every block is a whole number of `mr`-row
+/// tiles, except that the last may end in a partial tile; their sizes differ by at most one
+/// tile, the taller first.
 ///
 /// Blocks of exactly `rows` rows would leave a short one at the end: 256 rows in blocks of 36
 /// are seven blocks of 36 and one of 4, and two threads taking blocks in turn compute 144 rows
-/// and 112. Blocks of 36, 30 or 28 rows give 132 and 124.
+/// and 112. Blocks of 36, 30 or 28 rows give 132 and 124. And an odd number of blocks leaves
+/// one thread a block more than the other: 1024 rows in blocks of at most 96 are 11 blocks,
+/// 6 for one thread and 5 for the other, where 12 blocks of 84 to 90 rows are 6 each.
 ///
 /// ```text
-/// row_blocks(256, 36, 6) → 36 36 36 30 30 30 30 28   (43 tiles: 3 × 6 + 5 × 5)
+/// row_blocks(256, 36, 6, 2)  → 36 36 36 30 30 30 30 28   (43 tiles: 3 × 6 + 5 × 5)
+/// row_blocks(1024, 96, 6, 2) → 90 90 90 84 84 … 84 82   (171 tiles: 3 × 15 + 9 × 14)
 /// ```
-fn row_blocks(m: usize, rows: usize, mr: usize) -> impl Iterator<Item = (usize, usize)> {
+fn row_blocks(
+    m: usize,
+    rows: usize,
+    mr: usize,
+    threads: usize,
+) -> impl Iterator<Item = (usize, usize)> {
     let tiles = m.div_ceil(mr);
-    let count = tiles.div_ceil((rows / mr).max(1));
+    let fewest = tiles.div_ceil((rows / mr).max(1));
+    let count = fewest.next_multiple_of(threads.max(1)).min(tiles);
     let (base, taller) = (tiles / count, tiles % count);
     (0..count).scan(0, move |first, block| {
         let tiles = base + usize::from(block < taller);
@@ -446,18 +456,28 @@ mod tests {
 
     #[test]
     fn row_blocks_are_whole_tiles_as_even_as_they_can_be() {
-        let heights: Vec<usize> = row_blocks(256, 36, 6).map(|(_, rows)| rows).collect();
-        assert_eq!(heights, [36, 36, 36, 30, 30, 30, 30, 28]);
+        let heights = |m, rows, mr, threads| -> Vec<usize> {
+            row_blocks(m, rows, mr, threads)
+                .map(|(_, rows)| rows)
+                .collect()
+        };
+        assert_eq!(heights(256, 36, 6, 2), [36, 36, 36, 30, 30, 30, 30, 28]);
+        assert_eq!(heights(256, 36, 6, 1), [36, 36, 36, 30, 30, 30, 30, 28]);
+        // 11 blocks of at most 96 rows would give one of two threads a block more.
+        let even = heights(1024, 96, 6, 2);
+        assert_eq!(even.len(), 12, "{even:?}");
+        assert_eq!((even[0], even[3], even[11]), (90, 84, 82), "{even:?}");
+        assert_eq!(heights(1024, 96, 6, 1).len(), 11);
         let shapes = [
-            (1, 6, 6),
-            (5, 6, 6),
-            (7, 6, 6),
-            (100, 14, 14),
-            (100, 7, 6),
-            (100, 2, 6),
+            (1, 6, 6, 1),
+            (5, 6, 6, 2),
+            (7, 6, 6, 2),
+            (100, 14, 14, 1),
+            (100, 7, 6, 3),
+            (100, 2, 6, 2),
         ];
-        for (m, rows, mr) in shapes.into_iter().chain([(2048, 96, 6), (45, 20, 4)]) {
-            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, mr).collect();
+        for (m, rows, mr, threads) in shapes.into_iter().chain([(2048, 96, 6, 2), (45, 20, 4, 3)]) {
+            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, mr, threads).collect();
             // Consecutive, covering every row once, none taller than `rows` or empty.
             let mut next = 0;
             for &(first, height) in &blocks {
@@ -466,6 +486,12 @@ mod tests {
                 next += height;
             }
             assert_eq!(next, m, "m {m}: {blocks:?}");
+            // A multiple of the threads, where there are tiles enough.
+            let tiles = m.div_ceil(mr);
+            assert!(
+                blocks.len().is_multiple_of(threads) || blocks.len() == tiles,
+                "m {m}, {threads} threads: {blocks:?}"
+            );
             // Whole tiles but for the last block, and at most one tile apart.
             assert!(blocks[..blocks.len() - 1].iter().all(|&(_, h)| h % mr == 0));
             let tiles = blocks.iter().map(|&(_, h)| h.div_ceil(mr));
