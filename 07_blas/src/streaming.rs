@@ -6,8 +6,8 @@
 //! with `n = 10` its tiles are a third padding, and the copy of each block of `a` into its
 //! packing buffer is a pass of its own, not overlapped with the arithmetic (see the
 //! [crate page](crate)). This module does the simplest thing that is also the fastest: read
-//! each row of `a` once, straight from memory, and produce all of its outputs before moving
-//! on, with `b` resident in cache.
+//! each row of `a` once from memory, and produce all of its outputs while it is still in
+//! cache, with `b` resident in cache.
 //!
 //! Two micro-kernels, chosen by the number of rows:
 //!
@@ -18,11 +18,11 @@
 //!   accumulator registers per row, reduced at the end of the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
 //!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. Where a
-//!   kernel's registers hold only part of the 10 columns (AVX2: 5), a group of 16 rows goes
-//!   through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and the rows
-//!   come from L2 on the second visit. The rows are handed to the cores (`std::thread::scope`)
-//!   in blocks of 1024, each thread taking its next block as it starts one, so that the end of
-//!   a block asks for the rows at the start of the next.
+//!   kernel's registers hold only part of the 10 columns (AVX2: 5), a group of up to 16 rows
+//!   goes through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and
+//!   the rows come from L2 on the second visit. The rows are handed to the cores
+//!   (`std::thread::scope`) in blocks of 1024, each thread taking its next block as it starts
+//!   one, so that the end of a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -56,8 +56,9 @@ use portable::Portable;
 /// Rows from which packing `bᵀ` pays for itself (below, the few-rows kernel reads `b` in place).
 const MANY_ROWS: usize = 64;
 
-/// Rows per block handed to a thread: big enough that the prefetch running dry at a block's
-/// end costs nothing measurable (8 rows of 1024), small enough to balance 2–16 threads.
+/// Rows per block handed to a thread: big enough that taking one costs nothing measurable,
+/// small enough to balance 2–16 threads. (A thread takes its next block as it starts one, so
+/// the end of a block asks for the start of the next: no prefetch runs dry in between.)
 const BLOCK_ROWS: usize = 1024;
 
 /// Elements of `a` from which splitting the rows across threads pays for starting them: 2.6
@@ -212,7 +213,7 @@ fn many_rows<K: Kernel>(
     // thread takes its next block as it starts on one, so that the end of a block can ask for
     // the rows at the start of the next.
     let blocks = std::sync::Mutex::new(a.chunks(BLOCK_ROWS * k).zip(c.chunks_mut(BLOCK_ROWS * n)));
-    // Poisoning needs a panic inside `next`, which slices do not do.
+    // Poisoning needs a panic inside `Iterator::next`, which slices do not do.
     let take = || blocks.lock().expect("no panic while taking a block").next();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -249,22 +250,52 @@ fn rows_block<K: Kernel>(
             .get((g + 1) * group * k..)
             .filter(|ahead| !ahead.is_empty())
             .unwrap_or(next);
+        // The first pass's groups of columns share the asking; later passes (a `b` wider than
+        // a pass) read the same rows again, from cache, and ask for nothing more.
+        let parts = n.min(COLUMNS_PER_PASS).div_ceil(K::DOT_COLUMNS);
         for j0 in (0..n).step_by(K::DOT_COLUMNS) {
             let nc = (n - j0).min(K::DOT_COLUMNS);
             let bt = &bt[j0 * kp..][..K::DOT_COLUMNS * kp];
-            let part = j0 % COLUMNS_PER_PASS / K::DOT_COLUMNS;
-            dot_rows(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead, part);
+            let ahead = match j0 < COLUMNS_PER_PASS {
+                true => Ahead {
+                    rows: ahead,
+                    part: j0 / K::DOT_COLUMNS,
+                    parts,
+                },
+                false => Ahead {
+                    rows: &[],
+                    part: 0,
+                    parts: 1,
+                },
+            };
+            dot_rows(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
         }
     }
 }
 
+/// What the calls on one group of rows ask the memory system for, as they go.
+#[derive(Clone, Copy, Debug)]
+struct Ahead<'a> {
+    /// The rows ahead: the next group's, or the first rows of the thread's next block; empty
+    /// for none.
+    rows: &'a [f32],
+    /// Which of the `parts` groups of columns that run on these rows this is.
+    part: usize,
+    /// How many of the pass's groups of columns run on these rows: all of them, but for a `b`
+    /// narrower than a pass.
+    parts: usize,
+}
+
 /// One group of columns of the many-rows path over a group of rows: `c[i, j] = Σ_p a[i, p] ·
 /// bᵀ[j, p]` for every row `i` of `a` and `j < nc`, [`Kernel::DOT_ROWS`] rows per call (the
-/// last call fewer). Each call asks for its share of `ahead` (`ROWS · k` floats split over the
-/// pass's groups of columns, this being group `part`), in order: the calls of group 0 ask for
-/// the first part of `ahead`, those of group 1 for the next, so that the rows ahead are asked
-/// for in the order they lie in memory. Where `ahead` is used up, a call asks for its own rows
-/// (already in cache: a wasted hint).
+/// last call fewer).
+///
+/// Each call asks for its share of the rows ahead: of the `ROWS · k` floats there that match
+/// its rows, the pass's groups of columns ask in turn, in memory order — the calls of group 0
+/// for the first part of the rows ahead, those of group 1 for the next — so that the
+/// requests go out as one stream. Where `b` is narrower than a pass, the last group that
+/// runs also asks for the shares of the groups that do not. Where the rows ahead are used up,
+/// a call asks for its own rows (already in cache: a wasted hint).
 #[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
 fn dot_rows<K: Kernel>(
     kernel: K,
@@ -275,8 +306,7 @@ fn dot_rows<K: Kernel>(
     nc: usize,
     c: &mut [f32],
     ldc: usize,
-    ahead: &[f32],
-    part: usize,
+    ahead: Ahead<'_>,
 ) {
     const {
         assert!(
@@ -288,28 +318,33 @@ fn dot_rows<K: Kernel>(
             "a pass is a whole number of the kernel's groups of columns"
         );
     };
+    let groups = COLUMNS_PER_PASS / K::DOT_COLUMNS;
     let m = a.len() / k;
     let mut i = 0;
     // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
     macro_rules! block {
         ($rows:literal) => {{
             let rows = &a[i * k..][..$rows * k];
-            let share = $rows * k * K::DOT_COLUMNS / COLUMNS_PER_PASS;
-            let from = (part * m + i) * k * K::DOT_COLUMNS / COLUMNS_PER_PASS;
-            let ahead = ahead.get(from..).map_or(rows, |ahead| {
-                if ahead.len() >= share {
-                    &ahead[..share]
-                } else {
-                    rows
+            // Group `q`'s share of the rows ahead of this call's, if they are there.
+            let share = |q: usize| {
+                let len = $rows * k / groups;
+                let from = (q * m + i) * k / groups;
+                ahead
+                    .rows
+                    .get(from..)
+                    .filter(|rest| rest.len() >= len)
+                    .map(|rest| &rest[..len])
+            };
+            let sums =
+                kernel.dot_columns::<$rows>(rows, k, bt, kp, share(ahead.part).unwrap_or(rows));
+            if ahead.part + 1 == ahead.parts {
+                for q in ahead.parts..groups {
+                    if let Some(share) = share(q) {
+                        kernel::prefetch(share, 0, share.len());
+                    }
                 }
-            });
-            store(
-                c,
-                i,
-                nc,
-                ldc,
-                kernel.dot_columns::<$rows>(rows, k, bt, kp, ahead),
-            )
+            }
+            store(c, i, nc, ldc, sums)
         }};
     }
     while i < m {
@@ -323,13 +358,13 @@ fn dot_rows<K: Kernel>(
 }
 
 /// Rows the many-rows path takes through each of the kernel's groups of columns before it
-/// moves on, for a `k` this long: [`PREFETCH_ROWS`], or fewer where that many rows would take
-/// more than a quarter of L2 (they are read once per group of columns, and the next rows
-/// arrive meanwhile), but at least one call's worth.
+/// moves on, when rows are `k` long: [`PREFETCH_ROWS`], or fewer where that many rows would
+/// take more than a quarter of L2 (they are read once per group of columns, and the next
+/// rows arrive meanwhile), but at least one call's worth, and a whole number of calls.
 fn group_rows<K: Kernel>(k: usize) -> usize {
     let row_bytes = k * size_of::<f32>();
     let fit = crate::machine::Caches::detect().l2 / 4 / row_bytes.max(1);
-    fit.clamp(K::DOT_ROWS, PREFETCH_ROWS.max(K::DOT_ROWS))
+    (fit / K::DOT_ROWS * K::DOT_ROWS).clamp(K::DOT_ROWS, PREFETCH_ROWS.max(K::DOT_ROWS))
 }
 
 /// Stores the first `nc` columns of a kernel's `ROWS` rows of sums into `c` from row `i` on

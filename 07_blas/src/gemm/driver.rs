@@ -205,7 +205,7 @@ pub(crate) fn run<K: MicroKernel>(
 /// are seven blocks of 36 and one of 4, and two threads taking blocks in turn compute 144 rows
 /// and 112. Blocks of 36, 30 or 28 rows give 132 and 124. And an odd number of blocks leaves
 /// one thread a block more than the other: 1024 rows in blocks of at most 96 are 11 blocks,
-/// 6 for one thread and 5 for the other, where 12 blocks of 84 to 90 rows are 6 each.
+/// 6 for one thread and 5 for the other, where 12 blocks of 82 to 90 rows are 6 each.
 ///
 /// ```text
 /// row_blocks(256, 36, 6, 2)  → 36 36 36 30 30 30 30 28   (43 tiles: 3 × 6 + 5 × 5)

@@ -101,15 +101,16 @@ unsafe fn first_lanes(n: usize) -> __m256i {
 /// All 10 columns for one row take 10 accumulators and 11 loads per 10 FMAs; two rows' 20
 /// accumulators would not fit in 16 registers. Two rows × 5 columns take 10 accumulators and
 /// 7 loads per 10 FMAs. The driver calls the kernel once for each half of the pass, over a
-/// group of rows that stays in L2, so that L1 holds one half of `bᵀ` (16 KB) at a time, not
-/// both halves (31 KB, all of a 32 KB L1), and the rows the core reads in between.
+/// group of rows that stays in L2. So L1 needs one half of `bᵀ` at a time: for the lesson's
+/// `k = 784`, 16 KB, where both halves would be 31 KB, all of a 32 KB L1 before a single row
+/// of `a` is loaded.
 const HALF: usize = COLUMNS_PER_PASS / 2;
 
 /// [`Kernel::dot_columns`] on 5 columns: per 8 elements of `k`, one load from each row of
 /// `a` and one from each of the 5 packed columns, and `ROWS × 5` FMAs; the last, partial chunk
 /// of `k` is loaded with a mask (the packed columns are zero there, so their lanes add
-/// nothing). One line of `ahead` is asked for per two chunks: `ROWS · k / 2` floats over a
-/// call, this call's share of the rows ahead.
+/// nothing). Per two chunks it asks for `ROWS · 8` floats of `ahead` (a line, for two rows):
+/// about `ROWS · k / 2` floats over a call, this call's share of the rows ahead.
 ///
 /// # Safety
 ///
@@ -172,8 +173,8 @@ unsafe fn sum_lanes(v: __m256) -> f32 {
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`], and the lanes loaded in `chunk * 8..chunk * 8 + 8` lie below `k` (all of
-/// them below `kp`).
+/// The CPU must support AVX2 and FMA; the contract of [`dot_columns`], and the lanes loaded
+/// in `chunk * 8..chunk * 8 + 8` lie below `k` (all of them below `kp`).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_chunk<const ROWS: usize>(
@@ -198,8 +199,8 @@ unsafe fn fma_chunk<const ROWS: usize>(
         };
     }
     for j in 0..HALF {
-        // SAFETY: `j < 5` columns and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie
-        // inside `bt[j * kp..(j + 1) * kp]`.
+        // SAFETY: `j < 5` columns and `chunk * 8 + 8 ≤ kp`, so the 8 lanes lie inside
+        // `bt[j * kp..(j + 1) * kp]`.
         let y = unsafe { _mm256_loadu_ps(bt.as_ptr().add(j * kp + chunk * LANES)) };
         for (acc, &x) in acc.iter_mut().zip(&x) {
             acc[j] = _mm256_fmadd_ps(x, y, acc[j]);

@@ -11,8 +11,9 @@
 //! A kernel is a zero-sized token: its constructor checks the CPU, so holding one is the proof
 //! that its instructions may run, and its methods are safe to call.
 
-/// Columns of `c` that one call of the many-rows kernel (`dot_columns`) computes: the lesson's 10
-/// classes.
+/// Columns of `c` that one pass of the many-rows path computes: the lesson's 10 classes, in
+/// one call of the kernel (`dot_columns`), or in two groups of 5 where the registers hold
+/// only half (AVX2).
 ///
 /// With AVX-512 or NEON, two rows × 10 columns = 20 accumulators, which fit their 32 registers
 /// with room for the loads; a wider `b` takes several passes.
@@ -32,7 +33,7 @@ pub(super) trait Kernel: Copy + Send + Sync {
     const LANES: usize;
 
     /// Rows of `a` per call to [`dot_columns`](Kernel::dot_columns): they share each load of
-    /// `bᵀ`, at the price of `DOT_ROWS × COLUMNS_PER_PASS` accumulator registers. At most 4.
+    /// `bᵀ`, at the price of `DOT_ROWS × DOT_COLUMNS` accumulator registers. At most 4.
     const DOT_ROWS: usize;
 
     /// Packed columns of `bᵀ` per call to [`dot_columns`](Kernel::dot_columns):
@@ -97,13 +98,15 @@ pub(super) trait Kernel: Copy + Send + Sync {
 /// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
 /// in flight. Into L2, because L2 can track many more outstanding misses than L1, and L1 stays
 /// free for `bᵀ`; on the x86 machines this was measured on, asking for L1 instead (`t0` or
-/// `nta`) was clearly slower, and no prefetch slower still.
+/// `nta`) was clearly slower, and no prefetch slower still. (AMD's cores before Zen 4 fill L1
+/// with every kind of prefetch: there the hint choice measured alike, and the prefetched rows
+/// share L1 with `bᵀ`.)
 #[inline(always)]
 pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
-    // address. The callers keep `from + len` within about a line of `ahead.len()`.
+    // address. The callers keep `from + len ≤ ahead.len()` all the same.
     use crate::prefetch::FLOATS_PER_LINE;
     for line in 0..len.div_ceil(FLOATS_PER_LINE) {
         crate::prefetch::to_l2(ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
