@@ -77,8 +77,8 @@
 //!
 #![doc = include_str!("../measured.md")]
 //!
-//! Next: [`matmul_elementwise`](../matmul_elementwise/index.html) — the same row-times-column
-//! idea written with whole-array arithmetic. Previous: [`matmul_naive`](../matmul_naive/index.html).
+//! Next: [`matmul_elementwise`](../matmul_elementwise/index.html) — the same row-times-column idea
+//! written with whole-array arithmetic. Previous: [`matmul_naive`](../matmul_naive/index.html).
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 

@@ -75,11 +75,11 @@
 //! ```
 //!
 //! This is the textbook `i, k, j` loop order: the innermost operation is an AXPY (`y ← α·x + y`,
-//! the name BLAS, the Basic Linear Algebra Subprograms of step 7, gives it) over a contiguous row of `b` into a contiguous row of `c`, which stays in
-//! registers or L1, with no reduction in it — so the compiler may vectorise it freely (unlike the
-//! dot product's sum, whose order it must preserve). Every element of `b` is still read once per
-//! row of `a`, and for large matrices that re-reading from memory is what the BLAS of step 7
-//! removes with cache blocking.
+//! the name BLAS, the Basic Linear Algebra Subprograms of step 7, gives it) over a contiguous row
+//! of `b` into a contiguous row of `c`, which stays in registers or L1, with no reduction in it —
+//! so the compiler may vectorise it freely (unlike the dot product's sum, whose order it must
+//! preserve). Every element of `b` is still read once per row of `a`, and for large matrices that
+//! re-reading from memory is what the BLAS of step 7 removes with cache blocking.
 //!
 //! ## Measured
 //!

@@ -7,28 +7,28 @@
 //!
 //! ## Reading a spec
 //!
-//! [`Spec::parse`](crate::Spec::parse) (module [`spec`](crate::spec)) reads the string: labels are the letters `a`–`z` and
-//! `A`–`Z`, subscripts are separated by `,`, the output follows `->`, `...` stands for any
-//! number of leading (broadcast) dimensions, whitespace is ignored. Without `->` the output is
-//! *implicit*: the `...` dimensions, then the labels that appear exactly once, in alphabetical
-//! (character-code) order — so `"ij,jk"` is `"ij,jk->ik"` and `"ba"` is a transpose. Binding
-//! the spec to the operands' shapes then gives every axis a label and every label one size;
-//! sizes of 1 broadcast, as in NumPy. Anything wrong is an [`EinsumError`](crate::EinsumError) that names the
-//! operand, the label, what was expected and what was found — never a panic.
+//! [`Spec::parse`](crate::Spec::parse) (module [`spec`](crate::spec)) reads the string: labels are
+//! the letters `a`–`z` and `A`–`Z`, subscripts are separated by `,`, the output follows `->`, `...`
+//! stands for any number of leading (broadcast) dimensions, whitespace is ignored. Without `->` the
+//! output is *implicit*: the `...` dimensions, then the labels that appear exactly once, in
+//! alphabetical (character-code) order — so `"ij,jk"` is `"ij,jk->ik"` and `"ba"` is a transpose.
+//! Binding the spec to the operands' shapes then gives every axis a label and every label one size;
+//! sizes of 1 broadcast, as in NumPy. Anything wrong is an [`EinsumError`](crate::EinsumError) that
+//! names the operand, the label, what was expected and what was found — never a panic.
 //!
 //! ## Why it is fast: lowering onto matmul
 //!
-//! The obvious evaluation is one loop per label — for `ik,kj->ij` the naive triple loop of
-//! step 2 again, with index arithmetic on top. Instead, each two-operand contraction is
-//! *lowered onto matrix multiplication* (module [`contract`](crate::contract)): every label is *batch* (in both
-//! operands and kept), *contracted* (in both, summed), *left-free* or *right-free* (in one
-//! only). Permuting `a` to (batch, left, contracted) and `b` to (batch, contracted, right) and
-//! merging each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)`
-//! products, computed by the previous step's [`broadcast::matmul_scaled_add`](crate::broadcast::matmul_scaled_add) — the
-//! `i, k, j` loop, which takes the permuted views at any strides without copying them.
-//! Labels that only one operand has and that neither the output nor a later operand needs are
-//! summed away first; repeated labels (`ii`) take the
-//! diagonal first; three or more operands are contracted pairwise, left to right.
+//! The obvious evaluation is one loop per label — for `ik,kj->ij` the naive triple loop of step 2
+//! again, with index arithmetic on top. Instead, each two-operand contraction is *lowered onto
+//! matrix multiplication* (module [`contract`](crate::contract)): every label is *batch* (in both
+//! operands and kept), *contracted* (in both, summed), *left-free* or *right-free* (in one only).
+//! Permuting `a` to (batch, left, contracted) and `b` to (batch, contracted, right) and merging
+//! each group into one axis turns any contraction into a batch of `(m, k) @ (k, n)` products,
+//! computed by the previous step's
+//! [`broadcast::matmul_scaled_add`](crate::broadcast::matmul_scaled_add) — the `i, k, j` loop,
+//! which takes the permuted views at any strides without copying them. Labels that only one operand
+//! has and that neither the output nor a later operand needs are summed away first; repeated labels
+//! (`ii`) take the diagonal first; three or more operands are contracted pairwise, left to right.
 //!
 //! ```text
 //! spec            batch   left   contracted   right   computed as
@@ -69,7 +69,8 @@
 //! assert_eq!(c, array![[19.0, 22.0], [43.0, 50.0]].into_dyn());
 //! ```
 //!
-//! Batch matrix multiplication, `b` naming the batch (see also [`batch_matmul`](crate::batch_matmul)):
+//! Batch matrix multiplication, `b` naming the batch (see also
+//! [`batch_matmul`](crate::batch_matmul)):
 //!
 //! ```
 //! # use matmul_einsum::einsum;

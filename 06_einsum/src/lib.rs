@@ -48,9 +48,9 @@
 //! spec, planning, a few dozen small allocations), which is noise for a large product and a visible
 //! slice of a five-image one.
 //!
-//! **Going further:** [how this einsum works](going_further) — the grammar of a spec, how any
-//! sum over the shared labels of two operands becomes a batch of matmuls, and an example of each form (batches,
-//! traces, transposes, outer products, `...`). The lesson's path continues below.
+//! **Going further:** [how this einsum works](going_further) — the grammar of a spec, how any sum
+//! over the shared labels of two operands becomes a batch of matmuls, and an example of each form
+//! (batches, traces, transposes, outer products, `...`). The lesson's path continues below.
 //!
 //! ## Measured
 //!
@@ -88,9 +88,9 @@ pub use spec::{Spec, Subscript, Term};
 
 /// Einstein summation over `f32` arrays, with NumPy's semantics.
 ///
-/// `spec` names each operand's dimensions with letters (`"bik,bkj->bij"`); see the
-/// [going-further page](going_further) for the rules and an example of each form. Operands may have any
-/// strides. The result is a new array in standard (row-major) layout.
+/// `spec` names each operand's dimensions with letters (`"bik,bkj->bij"`); see the [going-further
+/// page](going_further) for the rules and an example of each form. Operands may have any strides.
+/// The result is a new array in standard (row-major) layout.
 ///
 /// Two-operand contractions are computed as batches of matrix multiplications, so
 /// `"ik,kj->ij"` and `"bik,bkj->bij"` run at the speed of

@@ -1,8 +1,8 @@
 //! A GEMM built in front of the reader: micro-kernel → packing → blocking → threads.
 //!
 //! `C ← A·B` for `A: (m, k)` and `B: (k, n)` with any strides, in four stages that each add one
-//! idea to the one before (the [going-further page](crate::going_further) walks through them with their
-//! code):
+//! idea to the one before (the [going-further page](crate::going_further) walks through them with
+//! their code):
 //!
 //! | stage | function | adds |
 //! |---|---|---|

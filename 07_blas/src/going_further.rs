@@ -29,11 +29,12 @@
 //! times a row sliver of `b` (`NR` elements).
 //!
 //! **The contract.** Every kernel, whatever its instruction set, implements one trait,
-//! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, the
-//! tile itself, a shorter tile for the bottom edge, and how to pack `B` (both explained in
-//! (b)). The tile is told what to do with its sums, a `Store`: write them into `C`, or add them
-//! to what is there (why both, in (c)); this stage only writes. A `Sliver` says where the kernel finds `a[i, p]` and `b[p, j]`: in the matrices as
-//! they are (`Strided`) or in a packing buffer (`Packed`):
+//! `MicroKernel` (`gemm/kernel.rs`): a tile size `MR × NR`, whether this CPU can run it, the tile
+//! itself, a shorter tile for the bottom edge, and how to pack `B` (both explained in (b)). The
+//! tile is told what to do with its sums, a `Store`: write them into `C`, or add them to what is
+//! there (why both, in (c)); this stage only writes. A `Sliver` says where the kernel finds
+//! `a[i, p]` and `b[p, j]`: in the matrices as they are (`Strided`) or in a packing buffer
+//! (`Packed`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/kernel.rs"), "```")]
 //!
@@ -89,14 +90,14 @@
 //! ## (b) `gemm-packed`: operands in the order the kernel reads them
 //!
 //! Before the kernel runs, `A` is copied into slivers of `MR` rows and `B` into slivers of `NR`
-//! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever
-//! the strides of the input (transposed, stepped, reversed: only the copy cares). Edges are
-//! zero-padded to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs
-//! the kernel's `tile_rows`: one kernel per height, compiled from the same code, so no padding
-//! row is computed (where a kernel has none, the whole tile goes to scratch). A tile at the
-//! right edge is computed into a scratch tile and only its inside is stored in `C`. The copy of `B` is
-//! compiled with each kernel's instruction set (its `pack_b`, listed with the kernel above), so
-//! that a step of a row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
+//! columns, each stored step by step: the kernel then reads two unit-stride streams, whatever the
+//! strides of the input (transposed, stepped, reversed: only the copy cares). Edges are zero-padded
+//! to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs the kernel's
+//! `tile_rows`: one kernel per height, compiled from the same code, so no padding row is computed
+//! (where a kernel has none, the whole tile goes to scratch). A tile at the right edge is computed
+//! into a scratch tile and only its inside is stored in `C`. The copy of `B` is compiled with each
+//! kernel's instruction set (its `pack_b`, listed with the kernel above), so that a step of a
+//! row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!
@@ -107,9 +108,9 @@
 //! ## (c) `gemm-blocked`: blocks sized to the caches
 //!
 //! The loops over `k`, `m` and `n` are cut into `kc`, `mc` and `nc` blocks so that each packed
-//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at
-//! run time ([`gemm::Caches::detect`](crate::gemm::Caches::detect), with stated defaults where the system does not say)
-//! (`gemm/blocks.rs`):
+//! piece stays in the cache level it is reused from. The sizes follow from the caches, read at run
+//! time ([`gemm::Caches::detect`](crate::gemm::Caches::detect), with stated defaults where the
+//! system does not say) (`gemm/blocks.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/blocks.rs"), "```")]
 //!

@@ -59,21 +59,22 @@
 //!
 //! On `(50000, 784) @ (784, 10)` there are 10 multiply-adds per element of `a`, and `a` is 157 MB:
 //! the product is bound by reading `a` from memory once. The floor is therefore one read of `a`
-//! (the tables' `x`) with every core, by the fastest way the bench finds on this machine, which `cargo xtask bench`
-//! measures in the same run, a read next to every sample of a stage. The roofline under
-//! "Measured" (GFLOP/s against flops per byte read, under the two ceilings: memory bandwidth,
-//! sloped, and the FP32 peak, flat) shows the two bounds at once: this product sits left of the
-//! ridge (where the two roofs meet), under the memory roof; the large squares sit right of it, under the FP32 peak. A GEMM
-//! lands well above that floor, because what makes it fast on squares is wasted or harmful here:
+//! (the tables' `x`) with every core, by the fastest way the bench finds on this machine, which
+//! `cargo xtask bench` measures in the same run, a read next to every sample of a stage. The
+//! roofline under "Measured" (GFLOP/s against flops per byte read, under the two ceilings: memory
+//! bandwidth, sloped, and the FP32 peak, flat) shows the two bounds at once: this product sits left
+//! of the ridge (where the two roofs meet), under the memory roof; the large squares sit right of
+//! it, under the FP32 peak. A GEMM lands well above that floor, because what makes it fast on
+//! squares is wasted or harmful here:
 //!
 //! - **the register tile is the wrong shape.** `n = 10` fills 10 of the tile's 32 columns with
 //!   AVX-512 (of 16 with AVX2 and in matrixmultiply's AVX-512 kernel, of 12 with NEON): with
 //!   AVX-512 more than two thirds of the FMAs multiply padding, and on a machine with few cores
 //!   the arithmetic alone can take as long as reading `a`.
 //! - **packing is a second pass over `a`.** Every block of `A` is copied into a packing buffer
-//!   before the register-tile code (the *micro-kernel*) runs on it, and the copy loop and the arithmetic loop alternate
-//!   instead of overlapping: the time is the sum of a memory-bound pass and a compute-bound
-//!   pass, not the larger of the two.
+//!   before the register-tile code (the *micro-kernel*) runs on it, and the copy loop and the
+//!   arithmetic loop alternate instead of overlapping: the time is the sum of a memory-bound pass
+//!   and a compute-bound pass, not the larger of the two.
 //! - **blocking buys no reuse.** With `n = 10`, each element of `a` takes part in 10
 //!   multiply-adds however the loops are cut; cache blocking exists to raise that number, and
 //!   cannot.
@@ -112,18 +113,18 @@
 //! - **short**: at most the rows of one call of the streaming kernel's few-rows path, where
 //!   packing `b` for a GEMM would cost about as much as the whole product.
 //!
-//! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on every
-//! instruction set; every square goes to the GEMM. The table of kernels at the end of this page
-//! gives the bounds for each instruction set, and marks the one the run used.
+//! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on
+//! every instruction set; every square goes to the GEMM. The table of kernels at the end of this
+//! page gives the bounds for each instruction set, and marks the one the run used.
 //!
 //! ## Measured
 //!
-//! The table times every stage of this page on the lesson's two workloads, and the squares
-//! below it on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak and the system
-//! OpenBLAS (when built with it) from the same run. The stages read in order: `gemm-kernel`,
-//! `gemm-packed`, `gemm-blocked` and `gemm` each add one idea to the one before. Each time carries the half-width of its 95%
-//! interval (`±`); the README says how to read `× floor` and the list of figures to read with
-//! care.
+//! The table times every stage of this page on the lesson's two workloads, and the squares below it
+//! on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak and the system OpenBLAS (when built
+//! with it) from the same run. The stages read in order: `gemm-kernel`, `gemm-packed`,
+//! `gemm-blocked` and `gemm` each add one idea to the one before. Each time carries the half-width
+//! of its 95% interval (`±`); the README says how to read `× floor` and the list of figures to read
+//! with care.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage gemm --stage blas --stage streaming
 //! --stage matrixmultiply` (`blas` also matches `openblas`; the naive loop is always timed too,
@@ -376,10 +377,10 @@ pub fn blas_libraries() -> &'static str {
 /// This crate, as its stages name it: the page of step 7, which shows the roofline.
 pub const CRATE: matmul_data::Crate = matmul_data::this_crate!();
 
-/// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one
-/// idea at a time; the GEMMs of others (matrixmultiply, the `gemm` crate, and OpenBLAS with
-/// the `openblas` feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks between
-/// them by shape.
+/// Every stage so far, in reading order: the earlier crates' stages; the GEMM built here, one idea
+/// at a time; the GEMMs of others (matrixmultiply, the `gemm` crate, and OpenBLAS with the
+/// `openblas` feature); the streaming kernel; and `blas`, this crate's [`matmul`], which picks
+/// between them by shape.
 pub fn stages() -> Vec<Stage> {
     let own = |name: &'static str, summary: &'static str, matmul: matmul_data::MatmulFn| Stage {
         name,

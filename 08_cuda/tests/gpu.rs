@@ -13,8 +13,8 @@ use matmul_data::{Processor, synthetic};
 ///
 /// # Panics
 ///
-/// When there is no device and `MATMUL_CUDA_REQUIRE_GPU` is set (as `scripts/gpu-run.sh` does on the
-/// GPU machine, where a skip would hide a broken module load).
+/// When there is no device and `MATMUL_CUDA_REQUIRE_GPU` is set (as `scripts/gpu-run.sh` does on
+/// the GPU machine, where a skip would hide a broken module load).
 fn device() -> Option<&'static Device> {
     let device = Device::shared();
     if device.is_none() {

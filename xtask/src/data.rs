@@ -20,9 +20,9 @@
 //! when standard output is not a terminal or `NO_COLOR` is set, with two characters per
 //! pixel from a ten-step ASCII ramp, which reads in any log.
 //!
-//! By job: [`load`](mod@load) (where the data comes from, verified), [`summary`] (what `--json` and the
-//! summary print), [`picture`](mod@picture) (an image in the terminal or as a PNG); this file is the command
-//! line.
+//! By job: [`load`](mod@load) (where the data comes from, verified), [`summary`] (what `--json` and
+//! the summary print), [`picture`](mod@picture) (an image in the terminal or as a PNG); this file
+//! is the command line.
 
 pub mod load;
 pub mod picture;

@@ -60,7 +60,8 @@ unsafe impl MicroKernel for Avx2 {
         macro_rules! by_height {
             ($($height:literal)*) => {
                 match rows {
-                    // SAFETY: the caller checked `supported()` and keeps the operand contract, and `c` holds `rows` rows.
+                    // SAFETY: the caller checked `supported()` and keeps the operand contract, and
+                    // `c` holds `rows` rows.
                     $($height => unsafe { tile_avx2::<$height>(k, a, b, c, rsc, store) },)*
                     _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }

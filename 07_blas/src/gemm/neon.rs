@@ -65,7 +65,8 @@ unsafe impl MicroKernel for Neon {
         macro_rules! by_height {
             ($($height:literal)*) => {
                 match rows {
-                    // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract, and `c` holds `rows` rows.
+                    // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract,
+                    // and `c` holds `rows` rows.
                     $($height => unsafe { tile_neon::<$height>(k, a, b, c, rsc, store) },)*
                     _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }

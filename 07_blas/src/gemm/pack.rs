@@ -11,10 +11,10 @@
 //! ```
 //!
 //! Rows (columns) past the end of the block are zeros: a sliver is always whole, so the kernel
-//! reads `MR` (`NR`) elements every step, and the padding only ever meets other padding or
-//! lands in the part of a tile the driver throws away or never computes (each `c[i, j]`
-//! depends on row `i` of `a` and column `j` of `b` alone). The copy reads whatever strides the views have — transposed, stepped,
-//! reversed — which is why no later code cares.
+//! reads `MR` (`NR`) elements every step, and the padding only ever meets other padding or lands in
+//! the part of a tile the driver throws away or never computes (each `c[i, j]` depends on row `i`
+//! of `a` and column `j` of `b` alone). The copy reads whatever strides the views have —
+//! transposed, stepped, reversed — which is why no later code cares.
 
 use std::sync::Mutex;
 

@@ -175,11 +175,11 @@ unsafe fn fma_chunk<const ROWS: usize>(
 /// load) and one FMA per row of `a`, with `a[r, p]` broadcast to all lanes. No packing: the
 /// cost of a call is the arithmetic, which is what the five-image product needs.
 ///
-/// Each row's sum is split into [`partial_sums`] interleaved partial sums (step `p` adds into
-/// sum `p % parts`, and the last `k % parts` steps into sum 0), added together at the end. With one sum per row, each FMA would wait for
-/// the one before it on the same row, and five rows would keep only five FMAs in flight where
-/// the core needs eight to stay busy; the time would be `k` FMA latencies, not `5k` FMAs at
-/// the core's rate. [`FMAS_IN_FLIGHT`] says how many sums it aims for.
+/// Each row's sum is split into [`partial_sums`] interleaved partial sums (step `p` adds into sum
+/// `p % parts`, and the last `k % parts` steps into sum 0), added together at the end. With one sum
+/// per row, each FMA would wait for the one before it on the same row, and five rows would keep
+/// only five FMAs in flight where the core needs eight to stay busy; the time would be `k` FMA
+/// latencies, not `5k` FMAs at the core's rate. [`FMAS_IN_FLIGHT`] says how many sums it aims for.
 ///
 /// # Safety
 ///
