@@ -99,8 +99,11 @@ pub(super) trait Kernel: Copy + Send + Sync {
 /// in flight. Into L2, because L2 can track many more outstanding misses than L1, and L1 stays
 /// free for `bᵀ`; on the x86 machines this was measured on, asking for L1 instead (`t0` or
 /// `nta`) was clearly slower, and no prefetch slower still. (AMD's cores before Zen 4 fill L1
-/// with every kind of prefetch: there the hint choice measured alike, and the prefetched rows
-/// share L1 with `bᵀ`.)
+/// with every kind of prefetch: there the hint choice measured alike, the prefetched rows
+/// share L1 with `bᵀ`, and the arithmetic runs measurably slower while lines are on their way
+/// from memory, even on rows already in cache. Asking for only the first lines of each page,
+/// and leaving the rest to the hardware prefetcher, was much slower than asking for every
+/// line.)
 #[inline(always)]
 pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
