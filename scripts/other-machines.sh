@@ -11,16 +11,20 @@
 #            compiler for the C code one dependency's build script compiles.
 #   macos    lints step 7 for aarch64-apple-darwin (the macOS code: caches and CPU name from
 #            sysctl), without linking or running it.
+#   avx512   runs step 7's tests, the bench's floor tests and every stage against float64 on
+#            an emulated Skylake-X (scripts/avx512-under-bochs.sh): the AVX-512 kernels of an
+#            Intel Xeon or AMD Zen 4/5, checked on a CPU without them. Skipped on a CPU with
+#            AVX-512, whose own tests run those kernels already.
 #
 # Installs what it needs where it can (root with apt-get): the cross linker, the ARM64 C
 # library, qemu-user and MinGW from Debian, the targets with rustup.
 #
-# Usage: scripts/other-machines.sh [arm64] [windows] [macos]   (all three by default)
+# Usage: scripts/other-machines.sh [arm64] [windows] [macos] [avx512]   (all four by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(arm64 windows macos)
+[ ${#wanted[@]} -gt 0 ] || wanted=(arm64 windows macos avx512)
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -73,8 +77,16 @@ for machine in "${wanted[@]}"; do
     rustup target add aarch64-apple-darwin 2>&1 | grep -v "is up to date" || true
     cargo clippy --target aarch64-apple-darwin -p matmul-blas --all-targets -- -D warnings
     ;;
+  avx512)
+    step "AVX-512 (an emulated Skylake-X): step 7's tests under Bochs"
+    if grep -qw avx512f /proc/cpuinfo; then
+      echo "SKIPPED: this CPU has AVX-512, so the workspace's tests ran its kernels natively"
+    else
+      scripts/avx512-under-bochs.sh
+    fi
+    ;;
   *)
-    echo "unknown machine '$machine': expected arm64, windows or macos"; exit 2
+    echo "unknown machine '$machine': expected arm64, windows, macos or avx512"; exit 2
     ;;
   esac
 done

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Step 7's tests on an emulated AVX-512 CPU, for machines without AVX-512 (AMD before Zen 4,
+# Intel's laptops): the AVX-512 kernels of the GEMM and of the streaming path against every
+# shape of the conformance suite, every stage against float64 (`xtask/tests/every_stage.rs`),
+# and the bench's AVX-512 read and FMA floors.
+#
+# qemu cannot do this (its x86 emulator stops at AVX2), so the tests run under Bochs, which
+# emulates a whole PC with a Skylake-X CPU: Bochs boots a Linux kernel from a small CD image
+# whose initramfs holds busybox and the test binaries (built static, so that they need no C
+# library there), runs them, and powers off; the kernel's console is Bochs's serial port, a
+# file here. The kernel is Debian 11's: Linux 5.10 warns about the sizes Bochs reports for the
+# AVX-512 register state and goes on, where later kernels turn AVX-512 off instead.
+#
+# The tests run in release mode, one CPU, under an emulator: timings mean nothing, correctness
+# does. About a quarter of an hour on two cores from a clean build: five minutes to build,
+# eight in the emulator (a minute and a half of it booting).
+#
+# Installs what it needs where it can (root with apt-get): Bochs and its BIOS images,
+# isolinux and genisoimage for the CD image, busybox-static and cpio for the initramfs. The
+# kernel is downloaded once, checked against its SHA-256, and kept in target/avx512-under-bochs.
+#
+# Usage: scripts/avx512-under-bochs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=target/avx512-under-bochs
+kernel_deb=linux-image-5.10.0-32-cloud-amd64_5.10.223-1_amd64.deb
+kernel_url=https://deb.debian.org/debian/pool/main/l/linux-signed-amd64/$kernel_deb
+kernel_sha256=fb4a1229952d892138532c1d9f40a7fd0bd408e4dcf969c12e4524b6a89fdcb8
+# Emulated seconds are far longer than real ones; this bounds the real time of one run.
+limit_s=1500
+
+packages=(bochs bochsbios vgabios isolinux syslinux-common genisoimage busybox-static cpio curl)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; exit 1
+  fi
+fi
+
+mkdir -p "$work"
+if [ ! -s "$work/vmlinuz" ]; then
+  echo "downloading Debian 11's cloud kernel ($kernel_deb)"
+  curl -fsSL --retry 3 -o "$work/kernel.deb.part" "$kernel_url"
+  echo "$kernel_sha256  $work/kernel.deb.part" | sha256sum -c --quiet
+  rm -rf "$work/kernel"
+  dpkg-deb -x "$work/kernel.deb.part" "$work/kernel"
+  cp "$work"/kernel/boot/vmlinuz-* "$work/vmlinuz.part"
+  mv "$work/vmlinuz.part" "$work/vmlinuz"
+  rm -rf "$work/kernel" "$work/kernel.deb.part"
+fi
+
+echo "building step 7's tests, the bench's floor tests and every_stage, static, in release mode"
+export RUSTFLAGS="-C target-feature=+crt-static"
+target=x86_64-unknown-linux-gnu # named, so that RUSTFLAGS leaves build scripts alone
+binaries=()
+while IFS= read -r binary; do binaries+=("$binary"); done < <(
+  {
+    cargo test --release --target "$target" -p matmul-blas --no-run --message-format=json
+    cargo test --release --target "$target" -p xtask --lib --test every_stage --no-run \
+      --message-format=json
+  } | grep '"profile":{[^}]*"test":true' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+)
+unset RUSTFLAGS
+[ ${#binaries[@]} -gt 0 ] || { echo "cargo built no test binary"; exit 1; }
+
+# The initramfs: busybox, the test binaries, and an init that runs each one and powers off.
+root=$(mktemp -d)
+cd_dir=$(mktemp -d)
+trap 'rm -rf "$root" "$cd_dir"' EXIT
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,tests}
+cp /bin/busybox "$root/bin/busybox"
+# Without their debug information: a smaller initramfs boots sooner under the emulator.
+for binary in "${binaries[@]}"; do
+  strip --strip-debug -o "$root/tests/$(basename "$binary")" "$binary"
+done
+cat >"$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev
+export PATH=/bin HOME=/tmp TMPDIR=/tmp
+# Named, not detected: where the emulated CPU lacked AVX-512, every test would fail loudly
+# rather than quietly test the AVX2 kernels again.
+export MATMUL_ISA=avx512
+echo "=== CPU: $(/bin/busybox grep -o -w 'avx512[a-z]*' /proc/cpuinfo | /bin/busybox sort -u | /bin/busybox tr '\n' ' ')"
+for test in /tests/*; do
+  echo "=== RUN ${test#/tests/}"
+  # The bench's floor tests only: its other tests need the repository's files.
+  case $test in /tests/xtask-*) filter=floor ;; *) filter= ;; esac
+  "$test" $filter
+  echo "=== EXIT ${test#/tests/} $?"
+done
+echo "=== DONE"
+# Let the serial port drain before the power goes.
+/bin/busybox sleep 5
+/bin/busybox poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$cd_dir/initrd.gz"
+
+cp "$work/vmlinuz" "$cd_dir/vmlinuz"
+cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$cd_dir/"
+cat >"$cd_dir/isolinux.cfg" <<'CFG'
+DEFAULT linux
+LABEL linux
+  KERNEL vmlinuz
+  APPEND initrd=initrd.gz console=ttyS0,115200 loglevel=4 mitigations=off
+CFG
+genisoimage -quiet -o "$work/boot.iso" -b isolinux.bin -c boot.cat -no-emul-boot \
+  -boot-load-size 4 -boot-info-table -R "$cd_dir"
+
+serial=$work/serial.log
+cat >"$work/bochsrc" <<BOCHSRC
+megs: 2048
+cpu: model=corei7_skylake_x, count=1, ips=200000000
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+ata0-master: type=cdrom, path=$work/boot.iso, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=$serial
+display_library: rfb, options="timeout=0"
+log: $work/bochs.log
+clock: sync=none, time0=local
+BOCHSRC
+# Debian's Bochs starts in its debugger: `c` continues.
+echo c >"$work/debugger"
+rm -f "$serial"
+echo "booting an emulated Skylake-X under Bochs (the tests' output follows when it is done)"
+timeout "$limit_s" bochs -q -f "$work/bochsrc" -rc "$work/debugger" </dev/null \
+  >"$work/bochs.out" 2>&1 || true
+# The console ends its lines with CR LF.
+tr -d '\r' <"$serial" >"$serial.txt"
+mv "$serial.txt" "$serial"
+sed -n '/^=== /,$p' "$serial" | grep -v '^\[ *[0-9.]*\]' || true
+
+# Passed: AVX-512 was there, every binary ran to the end with status 0, and all were seen.
+grep -q '^=== CPU: .*avx512f' "$serial" ||
+  { echo "FAILED: the emulated CPU reported no AVX-512 (see $serial)"; exit 1; }
+grep -q '^=== DONE' "$serial" ||
+  { echo "FAILED: the tests did not finish within ${limit_s} s (see $serial)"; exit 1; }
+ran=$(grep -c '^=== EXIT .* 0$' "$serial" || true)
+[ "$ran" -eq ${#binaries[@]} ] ||
+  { echo "FAILED: $ran of ${#binaries[@]} test binaries passed under Bochs"; exit 1; }
+echo "AVX-512 under Bochs: ${#binaries[@]} test binaries passed"
