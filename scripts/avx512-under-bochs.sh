@@ -15,9 +15,10 @@
 # does. About a quarter of an hour on two cores from a clean build: five minutes to build,
 # eight in the emulator (a minute and a half of it booting).
 #
-# Installs what it needs where it can (root with apt-get): Bochs and its BIOS images,
-# isolinux and genisoimage for the CD image, busybox-static and cpio for the initramfs. The
-# kernel is downloaded once, checked against its SHA-256, and kept in target/avx512-under-bochs.
+# Installs what it needs where it can (root with apt-get): Bochs, its BIOS images and its
+# smallest display library (never shown: Bochs runs without a window), isolinux and
+# genisoimage for the CD image, busybox-static and cpio for the initramfs. The kernel is
+# downloaded once, checked against its SHA-256, and kept in target/avx512-under-bochs.
 #
 # Usage: scripts/avx512-under-bochs.sh
 set -euo pipefail
@@ -30,7 +31,8 @@ kernel_sha256=fb4a1229952d892138532c1d9f40a7fd0bd408e4dcf969c12e4524b6a89fdcb8
 # Emulated seconds are far longer than real ones; this bounds the real time of one run.
 limit_s=1500
 
-packages=(bochs bochsbios vgabios isolinux syslinux-common genisoimage busybox-static cpio curl)
+packages=(bochs bochs-term bochsbios vgabios isolinux syslinux-common genisoimage
+  busybox-static cpio curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
