@@ -15,10 +15,10 @@
 # does. About a quarter of an hour on two cores from a clean build: five minutes to build,
 # eight in the emulator (a minute and a half of it booting).
 #
-# Installs what it needs where it can (root with apt-get): Bochs, its BIOS images and its
-# smallest display library (never shown: Bochs runs without a window), isolinux and
-# genisoimage for the CD image, busybox-static and cpio for the initramfs. The kernel is
-# downloaded once, checked against its SHA-256, and kept in target/avx512-under-bochs.
+# Installs what it needs where it can (root with apt-get): Bochs and its BIOS images, isolinux
+# and genisoimage for the CD image, busybox-static and cpio for the initramfs, curl for the
+# kernel. The kernel is downloaded once, checked against its SHA-256, and kept in
+# target/avx512-under-bochs.
 #
 # Usage: scripts/avx512-under-bochs.sh
 set -euo pipefail
@@ -28,11 +28,15 @@ work=target/avx512-under-bochs
 kernel_deb=linux-image-5.10.0-32-cloud-amd64_5.10.223-1_amd64.deb
 kernel_url=https://deb.debian.org/debian/pool/main/l/linux-signed-amd64/$kernel_deb
 kernel_sha256=fb4a1229952d892138532c1d9f40a7fd0bd408e4dcf969c12e4524b6a89fdcb8
-# Emulated seconds are far longer than real ones; this bounds the real time of one run.
+# Wall-clock limit of the emulator: it runs the guest far slower than real time (the whole
+# run usually takes about 8 minutes).
 limit_s=1500
 
+# bochs-term only so that apt satisfies bochs's dependency on `bochs-wx | bochs-gui` without
+# wxWidgets: the run itself uses the VNC display built into bochs (`rfb`), which needs no
+# terminal and no window, and nobody connects to it.
 packages=(bochs bochs-term bochsbios vgabios isolinux syslinux-common genisoimage
-  busybox-static cpio curl)
+  busybox-static cpio curl ca-certificates)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
@@ -40,7 +44,8 @@ for package in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; exit 1
   fi
@@ -61,15 +66,18 @@ fi
 echo "building step 7's tests, the bench's floor tests and every_stage, static, in release mode"
 export RUSTFLAGS="-C target-feature=+crt-static"
 target=x86_64-unknown-linux-gnu # named, so that RUSTFLAGS leaves build scripts alone
+# Plain commands, so that a failed build stops the script (`set -e`) rather than leaving
+# some binaries out of the list.
+cargo test --release --target "$target" -p matmul-blas --no-run --message-format=json \
+  >"$work/build.json"
+cargo test --release --target "$target" -p xtask --lib --test every_stage --no-run \
+  --message-format=json >>"$work/build.json"
+unset RUSTFLAGS
 binaries=()
 while IFS= read -r binary; do binaries+=("$binary"); done < <(
-  {
-    cargo test --release --target "$target" -p matmul-blas --no-run --message-format=json
-    cargo test --release --target "$target" -p xtask --lib --test every_stage --no-run \
-      --message-format=json
-  } | grep '"profile":{[^}]*"test":true' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
+  grep '"profile":{[^}]*"test":true' "$work/build.json" |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p'
 )
-unset RUSTFLAGS
 [ ${#binaries[@]} -gt 0 ] || { echo "cargo built no test binary"; exit 1; }
 
 # The initramfs: busybox, the test binaries, and an init that runs each one and powers off.
@@ -91,11 +99,12 @@ export PATH=/bin HOME=/tmp TMPDIR=/tmp
 # Named, not detected: where the emulated CPU lacked AVX-512, every test would fail loudly
 # rather than quietly test the AVX2 kernels again.
 export MATMUL_ISA=avx512
-echo "=== CPU: $(/bin/busybox grep -o -w 'avx512[a-z]*' /proc/cpuinfo | /bin/busybox sort -u | /bin/busybox tr '\n' ' ')"
+avx512=$(/bin/busybox grep -o -w 'avx512[a-z]*' /proc/cpuinfo | /bin/busybox sort -u)
+echo "=== CPU:" $avx512
 for test in /tests/*; do
   echo "=== RUN ${test#/tests/}"
   # The bench's floor tests only: its other tests need the repository's files.
-  case $test in /tests/xtask-*) filter=floor ;; *) filter= ;; esac
+  case $test in /tests/xtask-*) filter=bench::floor:: ;; *) filter= ;; esac
   "$test" $filter
   echo "=== EXIT ${test#/tests/} $?"
 done
@@ -135,8 +144,15 @@ BOCHSRC
 echo c >"$work/debugger"
 rm -f "$serial"
 echo "booting an emulated Skylake-X under Bochs (the tests' output follows when it is done)"
+status=0
 timeout "$limit_s" bochs -q -f "$work/bochsrc" -rc "$work/debugger" </dev/null \
-  >"$work/bochs.out" 2>&1 || true
+  >"$work/bochs.out" 2>&1 || status=$?
+# Bochs's own messages, for every way the run can fail.
+emulator_said() {
+  echo "--- the end of $work/bochs.out:"; tail -n 20 "$work/bochs.out"
+  echo "--- the end of $work/bochs.log:"; tail -n 20 "$work/bochs.log" 2>/dev/null || true
+}
+[ -s "$serial" ] || { echo "FAILED: Bochs did not start the kernel"; emulator_said; exit 1; }
 # The console ends its lines with CR LF.
 tr -d '\r' <"$serial" >"$serial.txt"
 mv "$serial.txt" "$serial"
@@ -145,9 +161,20 @@ sed -n '/^=== /,$p' "$serial" | grep -v '^\[ *[0-9.]*\]' || true
 # Passed: AVX-512 was there, every binary ran to the end with status 0, and all were seen.
 grep -q '^=== CPU: .*avx512f' "$serial" ||
   { echo "FAILED: the emulated CPU reported no AVX-512 (see $serial)"; exit 1; }
-grep -q '^=== DONE' "$serial" ||
-  { echo "FAILED: the tests did not finish within ${limit_s} s (see $serial)"; exit 1; }
+if ! grep -q '^=== DONE' "$serial"; then
+  if [ "$status" -eq 124 ]; then
+    echo "FAILED: the tests did not finish within ${limit_s} s (see $serial)"
+  else
+    echo "FAILED: the emulated machine stopped before the tests finished (see $serial)"
+    emulator_said
+  fi
+  exit 1
+fi
+# Each binary exited with 0, and each ran at least one test (a filter matching nothing passes).
 ran=$(grep -c '^=== EXIT .* 0$' "$serial" || true)
 [ "$ran" -eq ${#binaries[@]} ] ||
   { echo "FAILED: $ran of ${#binaries[@]} test binaries passed under Bochs"; exit 1; }
+tested=$(grep -c '^test result: ok\. [1-9][0-9]* passed' "$serial" || true)
+[ "$tested" -eq ${#binaries[@]} ] ||
+  { echo "FAILED: $tested of ${#binaries[@]} test binaries ran a test under Bochs"; exit 1; }
 echo "AVX-512 under Bochs: ${#binaries[@]} test binaries passed"

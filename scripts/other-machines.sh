@@ -17,7 +17,8 @@
 #            AVX-512, whose own tests run those kernels already.
 #
 # Installs what it needs where it can (root with apt-get): the cross linker, the ARM64 C
-# library, qemu-user and MinGW from Debian, the targets with rustup.
+# library, qemu-user and MinGW from Debian, the targets with rustup; for avx512, Bochs
+# (through scripts/avx512-under-bochs.sh).
 #
 # Usage: scripts/other-machines.sh [arm64] [windows] [macos] [avx512]   (all four by default)
 set -euo pipefail
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=(arm64 windows macos avx512)
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== [%s] %s\n' "$(date +%T)" "$*"; }
 
 need_packages() {
   local missing=()
@@ -35,7 +36,8 @@ need_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; return 1
   fi
@@ -79,8 +81,8 @@ for machine in "${wanted[@]}"; do
     ;;
   avx512)
     step "AVX-512 (an emulated Skylake-X): step 7's tests under Bochs"
-    if grep -qw avx512f /proc/cpuinfo; then
-      echo "SKIPPED: this CPU has AVX-512, so the workspace's tests ran its kernels natively"
+    if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+      echo "SKIPPED: this CPU has AVX-512; \`cargo test\` runs those kernels natively"
     else
       scripts/avx512-under-bochs.sh
     fi
