@@ -22,6 +22,9 @@
 //! no product is skipped, so NaN and infinities in `a` or `b` reach `c` as IEEE arithmetic
 //! says.
 
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use ndarray::{Array2, ArrayView2};
 
 use crate::isa::Isa;
@@ -46,31 +49,101 @@ pub use crate::machine::Caches;
 pub use blocks::Blocks;
 pub(crate) use driver::cores;
 
-use kernel::MicroKernel;
+use kernel::{MicroKernel, Packed, Store};
 
-/// Cycles of one core's arithmetic from which [`matmul`] shares a product among the cores:
-/// 2¹⁷. Below that, waking the pool's threads and meeting once per panel of `B` cost about
-/// what the other cores save. Measured on a 2-core AVX-512 machine: with the other core idle,
-/// `128³` (2¹⁶ cycles of two 16-lane FMAs per cycle) gained a little from a second thread and
-/// `96³` lost; in a full bench run, beside other libraries' thread pools (OpenBLAS's threads
-/// spin for a while after their own product), a second thread made `128³` several times
-/// slower, most likely by waiting at the meeting point for a core that was busy elsewhere.
-/// Twice the break-even keeps that risk off the sizes that gain little.
-pub const PARALLEL_CYCLES: usize = 1 << 17;
+/// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
+/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 32 µs. Below
+/// that, waking the pool's threads and meeting once per panel of `B` cost about what the other
+/// cores save.
+///
+/// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
+/// cycle. Measured on 2-core virtual machines, one product at a time with the pool's threads
+/// asleep in between: on an AMD Zen 4 (one 16-lane FMA per cycle), a second thread made `112³`
+/// slower (0.82×) and `128³` faster (1.20×), about 34 and 39 µs of one core's product; on an
+/// Intel Xeon (two 16-lane FMAs per cycle), `128³`, about 20 µs there, gained a little and
+/// `96³` lost. A product runs somewhat slower than its micro-kernel alone, so 32 µs at the
+/// kernel's rate is the Zen 4's break-even, and on the Xeon keeps `128³` on one core.
+pub const PARALLEL_SECONDS: f64 = 32e-6;
 
 /// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
-/// kernel: [`PARALLEL_CYCLES`] of a core that issues two FMAs per cycle, each of the kernel's
-/// vector width, so that a narrower kernel, which takes longer over the same product, shares
-/// smaller ones.
+/// kernel: [`PARALLEL_SECONDS`] of work at [`kernel_rate`]. Never, for an instruction set this
+/// CPU lacks.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
 ///
-/// assert_eq!(gemm::parallel_from(Isa::Avx512), 1 << 22); // 161³
-/// assert_eq!(gemm::parallel_from(Isa::Avx2), 1 << 21);
+/// let from = gemm::parallel_from(Isa::detect());
+/// println!("a second thread from {from} multiply-adds, about {:.0}³", (from as f64).cbrt());
 /// ```
-pub const fn parallel_from(isa: Isa) -> usize {
-    PARALLEL_CYCLES * 2 * isa.kernels().lanes
+pub fn parallel_from(isa: Isa) -> usize {
+    kernel_rate(isa).map_or(usize::MAX, |rate| (PARALLEL_SECONDS * rate) as usize)
+}
+
+/// Multiply-adds per second of `isa`'s micro-kernel on one core of this machine, or `None`
+/// where this CPU lacks `isa`.
+///
+/// Measured once per process, at the first call, in about 0.1 ms: the fastest of eight runs
+/// of the kernel over four tiles' worth of slivers 256 steps deep, which sit in L1 — the
+/// kernel's own speed, without the memory traffic of a real product. The fastest, because
+/// a busy machine or a clock still rising only ever makes a run slower.
+///
+/// ```
+/// use matmul_blas::{gemm, isa::Isa};
+///
+/// let rate = gemm::kernel_rate(Isa::detect()).expect("the detected kernel runs here");
+/// println!("{:.1} G multiply-adds per second on one core", rate / 1e9);
+/// ```
+pub fn kernel_rate(isa: Isa) -> Option<f64> {
+    static RATES: [OnceLock<Option<f64>>; 4] = [const { OnceLock::new() }; 4];
+    let (slot, measure): (usize, fn() -> Option<f64>) = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => (0, measure_rate::<avx512::Avx512>),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => (1, measure_rate::<avx2::Avx2>),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => (2, measure_rate::<neon::Neon>),
+        Isa::Portable => (3, measure_rate::<portable::Portable>),
+        // Another architecture's instruction set.
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    *RATES[slot].get_or_init(measure)
+}
+
+/// [`kernel_rate`] for the micro-kernel `K`: runs it, fresh each time, on zeros (which take
+/// the same time as any other numbers in an FMA).
+fn measure_rate<K: MicroKernel>() -> Option<f64> {
+    const STEPS: usize = 256;
+    const CALLS: usize = 4;
+    const RUNS: usize = 8;
+    if !K::supported() {
+        return None;
+    }
+    let a = vec![0.0f32; K::MR * STEPS];
+    let b = vec![0.0f32; K::NR * STEPS];
+    let mut c = vec![0.0f32; K::MR * K::NR];
+    let mut fastest = Duration::MAX;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        for _ in 0..CALLS {
+            // SAFETY: `K::supported()` held above; `a` and `b` are whole packed slivers of
+            // `STEPS` steps, and `c` is one `MR × NR` tile with rows `NR` apart.
+            unsafe {
+                K::tile(
+                    STEPS,
+                    Packed(a.as_ptr()),
+                    Packed(b.as_ptr()),
+                    c.as_mut_ptr(),
+                    K::NR,
+                    Store::Write,
+                );
+            }
+            std::hint::black_box(&mut c);
+        }
+        fastest = fastest.min(start.elapsed());
+    }
+    let multiply_adds = (K::MR * K::NR * STEPS * CALLS) as f64;
+    Some(multiply_adds / fastest.as_secs_f64().max(1e-9))
 }
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.

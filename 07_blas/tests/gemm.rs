@@ -172,10 +172,45 @@ fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
 }
 
 #[test]
+fn the_thread_threshold_is_the_break_even_time_at_the_kernels_measured_rate() {
+    for isa in Isa::ALL {
+        let Some(rate) = gemm::kernel_rate(isa) else {
+            assert!(
+                !isa.runs_here(),
+                "{isa:?} runs here, yet its kernel was not timed"
+            );
+            assert_eq!(
+                gemm::parallel_from(isa),
+                usize::MAX,
+                "{isa:?} lacks a kernel here"
+            );
+            continue;
+        };
+        assert!(isa.runs_here(), "{isa:?} was timed on a CPU that lacks it");
+        // One core of any machine, from an emulator to a server: 10 million to 10 trillion.
+        assert!(
+            (1e7..1e13).contains(&rate),
+            "{isa:?}: {rate} multiply-adds per second"
+        );
+        assert_eq!(
+            gemm::kernel_rate(isa),
+            Some(rate),
+            "{isa:?}: measured once, then kept"
+        );
+        let from = gemm::parallel_from(isa);
+        assert_eq!(from, (gemm::PARALLEL_SECONDS * rate) as usize, "{isa:?}");
+    }
+}
+
+#[test]
 fn the_threaded_stage_splits_a_large_product_correctly() {
     // Above parallel_from, with the machine's own thread count and blocks, sizes no tile divides.
     let (a, b) = (uniform(341, 337, 7), uniform(337, 301, 8));
-    const { assert!(341 * 337 * 301 >= gemm::parallel_from(matmul_blas::isa::Isa::Avx512)) };
+    let from = gemm::parallel_from(matmul_blas::isa::Isa::detect());
+    assert!(
+        341 * 337 * 301 >= from,
+        "parallel_from is {from} on this machine"
+    );
     let case = "(341, 337) @ (337, 301)";
     check_case(case, gemm::matmul, naive::matmul, a.view(), b.view());
     check_case(
