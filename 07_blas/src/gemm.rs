@@ -52,17 +52,17 @@ pub(crate) use driver::cores;
 use kernel::{MicroKernel, Packed, Store};
 
 /// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
-/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 32 µs. Below
-/// that, waking the pool's threads and meeting once per panel of `B` cost about what the other
-/// cores save.
+/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 32 µs. <!-- fact -->
+/// Below that, waking the pool's threads and meeting once per panel of `B` cost about what the
+/// other cores save.
 ///
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
-/// cycle. Measured on 2-core virtual machines, one product at a time with the pool's threads
-/// asleep in between: on an AMD Zen 4 (one 16-lane FMA per cycle), a second thread made `112³`
-/// slower (0.82×) and `128³` faster (1.20×), about 34 and 39 µs of one core's product; on an
-/// Intel Xeon (two 16-lane FMAs per cycle), `128³`, about 20 µs there, gained a little and
-/// `96³` lost. A product runs somewhat slower than its micro-kernel alone, so 32 µs at the
-/// kernel's rate is the Zen 4's break-even, and on the Xeon keeps `128³` on one core.
+/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, most Intel Xeons two. Timed on 2-core
+/// machines, one product at a time with the pool's threads asleep in between, a second thread
+/// made `128³` faster on a Zen 4 and `112³` slower, while on a Xeon, which does `128³` in half
+/// the time, it gained only a little there and lost at `96³`. This time, at the kernel's rate
+/// (a whole product runs somewhat slower than its micro-kernel alone), falls between `112³`
+/// and `128³` on the Zen 4 and keeps `128³` on one core of the Xeon.
 pub const PARALLEL_SECONDS: f64 = 32e-6;
 
 /// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
@@ -82,10 +82,10 @@ pub fn parallel_from(isa: Isa) -> usize {
 /// Multiply-adds per second of `isa`'s micro-kernel on one core of this machine, or `None`
 /// where this CPU lacks `isa`.
 ///
-/// Measured once per process, at the first call, in about 0.1 ms: the fastest of eight runs
-/// of the kernel over four tiles' worth of slivers 256 steps deep, which sit in L1 — the
-/// kernel's own speed, without the memory traffic of a real product. The fastest, because
-/// a busy machine or a clock still rising only ever makes a run slower.
+/// Measured once per process, at the first call, in a fraction of a millisecond: the fastest
+/// of eight runs of the kernel over four tiles' worth of slivers 256 steps deep, which sit in
+/// L1 — the kernel's own speed, without the memory traffic of a real product. The fastest,
+/// because a busy machine or a clock still rising only ever makes a run slower.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};

@@ -135,10 +135,11 @@
 //! thread fewer than the cores, whose threads wait between products, since starting a thread
 //! costs as much as a small product (with a helper for every core, an idle one looking for work
 //! took a core from a busy one and made `square-256` land at one of two speeds from run to
-//! run); they are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds,
-//! the product that keeps one core busy for 32 µs at the rate its micro-kernel runs at on this
-//! machine, timed once when first needed (a core that does half as many FMAs per cycle shares
-//! products half the size), and their number is [`std::thread::available_parallelism`].
+//! run). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
+//! a product that would keep one core busy for
+//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs
+//! at on this machine, timed once when first needed, so a core that does half as many FMAs per
+//! cycle shares products half the size. Their number is [`std::thread::available_parallelism`].
 //!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When
 //! `A` is row-major and a block of it is small (a quarter of L2,
