@@ -22,6 +22,7 @@
 //! no product is skipped, so NaN and infinities in `a` or `b` reach `c` as IEEE arithmetic
 //! says.
 
+use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -128,17 +129,19 @@ fn measure_rate<K: MicroKernel>() -> Option<f64> {
         for _ in 0..CALLS {
             // SAFETY: `K::supported()` held above; `a` and `b` are whole packed slivers of
             // `STEPS` steps, and `c` is one `MR × NR` tile with rows `NR` apart.
+            // Each call's operands are hidden from the compiler (`black_box`), which could
+            // otherwise see the same inputs each time and compute the tile only once.
             unsafe {
                 K::tile(
                     STEPS,
-                    Packed(a.as_ptr()),
-                    Packed(b.as_ptr()),
+                    Packed(black_box(a.as_ptr())),
+                    Packed(black_box(b.as_ptr())),
                     c.as_mut_ptr(),
                     K::NR,
                     Store::Write,
                 );
             }
-            std::hint::black_box(&mut c);
+            black_box(&mut c);
         }
         fastest = fastest.min(start.elapsed());
     }
