@@ -3,15 +3,20 @@
 //! the threaded path with forced small thresholds, and IEEE special values.
 
 use matmul_blas::gemm::{self, Blocks, Plan};
-use matmul_blas::isa::Isa;
+use matmul_blas::isa::{ISA_ENV, Isa};
 use matmul_blas::naive;
 use matmul_data::conformance::{LAYOUTS, check_case, check_rejects_mismatched_shapes, with_layout};
 use matmul_data::synthetic::uniform;
 use matmul_data::{reference_matmul, relative_error};
 use ndarray::{Array2, array};
 
-/// The instruction sets this CPU can run, so every micro-kernel is tested where it can be.
+/// The instruction sets this CPU can run, so every micro-kernel is tested where it can be; only
+/// the one `MATMUL_ISA` names when it is set, since a run for one kernel (CI's reruns, or an
+/// emulator, where every test is hundreds of times slower) need not test the others again.
 fn isas() -> Vec<Isa> {
+    if std::env::var_os(ISA_ENV).is_some_and(|wanted| !wanted.is_empty()) {
+        return vec![Isa::detect()];
+    }
     Isa::ALL.into_iter().filter(|isa| isa.runs_here()).collect()
 }
 
@@ -187,9 +192,10 @@ fn the_thread_threshold_is_the_break_even_time_at_the_kernels_measured_rate() {
             continue;
         };
         assert!(isa.runs_here(), "{isa:?} was timed on a CPU that lacks it");
-        // One core of any machine, from an emulator to a server: 10 million to 10 trillion.
+        // One core of any machine, from an emulator to a server: 10 million to a trillion (a
+        // core with two 16-lane FMA units at 5 GHz does 160 billion).
         assert!(
-            (1e7..1e13).contains(&rate),
+            (1e7..1e12).contains(&rate),
             "{isa:?}: {rate} multiply-adds per second"
         );
         assert_eq!(
