@@ -192,10 +192,10 @@ fn the_thread_threshold_is_the_break_even_time_at_the_kernels_measured_rate() {
             continue;
         };
         assert!(isa.runs_here(), "{isa:?} was timed on a CPU that lacks it");
-        // One core of any machine, from an emulator to a server: 10 million to a trillion (a
+        // One core of any machine, from an emulator to a server: 100 thousand to a trillion (a
         // core with two 16-lane FMA units at 5 GHz does 160 billion).
         assert!(
-            (1e7..1e12).contains(&rate),
+            (1e5..1e12).contains(&rate),
             "{isa:?}: {rate} multiply-adds per second"
         );
         assert_eq!(
