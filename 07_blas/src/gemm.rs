@@ -58,7 +58,7 @@ use kernel::{MicroKernel, Packed, Store};
 /// other cores save.
 ///
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
-/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, most Intel Xeons two. Timed on 2-core
+/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. Timed on 2-core
 /// machines, one product at a time with the pool's threads asleep in between, a second thread
 /// made `128³` faster on a Zen 4 and `112³` slower, while on a Xeon, which does `128³` in half
 /// the time, it gained only a little there and lost at `96³`. This time, at the kernel's rate
@@ -67,8 +67,8 @@ use kernel::{MicroKernel, Packed, Store};
 pub const PARALLEL_SECONDS: f64 = 32e-6;
 
 /// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
-/// kernel: [`PARALLEL_SECONDS`] of work at [`kernel_rate`]. Never, for an instruction set this
-/// CPU lacks.
+/// kernel: [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an
+/// instruction set this CPU lacks.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
@@ -83,10 +83,13 @@ pub fn parallel_from(isa: Isa) -> usize {
 /// Multiply-adds per second of `isa`'s micro-kernel on one core of this machine, or `None`
 /// where this CPU lacks `isa`.
 ///
-/// Measured once per process, at the first call, in a fraction of a millisecond: the fastest
-/// of eight runs of the kernel over four tiles' worth of slivers 256 steps deep, which sit in
-/// L1 — the kernel's own speed, without the memory traffic of a real product. The fastest,
-/// because a busy machine or a clock still rising only ever makes a run slower.
+/// Measured once per process and instruction set, at the first call, on the core that call
+/// runs on, in a millisecond or two: the kernel computes one tile again and again from a
+/// pair of slivers small enough to stay in L1 — its own speed, without the memory traffic of
+/// a real product. A millisecond of calls first lets the core's clock rise and sets how many
+/// calls a timed run makes (enough for a run to be long against the timer's step); the rate
+/// is that of the fastest of eight runs, because a busy machine or a clock still rising only
+/// ever makes a run slower.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
@@ -95,58 +98,85 @@ pub fn parallel_from(isa: Isa) -> usize {
 /// println!("{:.1} G multiply-adds per second on one core", rate / 1e9);
 /// ```
 pub fn kernel_rate(isa: Isa) -> Option<f64> {
-    static RATES: [OnceLock<Option<f64>>; 4] = [const { OnceLock::new() }; 4];
-    let (slot, measure): (usize, fn() -> Option<f64>) = match isa {
+    static RATES: [OnceLock<Option<f64>>; Isa::ALL.len()] =
+        [const { OnceLock::new() }; Isa::ALL.len()];
+    let measure: fn() -> Option<f64> = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => (0, measure_rate::<avx512::Avx512>),
+        Isa::Avx512 => measure_rate::<avx512::Avx512>,
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => (1, measure_rate::<avx2::Avx2>),
+        Isa::Avx2 => measure_rate::<avx2::Avx2>,
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => (2, measure_rate::<neon::Neon>),
-        Isa::Portable => (3, measure_rate::<portable::Portable>),
+        Isa::Neon => measure_rate::<neon::Neon>,
+        Isa::Portable => measure_rate::<portable::Portable>,
         // Another architecture's instruction set.
         #[allow(unreachable_patterns)]
         _ => return None,
     };
-    *RATES[slot].get_or_init(measure)
+    *RATES[isa as usize].get_or_init(measure)
 }
 
-/// [`kernel_rate`] for the micro-kernel `K`: runs it, fresh each time, on zeros (which take
-/// the same time as any other numbers in an FMA).
+/// [`kernel_rate`] for the micro-kernel `K`.
 fn measure_rate<K: MicroKernel>() -> Option<f64> {
-    const STEPS: usize = 256;
-    const CALLS: usize = 4;
-    const RUNS: usize = 8;
+    /// Bytes of the two slivers: half of the smallest L1 data cache of the CPUs in view.
+    const SLIVERS_BYTES: usize = 16 << 10;
+    /// The warm-up, which also sizes the runs.
+    const WARM_UP: Duration = Duration::from_millis(1);
+    /// Shortest timed run: many steps of any timer (a microsecond at worst on the usual ones).
+    const RUN: Duration = Duration::from_micros(50);
+    const RUNS: u32 = 8;
     if !K::supported() {
         return None;
     }
-    let a = vec![0.0f32; K::MR * STEPS];
-    let b = vec![0.0f32; K::NR * STEPS];
+    let steps = SLIVERS_BYTES / ((K::MR + K::NR) * size_of::<f32>());
+    // Ones, not zeros: written pages of their own, which a fresh zeroed allocation may not be.
+    // An FMA takes the same time whatever the numbers (all normal here).
+    let a = vec![1.0f32; K::MR * steps];
+    let b = vec![1.0f32; K::NR * steps];
     let mut c = vec![0.0f32; K::MR * K::NR];
-    let mut fastest = Duration::MAX;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        for _ in 0..CALLS {
-            // SAFETY: `K::supported()` held above; `a` and `b` are whole packed slivers of
-            // `STEPS` steps, and `c` is one `MR × NR` tile with rows `NR` apart.
-            // Each call's operands are hidden from the compiler (`black_box`), which could
-            // otherwise see the same inputs each time and compute the tile only once.
-            unsafe {
-                K::tile(
-                    STEPS,
-                    Packed(black_box(a.as_ptr())),
-                    Packed(black_box(b.as_ptr())),
-                    c.as_mut_ptr(),
-                    K::NR,
-                    Store::Write,
-                );
-            }
-            black_box(&mut c);
+    let mut call = || {
+        // Each call's operands are hidden from the compiler (`black_box`): seeing the same
+        // inputs every time, it could compute the tile once for all the calls.
+        // SAFETY: `K::supported()` held above; `a` and `b` are whole packed slivers of `steps`
+        // steps (each step's `MR` or `NR` elements adjacent); `c` is one `MR × NR` tile with
+        // rows `NR` apart, written (`Store::Write` reads nothing), and nothing else uses it
+        // during the call.
+        unsafe {
+            K::tile(
+                steps,
+                Packed(black_box(a.as_ptr())),
+                Packed(black_box(b.as_ptr())),
+                c.as_mut_ptr(),
+                K::NR,
+                Store::Write,
+            );
         }
-        fastest = fastest.min(start.elapsed());
+        black_box(&mut c);
+    };
+    let start = Instant::now();
+    let mut warm_up_calls = 0u32;
+    while start.elapsed() < WARM_UP {
+        call();
+        warm_up_calls += 1;
     }
-    let multiply_adds = (K::MR * K::NR * STEPS * CALLS) as f64;
-    Some(multiply_adds / fastest.as_secs_f64().max(1e-9))
+    let warm_up = start.elapsed();
+    // Calls per run: what the warm-up did in `RUN`, rounded up.
+    let calls = (warm_up_calls as f64 * RUN.as_secs_f64() / warm_up.as_secs_f64()).ceil() as u32;
+    let calls = calls.max(1);
+    let fastest = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            (0..calls).for_each(|_| call());
+            start.elapsed()
+        })
+        .min()
+        .filter(|fastest| !fastest.is_zero());
+    let multiply_adds = (K::MR * K::NR * steps) as f64;
+    // A timer too coarse to see a run (it read zero): the warm-up's own rate, over a whole
+    // millisecond or more, instead.
+    Some(match fastest {
+        Some(run) => multiply_adds * f64::from(calls) / run.as_secs_f64(),
+        None => multiply_adds * f64::from(warm_up_calls) / warm_up.as_secs_f64(),
+    })
 }
 
 /// How to run the product: which kernel, whether to pack, what blocks, how many threads.

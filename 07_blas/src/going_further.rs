@@ -138,8 +138,9 @@
 //! run). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
 //! a product that would keep one core busy for
 //! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs
-//! at on this machine, timed once when first needed, so a core that does half as many FMAs per
-//! cycle shares products half the size. Their number is [`std::thread::available_parallelism`].
+//! at on this machine (timed once, when first needed). The threshold is a time, so a core that
+//! does half as many FMAs per cycle shares products half the size. Their number is
+//! [`std::thread::available_parallelism`].
 //!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When
 //! `A` is row-major and a block of it is small (a quarter of L2,
