@@ -35,21 +35,10 @@ limit_s=1500
 # bochs-term only so that apt satisfies bochs's dependency on `bochs-wx | bochs-gui` without
 # wxWidgets: the run itself uses the VNC display built into bochs (`rfb`), which needs no
 # terminal and no window, and nobody connects to it.
-packages=(bochs bochs-term bochsbios vgabios isolinux syslinux-common genisoimage
-  busybox-static cpio curl ca-certificates)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
-    missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; exit 1
-  fi
-fi
+# shellcheck source=scripts/debian-packages.sh
+. scripts/debian-packages.sh
+need_packages bochs bochs-term bochsbios vgabios isolinux syslinux-common genisoimage \
+  busybox-static cpio curl ca-certificates
 
 mkdir -p "$work"
 if [ ! -s "$work/vmlinuz" ]; then

@@ -29,19 +29,8 @@ wanted=("$@")
 
 step() { printf '\n=== [%s] %s\n' "$(date +%T)" "$*"; }
 
-need_packages() {
-  local missing=()
-  for tool_package in "$@"; do
-    command -v "${tool_package%%:*}" >/dev/null || missing+=("${tool_package#*:}")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing: ${missing[*]} (install them, or run as root with apt-get)"; return 1
-  fi
-}
+# shellcheck source=scripts/debian-packages.sh
+. scripts/debian-packages.sh
 
 # The stage crates, the harness they share, and the bench's library (its NEON floors).
 stage_crates=(-p matmul-data -p matmul-naive -p matmul-dot -p matmul-elementwise
@@ -51,8 +40,7 @@ for machine in "${wanted[@]}"; do
   case $machine in
   arm64)
     step "ARM64 (aarch64-unknown-linux-gnu): clippy, then the tests under qemu-aarch64"
-    need_packages aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64:qemu-user
-    [ -d /usr/aarch64-linux-gnu/lib ] || need_packages /nonexistent:libc6-dev-arm64-cross
+    need_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     rustup target add aarch64-unknown-linux-gnu 2>&1 | grep -v "is up to date" || true
     runner="qemu-aarch64 -L /usr/aarch64-linux-gnu"
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
@@ -70,7 +58,7 @@ for machine in "${wanted[@]}"; do
     step "Windows (x86_64-pc-windows-gnu): clippy"
     # Linting still runs build scripts, and the download's TLS crate (ring) compiles C code
     # for the target: that needs the MinGW cross compiler.
-    need_packages x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64
+    need_packages gcc-mingw-w64-x86-64
     rustup target add x86_64-pc-windows-gnu 2>&1 | grep -v "is up to date" || true
     cargo clippy --target x86_64-pc-windows-gnu --workspace --all-targets -- -D warnings
     ;;
