@@ -117,6 +117,8 @@ pub fn kernel_rate(isa: Isa) -> Option<f64> {
 
 /// [`kernel_rate`] for the micro-kernel `K`.
 fn measure_rate<K: MicroKernel>() -> Option<f64> {
+    /// Bytes of the two slivers: half of the smallest L1 data cache of the CPUs in view.
+    const SLIVERS_BYTES: usize = 16 << 10;
     /// The warm-up, which also sizes the runs.
     const WARM_UP: Duration = Duration::from_millis(1);
     /// Shortest timed run: many steps of any timer (a microsecond at worst on the usual ones).
@@ -125,8 +127,7 @@ fn measure_rate<K: MicroKernel>() -> Option<f64> {
     if !K::supported() {
         return None;
     }
-    // The two slivers fill half of this machine's L1, leaving the rest to the tile and stack.
-    let steps = (Caches::detect().l1 / 2 / ((K::MR + K::NR) * size_of::<f32>())).max(1);
+    let steps = SLIVERS_BYTES / ((K::MR + K::NR) * size_of::<f32>());
     // Ones, not zeros: written pages of their own, which a fresh zeroed allocation may not be.
     // An FMA takes the same time whatever the numbers (all normal here).
     let a = vec![1.0f32; K::MR * steps];
