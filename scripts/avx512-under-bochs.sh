@@ -94,10 +94,7 @@ for test in /tests/*; do
   echo "=== RUN ${test#/tests/}"
   # The bench's floor tests only: its other tests need the repository's files.
   case $test in /tests/xtask-*) filter=bench::floor:: ;; *) filter= ;; esac
-  # One test at a time: the emulated machine has one CPU, and tests that use AVX-512 side
-  # by side in threads of their own (the GEMM's, the kernel-rate timing's) came out wrong
-  # under it now and then, never natively.
-  "$test" --test-threads=1 $filter
+  "$test" $filter
   echo "=== EXIT ${test#/tests/} $?"
 done
 echo "=== DONE"
