@@ -94,8 +94,8 @@
 //! strides of the input (transposed, stepped, reversed: only the copy cares). Edges are zero-padded
 //! to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs the kernel's
 //! `tile_rows`: one kernel per height, compiled from the same code, so no padding row is computed
-//! (where a kernel has none, the whole tile goes to scratch). A tile at the right edge is computed
-//! into a scratch tile and only its inside is stored in `C`. The copy of `B` is compiled with each
+//! or read. A tile at the right edge is computed into a scratch tile and only its inside is
+//! stored in `C`. The copy of `B` is compiled with each
 //! kernel's instruction set (its `pack_b`, listed with the kernel above), so that a step of a
 //! row-major `B` moves in whole vectors of that set (`gemm/pack.rs`):
 //!
@@ -146,7 +146,9 @@
 //! `A` is row-major and a block of it is small (a quarter of L2,
 //! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it
 //! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
-//! not be adjacent; only the last, partial sliver is packed, with its zero rows. A small panel
+//! not be adjacent. The last, partial sliver is read in place too, since `tile_rows` reads no
+//! row past the block: packing it, a transposing copy element by element, took about as long
+//! as the arithmetic on its few rows. A small panel
 //! of a row-major `B` is read in place the same way: a step of a sliver is `NR` adjacent
 //! elements of one row of `B`, just as the kernel loads them, and only the last, partial sliver
 //! is packed, with its zero columns. A large block is still packed: its rows, a row of the

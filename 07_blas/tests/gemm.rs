@@ -67,7 +67,8 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             },
         ),
         (
-            // A row-major `a` and `b` read in place, their partial last slivers packed.
+            // A row-major `a` read in place, its partial last sliver too, and a row-major `b`
+            // read in place, its partial last sliver packed.
             "in place, tiny blocks, 2 threads",
             Plan {
                 blocks: Blocks {

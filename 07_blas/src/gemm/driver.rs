@@ -136,30 +136,19 @@ pub(crate) fn run<K: MicroKernel>(
                     let block = a.slice(s![i..i + height, pc..pc + depth]);
                     let c = &mut c[jc..];
                     if read_a_in_place {
-                        // Whole slivers straight from `a`; the last, partial one packed.
-                        let whole = height / K::MR;
+                        // Every sliver straight from `a`, the last, partial one too: the
+                        // kernel reads only its rows (`tile_rows`, `tile_part`).
                         let lda = block.strides()[0];
-                        pack_a(block.slice(s![whole * K::MR.., ..]), K::MR, &mut a_block);
-                        let (origin, edge) = (block.as_ptr(), a_block.as_ptr());
-                        let a_sliver = |ir: usize| {
-                            if ir < whole {
-                                Strided {
-                                    ptr: origin.wrapping_offset((ir * K::MR) as isize * lda),
-                                    stride_i: lda,
-                                    stride_p: 1,
-                                }
-                            } else {
-                                // The packed partial sliver: steps `MR` apart, rows adjacent.
-                                Strided {
-                                    ptr: edge,
-                                    stride_i: 1,
-                                    stride_p: K::MR as isize,
-                                }
-                            }
+                        let origin = block.as_ptr();
+                        let a_sliver = |ir: usize| Strided {
+                            ptr: origin.wrapping_offset((ir * K::MR) as isize * lda),
+                            stride_i: lda,
+                            stride_p: 1,
                         };
-                        // SAFETY: the caller checked `K::supported()`; sliver `ir < whole` is
-                        // `MR` whole rows of the block (`depth` adjacent elements each, `lda`
-                        // apart), and the last is packed with its zero rows.
+                        // SAFETY: the caller checked `K::supported()`; sliver `ir` is the
+                        // block's rows from `ir · MR` on (`depth` adjacent elements each, `lda`
+                        // apart): `MR` of them but for the last sliver, of which the kernel
+                        // reads only the rows inside the block.
                         unsafe {
                             panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n, store)
                         };
@@ -378,7 +367,8 @@ impl<'a> BSliver<'a> {
 /// # Safety
 ///
 /// `K::supported()` holds; for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable at
-/// `(i, p)` for `i < MR`, `p < depth` (rows past `rows` included: zero padding); for every
+/// `(i, p)` for `i < MR.min(rows - ir · MR)`, `p < depth` (the kernel reads no row past
+/// `rows`: a packed sliver's zero rows are never read); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
 /// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding); with
 /// [`Store::Add`], the block's `rows × columns` elements of `c` are initialised (an earlier
@@ -416,8 +406,8 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                     }
                 }
             } else {
-                // A tile at the right edge: computed whole into scratch, and only the part
-                // inside `C` stored.
+                // A tile at the right edge: its `height` rows computed at full width into
+                // scratch, and only the part inside `C` stored.
                 let part = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + width];
                 // SAFETY: as above; `part` covers the `height` rows of `width` elements,
                 // `rsc` apart.

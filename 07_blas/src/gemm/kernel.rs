@@ -122,14 +122,15 @@ pub(crate) unsafe trait MicroKernel: Sized {
     unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize, store: Store);
 
     /// [`MicroKernel::tile`] for the first `rows` rows of the tile only (`0 < rows < MR`), at
-    /// the bottom edge of `C`. By default the whole tile is computed into a scratch tile and
-    /// its first `rows` rows are stored into `c`; a kernel that overrides it computes no padding
-    /// rows at all.
+    /// the bottom edge of `C`: one kernel per height, compiled from the same code, which
+    /// computes no padding row and reads no row of `a` past `rows`. So the last, partial
+    /// sliver of a block of `A` can be read where it is, like the whole ones, without a
+    /// zero-padded copy.
     ///
     /// # Safety
     ///
-    /// As [`MicroKernel::tile`], with `c` valid for `rows` rows instead of `MR`.
-    #[inline(always)]
+    /// As [`MicroKernel::tile`], with `a` readable for `i < rows` only and `c` valid for
+    /// `rows` rows, instead of `MR`.
     unsafe fn tile_rows(
         rows: usize,
         k: usize,
@@ -138,10 +139,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
         c: *mut f32,
         rsc: usize,
         store: Store,
-    ) {
-        // SAFETY: the caller's contract, for `rows` rows of all `NR` columns.
-        unsafe { tile_part::<Self>(rows, Self::NR, k, a, b, c, rsc, store) }
-    }
+    );
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
     /// compiled with this kernel's instruction set where the kernel overrides it, so that a
@@ -157,13 +155,14 @@ pub(crate) unsafe trait MicroKernel: Sized {
 }
 
 /// [`MicroKernel::tile`] for the `rows × columns` corner of a tile at an edge of `C`
-/// (`rows ≤ MR`, `columns ≤ NR`): the kernel computes a whole tile into scratch, and only the
-/// part inside `C` is stored there, as `store` says.
+/// (`rows ≤ MR`, `columns ≤ NR`): the kernel computes the `rows` rows of a whole-width tile
+/// into scratch ([`MicroKernel::tile_rows`] when `rows < MR`), and only the part inside `C` is
+/// stored there, as `store` says.
 ///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], with `c` valid for `rows` rows of `columns` elements instead of
-/// `MR` rows of `NR`.
+/// As [`MicroKernel::tile`], with `a` readable for `i < rows` only and `c` valid for `rows`
+/// rows of `columns` elements, instead of `MR` rows of `NR`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the size of the part.
 pub(crate) unsafe fn tile_part<K: MicroKernel>(
@@ -178,8 +177,16 @@ pub(crate) unsafe fn tile_part<K: MicroKernel>(
 ) {
     const { assert!(K::MR * K::NR <= MAX_TILE) };
     let mut scratch = [0.0f32; MAX_TILE];
-    // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`.
-    unsafe { K::tile(k, a, b, scratch.as_mut_ptr(), K::NR, Store::Write) };
+    // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`; for `rows < MR`
+    // the kernel reads and writes the first `rows` rows only.
+    unsafe {
+        let scratch = scratch.as_mut_ptr();
+        if rows == K::MR {
+            K::tile(k, a, b, scratch, K::NR, Store::Write);
+        } else {
+            K::tile_rows(rows, k, a, b, scratch, K::NR, Store::Write);
+        }
+    }
     for (i, row) in scratch.chunks_exact(K::NR).take(rows).enumerate() {
         let values = row[..columns].iter().enumerate();
         // SAFETY: row `i < rows`, columns `j < columns` of the caller's part.

@@ -32,26 +32,68 @@ unsafe impl MicroKernel for Portable {
         rsc: usize,
         store: Store,
     ) {
-        let mut tile = [[0.0f32; NR]; MR];
-        for p in 0..k {
-            // SAFETY: `j < NR`, `p < k`, and `b` is contiguous in `j` (the caller's contract).
-            let b_row = unsafe { &*b.at::<NR>(0, p).cast::<[f32; NR]>() };
-            for (i, row) in tile.iter_mut().enumerate() {
-                // SAFETY: `i < MR`, `p < k` (the caller's contract).
-                let a_ip = unsafe { *a.at::<MR>(i, p) };
-                for (sum, &b_pj) in row.iter_mut().zip(b_row) {
-                    *sum = multiply_add::<BASELINE_FMA>(a_ip, b_pj, *sum);
+        // SAFETY: the caller keeps the operand contract.
+        unsafe { tile_portable::<MR>(k, a, b, c, rsc, store) }
+    }
+
+    #[inline(always)]
+    unsafe fn tile_rows(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
+        // One kernel per height, so that the bottom edge computes no padding rows.
+        macro_rules! by_height {
+            ($($height:literal)*) => {
+                match rows {
+                    // SAFETY: the caller keeps the operand contract and gives `rows` rows of `c`.
+                    $($height => unsafe { tile_portable::<$height>(k, a, b, c, rsc, store) },)*
+                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
                 }
+            };
+        }
+        by_height!(1 2 3)
+    }
+}
+
+/// The first `ROWS` rows of the tile (`MR`: all of them).
+///
+/// # Safety
+///
+/// As [`MicroKernel::tile`], with `a` readable and `c` valid for `ROWS` rows.
+#[inline(always)]
+unsafe fn tile_portable<const ROWS: usize>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+    store: Store,
+) {
+    const { assert!(0 < ROWS && ROWS <= MR) };
+    let mut tile = [[0.0f32; NR]; ROWS];
+    for p in 0..k {
+        // SAFETY: `j < NR`, `p < k`, and `b` is contiguous in `j` (the caller's contract).
+        let b_row = unsafe { &*b.at::<NR>(0, p).cast::<[f32; NR]>() };
+        for (i, row) in tile.iter_mut().enumerate() {
+            // SAFETY: `i < ROWS`, `p < k` (the caller's contract).
+            let a_ip = unsafe { *a.at::<MR>(i, p) };
+            for (sum, &b_pj) in row.iter_mut().zip(b_row) {
+                *sum = multiply_add::<BASELINE_FMA>(a_ip, b_pj, *sum);
             }
         }
-        for (i, row) in tile.iter().enumerate() {
-            for (j, &sum) in row.iter().enumerate() {
-                // SAFETY: `i < MR`, `j < NR`: inside the tile the caller gave.
-                unsafe {
-                    match store {
-                        Store::Write => *c.add(i * rsc + j) = sum,
-                        Store::Add => *c.add(i * rsc + j) += sum,
-                    }
+    }
+    for (i, row) in tile.iter().enumerate() {
+        for (j, &sum) in row.iter().enumerate() {
+            // SAFETY: `i < ROWS`, `j < NR`: inside the rows of the tile the caller gave.
+            unsafe {
+                match store {
+                    Store::Write => *c.add(i * rsc + j) = sum,
+                    Store::Add => *c.add(i * rsc + j) += sum,
                 }
             }
         }
