@@ -140,6 +140,19 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
                     }
                 }
             }
+            // Every height of an edge tile (1 .. MR rows), each under whole tiles and in a
+            // corner at the right edge.
+            for m in 1..=mr + 1 {
+                for n in [nr, nr + 1] {
+                    let (a, b) = (uniform(m, 5, 9), uniform(5, n, 10));
+                    check(
+                        &format!("{isa:?} {name} ({m}, 5) @ (5, {n})"),
+                        &plan,
+                        a.view(),
+                        b.view(),
+                    );
+                }
+            }
             // k one off the detected kc, m one off mc (with a narrow n to stay quick).
             for k in [blocks.kc - 1, blocks.kc, blocks.kc + 1] {
                 for m in [blocks.mc - 1, blocks.mc + 1] {

@@ -67,6 +67,7 @@ unsafe impl MicroKernel for Avx2 {
                 }
             };
         }
+        const { assert!(MR == 6, "one height for each of 1 .. MR") };
         by_height!(1 2 3 4 5)
     }
 
@@ -91,7 +92,8 @@ unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
 ///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA, with `c` valid for `ROWS` rows.
+/// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA, with `a` readable and `c` valid for
+/// `ROWS` rows.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_avx2<const ROWS: usize>(
     k: usize,

@@ -72,6 +72,7 @@ unsafe impl MicroKernel for Avx512 {
                 }
             };
         }
+        const { assert!(MR == 14, "one height for each of 1 .. MR") };
         by_height!(1 2 3 4 5 6 7 8 9 10 11 12 13)
     }
 
@@ -96,7 +97,8 @@ unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
 ///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], on a CPU with AVX-512F, with `c` valid for `ROWS` rows.
+/// As [`MicroKernel::tile`], on a CPU with AVX-512F, with `a` readable and `c` valid for `ROWS`
+/// rows.
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512<const ROWS: usize>(
     k: usize,

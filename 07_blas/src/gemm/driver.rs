@@ -75,7 +75,9 @@ pub(crate) fn run<K: MicroKernel>(
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
             // A small panel of a row-major `B` is read where it is, as a small block of `A`
-            // is below: only its last, partial sliver is packed, with its zero columns.
+            // is below. Its last, partial sliver is packed, with its zero columns: the kernel
+            // loads the `NR` columns of a step in whole vectors, which past `n` would read
+            // outside `b`.
             let read_b_in_place =
                 b.strides()[1] == 1 && depth * columns * size_of::<f32>() <= in_place_up_to;
             let packed_columns = if read_b_in_place {

@@ -52,7 +52,8 @@ pub(crate) trait Sliver: Copy {
     ///
     /// # Safety
     ///
-    /// `(i, p)` must lie inside the sliver the value was made for (`i < W`, `p < k`).
+    /// `(i, p)` must lie inside the readable part of the sliver the value was made for: `p < k`,
+    /// and `i < W`, or `i < rows` for the partial last sliver of a block of `A` read in place.
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32;
 }
 

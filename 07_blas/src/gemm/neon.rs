@@ -72,6 +72,7 @@ unsafe impl MicroKernel for Neon {
                 }
             };
         }
+        const { assert!(MR == 8, "one height for each of 1 .. MR") };
         by_height!(1 2 3 4 5 6 7)
     }
 }
@@ -80,7 +81,8 @@ unsafe impl MicroKernel for Neon {
 ///
 /// # Safety
 ///
-/// As [`MicroKernel::tile`], with `c` valid for `ROWS` rows. (The attribute only says what
+/// As [`MicroKernel::tile`], with `a` readable and `c` valid for `ROWS` rows. (The attribute
+/// only says what
 /// every ARM64 CPU has; the intrinsics ask for it.)
 #[target_feature(enable = "neon")]
 unsafe fn tile_neon<const ROWS: usize>(

@@ -10,10 +10,11 @@
 //! B block (kc × nc) → slivers of NR columns: [b(0,0) b(0,1) … b(0,NR-1)] [b(1,0) …] …
 //! ```
 //!
-//! Rows (columns) past the end of the block are zeros: a sliver is always whole, so the kernel
-//! reads `MR` (`NR`) elements every step, and the padding only ever meets other padding or lands in
-//! the part of a tile the driver throws away or never computes (each `c[i, j]` depends on row `i`
-//! of `a` and column `j` of `b` alone). The copy reads whatever strides the views have —
+//! Rows (columns) past the end of the block are zeros, so that every sliver has the same length.
+//! The kernel reads the `NR` elements of a step of `B` in whole vectors, zeros included; those
+//! columns land in the part of a tile the driver throws away (each `c[i, j]` depends on row `i`
+//! of `a` and column `j` of `b` alone). A short sliver of `A` runs the kernel for its height
+//! (`tile_rows`), which reads none of its zero rows. The copy reads whatever strides the views have —
 //! transposed, stepped, reversed — which is why no later code cares.
 
 use std::sync::Mutex;

@@ -56,6 +56,7 @@ unsafe impl MicroKernel for Portable {
                 }
             };
         }
+        const { assert!(MR == 4, "one height for each of 1 .. MR") };
         by_height!(1 2 3)
     }
 }
