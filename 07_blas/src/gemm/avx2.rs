@@ -46,30 +46,7 @@ unsafe impl MicroKernel for Avx2 {
         unsafe { tile_avx2::<MR>(k, a, b, c, rsc, store) }
     }
 
-    #[inline(always)]
-    unsafe fn tile_rows(
-        rows: usize,
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // One kernel per height, so that the bottom edge computes no padding rows.
-        macro_rules! by_height {
-            ($($height:literal)*) => {
-                match rows {
-                    // SAFETY: the caller checked `supported()` and keeps the operand contract, and
-                    // `c` holds `rows` rows.
-                    $($height => unsafe { tile_avx2::<$height>(k, a, b, c, rsc, store) },)*
-                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
-                }
-            };
-        }
-        const { assert!(MR == 6, "one height for each of 1 .. MR") };
-        by_height!(1 2 3 4 5)
-    }
+    super::kernel::tile_rows_by_height!(tile_avx2: 1 2 3 4 5);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {

@@ -51,30 +51,7 @@ unsafe impl MicroKernel for Avx512 {
         unsafe { tile_avx512::<MR>(k, a, b, c, rsc, store) }
     }
 
-    #[inline(always)]
-    unsafe fn tile_rows(
-        rows: usize,
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // One kernel per height, so that the bottom edge computes no padding rows.
-        macro_rules! by_height {
-            ($($height:literal)*) => {
-                match rows {
-                    // SAFETY: the caller checked `supported()`, keeps the operand contract and
-                    // gives `rows` rows of `c`.
-                    $($height => unsafe { tile_avx512::<$height>(k, a, b, c, rsc, store) },)*
-                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
-                }
-            };
-        }
-        const { assert!(MR == 14, "one height for each of 1 .. MR") };
-        by_height!(1 2 3 4 5 6 7 8 9 10 11 12 13)
-    }
+    super::kernel::tile_rows_by_height!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {

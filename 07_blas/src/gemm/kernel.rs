@@ -155,6 +155,34 @@ pub(crate) unsafe trait MicroKernel: Sized {
     }
 }
 
+/// A kernel's [`MicroKernel::tile_rows`], written once for all of them: `$tile::<ROWS>`
+/// computes the first `ROWS` rows of the tile, and the method calls it for each height
+/// `1 .. MR` listed (checked against `MR` at compile time), so that the bottom edge computes
+/// and reads no padding row.
+macro_rules! tile_rows_by_height {
+    ($tile:ident: $($height:literal)*) => {
+        #[inline(always)]
+        unsafe fn tile_rows(
+            rows: usize,
+            k: usize,
+            a: impl Sliver,
+            b: impl Sliver,
+            c: *mut f32,
+            rsc: usize,
+            store: Store,
+        ) {
+            const { assert!(MR == [$($height),*].len() + 1, "one height for each of 1 .. MR") };
+            match rows {
+                // SAFETY: the caller checked `supported()`, keeps the operand contract for
+                // `rows` rows of `a`, and gives `rows` rows of `c`.
+                $($height => unsafe { $tile::<$height>(k, a, b, c, rsc, store) },)*
+                _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+            }
+        }
+    };
+}
+pub(crate) use tile_rows_by_height;
+
 /// [`MicroKernel::tile`] for the `rows × columns` corner of a tile at an edge of `C`
 /// (`rows ≤ MR`, `columns ≤ NR`): the kernel computes the `rows` rows of a whole-width tile
 /// into scratch ([`MicroKernel::tile_rows`] when `rows < MR`), and only the part inside `C` is

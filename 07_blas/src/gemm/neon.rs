@@ -51,30 +51,7 @@ unsafe impl MicroKernel for Neon {
         unsafe { tile_neon::<MR>(k, a, b, c, rsc, store) }
     }
 
-    #[inline(always)]
-    unsafe fn tile_rows(
-        rows: usize,
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // One kernel per height, so that the bottom edge computes no padding rows.
-        macro_rules! by_height {
-            ($($height:literal)*) => {
-                match rows {
-                    // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract,
-                    // and `c` holds `rows` rows.
-                    $($height => unsafe { tile_neon::<$height>(k, a, b, c, rsc, store) },)*
-                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
-                }
-            };
-        }
-        const { assert!(MR == 8, "one height for each of 1 .. MR") };
-        by_height!(1 2 3 4 5 6 7)
-    }
+    super::kernel::tile_rows_by_height!(tile_neon: 1 2 3 4 5 6 7);
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).

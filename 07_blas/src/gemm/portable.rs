@@ -36,29 +36,7 @@ unsafe impl MicroKernel for Portable {
         unsafe { tile_portable::<MR>(k, a, b, c, rsc, store) }
     }
 
-    #[inline(always)]
-    unsafe fn tile_rows(
-        rows: usize,
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // One kernel per height, so that the bottom edge computes no padding rows.
-        macro_rules! by_height {
-            ($($height:literal)*) => {
-                match rows {
-                    // SAFETY: the caller keeps the operand contract and gives `rows` rows of `c`.
-                    $($height => unsafe { tile_portable::<$height>(k, a, b, c, rsc, store) },)*
-                    _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
-                }
-            };
-        }
-        const { assert!(MR == 4, "one height for each of 1 .. MR") };
-        by_height!(1 2 3)
-    }
+    super::kernel::tile_rows_by_height!(tile_portable: 1 2 3);
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).
