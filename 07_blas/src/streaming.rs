@@ -17,7 +17,9 @@
 //!   with AVX2, 4 with NEON) meets as many consecutive elements of each column, into 10
 //!   accumulator registers per row, reduced at the end of the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
-//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming. Where a
+//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
+//!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
+//!   may drop. Where a
 //!   kernel's registers hold only part of the 10 columns (AVX2: 5), a group of up to 16 rows
 //!   goes through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and
 //!   the rows come from L2 on the second visit. The rows are handed to the cores
@@ -188,7 +190,16 @@ fn many_rows<K: Kernel>(
     // (so that it never reads a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
     let kp = k.div_ceil(K::LANES) * K::LANES;
     let passes = n.div_ceil(COLUMNS_PER_PASS);
-    let mut bt = vec![0.0f32; passes * COLUMNS_PER_PASS * kp];
+    // Each packed column starts on a cache line's boundary (`kp` is a whole number of
+    // vectors, a whole number of lines with AVX-512), so that no load of `bᵀ` straddles two
+    // lines: the allocator's 16-byte alignment would make every 64-byte load do so.
+    let len = passes * COLUMNS_PER_PASS * kp;
+    let mut space = vec![0.0f32; len + crate::prefetch::FLOATS_PER_LINE];
+    let start = space
+        .as_ptr()
+        .align_offset(64)
+        .min(crate::prefetch::FLOATS_PER_LINE);
+    let bt = &mut space[start..start + len];
     for (j, column) in b.columns().into_iter().enumerate() {
         for (packed, &value) in bt[j * kp..][..k].iter_mut().zip(column) {
             *packed = value;
@@ -200,7 +211,7 @@ fn many_rows<K: Kernel>(
     } else {
         1
     };
-    let bt = &bt;
+    let bt = &*bt;
     let work = move |a: &[f32], c: &mut [f32], next: &[f32]| {
         rows_block(kernel, a, k, bt, kp, c, n, next);
     };
@@ -293,9 +304,12 @@ struct Ahead<'a> {
 /// Each call asks for its share of the rows ahead: of the `ROWS · k` floats there that match
 /// its rows, the pass's groups of columns ask in turn, in memory order — the calls of group 0
 /// for the first part of the rows ahead, those of group 1 for the next — so that the
-/// requests go out as one stream. Where `b` is narrower than a pass, the last group that
-/// runs also asks for the shares of the groups that do not. Where the rows ahead are used up,
-/// a call asks for its own rows (already in cache: a wasted hint).
+/// requests go out as one stream. The same stream is asked for twice more, half and three
+/// quarters of a group behind (see [`kernel::Asks`]), so that each line is asked for a group
+/// of rows before it is read, and again at half and a quarter of that. Where `b` is narrower
+/// than a pass, the last group that runs also asks for the shares of the groups that do not.
+/// Where the rows ahead are used up, a call asks for its own rows (already in cache: a wasted
+/// hint).
 #[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
 fn dot_rows<K: Kernel>(
     kernel: K,
@@ -325,22 +339,28 @@ fn dot_rows<K: Kernel>(
     macro_rules! block {
         ($rows:literal) => {{
             let rows = &a[i * k..][..$rows * k];
-            // Group `q`'s share of the rows ahead of this call's, if they are there.
-            let share = |q: usize| {
+            // Group `q`'s share of the rows ahead of this call's, `lag` floats nearer: the
+            // same stream of asks as with no lag, behind it by that much (see `Asks`). A
+            // position counts from the start of this group's rows, followed by the rows
+            // ahead; a share across the two (or past the end) is not asked for.
+            let share = |q: usize, lag: usize| {
                 let len = $rows * k / groups;
-                let from = (q * m + i) * k / groups;
-                ahead
-                    .rows
-                    .get(from..)
-                    .filter(|rest| rest.len() >= len)
-                    .map(|rest| &rest[..len])
+                let from = (a.len() + (q * m + i) * k / groups).checked_sub(lag)?;
+                match from.checked_sub(a.len()) {
+                    None => a.get(from..from + len),
+                    Some(from) => ahead.rows.get(from..from + len),
+                }
             };
-            let sums =
-                kernel.dot_columns::<$rows>(rows, k, bt, kp, share(ahead.part).unwrap_or(rows));
+            // Each share asked for once a group ahead, then again at half and at a quarter
+            // of that distance.
+            let lags = [0, a.len() / 2, a.len() * 3 / 4];
+            let asks: kernel::Asks<'_> =
+                std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(rows));
+            let sums = kernel.dot_columns::<$rows>(rows, k, bt, kp, asks);
             if ahead.part + 1 == ahead.parts {
                 for q in ahead.parts..groups {
-                    if let Some(share) = share(q) {
-                        kernel::prefetch(share, 0, share.len());
+                    for share in lags.iter().filter_map(|&lag| share(q, lag)) {
+                        kernel::ask(share, 0, share.len());
                     }
                 }
             }

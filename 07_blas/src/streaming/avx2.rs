@@ -17,7 +17,7 @@ use std::arch::x86_64::{
     _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -54,7 +54,7 @@ impl Kernel for Avx2 {
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: &[f32],
+        ahead: Asks<'_>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= HALF * kp);
@@ -122,14 +122,14 @@ unsafe fn dot_columns<const ROWS: usize>(
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: &[f32],
+    ahead: Asks<'_>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;
     let mut acc = [[_mm256_setzero_ps(); HALF]; ROWS];
     // Two chunks per turn, and one prefetch: no branch in the loop.
     for pair in 0..full / 2 {
-        super::kernel::prefetch(ahead, pair * ROWS * LANES, ROWS * LANES);
+        super::kernel::prefetch(&ahead, pair * ROWS * LANES, ROWS * LANES);
         // SAFETY: `2 * pair + 1 < k / 8`, the contract of this function, AVX2 and FMA.
         unsafe {
             fma_chunk(&mut acc, rows, k, bt, kp, 2 * pair, None);

@@ -10,7 +10,7 @@ use std::arch::x86_64::{
     _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
-use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -47,7 +47,7 @@ impl Kernel for Avx512 {
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: &[f32],
+        ahead: Asks<'_>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= COLUMNS_PER_PASS * kp);
@@ -93,13 +93,13 @@ unsafe fn dot_columns<const ROWS: usize>(
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: &[f32],
+    ahead: Asks<'_>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;
     let mut acc = [[_mm512_setzero_ps(); COLUMNS_PER_PASS]; ROWS];
     for chunk in 0..full {
-        super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * LANES);
+        super::kernel::prefetch(&ahead, chunk * ROWS * LANES, ROWS * LANES);
         // SAFETY: `chunk < k / 16`, the contract of this function, AVX-512F.
         unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk, !0) };
     }

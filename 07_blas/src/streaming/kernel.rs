@@ -53,9 +53,9 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// - `rows`: `ROWS` rows of `k` elements (`rows.len() == ROWS * k`, `1 ≤ ROWS ≤ DOT_ROWS`);
     /// - `bt`: [`DOT_COLUMNS`](Kernel::DOT_COLUMNS) packed columns of `b`, each `kp` long
     ///   (`kp ≥ k`, a multiple of [`LANES`](Kernel::LANES)), zero past `k`;
-    /// - `ahead`: this call's share of the rows of `a` that the driver wants on their way (see
-    ///   [`prefetch`]): `ROWS · k · DOT_COLUMNS / COLUMNS_PER_PASS` floats, asked for evenly
-    ///   as the call goes.
+    /// - `ahead`: this call's shares of the rows of `a` that the driver wants on their way (see
+    ///   [`Asks`] and [`prefetch`]): each `ROWS · k · DOT_COLUMNS / COLUMNS_PER_PASS` floats,
+    ///   asked for evenly as the call goes.
     ///
     /// # Panics
     ///
@@ -66,7 +66,7 @@ pub(super) trait Kernel: Copy + Send + Sync {
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: &[f32],
+        ahead: Asks<'_>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS];
 
     /// `sums[r][j] = Σ_p rows[r * k + p] · b[p * ldb + j]` for `j < nc`, SIMD across `j`: the
@@ -89,10 +89,27 @@ pub(super) trait Kernel: Copy + Send + Sync {
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 }
 
-/// Asks for the cache lines of `ahead[from..from + len]` to be brought into L2: the kernels
-/// call it once per chunk of `k` (or pair of chunks), so that over a call they ask for all of
-/// `ahead`, their share of the rows of `a` the driver wants on their way. A hint, with no
-/// effect on the results ([`crate::prefetch::to_l2`]).
+/// Times each line of the rows ahead is asked for: once a group of rows before its own group
+/// ([`super`]'s `PREFETCH_ROWS`), again at half and at a quarter of that distance (see
+/// [`Asks`]).
+pub(super) const ASKS: usize = 3;
+
+/// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: [`ASKS`]
+/// slices of the rows of `a` ahead of its own, of equal length, the farthest first. The
+/// driver picks them ([`super`]'s `dot_rows`); a kernel only spreads them over its loop
+/// ([`prefetch`]).
+///
+/// Why more than once: a prefetch is a hint, which a core may drop when it already has as
+/// many misses in flight as it can track, and then the line comes when the row is read, a
+/// whole trip to memory later. On the Zen 4 this was measured on, with both cores streaming,
+/// asking for every line a second and a third time, closer to its use, made the lesson's
+/// product clearly faster than asking once (and asking once was much faster than not at all).
+pub(super) type Asks<'a> = [&'a [f32]; ASKS];
+
+/// Asks for the cache lines of `ahead[s][from..from + len]` of every slice `s` to be brought
+/// into L2: the kernels call it once per chunk of `k` (or pair of chunks), so that over a
+/// call they ask for all of each slice, their shares of the rows of `a` the driver wants on
+/// their way. A hint, with no effect on the results ([`crate::prefetch::to_l2`]).
 ///
 /// The hardware prefetcher stops at every 4 KiB page (a row of 784 floats is 3 KiB) and the
 /// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
@@ -105,13 +122,22 @@ pub(super) trait Kernel: Copy + Send + Sync {
 /// and leaving the rest to the hardware prefetcher, was much slower than asking for every
 /// line.)
 #[inline(always)]
-pub(super) fn prefetch(ahead: &[f32], from: usize, len: usize) {
+pub(super) fn prefetch(ahead: &Asks<'_>, from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
-    // address. The callers keep `from + len ≤ ahead.len()` all the same.
+    // address. The callers keep `from + len ≤ ahead[s].len()` all the same.
+    for slice in ahead {
+        ask(slice, from, len);
+    }
+}
+
+/// Asks for the cache lines of `slice[from..from + len]` to be brought into L2, as
+/// [`prefetch`] does for each of its slices.
+#[inline(always)]
+pub(super) fn ask(slice: &[f32], from: usize, len: usize) {
     use crate::prefetch::FLOATS_PER_LINE;
     for line in 0..len.div_ceil(FLOATS_PER_LINE) {
-        crate::prefetch::to_l2(ahead.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
+        crate::prefetch::to_l2(slice.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
     }
 }

@@ -9,7 +9,7 @@ use std::arch::aarch64::{
     float32x4_t, vaddvq_f32, vdupq_n_f32, vfmaq_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32,
 };
 
-use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -44,7 +44,7 @@ impl Kernel for Neon {
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: &[f32],
+        ahead: Asks<'_>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         // SAFETY: NEON is in every ARM64 CPU.
         unsafe { dot_columns::<ROWS>(rows, k, bt, kp, ahead) }
@@ -76,7 +76,7 @@ fn dot_columns<const ROWS: usize>(
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: &[f32],
+    ahead: Asks<'_>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
     assert!(bt.len() >= COLUMNS_PER_PASS * kp);
@@ -86,7 +86,7 @@ fn dot_columns<const ROWS: usize>(
         // One hint per chunk, for as many floats of the rows ahead as the chunk reads of its
         // own: every line is asked for once or twice. (Asking once per line means unrolling
         // four chunks, which the compiler then schedules into more registers than there are.)
-        super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * LANES);
+        super::kernel::prefetch(&ahead, chunk * ROWS * LANES, ROWS * LANES);
         // SAFETY: `chunk < k / 4` and the slices' lengths, asserted above.
         unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk) };
     }

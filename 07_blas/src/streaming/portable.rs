@@ -4,7 +4,7 @@
 //! the kernels of a CPU none of the others fits; the compiler keeps a bounds check before each
 //! load, which the intrinsic kernels do not pay.
 
-use super::kernel::{COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::{BASELINE_FMA, Isa, multiply_add};
 
 /// The plain-Rust kernel for the baseline CPU (SSE2 on x86-64): always available.
@@ -33,7 +33,7 @@ impl Kernel for Portable {
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: &[f32],
+        ahead: Asks<'_>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA>(rows, k, bt, kp, ahead)
     }
@@ -58,13 +58,13 @@ pub(super) fn dot_columns<const ROWS: usize, const LANES: usize, const FUSED: bo
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: &[f32],
+    ahead: Asks<'_>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     assert!(rows.len() == ROWS * k && kp >= k && bt.len() >= COLUMNS_PER_PASS * kp);
     let full = k / LANES;
     let mut acc = [[[0.0f32; LANES]; COLUMNS_PER_PASS]; ROWS];
     for chunk in 0..full {
-        super::kernel::prefetch(ahead, chunk * ROWS * LANES, ROWS * LANES);
+        super::kernel::prefetch(&ahead, chunk * ROWS * LANES, ROWS * LANES);
         let x: [&[f32]; ROWS] = std::array::from_fn(|r| &rows[r * k + chunk * LANES..][..LANES]);
         for j in 0..COLUMNS_PER_PASS {
             let y = &bt[j * kp + chunk * LANES..][..LANES];
