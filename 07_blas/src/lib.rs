@@ -89,7 +89,10 @@
 //! parallelism (many requests to memory in flight at once): the hardware prefetcher stops at
 //! every 4 KiB page and the core is busy with the FMAs, so the kernel asks for the next group's
 //! rows itself, **into L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep
-//! many more misses in flight than L1; AMD's cores before Zen 4 fill L1 as well). The rows are
+//! many more misses in flight than L1; AMD's cores before Zen 4 fill L1 as well). It asks for
+//! each line three times, a group of rows ahead and again at half and a quarter of that
+//! distance: a prefetch is only a hint, which a core with its miss slots full may drop, and a
+//! dropped one costs a whole trip to memory when the row is read. The rows are
 //! handed to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else
 //! takes fewer blocks; each core takes its next block as it starts one, so that the end of a
 //! block asks for the start of the next. The arithmetic and the read overlap in part; what is
