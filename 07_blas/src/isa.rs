@@ -196,7 +196,7 @@ impl Isa {
             Isa::Avx512 => KernelShape {
                 gemm_tile: (14, 32),
                 lanes: 16,
-                dot_rows: 2,
+                dot_rows: 4,
                 scale_rows: 8,
                 fused: true,
             },

@@ -19,10 +19,10 @@
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
 //!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
 //!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
-//!   may drop. Where a
-//!   kernel's registers hold only part of the 10 columns (AVX2: 5), a group of up to 16 rows
-//!   goes through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and
-//!   the rows come from L2 on the second visit. The rows are handed to the cores
+//!   may drop. Where a kernel takes only part of the 10 columns per call (AVX2, whose
+//!   registers hold 5; AVX-512, 5 columns over four rows), a group of up to 16 rows goes
+//!   through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and the
+//!   rows come from L2 on the second visit. The rows are handed to the cores
 //!   (`std::thread::scope`) in blocks of 1024, each thread taking its next block as it starts
 //!   one, so that the end of a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,

@@ -12,11 +12,11 @@
 //! that its instructions may run, and its methods are safe to call.
 
 /// Columns of `c` that one pass of the many-rows path computes: the lesson's 10 classes, in
-/// one call of the kernel (`dot_columns`), or in two groups of 5 where the registers hold
-/// only half (AVX2).
+/// one call of the kernel (`dot_columns`), or in two groups of 5 (AVX2, whose registers hold
+/// only half; AVX-512, so that L1 holds only half of `bᵀ` at a time).
 ///
-/// With AVX-512 or NEON, two rows × 10 columns = 20 accumulators, which fit their 32 registers
-/// with room for the loads; a wider `b` takes several passes.
+/// With NEON, two rows × 10 columns = 20 accumulators, which fit its 32 registers with room
+/// for the loads; a wider `b` takes several passes.
 pub const COLUMNS_PER_PASS: usize = 10;
 
 /// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
