@@ -12,10 +12,11 @@
 //! Two micro-kernels, chosen by the number of rows:
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
-//!   31 KB: L1-sized). Each row of `a` is then dotted with the 10 packed columns, SIMD
-//!   **across `k`**: a register's worth of consecutive elements of the row (16 with AVX-512, 8
-//!   with AVX2, 4 with NEON) meets as many consecutive elements of each column, into 10
-//!   accumulator registers per row, reduced at the end of the row. No lane is wasted
+//!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
+//!   packed columns, SIMD **across `k`**: a register's worth of consecutive elements of the
+//!   row (16 with AVX-512, 8 with AVX2, 4 with NEON) meets as many consecutive elements of
+//!   each column, into one accumulator register per row and column, reduced at the end of
+//!   the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
 //!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
 //!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
@@ -69,9 +70,10 @@ const BLOCK_ROWS: usize = 1024;
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
 /// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
-/// rows a kernel asks the memory system for rows of `a`: one group on (see
-/// [`kernel::prefetch`]). A matter of memory latency and bandwidth, not of the instruction set;
-/// on the AVX2 machine it was measured on, half and twice this distance were both slower.
+/// rows a kernel first asks the memory system for rows of `a`: one group on (see
+/// [`kernel::prefetch`]; it asks again at about half and a quarter of that, [`kernel::Asks`]).
+/// A matter of memory latency and bandwidth, not of the instruction set; on the AVX2 machine
+/// it was measured on, half and twice this distance were both slower.
 const PREFETCH_ROWS: usize = 16;
 
 pub use crate::isa::Isa;
@@ -158,7 +160,8 @@ fn few_rows<K: Kernel>(
         macro_rules! block {
             ($rows:literal) => {{
                 let rows = &a[i * k..][..$rows * k];
-                store(c, i, nc, n, kernel.scale_rows::<$rows>(rows, k, b, n, nc))
+                let sums = kernel.scale_rows::<$rows>(rows, k, b, n, nc);
+                store(c, i, nc, n, sums, COLUMNS_PER_ROW)
             }};
         }
         while i < m {
@@ -190,9 +193,10 @@ fn many_rows<K: Kernel>(
     // (so that it never reads a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
     let kp = k.div_ceil(K::LANES) * K::LANES;
     let passes = n.div_ceil(COLUMNS_PER_PASS);
-    // Each packed column starts on a cache line's boundary (`kp` is a whole number of
-    // vectors, a whole number of lines with AVX-512), so that no load of `bᵀ` straddles two
-    // lines: the allocator's 16-byte alignment would make every 64-byte load do so.
+    // `bᵀ` starts on a cache line's boundary, and so does each packed column where `kp` is a
+    // whole number of lines (always with AVX-512's 16 lanes), so that no 64-byte load of it
+    // straddles two lines; the system allocator gives 16-byte alignment, with which every
+    // such load would.
     let len = passes * COLUMNS_PER_PASS * kp;
     let mut space = vec![0.0f32; len + crate::prefetch::FLOATS_PER_LINE];
     let start = space
@@ -272,11 +276,13 @@ fn rows_block<K: Kernel>(
                     rows: ahead,
                     part: j0 / K::DOT_COLUMNS,
                     parts,
+                    again: true,
                 },
                 false => Ahead {
                     rows: &[],
                     part: 0,
                     parts: 1,
+                    again: false,
                 },
             };
             dot_rows(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
@@ -295,6 +301,9 @@ struct Ahead<'a> {
     /// How many of the pass's groups of columns run on these rows: all of them, but for a `b`
     /// narrower than a pass.
     parts: usize,
+    /// Whether to ask for each line again, nearer to its read: on the first pass, whose calls
+    /// read the rows from memory, not on later ones (a `b` wider than a pass).
+    again: bool,
 }
 
 /// One group of columns of the many-rows path over a group of rows: `c[i, j] = Σ_p a[i, p] ·
@@ -304,12 +313,12 @@ struct Ahead<'a> {
 /// Each call asks for its share of the rows ahead: of the `ROWS · k` floats there that match
 /// its rows, the pass's groups of columns ask in turn, in memory order — the calls of group 0
 /// for the first part of the rows ahead, those of group 1 for the next — so that the
-/// requests go out as one stream. The same stream is asked for twice more, half and three
-/// quarters of a group behind (see [`kernel::Asks`]), so that each line is asked for a group
-/// of rows before it is read, and again at half and a quarter of that. Where `b` is narrower
-/// than a pass, the last group that runs also asks for the shares of the groups that do not.
-/// Where the rows ahead are used up, a call asks for its own rows (already in cache: a wasted
-/// hint).
+/// requests go out as one stream. On the first pass the same stream is asked for twice more,
+/// behind the first (see [`kernel::Asks`]), so that each line is asked for about a group of
+/// rows before it is read, and again at about half and a quarter of that. Where `b` is
+/// narrower than a pass, the last group that runs also asks for the shares of the groups
+/// that do not. Where the rows ahead are used up, a call asks for its own rows (already in
+/// cache: a wasted hint).
 #[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
 fn dot_rows<K: Kernel>(
     kernel: K,
@@ -334,37 +343,44 @@ fn dot_rows<K: Kernel>(
     };
     let groups = COLUMNS_PER_PASS / K::DOT_COLUMNS;
     let m = a.len() / k;
+    // Where each line of the rows ahead is asked for, along the stream of asks: first a
+    // group's worth of rows ahead of the calls that ask, then half and three quarters of a
+    // group's floats later, when it is half and a quarter as far from being read. The pass's
+    // `groups` groups of columns ask for the rows ahead in turn, but the rows are read in
+    // the first of them, so the asks move through the rows `groups` times slower than the
+    // reads: the lags shrink by as much. Later passes read the rows from cache and ask once.
+    let lags: [usize; kernel::ASKS] = match ahead.again {
+        true => [0, a.len() / 2 / groups, a.len() * 3 / 4 / groups],
+        false => [0; kernel::ASKS],
+    };
     let mut i = 0;
     // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
     macro_rules! block {
         ($rows:literal) => {{
             let rows = &a[i * k..][..$rows * k];
-            // Group `q`'s share of the rows ahead of this call's, `lag` floats nearer: the
-            // same stream of asks as with no lag, behind it by that much (see `Asks`). A
-            // position counts from the start of this group's rows, followed by the rows
-            // ahead; a share across the two (or past the end) is not asked for.
+            let len = $rows * k / groups;
+            // Group `q`'s share of the rows ahead of this call's, `lag` floats back along the
+            // stream of asks (see `lags`). A position counts from the start of this group's
+            // rows, followed by the rows ahead; a share across the two (or past the end) is
+            // not asked for.
             let share = |q: usize, lag: usize| {
-                let len = $rows * k / groups;
-                let from = (a.len() + (q * m + i) * k / groups).checked_sub(lag)?;
+                let from = a.len() + (q * m + i) * k / groups - lag; // `lag < a.len()`
                 match from.checked_sub(a.len()) {
                     None => a.get(from..from + len),
                     Some(from) => ahead.rows.get(from..from + len),
                 }
             };
-            // Each share asked for once a group ahead, then again at half and at a quarter
-            // of that distance.
-            let lags = [0, a.len() / 2, a.len() * 3 / 4];
             let asks: kernel::Asks<'_> =
-                std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(rows));
+                std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(&rows[..len]));
             let sums = kernel.dot_columns::<$rows>(rows, k, bt, kp, asks);
             if ahead.part + 1 == ahead.parts {
                 for q in ahead.parts..groups {
-                    for share in lags.iter().filter_map(|&lag| share(q, lag)) {
-                        kernel::ask(share, 0, share.len());
+                    for slice in lags.iter().filter_map(|&lag| share(q, lag)) {
+                        kernel::ask(slice, 0, slice.len());
                     }
                 }
             }
-            store(c, i, nc, ldc, sums)
+            store(c, i, nc, ldc, sums, K::DOT_COLUMNS)
         }};
     }
     while i < m {
@@ -388,7 +404,10 @@ fn group_rows<K: Kernel>(k: usize) -> usize {
 }
 
 /// Stores the first `nc` columns of a kernel's `ROWS` rows of sums into `c` from row `i` on
-/// (row `i` at `c[i * ldc..]`); returns `ROWS`, the rows done.
+/// (row `i` at `c[i * ldc..]`); returns `ROWS`, the rows done. `whole` is the most columns
+/// the kernel's call computes (a constant where the driver calls this): when `nc` is that
+/// many, each row is a copy of known length, a few moves, where `nc` elements would be a
+/// call to `memmove` per row.
 #[inline(always)]
 fn store<const COLUMNS: usize, const ROWS: usize>(
     c: &mut [f32],
@@ -396,12 +415,12 @@ fn store<const COLUMNS: usize, const ROWS: usize>(
     nc: usize,
     ldc: usize,
     sums: [[f32; COLUMNS]; ROWS],
+    whole: usize,
 ) -> usize {
     for (r, sums) in sums.iter().enumerate() {
         let row = &mut c[(i + r) * ldc..];
-        if nc == COLUMNS {
-            // A copy of known length: a few moves, where `nc` elements are a call to `memmove`.
-            row[..COLUMNS].copy_from_slice(sums);
+        if nc == whole {
+            row[..whole].copy_from_slice(&sums[..whole]);
         } else {
             row[..nc].copy_from_slice(&sums[..nc]);
         }

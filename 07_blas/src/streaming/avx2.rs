@@ -109,8 +109,9 @@ const HALF: usize = COLUMNS_PER_PASS / 2;
 /// [`Kernel::dot_columns`] on 5 columns: per 8 elements of `k`, one load from each row of
 /// `a` and one from each of the 5 packed columns, and `ROWS × 5` FMAs; the last, partial chunk
 /// of `k` is loaded with a mask (the packed columns are zero there, so their lanes add
-/// nothing). Per two chunks it asks for `ROWS · 8` floats of `ahead` (a line, for two rows):
-/// about `ROWS · k / 2` floats over a call, this call's share of the rows ahead.
+/// nothing). Per two chunks it asks for `ROWS · 8` floats of each slice of `ahead` (a line,
+/// for two rows): about `ROWS · k / 2` floats of each over a call, this call's shares of the
+/// rows ahead.
 ///
 /// # Safety
 ///

@@ -20,8 +20,9 @@ use crate::isa::Isa;
 /// of a 32 KB L1 (Zen 4's). With half the columns per call, L1 needs 16 KB of `bᵀ` at a time,
 /// a group of rows goes through each half in turn (the second time from L2), and each load
 /// of `bᵀ` feeds four FMAs instead of two: 9 loads per 20 FMAs, not 12. On the Zen 4 this
-/// was measured on, the lesson's product took clearly less time than with 10 columns and two
-/// rows, which the AVX2 kernel (5 columns because of its 16 registers) had beaten there.
+/// was measured on, 10 columns over two rows had been slower on the lesson's product than
+/// the AVX2 kernel, which takes 5 columns at a time because of its 16 registers. With 5
+/// columns over four rows, the AVX-512 kernel is the faster of the two there.
 const PART: usize = COLUMNS_PER_PASS / 2;
 
 /// Lanes of one register.

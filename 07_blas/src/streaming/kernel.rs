@@ -37,8 +37,9 @@ pub(super) trait Kernel: Copy + Send + Sync {
     const DOT_ROWS: usize;
 
     /// Packed columns of `bᵀ` per call to [`dot_columns`](Kernel::dot_columns):
-    /// [`COLUMNS_PER_PASS`], or a divisor of it where the registers hold fewer accumulators.
-    /// The driver then calls the kernel once per group of columns, over a group of rows.
+    /// [`COLUMNS_PER_PASS`], or a divisor of it, where the registers hold fewer accumulators
+    /// (AVX2) or so that L1 holds only part of `bᵀ` at a time (AVX-512). The driver then calls
+    /// the kernel once per group of columns, over a group of rows.
     const DOT_COLUMNS: usize;
 
     /// Rows of `a` per call to [`scale_rows`](Kernel::scale_rows): they share each load of a
@@ -89,9 +90,8 @@ pub(super) trait Kernel: Copy + Send + Sync {
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 }
 
-/// Times each line of the rows ahead is asked for: once a group of rows before its own group
-/// ([`super`]'s `PREFETCH_ROWS`), again at half and at a quarter of that distance (see
-/// [`Asks`]).
+/// Times each line of the rows ahead is asked for: about a group of rows before it is read
+/// ([`super`]'s `PREFETCH_ROWS`), again at about half and a quarter of that (see [`Asks`]).
 pub(super) const ASKS: usize = 3;
 
 /// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: [`ASKS`]

@@ -26,7 +26,7 @@ impl Kernel for Neon {
     const LANES: usize = LANES;
 
     /// Two rows × 10 columns = 20 accumulators of NEON's 32 registers, with two rows of `a`
-    /// and a column of `bᵀ` beside them: each load of `bᵀ` feeds two FMAs, as with AVX-512.
+    /// and a column of `bᵀ` beside them: each load of `bᵀ` feeds two FMAs.
     /// An Apple core starts four FMAs per cycle with a latency of 4: 20 independent sums keep
     /// it busy.
     const DOT_ROWS: usize = Isa::Neon.kernels().dot_rows;
@@ -83,9 +83,10 @@ fn dot_columns<const ROWS: usize>(
     let chunks = k / LANES;
     let mut acc = [[vdupq_n_f32(0.0); COLUMNS_PER_PASS]; ROWS];
     for chunk in 0..chunks {
-        // One hint per chunk, for as many floats of the rows ahead as the chunk reads of its
-        // own: every line is asked for once or twice. (Asking once per line means unrolling
-        // four chunks, which the compiler then schedules into more registers than there are.)
+        // One hint per chunk and slice of `ahead`, for as many floats of it as the chunk reads
+        // of its own rows: every line of each slice is asked for once or twice. (Asking once
+        // per line means unrolling four chunks, which the compiler then schedules into more
+        // registers than there are.)
         super::kernel::prefetch(&ahead, chunk * ROWS * LANES, ROWS * LANES);
         // SAFETY: `chunk < k / 4` and the slices' lengths, asserted above.
         unsafe { fma_chunk(&mut acc, rows, k, bt, kp, chunk) };
