@@ -302,7 +302,8 @@ struct Ahead<'a> {
     /// narrower than a pass.
     parts: usize,
     /// Whether to ask for each line again, nearer to its read: on the first pass, whose calls
-    /// read the rows from memory, not on later ones (a `b` wider than a pass).
+    /// read the rows from memory, not on later ones (a `b` wider than a pass), whose asks all
+    /// fall back to the call's own rows.
     again: bool,
 }
 
@@ -348,7 +349,8 @@ fn dot_rows<K: Kernel>(
     // group's floats later, when it is half and a quarter as far from being read. The pass's
     // `groups` groups of columns ask for the rows ahead in turn, but the rows are read in
     // the first of them, so the asks move through the rows `groups` times slower than the
-    // reads: the lags shrink by as much. Later passes read the rows from cache and ask once.
+    // reads: the lags shrink by as much. Later passes read the rows from cache: there the
+    // three asks are the same wasted hint, a call's own rows (they have no rows ahead).
     let lags: [usize; kernel::ASKS] = match ahead.again {
         true => [0, a.len() / 2 / groups, a.len() * 3 / 4 / groups],
         false => [0; kernel::ASKS],
