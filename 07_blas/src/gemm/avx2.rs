@@ -33,20 +33,7 @@ unsafe impl MicroKernel for Avx2 {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
 
-    #[inline(always)]
-    unsafe fn tile(
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx2::<MR>(k, a, b, c, rsc, store) }
-    }
-
-    super::kernel::tile_rows_by_height!(tile_avx2: 1 2 3 4 5);
+    super::kernel::tiles_by_height!(tile_avx2: 1 2 3 4 5);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {

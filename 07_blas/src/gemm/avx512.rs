@@ -38,20 +38,7 @@ unsafe impl MicroKernel for Avx512 {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
-    #[inline(always)]
-    unsafe fn tile(
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // SAFETY: the caller checked `supported()` and keeps the operand contract.
-        unsafe { tile_avx512::<MR>(k, a, b, c, rsc, store) }
-    }
-
-    super::kernel::tile_rows_by_height!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13);
+    super::kernel::tiles_by_height!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {

@@ -155,12 +155,25 @@ pub(crate) unsafe trait MicroKernel: Sized {
     }
 }
 
-/// A kernel's [`MicroKernel::tile_rows`], written once for all of them: `$tile::<ROWS>`
-/// computes the first `ROWS` rows of the tile, and the method calls it for each height
-/// `1 .. MR` listed (checked against `MR` at compile time), so that the bottom edge computes
-/// and reads no padding row.
-macro_rules! tile_rows_by_height {
+/// A kernel's [`MicroKernel::tile`] and [`MicroKernel::tile_rows`], written once for all of
+/// them: `$tile::<ROWS>` computes the first `ROWS` rows of the tile; `tile` calls it for all
+/// `MR`, and `tile_rows` for each height `1 .. MR` listed (checked against `MR` at compile
+/// time), so that the bottom edge computes and reads no padding row.
+macro_rules! tiles_by_height {
     ($tile:ident: $($height:literal)*) => {
+        #[inline(always)]
+        unsafe fn tile(
+            k: usize,
+            a: impl Sliver,
+            b: impl Sliver,
+            c: *mut f32,
+            rsc: usize,
+            store: Store,
+        ) {
+            // SAFETY: the caller checked `supported()` and keeps the operand contract.
+            unsafe { $tile::<MR>(k, a, b, c, rsc, store) }
+        }
+
         #[inline(always)]
         unsafe fn tile_rows(
             rows: usize,
@@ -181,7 +194,7 @@ macro_rules! tile_rows_by_height {
         }
     };
 }
-pub(crate) use tile_rows_by_height;
+pub(crate) use tiles_by_height;
 
 /// [`MicroKernel::tile`] for the `rows × columns` corner of a tile at an edge of `C`
 /// (`rows ≤ MR`, `columns ≤ NR`): the kernel computes the `rows` rows of a whole-width tile

@@ -38,20 +38,7 @@ unsafe impl MicroKernel for Neon {
         true
     }
 
-    #[inline(always)]
-    unsafe fn tile(
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // SAFETY: NEON is in every ARM64 CPU; the caller keeps the operand contract.
-        unsafe { tile_neon::<MR>(k, a, b, c, rsc, store) }
-    }
-
-    super::kernel::tile_rows_by_height!(tile_neon: 1 2 3 4 5 6 7);
+    super::kernel::tiles_by_height!(tile_neon: 1 2 3 4 5 6 7);
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).

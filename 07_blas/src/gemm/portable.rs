@@ -23,20 +23,7 @@ unsafe impl MicroKernel for Portable {
         true
     }
 
-    #[inline(always)]
-    unsafe fn tile(
-        k: usize,
-        a: impl Sliver,
-        b: impl Sliver,
-        c: *mut f32,
-        rsc: usize,
-        store: Store,
-    ) {
-        // SAFETY: the caller keeps the operand contract.
-        unsafe { tile_portable::<MR>(k, a, b, c, rsc, store) }
-    }
-
-    super::kernel::tile_rows_by_height!(tile_portable: 1 2 3);
+    super::kernel::tiles_by_height!(tile_portable: 1 2 3);
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).
