@@ -50,7 +50,7 @@ pub use crate::machine::Caches;
 pub use blocks::Blocks;
 pub(crate) use driver::cores;
 
-use kernel::{MicroKernel, Packed, Store};
+use kernel::{MicroKernel, Packed, Store, TileOfC};
 
 /// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
 /// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 32 µs. <!-- fact -->
@@ -148,6 +148,7 @@ fn measure_rate<K: MicroKernel>() -> Option<f64> {
                 c.as_mut_ptr(),
                 K::NR,
                 Store::Write,
+                TileOfC::Warm,
             );
         }
         black_box(&mut c);

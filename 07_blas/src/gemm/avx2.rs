@@ -12,7 +12,7 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{MicroKernel, Sliver, Store};
+use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
 
@@ -59,7 +59,7 @@ unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
 /// As [`MicroKernel::tile`], on a CPU with AVX2 and FMA, with `a` readable and `c` valid for
 /// `ROWS` rows.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const ROWS: usize>(
+unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
     k: usize,
     a: impl Sliver,
     b: impl Sliver,

@@ -14,7 +14,7 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{MicroKernel, Sliver, Store};
+use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
 
@@ -64,7 +64,7 @@ unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
 /// As [`MicroKernel::tile`], on a CPU with AVX-512F, with `a` readable and `c` valid for `ROWS`
 /// rows.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const ROWS: usize>(
+unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
     k: usize,
     a: impl Sliver,
     b: impl Sliver,
@@ -74,10 +74,11 @@ unsafe fn tile_avx512<const ROWS: usize>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
-    // The tile of `c` is touched only at the end, and it is rarely in L1: its 14 rows are a row
-    // of `c` apart, often a multiple of 4 KiB, so they compete for the same few sets of L1.
-    // Ask for it into L2 now and into L1 a few steps before the end, so the loads overlap the
-    // arithmetic instead of following it.
+    // The tile of `c` is touched only at the end. In a large `C` (`TileOfC::Cold`) it is rarely
+    // in L1: its 14 rows are a row of `c` apart, often a multiple of 4 KiB, so they compete for
+    // the same few sets of L1. Ask for it into L2 now and into L1 a few steps before the end,
+    // so the loads overlap the arithmetic instead of following it. A warm tile is not asked
+    // for: in a small product the requests cost more than they save.
     let prefetch = |to_l1: bool| {
         for i in 0..ROWS {
             for v in 0..VECTORS {
@@ -91,10 +92,12 @@ unsafe fn tile_avx512<const ROWS: usize>(
             }
         }
     };
-    prefetch(false);
+    if FETCH_C {
+        prefetch(false);
+    }
     let early = k.saturating_sub(PREFETCH_STEPS);
     for p in 0..k {
-        if p == early {
+        if FETCH_C && p == early {
             prefetch(true);
         }
         let mut b_row = [_mm512_setzero_ps(); VECTORS];

@@ -14,9 +14,13 @@
 //! first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
-//! Before the kernel works on a full-width tile, the tile's rows of `C` are prefetched into L1
-//! ([`prefetch_tile`]), so that the kernel's last act, storing its sums into `C`, does not
-//! wait on memory.
+//! Before the kernel works on a full-width tile of a large `C`, the tile's rows are prefetched
+//! into L1 ([`prefetch_tile`]), so that the kernel's last act, storing its sums into `C`, does
+//! not wait on memory; a small `C`, in cache already, is not ([`TileOfC`]).
+//!
+//! A product that one thread does whole, with a row-major `A` and `B` small enough to be read
+//! in place whole, skips all of this: one block, one panel, straight to the kernels
+//! ([`whole_in_place`]).
 
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock};
@@ -24,7 +28,7 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, tile_part};
+use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use super::pack::{give_back, pack_a, take_buffer};
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
@@ -48,11 +52,13 @@ pub(crate) fn run<K: MicroKernel>(
     // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
     // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
     let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
+    // Whether that many elements are few enough to be read where they are.
+    let fits = |elements: usize| elements.saturating_mul(size_of::<f32>()) <= in_place_up_to;
     // A tall block of `A` pays off by reusing each sliver of `B` it meets, fetched from L3,
     // for many tiles. When the whole panel of `B` is small enough to stay in L2 anyway (the
     // lesson's `n = 10`: one sliver), it does not, and a block of a row-major `A` short
     // enough to be read in place saves copying every row of `A` into the packing buffer.
-    let small_panel = kc * n.min(nc) * size_of::<f32>() <= in_place_up_to;
+    let small_panel = fits(kc * n.min(nc));
     let mc = if small_panel && a.strides()[1] == 1 {
         let in_place_rows = in_place_up_to / (kc * size_of::<f32>()) / K::MR * K::MR;
         mc.min(in_place_rows.max(K::MR))
@@ -66,6 +72,27 @@ pub(crate) fn run<K: MicroKernel>(
         mc.min(m)
     };
     let threads = threads.min(m.div_ceil(rows));
+    // A `C` no larger than a block read in place stays in cache from one panel of `k` to the
+    // next (and a small one fresh from the allocator usually is there already): its tiles
+    // are not prefetched.
+    let c_tile = if fits(m * n) {
+        TileOfC::Warm
+    } else {
+        TileOfC::Cold
+    };
+    // One thread, one panel of `k` and of columns, and a row-major `A` and `B` small enough to
+    // be read in place whole: nothing to cut, share or pack.
+    if threads == 1
+        && k <= kc
+        && n <= nc
+        && a.strides()[1] == 1
+        && b.strides()[1] == 1
+        && fits(m * k)
+        && fits(k * n)
+    {
+        whole_in_place::<K>(a, b, c, c_tile);
+        return;
+    }
     let mut buffer = take_buffer();
     for jc in (0..n).step_by(nc) {
         let columns = nc.min(n - jc);
@@ -75,32 +102,14 @@ pub(crate) fn run<K: MicroKernel>(
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
             // A small panel of a row-major `B` is read where it is, as a small block of `A`
-            // is below. Its last, partial sliver is packed, with its zero columns: the kernel
-            // loads the `NR` columns of a step in whole vectors, which past `n` would read
-            // outside `b`.
-            let read_b_in_place =
-                b.strides()[1] == 1 && depth * columns * size_of::<f32>() <= in_place_up_to;
-            let packed_columns = if read_b_in_place {
-                columns % K::NR
+            // is below.
+            let panel_b = if b.strides()[1] == 1 && fits(depth * columns) {
+                panel_in_place::<K>(panel, &mut buffer)
             } else {
-                columns
-            };
-            let packed_len = depth * packed_columns.next_multiple_of(K::NR);
-            if buffer.len() < packed_len {
-                buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
-            }
-            let panel_b = if read_b_in_place {
-                let whole = columns / K::NR;
-                let edge = panel.slice(s![.., whole * K::NR..]);
-                // SAFETY: `run`'s caller checked `K::supported()`.
-                unsafe { K::pack_b(edge, &mut buffer[..packed_len]) };
-                PanelOfB::InPlace {
-                    origin: panel.as_ptr(),
-                    ldb: panel.strides()[0],
-                    whole,
-                    edge: buffer.as_ptr(),
+                let packed_len = depth * columns.next_multiple_of(K::NR);
+                if buffer.len() < packed_len {
+                    buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
                 }
-            } else {
                 PanelOfB::Packed(BSliver::cut::<K>(panel, &mut buffer[..packed_len]))
             };
             let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
@@ -111,11 +120,9 @@ pub(crate) fn run<K: MicroKernel>(
                     Some((first, block))
                 },
             ));
-            // Blocks of a row-major `A` small enough to stay in cache are read where they are:
-            // each step's `MR` elements are a column of the sliver, `lda` apart, which the
-            // kernel broadcasts one by one anyway, so packing would only copy them.
-            let read_a_in_place =
-                a.strides()[1] == 1 && rows.min(m) * depth * size_of::<f32>() <= in_place_up_to;
+            // Blocks of a row-major `A` small enough to stay in cache are read where they are
+            // ([`a_in_place`]).
+            let read_a_in_place = a.strides()[1] == 1 && fits(rows.min(m) * depth);
             let work = |worker: usize| {
                 // First this thread's share of the panel's slivers of `B`, every `threads`-th
                 // one: packed side by side, instead of by whichever thread reaches each first
@@ -138,21 +145,13 @@ pub(crate) fn run<K: MicroKernel>(
                     let block = a.slice(s![i..i + height, pc..pc + depth]);
                     let c = &mut c[jc..];
                     if read_a_in_place {
-                        // Every sliver straight from `a`, the last, partial one too: the
-                        // kernel reads only its rows (`tile_rows`, `tile_part`).
-                        let lda = block.strides()[0];
-                        let origin = block.as_ptr();
-                        let a_sliver = |ir: usize| Strided {
-                            ptr: origin.wrapping_offset((ir * K::MR) as isize * lda),
-                            stride_i: lda,
-                            stride_p: 1,
-                        };
-                        // SAFETY: the caller checked `K::supported()`; sliver `ir` is the
-                        // block's rows from `ir · MR` on (`depth` adjacent elements each, `lda`
-                        // apart): `MR` of them but for the last sliver, of which the kernel
-                        // reads only the rows inside the block.
+                        let a_sliver = a_in_place::<K>(block);
+                        // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers
+                        // are readable for the block's rows.
                         unsafe {
-                            panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n, store)
+                            panel_b.multiply::<K, _>(
+                                depth, a_sliver, height, columns, c, n, store, c_tile,
+                            )
                         };
                     } else {
                         pack_a(block, K::MR, &mut a_block);
@@ -161,7 +160,9 @@ pub(crate) fn run<K: MicroKernel>(
                         // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
                         // sliver whole, `MR · depth` elements, zero rows included.
                         unsafe {
-                            panel_b.multiply::<K, _>(depth, a_sliver, height, columns, c, n, store)
+                            panel_b.multiply::<K, _>(
+                                depth, a_sliver, height, columns, c, n, store, c_tile,
+                            )
                         };
                     }
                 }
@@ -184,6 +185,78 @@ pub(crate) fn run<K: MicroKernel>(
         }
     }
     give_back(buffer);
+}
+
+/// [`run`] for a product that needs none of its machinery: one thread, and a row-major `a`
+/// and `b` each small enough to be read in place whole, so one block of `A` and one panel of
+/// `B`, with nothing to pack but the last, partial sliver of `B`. It goes straight to the
+/// kernels, skipping what the general path spends on each block and panel (the lock the
+/// threads take blocks from, the pool of packing buffers, the views of `a` and `b`): little,
+/// but a small product is little too.
+///
+/// The caller has checked `K::supported()`, that no dimension is zero, and those conditions.
+fn whole_in_place<K: MicroKernel>(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut [MaybeUninit<f32>],
+    c_tile: TileOfC,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let mut edge = if n % K::NR == 0 {
+        Vec::new()
+    } else {
+        take_buffer()
+    };
+    let panel_b = panel_in_place::<K>(b, &mut edge);
+    // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers are readable for the
+    // `m` rows of `a`, and `panel_in_place`'s for the `n` columns of `b`; `c` is the whole
+    // `(m, n)` output, written (`Store::Write`) by the one panel of `k`.
+    unsafe {
+        panel_b.multiply::<K, _>(k, a_in_place::<K>(a), m, n, c, n, Store::Write, c_tile);
+    }
+    if edge.capacity() > 0 {
+        give_back(edge);
+    }
+}
+
+/// The slivers of a block of a row-major `A` read where it is, for [`PanelOfB::multiply`]:
+/// sliver `ir` is the block's rows from `ir · MR` on, the last, partial one too (the kernel
+/// reads only the rows inside the block: `tile_rows`, `tile_part`). Each step's `MR` elements
+/// are a column of the sliver, `lda` apart, which the kernel broadcasts one by one anyway, so
+/// packing would only copy them.
+fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> Strided {
+    let (origin, lda) = (block.as_ptr(), block.strides()[0]);
+    move |ir| Strided {
+        ptr: origin.wrapping_offset((ir * K::MR) as isize * lda),
+        stride_i: lda,
+        stride_p: 1,
+    }
+}
+
+/// A panel of a row-major `B` read where it is: its whole slivers in place, and its last,
+/// partial one packed into `buffer` with its zero columns (the kernel loads the `NR` columns
+/// of a step in whole vectors, which past the panel's edge would read outside `b`).
+fn panel_in_place<'a, K: MicroKernel>(
+    panel: ArrayView2<'_, f32>,
+    buffer: &mut Vec<f32>,
+) -> PanelOfB<'a> {
+    let (depth, columns) = panel.dim();
+    let whole = columns / K::NR;
+    let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
+    if packed_len > 0 {
+        if buffer.len() < packed_len {
+            buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
+        }
+        let edge = panel.slice(s![.., whole * K::NR..]);
+        // SAFETY: `run`'s caller checked `K::supported()`.
+        unsafe { K::pack_b(edge, &mut buffer[..packed_len]) };
+    }
+    PanelOfB::InPlace {
+        origin: panel.as_ptr(),
+        ldb: panel.strides()[0],
+        whole,
+        edge: buffer.as_ptr(),
+    }
 }
 
 /// Cuts `m` rows into the fewest blocks of at most `rows` rows (at least one tile each) that
@@ -279,6 +352,7 @@ impl PanelOfB<'_> {
         c: &mut [MaybeUninit<f32>],
         rsc: usize,
         store: Store,
+        c_tile: TileOfC,
     ) {
         match self {
             PanelOfB::Packed(slivers) => {
@@ -286,7 +360,9 @@ impl PanelOfB<'_> {
                 // SAFETY: the caller's contract for `A`; each sliver of `B` is packed whole,
                 // `NR · depth` elements.
                 unsafe {
-                    macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc, store)
+                    macro_kernel::<K, _, _>(
+                        depth, a_sliver, rows, b_sliver, columns, c, rsc, store, c_tile,
+                    )
                 }
             }
             &PanelOfB::InPlace {
@@ -314,7 +390,9 @@ impl PanelOfB<'_> {
                 // columns of the panel for `depth` rows `ldb` apart, and the last is packed
                 // with its zero columns.
                 unsafe {
-                    macro_kernel::<K, _, _>(depth, a_sliver, rows, b_sliver, columns, c, rsc, store)
+                    macro_kernel::<K, _, _>(
+                        depth, a_sliver, rows, b_sliver, columns, c, rsc, store, c_tile,
+                    )
                 }
             }
         }
@@ -364,7 +442,8 @@ impl<'a> BSliver<'a> {
 /// `c += A·B` (`c = A·B` when `store` is [`Store::Write`]) for a block of `A` (`rows` rows,
 /// its sliver `ir` at `a_sliver(ir)`: packed, or in place) and a panel of `B` (`columns`
 /// columns, its sliver `jr` at `b_sliver(jr)`), `c` starting at the block's first element
-/// with rows `rsc` apart.
+/// with rows `rsc` apart. Each full-width tile is prefetched first when `c_tile` says `C` is
+/// cold ([`prefetch_tile`]), and the kernel is told the same.
 ///
 /// # Safety
 ///
@@ -385,6 +464,7 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     c: &mut [MaybeUninit<f32>],
     rsc: usize,
     store: Store,
+    c_tile: TileOfC,
 ) {
     for jr in 0..columns.div_ceil(K::NR) {
         let j0 = jr * K::NR;
@@ -395,16 +475,18 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             let (a, b) = (a_sliver(ir), b_sliver(jr));
             if width == K::NR {
                 let tile = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + K::NR];
-                prefetch_tile::<K>(tile, height, rsc);
+                if c_tile == TileOfC::Cold {
+                    prefetch_tile::<K>(tile, height, rsc);
+                }
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
                 // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
                 // elements, `rsc` apart, which an earlier panel wrote if `store` is `Add`.
                 unsafe {
                     let tile = tile.as_mut_ptr().cast::<f32>();
                     if height == K::MR {
-                        K::tile(depth, a, b, tile, rsc, store);
+                        K::tile(depth, a, b, tile, rsc, store, c_tile);
                     } else {
-                        K::tile_rows(height, depth, a, b, tile, rsc, store);
+                        K::tile_rows(height, depth, a, b, tile, rsc, store, c_tile);
                     }
                 }
             } else {
@@ -430,7 +512,11 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 /// own page, and not touched since the last panel of `B`: without the hint, the kernel's last
 /// act waits on two or three misses to L3 or memory per row (12 for the AVX2 tile of 6 rows).
 /// With it, the misses overlap the arithmetic (BLIS's kernels do the same).
-#[inline(always)]
+///
+/// A call, not inlined: inlined, the compiler keeps the address of every row of the next tile
+/// up to date through the whole loop over tiles, on the stack, whether or not the tile is
+/// asked for (a warm `C`'s is not).
+#[inline(never)]
 fn prefetch_tile<K: MicroKernel>(tile: &[MaybeUninit<f32>], rows: usize, rsc: usize) {
     for i in 0..rows {
         let row = &tile[i * rsc..][..K::NR];

@@ -41,6 +41,20 @@ impl Store {
     }
 }
 
+/// Where a micro-kernel's tile of `C` is likely to be when the kernel starts, which says
+/// whether the kernel asks for it ahead of its last act, storing the sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TileOfC {
+    /// In cache: a `C` no larger than the part of L2 a block read in place may take (the
+    /// first panel of `k` has just written it, or the allocator has just handed it over),
+    /// or a scratch tile. Asking for it again only costs the requests.
+    Warm,
+    /// Likely out of L1 and L2 (a large `C`, whose tiles are a row of `C` apart and were last
+    /// touched a whole panel ago): the kernels that prefetch ask for it while they compute,
+    /// so that its misses overlap the arithmetic instead of following it.
+    Cold,
+}
+
 /// The largest `MR · NR` of any kernel: the size of a scratch tile.
 pub(crate) const MAX_TILE: usize = 512;
 
@@ -110,7 +124,8 @@ pub(crate) unsafe trait MicroKernel: Sized {
     fn supported() -> bool;
 
     /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR` (`=` instead of
-    /// `+=` when `store` is [`Store::Write`]).
+    /// `+=` when `store` is [`Store::Write`]); a [`TileOfC::Cold`] tile is prefetched by the
+    /// kernels that prefetch (AVX-512, NEON).
     ///
     /// # Safety
     ///
@@ -120,7 +135,15 @@ pub(crate) unsafe trait MicroKernel: Sized {
     /// `MR` rows of `NR` contiguous elements, `rsc` apart, and nothing else accesses them during
     /// the call. With [`Store::Add`] those elements are read too, so they must be initialised;
     /// with [`Store::Write`] they may not be, and are not read.
-    unsafe fn tile(k: usize, a: impl Sliver, b: impl Sliver, c: *mut f32, rsc: usize, store: Store);
+    unsafe fn tile(
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+        c_tile: TileOfC,
+    );
 
     /// [`MicroKernel::tile`] for the first `rows` rows of the tile only (`0 < rows < MR`), at
     /// the bottom edge of `C`: one kernel per height, compiled from the same code, which
@@ -132,6 +155,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
     ///
     /// As [`MicroKernel::tile`], with `a` readable for `i < rows` only and `c` valid for
     /// `rows` rows, instead of `MR`.
+    #[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the height.
     unsafe fn tile_rows(
         rows: usize,
         k: usize,
@@ -140,6 +164,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
         c: *mut f32,
         rsc: usize,
         store: Store,
+        c_tile: TileOfC,
     );
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
@@ -156,9 +181,12 @@ pub(crate) unsafe trait MicroKernel: Sized {
 }
 
 /// A kernel's [`MicroKernel::tile`] and [`MicroKernel::tile_rows`], written once for all of
-/// them: `$tile::<ROWS>` computes the first `ROWS` rows of the tile; `tile` calls it for all
-/// `MR`, and `tile_rows` for each height `1 .. MR` listed (checked against `MR` at compile
-/// time), so that the bottom edge computes and reads no padding row.
+/// them: `$tile::<ROWS, FETCH_C>` computes the first `ROWS` rows of the tile; `tile` calls it
+/// for all `MR`, and `tile_rows` for each height `1 .. MR` listed (checked against `MR` at
+/// compile time), so that the bottom edge computes and reads no padding row. `FETCH_C` is
+/// whether the kernel prefetches its tile of `C` ([`TileOfC::Cold`]): a constant, so that
+/// for a warm tile the kernel is compiled without a trace of the prefetches, whose addresses
+/// would otherwise take registers and stack through the whole loop.
 macro_rules! tiles_by_height {
     ($tile:ident: $($height:literal)*) => {
         #[inline(always)]
@@ -169,12 +197,19 @@ macro_rules! tiles_by_height {
             c: *mut f32,
             rsc: usize,
             store: Store,
+            c_tile: TileOfC,
         ) {
             // SAFETY: the caller checked `supported()` and keeps the operand contract.
-            unsafe { $tile::<MR>(k, a, b, c, rsc, store) }
+            unsafe {
+                match c_tile {
+                    TileOfC::Cold => $tile::<MR, true>(k, a, b, c, rsc, store),
+                    TileOfC::Warm => $tile::<MR, false>(k, a, b, c, rsc, store),
+                }
+            }
         }
 
         #[inline(always)]
+        #[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the height.
         unsafe fn tile_rows(
             rows: usize,
             k: usize,
@@ -183,12 +218,18 @@ macro_rules! tiles_by_height {
             c: *mut f32,
             rsc: usize,
             store: Store,
+            c_tile: TileOfC,
         ) {
             const { assert!(MR == [$($height),*].len() + 1, "one height for each of 1 .. MR") };
             match rows {
                 // SAFETY: the caller checked `supported()`, keeps the operand contract for
                 // `rows` rows of `a`, and gives `rows` rows of `c`.
-                $($height => unsafe { $tile::<$height>(k, a, b, c, rsc, store) },)*
+                $($height => unsafe {
+                    match c_tile {
+                        TileOfC::Cold => $tile::<$height, true>(k, a, b, c, rsc, store),
+                        TileOfC::Warm => $tile::<$height, false>(k, a, b, c, rsc, store),
+                    }
+                },)*
                 _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
             }
         }
@@ -205,7 +246,11 @@ pub(crate) use tiles_by_height;
 ///
 /// As [`MicroKernel::tile`], with `a` readable for `i < rows` only and `c` valid for `rows`
 /// rows of `columns` elements, instead of `MR` rows of `NR`.
-#[inline(always)]
+///
+/// A call, not inlined: a right edge comes once per row of tiles, and inlined into the loop
+/// over tiles its copy, unrolled over the rows, has the compiler keep the address of every
+/// row up to date through the whole loop, on the stack.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the size of the part.
 pub(crate) unsafe fn tile_part<K: MicroKernel>(
     rows: usize,
@@ -224,9 +269,9 @@ pub(crate) unsafe fn tile_part<K: MicroKernel>(
     unsafe {
         let scratch = scratch.as_mut_ptr();
         if rows == K::MR {
-            K::tile(k, a, b, scratch, K::NR, Store::Write);
+            K::tile(k, a, b, scratch, K::NR, Store::Write, TileOfC::Warm);
         } else {
-            K::tile_rows(rows, k, a, b, scratch, K::NR, Store::Write);
+            K::tile_rows(rows, k, a, b, scratch, K::NR, Store::Write, TileOfC::Warm);
         }
     }
     for (i, row) in scratch.chunks_exact(K::NR).take(rows).enumerate() {

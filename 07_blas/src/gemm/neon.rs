@@ -15,7 +15,7 @@
 
 use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
 
-use super::kernel::{MicroKernel, Sliver, Store};
+use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
 use crate::isa::Isa;
 
 /// The NEON kernel.
@@ -49,7 +49,7 @@ unsafe impl MicroKernel for Neon {
 /// only says what
 /// every ARM64 CPU has; the intrinsics ask for it.)
 #[target_feature(enable = "neon")]
-unsafe fn tile_neon<const ROWS: usize>(
+unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
     k: usize,
     a: impl Sliver,
     b: impl Sliver,
@@ -59,8 +59,8 @@ unsafe fn tile_neon<const ROWS: usize>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
-    // The tile of `c` is touched only at the end: ask for it into L2 now and into L1 a few
-    // steps before the end (see the AVX-512 kernel for why it is rarely in L1).
+    // The tile of `c` is touched only at the end: a cold one is asked for into L2 now and into
+    // L1 a few steps before the end (see the AVX-512 kernel for why it is rarely in L1).
     let prefetch = |to_l1: bool| {
         for i in 0..ROWS {
             // One request per 64 bytes: the row's 12 floats are 48 bytes, in at most two lines.
@@ -74,10 +74,12 @@ unsafe fn tile_neon<const ROWS: usize>(
             }
         }
     };
-    prefetch(false);
+    if FETCH_C {
+        prefetch(false);
+    }
     let early = k.saturating_sub(PREFETCH_STEPS);
     for p in 0..k {
-        if p == early {
+        if FETCH_C && p == early {
             prefetch(true);
         }
         let mut b_row = [vdupq_n_f32(0.0); VECTORS];

@@ -5,7 +5,7 @@
 //! what the target allows. Fused multiply-adds where the target's baseline has them (ARM64;
 //! see [`BASELINE_FMA`]), a multiply and an add otherwise.
 
-use super::kernel::{MicroKernel, Sliver, Store};
+use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
 use crate::isa::{BASELINE_FMA, Isa, multiply_add};
 
 /// The portable kernel.
@@ -32,7 +32,7 @@ unsafe impl MicroKernel for Portable {
 ///
 /// As [`MicroKernel::tile`], with `a` readable and `c` valid for `ROWS` rows.
 #[inline(always)]
-unsafe fn tile_portable<const ROWS: usize>(
+unsafe fn tile_portable<const ROWS: usize, const FETCH_C: bool>(
     k: usize,
     a: impl Sliver,
     b: impl Sliver,

@@ -8,7 +8,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use super::kernel::{MicroKernel, Store, Strided};
+use super::kernel::{MicroKernel, Store, Strided, TileOfC};
 
 /// `c = a @ b` for `c` a zeroed, row-major contiguous `(m, n)` array (the whole tiles are
 /// written, the strips past them added to the zeros).
@@ -40,7 +40,7 @@ pub(crate) fn run<K: MicroKernel>(
                     stride_i: 1,
                     stride_p: n as isize,
                 };
-                K::tile(k, a, b, tile.as_mut_ptr(), n, Store::Write);
+                K::tile(k, a, b, tile.as_mut_ptr(), n, Store::Write, TileOfC::Cold);
             }
         }
     }
