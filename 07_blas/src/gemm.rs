@@ -212,7 +212,9 @@ pub struct Plan {
     /// Bytes of a block of a row-major `A`, or of a panel of a row-major `B`, up to which the
     /// kernel reads it in place instead of packing it (0: always packed). Packing pays for
     /// itself on large blocks, whose rows would otherwise fight over the same sets of L1; on a
-    /// small one it only costs the copy.
+    /// small one it only costs the copy. The same limit says when a `C` is small enough to be
+    /// in cache, and not prefetched, and when a product on one thread is small enough to skip
+    /// the blocking altogether (0: neither).
     pub in_place_up_to: usize,
 }
 

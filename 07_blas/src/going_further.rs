@@ -134,8 +134,8 @@
 //! near the end of their loop, so that their last act, storing into `C`, does not wait on
 //! memory. A `C` small enough to stay in cache (no larger than the blocks read in place, below)
 //! is not prefetched: it is there already, and in a small product the requests cost more than
-//! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool (rayon's) of one
-//! thread fewer than the cores, whose threads wait between products, since starting a thread
+//! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool (rayon's)
+//! of one thread fewer than the cores, whose threads wait between products, since starting a thread
 //! costs as much as a small product (with a helper for every core, an idle one looking for work
 //! took a core from a busy one and made `square-256` land at one of two speeds from run to
 //! run). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
@@ -158,13 +158,13 @@
 //! matrix apart, would compete for the same few sets of L1. When the whole panel of `B` fits
 //! within that same limit (the lesson's ten columns), it stays in L2 anyway, so a tall block of
 //! `A` saves no fetches from L3; the block is then cut to the rows that can be read in place,
-//! saving the copy of `A`. And when one thread does the whole product and both `A` and `B` can
-//! be read in place whole, the driver goes straight to the kernels: one block, one panel,
-//! nothing to share and nothing to pack but the last, partial sliver of `B`, so nothing of the
-//! bookkeeping above (BLIS's small-matrix path and OpenBLAS's small-matrix kernels skip it
-//! likewise). The same driver runs (b) and (c) with one thread and every block
-//! packed, and (b) with blocks as large as the matrices; the micro-kernel is its only parameter
-//! (`gemm/driver.rs`):
+//! saving the copy of `A`. And when one thread does the whole product, in one panel of `k` and
+//! of columns, and both `A` and `B` can be read in place whole, the driver goes straight to the
+//! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
+//! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's
+//! small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one thread
+//! and every block packed, and (b) with blocks as large as the matrices; the micro-kernel is
+//! its only parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!

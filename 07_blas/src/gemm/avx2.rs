@@ -53,6 +53,8 @@ unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).
+/// `FETCH_C` is ignored: this kernel does not prefetch its tile of `C` (for a cold one, the
+/// driver does, before the call).
 ///
 /// # Safety
 ///

@@ -57,7 +57,8 @@ unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
     pack_b_into(block, NR, out);
 }
 
-/// The first `ROWS` rows of the tile (`MR`: all of them).
+/// The first `ROWS` rows of the tile (`MR`: all of them), asking for the tile of `C` ahead
+/// when `FETCH_C` ([`TileOfC::Cold`]).
 ///
 /// # Safety
 ///
@@ -77,8 +78,7 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
     // The tile of `c` is touched only at the end. In a large `C` (`TileOfC::Cold`) it is rarely
     // in L1: its 14 rows are a row of `c` apart, often a multiple of 4 KiB, so they compete for
     // the same few sets of L1. Ask for it into L2 now and into L1 a few steps before the end,
-    // so the loads overlap the arithmetic instead of following it. A warm tile is not asked
-    // for: in a small product the requests cost more than they save.
+    // so the loads overlap the arithmetic instead of following it.
     let prefetch = |to_l1: bool| {
         for i in 0..ROWS {
             for v in 0..VECTORS {

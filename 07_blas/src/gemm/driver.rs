@@ -18,9 +18,9 @@
 //! into L1 ([`prefetch_tile`]), so that the kernel's last act, storing its sums into `C`, does
 //! not wait on memory; a small `C`, in cache already, is not ([`TileOfC`]).
 //!
-//! A product that one thread does whole, with a row-major `A` and `B` small enough to be read
-//! in place whole, skips all of this: one block, one panel, straight to the kernels
-//! ([`whole_in_place`]).
+//! A product that one thread does whole in one panel of `k` and of columns, with a row-major
+//! `A` and `B` small enough to be read in place whole, skips all of this: one block, one
+//! panel, straight to the kernels ([`whole_in_place`]).
 
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock};
@@ -74,7 +74,7 @@ pub(crate) fn run<K: MicroKernel>(
     let threads = threads.min(m.div_ceil(rows));
     // A `C` no larger than a block read in place stays in cache from one panel of `k` to the
     // next (and a small one fresh from the allocator usually is there already): its tiles
-    // are not prefetched.
+    // are not prefetched ([`TileOfC`]).
     let c_tile = if fits(m * n) {
         TileOfC::Warm
     } else {
@@ -187,12 +187,13 @@ pub(crate) fn run<K: MicroKernel>(
     give_back(buffer);
 }
 
-/// [`run`] for a product that needs none of its machinery: one thread, and a row-major `a`
-/// and `b` each small enough to be read in place whole, so one block of `A` and one panel of
-/// `B`, with nothing to pack but the last, partial sliver of `B`. It goes straight to the
+/// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
+/// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each small
+/// enough to be read in place whole. That is one block of `A` and one panel of `B`, with
+/// nothing to pack but the last, partial sliver of `B`, if any. It goes straight to the
 /// kernels, skipping what the general path spends on each block and panel (the lock the
-/// threads take blocks from, the pool of packing buffers, the views of `a` and `b`): little,
-/// but a small product is little too.
+/// threads take blocks from, the views of `a` and `b`, and the pool of packing buffers unless
+/// that sliver needs one): little, but a small product is little too.
 ///
 /// The caller has checked `K::supported()`, that no dimension is zero, and those conditions.
 fn whole_in_place<K: MicroKernel>(
@@ -202,19 +203,19 @@ fn whole_in_place<K: MicroKernel>(
     c_tile: TileOfC,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
-    let mut edge = if n % K::NR == 0 {
-        Vec::new()
-    } else {
-        take_buffer()
-    };
-    let panel_b = panel_in_place::<K>(b, &mut edge);
+    // A buffer from the pool only for a partial last sliver of `B`.
+    let mut edge = (n % K::NR != 0).then(take_buffer);
+    let mut none = Vec::new();
+    let panel_b = panel_in_place::<K>(b, edge.as_mut().unwrap_or(&mut none));
     // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers are readable for the
-    // `m` rows of `a`, and `panel_in_place`'s for the `n` columns of `b`; `c` is the whole
-    // `(m, n)` output, written (`Store::Write`) by the one panel of `k`.
+    // `m` rows of `a`, and `panel_in_place`'s for `NR` columns each, the last one padded with
+    // zeros in its buffer; `c` is the whole `(m, n)` output, written (`Store::Write`) by the
+    // one panel of `k`.
     unsafe {
         panel_b.multiply::<K, _>(k, a_in_place::<K>(a), m, n, c, n, Store::Write, c_tile);
     }
-    if edge.capacity() > 0 {
+    drop(panel_b); // it points into the buffer
+    if let Some(edge) = edge {
         give_back(edge);
     }
 }
@@ -237,8 +238,8 @@ fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> S
 /// partial one packed into `buffer` with its zero columns (the kernel loads the `NR` columns
 /// of a step in whole vectors, which past the panel's edge would read outside `b`).
 fn panel_in_place<'a, K: MicroKernel>(
-    panel: ArrayView2<'_, f32>,
-    buffer: &mut Vec<f32>,
+    panel: ArrayView2<'a, f32>,
+    buffer: &'a mut Vec<f32>,
 ) -> PanelOfB<'a> {
     let (depth, columns) = panel.dim();
     let whole = columns / K::NR;

@@ -46,8 +46,10 @@ impl Store {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TileOfC {
     /// In cache: a `C` no larger than the part of L2 a block read in place may take (the
-    /// first panel of `k` has just written it, or the allocator has just handed it over),
-    /// or a scratch tile. Asking for it again only costs the requests.
+    /// first panel of `k` has just written it, or the allocator has just handed it over), in
+    /// this core's L2 or, when another thread wrote it, in the L3 the cores share; or a
+    /// scratch tile. Its misses are few and short, and asking for it costs a small product
+    /// more than it saves.
     Warm,
     /// Likely out of L1 and L2 (a large `C`, whose tiles are a row of `C` apart and were last
     /// touched a whole panel ago): the kernels that prefetch ask for it while they compute,
@@ -188,6 +190,13 @@ pub(crate) unsafe trait MicroKernel: Sized {
 /// for a warm tile the kernel is compiled without a trace of the prefetches, whose addresses
 /// would otherwise take registers and stack through the whole loop.
 macro_rules! tiles_by_height {
+    // `$tile::<$rows, FETCH_C>(args)`, `FETCH_C` as `$c_tile` says.
+    (@fetch $c_tile:ident, $tile:ident::<$rows:tt>($($arg:ident),*)) => {
+        match $c_tile {
+            TileOfC::Cold => $tile::<$rows, true>($($arg),*),
+            TileOfC::Warm => $tile::<$rows, false>($($arg),*),
+        }
+    };
     ($tile:ident: $($height:literal)*) => {
         #[inline(always)]
         unsafe fn tile(
@@ -201,10 +210,9 @@ macro_rules! tiles_by_height {
         ) {
             // SAFETY: the caller checked `supported()` and keeps the operand contract.
             unsafe {
-                match c_tile {
-                    TileOfC::Cold => $tile::<MR, true>(k, a, b, c, rsc, store),
-                    TileOfC::Warm => $tile::<MR, false>(k, a, b, c, rsc, store),
-                }
+                $crate::gemm::kernel::tiles_by_height!(
+                    @fetch c_tile, $tile::<MR>(k, a, b, c, rsc, store)
+                )
             }
         }
 
@@ -225,10 +233,9 @@ macro_rules! tiles_by_height {
                 // SAFETY: the caller checked `supported()`, keeps the operand contract for
                 // `rows` rows of `a`, and gives `rows` rows of `c`.
                 $($height => unsafe {
-                    match c_tile {
-                        TileOfC::Cold => $tile::<$height, true>(k, a, b, c, rsc, store),
-                        TileOfC::Warm => $tile::<$height, false>(k, a, b, c, rsc, store),
-                    }
+                    $crate::gemm::kernel::tiles_by_height!(
+                        @fetch c_tile, $tile::<$height>(k, a, b, c, rsc, store)
+                    )
                 },)*
                 _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
             }
@@ -242,14 +249,14 @@ pub(crate) use tiles_by_height;
 /// into scratch ([`MicroKernel::tile_rows`] when `rows < MR`), and only the part inside `C` is
 /// stored there, as `store` says.
 ///
+/// A call, not inlined, for the reason the driver's `prefetch_tile` gives: a right edge comes
+/// once per row of tiles, and inlined, its copy (unrolled over the rows) would cost every
+/// tile.
+///
 /// # Safety
 ///
 /// As [`MicroKernel::tile`], with `a` readable for `i < rows` only and `c` valid for `rows`
 /// rows of `columns` elements, instead of `MR` rows of `NR`.
-///
-/// A call, not inlined: a right edge comes once per row of tiles, and inlined into the loop
-/// over tiles its copy, unrolled over the rows, has the compiler keep the address of every
-/// row up to date through the whole loop, on the stack.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)] // `tile`'s arguments, and the size of the part.
 pub(crate) unsafe fn tile_part<K: MicroKernel>(

@@ -41,7 +41,8 @@ unsafe impl MicroKernel for Neon {
     super::kernel::tiles_by_height!(tile_neon: 1 2 3 4 5 6 7);
 }
 
-/// The first `ROWS` rows of the tile (`MR`: all of them).
+/// The first `ROWS` rows of the tile (`MR`: all of them), asking for the tile of `C` ahead
+/// when `FETCH_C` ([`TileOfC::Cold`]).
 ///
 /// # Safety
 ///
