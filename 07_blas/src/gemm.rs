@@ -209,13 +209,18 @@ pub struct Plan {
     pub threads: usize,
     /// Multiply-adds (`m · n · k`) from which `threads` threads are used; below, one.
     pub parallel_from: usize,
-    /// Bytes of a block of a row-major `A`, or of a panel of a row-major `B`, up to which the
-    /// kernel reads it in place instead of packing it (0: always packed). Packing pays for
-    /// itself on large blocks, whose rows would otherwise fight over the same sets of L1; on a
-    /// small one it only costs the copy. The same limit says when a `C` is small enough to be
-    /// in cache, and not prefetched, and when a product on one thread is small enough to skip
-    /// the blocking altogether (0: neither).
+    /// Bytes of a block of a row-major `A` up to which the kernel reads it in place instead
+    /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
+    /// would otherwise fight over the same sets of L1 for the whole block; on a small one it
+    /// only costs the copy. The same limit says when a `C` is small enough to be in cache, and
+    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread is small
+    /// enough to skip the blocking altogether (0: neither).
     pub in_place_up_to: usize,
+    /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
+    /// packing it (0: always packed). Each step of a sliver is then one piece of a row, and a
+    /// panel that stays in L2 streams its slivers from there just as a packed one does; a
+    /// larger one would come from L3 a row at a time.
+    pub panel_in_place_up_to: usize,
 }
 
 impl Plan {
@@ -228,6 +233,7 @@ impl Plan {
             threads: 1,
             parallel_from: usize::MAX,
             in_place_up_to: 0,
+            panel_in_place_up_to: 0,
         }
     }
 
@@ -252,17 +258,21 @@ impl Plan {
 
     /// The `gemm` stage: the blocked product on every core
     /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
-    /// blocks of a row-major `A` and panels of a row-major `B` up to a quarter of L2 read in
-    /// place, not packed.
+    /// blocks of a row-major `A` up to a quarter of L2, and panels of a row-major `B` up to
+    /// the whole of L2, read in place, not packed.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
+        let l2 = Caches::detect().l2;
         Plan {
             threads: driver::cores(),
             parallel_from: parallel_from(plan.isa),
             // A quarter of L2: on this project's 2-core Xeon (2 MiB L2) it measured 3-13% faster
             // than a sixteenth on squares of 256 to 1024 once `B` too was read in place (and
             // level at 2048); a block that size still leaves L2 room for the packed rest.
-            in_place_up_to: Caches::detect().l2 / 4,
+            in_place_up_to: l2 / 4,
+            // All of L2, while `A`'s blocks keep their quarter: the slivers of `B` stream from
+            // L2 in place as fast as packed, and the copy is saved.
+            panel_in_place_up_to: l2,
             ..plan
         }
     }
@@ -337,7 +347,8 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     // Not zeroed: the driver's first panel of `k` writes every element.
     let mut c = Array2::uninit((m, n));
     let slice = c.as_slice_mut().expect("c is a fresh row-major array");
-    driver::run::<K>(a, b, slice, blocks, threads, plan.in_place_up_to);
+    let in_place = (plan.in_place_up_to, plan.panel_in_place_up_to);
+    driver::run::<K>(a, b, slice, blocks, threads, in_place);
     // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
     // panel of columns the first panel of `k` writes those columns of every row.
     unsafe { c.assume_init() }

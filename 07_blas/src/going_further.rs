@@ -151,14 +151,16 @@
 //! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
 //! not be adjacent. The last, partial sliver is read in place too, since `tile_rows` reads no
 //! row past the block: packing it, a transposing copy element by element, took about as long
-//! as the arithmetic on its few rows. A small panel
-//! of a row-major `B` is read in place the same way: a step of a sliver is `NR` adjacent
-//! elements of one row of `B`, just as the kernel loads them, and only the last, partial sliver
-//! is packed, with its zero columns. A large block is still packed: its rows, a row of the
-//! matrix apart, would compete for the same few sets of L1. When the whole panel of `B` fits
-//! within that same limit (the lesson's ten columns), it stays in L2 anyway, so a tall block of
-//! `A` saves no fetches from L3; the block is then cut to the rows that can be read in place,
-//! saving the copy of `A`. And when one thread does the whole product, in one panel of `k` and
+//! as the arithmetic on its few rows. A large block is still packed: its rows, a row of the
+//! matrix apart, would compete for the same few sets of L1 for as long as the block is used.
+//! A panel of a row-major `B` that fits in L2
+//! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in
+//! place too: a step of a sliver is `NR` adjacent elements of one row of `B`, just as the
+//! kernel loads them, and a sliver streams from L2 through L1 whether it is packed or not, so
+//! the copy only costs. Only its last, partial sliver is packed, with its zero columns. When
+//! the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
+//! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
+//! block is then cut to the rows that can be read in place, saving the copy of `A`. And when one thread does the whole product, in one panel of `k` and
 //! of columns, and both `A` and `B` can be read in place whole, the driver goes straight to the
 //! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
 //! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's

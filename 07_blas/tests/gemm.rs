@@ -79,6 +79,7 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
                 threads: 2,
                 parallel_from: 0,
                 in_place_up_to: usize::MAX,
+                panel_in_place_up_to: usize::MAX,
                 ..blocked
             },
         ),
@@ -86,6 +87,17 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             "in place, whole",
             Plan {
                 in_place_up_to: usize::MAX,
+                panel_in_place_up_to: usize::MAX,
+                ..blocked
+            },
+        ),
+        (
+            // `B` read in place, `A` packed, on two threads.
+            "B in place, A packed, 2 threads",
+            Plan {
+                panel_in_place_up_to: usize::MAX,
+                threads: 2,
+                parallel_from: 0,
                 ..blocked
             },
         ),

@@ -32,8 +32,10 @@ use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_p
 use super::pack::{give_back, pack_a, take_buffer};
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
-/// a row-major `a` is read in place, not packed, in blocks of at most `in_place_up_to` bytes,
-/// and a row-major `b` in panels of at most that many.
+/// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
+/// at most `for_a` bytes, and a row-major `b` in panels of at most `for_b`
+/// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
+/// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to)).
 ///
 /// `c` need not be initialised: the first panel of `k` writes every element of it
 /// ([`Store::Write`]), and only the later panels read it back to add to it.
@@ -45,7 +47,7 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [MaybeUninit<f32>],
     blocks: Blocks,
     threads: usize,
-    in_place_up_to: usize,
+    (in_place_up_to, panel_in_place_up_to): (usize, usize),
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
@@ -54,6 +56,9 @@ pub(crate) fn run<K: MicroKernel>(
     let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
     // Whether that many elements are few enough to be read where they are.
     let fits = |elements: usize| elements.saturating_mul(size_of::<f32>()) <= in_place_up_to;
+    // And whether a panel of `B` of that many elements is.
+    let panel_fits =
+        |elements: usize| elements.saturating_mul(size_of::<f32>()) <= panel_in_place_up_to;
     // A tall block of `A` pays off by reusing each sliver of `B` it meets, fetched from L3,
     // for many tiles. When the whole panel of `B` is small enough to stay in L2 anyway (the
     // lesson's `n = 10`: one sliver), it does not, and a block of a row-major `A` short
@@ -88,7 +93,7 @@ pub(crate) fn run<K: MicroKernel>(
         && a.strides()[1] == 1
         && b.strides()[1] == 1
         && fits(m * k)
-        && fits(k * n)
+        && panel_fits(k * n)
     {
         whole_in_place::<K>(a, b, c, c_tile);
         return;
@@ -101,9 +106,8 @@ pub(crate) fn run<K: MicroKernel>(
             let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
-            // A small panel of a row-major `B` is read where it is, as a small block of `A`
-            // is below.
-            let panel_b = if b.strides()[1] == 1 && fits(depth * columns) {
+            // A panel of a row-major `B` that stays in L2 is read where it is.
+            let panel_b = if b.strides()[1] == 1 && panel_fits(depth * columns) {
                 panel_in_place::<K>(panel, &mut buffer)
             } else {
                 let packed_len = depth * columns.next_multiple_of(K::NR);
