@@ -73,23 +73,13 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
                     step[width..].fill(0.0);
                 }
             }
-        } else if row_stride == 1 {
-            // A column of the sliver is adjacent elements (a row-major `A`, packed through its
-            // transpose): read each one straight through and scatter it into its steps.
-            for j in 0..width {
-                let column = origin.wrapping_offset((first + j) as isize * column_stride);
-                // SAFETY: elements `(0 .. depth, first + j)` of the block, `first + j < columns`,
-                // adjacent (`row_stride == 1`) in its array.
-                let values = unsafe { std::slice::from_raw_parts(column, depth) };
-                for (step, &value) in packed.chunks_exact_mut(nr).zip(values) {
-                    step[j] = value;
-                }
-            }
-            for step in packed.chunks_exact_mut(nr) {
-                step[width..].fill(0.0);
-            }
         } else {
-            // Any other strides: element by element, `column_stride` apart.
+            // Any other strides: element by element, `column_stride` apart, a step at a time.
+            // A row-major `A`, packed through its transpose, comes here too: each step's
+            // elements are a row of `A` apart, but the sliver is written in order. Reading
+            // each row of `A` straight through instead, scattering it over every step, wrote
+            // each line of the sliver `nr` times, and a sliver of a long `k` leaves L1 between
+            // the visits.
             for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
                 let (values, padding) = step.split_at_mut(width);
                 let row = origin.wrapping_offset(p as isize * row_stride);
