@@ -160,8 +160,9 @@
 //! the copy only costs. Only its last, partial sliver is packed, with its zero columns. When
 //! the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
 //! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
-//! block is then cut to the rows that can be read in place, saving the copy of `A`. And when one thread does the whole product, in one panel of `k` and
-//! of columns, and both `A` and `B` can be read in place whole, the driver goes straight to the
+//! block is then cut to the rows that can be read in place, saving the copy of `A`. And when
+//! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B`
+//! can be read in place whole (each within its limit), the driver goes straight to the
 //! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
 //! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's
 //! small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one thread
