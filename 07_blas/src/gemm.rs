@@ -218,8 +218,9 @@ pub struct Plan {
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
     /// packing it (0: always packed). Each step of a sliver is then one piece of a row, and a
-    /// panel that stays in L2 streams its slivers from there just as a packed one does; a
-    /// larger one would come from L3 a row at a time.
+    /// panel no larger than L2 (which it shares with a block of `A` and the tiles of `C`)
+    /// streams its slivers from there about as fast as a packed one does; a larger one would
+    /// come from L3 a row at a time.
     pub panel_in_place_up_to: usize,
 }
 
@@ -266,9 +267,8 @@ impl Plan {
         Plan {
             threads: driver::cores(),
             parallel_from: parallel_from(plan.isa),
-            // A quarter of L2: on this project's 2-core Xeon (2 MiB L2) it measured 3-13% faster
-            // than a sixteenth on squares of 256 to 1024 once `B` too was read in place (and
-            // level at 2048); a block that size still leaves L2 room for the packed rest.
+            // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
+            // of `B` streaming past it and with the tiles of `C`.
             in_place_up_to: l2 / 4,
             // All of L2, while `A`'s blocks keep their quarter: the slivers of `B` stream from
             // L2 in place as fast as packed, and the copy is saved.

@@ -92,9 +92,16 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             },
         ),
         (
-            // `B` read in place, `A` packed, on two threads.
-            "B in place, A packed, 2 threads",
+            // `B` read in place, `A` packed, on two threads, in blocks small enough that
+            // later panels of columns and steps, the partial last ones among them, take
+            // the same mix.
+            "B in place, A packed, tiny blocks, 2 threads",
             Plan {
+                blocks: Blocks {
+                    kc: 6,
+                    mc: mr + 1,
+                    nc: nr + 1,
+                },
                 panel_in_place_up_to: usize::MAX,
                 threads: 2,
                 parallel_from: 0,

@@ -63,6 +63,8 @@ pub(crate) fn run<K: MicroKernel>(
     // for many tiles. When the whole panel of `B` is small enough to stay in L2 anyway (the
     // lesson's `n = 10`: one sliver), it does not, and a block of a row-major `A` short
     // enough to be read in place saves copying every row of `A` into the packing buffer.
+    // The panel is held to `A`'s limit, not `B`'s, on purpose: it must share L2 with that
+    // block and stay there for the whole of it.
     let small_panel = fits(kc * n.min(nc));
     let mc = if small_panel && a.strides()[1] == 1 {
         let in_place_rows = in_place_up_to / (kc * size_of::<f32>()) / K::MR * K::MR;

@@ -75,7 +75,8 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
             }
         } else {
             // Any other strides: element by element, `column_stride` apart, a step at a time.
-            // A row-major `A`, packed through its transpose, comes here too: each step's
+            // A column-major or transposed `B` comes here, and so does a row-major `A`,
+            // packed through its transpose: each step's
             // elements are a row of `A` apart, but the sliver is written in order. Reading
             // each row of `A` straight through instead, scattering it over every step, wrote
             // each line of the sliver `nr` times, and a sliver of a long `k` leaves L1 between
@@ -86,7 +87,8 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
                 for (j, value) in values.iter_mut().enumerate() {
                     let offset = (first + j) as isize * column_stride;
                     // SAFETY: element `(p, first + j)` of the block, `p < depth` and
-                    // `first + j < columns`, which the view's strides place inside its array.
+                    // `first + j < columns`, which the view's strides place inside its array
+                    // (`row`, element `(p, 0)`, may not be, hence `wrapping_offset` above).
                     *value = unsafe { *row.offset(offset) };
                 }
                 padding.fill(0.0);
