@@ -36,6 +36,7 @@ mod kernel;
 mod pack;
 #[cfg(test)]
 mod pack_tests;
+mod pool;
 mod portable;
 mod unpacked;
 
@@ -53,18 +54,19 @@ pub(crate) use driver::cores;
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 
 /// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
-/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 32 µs. <!-- fact -->
-/// Below that, waking the pool's threads and meeting once per panel of `B` cost about what the
-/// other cores save.
+/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 9 µs. <!-- fact -->
+/// Below that, handing out the parts and meeting at the end cost about what the other cores
+/// save.
 ///
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
-/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. Timed on 2-core
-/// machines, one product at a time with the pool's threads asleep in between, a second thread
-/// made `128³` faster on a Zen 4 and `112³` slower, while on a Xeon, which does `128³` in half
-/// the time, it gained only a little there and lost at `96³`. This time, at the kernel's rate
-/// (a whole product runs somewhat slower than its micro-kernel alone), falls between `112³`
-/// and `128³` on the Zen 4 and keeps `128³` on one core of the Xeon.
-pub const PARALLEL_SECONDS: f64 = 32e-6;
+/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. It can be this
+/// short because the helper threads stay awake for a moment after each product, and because a
+/// helper slow to start is not waited for (module `pool`): a loop of products finds them
+/// ready, and a product after a pause costs about what one core alone would. Timed on a
+/// 2-core Xeon in a loop of products, a second thread made `96³` clearly faster and `88³`
+/// (whose edge tiles leave less to share) a little slower; this time, at the kernel's rate,
+/// falls between the two.
+pub const PARALLEL_SECONDS: f64 = 9e-6;
 
 /// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
 /// kernel: [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an

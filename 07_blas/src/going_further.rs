@@ -134,11 +134,14 @@
 //! near the end of their loop, so that their last act, storing into `C`, does not wait on
 //! memory. A `C` small enough to stay in cache (no larger than the blocks read in place, below)
 //! is not prefetched: it is there already, and in a small product the requests cost more than
-//! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool (rayon's)
-//! of one thread fewer than the cores, whose threads wait between products, since starting a thread
+//! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool of one
+//! thread fewer than the cores, whose threads wait between products, since starting a thread
 //! costs as much as a small product (with a helper for every core, an idle one looking for work
 //! took a core from a busy one and made `square-256` land at one of two speeds from run to
-//! run). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
+//! run). A helper stays awake for a moment after each product, as waking a sleeping thread
+//! can cost as much again, and the caller does the part of a helper that has not started by
+//! the time its own part is done, so a slow wake never costs more than one core's time
+//! (module `gemm::pool`). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
 //! a product that would keep one core busy for
 //! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs
 //! at on this machine (timed once, when first needed). The threshold is a time, so a core that

@@ -9,7 +9,7 @@
 //! starting at its own index), so the copies run in parallel; a thread that needs a sliver
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
-//! they are. The threads meet once per panel (the end of a `rayon` scope), since the next
+//! they are. The threads meet once per panel (the end of a [`pool::run`]), since the next
 //! panel adds into the same blocks of `C` (the first panel writes them: `C` is not zeroed
 //! first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
@@ -30,6 +30,7 @@ use ndarray::{ArrayView2, s};
 use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use super::pack::{give_back, pack_a, take_buffer};
+use super::pool;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
@@ -175,18 +176,12 @@ pub(crate) fn run<K: MicroKernel>(
                 give_back(a_block);
             };
             if threads == 1 {
-                // Alone: no pool to wake, no scope to meet at (each costs a small product's
-                // worth of atomics and, when a helper sleeps, a system call).
+                // Alone: no helpers to call, no meeting to wait for.
                 work(0);
             } else {
-                // This thread works too; the others come from a pool whose threads wait
-                // between products instead of being started for each.
-                helpers().in_place_scope(|scope| {
-                    for worker in 1..threads {
-                        scope.spawn(move |_| work(worker));
-                    }
-                    work(0);
-                });
+                // This thread works too; the others are helpers that wait between products
+                // instead of being started for each (module `pool`).
+                pool::run(threads, &work);
             }
         }
     }
@@ -306,20 +301,6 @@ fn row_blocks(
 pub(crate) fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
-}
-
-/// The threads that help the calling thread: one fewer than the cores, so that the caller and
-/// its helpers together fill the machine and no idle helper, looking for work, takes a core
-/// from one that has some (rayon's global pool has a thread per core besides the caller).
-fn helpers() -> &'static rayon::ThreadPool {
-    static HELPERS: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    HELPERS.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(cores().saturating_sub(1).max(1))
-            .thread_name(|i| format!("matmul-gemm-{i}"))
-            .build()
-            .expect("starting the GEMM's helper threads")
-    })
 }
 
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
