@@ -49,7 +49,7 @@ mod neon;
 
 pub use crate::machine::Caches;
 pub use blocks::Blocks;
-pub(crate) use driver::cores;
+pub(crate) use pool::cores;
 
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 
@@ -267,7 +267,7 @@ impl Plan {
         let plan = Plan::blocked();
         let l2 = Caches::detect().l2;
         Plan {
-            threads: driver::cores(),
+            threads: pool::cores(),
             parallel_from: parallel_from(plan.isa),
             // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
             // of `B` streaming past it and with the tiles of `C`.

@@ -296,13 +296,6 @@ fn row_blocks(
     })
 }
 
-/// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
-/// from files, which costs more than a small product.
-pub(crate) fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
-}
-
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
     /// Packed: each thread first packs every `threads`-th sliver, starting at its own index;

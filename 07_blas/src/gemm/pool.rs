@@ -48,9 +48,9 @@ type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
 /// What the caller and the helpers share.
 struct Shared {
-    /// The job's number (from 1, in the high bits) and how many workers it has (the low 16
-    /// bits): a helper whose index is below the count less one takes part. One word, so that
-    /// a helper never reads the count of one job with the number of another.
+    /// The job's number (from 1, in the high bits) and how many helpers take part (the low 16
+    /// bits): those whose index is below the count. One word, so that a helper never reads
+    /// the count of one job with the number of another.
     ticket: AtomicU64,
     /// Where the caller keeps its reference to the job (a `*const &Job`), written before the
     /// ticket. The caller waits for every helper that claimed its part before it returns, and
@@ -60,7 +60,8 @@ struct Shared {
     /// claims it, or the caller claims it back, by swapping it for 0: whoever succeeds does the
     /// part.
     parts: Vec<AtomicU64>,
-    /// Helpers still working on a part they claimed, plus parts not yet claimed.
+    /// Parts not yet done: those not yet claimed, plus those a helper, or the caller claiming
+    /// them back, is still working on.
     remaining: AtomicUsize,
     /// Whether a helper's part of the current job panicked.
     panicked: AtomicBool,
@@ -80,11 +81,14 @@ struct Pool {
 }
 
 /// Runs `work(0)`, …, `work(workers - 1)`, and returns when every call has returned:
-/// `work(0)` on this thread, the others on helpers, each of them here too if no helper has
-/// started it by the time `work(0)` returns. A panic in any of them panics here, once all
-/// have finished. With `workers` above one more than the helpers (one fewer than the cores,
-/// at least one), or with the helpers busy on another thread's product, every call runs here,
-/// one after another.
+/// `work(0)` on this thread, one part for each helper (one fewer than the cores, at least
+/// one) on a helper, unless no helper has started it by the time this thread is done with
+/// its own, and the parts beyond the helpers here, after `work(0)`. With the helpers busy on
+/// another thread's product, every call runs here, one after another.
+///
+/// A panic in any call panics here, once every call already started has returned; the calls
+/// not yet started are then skipped (on one thread, everything after the first panic). A
+/// helper's panic arrives as a message that says a part panicked, not as its own payload.
 ///
 /// `work` must be written for that: any of its calls may run after the others have returned,
 /// or on the same thread as them.
@@ -95,12 +99,12 @@ pub(crate) fn run(workers: usize, work: &(dyn Fn(usize) + Sync)) {
         Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
         Err(TryLockError::WouldBlock) => None,
     };
-    let Some(guard) = guard.filter(|_| 1 < workers && workers <= pool.threads.len() + 1) else {
+    let Some(guard) = guard.filter(|_| 1 < workers) else {
         (0..workers).for_each(work);
         return;
     };
     let shared = pool.shared;
-    let helpers = workers - 1;
+    let helpers = (workers - 1).min(pool.threads.len());
     // The helpers read `work` through this reference, which lives until `finish`, below, has
     // seen every helper that claimed a part return from it (also when `work(0)` panics).
     let job: &Job<'_> = work;
@@ -116,7 +120,7 @@ pub(crate) fn run(workers: usize, work: &(dyn Fn(usize) + Sync)) {
     }
     shared
         .ticket
-        .store(number << 16 | workers as u64, Ordering::SeqCst);
+        .store(number << 16 | helpers as u64, Ordering::SeqCst);
     for (helper, thread) in pool.threads.iter().enumerate().take(helpers) {
         if shared.sleeping[helper].swap(false, Ordering::SeqCst) {
             thread.unpark();
@@ -130,6 +134,7 @@ pub(crate) fn run(workers: usize, work: &(dyn Fn(usize) + Sync)) {
         _busy: guard,
     };
     work(0);
+    (helpers + 1..workers).for_each(work);
     drop(finish);
     if shared.panicked.load(Ordering::Relaxed) {
         panic!("a part of the GEMM's work panicked");
@@ -156,10 +161,13 @@ impl Drop for Finish<'_> {
                 .is_ok();
             if claimed_back {
                 // Caught, so that a panic here still waits for the helpers below.
-                let done = thread::panicking()
-                    || panic::catch_unwind(AssertUnwindSafe(|| (self.work)(helper + 1))).is_ok();
-                if !done {
-                    shared.panicked.store(true, Ordering::Relaxed);
+                if !thread::panicking() {
+                    let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.work)(helper + 1)));
+                    if let Err(payload) = outcome {
+                        shared.panicked.store(true, Ordering::Relaxed);
+                        // Not dropped: a payload whose drop panics would skip the wait below.
+                        std::mem::forget(payload);
+                    }
                 }
                 shared.remaining.fetch_sub(1, Ordering::AcqRel);
             }
@@ -180,7 +188,7 @@ impl Drop for Finish<'_> {
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
-        let count = super::driver::cores().saturating_sub(1).max(1);
+        let count = cores().saturating_sub(1).max(1);
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             ticket: AtomicU64::new(0),
             job: AtomicPtr::new(std::ptr::null_mut()),
@@ -215,21 +223,26 @@ fn serve(shared: &'static Shared, helper: usize) {
     loop {
         let ticket = next_ticket(shared, helper, seen);
         seen = ticket;
-        let (number, workers) = (ticket >> 16, (ticket & 0xffff) as usize);
-        let claimed = helper + 1 < workers
+        let (number, helpers) = (ticket >> 16, (ticket & 0xffff) as usize);
+        let claimed = helper < helpers
             && shared.parts[helper]
                 .compare_exchange(number, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok();
         if !claimed {
             continue;
         }
-        // SAFETY: the caller stored where its `&Job` is before the ticket (which this thread
-        // read with `Acquire`), and keeps it, and the job, alive until `remaining` reaches 0,
-        // which needs this thread's decrement below, as this thread claimed its part. The
-        // lifetime is the caller's, not `'static`: nothing of the job outlives this call.
+        // SAFETY: the claim succeeded with this job's `number`, so the caller has not yet
+        // claimed the part back, and so has not passed the wait in `Finish::drop`. It stored
+        // where its `&Job` is before the ticket (which this thread read with `Acquire`), and
+        // keeps it, and the job, alive until `remaining` reaches 0, which needs this thread's
+        // decrement below. The lifetime is the caller's, not `'static`: nothing of the job
+        // outlives this call.
         let job = unsafe { *shared.job.load(Ordering::Relaxed).cast::<&Job<'static>>() };
-        if panic::catch_unwind(AssertUnwindSafe(|| job(helper + 1))).is_err() {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| job(helper + 1))) {
             shared.panicked.store(true, Ordering::Relaxed);
+            // Not dropped: a payload whose drop panics would end this helper before its
+            // decrement, and the caller would wait for it for ever.
+            std::mem::forget(payload);
         }
         if shared.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last one: the caller may be asleep.
@@ -293,6 +306,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// `std::thread::available_parallelism`, asked once: on Linux it reads the cgroup's CPU quota
+/// from files, which costs more than a small product.
+pub(crate) fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +337,69 @@ mod tests {
                     assert_eq!(
                         count.load(Ordering::Relaxed),
                         expected,
+                        "{workers} workers, part {worker}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_parts_than_helpers_each_run_once() {
+        let workers = cores() + 2;
+        let calls: Vec<AtomicUsize> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..20 {
+            run(workers, &|worker| {
+                calls[worker].fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        for (worker, count) in calls.iter().enumerate() {
+            assert_eq!(
+                count.load(Ordering::Relaxed),
+                20,
+                "part {worker} of {workers}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_part_is_waited_for() {
+        for _ in 0..5 {
+            let started = AtomicBool::new(false);
+            let finished = AtomicBool::new(false);
+            run(2, &|worker| {
+                if worker == 1 {
+                    started.store(true, Ordering::Release);
+                    thread::sleep(Duration::from_millis(5));
+                    finished.store(true, Ordering::Release);
+                } else {
+                    // Give a helper the time to start part 1, so that the wait is for it.
+                    let since = Instant::now();
+                    while !started.load(Ordering::Acquire) && since.elapsed() < LINGER * 50 {
+                        thread::yield_now();
+                    }
+                }
+            });
+            assert!(
+                finished.load(Ordering::Acquire),
+                "run returned before part 1 ended"
+            );
+        }
+    }
+
+    #[test]
+    fn helpers_gone_to_sleep_are_woken_or_done_without() {
+        for workers in [2, 3] {
+            for _ in 0..5 {
+                thread::sleep(LINGER * 10);
+                let calls: Vec<AtomicUsize> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
+                run(workers, &|worker| {
+                    calls[worker].fetch_add(1, Ordering::Relaxed);
+                });
+                for (worker, count) in calls.iter().enumerate() {
+                    assert_eq!(
+                        count.load(Ordering::Relaxed),
+                        1,
                         "{workers} workers, part {worker}"
                     );
                 }
