@@ -36,7 +36,6 @@ mod kernel;
 mod pack;
 #[cfg(test)]
 mod pack_tests;
-mod pool;
 mod portable;
 mod unpacked;
 
@@ -49,7 +48,6 @@ mod neon;
 
 pub use crate::machine::Caches;
 pub use blocks::Blocks;
-pub(crate) use pool::cores;
 
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 
@@ -61,7 +59,7 @@ use kernel::{MicroKernel, Packed, Store, TileOfC};
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
 /// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. It can be this
 /// short because the helper threads stay awake for a moment after each product, and because a
-/// helper slow to start is not waited for (module `pool`): a loop of products finds them
+/// helper slow to start is not waited for (the crate's module `pool`): a loop of products finds them
 /// ready, and a product after a pause costs about what one core alone would. Timed on a
 /// 2-core Xeon in a loop of products, a second thread made `96³` clearly faster and `88³`
 /// (whose edge tiles leave less to share) a little slower; this time, at the kernel's rate,
@@ -267,7 +265,7 @@ impl Plan {
         let plan = Plan::blocked();
         let l2 = Caches::detect().l2;
         Plan {
-            threads: pool::cores(),
+            threads: crate::pool::cores(),
             parallel_from: parallel_from(plan.isa),
             // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
             // of `B` streaming past it and with the tiles of `C`.

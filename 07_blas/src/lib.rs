@@ -93,10 +93,12 @@
 //! every 4 KiB page and the core is busy with the FMAs, so the kernel asks for the next group's
 //! rows itself, **into L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep
 //! many more misses in flight than L1; AMD's cores before Zen 4 fill L1 as well). It asks for
-//! each line three times, a group of rows ahead and again at half and a quarter of that
+//! each line a group of rows ahead, and on AMD's cores again at half and a quarter of that
 //! distance: a prefetch is only a hint, which a core with its miss slots full may drop, and a
-//! dropped one costs a whole trip to memory when the row is read. The rows are
-//! handed to the cores in blocks of 1024, taken in turn, so a core slowed down by anything else
+//! dropped one costs a whole trip to memory when the row is read. On Intel's, asking once
+//! measured faster: there a second ask of a line already on its way most likely takes one of
+//! the few slots a new line could have used. The rows are handed to the cores (the same
+//! helper threads as the GEMM's, kept between products) in blocks of 1024, taken in turn, so a core slowed down by anything else
 //! takes fewer blocks; each core takes its next block as it starts one, so that the end of a
 //! block asks for the start of the next. The arithmetic and the read overlap in part; what is
 //! left is the part they don't. On cores whose prefetches fill L1 too, the overlap is smaller:
@@ -158,6 +160,7 @@ pub mod isa;
 pub mod machine;
 #[cfg(feature = "openblas")]
 pub mod openblas;
+mod pool;
 mod prefetch;
 pub mod streaming;
 
@@ -340,7 +343,7 @@ pub mod gemm_crate {
         if m == 0 || n == 0 || k == 0 {
             return c; // a sum of nothing is zero
         }
-        let threads = crate::gemm::cores();
+        let threads = crate::pool::cores();
         let (a_rows, a_columns) = (a.strides()[0], a.strides()[1]);
         let (b_rows, b_columns) = (b.strides()[0], b.strides()[1]);
         // SAFETY: each pointer is element (0, 0) of its view, and the strides (in elements,

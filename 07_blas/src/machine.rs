@@ -197,6 +197,36 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     })
 }
 
+/// The maker of this x86-64 CPU as CPUID names it (leaf 0): `"GenuineIntel"`,
+/// `"AuthenticAMD"`, …; `None` on other architectures. Asked once.
+///
+/// ```
+/// if let Some(vendor) = matmul_blas::machine::cpu_vendor() {
+///     assert_eq!(vendor.len(), 12); // three 4-byte registers of CPUID
+/// }
+/// ```
+pub fn cpu_vendor() -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VENDOR: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        VENDOR
+            .get_or_init(|| {
+                // `__cpuid` is a safe function from Rust 1.94 on, and unsafe before.
+                #[allow(unused_unsafe)]
+                // SAFETY: every x86-64 CPU has CPUID, and leaf 0.
+                let r = unsafe { std::arch::x86_64::__cpuid(0) };
+                let bytes: Vec<u8> = [r.ebx, r.edx, r.ecx]
+                    .iter()
+                    .flat_map(|word| word.to_le_bytes())
+                    .collect();
+                String::from_utf8(bytes).ok()
+            })
+            .as_deref()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 /// The brand string x86-64 CPUs report through CPUID (leaves `0x8000_0002` to `0x8000_0004`).
 fn cpuid_brand() -> Option<String> {
     #[cfg(target_arch = "x86_64")]

@@ -24,8 +24,8 @@
 //!   registers hold 5; AVX-512, 5 columns over four rows), a group of up to 16 rows goes
 //!   through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and the
 //!   rows come from L2 on the second visit. The rows are handed to the cores
-//!   (`std::thread::scope`) in blocks of 1024, each thread taking its next block as it starts
-//!   one, so that the end of a block asks for the rows at the start of the next.
+//!   (the helper threads the GEMM uses too, kept between products) in blocks of 1024, each
+//!   thread taking its next block as it starts one, so that the end of a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -64,14 +64,16 @@ const MANY_ROWS: usize = 64;
 /// the end of a block asks for the start of the next: no prefetch runs dry in between.)
 const BLOCK_ROWS: usize = 1024;
 
-/// Elements of `a` from which splitting the rows across threads pays for starting them: 2.6
-/// million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, several times what
-/// starting and joining a thread costs.
+/// Elements of `a` from which the many-rows path hands blocks of rows to the helper threads:
+/// 2.6 million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, many times what
+/// handing out the work and meeting at the end costs. (A product of up to [`BLOCK_ROWS`] rows
+/// is one block, which the calling thread takes.)
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
 /// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
 /// rows a kernel first asks the memory system for rows of `a`: one group on (see
-/// [`kernel::prefetch`]; it asks again at about half and a quarter of that, [`kernel::Asks`]).
+/// [`kernel::prefetch`]; on some CPUs it asks again at about half and a quarter of that,
+/// [`asks_per_line`]).
 /// A matter of memory latency and bandwidth, not of the instruction set; on the AVX2 machine
 /// it was measured on, half and twice this distance were both slower.
 const PREFETCH_ROWS: usize = 16;
@@ -180,8 +182,44 @@ fn few_rows<K: Kernel>(
     }
 }
 
-/// The many-rows path: pack `bᵀ` once, then stream the rows of `a`, split across threads.
+/// The many-rows path: pack `bᵀ` once, then stream the rows of `a`, split across threads,
+/// asking for each line of the rows ahead as many times as [`asks_per_line`] says.
 fn many_rows<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    b: ArrayView2<'_, f32>,
+    c: &mut [f32],
+    n: usize,
+) {
+    match asks_per_line() {
+        1 => many_rows_asking::<K, 1>(kernel, a, k, b, c, n),
+        _ => many_rows_asking::<K, 3>(kernel, a, k, b, c, n),
+    }
+}
+
+/// How many times the many-rows path asks for each line of the rows ahead of the ones it
+/// reads: once, about a group of rows ([`PREFETCH_ROWS`]) before the line is read, on Intel's
+/// CPUs; on others, again at about half and a quarter of that distance.
+///
+/// Why ask more than once: a prefetch is a hint, which a core may drop when it already has as
+/// many misses in flight as it can track, and then the line comes when the row is read, a
+/// whole trip to memory later. On the AMD Zen 4 this was measured on, with both cores
+/// streaming, asking for every line a second and a third time, closer to its use, made the
+/// lesson's product clearly faster than asking once (and asking once was much faster than
+/// not at all). On the Intel Xeon it was measured on, asking once was faster: there a
+/// prefetch that misses L1 holds one of the core's few fill buffers until its line arrives,
+/// the likely reason, so a second ask of a line already on its way takes a buffer that a
+/// new line could have used. ARM64 and other CPUs keep the three asks, untested.
+fn asks_per_line() -> usize {
+    match crate::machine::cpu_vendor() {
+        Some("GenuineIntel") => 1,
+        _ => 3,
+    }
+}
+
+/// [`many_rows`], asking for each line `ASKS` times.
+fn many_rows_asking<K: Kernel, const ASKS: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -211,34 +249,32 @@ fn many_rows<K: Kernel>(
     }
 
     let threads = if a.len() >= PARALLEL_ELEMENTS {
-        std::thread::available_parallelism().map_or(1, usize::from)
+        crate::pool::cores()
     } else {
         1
     };
     let bt = &*bt;
     let work = move |a: &[f32], c: &mut [f32], next: &[f32]| {
-        rows_block(kernel, a, k, bt, kp, c, n, next);
+        rows_block::<K, ASKS>(kernel, a, k, bt, kp, c, n, next);
     };
     if threads == 1 {
         work(a, c, &[]);
         return;
     }
     // The rows in blocks that the threads take in turn: a thread slowed down by anything else
-    // on the machine takes fewer blocks instead of holding up the others at the end. Each
-    // thread takes its next block as it starts on one, so that the end of a block can ask for
-    // the rows at the start of the next.
+    // on the machine takes fewer blocks instead of holding up the others at the end, and a
+    // helper that starts late finds the blocks taken (the threads are the GEMM's helpers,
+    // kept between products: the crate's module `pool`). Each thread takes its next block as
+    // it starts on one, so that the end of a block can ask for the rows at the start of the
+    // next.
     let blocks = std::sync::Mutex::new(a.chunks(BLOCK_ROWS * k).zip(c.chunks_mut(BLOCK_ROWS * n)));
     // Poisoning needs a panic inside `Iterator::next`, which slices do not do.
     let take = || blocks.lock().expect("no panic while taking a block").next();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut block = take();
-                while let Some((a, c)) = block {
-                    block = take();
-                    work(a, c, block.as_ref().map_or(&[], |(next, _)| next));
-                }
-            });
+    crate::pool::run(threads, &|_| {
+        let mut block = take();
+        while let Some((a, c)) = block {
+            block = take();
+            work(a, c, block.as_ref().map_or(&[], |(next, _)| next));
         }
     });
 }
@@ -247,7 +283,7 @@ fn many_rows<K: Kernel>(
 /// [`group_rows`], each group through every pass and group of columns while the next group's
 /// rows are asked for.
 #[allow(clippy::too_many_arguments)] // The contract of one block, as in a BLAS signature.
-fn rows_block<K: Kernel>(
+fn rows_block<K: Kernel, const ASKS: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -285,7 +321,7 @@ fn rows_block<K: Kernel>(
                     again: false,
                 },
             };
-            dot_rows(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
+            dot_rows::<K, ASKS>(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
         }
     }
 }
@@ -314,14 +350,14 @@ struct Ahead<'a> {
 /// Each call asks for its share of the rows ahead: of the `ROWS · k` floats there that match
 /// its rows, the pass's groups of columns ask in turn, in memory order — the calls of group 0
 /// for the first part of the rows ahead, those of group 1 for the next — so that the
-/// requests go out as one stream. On the first pass the same stream is asked for twice more,
-/// behind the first (see [`kernel::Asks`]), so that each line is asked for about a group of
-/// rows before it is read, and again at about half and a quarter of that. Where `b` is
+/// requests go out as one stream, each line about a group of rows before it is read. With
+/// three asks ([`asks_per_line`]), on the first pass the same stream is asked for twice more,
+/// behind the first, at about half and a quarter of that distance. Where `b` is
 /// narrower than a pass, the last group that runs also asks for the shares of the groups
 /// that do not. Where the rows ahead are used up, a call asks for its own rows (already in
 /// cache: a wasted hint).
 #[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
-fn dot_rows<K: Kernel>(
+fn dot_rows<K: Kernel, const ASKS: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -345,16 +381,17 @@ fn dot_rows<K: Kernel>(
     let groups = COLUMNS_PER_PASS / K::DOT_COLUMNS;
     let m = a.len() / k;
     // Where each line of the rows ahead is asked for, along the stream of asks: first a
-    // group's worth of rows ahead of the calls that ask, then half and three quarters of a
-    // group's floats later, when it is half and a quarter as far from being read. The pass's
+    // group's worth of rows ahead of the calls that ask, then (with three asks) half and
+    // three quarters of a group's floats later, when it is half and a quarter as far from
+    // being read: ask `s` lags `1 − 2⁻ˢ` of a group behind the first. The pass's
     // `groups` groups of columns ask for the rows ahead in turn, but the rows are read in
     // the first of them, so the asks move through the rows `groups` times slower than the
     // reads: the lags shrink by as much. Later passes read the rows from cache: there the
     // three asks are the same wasted hint, a call's own rows (they have no rows ahead).
-    let lags: [usize; kernel::ASKS] = match ahead.again {
-        true => [0, a.len() / 2 / groups, a.len() * 3 / 4 / groups],
-        false => [0; kernel::ASKS],
-    };
+    let lags: [usize; ASKS] = std::array::from_fn(|s| match ahead.again {
+        true => (a.len() - (a.len() >> s)) / groups,
+        false => 0,
+    });
     let mut i = 0;
     // One call of the kernel on `$rows` rows from row `i`, stored; `$rows` rows done.
     macro_rules! block {
@@ -372,9 +409,9 @@ fn dot_rows<K: Kernel>(
                     Some(from) => ahead.rows.get(from..from + len),
                 }
             };
-            let asks: kernel::Asks<'_> =
+            let asks: kernel::Asks<'_, ASKS> =
                 std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(&rows[..len]));
-            let sums = kernel.dot_columns::<$rows>(rows, k, bt, kp, asks);
+            let sums = kernel.dot_columns::<$rows, ASKS>(rows, k, bt, kp, asks);
             if ahead.part + 1 == ahead.parts {
                 for q in ahead.parts..groups {
                     for slice in lags.iter().filter_map(|&lag| share(q, lag)) {
@@ -450,7 +487,16 @@ mod tests {
         let a = a.as_standard_layout();
         let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
         if many {
-            many_rows(kernel, a, k, b, out, n);
+            many_rows_asking::<K, 3>(kernel, a, k, b, out, n);
+            // Asking for lines is a hint: asking once must give the very same sums.
+            let mut once = vec![f32::NAN; out.len()];
+            many_rows_asking::<K, 1>(kernel, a, k, b, &mut once, n);
+            assert!(
+                once.iter()
+                    .zip(&*out)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "asking once changed the sums"
+            );
         } else {
             few_rows(kernel, a, k, b, out, n);
         }

@@ -30,7 +30,7 @@ use ndarray::{ArrayView2, s};
 use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use super::pack::{give_back, pack_a, take_buffer};
-use super::pool;
+use crate::pool;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
@@ -180,7 +180,7 @@ pub(crate) fn run<K: MicroKernel>(
                 work(0);
             } else {
                 // This thread works too; the others are helpers that wait between products
-                // instead of being started for each (module `pool`).
+                // instead of being started for each (the crate's module `pool`).
                 pool::run(threads, &work);
             }
         }

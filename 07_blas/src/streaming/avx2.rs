@@ -48,19 +48,19 @@ impl Kernel for Avx2 {
     /// Five rows × 16 columns = 10 accumulators (two registers a row).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
-    fn dot_columns<const ROWS: usize>(
+    fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_>,
+        ahead: Asks<'_, ASKS>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= HALF * kp);
         // SAFETY: `self` exists, so `Avx2::new` saw AVX2 and FMA on this CPU; the slices are
         // as long as `dot_columns` needs (asserted above).
-        unsafe { dot_columns::<ROWS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, ASKS>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -118,12 +118,12 @@ const HALF: usize = COLUMNS_PER_PASS / 2;
 /// The CPU must support AVX2 and FMA; `rows.len() == ROWS * k`, `kp` is a multiple of 8 and
 /// at least `k`, and `bt.len() ≥ 5 * kp`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_columns<const ROWS: usize>(
+unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_>,
+    ahead: Asks<'_, ASKS>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;

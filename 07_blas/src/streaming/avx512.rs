@@ -53,19 +53,19 @@ impl Kernel for Avx512 {
     /// left to the broadcasts of `a`.
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
-    fn dot_columns<const ROWS: usize>(
+    fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_>,
+        ahead: Asks<'_, ASKS>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= PART * kp);
         // SAFETY: `self` exists, so `Avx512::new` saw AVX-512F on this CPU; the slices are as
         // long as `dot_columns` needs (asserted above).
-        unsafe { dot_columns::<ROWS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, ASKS>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -102,12 +102,12 @@ fn first_lanes(n: usize) -> __mmask16 {
 /// The CPU must support AVX-512F; `rows.len() == ROWS * k`, `kp` is a multiple of 16 and at
 /// least `k`, and `bt.len() ≥ 5 * kp`.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_columns<const ROWS: usize>(
+unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_>,
+    ahead: Asks<'_, ASKS>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;

@@ -61,13 +61,13 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// # Panics
     ///
     /// When a slice is shorter than that.
-    fn dot_columns<const ROWS: usize>(
+    fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_>,
+        ahead: Asks<'_, ASKS>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS];
 
     /// `sums[r][j] = Σ_p rows[r * k + p] · b[p * ldb + j]` for `j < nc`, SIMD across `j`: the
@@ -90,21 +90,12 @@ pub(super) trait Kernel: Copy + Send + Sync {
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 }
 
-/// Times each line of the rows ahead is asked for: about a group of rows before it is read
-/// ([`super`]'s `PREFETCH_ROWS`), again at about half and a quarter of that (see [`Asks`]).
-pub(super) const ASKS: usize = 3;
-
-/// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: [`ASKS`]
+/// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: `N`
 /// slices of the rows of `a` ahead of its own, of equal length, the farthest first. The
-/// driver picks them ([`super`]'s `dot_rows`); a kernel only spreads them over its loop
+/// driver picks them ([`super`]'s `dot_rows`) and how many (once or three times, by the
+/// CPU's maker: [`super`]'s `asks_per_line`); a kernel only spreads them over its loop
 /// ([`prefetch`]).
-///
-/// Why more than once: a prefetch is a hint, which a core may drop when it already has as
-/// many misses in flight as it can track, and then the line comes when the row is read, a
-/// whole trip to memory later. On the Zen 4 this was measured on, with both cores streaming,
-/// asking for every line a second and a third time, closer to its use, made the lesson's
-/// product clearly faster than asking once (and asking once was much faster than not at all).
-pub(super) type Asks<'a> = [&'a [f32]; ASKS];
+pub(super) type Asks<'a, const N: usize> = [&'a [f32]; N];
 
 /// Asks for the cache lines of `ahead[s][from..from + len]` of every slice `s` to be brought
 /// into L2: the kernels call it once per chunk of `k` (or pair of chunks), so that over a
@@ -122,7 +113,7 @@ pub(super) type Asks<'a> = [&'a [f32]; ASKS];
 /// and leaving the rest to the hardware prefetcher, was much slower than asking for every
 /// line.)
 #[inline(always)]
-pub(super) fn prefetch(ahead: &Asks<'_>, from: usize, len: usize) {
+pub(super) fn prefetch<const N: usize>(ahead: &Asks<'_, N>, from: usize, len: usize) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the

@@ -27,15 +27,15 @@ impl Kernel for Portable {
     const SCALE_ROWS: usize = Isa::Portable.kernels().scale_rows;
 
     #[inline(always)]
-    fn dot_columns<const ROWS: usize>(
+    fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_>,
+        ahead: Asks<'_, ASKS>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-        dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA>(rows, k, bt, kp, ahead)
+        dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA, ASKS>(rows, k, bt, kp, ahead)
     }
 
     #[inline(always)]
@@ -53,12 +53,17 @@ impl Kernel for Portable {
 
 /// [`Kernel::dot_columns`] in `LANES`-wide chunks of `k`, the rest of `k` one element at a time.
 #[inline(always)]
-pub(super) fn dot_columns<const ROWS: usize, const LANES: usize, const FUSED: bool>(
+pub(super) fn dot_columns<
+    const ROWS: usize,
+    const LANES: usize,
+    const FUSED: bool,
+    const ASKS: usize,
+>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_>,
+    ahead: Asks<'_, ASKS>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     assert!(rows.len() == ROWS * k && kp >= k && bt.len() >= COLUMNS_PER_PASS * kp);
     let full = k / LANES;

@@ -1,4 +1,5 @@
-//! The GEMM's helper threads: started once, kept between products, awake for a moment after
+//! The helper threads of the GEMM ([`crate::gemm`]) and of the streaming kernel
+//! ([`crate::streaming`]): started once, kept between products, awake for a moment after
 //! each, and never waited for when they are slow to start.
 //!
 //! A helper that has gone to sleep takes a system call to wake, and then the operating
@@ -14,8 +15,8 @@
 //!   here much shorter, as a spinning helper holds a core;
 //! - a helper takes its part of a job by claiming it, and the caller, once its own share is
 //!   done, claims back the parts no helper has started. The work of a product is shared out
-//!   as it goes (module `driver`: blocks taken from a common queue, slivers of `B` packed by
-//!   whoever needs them first), so a part claimed back is no work lost: the caller has done
+//!   as it goes (blocks of rows taken from a common queue; in the GEMM, slivers of `B` packed
+//!   by whoever needs them first), so a part claimed back is no work lost: the caller has done
 //!   it all, and a helper that wakes too late finds nothing to do. A product after a long
 //!   pause takes about as long as on one core, not that plus a wake.
 //!
@@ -137,7 +138,7 @@ pub(crate) fn run(workers: usize, work: &(dyn Fn(usize) + Sync)) {
     (helpers + 1..workers).for_each(work);
     drop(finish);
     if shared.panicked.load(Ordering::Relaxed) {
-        panic!("a part of the GEMM's work panicked");
+        panic!("a part of a product's work panicked");
     }
 }
 
@@ -201,9 +202,9 @@ fn pool() -> &'static Pool {
         let threads = (0..count)
             .map(|helper| {
                 thread::Builder::new()
-                    .name(format!("matmul-gemm-{helper}"))
+                    .name(format!("matmul-blas-{helper}"))
                     .spawn(move || serve(shared, helper))
-                    .expect("starting the GEMM's helper threads")
+                    .expect("starting the helper threads of matmul-blas")
                     .thread()
                     .clone()
             })
