@@ -38,9 +38,12 @@ pub struct KernelShape {
     pub gemm_tile: (usize, usize),
     /// `f32` lanes per register of the streaming kernel.
     pub lanes: usize,
-    /// Rows of `a` the streaming kernel's many-rows path takes per call (they share each load
-    /// of the packed `b`).
-    pub dot_rows: usize,
+    /// `(rows, columns)` of `c` the streaming kernel's many-rows path computes per call, the
+    /// widest first: the rows share each load of the packed `b`, the columns each load of a
+    /// row of `a`. The driver takes the first whose packed `b` stays in L1 with the rows
+    /// streaming past it, or else the last (the columns then in several calls over the same
+    /// rows).
+    pub dot_tiles: &'static [(usize, usize)],
     /// Rows of `a` the streaming kernel's few-rows path takes per call (they share each load
     /// of a row of `b`).
     pub scale_rows: usize,
@@ -196,28 +199,28 @@ impl Isa {
             Isa::Avx512 => KernelShape {
                 gemm_tile: (14, 32),
                 lanes: 16,
-                dot_rows: 4,
+                dot_tiles: &[(2, 10), (4, 5)],
                 scale_rows: 8,
                 fused: true,
             },
             Isa::Avx2 => KernelShape {
                 gemm_tile: (6, 16),
                 lanes: 8,
-                dot_rows: 2,
+                dot_tiles: &[(2, 5)],
                 scale_rows: 5,
                 fused: true,
             },
             Isa::Neon => KernelShape {
                 gemm_tile: (8, 12),
                 lanes: 4,
-                dot_rows: 2,
+                dot_tiles: &[(2, 10)],
                 scale_rows: 6,
                 fused: true,
             },
             Isa::Portable => KernelShape {
                 gemm_tile: (4, 8),
                 lanes: 8,
-                dot_rows: 1,
+                dot_tiles: &[(1, 10)],
                 scale_rows: 4,
                 fused: BASELINE_FMA,
             },

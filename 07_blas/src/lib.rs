@@ -82,13 +82,15 @@
 //! The [`streaming`] stage does the opposite. Each row of `a` is read once from memory, and
 //! all 10 of its outputs are computed while it is still in cache, against `bᵀ` (10 packed
 //! columns, 31 KB) that stays in cache. SIMD runs **across `k`**: 16 consecutive elements of a
-//! row meet 16 consecutive elements of each packed column, so every lane is useful. On x86-64
-//! a group of up to 16 rows goes through the first 5 columns, then the last 5, so that L1
-//! holds half of `bᵀ` at a time with room for the rows streaming through it (a 32 KB L1, as
-//! on many x86 cores, would be full with all of it); four rows share each load of `bᵀ` (20
-//! accumulators in AVX-512's 32 registers; two rows with AVX2's 16). NEON takes all 10 columns
-//! for two rows, 20 of its 32 registers (Apple's and most recent ARM64 cores have an L1 of
-//! 64 KB or more). What made the difference was memory-level
+//! row meet 16 consecutive elements of each packed column, so every lane is useful. Where L1
+//! holds all of `bᵀ` with the rows streaming past it (48 KB, as on Intel's recent cores and
+//! Zen 5), two rows take all 10 columns at once, 20 accumulators in AVX-512's 32 registers,
+//! and each row is read once. Where it does not (a 32 KB L1, as on Zen 4 and many other x86
+//! cores), a group of up to 16 rows goes through the first 5 columns, then the last 5, so
+//! that L1 holds half of `bᵀ` at a time, and four rows share each load of it (two rows with
+//! AVX2's 16 registers, whatever the L1). NEON takes all 10 columns for two rows, 20 of its
+//! 32 registers (Apple's and most recent ARM64 cores have an L1 of 64 KB or more). What made
+//! the difference was memory-level
 //! parallelism (many requests to memory in flight at once): the hardware prefetcher stops at
 //! every 4 KiB page and the core is busy with the FMAs, so the kernel asks for the next group's
 //! rows itself, **into L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep

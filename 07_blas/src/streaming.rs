@@ -18,14 +18,16 @@
 //!   each column, into one accumulator register per row and column, reduced at the end of
 //!   the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
-//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
-//!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
-//!   may drop. Where a kernel takes only part of the 10 columns per call (AVX2, whose
-//!   registers hold 5; AVX-512, 5 columns over four rows), a group of up to 16 rows goes
-//!   through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and the
-//!   rows come from L2 on the second visit. The rows are handed to the cores
-//!   (the helper threads the GEMM uses too, kept between products) in blocks of 1024, each
-//!   thread taking its next block as it starts one, so that the end of a block asks for the rows at the start of the next.
+//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: on AMD's
+//!   cores each line is asked for three times, nearer each time, since a prefetch is a hint
+//!   that a busy core may drop; on Intel's, once (`asks_per_line`). Where a kernel takes
+//!   only part of the 10 columns per call (AVX2, whose registers hold 5; AVX-512, 5 columns
+//!   over four rows where L1 cannot hold all of `bᵀ` with the rows streaming past it,
+//!   `fits_l1`), a group of up to 16 rows goes through each part of the columns in turn, so
+//!   that L1 holds one part of `bᵀ`, and the rows come from L2 on the second visit. The rows
+//!   are handed to the cores (the helper threads the GEMM uses too, kept between products)
+//!   in blocks of 1024, each thread taking its next block as it starts one, so that the end
+//!   of a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -103,13 +105,48 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     // The one place the instruction set is chosen: the driver below is compiled once per kernel.
     match Isa::detect() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => stream(avx512::Avx512::new().expect(DETECTED), a, b),
+        Isa::Avx512 => {
+            let half = avx512::Avx512::new().expect(DETECTED);
+            let whole = half.whole_pass();
+            match fits_l1(whole, a.ncols()) {
+                true => stream(whole, a, b),
+                false => stream(half, a, b),
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => stream(avx2::Avx2::new().expect(DETECTED), a, b),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => stream(neon::Neon, a, b),
         _ => stream(Portable, a, b),
     }
+}
+
+/// Whether the many-rows path with `kernel` keeps its columns of `bᵀ` in L1: the
+/// `DOT_COLUMNS` packed columns of `k` floats and the `DOT_ROWS` rows of `a` that stream past
+/// between two reads of each of their lines, within all of L1's ways but one (counted as in
+/// the GEMM's blocking: a buffer of `L1 / W` bytes takes one line of each of the `W`-way
+/// cache's sets). The lesson's `k = 784` with 10 columns over two rows needs 37.6 KB: a 48 KB
+/// L1 of 12 ways has 44 KB, a 32 KB one of 8 ways 28 KB.
+// Only the AVX-512 kernel has a choice of tiles.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn fits_l1<K: Kernel>(kernel: K, k: usize) -> bool {
+    let _ = kernel; // only its type's sizes matter
+    let tile = (K::DOT_ROWS, K::DOT_COLUMNS);
+    fits_l1_of(crate::machine::Caches::detect(), tile, K::LANES, k)
+}
+
+/// [`fits_l1`] for a kernel of `tile` (rows, columns) and `lanes`, on `caches`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn fits_l1_of(
+    caches: crate::machine::Caches,
+    tile: (usize, usize),
+    lanes: usize,
+    k: usize,
+) -> bool {
+    let ways = caches.l1_ways.max(2);
+    let kp = k.div_ceil(lanes) * lanes;
+    let bytes = (tile.0 + tile.1) * kp * size_of::<f32>();
+    bytes <= caches.l1 / ways * (ways - 1)
 }
 
 /// Why a kernel's constructor cannot refuse the instruction set [`Isa::detect`] chose.
@@ -552,9 +589,49 @@ mod tests {
     #[test]
     fn avx512_kernel_agrees_with_float64() {
         match avx512::Avx512::new() {
-            Some(kernel) => check_kernel("avx512", kernel),
+            Some(kernel) => {
+                check_kernel("avx512, 5 columns per call", kernel);
+                check_kernel("avx512, 10 columns per call", kernel.whole_pass());
+            }
             None => eprintln!("no AVX-512F on this CPU: nothing to check"),
         }
+    }
+
+    /// Each kernel's tile of the many-rows path is one of its row of `Isa::kernels`.
+    #[test]
+    fn kernels_take_their_tiles_from_the_table() {
+        fn tile<K: Kernel>() -> (usize, usize) {
+            (K::DOT_ROWS, K::DOT_COLUMNS)
+        }
+        let tiles = |isa: Isa| isa.kernels().dot_tiles;
+        assert_eq!(tiles(Isa::Portable), [tile::<Portable>()]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use avx512::Avx512;
+            assert_eq!(tiles(Isa::Avx2), [tile::<avx2::Avx2>()]);
+            let avx512 = [tile::<Avx512<COLUMNS_PER_PASS>>(), tile::<Avx512<5>>()];
+            assert_eq!(tiles(Isa::Avx512), avx512);
+        }
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(tiles(Isa::Neon), [tile::<neon::Neon>()]);
+    }
+
+    /// The rule that picks the AVX-512 tile: the lesson's `bᵀ` and two rows fit a 48 KB L1
+    /// of 12 ways, not a 32 KB one of 8.
+    #[test]
+    fn all_of_bt_in_l1_only_where_it_fits() {
+        let whole = |l1: usize, l1_ways: usize, k: usize| {
+            let caches = crate::machine::Caches {
+                l1: l1 << 10,
+                l1_ways,
+                ..crate::machine::Caches::DEFAULT
+            };
+            fits_l1_of(caches, (2, 10), 16, k)
+        };
+        assert!(whole(48, 12, 784));
+        assert!(!whole(32, 8, 784));
+        assert!(!whole(48, 12, 1024));
+        assert!(whole(32, 8, 512));
     }
 
     #[cfg(target_arch = "aarch64")]

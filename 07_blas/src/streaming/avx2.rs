@@ -40,7 +40,7 @@ impl Kernel for Avx2 {
     const LANES: usize = LANES;
 
     /// Two rows × 5 columns = 10 accumulators of AVX2's 16 registers.
-    const DOT_ROWS: usize = Isa::Avx2.kernels().dot_rows;
+    const DOT_ROWS: usize = Isa::Avx2.kernels().dot_tiles[0].0;
 
     /// Half a pass (see [`HALF`]).
     const DOT_COLUMNS: usize = HALF;

@@ -1,5 +1,6 @@
 //! The micro-kernels with AVX-512 intrinsics: 16 `f32` lanes per register, masked loads for the
-//! ragged ends of `k` and of `b`'s rows, 32 registers to keep four rows' accumulators in.
+//! ragged ends of `k` and of `b`'s rows, 32 registers to keep 20 accumulators in (two rows ×
+//! 10 columns or four rows × 5).
 //!
 //! Each kernel checks its slice bounds with `assert!` once on entry, so that the loads inside
 //! the loops can use raw pointers; the other obligation, that the CPU has AVX-512F, is met by
@@ -13,41 +14,61 @@ use std::arch::x86_64::{
 use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
 use crate::isa::Isa;
 
-/// [`Kernel::DOT_COLUMNS`]: 5 of the pass's 10 columns per call, over four rows.
-///
-/// The registers would hold all 10 columns for two rows (20 accumulators), but then L1 must
-/// hold all of `bᵀ` while the rows stream through it: for the lesson's `k = 784`, 31 KB, all
-/// of a 32 KB L1 (Zen 4's). With half the columns per call, L1 needs 16 KB of `bᵀ` at a time,
-/// a group of rows goes through each half in turn (the second time from L2), and each load
-/// of `bᵀ` feeds four FMAs instead of two: 9 loads per 20 FMAs, not 12. On the Zen 4 this
-/// was measured on, 10 columns over two rows had been slower on the lesson's product than
-/// the AVX2 kernel, which takes 5 columns at a time because of its 16 registers. With 5
-/// columns over four rows, the AVX-512 kernel is the faster of the two there.
-const PART: usize = COLUMNS_PER_PASS / 2;
-
 /// Lanes of one register.
 const LANES: usize = Isa::Avx512.kernels().lanes;
 
-/// The AVX-512F kernel. Only [`Avx512::new`] makes one, on a CPU that has AVX-512F.
+/// The AVX-512F kernel, computing `COLUMNS` columns of `c` per call of the many-rows path:
+/// all 10 of a pass over two rows, or 5 over four rows (the two tiles of its row of
+/// [`Isa::kernels`]). Only [`Avx512::new`] makes one, on a CPU that has AVX-512F.
+///
+/// Either way 20 accumulators of the 32 registers. With 10 columns, each row of `a` is read
+/// once, and all of `bᵀ` stays in L1 while the rows stream past it: for the lesson's
+/// `k = 784`, 31 KB, which a 48 KB L1 (Intel's recent cores, Zen 5) holds with the rows, and
+/// a 32 KB one (Zen 4) does not. With 5, L1 needs 16 KB of `bᵀ` at a time, a group of rows
+/// goes through each half in turn (the second time from L2), and each load of `bᵀ` feeds
+/// four FMAs instead of two: 9 loads per 20 FMAs, not 12. The driver picks by the caches it
+/// detects (`fits_l1` in [`super`]). On the Zen 4, 10 columns over two rows had been slower
+/// on the lesson's product than the AVX2 kernel, which takes 5 columns at a time because of
+/// its 16 registers; 5 columns over four rows made AVX-512 the faster of the two there. On
+/// the Intel Xeon it was measured on (48 KB L1), 10 columns over two rows were about a
+/// tenth faster than 5 over four.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Avx512(());
+pub(super) struct Avx512<const COLUMNS: usize>(());
 
-impl Avx512 {
+impl Avx512<5> {
     /// The kernel, when this CPU supports AVX-512F.
-    pub(super) fn new() -> Option<Avx512> {
+    pub(super) fn new() -> Option<Avx512<5>> {
         std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512(()))
+    }
+
+    /// The same kernel (and the same proof that the CPU has AVX-512F), computing all 10
+    /// columns of a pass per call.
+    pub(super) fn whole_pass(self) -> Avx512<COLUMNS_PER_PASS> {
+        Avx512(())
     }
 }
 
-impl Kernel for Avx512 {
+/// The rows of the tile of `columns` columns in [`Isa::kernels`]'s `dot_tiles` for AVX-512.
+const fn rows_for(columns: usize) -> usize {
+    let tiles = Isa::Avx512.kernels().dot_tiles;
+    let mut t = 0;
+    while t < tiles.len() {
+        if tiles[t].1 == columns {
+            return tiles[t].0;
+        }
+        t += 1;
+    }
+    panic!("no AVX-512 tile has that many columns")
+}
+
+impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
     const LANES: usize = LANES;
 
-    /// Four rows × 5 columns = 20 accumulators of AVX-512's 32 registers: each load of `bᵀ`
-    /// feeds four FMAs, which keeps the kernel bound by FMA throughput, not by loads.
-    const DOT_ROWS: usize = Isa::Avx512.kernels().dot_rows;
+    /// Two rows for 10 columns, four for 5: 20 accumulators of AVX-512's 32 registers.
+    const DOT_ROWS: usize = rows_for(COLUMNS);
 
-    /// Half a pass (see [`PART`]).
-    const DOT_COLUMNS: usize = PART;
+    /// All 10 of a pass, or half of them.
+    const DOT_COLUMNS: usize = COLUMNS;
 
     /// Eight rows × one 16-lane register each: 8 accumulators, the rest of the 32 registers
     /// left to the broadcasts of `a`.
@@ -62,10 +83,10 @@ impl Kernel for Avx512 {
         ahead: Asks<'_, ASKS>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
-        assert!(bt.len() >= PART * kp);
+        assert!(bt.len() >= COLUMNS * kp);
         // SAFETY: `self` exists, so `Avx512::new` saw AVX-512F on this CPU; the slices are as
         // long as `dot_columns` needs (asserted above).
-        unsafe { dot_columns::<ROWS, ASKS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, COLUMNS, ASKS>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -92,17 +113,18 @@ fn first_lanes(n: usize) -> __mmask16 {
 }
 
 /// [`Kernel::dot_columns`]: per 16 elements of `k`, one load from each row of `a` and one from
-/// each of the 5 packed columns, and `ROWS × 5` FMAs; the last, partial chunk of `k` is
-/// loaded with a mask (the packed columns are zero there, so their lanes add nothing). Per
-/// chunk it asks for `ROWS · 8` floats of each share of `ahead` (two lines, for four rows):
-/// `ROWS · k / 2` floats over a call, the share of one of the pass's two halves.
+/// each of the `COLUMNS` packed columns, and `ROWS × COLUMNS` FMAs; the last, partial chunk
+/// of `k` is loaded with a mask (the packed columns are zero there, so their lanes add
+/// nothing). Per chunk it asks for `ROWS · 16 · COLUMNS / 10` floats of each share of `ahead`
+/// (two lines, for either tile): `ROWS · k · COLUMNS / 10` floats over a call, the share of
+/// its part of the pass.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX-512F; `rows.len() == ROWS * k`, `kp` is a multiple of 16 and at
-/// least `k`, and `bt.len() ≥ 5 * kp`.
+/// least `k`, and `bt.len() ≥ COLUMNS * kp`.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
+unsafe fn dot_columns<const ROWS: usize, const COLUMNS: usize, const ASKS: usize>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
@@ -111,10 +133,11 @@ unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;
-    let mut acc = [[_mm512_setzero_ps(); PART]; ROWS];
-    // Floats of each share asked for per chunk: the call's share is `ROWS · k / 2` long.
-    const { assert!(COLUMNS_PER_PASS == 2 * PART) };
-    let ask = ROWS * LANES / 2;
+    let mut acc = [[_mm512_setzero_ps(); COLUMNS]; ROWS];
+    // Floats of each share asked for per chunk: the call's share is `ROWS · k · COLUMNS / 10`
+    // long.
+    const { assert!(COLUMNS_PER_PASS.is_multiple_of(COLUMNS)) };
+    let ask = ROWS * LANES * COLUMNS / COLUMNS_PER_PASS;
     for chunk in 0..full {
         super::kernel::prefetch(&ahead, chunk * ask, ask);
         // SAFETY: `chunk < k / 16`, the contract of this function, AVX-512F.
@@ -140,8 +163,8 @@ unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
 /// The CPU must support AVX-512F.
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn reduce<const ROWS: usize>(
-    acc: &[[__m512; PART]; ROWS],
+unsafe fn reduce<const ROWS: usize, const COLUMNS: usize>(
+    acc: &[[__m512; COLUMNS]; ROWS],
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let mut sums = [[0.0f32; COLUMNS_PER_PASS]; ROWS];
     for (sums, acc) in sums.iter_mut().zip(acc) {
@@ -153,7 +176,8 @@ unsafe fn reduce<const ROWS: usize>(
 }
 
 /// One chunk of 16 elements of `k` for [`dot_columns`]: one load from each row of `a` (the
-/// lanes `mask` selects), one from each of the 5 packed columns, `ROWS × 5` FMAs into `acc`.
+/// lanes `mask` selects), one from each of the `COLUMNS` packed columns, `ROWS × COLUMNS`
+/// FMAs into `acc`.
 ///
 /// Shared by the whole chunks and the partial last one, and inlined into both.
 ///
@@ -163,8 +187,8 @@ unsafe fn reduce<const ROWS: usize>(
 /// selects in `chunk * 16..chunk * 16 + 16` lie below `k` (all of them below `kp`).
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn fma_chunk<const ROWS: usize>(
-    acc: &mut [[__m512; PART]; ROWS],
+unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
+    acc: &mut [[__m512; COLUMNS]; ROWS],
     rows: &[f32],
     k: usize,
     bt: &[f32],
@@ -178,8 +202,8 @@ unsafe fn fma_chunk<const ROWS: usize>(
         // inside row `r < ROWS` of `rows`.
         *x = unsafe { _mm512_maskz_loadu_ps(mask, rows.as_ptr().add(r * k + chunk * LANES)) };
     }
-    for j in 0..PART {
-        // SAFETY: `j < PART` and `chunk * 16 + 16 ≤ kp`, so the 16 lanes lie
+    for j in 0..COLUMNS {
+        // SAFETY: `j < COLUMNS` and `chunk * 16 + 16 ≤ kp`, so the 16 lanes lie
         // inside `bt[j * kp..(j + 1) * kp]`.
         let y = unsafe { _mm512_loadu_ps(bt.as_ptr().add(j * kp + chunk * LANES)) };
         for (acc, &x) in acc.iter_mut().zip(&x) {

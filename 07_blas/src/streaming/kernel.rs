@@ -13,7 +13,8 @@
 
 /// Columns of `c` that one pass of the many-rows path computes: the lesson's 10 classes, in
 /// one call of the kernel (`dot_columns`), or in two groups of 5 (AVX2, whose registers hold
-/// only half; AVX-512, so that L1 holds only half of `bᵀ` at a time).
+/// only half; AVX-512 where L1 is too small for all of `bᵀ`, so that it holds only half at a
+/// time).
 ///
 /// With NEON, two rows × 10 columns = 20 accumulators, which fit its 32 registers with room
 /// for the loads; a wider `b` takes several passes.

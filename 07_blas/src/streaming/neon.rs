@@ -29,7 +29,7 @@ impl Kernel for Neon {
     /// and a column of `bᵀ` beside them: each load of `bᵀ` feeds two FMAs.
     /// An Apple core starts four FMAs per cycle with a latency of 4: 20 independent sums keep
     /// it busy.
-    const DOT_ROWS: usize = Isa::Neon.kernels().dot_rows;
+    const DOT_ROWS: usize = Isa::Neon.kernels().dot_tiles[0].0;
 
     /// The whole pass: its accumulators fit in the registers.
     const DOT_COLUMNS: usize = COLUMNS_PER_PASS;

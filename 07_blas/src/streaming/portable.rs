@@ -18,7 +18,7 @@ impl Kernel for Portable {
 
     /// One row: its 10 accumulators of 8 lanes take 10 of AVX2's 16 registers, and a second
     /// row's would not fit beside the loads.
-    const DOT_ROWS: usize = Isa::Portable.kernels().dot_rows;
+    const DOT_ROWS: usize = Isa::Portable.kernels().dot_tiles[0].0;
 
     /// The whole pass: its accumulators fit in the registers.
     const DOT_COLUMNS: usize = COLUMNS_PER_PASS;

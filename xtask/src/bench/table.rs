@@ -57,7 +57,7 @@ impl Results {
                  `a` ≤ {} rows |\n",
                 isa.machines(),
                 shape.lanes,
-                rows_per_call(shape.dot_rows, shape.scale_rows),
+                rows_per_call(shape.dot_tiles, shape.scale_rows),
                 rule.max_columns,
                 rule.max_rows,
             ));
@@ -417,15 +417,17 @@ fn below_floor_mark(record: &Record) -> &'static str {
 
 /// The streaming kernel's rows of `a` per call, in words: `many` on the many-rows path, `few`
 /// on the few-rows one.
-fn rows_per_call(many: usize, few: usize) -> String {
-    let rows = |n: usize| {
-        if n == 1 {
-            "1 row".to_owned()
-        } else {
-            format!("{n} rows")
-        }
+fn rows_per_call(many: &[(usize, usize)], few: usize) -> String {
+    let tiles: Vec<String> = many.iter().map(|(r, c)| format!("{r} × {c}")).collect();
+    let rows = if few == 1 {
+        "1 row".to_owned()
+    } else {
+        format!("{few} rows")
     };
-    format!("{} per call (many rows), {} (few)", rows(many), rows(few))
+    format!(
+        "{} rows × columns per call (many rows), {rows} (few)",
+        tiles.join(" or ")
+    )
 }
 
 #[cfg(test)]
