@@ -59,8 +59,8 @@ use kernel::{MicroKernel, Packed, Store, TileOfC};
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
 /// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. It can be this
 /// short because the helper threads stay awake for a moment after each product, and because a
-/// helper slow to start is not waited for (the crate's module `pool`): a loop of products finds them
-/// ready, and a product after a pause costs about what one core alone would. Timed on a
+/// helper slow to start is not waited for (the crate's module `pool`): a loop of products finds
+/// them ready, and a product after a pause costs about what one core alone would. Timed on a
 /// 2-core Xeon in a loop of products, a second thread made `96³` clearly faster and `88³`
 /// (whose edge tiles leave less to share) a little slower; this time, at the kernel's rate,
 /// falls between the two.

@@ -40,9 +40,9 @@ pub struct KernelShape {
     pub lanes: usize,
     /// `(rows, columns)` of `c` the streaming kernel's many-rows path computes per call, the
     /// widest first: the rows share each load of the packed `b`, the columns each load of a
-    /// row of `a`. The driver takes the first whose packed `b` stays in L1 with the rows
-    /// streaming past it, or else the last (the columns then in several calls over the same
-    /// rows).
+    /// row of `a`. AVX-512 has two: the driver takes the first where the packed `b` stays in
+    /// L1 with the rows streaming past it, and the second (the columns in two calls over the
+    /// same rows) where it does not.
     pub dot_tiles: &'static [(usize, usize)],
     /// Rows of `a` the streaming kernel's few-rows path takes per call (they share each load
     /// of a row of `b`).

@@ -84,29 +84,32 @@
 //! columns, 31 KB) that stays in cache. SIMD runs **across `k`**: 16 consecutive elements of a
 //! row meet 16 consecutive elements of each packed column, so every lane is useful. Where L1
 //! holds all of `bᵀ` with the rows streaming past it (48 KB, as on Intel's recent cores and
-//! Zen 5), two rows take all 10 columns at once, 20 accumulators in AVX-512's 32 registers,
-//! and each row is read once. Where it does not (a 32 KB L1, as on Zen 4 and many other x86
-//! cores), a group of up to 16 rows goes through the first 5 columns, then the last 5, so
-//! that L1 holds half of `bᵀ` at a time, and four rows share each load of it (two rows with
-//! AVX2's 16 registers, whatever the L1). NEON takes all 10 columns for two rows, 20 of its
-//! 32 registers (Apple's and most recent ARM64 cores have an L1 of 64 KB or more). What made
-//! the difference was memory-level
-//! parallelism (many requests to memory in flight at once): the hardware prefetcher stops at
-//! every 4 KiB page and the core is busy with the FMAs, so the kernel asks for the next group's
-//! rows itself, **into L2** (`prefetcht1` on x86-64, `prfm pldl2keep` on ARM64: L2 can keep
-//! many more misses in flight than L1; AMD's cores before Zen 4 fill L1 as well). It asks for
-//! each line a group of rows ahead, and on AMD's cores again at half and a quarter of that
-//! distance: a prefetch is only a hint, which a core with its miss slots full may drop, and a
-//! dropped one costs a whole trip to memory when the row is read. On Intel's, asking once
-//! measured faster: there a second ask of a line already on its way most likely takes one of
-//! the few slots a new line could have used. The rows are handed to the cores (the same
-//! helper threads as the GEMM's, kept between products) in blocks of 1024, taken in turn, so a core slowed down by anything else
-//! takes fewer blocks; each core takes its next block as it starts one, so that the end of a
-//! block asks for the start of the next. The arithmetic and the read overlap in part; what is
-//! left is the part they don't. On cores whose prefetches fill L1 too, the overlap is smaller:
-//! there the kernel computes more slowly while its prefetches are on their way from memory,
-//! even on rows it already has in cache (most likely because those lines hold L1's few
-//! outstanding-miss slots, which the kernel's own loads from L2 then wait for).
+//! Zen 5), two rows take all 10 columns at once, 20 accumulators in AVX-512's 32 registers.
+//! Where it does not (a 32 KB L1, as on Zen 4 and many other x86 cores), a group of up to 16
+//! rows goes through the first 5 columns, then the last 5, so that L1 holds half of `bᵀ` at a
+//! time, and four rows share each load of it; each row then comes from memory once and from
+//! L2 a second time. AVX2's 16 registers take two rows × 5 columns whatever the L1. NEON takes
+//! all 10 columns for two rows, 20 of its 32 registers (Apple's and most recent ARM64 cores
+//! have an L1 of 64 KB or more).
+//!
+//! What made the difference was memory-level parallelism (many requests to memory in flight
+//! at once): the hardware prefetcher stops at every 4 KiB page and the core is busy with the
+//! FMAs, so the kernel asks for the next group's rows itself, **into L2** (`prefetcht1` on
+//! x86-64, `prfm pldl2keep` on ARM64: L2 can keep many more misses in flight than L1; AMD's
+//! cores before Zen 4 fill L1 as well). It asks for each line a group of rows ahead, and on
+//! every CPU but Intel's again at half and a quarter of that distance: a prefetch is only a
+//! hint, which a core with its miss slots full may drop, and a dropped one costs a whole trip
+//! to memory when the row is read. On the Intel Xeon this was measured on, asking once was
+//! faster: there a second ask of a line already on its way most likely takes one of the few
+//! slots a new line could have used. The rows are handed to the cores (the same helper
+//! threads as the GEMM's, kept between products) in blocks of 1024, taken in turn, so a core
+//! slowed down by anything else takes fewer blocks; each core takes its next block as it
+//! starts one, so that the end of a block asks for the start of the next. The arithmetic and
+//! the read overlap in part; what is left is the part they don't. On cores whose prefetches
+//! fill L1 too, the overlap is smaller: there the kernel computes more slowly while its
+//! prefetches are on their way from memory, even on rows it already has in cache (most likely
+//! because those lines hold L1's few outstanding-miss slots, which the kernel's own loads
+//! from L2 then wait for).
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads

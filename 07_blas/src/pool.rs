@@ -44,7 +44,8 @@ const SPIN_ALONE: Duration = Duration::from_micros(20);
 /// is rarely reached.
 const WAIT_FOR_HELPERS: Duration = Duration::from_micros(200);
 
-/// A job: one part of the work of a product's panel, called with each worker's index.
+/// A job: one part of the work of a product (in the GEMM, of one panel of it), called with
+/// each worker's index.
 type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
 /// What the caller and the helpers share.

@@ -18,9 +18,9 @@
 //!   each column, into one accumulator register per row and column, reduced at the end of
 //!   the row. No lane is wasted
 //!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
-//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: on AMD's
-//!   cores each line is asked for three times, nearer each time, since a prefetch is a hint
-//!   that a busy core may drop; on Intel's, once (`asks_per_line`). Where a kernel takes
+//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
+//!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
+//!   may drop, or on Intel's cores once (`asks_per_line`). Where a kernel takes
 //!   only part of the 10 columns per call (AVX2, whose registers hold 5; AVX-512, 5 columns
 //!   over four rows where L1 cannot hold all of `bᵀ` with the rows streaming past it,
 //!   `fits_l1`), a group of up to 16 rows goes through each part of the columns in turn, so
@@ -41,7 +41,8 @@
 //! (module `avx2`), NEON intrinsics for ARM64 (module `neon`), and plain Rust for any other CPU
 //! (module `portable`). [`Isa::detect`] picks one at run time, once, for every kernel of this
 //! step (`MATMUL_ISA` overrides it); nothing here needs `-C target-cpu=native`. Each kernel's
-//! shape (lanes, rows per call) is its row of [`Isa::kernels`].
+//! shape (lanes, its tiles for many rows, its rows per call for few) is its row of
+//! [`Isa::kernels`].
 
 use ndarray::{Array2, ArrayView2};
 
@@ -68,8 +69,8 @@ const BLOCK_ROWS: usize = 1024;
 
 /// Elements of `a` from which the many-rows path hands blocks of rows to the helper threads:
 /// 2.6 million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, many times what
-/// handing out the work and meeting at the end costs. (A product of up to [`BLOCK_ROWS`] rows
-/// is one block, which the calling thread takes.)
+/// handing out the work and meeting at the end costs. A product of up to [`BLOCK_ROWS`] rows
+/// is one block, which the calling thread does without waking the helpers.
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
 /// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
@@ -86,7 +87,8 @@ pub use crate::isa::Isa;
 /// narrow (the lesson's `n = 10`); correct for every shape.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides (a non-row-major `a` or `b` is copied to row-major
-/// first); returns `(m, n)`. Uses every core when `a` is large.
+/// first); returns `(m, n)`. Uses every core when `a` is large (one, while another thread's
+/// product is using the helper threads).
 ///
 /// # Panics
 ///
@@ -108,7 +110,10 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
         Isa::Avx512 => {
             let half = avx512::Avx512::new().expect(DETECTED);
             let whole = half.whole_pass();
-            match fits_l1(whole, a.ncols()) {
+            // All 10 columns per call where L1 holds them, unless the last pass has 5 columns
+            // or fewer, which the 5-column tile does without multiplying padding.
+            let last = b.ncols() % COLUMNS_PER_PASS;
+            match fits_l1(whole, a.ncols()) && (last == 0 || last > COLUMNS_PER_PASS / 2) {
                 true => stream(whole, a, b),
                 false => stream(half, a, b),
             }
@@ -122,11 +127,12 @@ pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 }
 
 /// Whether the many-rows path with `kernel` keeps its columns of `bᵀ` in L1: the
-/// `DOT_COLUMNS` packed columns of `k` floats and the `DOT_ROWS` rows of `a` that stream past
-/// between two reads of each of their lines, within all of L1's ways but one (counted as in
-/// the GEMM's blocking: a buffer of `L1 / W` bytes takes one line of each of the `W`-way
-/// cache's sets). The lesson's `k = 784` with 10 columns over two rows needs 37.6 KB: a 48 KB
-/// L1 of 12 ways has 44 KB, a 32 KB one of 8 ways 28 KB.
+/// `DOT_COLUMNS` packed columns (`k` floats, padded to whole registers) and the `DOT_ROWS`
+/// rows of `a` that stream past between two reads of each of their lines, within all of L1's
+/// ways but one (counted as in the GEMM's blocking: a buffer of `L1 / W` bytes takes one line
+/// of each of the `W`-way cache's sets). The lesson's `k = 784` with 10 columns over two rows
+/// needs 12 × 784 × 4 = 37,632 bytes: a 48 KiB L1 of 12 ways has 45,056 to give, a 32 KiB one
+/// of 8 ways 28,672.
 // Only the AVX-512 kernel has a choice of tiles.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn fits_l1<K: Kernel>(kernel: K, k: usize) -> bool {
@@ -247,7 +253,8 @@ fn many_rows<K: Kernel>(
 /// not at all). On the Intel Xeon it was measured on, asking once was faster: there a
 /// prefetch that misses L1 holds one of the core's few fill buffers until its line arrives,
 /// the likely reason, so a second ask of a line already on its way takes a buffer that a
-/// new line could have used. ARM64 and other CPUs keep the three asks, untested.
+/// new line could have used. Every other CPU (AMD's, ARM64, …) keeps the three asks; only
+/// AMD's were measured.
 fn asks_per_line() -> usize {
     match crate::machine::cpu_vendor() {
         Some("GenuineIntel") => 1,
@@ -285,7 +292,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
         }
     }
 
-    let threads = if a.len() >= PARALLEL_ELEMENTS {
+    let threads = if a.len() >= PARALLEL_ELEMENTS && a.len() > BLOCK_ROWS * k {
         crate::pool::cores()
     } else {
         1
@@ -424,7 +431,7 @@ fn dot_rows<K: Kernel, const ASKS: usize>(
     // `groups` groups of columns ask for the rows ahead in turn, but the rows are read in
     // the first of them, so the asks move through the rows `groups` times slower than the
     // reads: the lags shrink by as much. Later passes read the rows from cache: there the
-    // three asks are the same wasted hint, a call's own rows (they have no rows ahead).
+    // asks are the same wasted hint, a call's own rows (they have no rows ahead).
     let lags: [usize; ASKS] = std::array::from_fn(|s| match ahead.again {
         true => (a.len() - (a.len() >> s)) / groups,
         false => 0,
@@ -440,7 +447,7 @@ fn dot_rows<K: Kernel, const ASKS: usize>(
             // rows, followed by the rows ahead; a share across the two (or past the end) is
             // not asked for.
             let share = |q: usize, lag: usize| {
-                let from = a.len() + (q * m + i) * k / groups - lag; // `lag < a.len()`
+                let from = a.len() + (q * m + i) * k / groups - lag; // `lag ≤ a.len()`
                 match from.checked_sub(a.len()) {
                     None => a.get(from..from + len),
                     Some(from) => ahead.rows.get(from..from + len),

@@ -39,8 +39,9 @@ pub(super) trait Kernel: Copy + Send + Sync {
 
     /// Packed columns of `bᵀ` per call to [`dot_columns`](Kernel::dot_columns):
     /// [`COLUMNS_PER_PASS`], or a divisor of it, where the registers hold fewer accumulators
-    /// (AVX2) or so that L1 holds only part of `bᵀ` at a time (AVX-512). The driver then calls
-    /// the kernel once per group of columns, over a group of rows.
+    /// (AVX2) or so that L1 holds only part of `bᵀ` at a time (AVX-512's second tile, for an
+    /// L1 too small for all of it). The driver then calls the kernel once per group of
+    /// columns, over a group of rows.
     const DOT_COLUMNS: usize;
 
     /// Rows of `a` per call to [`scale_rows`](Kernel::scale_rows): they share each load of a

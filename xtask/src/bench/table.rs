@@ -425,7 +425,7 @@ fn rows_per_call(many: &[(usize, usize)], few: usize) -> String {
         format!("{few} rows")
     };
     format!(
-        "{} rows × columns per call (many rows), {rows} (few)",
+        "many rows: {} (rows × columns); few: {rows}",
         tiles.join(" or ")
     )
 }
