@@ -46,7 +46,17 @@
 //! quarter of L2 (30 rows) fetches each sliver of `B` from L3 for only five tiles. Low et
 //! al.'s own rule for `kc` keeps the sliver of `B` in L1: of L1's 8 ways of 4 KiB it gets
 //! `⌊(8 − 1) / (1 + MR / NR)⌋ = 5`, so `kc = 5 · 4096 / 64 = 320`, which makes more panels
-//! (more passes over `C`) at the middle sizes without saving anything at the large ones. The
+//! (more passes over `C`) at the middle sizes without saving anything at the large ones.
+//!
+//! On an Intel Xeon with AVX-512 (an L1 of 12 ways of 4 KiB, an L2 of 2 MiB), that rule
+//! measured the other way on one core: with the sliver of `B` in L1 (`kc` of 224 to 256 for
+//! the 14 × 32 kernel) the large squares ran clearly faster than with `kc = 1024` and the
+//! sliver in L2. With both cores busy the gain shrank to about the noise between runs on that
+//! virtual machine, and it held only with both operands packed: a shorter `kc` makes the
+//! blocks of `A` and panels of `B` small enough to be read in place, and a block whose rows
+//! are a power of two apart (the squares from 512 up) maps its rows to a few sets of L1 and
+//! reads slower in place than packed. So the rules stay as above until the other rule is
+//! measured on more machines, with the limits for reading in place revised with it. The
 //! sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
