@@ -49,15 +49,15 @@
 //! (more passes over `C`) at the middle sizes without saving anything at the large ones.
 //!
 //! On an Intel Xeon with AVX-512 (an L1 of 12 ways of 4 KiB, an L2 of 2 MiB), that rule
-//! measured the other way on one core: with the sliver of `B` in L1 (`kc` of 224 to 256 for
-//! the 14 × 32 kernel) the large squares ran clearly faster than with `kc = 1024` and the
-//! sliver in L2. With both cores busy the gain shrank to about the noise between runs on that
-//! virtual machine, and it held only with both operands packed: a shorter `kc` makes the
-//! blocks of `A` and panels of `B` small enough to be read in place, and a block whose rows
-//! are a power of two apart (the squares from 512 up) maps its rows to a few sets of L1 and
-//! reads slower in place than packed. So the rules stay as above until the other rule is
-//! measured on more machines, with the limits for reading in place revised with it. The
-//! sizes and ways come from [`Caches::detect`](super::Caches::detect).
+//! first measured the other way: with the sliver of `B` in L1 (`kc` of 224 to 256 for the
+//! 14 × 32 kernel) the large squares ran clearly faster on one core than with `kc = 1024`.
+//! The cause was the slivers streaming from L2 with only the hardware prefetcher asking for
+//! them; once the kernel asked L1 for each sliver's steps a few ahead (module `avx512`'s
+//! `B_STEPS_AHEAD`), `kc = 1024` ran as fast on one core and a little faster on two, and the
+//! rules above stayed. (A shorter `kc` has a second cost there: it makes blocks of `A` and
+//! panels of `B` small enough to be read in place, and one whose rows are a power of two
+//! apart, as in the squares from 512 up, maps them to a few sets of L1 and reads slower in
+//! place than packed.) The sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 

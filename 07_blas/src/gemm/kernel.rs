@@ -71,6 +71,29 @@ pub(crate) trait Sliver: Copy {
     /// `(i, p)` must lie inside the readable part of the sliver the value was made for: `p < k`,
     /// and `i < W`, or `i < rows` for the partial last sliver of a block of `A` read in place.
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32;
+
+    /// Asks L1 for step `p` of the sliver, which the kernel will read a few steps later: the
+    /// lines holding its `W` elements when they are contiguous (a packed sliver, or a row of a
+    /// row-major `B` read in place); nothing when they are not (a step of a row-major `A` read
+    /// in place is one element in each of `W` rows, whose streams the hardware prefetcher
+    /// follows). A hint: `p` may lie past the end, and nothing is read.
+    ///
+    /// Only the AVX-512 kernel asks, the one it was measured to help (module `avx512`'s
+    /// `B_STEPS_AHEAD`); on the AVX2 kernel the same hints measured mixed.
+    #[cfg(target_arch = "x86_64")]
+    fn ask_for_step<const W: usize>(self, p: usize);
+}
+
+/// Asks L1 for the `W` contiguous floats from `step`, one hint per 64-byte line they span
+/// ([`Sliver::ask_for_step`]). With `W · 4` less than a line, successive steps start less than a
+/// line apart, so asking for each step's first line reaches every line.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ask_for_floats<const W: usize>(step: *const f32) {
+    use crate::prefetch::FLOATS_PER_LINE;
+    for line in 0..W.div_ceil(FLOATS_PER_LINE) {
+        crate::prefetch::to_l1(step.wrapping_add(line * FLOATS_PER_LINE));
+    }
 }
 
 /// A sliver inside an unpacked matrix: element `(i, p)` at `ptr + i·stride_i + p·stride_p`
@@ -92,6 +115,14 @@ impl Sliver for Strided {
         // SAFETY: the caller keeps `(i, p)` inside the sliver, which lies inside one matrix.
         unsafe { self.ptr.offset(offset) }
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn ask_for_step<const W: usize>(self, p: usize) {
+        if self.stride_i == 1 {
+            ask_for_floats::<W>(self.ptr.wrapping_offset(p as isize * self.stride_p));
+        }
+    }
 }
 
 /// A packed sliver: the `W` elements of step `p` are contiguous, and the steps follow each
@@ -105,6 +136,12 @@ impl Sliver for Packed {
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32 {
         // SAFETY: the caller keeps `(i, p)` inside the packed sliver of `W · k` elements.
         unsafe { self.0.add(p * W + i) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn ask_for_step<const W: usize>(self, p: usize) {
+        ask_for_floats::<W>(self.0.wrapping_add(p * W));
     }
 }
 
