@@ -38,6 +38,10 @@ const PREFETCH_STEPS: usize = 16;
 /// them: asking for them a few hundred bytes ahead made the packed squares clearly faster, on
 /// one core and on two, at any distance from about 4 to 16 steps. Asking for `A` twice as
 /// far ahead as `B` lets its single line a step arrive as early as `B`'s two.
+///
+/// Only in a large product, where the tile of `C` is cold ([`TileOfC::Cold`]): in a small
+/// one the slivers are in cache already, and the hints made `square-64` and `square-128` a
+/// little slower.
 const B_STEPS_AHEAD: usize = 6;
 /// See [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 12;
@@ -113,8 +117,10 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
         if FETCH_C && p == early {
             prefetch(true);
         }
-        b.ask_for_step::<NR>(p + B_STEPS_AHEAD);
-        a.ask_for_step::<MR>(p + A_STEPS_AHEAD);
+        if FETCH_C {
+            b.ask_for_step::<NR>(p + B_STEPS_AHEAD);
+            a.ask_for_step::<MR>(p + A_STEPS_AHEAD);
+        }
         let mut b_row = [_mm512_setzero_ps(); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
             // SAFETY: elements `16v .. 16v + 16 <= NR` of step `p < k`, contiguous.
