@@ -120,10 +120,11 @@
 //! anything (BLAS's `C = α·A·B + β·C` with `β = 0` for the first panel and `β = 1` after; the
 //! kernel's `Store`, in (a)).
 //!
-//! With panels that deep, a sliver of `A` and one of `B` do not fit in L1 beside each other,
-//! so both stream from L2 while the kernel runs. The AVX-512 kernel asks L1 for each sliver's
-//! steps a few ahead of the ones it reads (`B_STEPS_AHEAD` in `gemm/avx512.rs`): on the Intel
-//! Xeon it was measured on, the hardware prefetcher alone left it waiting on those lines.
+//! With panels up to 1024 steps deep (module `blocks`), a sliver of `A` and one of `B` do not fit
+//! in L1 beside each other, so both stream from L2 while the kernel runs. The AVX-512 kernel asks
+//! L1 for each sliver's steps a few ahead of the ones it reads (`B_STEPS_AHEAD` in
+//! `gemm/avx512.rs`): on the Intel Xeon it was measured on, the hardware prefetcher alone left it
+//! waiting on those lines.
 //!
 //! ## (d) `gemm`: threads
 //!

@@ -55,3 +55,33 @@ pub(crate) fn to_l1<T>(address: *const T) {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = address;
 }
+
+/// Where a run of floats starts, for [`ask_for_run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// On a line's boundary, or right where a run just asked for ended: one hint per 64 bytes
+    /// from the start reaches every line (the last line of a run that ends inside one is the
+    /// first of the next run).
+    Adjoining,
+    /// Anywhere, even inside a line: the run may end in one line more than its length spans
+    /// (32 floats span two lines from a line's boundary, three from inside one), which a hint
+    /// at its last float asks for.
+    Anywhere,
+}
+
+/// Asks, with `hint` ([`to_l1`] or [`to_l2`]), for the cache lines of the `len` floats from
+/// `start`: one hint per 64 bytes, and one more at the last float when the run may start
+/// inside a line ([`Start::Anywhere`]). A hint, like the two it calls: `start` may point
+/// anywhere, and nothing is read.
+///
+/// With `len` and `from` constants where the kernels call it, the loop unrolls into a few
+/// bare prefetches, with no branch.
+#[inline(always)]
+pub(crate) fn ask_for_run(start: *const f32, len: usize, from: Start, hint: impl Fn(*const f32)) {
+    for line in 0..len.div_ceil(FLOATS_PER_LINE) {
+        hint(start.wrapping_add(line * FLOATS_PER_LINE));
+    }
+    if from == Start::Anywhere && len > 0 {
+        hint(start.wrapping_add(len - 1));
+    }
+}

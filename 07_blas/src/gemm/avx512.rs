@@ -28,22 +28,26 @@ const VECTORS: usize = NR / 16;
 /// Steps before the end at which the tile of `c` is fetched into L1: enough cycles (28 FMAs
 /// a step) to hide a load from L2, few enough that the lines are still there at the end.
 const PREFETCH_STEPS: usize = 16;
-/// Steps ahead at which the kernel asks L1 for the row of its sliver of `B`, and for the
-/// elements of its sliver of `A` ([`Sliver::ask_for_step`]).
+/// Steps ahead at which the kernel asks L1 for the row of its sliver of `B`
+/// ([`Sliver::ask_for_step`]); [`A_STEPS_AHEAD`] is the same for its sliver of `A`.
 ///
 /// Both slivers stream from L2: `kc` steps of `B` (two lines a step) and of `A` (most of a
 /// line) are more than L1 holds beside each other (module `blocks`), so each step of 28 FMAs
 /// reads about three lines that L1 does not have yet, one stream of them per sliver. On the
 /// Intel Xeon this was measured on, the hardware prefetcher alone left the kernel waiting on
 /// them: asking for them a few hundred bytes ahead made the packed squares clearly faster, on
-/// one core and on two, at any distance from about 4 to 16 steps. Asking for `A` twice as
-/// far ahead as `B` lets its single line a step arrive as early as `B`'s two.
+/// one core and on two, at any distance from about 4 to 16 steps. `A` is asked for twice as
+/// many steps ahead as `B` so that both streams are about as many bytes ahead: 12 steps of
+/// 56 bytes, 6 of 128.
 ///
-/// Only in a large product, where the tile of `C` is cold ([`TileOfC::Cold`]): in a small
-/// one the slivers are in cache already, and the hints made `square-64` and `square-128` a
-/// little slower.
+/// Only when the tile of `C` is cold ([`TileOfC::Cold`]), which the driver says of a `C` too
+/// large to stay in cache: in the squares, that is also where the panels are deep and the
+/// slivers stream from L2. In a small product the slivers are in cache already, and the hints
+/// made `square-64` and `square-128` a little slower. (A wide, shallow product with a large
+/// `C` gets the hints too, and so does every tile of the `gemm-kernel` stage, which calls its
+/// tiles cold.)
 const B_STEPS_AHEAD: usize = 6;
-/// See [`B_STEPS_AHEAD`].
+/// Steps ahead at which the kernel asks L1 for its sliver of `A`: see [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 12;
 
 // SAFETY: `tile` runs `tile_avx512` only through the caller's promise that `supported()` held.

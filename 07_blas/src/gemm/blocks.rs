@@ -54,10 +54,11 @@
 //! The cause was the slivers streaming from L2 with only the hardware prefetcher asking for
 //! them; once the kernel asked L1 for each sliver's steps a few ahead (module `avx512`'s
 //! `B_STEPS_AHEAD`), `kc = 1024` ran as fast on one core and a little faster on two, and the
-//! rules above stayed. (A shorter `kc` has a second cost there: it makes blocks of `A` and
-//! panels of `B` small enough to be read in place, and one whose rows are a power of two
-//! apart, as in the squares from 512 up, maps them to a few sets of L1 and reads slower in
-//! place than packed.) The sizes and ways come from [`Caches::detect`](super::Caches::detect).
+//! rules above stayed.
+//!
+//! A shorter `kc` has a second cost there. It makes blocks of `A` and panels of `B` small
+//! enough to be read in place. A block whose rows are a power of two apart, as in the squares
+//! from 512 up, then maps to a few sets of L1, and reads slower in place than packed. The sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 

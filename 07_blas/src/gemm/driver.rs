@@ -31,6 +31,7 @@ use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use super::pack::{give_back, pack_a, take_buffer};
 use crate::pool;
+use crate::prefetch::{Start, ask_for_run, to_l1};
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
@@ -500,12 +501,8 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 #[inline(never)]
 fn prefetch_tile<K: MicroKernel>(tile: &[MaybeUninit<f32>], rows: usize, rsc: usize) {
     for i in 0..rows {
-        let row = &tile[i * rsc..][..K::NR];
-        for j in (0..K::NR).step_by(crate::prefetch::FLOATS_PER_LINE) {
-            crate::prefetch::to_l1(row[j].as_ptr());
-        }
-        // A row that does not start on a line's boundary ends in one more line.
-        crate::prefetch::to_l1(row[K::NR - 1].as_ptr());
+        let row = tile[i * rsc..][..K::NR].as_ptr().cast::<f32>();
+        ask_for_run(row, K::NR, Start::Anywhere, to_l1);
     }
 }
 

@@ -84,18 +84,6 @@ pub(crate) trait Sliver: Copy {
     fn ask_for_step<const W: usize>(self, p: usize);
 }
 
-/// Asks L1 for the `W` contiguous floats from `step`, one hint per 64-byte line they span
-/// ([`Sliver::ask_for_step`]). With `W · 4` less than a line, successive steps start less than a
-/// line apart, so asking for each step's first line reaches every line.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn ask_for_floats<const W: usize>(step: *const f32) {
-    use crate::prefetch::FLOATS_PER_LINE;
-    for line in 0..W.div_ceil(FLOATS_PER_LINE) {
-        crate::prefetch::to_l1(step.wrapping_add(line * FLOATS_PER_LINE));
-    }
-}
-
 /// A sliver inside an unpacked matrix: element `(i, p)` at `ptr + i·stride_i + p·stride_p`
 /// (in elements; either stride may be negative).
 #[derive(Clone, Copy, Debug)]
@@ -119,8 +107,12 @@ impl Sliver for Strided {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
+        use crate::prefetch::{Start, ask_for_run, to_l1};
         if self.stride_i == 1 {
-            ask_for_floats::<W>(self.ptr.wrapping_offset(p as isize * self.stride_p));
+            let step = self
+                .ptr
+                .wrapping_offset((p as isize).wrapping_mul(self.stride_p));
+            ask_for_run(step, W, Start::Anywhere, to_l1);
         }
     }
 }
@@ -141,7 +133,14 @@ impl Sliver for Packed {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
-        ask_for_floats::<W>(self.0.wrapping_add(p * W));
+        use crate::prefetch::{Start, ask_for_run, to_l1};
+        // The steps follow each other: asking from each one's start reaches every line.
+        ask_for_run(
+            self.0.wrapping_add(p.wrapping_mul(W)),
+            W,
+            Start::Adjoining,
+            to_l1,
+        );
     }
 }
 

@@ -129,8 +129,12 @@ pub(super) fn prefetch<const N: usize>(ahead: &Asks<'_, N>, from: usize, len: us
 /// [`prefetch`] does for each of its slices.
 #[inline(always)]
 pub(super) fn ask(slice: &[f32], from: usize, len: usize) {
-    use crate::prefetch::FLOATS_PER_LINE;
-    for line in 0..len.div_ceil(FLOATS_PER_LINE) {
-        crate::prefetch::to_l2(slice.as_ptr().wrapping_add(from + line * FLOATS_PER_LINE));
-    }
+    use crate::prefetch::{Start, ask_for_run, to_l2};
+    // A kernel asks for a slice in adjoining runs, from its start.
+    ask_for_run(
+        slice.as_ptr().wrapping_add(from),
+        len,
+        Start::Adjoining,
+        to_l2,
+    );
 }
