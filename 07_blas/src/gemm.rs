@@ -47,7 +47,7 @@ mod avx512;
 mod neon;
 
 pub use crate::machine::Caches;
-pub use blocks::Blocks;
+pub use blocks::{Blocks, rows_spread_over_l1};
 
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 
@@ -222,6 +222,10 @@ pub struct Plan {
     /// streams its slivers from there about as fast as a packed one does; a larger one would
     /// come from L3 a row at a time.
     pub panel_in_place_up_to: usize,
+    /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
+    /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
+    /// distance between the rows.
+    pub in_place_l1: Option<(usize, usize)>,
 }
 
 impl Plan {
@@ -235,6 +239,7 @@ impl Plan {
             parallel_from: usize::MAX,
             in_place_up_to: 0,
             panel_in_place_up_to: 0,
+            in_place_l1: None,
         }
     }
 
@@ -259,11 +264,14 @@ impl Plan {
 
     /// The `gemm` stage: the blocked product on every core
     /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
-    /// blocks of a row-major `A` up to a quarter of L2, and panels of a row-major `B` up to
-    /// the whole of L2, read in place, not packed.
+    /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
+    /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2, read in
+    /// place, not packed.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
-        let l2 = Caches::detect().l2;
+        let Caches {
+            l1, l1_ways, l2, ..
+        } = Caches::detect();
         Plan {
             threads: crate::pool::cores(),
             parallel_from: parallel_from(plan.isa),
@@ -273,6 +281,8 @@ impl Plan {
             // All of L2, while `A`'s blocks keep their quarter: the slivers of `B` stream from
             // L2 in place as fast as packed, and the copy is saved.
             panel_in_place_up_to: l2,
+            // Unless its rows fall into so few sets of L1 that they evict each other.
+            in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan
         }
     }
@@ -347,8 +357,14 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     // Not zeroed: the driver's first panel of `k` writes every element.
     let mut c = Array2::uninit((m, n));
     let slice = c.as_slice_mut().expect("c is a fresh row-major array");
+    // A row-major `a` whose slivers may be read where they are, if its blocks are small enough.
+    let a_may_stay = a.strides()[1] == 1
+        && plan.in_place_l1.is_none_or(|l1| {
+            let pitch = a.strides()[0].unsigned_abs() * size_of::<f32>();
+            rows_spread_over_l1(K::MR, pitch, l1)
+        });
     let in_place = (plan.in_place_up_to, plan.panel_in_place_up_to);
-    driver::run::<K>(a, b, slice, blocks, threads, in_place);
+    driver::run::<K>(a, b, slice, blocks, threads, in_place, a_may_stay);
     // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
     // panel of columns the first panel of `k` writes those columns of every row.
     unsafe { c.assume_init() }

@@ -84,6 +84,20 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             },
         ),
         (
+            // Read in place only where a sliver's rows spread over a small L1 of 4 sets of 8
+            // ways: with one step a row they all share a line and are packed, with 31 they
+            // spread and stay.
+            "in place where the rows spread, 2 threads",
+            Plan {
+                threads: 2,
+                parallel_from: 0,
+                in_place_up_to: usize::MAX,
+                panel_in_place_up_to: usize::MAX,
+                in_place_l1: Some((4 * 64, 8)),
+                ..blocked
+            },
+        ),
+        (
             "in place, whole",
             Plan {
                 in_place_up_to: usize::MAX,

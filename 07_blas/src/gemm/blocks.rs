@@ -56,9 +56,12 @@
 //! `B_STEPS_AHEAD`), `kc = 1024` ran as fast on one core and a little faster on two, and the
 //! rules above stayed.
 //!
-//! A shorter `kc` has a second cost there. It makes blocks of `A` and panels of `B` small
-//! enough to be read in place. A block whose rows are a power of two apart, as in the squares
-//! from 512 up, then maps to a few sets of L1, and reads slower in place than packed. The sizes and ways come from [`Caches::detect`](super::Caches::detect).
+//! A shorter `kc` had a second cost there: it made blocks of `A` small enough to be read in
+//! place, and a block whose rows are a large power of two of bytes apart, as in the squares
+//! from 512 up, maps to a few sets of L1 and reads slower in place than packed. The driver now
+//! packs such a block whatever its size ([`rows_spread_over_l1`]).
+//!
+//! The sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
 
@@ -108,6 +111,48 @@ impl Blocks {
         let nc = (caches.l3 / 2 / (kc * FLOAT) / nr * nr).max(nr);
         Blocks { kc, mc, nc }
     }
+}
+
+/// Whether `rows` rows of a matrix, `pitch` bytes apart, spread over enough sets of an L1 of
+/// `ways` ways of `way_bytes` each: whether the set of the first row's line holds no more of
+/// their lines than it has ways, counting two lines a row (the one being read and the next,
+/// which the hardware prefetcher fetches).
+///
+/// A sliver of `A` read in place is `MR` rows, read one element of each row a step, so L1 must
+/// keep a line of every row (and soon the next) for the sixteen steps a line lasts. Two
+/// addresses a multiple of `way_bytes` apart fall in the same set of L1, so rows a large power
+/// of two of bytes apart share a few sets and evict each other's lines before the kernel is
+/// done with them; packing the block then pays. The driver reads a block of `A` in place only
+/// when its rows spread ([`Plan::in_place_l1`](super::Plan::in_place_l1)). When the pitch is
+/// a whole number of lines, every set the rows fall in holds as many of them as the first
+/// row's does; otherwise that set stands for the others.
+///
+/// ```
+/// use matmul_blas::gemm::rows_spread_over_l1;
+///
+/// // The AVX-512 kernel's 14 rows, on an L1 of 12 ways of 4 KiB.
+/// let l1 = (4096, 12);
+/// assert!(rows_spread_over_l1(14, 256 * 4, l1)); // 4 sets: at most 4 rows, 8 lines, in one
+/// assert!(!rows_spread_over_l1(14, 512 * 4, l1)); // 2 sets: 7 rows, 14 lines, in each
+/// assert!(!rows_spread_over_l1(14, 513 * 4, l1)); // 4 bytes more a row: still the same 2 sets
+/// assert!(rows_spread_over_l1(14, 520 * 4, l1)); // half a line more a row: 14 sets
+/// assert!(rows_spread_over_l1(6, 512 * 4, l1)); // the AVX2 kernel's 6 rows: 3 in each set
+/// ```
+pub fn rows_spread_over_l1(rows: usize, pitch: usize, (way_bytes, ways): (usize, usize)) -> bool {
+    const LINE: usize = 64;
+    let sets = (way_bytes / LINE).max(1);
+    // Called for every product: a handful of multiplications, no division by `sets` when it is a
+    // power of two (as it is in every L1 this was written for).
+    let set = |row: usize| {
+        let line = row * pitch / LINE;
+        if sets.is_power_of_two() {
+            line & (sets - 1)
+        } else {
+            line % sets
+        }
+    };
+    let first = set(0);
+    2 * (0..rows).filter(|&row| set(row) == first).count() <= ways
 }
 
 #[cfg(test)]

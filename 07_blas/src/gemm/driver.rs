@@ -37,7 +37,9 @@ use crate::prefetch::{Start, ask_for_run, to_l1};
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
 /// at most `for_a` bytes, and a row-major `b` in panels of at most `for_b`
 /// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
-/// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to)).
+/// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to)). `a` is read in place
+/// only if `a_may_stay` says its layout allows it: row-major, and with rows that spread over
+/// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)).
 ///
 /// `c` need not be initialised: the first panel of `k` writes every element of it
 /// ([`Store::Write`]), and only the later panels read it back to add to it.
@@ -50,6 +52,7 @@ pub(crate) fn run<K: MicroKernel>(
     blocks: Blocks,
     threads: usize,
     (in_place_up_to, panel_in_place_up_to): (usize, usize),
+    a_may_stay: bool,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
@@ -68,7 +71,7 @@ pub(crate) fn run<K: MicroKernel>(
     // The panel is held to `A`'s limit, not `B`'s, on purpose: it must share L2 with that
     // block and stay there for the whole of it.
     let small_panel = fits(kc * n.min(nc));
-    let mc = if small_panel && a.strides()[1] == 1 {
+    let mc = if small_panel && a_may_stay {
         let in_place_rows = in_place_up_to / (kc * size_of::<f32>()) / K::MR * K::MR;
         mc.min(in_place_rows.max(K::MR))
     } else {
@@ -94,7 +97,7 @@ pub(crate) fn run<K: MicroKernel>(
     if threads == 1
         && k <= kc
         && n <= nc
-        && a.strides()[1] == 1
+        && a_may_stay
         && b.strides()[1] == 1
         && fits(m * k)
         && panel_fits(k * n)
@@ -130,7 +133,7 @@ pub(crate) fn run<K: MicroKernel>(
             ));
             // Blocks of a row-major `A` small enough to stay in cache are read where they are
             // ([`a_in_place`]).
-            let read_a_in_place = a.strides()[1] == 1 && fits(rows.min(m) * depth);
+            let read_a_in_place = a_may_stay && fits(rows.min(m) * depth);
             let work = |worker: usize| {
                 // First this thread's share of the panel's slivers of `B`, every `threads`-th
                 // one: packed side by side, instead of by whichever thread reaches each first
