@@ -360,8 +360,8 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     // A row-major `a` whose slivers may be read where they are, if its blocks are small enough.
     let a_may_stay = a.strides()[1] == 1
         && plan.in_place_l1.is_none_or(|l1| {
-            let pitch = a.strides()[0].unsigned_abs() * size_of::<f32>();
-            rows_spread_over_l1(K::MR, pitch, l1)
+            let pitch = a.strides()[0].unsigned_abs().wrapping_mul(size_of::<f32>());
+            rows_spread_over_l1(K::MR.min(m), pitch, l1)
         });
     let in_place = (plan.in_place_up_to, plan.panel_in_place_up_to);
     driver::run::<K>(a, b, slice, blocks, threads, in_place, a_may_stay);

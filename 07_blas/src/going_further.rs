@@ -162,10 +162,10 @@
 //! row past the block: packing it, a transposing copy element by element, took about as long
 //! as the arithmetic on its few rows. A large block is still packed: its rows, a row of the
 //! matrix apart, would compete for the same few sets of L1 for as long as the block is used.
-//! So is a block of any size whose rows are a large power of two of bytes apart, as in the
-//! squares from 512 up: the `MR` rows of each sliver then fall in so few sets of L1 that their
-//! lines, and the next ones the hardware prefetcher brings, outnumber the ways, and they evict
-//! each other within the sixteen steps a line lasts
+//! So is a block of any size whose rows are a large power of two of bytes apart, as for the
+//! AVX-512 kernel's 14 rows in the squares from 512 up: the `MR` rows of each sliver then fall
+//! in so few sets of L1 that their lines, with the others those sets serve, outnumber the ways,
+//! and they evict each other within the sixteen steps a line lasts
 //! ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1), with the ways that
 //! [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel Xeon this was
 //! measured on, packing those blocks made `square-512` clearly faster.

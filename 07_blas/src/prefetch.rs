@@ -59,9 +59,10 @@ pub(crate) fn to_l1<T>(address: *const T) {
 /// Where a run of floats starts, for [`ask_for_run`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Start {
-    /// On a line's boundary, or right where a run just asked for ended: one hint per 64 bytes
-    /// from the start reaches every line (the last line of a run that ends inside one is the
-    /// first of the next run).
+    /// One of a series of runs, each starting right where the one before ended, the first on a
+    /// line's boundary: one hint per 64 bytes from each start reaches every line but,
+    /// perhaps, the last of the series (a run that ends inside a line leaves that line to the
+    /// next run, which starts inside it).
     Adjoining,
     /// Anywhere, even inside a line: the run may end in one line more than its length spans
     /// (32 floats span two lines from a line's boundary, three from inside one), which a hint
@@ -71,8 +72,8 @@ pub(crate) enum Start {
 
 /// Asks, with `hint` ([`to_l1`] or [`to_l2`]), for the cache lines of the `len` floats from
 /// `start`: one hint per 64 bytes, and one more at the last float when the run may start
-/// inside a line ([`Start::Anywhere`]). A hint, like the two it calls: `start` may point
-/// anywhere, and nothing is read.
+/// inside a line ([`Start::Anywhere`]). A hint, as [`to_l1`] and [`to_l2`] are: `start` may
+/// point anywhere, and nothing is read.
 ///
 /// With `len` and `from` constants where the kernels call it, the loop unrolls into a few
 /// bare prefetches, with no branch.

@@ -85,8 +85,8 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
         ),
         (
             // Read in place only where a sliver's rows spread over a small L1 of 4 sets of 8
-            // ways: with one step a row they all share a line and are packed, with 31 they
-            // spread and stay.
+            // ways: with 31 steps a row they do, and stay in place; with `kc` steps (and, for
+            // the 14 rows of AVX-512, the 97 of the primes) they do not, and are packed.
             "in place where the rows spread, 2 threads",
             Plan {
                 threads: 2,

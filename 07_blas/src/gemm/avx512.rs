@@ -37,8 +37,8 @@ const PREFETCH_STEPS: usize = 16;
 /// Intel Xeon this was measured on, the hardware prefetcher alone left the kernel waiting on
 /// them: asking for them a few hundred bytes ahead made the packed squares clearly faster, on
 /// one core and on two, at any distance from about 4 to 16 steps. `A` is asked for twice as
-/// many steps ahead as `B` so that both streams are about as many bytes ahead: 12 steps of
-/// 56 bytes, 6 of 128.
+/// many steps ahead as `B` so that both streams are about as many bytes ahead: a step of
+/// `A` (`MR` floats) is a little under half a step of `B` (`NR`).
 ///
 /// Only when the tile of `C` is cold ([`TileOfC::Cold`]), which the driver says of a `C` too
 /// large to stay in cache: in the squares, that is also where the panels are deep and the

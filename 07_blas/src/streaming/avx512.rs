@@ -223,14 +223,15 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// latencies, not `5k` FMAs at the core's rate. [`FMAS_IN_FLIGHT`] says how many sums it aims for.
 ///
 /// What bounds it then is the loads, not the FMAs: each step loads once per row of `a` (a
-/// broadcast) and once more for the row of `b`, so in the five-image product six loads for
-/// five FMAs, and the 40-byte row of `b` often straddles two cache lines. On the Intel Xeon this was measured on, a bare assembly loop of just
-/// that mix, with every operand in L1, took clearly longer per step than its FMAs alone,
-/// and about as long as this kernel. Two ways around it were timed and set aside. Packing
-/// `b` so that four steps of four columns fill one register, met by a broadcast of four
-/// consecutive elements of a row of `a`, needs fewer loads and FMAs per step, but the
-/// packing itself costs about what it saves. Rearranging `b` that way inside the loop
-/// instead, with a shuffle per step, puts the shuffles on the port that one of the two FMA units shares, and came out no faster.
+/// broadcast) and once more for the row of `b`, so in the five-image product six loads for five
+/// FMAs, and the 40-byte row of `b` often straddles two cache lines. On the Intel Xeon this was
+/// measured on, a bare assembly loop of just that mix, with every operand in L1, took clearly
+/// longer per step than its FMAs alone, and about as long as this kernel. Two ways around it were
+/// timed and set aside. Packing `b` so that four steps of four columns fill one register, met by a
+/// broadcast of four consecutive elements of a row of `a`, needs fewer loads and FMAs per step, but
+/// the packing itself costs about what it saves. Rearranging `b` that way inside the loop instead,
+/// with a shuffle per step, puts the shuffles on the port that one of the two FMA units shares, and
+/// came out no faster.
 ///
 /// # Safety
 ///
