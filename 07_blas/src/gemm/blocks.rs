@@ -35,12 +35,21 @@
 //!   L2), up to 1024 steps;
 //! - `mc`: the sliver of `B` streaming through takes `b = ⌈kc · NR · 4 / (L2 / W)⌉` ways, one
 //!   way is left for the tiles of `C` and other traffic, and the block of `A`, reused against
-//!   every sliver of `B`, gets the other `W − b − 1` (at least one):
-//!   `mc = (W − b − 1) · (L2 / W) / (kc · 4)`, rounded down to a multiple of `MR`. On a Zen 3
-//!   core (L2 512 KiB, 8 ways of 64 KiB) with the AVX2 kernel: `b = 1`, 6 ways of 384 KiB,
-//!   `mc = 96`;
+//!   every sliver of `B`, gets the other `W − b − 1` (at least one), but no more than half of
+//!   the ways: `mc = min(W − b − 1, W / 2) · (L2 / W) / (kc · 4)`, rounded down to a multiple
+//!   of `MR`. On a Zen 3 core (L2 512 KiB, 8 ways of 64 KiB) with the AVX2 kernel: `b = 1`,
+//!   `min(6, 4)` ways of 256 KiB, `mc = 60`;
 //! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
 //!   (and, on a virtual machine, other tenants too).
+//!
+//! The half is a measured margin, not Low et al.'s. On an Intel Xeon with AVX-512 (L2 of
+//! 16 ways of 128 KiB), the block their count gives, 14 ways, made the large squares clearly
+//! slower on one core than a block of half of L2 or less: besides the tiles of `C`, the ways
+//! hold the lines the hardware prefetchers bring ahead of both streams, and the page tables'
+//! entries, and one way was not enough for them. Since the sliver of `B` takes an eighth of L2
+//! (or less, where `kc` stops at 1024), the half is what the block gets on every machine here.
+//! With several threads the rows of `C` are often cut finer than `mc` anyway, so that every
+//! thread has blocks to take (module `driver`).
 //!
 //! Two alternatives were timed against these on that Zen 3 core and set aside. An `mc` of a
 //! quarter of L2 (30 rows) fetches each sliver of `B` from L3 for only five tiles. Low et
@@ -86,8 +95,8 @@ impl Blocks {
 
     /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
     /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
-    /// L2 that the sliver and one free way leave (at least one), the `kc × nc` panel of `B` in
-    /// half of L3;
+    /// L2 that the sliver and one free way leave (at least one, at most half of them), the
+    /// `kc × nc` panel of `B` in half of L3;
     /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
     /// only the last block of each loop has a partial tile.
     ///
@@ -98,7 +107,7 @@ impl Blocks {
     /// let zen3 = Caches { l1: 32 << 10, l2: 512 << 10, l3: 32 << 20, l1_ways: 8, l2_ways: 8 };
     /// let blocks = Blocks::for_caches(zen3, 6, 16);
     /// assert_eq!(blocks.kc, 1024); // 1024 × 16 floats = 64 KiB: one of L2's 8 ways
-    /// assert_eq!(blocks.mc, 96); // 96 × 1024 floats = 384 KiB: the 6 ways left
+    /// assert_eq!(blocks.mc, 60); // 4 of the 6 ways left (half of L2), in whole tiles of 6 rows
     /// assert!(blocks.nc % 16 == 0 && blocks.kc * blocks.nc * 4 <= 16 << 20);
     /// ```
     pub fn for_caches(caches: Caches, mr: usize, nr: usize) -> Blocks {
@@ -106,7 +115,11 @@ impl Blocks {
         let kc = (caches.l2 / 8 / (nr * FLOAT) / 8 * 8).clamp(64, 1024);
         let l2_way = caches.l2 / caches.l2_ways.max(1);
         let b_ways = (kc * nr * FLOAT).div_ceil(l2_way);
-        let a_ways = caches.l2_ways.saturating_sub(b_ways + 1).max(1);
+        let a_ways = caches
+            .l2_ways
+            .saturating_sub(b_ways + 1)
+            .min(caches.l2_ways / 2)
+            .max(1);
         let mc = (a_ways * l2_way / (kc * FLOAT) / mr * mr).max(mr);
         let nc = (caches.l3 / 2 / (kc * FLOAT) / nr * nr).max(nr);
         Blocks { kc, mc, nc }
@@ -201,10 +214,14 @@ mod tests {
                 // The block of A and a sliver of B leave a way of L2 free.
                 let ways = (mc * kc * 4).div_ceil(l2_way) + (kc * nr * 4).div_ceil(l2_way);
                 assert!(ways < caches.l2_ways, "{name}: L2 ({ways} ways)");
-                // And the block is as tall as those ways allow: one more sliver of A would not fit.
-                let taller = ((mc + mr) * kc * 4).div_ceil(l2_way) + (kc * nr * 4).div_ceil(l2_way);
+                // At most half of L2's ways for A, and as tall as the ways it gets allow: one
+                // more sliver of A would take another.
+                let a_ways = (mc * kc * 4).div_ceil(l2_way);
+                assert!(2 * a_ways <= caches.l2_ways, "{name}: A in {a_ways} ways");
+                let b_ways = (kc * nr * 4).div_ceil(l2_way);
+                let allowed = (caches.l2_ways - b_ways - 1).min(caches.l2_ways / 2).max(1);
                 assert!(
-                    taller >= caches.l2_ways,
+                    (mc + mr) * kc * 4 > allowed * l2_way,
                     "{name}: room left for {mr} more rows"
                 );
                 assert!(
@@ -217,20 +234,24 @@ mod tests {
     }
 
     #[test]
-    fn fewer_ways_leave_a_smaller_block_of_a() {
-        // The same 2 MiB of L2 as 16 ways of 128 KiB or 4 of 512 KiB: the sliver of B (1024 ×
-        // 32 floats, 128 KiB) takes one way either way, so A gets 14 ways (1792 KiB) or 2
-        // (1 MiB).
+    fn the_block_of_a_takes_at_most_half_of_the_ways_of_l2() {
+        // 2 MiB of L2 in 16 ways of 128 KiB: the sliver of B (1024 × 32 floats, 128 KiB)
+        // takes one way and one is left free, which leaves 14; A gets half of the 16.
         let sixteen = Caches {
             l2: 2 << 20,
             l2_ways: 16,
             ..Caches::DEFAULT
         };
-        let four = Caches {
-            l2_ways: 4,
-            ..sixteen
+        assert_eq!(Blocks::for_caches(sixteen, 14, 32).mc, 252); // 8 ways: 256 rows, whole tiles
+        // A 3-way L2 of 384 KiB (128 KiB ways): the sliver of B (48 KiB) takes one way, one is
+        // free, and A gets the one left (half of 3, rounded down, is one too).
+        let three = Caches {
+            l2: 384 << 10,
+            l2_ways: 3,
+            ..Caches::DEFAULT
         };
-        assert_eq!(Blocks::for_caches(sixteen, 14, 32).mc, 448);
-        assert_eq!(Blocks::for_caches(four, 14, 32).mc, 252);
+        let blocks = Blocks::for_caches(three, 6, 16);
+        assert_eq!(blocks.kc, 768);
+        assert_eq!(blocks.mc, 42); // 128 KiB / (768 · 4 bytes): 42 rows, 7 tiles of 6
     }
 }
