@@ -42,15 +42,6 @@
 //! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
 //!   (and, on a virtual machine, other tenants too).
 //!
-//! The half is a measured margin, not Low et al.'s. On an Intel Xeon with AVX-512 (L2 of
-//! 16 ways of 128 KiB), the block their count gives, 14 ways, made the large squares clearly
-//! slower on one core than a block of half of L2 or less: besides the tiles of `C`, the ways
-//! hold the lines the hardware prefetchers bring ahead of both streams, and the page tables'
-//! entries, and one way was not enough for them. Since the sliver of `B` takes an eighth of L2
-//! (or less, where `kc` stops at 1024), the half is what the block gets on every machine here.
-//! With several threads the rows of `C` are often cut finer than `mc` anyway, so that every
-//! thread has blocks to take (module `driver`).
-//!
 //! Two alternatives were timed against these on that Zen 3 core and set aside. An `mc` of a
 //! quarter of L2 (30 rows) fetches each sliver of `B` from L3 for only five tiles. Low et
 //! al.'s own rule for `kc` keeps the sliver of `B` in L1: of L1's 8 ways of 4 KiB it gets
@@ -66,9 +57,19 @@
 //! rules above stayed.
 //!
 //! A shorter `kc` had a second cost there: it made blocks of `A` small enough to be read in
-//! place, and a block whose rows are a large power of two of bytes apart, as in the squares
-//! from 512 up, maps to a few sets of L1 and reads slower in place than packed. The driver now
+//! place, and a block whose rows are a large power of two of bytes apart (for the 14 rows of
+//! the AVX-512 kernel, the squares from 512 up) maps to a few sets of L1 and reads slower in
+//! place than packed. The driver now
 //! packs such a block whatever its size ([`rows_spread_over_l1`]).
+//!
+//! The cap of half of L2 on the block of `A` is a measured margin, not Low et al.'s. On that
+//! Intel Xeon (L2 of 16 ways of 128 KiB), the block their count gives, 14 ways, made the large
+//! squares clearly slower on one core than a block of half of L2 or less. The likely reason:
+//! besides the tiles of `C`, the free ways hold the lines the hardware prefetchers bring ahead
+//! of both streams and the page tables' entries, more than one way's worth. Since the sliver of
+//! `B` takes an eighth of L2 or less, the block gets half of L2 on every machine this was
+//! written for. With several threads, the rows of `C` are often cut finer than `mc` anyway, so
+//! that every thread has blocks to take (module `driver`).
 //!
 //! The sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
