@@ -38,11 +38,12 @@
 //!   every sliver of `B`, gets the other `W − b − 1` (at least one), but no more than half of
 //!   the ways: `mc = min(W − b − 1, W / 2) · (L2 / W) / (kc · 4)`, rounded down to a multiple
 //!   of `MR`. On a Zen 3 core (L2 512 KiB, 8 ways of 64 KiB) with the AVX2 kernel: `b = 1`,
-//!   `min(6, 4)` ways of 256 KiB, `mc = 60`;
+//!   `min(6, 4) = 4` ways, 256 KiB, `mc = 60`;
 //! - `nc`: the panel of `B` (`kc · nc · 4` bytes) takes half of L3, which the cores share
 //!   (and, on a virtual machine, other tenants too).
 //!
-//! Two alternatives were timed against these on that Zen 3 core and set aside. An `mc` of a
+//! Two alternatives were timed on that Zen 3 core, against these rules as they were before
+//! the cap on `mc` (`mc = 96`), and set aside. An `mc` of a
 //! quarter of L2 (30 rows) fetches each sliver of `B` from L3 for only five tiles. Low et
 //! al.'s own rule for `kc` keeps the sliver of `B` in L1: of L1's 8 ways of 4 KiB it gets
 //! `⌊(8 − 1) / (1 + MR / NR)⌋ = 5`, so `kc = 5 · 4096 / 64 = 320`, which makes more panels
@@ -59,8 +60,8 @@
 //! A shorter `kc` had a second cost there: it made blocks of `A` small enough to be read in
 //! place, and a block whose rows are a large power of two of bytes apart (for the 14 rows of
 //! the AVX-512 kernel, the squares from 512 up) maps to a few sets of L1 and reads slower in
-//! place than packed. The driver now
-//! packs such a block whatever its size ([`rows_spread_over_l1`]).
+//! place than packed. The driver now packs such a block whatever its size
+//! ([`rows_spread_over_l1`]).
 //!
 //! The cap of half of L2 on the block of `A` is a measured margin, not Low et al.'s. On that
 //! Intel Xeon (L2 of 16 ways of 128 KiB), the block their count gives, 14 ways, made the large
@@ -96,7 +97,7 @@ impl Blocks {
 
     /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
     /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
-    /// L2 that the sliver and one free way leave (at least one, at most half of them), the
+    /// L2 that the sliver and one free way leave (at least one, at most half of L2's ways), the
     /// `kc × nc` panel of `B` in half of L3;
     /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
     /// only the last block of each loop has a partial tile.
@@ -244,15 +245,15 @@ mod tests {
             ..Caches::DEFAULT
         };
         assert_eq!(Blocks::for_caches(sixteen, 14, 32).mc, 252); // 8 ways: 256 rows, whole tiles
-        // A 3-way L2 of 384 KiB (128 KiB ways): the sliver of B (48 KiB) takes one way, one is
-        // free, and A gets the one left (half of 3, rounded down, is one too).
-        let three = Caches {
-            l2: 384 << 10,
-            l2_ways: 3,
+        // A 2-way L2 of 256 KiB (128 KiB ways): the sliver of B (32 KiB) takes one way and one
+        // is left free, which leaves A nothing; it still gets one way.
+        let two = Caches {
+            l2: 256 << 10,
+            l2_ways: 2,
             ..Caches::DEFAULT
         };
-        let blocks = Blocks::for_caches(three, 6, 16);
-        assert_eq!(blocks.kc, 768);
-        assert_eq!(blocks.mc, 42); // 128 KiB / (768 · 4 bytes): 42 rows, 7 tiles of 6
+        let blocks = Blocks::for_caches(two, 6, 16);
+        assert_eq!(blocks.kc, 512);
+        assert_eq!(blocks.mc, 60); // 128 KiB / (512 · 4 bytes): 64 rows, 10 tiles of 6
     }
 }
