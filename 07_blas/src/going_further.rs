@@ -121,10 +121,10 @@
 //! kernel's `Store`, in (a)).
 //!
 //! With panels up to 1024 steps deep (module `blocks`), a sliver of `A` and one of `B` do not fit
-//! in L1 beside each other, so both stream from L2 while the kernel runs. The AVX-512 kernel asks
-//! L1 for each sliver's steps a few ahead of the ones it reads (`B_STEPS_AHEAD` in
-//! `gemm/avx512.rs`): on the Intel Xeon it was measured on, the hardware prefetcher alone left it
-//! waiting on those lines.
+//! in L1 beside each other, so both stream from L2 while the kernel runs. The AVX-512 and AVX2
+//! kernels ask L1 for each sliver's steps a few ahead of the ones they read (`B_STEPS_AHEAD` in
+//! `gemm/avx512.rs` and `gemm/avx2.rs`): on the Intel Xeon they were measured on, the hardware
+//! prefetcher alone left them waiting on those lines.
 //!
 //! ## (d) `gemm`: threads
 //!
@@ -136,7 +136,7 @@
 //! have in common, and each sliver of it is packed once: every thread first packs its own
 //! share, so the copies proceed in parallel, and a thread needing one that another is still
 //! packing waits for it. Before the kernel works on a tile of a large `C`, the tile's rows (each
-//! in its own page) are prefetched into L1, and the AVX-512 and NEON kernels ask for them again
+//! in its own page) are prefetched into L1, and the SIMD kernels ask for them again
 //! near the end of their loop, so that their last act, storing into `C`, does not wait on
 //! memory. A `C` small enough to stay in cache (no larger than the blocks read in place, below)
 //! is not prefetched: it is there already, and in a small product the requests cost more than

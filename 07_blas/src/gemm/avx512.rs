@@ -14,9 +14,10 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
+use super::kernel::{C_STEPS_BEFORE_END, MicroKernel, Sliver, Store, TileOfC, ask_for_tile};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
+use crate::prefetch::{to_l1, to_l2};
 
 /// The AVX-512F kernel.
 pub(crate) struct Avx512;
@@ -25,9 +26,6 @@ const MR: usize = Isa::Avx512.kernels().gemm_tile.0;
 const NR: usize = Isa::Avx512.kernels().gemm_tile.1;
 /// 16-lane vectors per row of the tile.
 const VECTORS: usize = NR / 16;
-/// Steps before the end at which the tile of `c` is fetched into L1: enough cycles (28 FMAs
-/// a step) to hide a load from L2, few enough that the lines are still there at the end.
-const PREFETCH_STEPS: usize = 16;
 /// Steps ahead at which the kernel asks L1 for the row of its sliver of `B`
 /// ([`Sliver::ask_for_step`]); [`A_STEPS_AHEAD`] is the same for its sliver of `A`.
 ///
@@ -96,30 +94,14 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
-    // The tile of `c` is touched only at the end. In a large `C` (`TileOfC::Cold`) it is rarely
-    // in L1: its 14 rows are a row of `c` apart, often a multiple of 4 KiB, so they compete for
-    // the same few sets of L1. Ask for it into L2 now and into L1 a few steps before the end,
-    // so the loads overlap the arithmetic instead of following it.
-    let prefetch = |to_l1: bool| {
-        for i in 0..ROWS {
-            for v in 0..VECTORS {
-                // The address is inside the caller's tile (and a prefetch is only a hint).
-                let line = c.wrapping_add(i * rsc + 16 * v);
-                if to_l1 {
-                    crate::prefetch::to_l1(line);
-                } else {
-                    crate::prefetch::to_l2(line);
-                }
-            }
-        }
-    };
+    // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     if FETCH_C {
-        prefetch(false);
+        ask_for_tile(c, ROWS, NR, rsc, to_l2);
     }
-    let early = k.saturating_sub(PREFETCH_STEPS);
+    let early = k.saturating_sub(C_STEPS_BEFORE_END);
     for p in 0..k {
         if FETCH_C && p == early {
-            prefetch(true);
+            ask_for_tile(c, ROWS, NR, rsc, to_l1);
         }
         if FETCH_C {
             b.ask_for_step::<NR>(p + B_STEPS_AHEAD);

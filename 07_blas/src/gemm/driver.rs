@@ -28,10 +28,12 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
+use super::kernel::{
+    MicroKernel, Packed, Sliver, Store, Strided, TileOfC, ask_for_tile, tile_part,
+};
 use super::pack::{give_back, pack_a, take_buffer};
 use crate::pool;
-use crate::prefetch::{Start, ask_for_run, to_l1};
+use crate::prefetch::to_l1;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
@@ -503,10 +505,7 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 /// asked for (a warm `C`'s is not).
 #[inline(never)]
 fn prefetch_tile<K: MicroKernel>(tile: &[MaybeUninit<f32>], rows: usize, rsc: usize) {
-    for i in 0..rows {
-        let row = tile[i * rsc..][..K::NR].as_ptr().cast::<f32>();
-        ask_for_run(row, K::NR, Start::Anywhere, to_l1);
-    }
+    ask_for_tile(tile.as_ptr().cast(), rows, K::NR, rsc, to_l1);
 }
 
 #[cfg(test)]

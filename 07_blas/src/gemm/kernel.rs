@@ -19,6 +19,7 @@
 use ndarray::ArrayView2;
 
 use super::pack::pack_b_into;
+use crate::prefetch::{Start, ask_for_run};
 
 /// What a micro-kernel does with its sums at the end of its `k` steps.
 ///
@@ -60,6 +61,32 @@ pub(crate) enum TileOfC {
 /// The largest `MR · NR` of any kernel: the size of a scratch tile.
 pub(crate) const MAX_TILE: usize = 512;
 
+/// Steps before the end of its loop at which a kernel asks L1 for a cold tile of `C`, having
+/// asked L2 for it at the start ([`ask_for_tile`]): a dozen or more FMAs a step over 16 steps
+/// hide a load from L2, and the lines are still in L1 when the kernel stores its sums.
+pub(crate) const C_STEPS_BEFORE_END: usize = 16;
+
+/// Asks, with `hint` ([`to_l1`](crate::prefetch::to_l1) or [`to_l2`](crate::prefetch::to_l2)),
+/// for the `rows` rows of `nr` floats, `rsc` apart, of the tile of `C` at `c`: every line of
+/// each row, which may start inside a line ([`Start::Anywhere`]). A hint: nothing is read.
+///
+/// Why a cold tile is asked for at all: it is touched only at the end, to store the sums, and
+/// in a large `C` it is rarely in L1. Its rows are a row of `C` apart, often a multiple of
+/// 4 KiB, so they compete for the same few sets of L1. Asked for early, its misses overlap the
+/// arithmetic instead of following it.
+#[inline(always)]
+pub(crate) fn ask_for_tile(
+    c: *const f32,
+    rows: usize,
+    nr: usize,
+    rsc: usize,
+    hint: impl Fn(*const f32),
+) {
+    for i in 0..rows {
+        ask_for_run(c.wrapping_add(i * rsc), nr, Start::Anywhere, &hint);
+    }
+}
+
 /// Where a micro-kernel reads element `i` of step `p` of one operand: `a[i, p]` of an `MR`-row
 /// sliver of `A`, or `b[p, i]` of an `NR`-column sliver of `B`.
 pub(crate) trait Sliver: Copy {
@@ -78,8 +105,8 @@ pub(crate) trait Sliver: Copy {
     /// in place is one element in each of `W` rows, whose streams the hardware prefetcher
     /// follows). A hint: `p` may lie past the end, and nothing is read.
     ///
-    /// Only the AVX-512 kernel asks, the one it was measured to help (module `avx512`'s
-    /// `B_STEPS_AHEAD`); on the AVX2 kernel the same hints measured mixed.
+    /// The AVX-512 and AVX2 kernels ask, for a cold tile of `C` (module `avx512`'s
+    /// `B_STEPS_AHEAD` says why).
     #[cfg(target_arch = "x86_64")]
     fn ask_for_step<const W: usize>(self, p: usize);
 }
@@ -107,7 +134,7 @@ impl Sliver for Strided {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
-        use crate::prefetch::{Start, ask_for_run, to_l1};
+        use crate::prefetch::to_l1;
         if self.stride_i == 1 {
             let step = self
                 .ptr
@@ -133,7 +160,7 @@ impl Sliver for Packed {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
-        use crate::prefetch::{Start, ask_for_run, to_l1};
+        use crate::prefetch::to_l1;
         // The steps follow each other: asking from each one's start reaches every line.
         ask_for_run(
             self.0.wrapping_add(p.wrapping_mul(W)),
@@ -163,7 +190,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
 
     /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR` (`=` instead of
     /// `+=` when `store` is [`Store::Write`]); a [`TileOfC::Cold`] tile is prefetched by the
-    /// kernels that prefetch (AVX-512, NEON).
+    /// kernels that prefetch (AVX-512, AVX2, NEON: [`ask_for_tile`]).
     ///
     /// # Safety
     ///

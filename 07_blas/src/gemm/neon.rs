@@ -15,8 +15,9 @@
 
 use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
 
-use super::kernel::{MicroKernel, Sliver, Store, TileOfC};
+use super::kernel::{C_STEPS_BEFORE_END, MicroKernel, Sliver, Store, TileOfC, ask_for_tile};
 use crate::isa::Isa;
+use crate::prefetch::{to_l1, to_l2};
 
 /// The NEON kernel.
 pub(crate) struct Neon;
@@ -25,9 +26,6 @@ const MR: usize = Isa::Neon.kernels().gemm_tile.0;
 const NR: usize = Isa::Neon.kernels().gemm_tile.1;
 /// 4-lane vectors per row of the tile.
 const VECTORS: usize = NR / 4;
-/// Steps before the end at which the tile of `c` is fetched into L1, as in the AVX-512
-/// kernel: enough arithmetic (24 FMAs a step) to hide a load from L2.
-const PREFETCH_STEPS: usize = 16;
 
 // SAFETY: NEON is part of the ARM64 baseline, so every CPU this module is compiled for runs it.
 unsafe impl MicroKernel for Neon {
@@ -60,28 +58,14 @@ unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
 ) {
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
-    // The tile of `c` is touched only at the end: a cold one is asked for into L2 now and into
-    // L1 a few steps before the end (see the AVX-512 kernel for why it is rarely in L1).
-    let prefetch = |to_l1: bool| {
-        for i in 0..ROWS {
-            // One request per 64 bytes: the row's 12 floats are 48 bytes, in at most two lines.
-            for offset in [0, NR - 1] {
-                let line = c.wrapping_add(i * rsc + offset);
-                if to_l1 {
-                    crate::prefetch::to_l1(line);
-                } else {
-                    crate::prefetch::to_l2(line);
-                }
-            }
-        }
-    };
+    // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     if FETCH_C {
-        prefetch(false);
+        ask_for_tile(c, ROWS, NR, rsc, to_l2);
     }
-    let early = k.saturating_sub(PREFETCH_STEPS);
+    let early = k.saturating_sub(C_STEPS_BEFORE_END);
     for p in 0..k {
         if FETCH_C && p == early {
-            prefetch(true);
+            ask_for_tile(c, ROWS, NR, rsc, to_l1);
         }
         let mut b_row = [vdupq_n_f32(0.0); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
