@@ -136,9 +136,9 @@
 //! have in common, and each sliver of it is packed once: every thread first packs its own
 //! share, so the copies proceed in parallel, and a thread needing one that another is still
 //! packing waits for it. Before the kernel works on a tile of a large `C`, the tile's rows (each
-//! in its own page) are prefetched into L1, and the SIMD kernels ask for them again
-//! near the end of their loop, so that their last act, storing into `C`, does not wait on
-//! memory. A `C` small enough to stay in cache (no larger than the blocks read in place, below)
+//! in its own page) are prefetched into L1, and the SIMD kernels ask for them again near the
+//! end of their loop, so that their last act, storing into `C`, does not wait on memory. A `C`
+//! small enough to stay in cache (no larger than the blocks read in place, below)
 //! is not prefetched: it is there already, and in a small product the requests cost more than
 //! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool of one
 //! thread fewer than the cores, whose threads wait between products, since starting a thread
@@ -147,12 +147,12 @@
 //! run). A helper stays awake for a moment after each product, as waking a sleeping thread
 //! can cost as much again, and the caller does the part of a helper that has not started by
 //! the time its own part is done, so a slow wake never costs more than one core's time
-//! (module `gemm::pool`). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds:
-//! a product that would keep one core busy for
-//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs
-//! at on this machine (timed once, when first needed). The threshold is a time, so a core that
-//! does half as many FMAs per cycle shares products half the size. Their number is
-//! [`std::thread::available_parallelism`].
+//! (module `gemm::pool`). They are used from
+//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds: a product that would keep
+//! one core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
+//! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a
+//! time, so a core that does half as many FMAs per cycle shares products half the size. Their
+//! number is [`std::thread::available_parallelism`].
 //!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When
 //! `A` is row-major and a block of it is small (a quarter of L2,

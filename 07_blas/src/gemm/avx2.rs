@@ -29,10 +29,15 @@ const NR: usize = Isa::Avx2.kernels().gemm_tile.1;
 /// 8-lane vectors per row of the tile.
 const VECTORS: usize = NR / 8;
 /// Steps ahead at which the kernel asks L1 for the row of its sliver of `B` (one line a step),
-/// as the AVX-512 kernel's `B_STEPS_AHEAD` does. On the Intel Xeon this was measured on, with
-/// `MATMUL_ISA=avx2`, asking made the squares from 512 up clearly faster, on one core and on
-/// two; these counts, twice the AVX-512 kernel's, did a little better than its own. (On a
-/// Zen 3 core, an earlier version of these hints had measured mixed.)
+/// as the AVX-512 kernel's `B_STEPS_AHEAD` does, when its tile of `C` is cold. On the Intel
+/// Xeon this was measured on, with `MATMUL_ISA=avx2`, asking made the squares from 512 up a few
+/// percent faster, on one core and on two. These counts, twice the AVX-512 kernel's, keep the
+/// asks about as many cycles ahead, and measured about as well as its own. (An earlier try on
+/// the same Xeon, with the AVX-512 kernel's counts and no asks for `C`, had measured mixed,
+/// `square-512` slower; with the later blocking, the same counts no longer were.)
+///
+/// The `gemm-kernel` stage calls every tile cold, so its tiles get these asks at every size,
+/// small ones included; that stage was not timed with and without them.
 const B_STEPS_AHEAD: usize = 12;
 /// Steps ahead at which the kernel asks L1 for its sliver of `A`: see [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 24;

@@ -105,8 +105,8 @@ pub(crate) trait Sliver: Copy {
     /// in place is one element in each of `W` rows, whose streams the hardware prefetcher
     /// follows). A hint: `p` may lie past the end, and nothing is read.
     ///
-    /// The AVX-512 and AVX2 kernels ask, for a cold tile of `C` (module `avx512`'s
-    /// `B_STEPS_AHEAD` says why).
+    /// The AVX-512 and AVX2 kernels ask when their tile of `C` is cold ([`TileOfC::Cold`]);
+    /// module `avx512`'s `B_STEPS_AHEAD` says why.
     #[cfg(target_arch = "x86_64")]
     fn ask_for_step<const W: usize>(self, p: usize);
 }

@@ -45,8 +45,7 @@ unsafe impl MicroKernel for Neon {
 /// # Safety
 ///
 /// As [`MicroKernel::tile`], with `a` readable and `c` valid for `ROWS` rows. (The attribute
-/// only says what
-/// every ARM64 CPU has; the intrinsics ask for it.)
+/// only says what every ARM64 CPU has; the intrinsics ask for it.)
 #[target_feature(enable = "neon")]
 unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
     k: usize,

@@ -40,8 +40,8 @@ pub(crate) fn run<K: MicroKernel>(
                     stride_i: 1,
                     stride_p: n as isize,
                 };
-                // Cold: this stage reads nothing in place for cache's sake, and its tiles of
-                // `C` are prefetched as the kernels always did before they could tell.
+                // Cold: this stage reads nothing in place for cache's sake, and the kernels
+                // that prefetch always do here (they did before they could tell).
                 K::tile(k, a, b, tile.as_mut_ptr(), n, Store::Write, TileOfC::Cold);
             }
         }
