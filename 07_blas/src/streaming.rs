@@ -31,7 +31,9 @@
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
-//!   broadcasting stage's `i, k, j` loop in registers.
+//!   broadcasting stage's `i, k, j` loop in registers. (On AVX-512, a `b` of exactly 10
+//!   columns is read 16 floats at a time instead, 8 of its rows in 5 registers: module
+//!   `avx512`'s `ten_columns`.)
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,

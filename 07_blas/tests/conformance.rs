@@ -136,3 +136,55 @@ fn blas_says_which_stage_it_runs_and_that_stage_exists() {
         "only blas dispatches"
     );
 }
+
+#[test]
+fn streaming_agrees_on_ten_columns_at_every_depth_and_height() {
+    // The few-rows path has a path of its own for a `b` of 10 columns (the lesson's classes):
+    // whole groups of 8 steps of `k`, then the rest one step at a time, at most 5 rows per
+    // group pass. Depths on either side of a group and of 16 (where a row's window of 16
+    // floats stops fitting), and every height up to a call's 8 rows and one past.
+    for m in 1..=9 {
+        for k in [1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 33, 784, 785] {
+            // Dense data whose sums cancel, against float64 only: next to a sum that cancels
+            // to nearly zero, any other order of the same additions differs from the naive
+            // loop's by more than an elementwise tolerance allows, while a missing or doubled
+            // term moves the normwise error by orders of magnitude more than the bound.
+            let a = matmul_data::synthetic::uniform(m, k, (m * 1000 + k) as u64);
+            let b = matmul_data::synthetic::weights(k, 10, k as u64);
+            let actual = matmul_blas::streaming::matmul(a.view(), b.view());
+            let exact = matmul_data::reference_matmul(a.view(), b.view());
+            let error = matmul_data::relative_error(&actual, &exact);
+            assert!(
+                error <= matmul_data::conformance::MAX_RELATIVE_ERROR,
+                "({m}, {k}) @ ({k}, 10): relative error {error:e} against float64"
+            );
+        }
+    }
+}
+
+#[test]
+fn streaming_propagates_nan_and_infinity_on_ten_columns() {
+    // A NaN in a row of `a` and an infinity in a row of `b`, in a whole group of 8 steps and
+    // in the steps after the last group: the NaN's row is all NaN, the infinity's column is
+    // infinite in the rows that meet it with a positive factor, and nothing else changes.
+    for (step, k) in [(3, 24), (21, 24), (26, 29)] {
+        let mut a = ndarray::Array2::from_elem((5, k), 1.0f32);
+        let mut b = ndarray::Array2::from_elem((k, 10), 0.5f32);
+        a[[1, step]] = f32::NAN;
+        b[[step, 7]] = f32::INFINITY;
+        let c = matmul_blas::streaming::matmul(a.view(), b.view());
+        let case = format!("step {step} of k = {k}: {c}");
+        for i in 0..5 {
+            for j in 0..10 {
+                let x = c[[i, j]];
+                if i == 1 {
+                    assert!(x.is_nan(), "{case}");
+                } else if j == 7 {
+                    assert_eq!(x, f32::INFINITY, "{case}");
+                } else {
+                    assert_eq!(x, 0.5 * k as f32, "{case}");
+                }
+            }
+        }
+    }
+}

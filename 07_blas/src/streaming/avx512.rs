@@ -7,8 +7,9 @@
 //! holding an [`Avx512`], which only [`Avx512::new`] makes.
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    __m512, __m512i, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_permutexvar_ps,
+    _mm512_permutexvar_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
 use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
@@ -226,12 +227,14 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// broadcast) and once more for the row of `b`, so in the five-image product six loads for five
 /// FMAs, and the 40-byte row of `b` often straddles two cache lines. On the Intel Xeon this was
 /// measured on, a bare assembly loop of just that mix, with every operand in L1, took clearly
-/// longer per step than its FMAs alone, and about as long as this kernel. Two ways around it were
-/// timed and set aside. Packing `b` so that four steps of four columns fill one register, met by a
-/// broadcast of four consecutive elements of a row of `a`, needs fewer loads and FMAs per step, but
-/// the packing itself costs about what it saves. Rearranging `b` that way inside the loop instead,
-/// with a shuffle per step, puts the shuffles on the port that one of the two FMA units shares, and
-/// came out no faster.
+/// longer per step than its FMAs alone, and about as long as this kernel. Where `b` is one run of
+/// 10-float rows, as the lesson's weights are, [`ten_columns`] takes the steps in groups of 8
+/// with fewer loads and FMAs. Two other ways around it were timed and set aside. Packing `b` so
+/// that four steps of four columns fill one register, met by a broadcast of four consecutive
+/// elements of a row of `a`, needs fewer loads and FMAs per step, but the packing itself costs
+/// about what it saves. Rearranging `b` that way inside the loop instead, with a shuffle per
+/// step, puts the shuffles on the port that one of the two FMA units shares, and came out no
+/// faster.
 ///
 /// # Safety
 ///
@@ -245,6 +248,14 @@ unsafe fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
+    // `b` as one run of 10-float rows (the lesson's weights): whole groups of 8 steps by
+    // [`ten_columns`], the rest below.
+    let ten = nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS;
+    let grouped = if ten {
+        k / GROUP_STEPS * GROUP_STEPS
+    } else {
+        0
+    };
     let mask = first_lanes(nc);
     let parts = partial_sums(ROWS);
     let mut acc = [[_mm512_setzero_ps(); MAX_PARTS]; ROWS];
@@ -259,7 +270,7 @@ unsafe fn scale_rows<const ROWS: usize>(
             acc[part] = _mm512_fmadd_ps(_mm512_set1_ps(x), y, acc[part]);
         }
     };
-    let whole = k / parts * parts;
+    let whole = if ten { 0 } else { k / parts * parts };
     for p0 in (0..whole).step_by(parts) {
         for part in 0..parts {
             // `a` and `b` together are about L1's size on the five-image product, so `b` is
@@ -268,9 +279,10 @@ unsafe fn scale_rows<const ROWS: usize>(
             step(&mut acc, p0 + part, part);
         }
     }
-    // The last `k % parts` steps into the first partial sum: an index known at compile time
-    // keeps the accumulators in registers (a computed one would put them all on the stack).
-    for p in whole..k {
+    // The last `k % parts` steps (or those after the groups of 8) into the first partial sum:
+    // an index known at compile time keeps the accumulators in registers (a computed one
+    // would put them all on the stack).
+    for p in whole.max(grouped)..k {
         step(&mut acc, p, 0);
     }
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
@@ -281,7 +293,167 @@ unsafe fn scale_rows<const ROWS: usize>(
         // SAFETY: all 16 lanes of `sums`, an array of 16 `f32`.
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), !0, total) };
     }
+    if grouped > 0 {
+        // At most five rows per call (25 accumulators), so eight rows take two.
+        let mut first = 0;
+        while first < ROWS {
+            let from = &rows[first * k..];
+            // SAFETY: AVX-512F; `from` holds the rows `first..ROWS`, `k` floats each, and `b`
+            // at least `10 · k` floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
+            let done = unsafe {
+                match ROWS - first {
+                    1 => ten_columns::<1>(from, k, grouped, b, &mut sums[first..]),
+                    2 => ten_columns::<2>(from, k, grouped, b, &mut sums[first..]),
+                    3 => ten_columns::<3>(from, k, grouped, b, &mut sums[first..]),
+                    4 => ten_columns::<4>(from, k, grouped, b, &mut sums[first..]),
+                    _ => ten_columns::<5>(from, k, grouped, b, &mut sums[first..]),
+                }
+            };
+            first += done;
+        }
+    }
     sums
+}
+
+/// Steps of `k` in one group of [`ten_columns`]: 8 rows of 10 floats of `b` are 80 floats,
+/// five whole registers.
+const GROUP_STEPS: usize = 8;
+
+/// Registers of `b` in one group of [`ten_columns`].
+const GROUP_VECTORS: usize = GROUP_STEPS * COLUMNS_PER_PASS / LANES;
+
+/// For each register `v` of a group, the step (row of `b`) of each of its lanes: lane `l` of
+/// register `v` holds float `16v + l` of the group, row `(16v + l) / 10`, column
+/// `(16v + l) % 10`.
+const STEP_OF_LANE: [[i32; LANES]; GROUP_VECTORS] = {
+    let mut table = [[0; LANES]; GROUP_VECTORS];
+    let mut v = 0;
+    while v < GROUP_VECTORS {
+        let mut lane = 0;
+        while lane < LANES {
+            table[v][lane] = ((LANES * v + lane) / COLUMNS_PER_PASS) as i32;
+            lane += 1;
+        }
+        v += 1;
+    }
+    table
+};
+
+/// For each register `v` of a group, the first lane holding each column `c < 10`
+/// (`(c − 16v) mod 10`), and the second where there is one (that lane + 10 < 16), with the
+/// mask of the columns that have a second.
+const LANES_OF_COLUMN: [([i32; LANES], [i32; LANES], u16); GROUP_VECTORS] = {
+    let mut table = [([0; LANES], [0; LANES], 0); GROUP_VECTORS];
+    let mut v = 0;
+    while v < GROUP_VECTORS {
+        let mut c = 0;
+        while c < COLUMNS_PER_PASS {
+            let first = (c + COLUMNS_PER_PASS - LANES * v % COLUMNS_PER_PASS) % COLUMNS_PER_PASS;
+            table[v].0[c] = first as i32;
+            if first + COLUMNS_PER_PASS < LANES {
+                table[v].1[c] = (first + COLUMNS_PER_PASS) as i32;
+                table[v].2 |= 1 << c;
+            }
+            c += 1;
+        }
+        v += 1;
+    }
+    table
+};
+
+/// The first `steps` steps (a multiple of 8) of [`scale_rows`] for up to five rows, when `b` is
+/// one run of 10-float rows, added into the first 10 lanes of `sums`; returns how many rows it
+/// did (`R`, at most `sums.len()`).
+///
+/// The masked loads of the general loop fill 10 of 16 lanes, and each FMA takes its `a[r, p]`
+/// from memory: six loads for five FMAs on the five-image product, which is what bounds it.
+/// Here `b` is read as it lies, 16 floats to a register: 8 steps of 10 columns are 5 whole
+/// registers, whose lanes belong to two or three rows of `b` each. Each register meets, for
+/// each row of `a`, the vector of the `a[r, p]` its lanes need: one permute of the row's 8
+/// elements of the group ([`STEP_OF_LANE`]), loaded once per group. So 5 FMAs per row cover
+/// 8 steps, where the general loop takes 8, and one register load serves 1.6 steps. Since a
+/// lane of register `v` always holds the same column, each row keeps 5 accumulators, one per
+/// register of the group, and sorts their lanes into columns once at the end
+/// ([`LANES_OF_COLUMN`]).
+///
+/// The permutes run on the port that one of the two FMA units shares on Intel's cores, so the
+/// gain there is smaller than the count of FMAs says.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F; `rows` holds at least `R` rows of `k` floats, `b` at least
+/// `10 · steps` floats, and `steps ≤ k`; `R ≤ sums.len()`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn ten_columns<const R: usize>(
+    rows: &[f32],
+    k: usize,
+    steps: usize,
+    b: &[f32],
+    sums: &mut [[f32; COLUMNS_PER_ROW]],
+) -> usize {
+    debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
+    let steps_of_lanes: [__m512i; GROUP_VECTORS] =
+        // SAFETY: 16 `i32` of a constant table.
+        std::array::from_fn(|v| unsafe { _mm512_loadu_si512(STEP_OF_LANE[v].as_ptr().cast()) });
+    let mut acc = [[_mm512_setzero_ps(); GROUP_VECTORS]; R];
+    // One group `g`: each row's 8 elements `a[r, 8g..8g + 8]` (in the low lanes of `window`'s
+    // load), then the 5 registers of `b`, each against every row's permuted elements.
+    let group = |acc: &mut [[__m512; GROUP_VECTORS]; R], g: usize, whole: bool| {
+        let window: [__m512; R] = std::array::from_fn(|r| {
+            let at = rows.as_ptr().wrapping_add(r * k + g * GROUP_STEPS);
+            // SAFETY: 16 floats of row `r` while `8g + 16 ≤ k` (`whole`), else its 8 floats
+            // `8g..8g + 8`, inside the row since `8g + 8 ≤ steps ≤ k`.
+            unsafe {
+                if whole {
+                    _mm512_loadu_ps(at)
+                } else {
+                    _mm512_maskz_loadu_ps(0xff, at)
+                }
+            }
+        });
+        for (v, &lanes) in steps_of_lanes.iter().enumerate() {
+            // SAFETY: floats `80g + 16v .. 80g + 16v + 16 ≤ 10 · steps` of `b`.
+            let y = unsafe {
+                _mm512_loadu_ps(
+                    b.as_ptr()
+                        .add(g * GROUP_STEPS * COLUMNS_PER_PASS + v * LANES),
+                )
+            };
+            for (acc, &window) in acc.iter_mut().zip(&window) {
+                acc[v] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanes, window), y, acc[v]);
+            }
+        }
+    };
+    let groups = steps / GROUP_STEPS;
+    // Groups whose window of 16 floats lies inside the row: `8g + 16 ≤ k`.
+    let whole = (k / GROUP_STEPS).saturating_sub(1).min(groups);
+    for g in 0..whole {
+        group(&mut acc, g, true);
+    }
+    for g in whole..groups {
+        group(&mut acc, g, false);
+    }
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        // SAFETY: 16 lanes of `sums`, an array of 16 `f32`.
+        let mut total = unsafe { _mm512_loadu_ps(sums.as_ptr()) };
+        for (acc, &(first, second, has_second)) in acc.iter().zip(&LANES_OF_COLUMN) {
+            // SAFETY: 16 `i32` of a constant table.
+            let (first, second) = unsafe {
+                (
+                    _mm512_loadu_si512(first.as_ptr().cast()),
+                    _mm512_loadu_si512(second.as_ptr().cast()),
+                )
+            };
+            total = _mm512_add_ps(total, _mm512_permutexvar_ps(first, *acc));
+            total = _mm512_add_ps(total, _mm512_maskz_permutexvar_ps(has_second, second, *acc));
+        }
+        // Only the 10 columns are stored: the tables' other lanes pick lane 0, and `sums`
+        // keeps the zeros the general loop left there.
+        // SAFETY: the first 10 lanes of `sums`.
+        unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), first_lanes(COLUMNS_PER_PASS), total) };
+    }
+    R
 }
 
 /// Independent sums [`scale_rows`] aims for: two FMAs issued per cycle, each taking four
