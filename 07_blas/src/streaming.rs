@@ -32,8 +32,8 @@
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
 //!   broadcasting stage's `i, k, j` loop in registers. (On AVX-512, a `b` of exactly 10
-//!   columns is read 16 floats at a time instead, 8 of its rows in 5 registers: module
-//!   `avx512`'s `ten_columns`.)
+//!   columns is read 16 floats at a time instead, in groups of 8 of its rows in 5 registers,
+//!   four rows of `a` at a time: module `avx512`'s `ten_columns`.)
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -551,11 +551,12 @@ mod tests {
 
     /// Checks both paths of the driver with `kernel` against float64 on awkward shapes: row
     /// counts that the kernels' row blocks do not divide, `k` that the lane widths do not
-    /// divide, one column, a column count that is neither a pass of 10 nor a row of 16.
+    /// divide, one column, a column count that is neither a pass of 10 nor a row of 16, and
+    /// one (26) whose second row of 16 is 10 columns that are not a contiguous `b`.
     fn check_kernel<K: Kernel>(name: &str, kernel: K) {
         for m in [1, 2, 3, 7, 9, 13, 67] {
-            for k in [1, 5, 8, 15, 17, 33, 100] {
-                for n in [1, 3, 10, 11, 16, 17, 21, 33] {
+            for k in [1, 5, 8, 15, 17, 24, 33, 100] {
+                for n in [1, 3, 10, 11, 16, 17, 21, 26, 33] {
                     let a = synthetic::uniform(m, k, 1);
                     let b = synthetic::uniform(k, n, 2);
                     let exact = reference_matmul(a.view(), b.view());

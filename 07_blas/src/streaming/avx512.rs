@@ -71,8 +71,9 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
     /// All 10 of a pass, or half of them.
     const DOT_COLUMNS: usize = COLUMNS;
 
-    /// Eight rows × one 16-lane register each: 8 accumulators, the rest of the 32 registers
-    /// left to the broadcasts of `a`.
+    /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of
+    /// the 32 registers, the rest left to the broadcasts of `a`. (On the lesson's weights,
+    /// [`ten_columns`] takes them four at a time instead: five accumulators a row.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
@@ -222,6 +223,7 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// per row, each FMA would wait for the one before it on the same row, and five rows would keep
 /// only five FMAs in flight where the core needs eight to stay busy; the time would be `k` FMA
 /// latencies, not `5k` FMAs at the core's rate. [`FMAS_IN_FLIGHT`] says how many sums it aims for.
+/// (The groups of [`ten_columns`] need no partial sums: a row has five accumulators there.)
 ///
 /// What bounds it then is the loads, not the FMAs: each step loads once per row of `a` (a
 /// broadcast) and once more for the row of `b`, so in the five-image product six loads for five
@@ -294,7 +296,9 @@ unsafe fn scale_rows<const ROWS: usize>(
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), !0, total) };
     }
     if grouped > 0 {
-        // At most five rows per call (25 accumulators), so eight rows take two.
+        // At most four rows per call: 20 accumulators, the 5 tables and the 4 rows' elements
+        // fill 29 of the 32 registers (five rows ran out of registers, and eight rows ran
+        // faster as 4 + 4 than as 5 + 3).
         let mut first = 0;
         while first < ROWS {
             let from = &rows[first * k..];
@@ -305,8 +309,7 @@ unsafe fn scale_rows<const ROWS: usize>(
                     1 => ten_columns::<1>(from, k, grouped, b, &mut sums[first..]),
                     2 => ten_columns::<2>(from, k, grouped, b, &mut sums[first..]),
                     3 => ten_columns::<3>(from, k, grouped, b, &mut sums[first..]),
-                    4 => ten_columns::<4>(from, k, grouped, b, &mut sums[first..]),
-                    _ => ten_columns::<5>(from, k, grouped, b, &mut sums[first..]),
+                    _ => ten_columns::<4>(from, k, grouped, b, &mut sums[first..]),
                 }
             };
             first += done;
@@ -361,7 +364,7 @@ const LANES_OF_COLUMN: [([i32; LANES], [i32; LANES], u16); GROUP_VECTORS] = {
     table
 };
 
-/// The first `steps` steps (a multiple of 8) of [`scale_rows`] for up to five rows, when `b` is
+/// The first `steps` steps (a multiple of 8) of [`scale_rows`] for up to four rows, when `b` is
 /// one run of 10-float rows, added into the first 10 lanes of `sums`; returns how many rows it
 /// did (`R`, at most `sums.len()`).
 ///
@@ -449,7 +452,7 @@ unsafe fn ten_columns<const R: usize>(
             total = _mm512_add_ps(total, _mm512_maskz_permutexvar_ps(has_second, second, *acc));
         }
         // Only the 10 columns are stored: the tables' other lanes pick lane 0, and `sums`
-        // keeps the zeros the general loop left there.
+        // keeps whatever the general loop left there (lanes the driver never stores).
         // SAFETY: the first 10 lanes of `sums`.
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), first_lanes(COLUMNS_PER_PASS), total) };
     }
@@ -461,7 +464,7 @@ unsafe fn ten_columns<const R: usize>(
 /// leaves room for the loads that feed them.
 const FMAS_IN_FLIGHT: usize = 16;
 
-/// Rows of `b` ahead of its own that [`scale_rows`] asks L1 for: 32 rows of the lesson's 10
+/// Rows of `b` ahead of its own that [`scale_rows`]' general loop asks L1 for: 32 rows of 10
 /// columns are 1280 bytes, a few hundred cycles of its FMAs, about an L2 hit's latency many
 /// times over.
 const B_ROWS_AHEAD: usize = 32;
