@@ -16,10 +16,9 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{C_STEPS_BEFORE_END, MicroKernel, Sliver, Store, TileOfC, ask_for_tile};
+use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
 use super::pack::pack_b_into;
 use crate::isa::Isa;
-use crate::prefetch::{to_l1, to_l2};
 
 /// The AVX2 + FMA kernel.
 pub(crate) struct Avx2;
@@ -90,14 +89,9 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[__m256; VECTORS]; ROWS] = [[_mm256_setzero_ps(); VECTORS]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
-    if FETCH_C {
-        ask_for_tile(c, ROWS, NR, rsc, to_l2);
-    }
-    let early = k.saturating_sub(C_STEPS_BEFORE_END);
+    let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, NR, rsc, k);
     for p in 0..k {
-        if FETCH_C && p == early {
-            ask_for_tile(c, ROWS, NR, rsc, to_l1);
-        }
+        tile_of_c.at_step(p);
         if FETCH_C {
             b.ask_for_step::<NR>(p + B_STEPS_AHEAD);
             a.ask_for_step::<MR>(p + A_STEPS_AHEAD);

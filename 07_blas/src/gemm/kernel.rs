@@ -19,7 +19,7 @@
 use ndarray::ArrayView2;
 
 use super::pack::pack_b_into;
-use crate::prefetch::{Start, ask_for_run};
+use crate::prefetch::{Start, ask_for_run, to_l1, to_l2};
 
 /// What a micro-kernel does with its sums at the end of its `k` steps.
 ///
@@ -62,9 +62,52 @@ pub(crate) enum TileOfC {
 pub(crate) const MAX_TILE: usize = 512;
 
 /// Steps before the end of its loop at which a kernel asks L1 for a cold tile of `C`, having
-/// asked L2 for it at the start ([`ask_for_tile`]): a dozen or more FMAs a step over 16 steps
+/// asked L2 for it at the start ([`ColdTile`]): a dozen or more FMAs a step over 16 steps
 /// hide a load from L2, and the lines are still in L1 when the kernel stores its sums.
-pub(crate) const C_STEPS_BEFORE_END: usize = 16;
+const C_STEPS_BEFORE_END: usize = 16;
+
+/// What a kernel that prefetches asks for its tile of `C` around its loop of `k` steps, when
+/// `FETCH` ([`TileOfC::Cold`]): the tile into L2 when [`ColdTile::ask`] makes it, and into L1
+/// at the step [`C_STEPS_BEFORE_END`] before the end ([`ColdTile::at_step`]). Without
+/// `FETCH`, nothing: a constant, so a warm tile's kernel carries no trace of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ColdTile<const FETCH: bool> {
+    /// The tile's first element.
+    c: *const f32,
+    /// Its rows, `rsc` apart, of `nr` floats.
+    rows: usize,
+    nr: usize,
+    rsc: usize,
+    /// The step at which L1 is asked.
+    early: usize,
+}
+
+impl<const FETCH: bool> ColdTile<FETCH> {
+    /// Asks L2 for the `rows` rows of `nr` floats, `rsc` apart, at `c`, for a loop of `k` steps.
+    #[inline(always)]
+    pub(crate) fn ask(c: *const f32, rows: usize, nr: usize, rsc: usize, k: usize) -> Self {
+        if FETCH {
+            ask_for_tile(c, rows, nr, rsc, to_l2);
+        }
+        let early = k.saturating_sub(C_STEPS_BEFORE_END);
+        ColdTile {
+            c,
+            rows,
+            nr,
+            rsc,
+            early,
+        }
+    }
+
+    /// At step `p` of the loop: asks L1 for the tile at the step that [`C_STEPS_BEFORE_END`]
+    /// says.
+    #[inline(always)]
+    pub(crate) fn at_step(self, p: usize) {
+        if FETCH && p == self.early {
+            ask_for_tile(self.c, self.rows, self.nr, self.rsc, to_l1);
+        }
+    }
+}
 
 /// Asks, with `hint` ([`to_l1`](crate::prefetch::to_l1) or [`to_l2`](crate::prefetch::to_l2)),
 /// for the `rows` rows of `nr` floats, `rsc` apart, of the tile of `C` at `c`: every line of
@@ -134,7 +177,6 @@ impl Sliver for Strided {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
-        use crate::prefetch::to_l1;
         if self.stride_i == 1 {
             let step = self
                 .ptr
@@ -160,7 +202,6 @@ impl Sliver for Packed {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn ask_for_step<const W: usize>(self, p: usize) {
-        use crate::prefetch::to_l1;
         // The steps follow each other: asking from each one's start reaches every line.
         ask_for_run(
             self.0.wrapping_add(p.wrapping_mul(W)),
@@ -190,7 +231,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
 
     /// `c[i·rsc + j] += Σ_{p < k} a[i, p] · b[p, j]` for `i < MR`, `j < NR` (`=` instead of
     /// `+=` when `store` is [`Store::Write`]); a [`TileOfC::Cold`] tile is prefetched by the
-    /// kernels that prefetch (AVX-512, AVX2, NEON: [`ask_for_tile`]).
+    /// kernels that prefetch (AVX-512, AVX2, NEON: [`ColdTile`]).
     ///
     /// # Safety
     ///

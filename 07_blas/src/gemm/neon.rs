@@ -15,9 +15,8 @@
 
 use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
 
-use super::kernel::{C_STEPS_BEFORE_END, MicroKernel, Sliver, Store, TileOfC, ask_for_tile};
+use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
 use crate::isa::Isa;
-use crate::prefetch::{to_l1, to_l2};
 
 /// The NEON kernel.
 pub(crate) struct Neon;
@@ -58,14 +57,9 @@ unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
     const { assert!(0 < ROWS && ROWS <= MR) };
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
-    if FETCH_C {
-        ask_for_tile(c, ROWS, NR, rsc, to_l2);
-    }
-    let early = k.saturating_sub(C_STEPS_BEFORE_END);
+    let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, NR, rsc, k);
     for p in 0..k {
-        if FETCH_C && p == early {
-            ask_for_tile(c, ROWS, NR, rsc, to_l1);
-        }
+        tile_of_c.at_step(p);
         let mut b_row = [vdupq_n_f32(0.0); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
             // SAFETY: elements `4v .. 4v + 4 <= NR` of step `p < k`, contiguous (the
