@@ -299,20 +299,18 @@ unsafe fn scale_rows<const ROWS: usize>(
         // At most four rows per call: 20 accumulators, the 5 tables and the 4 rows' elements
         // fill 29 of the 32 registers (five rows ran out of registers, and eight rows ran
         // faster as 4 + 4 than as 5 + 3).
-        let mut first = 0;
-        while first < ROWS {
-            let from = &rows[first * k..];
+        for first in (0..ROWS).step_by(4) {
+            let (from, sums) = (&rows[first * k..], &mut sums[first..]);
             // SAFETY: AVX-512F; `from` holds the rows `first..ROWS`, `k` floats each, and `b`
             // at least `10 · k` floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
-            let done = unsafe {
+            unsafe {
                 match ROWS - first {
-                    1 => ten_columns::<1>(from, k, grouped, b, &mut sums[first..]),
-                    2 => ten_columns::<2>(from, k, grouped, b, &mut sums[first..]),
-                    3 => ten_columns::<3>(from, k, grouped, b, &mut sums[first..]),
-                    _ => ten_columns::<4>(from, k, grouped, b, &mut sums[first..]),
+                    1 => ten_columns::<1>(from, k, grouped, b, sums),
+                    2 => ten_columns::<2>(from, k, grouped, b, sums),
+                    3 => ten_columns::<3>(from, k, grouped, b, sums),
+                    _ => ten_columns::<4>(from, k, grouped, b, sums),
                 }
-            };
-            first += done;
+            }
         }
     }
     sums
@@ -365,8 +363,7 @@ const LANES_OF_COLUMN: [([i32; LANES], [i32; LANES], u16); GROUP_VECTORS] = {
 };
 
 /// The first `steps` steps (a multiple of 8) of [`scale_rows`] for up to four rows, when `b` is
-/// one run of 10-float rows, added into the first 10 lanes of `sums`; returns how many rows it
-/// did (`R`, at most `sums.len()`).
+/// one run of 10-float rows, added into the first 10 lanes of the first `R` rows of `sums`.
 ///
 /// The masked loads of the general loop fill 10 of 16 lanes, and each FMA takes its `a[r, p]`
 /// from memory: six loads for five FMAs on the five-image product, which is what bounds it.
@@ -394,7 +391,7 @@ unsafe fn ten_columns<const R: usize>(
     steps: usize,
     b: &[f32],
     sums: &mut [[f32; COLUMNS_PER_ROW]],
-) -> usize {
+) {
     debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
     let steps_of_lanes: [__m512i; GROUP_VECTORS] =
         // SAFETY: 16 `i32` of a constant table.
@@ -456,7 +453,6 @@ unsafe fn ten_columns<const R: usize>(
         // SAFETY: the first 10 lanes of `sums`.
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), first_lanes(COLUMNS_PER_PASS), total) };
     }
-    R
 }
 
 /// Independent sums [`scale_rows`] aims for: two FMAs issued per cycle, each taking four
