@@ -117,9 +117,9 @@
 //! accumulators — the broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of
 //! `b` is one masked 10-lane load and each row of sums one register; on NEON, four 4-lane
 //! loads and four registers a row, with lanes to spare. (AVX-512 wastes no lanes on the
-//! lesson's weights: in groups of 8 steps it reads `b` 16 floats at a time, 8 rows of 10 in 5
-//! registers, and rearranges the `a[i, p]` to match them, `ten_columns` in
-//! `streaming/avx512.rs`.)
+//! lesson's weights: in groups of 8 steps it rearranges 8 rows of 10 floats of `b` into 5
+//! registers whose lanes a broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five
+//! images, `ten_columns` in `streaming/avx512.rs`.)
 //!
 //! ## This step's answer: pick by shape
 //!

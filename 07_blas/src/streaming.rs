@@ -32,8 +32,8 @@
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
 //!   broadcasting stage's `i, k, j` loop in registers. (On AVX-512, a `b` of exactly 10
-//!   columns is read 16 floats at a time instead, in groups of 8 of its rows in 5 registers,
-//!   four rows of `a` at a time: module `avx512`'s `ten_columns`.)
+//!   columns is read 16 floats at a time instead: each group of 8 of its rows is rearranged
+//!   into 5 registers, once for up to five rows of `a`: module `avx512`'s `ten_columns`.)
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,

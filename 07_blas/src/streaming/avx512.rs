@@ -7,9 +7,11 @@
 //! holding an [`Avx512`], which only [`Avx512::new`] makes.
 
 use std::arch::x86_64::{
-    __m512, __m512i, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_maskz_permutexvar_ps,
-    _mm512_permutexvar_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    __m512, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps, _mm512_broadcast_f32x4,
+    _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512,
+    _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_shuffle_f32x4,
 };
 
 use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
@@ -73,7 +75,7 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
 
     /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of
     /// the 32 registers, the rest left to the broadcasts of `a`. (On the lesson's weights,
-    /// [`ten_columns`] takes them four at a time instead: five accumulators a row.)
+    /// [`ten_columns`] takes them up to five at a time instead: three accumulators a row.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
@@ -223,7 +225,8 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// per row, each FMA would wait for the one before it on the same row, and five rows would keep
 /// only five FMAs in flight where the core needs eight to stay busy; the time would be `k` FMA
 /// latencies, not `5k` FMAs at the core's rate. [`FMAS_IN_FLIGHT`] says how many sums it aims for.
-/// (The groups of [`ten_columns`] need no partial sums: a row has five accumulators there.)
+/// (The groups of [`ten_columns`] need no partial sums: a row has three or five accumulators
+/// there.)
 ///
 /// What bounds it then is the loads, not the FMAs: each step loads once per row of `a` (a
 /// broadcast) and once more for the row of `b`, so in the five-image product six loads for five
@@ -231,12 +234,9 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// measured on, a bare assembly loop of just that mix, with every operand in L1, took clearly
 /// longer per step than its FMAs alone, and about as long as this kernel. Where `b` is one run of
 /// 10-float rows, as the lesson's weights are, [`ten_columns`] takes the steps in groups of 8
-/// with fewer loads and FMAs. Two other ways around it were timed and set aside. Packing `b` so
-/// that four steps of four columns fill one register, met by a broadcast of four consecutive
-/// elements of a row of `a`, needs fewer loads and FMAs per step, but the packing itself costs
-/// about what it saves. Rearranging `b` that way inside the loop instead, with a shuffle per
-/// step, puts the shuffles on the port that one of the two FMA units shares, and came out no
-/// faster.
+/// with fewer loads and FMAs, rearranging each group of `b` in registers. Packing `b` into that
+/// arrangement in memory first was timed and set aside: the packing itself cost about what it
+/// saved.
 ///
 /// # Safety
 ///
@@ -296,88 +296,111 @@ unsafe fn scale_rows<const ROWS: usize>(
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), !0, total) };
     }
     if grouped > 0 {
-        // At most four rows per call: 20 accumulators, the 5 tables and the 4 rows' elements
-        // fill 29 of the 32 registers (five rows ran out of registers, and eight rows ran
-        // faster as 4 + 4 than as 5 + 3).
-        for first in (0..ROWS).step_by(4) {
-            let (from, sums) = (&rows[first * k..], &mut sums[first..]);
-            // SAFETY: AVX-512F; `from` holds the rows `first..ROWS`, `k` floats each, and `b`
-            // at least `10 · k` floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
-            unsafe {
-                match ROWS - first {
-                    1 => ten_columns::<1>(from, k, grouped, b, sums),
-                    2 => ten_columns::<2>(from, k, grouped, b, sums),
-                    3 => ten_columns::<3>(from, k, grouped, b, sums),
-                    _ => ten_columns::<4>(from, k, grouped, b, sums),
-                }
-            }
-        }
+        // SAFETY: AVX-512F; `rows` holds `ROWS` rows of `k` floats, and `b` at least `10 · k`
+        // floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
+        unsafe { ten_columns::<ROWS>(rows, k, grouped, b, &mut sums) };
     }
     sums
 }
 
-/// Steps of `k` in one group of [`ten_columns`]: 8 rows of 10 floats of `b` are 80 floats,
-/// five whole registers.
+/// Steps of `k` in one group of [`ten_columns`]: 8 rows of 10 floats of `b`, 80 floats, which
+/// the group rearranges into five whole registers.
 const GROUP_STEPS: usize = 8;
 
-/// Registers of `b` in one group of [`ten_columns`].
-const GROUP_VECTORS: usize = GROUP_STEPS * COLUMNS_PER_PASS / LANES;
+/// Offsets, in floats from the start of a group, of the eight loads of `b` that
+/// [`ten_columns`] rearranges: every float of the 80 it needs lies in one of them, and none
+/// reaches past the group.
+const GROUP_LOADS: [usize; 8] = [0, 4, 20, 24, 40, 44, 60, 64];
 
-/// For each register `v` of a group, the step (row of `b`) of each of its lanes: lane `l` of
-/// register `v` holds float `16v + l` of the group, row `(16v + l) / 10`, column
-/// `(16v + l) % 10`.
-const STEP_OF_LANE: [[i32; LANES]; GROUP_VECTORS] = {
-    let mut table = [[0; LANES]; GROUP_VECTORS];
-    let mut v = 0;
-    while v < GROUP_VECTORS {
-        let mut lane = 0;
-        while lane < LANES {
-            table[v][lane] = ((LANES * v + lane) / COLUMNS_PER_PASS) as i32;
-            lane += 1;
-        }
-        v += 1;
+/// Where lane `l` of a "quad" register of [`ten_columns`] comes from, in the pair of loads
+/// (`0..16` the first, `16..32` the second) that starts at a float `o` of the group: its lane
+/// `l` holds step `l % 4` of column `l / 4` counted from `o`'s column, which is float
+/// `10 · (l % 4) + l / 4` after `o`, and the second load starts 20 floats after the first.
+const QUAD_LANES: [i32; LANES] = {
+    let mut table = [0; LANES];
+    let mut l = 0;
+    while l < LANES {
+        let (step, column) = (l % 4, l / 4);
+        table[l] = if step < 2 {
+            10 * step + column
+        } else {
+            16 + 10 * (step - 2) + column
+        } as i32;
+        l += 1;
     }
     table
 };
 
-/// For each register `v` of a group, the first lane holding each column `c < 10`
-/// (`(c − 16v) mod 10`), and the second where there is one (that lane + 10 < 16), with the
-/// mask of the columns that have a second.
-const LANES_OF_COLUMN: [([i32; LANES], [i32; LANES], u16); GROUP_VECTORS] = {
-    let mut table = [([0; LANES], [0; LANES], 0); GROUP_VECTORS];
-    let mut v = 0;
-    while v < GROUP_VECTORS {
-        let mut c = 0;
-        while c < COLUMNS_PER_PASS {
-            let first = (c + COLUMNS_PER_PASS - LANES * v % COLUMNS_PER_PASS) % COLUMNS_PER_PASS;
-            table[v].0[c] = first as i32;
-            if first + COLUMNS_PER_PASS < LANES {
-                table[v].1[c] = (first + COLUMNS_PER_PASS) as i32;
-                table[v].2 |= 1 << c;
-            }
-            c += 1;
-        }
-        v += 1;
+/// Where lane `l` of the "pairs" register of [`ten_columns`] (columns 8 and 9, all 8 steps)
+/// comes from: lane `l` holds step `l % 8` of column `8 + l / 8`. Steps 0–3 come from the
+/// loads at floats 4 and 24 of the group, steps 4–7 from those at 44 and 64, 40 floats later,
+/// so one table serves both halves (step `l % 4` of the half), blended at the end.
+const PAIR_LANES: [i32; LANES] = {
+    let mut table = [0; LANES];
+    let mut l = 0;
+    while l < LANES {
+        let (step, column) = (l % 4, 8 + l / 8);
+        // Float `10 · step + column` of the half, 4 floats into the half's first load.
+        table[l] = if step < 2 {
+            10 * step + column - 4
+        } else {
+            16 + 10 * (step - 2) + column - 4
+        } as i32;
+        l += 1;
     }
     table
 };
 
-/// The first `steps` steps (a multiple of 8) of [`scale_rows`] for up to four rows, when `b` is
-/// one run of 10-float rows, added into the first 10 lanes of the first `R` rows of `sums`.
+/// The lanes of the "pairs" register that hold steps 4–7 (`l % 8 ≥ 4`).
+const LATER_HALF: __mmask16 = 0xf0f0;
+
+/// For the sums at the end of [`ten_columns`]: lane `c < 4` picks the first lane of column `c`
+/// in the first quad register (`4c`), lane `4 ≤ c < 8` that of column `c` in the second
+/// (`16 + 4(c − 4)`).
+const FIRST_OF_QUAD: [i32; LANES] = {
+    let mut table = [0; LANES];
+    let mut c = 0;
+    while c < 8 {
+        table[c] = if c < 4 { 4 * c } else { 16 + 4 * (c - 4) } as i32;
+        c += 1;
+    }
+    table
+};
+
+/// For the sums at the end of [`ten_columns`]: lanes 8 and 9 pick a lane of column 8 (lane 0;
+/// any of 0–7 would do) and of column 9 (lane 8; any of 8–15) in the pairs register, whose
+/// lanes by then all hold their column's sum.
+const FIRST_OF_PAIR: [i32; LANES] = {
+    let mut table = [0; LANES];
+    table[9] = 8;
+    table
+};
+
+/// The first `steps` steps (a multiple of 8) of [`scale_rows`] for its `R` rows, when `b` is one
+/// run of 10-float rows, added into the first 10 lanes of the first `R` rows of `sums`.
 ///
 /// The masked loads of the general loop fill 10 of 16 lanes, and each FMA takes its `a[r, p]`
 /// from memory: six loads for five FMAs on the five-image product, which is what bounds it.
-/// Here `b` is read as it lies, 16 floats to a register: 8 steps of 10 columns are 5 whole
-/// registers, whose lanes belong to two or three rows of `b` each. Each register meets, for
-/// each row of `a`, the vector of the `a[r, p]` its lanes need: one permute of the row's 8
-/// elements of the group ([`STEP_OF_LANE`]), loaded once per group. So 5 FMAs per row cover
-/// 8 steps, where the general loop takes 8, and one register load serves 1.6 steps. Since a
-/// lane of register `v` always holds the same column, each row keeps 5 accumulators, one per
-/// register of the group, and sorts their lanes into columns once at the end
-/// ([`LANES_OF_COLUMN`]).
+/// Here a group of 8 steps of `b`, 80 floats, is rearranged into five whole registers whose
+/// lanes follow the steps in a pattern that a broadcast of `a` can meet:
 ///
-/// The permutes run on the port that one of the two FMA units shares on Intel's cores, so the
-/// gain there is smaller than the count of FMAs says.
+/// - four "quad" registers, each 4 columns × 4 steps (lane `l`: step `l % 4`, column
+///   `l / 4`): columns 0–3 and 4–7, for steps 0–3 and for steps 4–7. Each meets the row's
+///   4 elements `a[r, p..p + 4]` of its steps, repeated four times: one broadcast load;
+/// - one "pairs" register, columns 8 and 9 × 8 steps (lane `l`: step `l % 8`, column
+///   `8 + l / 8`), which meets the row's 8 elements repeated twice: one broadcast load too.
+///
+/// Each register is one permute of two loads of `b` ([`QUAD_LANES`], [`PAIR_LANES`]; the
+/// pairs register takes two, and a blend), so 7 shuffles per group whatever the number of
+/// rows, and then 5 FMAs per row cover 8 steps, every lane used. The shuffles run on the port
+/// that one of the two FMA units shares on Intel's cores, so they are shared: all the rows of
+/// the call go through each group together.
+///
+/// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and
+/// 4–7 of a quad register line up), or five with one or two rows, where the FMAs into one
+/// accumulator would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24
+/// accumulators, which fit beside the group's 5 registers and the 2 tables without spilling.
+/// The lanes are summed into columns once at the end.
 ///
 /// # Safety
 ///
@@ -393,63 +416,85 @@ unsafe fn ten_columns<const R: usize>(
     sums: &mut [[f32; COLUMNS_PER_ROW]],
 ) {
     debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
-    let steps_of_lanes: [__m512i; GROUP_VECTORS] =
-        // SAFETY: 16 `i32` of a constant table.
-        std::array::from_fn(|v| unsafe { _mm512_loadu_si512(STEP_OF_LANE[v].as_ptr().cast()) });
-    let mut acc = [[_mm512_setzero_ps(); GROUP_VECTORS]; R];
-    // One group `g`: each row's 8 elements `a[r, 8g..8g + 8]` (in the low lanes of `window`'s
-    // load), then the 5 registers of `b`, each against every row's permuted elements.
-    let group = |acc: &mut [[__m512; GROUP_VECTORS]; R], g: usize, whole: bool| {
-        let window: [__m512; R] = std::array::from_fn(|r| {
-            let at = rows.as_ptr().wrapping_add(r * k + g * GROUP_STEPS);
-            // SAFETY: 16 floats of row `r` while `8g + 16 ≤ k` (`whole`), else its 8 floats
-            // `8g..8g + 8`, inside the row since `8g + 8 ≤ steps ≤ k`.
-            unsafe {
-                if whole {
-                    _mm512_loadu_ps(at)
-                } else {
-                    _mm512_maskz_loadu_ps(0xff, at)
-                }
-            }
-        });
-        for (v, &lanes) in steps_of_lanes.iter().enumerate() {
-            // SAFETY: floats `80g + 16v .. 80g + 16v + 16 ≤ 10 · steps` of `b`.
-            let y = unsafe {
-                _mm512_loadu_ps(
-                    b.as_ptr()
-                        .add(g * GROUP_STEPS * COLUMNS_PER_PASS + v * LANES),
-                )
-            };
-            for (acc, &window) in acc.iter_mut().zip(&window) {
-                acc[v] = _mm512_fmadd_ps(_mm512_permutexvar_ps(lanes, window), y, acc[v]);
-            }
-        }
+    // With one or two rows, steps 4–7 of the quad registers go into accumulators of their
+    // own (3 and 4), so that each accumulator takes one FMA per group, not two in a row.
+    let later = if R <= 2 { [3, 4] } else { [0, 1] };
+    // SAFETY: 16 `i32` of constant tables.
+    let (quad_lanes, pair_lanes) = unsafe {
+        (
+            _mm512_loadu_si512(QUAD_LANES.as_ptr().cast()),
+            _mm512_loadu_si512(PAIR_LANES.as_ptr().cast()),
+        )
     };
-    let groups = steps / GROUP_STEPS;
-    // Groups whose window of 16 floats lies inside the row: `8g + 16 ≤ k`.
-    let whole = (k / GROUP_STEPS).saturating_sub(1).min(groups);
-    for g in 0..whole {
-        group(&mut acc, g, true);
-    }
-    for g in whole..groups {
-        group(&mut acc, g, false);
-    }
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
-        // SAFETY: 16 lanes of `sums`, an array of 16 `f32`.
-        let mut total = unsafe { _mm512_loadu_ps(sums.as_ptr()) };
-        for (acc, &(first, second, has_second)) in acc.iter().zip(&LANES_OF_COLUMN) {
-            // SAFETY: 16 `i32` of a constant table.
-            let (first, second) = unsafe {
+    let mut acc = [[_mm512_setzero_ps(); 5]; R];
+    for g in 0..steps / GROUP_STEPS {
+        let group = b.as_ptr().wrapping_add(g * GROUP_STEPS * COLUMNS_PER_PASS);
+        // SAFETY: floats `80g + o .. 80g + o + 16` of `b` for the offsets `o` of
+        // `GROUP_LOADS`, all ≤ 64: inside the group, below `10 · steps`.
+        let [l0, l4, l20, l24, l40, l44, l60, l64] =
+            GROUP_LOADS.map(|o| unsafe { _mm512_loadu_ps(group.add(o)) });
+        let quads = [
+            _mm512_permutex2var_ps(l0, quad_lanes, l20),
+            _mm512_permutex2var_ps(l4, quad_lanes, l24),
+            _mm512_permutex2var_ps(l40, quad_lanes, l60),
+            _mm512_permutex2var_ps(l44, quad_lanes, l64),
+        ];
+        let pairs = _mm512_mask_blend_ps(
+            LATER_HALF,
+            _mm512_permutex2var_ps(l4, pair_lanes, l24),
+            _mm512_permutex2var_ps(l44, pair_lanes, l64),
+        );
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let a = rows.as_ptr().wrapping_add(r * k + g * GROUP_STEPS);
+            // SAFETY: floats `8g..8g + 8` of row `r < R`, inside the row since
+            // `8g + 8 ≤ steps ≤ k`.
+            let (first, second, both) = unsafe {
                 (
-                    _mm512_loadu_si512(first.as_ptr().cast()),
-                    _mm512_loadu_si512(second.as_ptr().cast()),
+                    _mm512_broadcast_f32x4(_mm_loadu_ps(a)),
+                    _mm512_broadcast_f32x4(_mm_loadu_ps(a.add(4))),
+                    _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(a.cast()))),
                 )
             };
-            total = _mm512_add_ps(total, _mm512_permutexvar_ps(first, *acc));
-            total = _mm512_add_ps(total, _mm512_maskz_permutexvar_ps(has_second, second, *acc));
+            acc[0] = _mm512_fmadd_ps(first, quads[0], acc[0]);
+            acc[1] = _mm512_fmadd_ps(first, quads[1], acc[1]);
+            acc[later[0]] = _mm512_fmadd_ps(second, quads[2], acc[later[0]]);
+            acc[later[1]] = _mm512_fmadd_ps(second, quads[3], acc[later[1]]);
+            acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
         }
-        // Only the 10 columns are stored: the tables' other lanes pick lane 0, and `sums`
-        // keeps whatever the general loop left there (lanes the driver never stores).
+    }
+    // SAFETY: 16 `i32` of constant tables.
+    let (first_of_quad, first_of_pair) = unsafe {
+        (
+            _mm512_loadu_si512(FIRST_OF_QUAD.as_ptr().cast()),
+            _mm512_loadu_si512(FIRST_OF_PAIR.as_ptr().cast()),
+        )
+    };
+    for (sums, acc) in sums.iter_mut().zip(&acc) {
+        let (mut low, mut high, mut pairs) = (acc[0], acc[1], acc[2]);
+        if R <= 2 {
+            low = _mm512_add_ps(low, acc[3]);
+            high = _mm512_add_ps(high, acc[4]);
+        }
+        // Each lane of a quad register adds in the lane 2 and then 1 away (`l ^ 2`, `l ^ 1`),
+        // after which lane `4c` holds column `c`'s sum; the pairs register first adds the lane
+        // 4 away, its two columns being 8 steps each.
+        pairs = _mm512_add_ps(pairs, _mm512_shuffle_f32x4::<0b10_11_00_01>(pairs, pairs));
+        low = _mm512_add_ps(low, _mm512_permute_ps::<0b01_00_11_10>(low));
+        high = _mm512_add_ps(high, _mm512_permute_ps::<0b01_00_11_10>(high));
+        pairs = _mm512_add_ps(pairs, _mm512_permute_ps::<0b01_00_11_10>(pairs));
+        low = _mm512_add_ps(low, _mm512_permute_ps::<0b10_11_00_01>(low));
+        high = _mm512_add_ps(high, _mm512_permute_ps::<0b10_11_00_01>(high));
+        pairs = _mm512_add_ps(pairs, _mm512_permute_ps::<0b10_11_00_01>(pairs));
+        let columns = _mm512_mask_permutexvar_ps(
+            _mm512_permutex2var_ps(low, first_of_quad, high),
+            0b11 << 8,
+            first_of_pair,
+            pairs,
+        );
+        // SAFETY: 16 lanes of `sums`, an array of 16 `f32`.
+        let total = _mm512_add_ps(unsafe { _mm512_loadu_ps(sums.as_ptr()) }, columns);
+        // Only the 10 columns are stored: `sums` keeps whatever the general loop left in the
+        // other lanes (lanes the driver never stores).
         // SAFETY: the first 10 lanes of `sums`.
         unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), first_lanes(COLUMNS_PER_PASS), total) };
     }
