@@ -31,7 +31,7 @@ use super::Blocks;
 use super::kernel::{
     MicroKernel, Packed, Sliver, Store, Strided, TileOfC, ask_for_tile, tile_part,
 };
-use super::pack::{give_back, pack_a, take_buffer};
+use super::pack::{give_back, line_aligned, pack_a, take_buffer};
 use crate::pool;
 use crate::prefetch::to_l1;
 
@@ -120,10 +120,9 @@ pub(crate) fn run<K: MicroKernel>(
                 panel_in_place::<K>(panel, &mut buffer)
             } else {
                 let packed_len = depth * columns.next_multiple_of(K::NR);
-                if buffer.len() < packed_len {
-                    buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
-                }
-                PanelOfB::Packed(BSliver::cut::<K>(panel, &mut buffer[..packed_len]))
+                // Packing overwrites every element it uses.
+                let space = line_aligned(&mut buffer, packed_len);
+                PanelOfB::Packed(BSliver::cut::<K>(panel, space))
             };
             let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
                 &mut *c,
@@ -251,19 +250,19 @@ fn panel_in_place<'a, K: MicroKernel>(
     let (depth, columns) = panel.dim();
     let whole = columns / K::NR;
     let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
+    let mut edge = buffer.as_ptr(); // not read when there is no partial sliver
     if packed_len > 0 {
-        if buffer.len() < packed_len {
-            buffer.resize(packed_len, 0.0); // packing overwrites every element it uses
-        }
-        let edge = panel.slice(s![.., whole * K::NR..]);
+        // Packing overwrites every element it uses.
+        let space = line_aligned(buffer, packed_len);
         // SAFETY: `run`'s caller checked `K::supported()`.
-        unsafe { K::pack_b(edge, &mut buffer[..packed_len]) };
+        unsafe { K::pack_b(panel.slice(s![.., whole * K::NR..]), space) };
+        edge = space.as_ptr();
     }
     PanelOfB::InPlace {
         origin: panel.as_ptr(),
         ldb: panel.strides()[0],
         whole,
-        edge: buffer.as_ptr(),
+        edge,
     }
 }
 
