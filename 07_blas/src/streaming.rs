@@ -279,15 +279,10 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     let passes = n.div_ceil(COLUMNS_PER_PASS);
     // `bᵀ` starts on a cache line's boundary, and so does each packed column where `kp` is a
     // whole number of lines (always with AVX-512's 16 lanes), so that no 64-byte load of it
-    // straddles two lines; the system allocator gives 16-byte alignment, with which every
-    // such load would.
+    // straddles two lines. Zeros where no column of `b` is copied.
     let len = passes * COLUMNS_PER_PASS * kp;
-    let mut space = vec![0.0f32; len + crate::prefetch::FLOATS_PER_LINE];
-    let start = space
-        .as_ptr()
-        .align_offset(64)
-        .min(crate::prefetch::FLOATS_PER_LINE);
-    let bt = &mut space[start..start + len];
+    let mut space = Vec::new();
+    let bt = crate::prefetch::line_aligned(&mut space, len);
     for (j, column) in b.columns().into_iter().enumerate() {
         for (packed, &value) in bt[j * kp..][..k].iter_mut().zip(column) {
             *packed = value;

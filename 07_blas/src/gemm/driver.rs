@@ -31,9 +31,9 @@ use super::Blocks;
 use super::kernel::{
     MicroKernel, Packed, Sliver, Store, Strided, TileOfC, ask_for_tile, tile_part,
 };
-use super::pack::{give_back, line_aligned, pack_a, take_buffer};
+use super::pack::{give_back, pack_a, take_buffer};
 use crate::pool;
-use crate::prefetch::to_l1;
+use crate::prefetch::{line_aligned, to_l1};
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of

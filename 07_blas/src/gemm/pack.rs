@@ -97,31 +97,6 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     }
 }
 
-/// Bytes of a cache line: where packed slivers of `B` start ([`line_aligned`]).
-const LINE: usize = 64;
-
-/// The first `len` floats of `buffer` from its first cache-line boundary, growing `buffer` as
-/// needed (whatever it held is left for the caller to overwrite).
-///
-/// The kernels load a step of a sliver of `B`, `NR` floats (64 bytes for AVX2, 128 for
-/// AVX-512), in whole vectors. From a line boundary each step is one or two whole lines; from
-/// the 16-byte boundary the allocator usually gives, every 64-byte vector load would straddle
-/// two lines, which costs the load a second access to L1.
-pub(crate) fn line_aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    const FLOAT: usize = size_of::<f32>();
-    if buffer.len() < len + LINE / FLOAT {
-        buffer.resize(len + LINE / FLOAT, 0.0);
-    }
-    let start = floats_to_line(buffer.as_ptr().addr());
-    &mut buffer[start..start + len]
-}
-
-/// Floats from a float at `address` to the first cache-line boundary at or after it: whole
-/// floats, since a float's address is a multiple of 4.
-pub(crate) fn floats_to_line(address: usize) -> usize {
-    (LINE - address % LINE) % LINE / size_of::<f32>()
-}
-
 /// Packing buffers kept between products: a fresh allocation of a few hundred kilobytes is a
 /// fresh mapping from the operating system, and touching it costs a page fault per 4 KiB.
 static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
