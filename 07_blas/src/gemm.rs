@@ -265,13 +265,22 @@ impl Plan {
     /// The `gemm` stage: the blocked product on every core
     /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
-    /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2, read in
-    /// place, not packed.
+    /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
+    /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
+    /// packed.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
             l1, l1_ways, l2, ..
         } = Caches::detect();
+        // A packed step of a sliver of `B` that is exactly one line (AVX2's 16 floats) is two
+        // lines read in place from a row that starts inside a line, as rows usually do (the
+        // allocator's 16-byte boundary): twice the lines from L2 for every tile. For a small
+        // panel the copy costs more than that, and with several threads each packed sliver
+        // also travels from the core that packed it to the others; for a large one the
+        // doubled lines cost more. AVX-512's 32-float step is three lines in place against
+        // two, and reads in place as fast as packed up to all of L2.
+        let step_is_a_line = tile_shape(plan.isa).1 * size_of::<f32>() == 64;
         Plan {
             threads: crate::pool::cores(),
             parallel_from: parallel_from(plan.isa),
@@ -279,8 +288,9 @@ impl Plan {
             // of `B` streaming past it and with the tiles of `C`.
             in_place_up_to: l2 / 4,
             // All of L2, while `A`'s blocks keep their quarter: the slivers of `B` stream from
-            // L2 in place as fast as packed, and the copy is saved.
-            panel_in_place_up_to: l2,
+            // L2 in place as fast as packed, and the copy is saved. Only `A`'s quarter where a
+            // step is one line (above).
+            panel_in_place_up_to: if step_is_a_line { l2 / 4 } else { l2 },
             // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan

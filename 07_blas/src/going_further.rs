@@ -176,7 +176,10 @@
 //! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in
 //! place too: a step of a sliver is `NR` adjacent elements of one row of `B`, just as the
 //! kernel loads them, and a sliver streams from L2 through L1 whether it is packed or not, so
-//! the copy only costs. Only its last, partial sliver is packed, with its zero columns. When
+//! the copy only costs. Only its last, partial sliver is packed, with its zero columns. (For
+//! AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which from
+//! a row that starts inside a line becomes two, and on a larger panel the doubled lines cost
+//! more than the copy.) When
 //! the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
 //! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
 //! block is then cut to the rows that can be read in place, saving the copy of `A`. And when
