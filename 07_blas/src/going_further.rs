@@ -98,9 +98,9 @@
 //! stored in `C`. The copy of `B` is compiled with each
 //! kernel's instruction set (its `pack_b`, listed with the kernel above), so that a step of a
 //! row-major `B` moves in whole vectors of that set. The packed slivers of `B` start on a cache
-//! line (`prefetch::line_aligned`): a step of 16 or 32 floats is then one or two whole lines,
-//! where from the 16-byte boundary an allocator usually gives, every 64-byte load would
-//! straddle two. The copy (`gemm/pack.rs`):
+//! line (`prefetch::line_aligned`): on x86 a step of 16 or 32 floats is then one or two whole
+//! lines, where from the 16-byte boundary an allocator usually gives, it would span one line
+//! more and some of its vector loads would straddle two. The copy (`gemm/pack.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!

@@ -33,7 +33,8 @@
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
 //!   broadcasting stage's `i, k, j` loop in registers. (On AVX-512, a `b` of exactly 10
 //!   columns is read 16 floats at a time instead: each group of 8 of its rows is rearranged
-//!   into 5 registers, once for up to five rows of `a`: module `avx512`'s `ten_columns`.)
+//!   into 5 registers, once for all the rows of a call (up to eight): module `avx512`'s
+//!   `ten_columns`.)
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -277,9 +278,9 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     // (so that it never reads a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
     let kp = k.div_ceil(K::LANES) * K::LANES;
     let passes = n.div_ceil(COLUMNS_PER_PASS);
-    // `bᵀ` starts on a cache line's boundary, and so does each packed column where `kp` is a
-    // whole number of lines (always with AVX-512's 16 lanes), so that no 64-byte load of it
-    // straddles two lines. Zeros where no column of `b` is copied.
+    // `bᵀ` starts on a cache line's boundary (`line_aligned` says why), and so does each
+    // packed column where `kp` is a whole number of lines (always with AVX-512's 16 lanes).
+    // Zeros where no column of `b` is copied: `space` is new, so all of it is zero.
     let len = passes * COLUMNS_PER_PASS * kp;
     let mut space = Vec::new();
     let bt = crate::prefetch::line_aligned(&mut space, len);

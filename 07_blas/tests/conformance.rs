@@ -141,7 +141,7 @@ fn blas_says_which_stage_it_runs_and_that_stage_exists() {
 fn streaming_agrees_on_ten_columns_at_every_depth_and_height() {
     // On AVX-512 the few-rows path has a path of its own for a `b` of 10 columns (the
     // lesson's classes): whole groups of 8 steps of `k`, then the rest one step at a time.
-    // Depths on either side of a group and of 16, and every height up to a call's 8 rows
+    // Depths on either side of one and two groups, and every height up to a call's 8 rows
     // (one or two rows keep more accumulators than three or more) and one past. (On another
     // instruction set this checks that set's kernel; the streaming module's own tests call
     // the AVX-512 kernel directly.)

@@ -7,11 +7,11 @@
 //! holding an [`Avx512`], which only [`Avx512::new`] makes.
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps, _mm512_broadcast_f32x4,
-    _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512,
-    _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_shuffle_f32x4,
+    __m512, __m512i, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps,
+    _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps,
+    _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
 };
 
 use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
@@ -75,7 +75,8 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
 
     /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of
     /// the 32 registers, the rest left to the broadcasts of `a`. (On the lesson's weights,
-    /// [`ten_columns`] takes them up to five at a time instead: three accumulators a row.)
+    /// [`ten_columns`] takes all of them together: three accumulators a row, five with one or
+    /// two rows.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
@@ -108,6 +109,14 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
         // SAFETY: as above, for `scale_rows`.
         unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
     }
+}
+
+/// A table of 16 lane indices, in a register for the permutes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn indices(table: &[i32; LANES]) -> __m512i {
+    // SAFETY: the 64 bytes of the 16 `i32` behind a reference; an unaligned load.
+    unsafe { _mm512_loadu_si512(table.as_ptr().cast()) }
 }
 
 /// The mask selecting the first `n ≤ 16` lanes.
@@ -312,20 +321,22 @@ const GROUP_STEPS: usize = 8;
 /// reaches past the group.
 const GROUP_LOADS: [usize; 8] = [0, 4, 20, 24, 40, 44, 60, 64];
 
+/// The index, for a permute of two loads of `b` 20 floats apart (two rows), of the float
+/// `f < 36` floats after the first load's start: lanes `0..16` are the first load, `16..32`
+/// the second, which holds float `f ≥ 20` in its lane `f − 20`. Every float the tables below
+/// ask for lies in one of the two loads.
+const fn in_two_loads(f: usize) -> i32 {
+    (if f < LANES { f } else { f - 4 }) as i32
+}
+
 /// Where lane `l` of a "quad" register of [`ten_columns`] comes from, in the pair of loads
-/// (`0..16` the first, `16..32` the second) that starts at a float `o` of the group: its lane
-/// `l` holds step `l % 4` of column `l / 4` counted from `o`'s column, which is float
-/// `10 · (l % 4) + l / 4` after `o`, and the second load starts 20 floats after the first.
+/// that starts at a float `o` of the group: lane `l` holds step `l % 4` of column `l / 4`
+/// counted from `o`'s column, float `10 · (l % 4) + l / 4` after `o`.
 const QUAD_LANES: [i32; LANES] = {
     let mut table = [0; LANES];
     let mut l = 0;
     while l < LANES {
-        let (step, column) = (l % 4, l / 4);
-        table[l] = if step < 2 {
-            10 * step + column
-        } else {
-            16 + 10 * (step - 2) + column
-        } as i32;
+        table[l] = in_two_loads(10 * (l % 4) + l / 4);
         l += 1;
     }
     table
@@ -334,18 +345,13 @@ const QUAD_LANES: [i32; LANES] = {
 /// Where lane `l` of the "pairs" register of [`ten_columns`] (columns 8 and 9, all 8 steps)
 /// comes from: lane `l` holds step `l % 8` of column `8 + l / 8`. Steps 0–3 come from the
 /// loads at floats 4 and 24 of the group, steps 4–7 from those at 44 and 64, 40 floats later,
-/// so one table serves both halves (step `l % 4` of the half), blended at the end.
+/// so one table serves both halves (step `l % 4` of the half, float `10 · (l % 4) + 8 + l / 8`
+/// of the half, 4 floats into its first load), blended at the end.
 const PAIR_LANES: [i32; LANES] = {
     let mut table = [0; LANES];
     let mut l = 0;
     while l < LANES {
-        let (step, column) = (l % 4, 8 + l / 8);
-        // Float `10 · step + column` of the half, 4 floats into the half's first load.
-        table[l] = if step < 2 {
-            10 * step + column - 4
-        } else {
-            16 + 10 * (step - 2) + column - 4
-        } as i32;
+        table[l] = in_two_loads(10 * (l % 4) + 8 + l / 8 - 4);
         l += 1;
     }
     table
@@ -377,7 +383,7 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 };
 
 /// The first `steps` steps (a multiple of 8) of [`scale_rows`] for its `R` rows, when `b` is one
-/// run of 10-float rows, added into the first 10 lanes of the first `R` rows of `sums`.
+/// run of 10-float rows, added into the first 10 lanes of each row of `sums`.
 ///
 /// The masked loads of the general loop fill 10 of 16 lanes, and each FMA takes its `a[r, p]`
 /// from memory: six loads for five FMAs on the five-image product, which is what bounds it.
@@ -399,13 +405,14 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and
 /// 4–7 of a quad register line up), or five with one or two rows, where the FMAs into one
 /// accumulator would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24
-/// accumulators, which fit beside the group's 5 registers and the 2 tables without spilling.
+/// accumulators beside the group's 5 registers and the 2 tables: 31 of the 32, and the compiled
+/// loop keeps them all in registers, reusing them while it builds the group.
 /// The lanes are summed into columns once at the end.
 ///
 /// # Safety
 ///
 /// The CPU must support AVX-512F; `rows` holds at least `R` rows of `k` floats, `b` at least
-/// `10 · steps` floats, and `steps ≤ k`; `R ≤ sums.len()`.
+/// `10 · steps` floats, and `steps ≤ k`.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn ten_columns<const R: usize>(
@@ -413,19 +420,14 @@ unsafe fn ten_columns<const R: usize>(
     k: usize,
     steps: usize,
     b: &[f32],
-    sums: &mut [[f32; COLUMNS_PER_ROW]],
+    sums: &mut [[f32; COLUMNS_PER_ROW]; R],
 ) {
     debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
+    debug_assert!(steps.is_multiple_of(GROUP_STEPS));
     // With one or two rows, steps 4–7 of the quad registers go into accumulators of their
     // own (3 and 4), so that each accumulator takes one FMA per group, not two in a row.
     let later = if R <= 2 { [3, 4] } else { [0, 1] };
-    // SAFETY: 16 `i32` of constant tables.
-    let (quad_lanes, pair_lanes) = unsafe {
-        (
-            _mm512_loadu_si512(QUAD_LANES.as_ptr().cast()),
-            _mm512_loadu_si512(PAIR_LANES.as_ptr().cast()),
-        )
-    };
+    let (quad_lanes, pair_lanes) = (indices(&QUAD_LANES), indices(&PAIR_LANES));
     let mut acc = [[_mm512_setzero_ps(); 5]; R];
     for g in 0..steps / GROUP_STEPS {
         let group = b.as_ptr().wrapping_add(g * GROUP_STEPS * COLUMNS_PER_PASS);
@@ -447,7 +449,8 @@ unsafe fn ten_columns<const R: usize>(
         for (r, acc) in acc.iter_mut().enumerate() {
             let a = rows.as_ptr().wrapping_add(r * k + g * GROUP_STEPS);
             // SAFETY: floats `8g..8g + 8` of row `r < R`, inside the row since
-            // `8g + 8 ≤ steps ≤ k`.
+            // `8g + 8 ≤ steps ≤ k`. (The 8 floats go through a broadcast of 4 doubles: the
+            // same 32 bytes, with AVX-512F alone, where a broadcast of 8 floats needs DQ.)
             let (first, second, both) = unsafe {
                 (
                     _mm512_broadcast_f32x4(_mm_loadu_ps(a)),
@@ -462,29 +465,26 @@ unsafe fn ten_columns<const R: usize>(
             acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
         }
     }
-    // SAFETY: 16 `i32` of constant tables.
-    let (first_of_quad, first_of_pair) = unsafe {
-        (
-            _mm512_loadu_si512(FIRST_OF_QUAD.as_ptr().cast()),
-            _mm512_loadu_si512(FIRST_OF_PAIR.as_ptr().cast()),
-        )
+    let (first_of_quad, first_of_pair) = (indices(&FIRST_OF_QUAD), indices(&FIRST_OF_PAIR));
+    // Each lane adds in the lane 2 and then 1 away (`l ^ 2`, `l ^ 1`): in a quad register,
+    // lane `4c` then holds column `c`'s sum.
+    let fold_quads = |v| {
+        let v = _mm512_add_ps(v, _mm512_permute_ps::<0b01_00_11_10>(v));
+        _mm512_add_ps(v, _mm512_permute_ps::<0b10_11_00_01>(v))
     };
     for (sums, acc) in sums.iter_mut().zip(&acc) {
-        let (mut low, mut high, mut pairs) = (acc[0], acc[1], acc[2]);
+        let (mut low, mut high) = (acc[0], acc[1]);
         if R <= 2 {
             low = _mm512_add_ps(low, acc[3]);
             high = _mm512_add_ps(high, acc[4]);
         }
-        // Each lane of a quad register adds in the lane 2 and then 1 away (`l ^ 2`, `l ^ 1`),
-        // after which lane `4c` holds column `c`'s sum; the pairs register first adds the lane
-        // 4 away, its two columns being 8 steps each.
-        pairs = _mm512_add_ps(pairs, _mm512_shuffle_f32x4::<0b10_11_00_01>(pairs, pairs));
-        low = _mm512_add_ps(low, _mm512_permute_ps::<0b01_00_11_10>(low));
-        high = _mm512_add_ps(high, _mm512_permute_ps::<0b01_00_11_10>(high));
-        pairs = _mm512_add_ps(pairs, _mm512_permute_ps::<0b01_00_11_10>(pairs));
-        low = _mm512_add_ps(low, _mm512_permute_ps::<0b10_11_00_01>(low));
-        high = _mm512_add_ps(high, _mm512_permute_ps::<0b10_11_00_01>(high));
-        pairs = _mm512_add_ps(pairs, _mm512_permute_ps::<0b10_11_00_01>(pairs));
+        // The pairs register's columns are 8 steps each: first the lane 4 away (`l ^ 4`), then
+        // as a quad register, after which each of its lanes holds its column's sum.
+        let pairs = _mm512_add_ps(
+            acc[2],
+            _mm512_shuffle_f32x4::<0b10_11_00_01>(acc[2], acc[2]),
+        );
+        let (low, high, pairs) = (fold_quads(low), fold_quads(high), fold_quads(pairs));
         let columns = _mm512_mask_permutexvar_ps(
             _mm512_permutex2var_ps(low, first_of_quad, high),
             0b11 << 8,
