@@ -116,10 +116,11 @@
 //! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five rows of
 //! accumulators — the broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of
 //! `b` is one masked 10-lane load and each row of sums one register; on NEON, four 4-lane
-//! loads and four registers a row, with lanes to spare. (AVX-512 wastes no lanes on the
-//! lesson's weights: in groups of 8 steps it rearranges 8 rows of 10 floats of `b` into 5
-//! registers whose lanes a broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five
-//! images, `ten_columns` in `streaming/avx512.rs`.)
+//! loads and four registers a row, with lanes to spare. (AVX-512 and AVX2 waste no lanes on
+//! the lesson's weights, `ten_columns` in `streaming/avx512.rs` and `streaming/avx2.rs`: in
+//! groups of 8 steps AVX-512 rearranges 8 rows of 10 floats of `b` into 5 registers whose
+//! lanes a broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five images; AVX2
+//! takes columns 0–7 a row at a time and puts columns 8 and 9 of 4 rows into one register.)
 //!
 //! ## This step's answer: pick by shape
 //!

@@ -31,10 +31,10 @@
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
-//!   broadcasting stage's `i, k, j` loop in registers. (On AVX-512, a `b` of exactly 10
-//!   columns is read 16 floats at a time instead: each group of 8 of its rows is rearranged
-//!   into 5 registers, once for all the rows of a call (up to eight): module `avx512`'s
-//!   `ten_columns`.)
+//!   broadcasting stage's `i, k, j` loop in registers. (For a `b` of exactly 10 columns, the
+//!   AVX-512 and AVX2 kernels fill every lane instead, `ten_columns` in each: AVX-512
+//!   rearranges each group of 8 of its rows into 5 registers, once for all the rows of a call
+//!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register.)
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,

@@ -11,9 +11,10 @@
 //! disassembly): the many-rows path ran at a quarter of the memory's speed.
 
 use std::arch::x86_64::{
-    __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps, _mm_movehl_ps,
-    _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32, _mm256_extractf128_ps,
-    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_set1_epi32, _mm256_set1_ps,
+    __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_loadu_ps, _mm_movehdup_ps,
+    _mm_movehl_ps, _mm256_add_ps, _mm256_blend_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
+    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu2_m128,
+    _mm256_maskload_ps, _mm256_permutevar_ps, _mm256_set_m128, _mm256_set1_epi32, _mm256_set1_ps,
     _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
@@ -45,7 +46,8 @@ impl Kernel for Avx2 {
     /// Half a pass (see [`HALF`]).
     const DOT_COLUMNS: usize = HALF;
 
-    /// Five rows × 16 columns = 10 accumulators (two registers a row).
+    /// Five rows × 16 columns = 10 accumulators (two registers a row; on the lesson's weights,
+    /// [`ten_columns`]: columns 0–7 and the pairs of columns 8 and 9).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
@@ -211,6 +213,8 @@ unsafe fn fma_chunk<const ROWS: usize>(
 
 /// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats, two masked
 /// loads) and two FMAs per row of `a`, with `a[r, p]` broadcast to all lanes. No packing.
+/// Where `b` is one run of 10-float rows, as the lesson's weights are, [`ten_columns`] takes
+/// the steps in groups of 4 with fewer FMAs.
 ///
 /// Each row's sum is split into [`partial_sums`] interleaved partial sums, added together at
 /// the end, so that even a call on one row keeps [`FMAS_IN_FLIGHT`] independent FMAs going
@@ -231,6 +235,14 @@ unsafe fn scale_rows<const ROWS: usize>(
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
     // SAFETY: AVX2, as this function's caller promised.
     let (low, high) = unsafe { (first_lanes(nc), first_lanes(nc.saturating_sub(LANES))) };
+    // `b` as one run of 10-float rows (the lesson's weights): whole groups of 4 steps by
+    // [`ten_columns`], the rest below.
+    let ten = nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS;
+    let grouped = if ten {
+        k / GROUP_STEPS * GROUP_STEPS
+    } else {
+        0
+    };
     let parts = partial_sums(ROWS);
     let mut acc = [[[_mm256_setzero_ps(); 2]; MAX_PARTS]; ROWS];
     // One step `p`: row `p` of `b`, scaled by each row's `a[r, p]`, into partial sum `part`.
@@ -252,7 +264,7 @@ unsafe fn scale_rows<const ROWS: usize>(
             }
         }
     };
-    let whole = k / parts * parts;
+    let whole = if ten { 0 } else { k / parts * parts };
     for p0 in (0..whole).step_by(parts) {
         for part in 0..parts {
             // As in the AVX-512 kernel: `b` comes mostly from L2, so ask for its rows ahead.
@@ -260,9 +272,10 @@ unsafe fn scale_rows<const ROWS: usize>(
             step(&mut acc, p0 + part, part);
         }
     }
-    // The last `k % parts` steps into the first partial sum: an index known at compile time
-    // keeps the accumulators in registers (a computed one would put them all on the stack).
-    for p in whole..k {
+    // The last `k % parts` steps (or those after the groups of 4) into the first partial sum:
+    // an index known at compile time keeps the accumulators in registers (a computed one
+    // would put them all on the stack).
+    for p in whole.max(grouped)..k {
         step(&mut acc, p, 0);
     }
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
@@ -275,7 +288,113 @@ unsafe fn scale_rows<const ROWS: usize>(
             unsafe { _mm256_storeu_ps(sums.as_mut_ptr().add(half * LANES), total) };
         }
     }
+    if grouped > 0 {
+        // SAFETY: AVX2 and FMA; `rows` holds `ROWS` rows of `k` floats, and `b` at least
+        // `10 · k` floats (`(k - 1) · 10 + 10`); `grouped ≤ k`, a multiple of 4.
+        unsafe { ten_columns::<ROWS>(rows, k, grouped, b, &mut sums) };
+    }
     sums
+}
+
+/// Steps of `k` in one group of [`ten_columns`]: 4 rows of 10 floats of `b`.
+const GROUP_STEPS: usize = 4;
+
+/// Partial sums of columns 0–7 per row in [`ten_columns`] for `rows` rows: a divisor of
+/// [`GROUP_STEPS`], halved while the accumulators (with a pairs accumulator per row) do not
+/// fit in [`ACCUMULATORS`] or half as many would still keep [`FMAS_IN_FLIGHT`] going. One or
+/// two rows: 4; three: 2; four or five: 1.
+const fn low_parts(rows: usize) -> usize {
+    let mut parts = GROUP_STEPS;
+    while parts > 1 && (rows * (parts + 1) > ACCUMULATORS || rows * (parts / 2) >= FMAS_IN_FLIGHT) {
+        parts /= 2;
+    }
+    parts
+}
+
+/// The first `steps` steps (a multiple of 4) of [`scale_rows`] for its `R` rows, when `b` is one
+/// run of 10-float rows, added into the first 10 lanes of each row of `sums`.
+///
+/// The general loop loads a row of `b` into two registers, columns 0–7 and 8–15, and so spends
+/// two FMAs per step and row where 10 columns need 1¼ registers: of the second register's 8
+/// lanes, 6 multiply zeros. Here columns 0–7 go as before, one register per step, and columns
+/// 8 and 9 of 4 steps share one "pairs" register (lane `l`: step `l / 2`, column `8 + l % 2`),
+/// put together from two loads of two 4-float pieces each and a blend: one FMA per 4 steps and
+/// row, against the row's 4 elements `a[r, p..p + 4]`, each repeated twice (a broadcast of the
+/// 4 and one in-lane shuffle). So 5 FMAs per 4 steps and row instead of 8, every lane used.
+///
+/// The accumulator of columns 0–7 takes an FMA every step, each waiting on the one before, so
+/// with few rows it is split into partial sums ([`low_parts`]) as the general loop's are. With
+/// [`scale_rows`]' 5 rows, one each: 10 accumulators, which leave the 16 registers just enough
+/// for a row of `b`, the pairs and a broadcast; there the chain of each row's FMAs bounds the
+/// time rather than their count.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `rows` holds at least `R` rows of `k` floats, `b` at least
+/// `10 · steps` floats, and `steps ≤ k`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ten_columns<const R: usize>(
+    rows: &[f32],
+    k: usize,
+    steps: usize,
+    b: &[f32],
+    sums: &mut [[f32; COLUMNS_PER_ROW]; R],
+) {
+    debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
+    debug_assert!(steps.is_multiple_of(GROUP_STEPS));
+    // Lane `l` of a row's pairs vector is `a[r, p + l / 2]`.
+    let doubled = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    let parts = low_parts(R);
+    let mut low = [[_mm256_setzero_ps(); MAX_PARTS]; R];
+    let mut pairs = [_mm256_setzero_ps(); R];
+    for g in 0..steps / GROUP_STEPS {
+        let group = b.as_ptr().wrapping_add(g * GROUP_STEPS * COLUMNS_PER_PASS);
+        // Columns 8 and 9 of steps 0–3, floats 8, 9, 18, 19, 28, 29, 38, 39 of the group: from
+        // the 4 floats at 8 and at 28 (lanes 0, 1 of each half), and at 16 and 36 (lanes 2,
+        // 3). SAFETY: floats `40g + 8 .. 40g + 40 ≤ 10 · steps` of `b`.
+        let pair = unsafe {
+            _mm256_blend_ps::<0b1100_1100>(
+                _mm256_loadu2_m128(group.add(28), group.add(8)),
+                _mm256_loadu2_m128(group.add(36), group.add(16)),
+            )
+        };
+        for s in 0..GROUP_STEPS {
+            // SAFETY: floats `0..8` of row `4g + s < steps` of `b`.
+            let y = unsafe { _mm256_loadu_ps(group.add(s * COLUMNS_PER_PASS)) };
+            for (r, low) in low.iter_mut().enumerate() {
+                // SAFETY: `r < R` and `4g + s < steps ≤ k`: inside row `r` of `rows`.
+                let x = unsafe { *rows.as_ptr().add(r * k + g * GROUP_STEPS + s) };
+                // `s % parts` is known at compile time (the loop over `s` unrolls).
+                low[s % parts] = _mm256_fmadd_ps(_mm256_set1_ps(x), y, low[s % parts]);
+            }
+        }
+        for (r, pairs) in pairs.iter_mut().enumerate() {
+            // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since `4g + 4 ≤ k`.
+            let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * GROUP_STEPS)) };
+            let x = _mm256_permutevar_ps(_mm256_set_m128(four, four), doubled);
+            *pairs = _mm256_fmadd_ps(x, pair, *pairs);
+        }
+    }
+    for (sums, (low, &pairs)) in sums.iter_mut().zip(low.iter().zip(&pairs)) {
+        let low = low[1..parts]
+            .iter()
+            .fold(low[0], |total, &part| _mm256_add_ps(total, part));
+        // SAFETY: lanes `0..8` of `sums`, an array of 16 `f32`.
+        unsafe {
+            let total = _mm256_add_ps(_mm256_loadu_ps(sums.as_ptr()), low);
+            _mm256_storeu_ps(sums.as_mut_ptr(), total);
+        }
+        // Lanes `2i` hold column 8, lanes `2i + 1` column 9: the two halves, then the two
+        // pairs of the half, added.
+        let half = _mm_add_ps(
+            _mm256_castps256_ps128(pairs),
+            _mm256_extractf128_ps::<1>(pairs),
+        );
+        let both = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        sums[8] += _mm_cvtss_f32(both);
+        sums[9] += _mm_cvtss_f32(_mm_movehdup_ps(both));
+    }
 }
 
 /// Independent FMAs [`scale_rows`] aims to keep going: two issued per cycle, each taking four
