@@ -18,7 +18,7 @@ use std::arch::x86_64::{
     _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -237,12 +237,7 @@ unsafe fn scale_rows<const ROWS: usize>(
     let (low, high) = unsafe { (first_lanes(nc), first_lanes(nc.saturating_sub(LANES))) };
     // `b` as one run of 10-float rows (the lesson's weights): whole groups of 4 steps by
     // [`ten_columns`], the rest below.
-    let ten = nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS;
-    let grouped = if ten {
-        k / GROUP_STEPS * GROUP_STEPS
-    } else {
-        0
-    };
+    let grouped = ten_column_steps(k, ldb, nc, GROUP_STEPS);
     let parts = partial_sums(ROWS);
     let mut acc = [[[_mm256_setzero_ps(); 2]; MAX_PARTS]; ROWS];
     // One step `p`: row `p` of `b`, scaled by each row's `a[r, p]`, into partial sum `part`.
@@ -264,7 +259,7 @@ unsafe fn scale_rows<const ROWS: usize>(
             }
         }
     };
-    let whole = if ten { 0 } else { k / parts * parts };
+    let whole = if grouped > 0 { 0 } else { k / parts * parts };
     for p0 in (0..whole).step_by(parts) {
         for part in 0..parts {
             // As in the AVX-512 kernel: `b` comes mostly from L2, so ask for its rows ahead.

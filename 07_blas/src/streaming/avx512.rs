@@ -14,7 +14,7 @@ use std::arch::x86_64::{
     _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
 };
 
-use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -261,12 +261,7 @@ unsafe fn scale_rows<const ROWS: usize>(
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
     // `b` as one run of 10-float rows (the lesson's weights): whole groups of 8 steps by
     // [`ten_columns`], the rest below.
-    let ten = nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS;
-    let grouped = if ten {
-        k / GROUP_STEPS * GROUP_STEPS
-    } else {
-        0
-    };
+    let grouped = ten_column_steps(k, ldb, nc, GROUP_STEPS);
     let mask = first_lanes(nc);
     let parts = partial_sums(ROWS);
     let mut acc = [[_mm512_setzero_ps(); MAX_PARTS]; ROWS];
@@ -281,7 +276,7 @@ unsafe fn scale_rows<const ROWS: usize>(
             acc[part] = _mm512_fmadd_ps(_mm512_set1_ps(x), y, acc[part]);
         }
     };
-    let whole = if ten { 0 } else { k / parts * parts };
+    let whole = if grouped > 0 { 0 } else { k / parts * parts };
     for p0 in (0..whole).step_by(parts) {
         for part in 0..parts {
             // `a` and `b` together are about L1's size on the five-image product, so `b` is

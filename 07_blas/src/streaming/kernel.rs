@@ -24,6 +24,20 @@ pub const COLUMNS_PER_PASS: usize = 10;
 /// register, two AVX2 ones or four NEON ones per row.
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
+/// The first steps of `k`, in whole groups of `group`, that a [`Kernel::scale_rows`] takes by
+/// its path for the lesson's weights (`ten_columns`, in the AVX-512 and AVX2 kernels): as many
+/// as there are when `b` is one run of 10-float rows (`nc` and `ldb` both
+/// [`COLUMNS_PER_PASS`]), none otherwise. Its general loop takes the steps after them.
+// Only the x86-64 kernels have such a path.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(super) fn ten_column_steps(k: usize, ldb: usize, nc: usize, group: usize) -> usize {
+    if nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS {
+        k / group * group
+    } else {
+        0
+    }
+}
+
 /// The micro-kernels of one instruction set.
 ///
 /// Both compute a block of `c = a @ b` for `ROWS` consecutive rows of `a` (`rows`: `ROWS`
