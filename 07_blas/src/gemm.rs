@@ -217,10 +217,11 @@ pub struct Plan {
     /// enough to skip the blocking altogether (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
-    /// packing it (0: always packed). Each step of a sliver is then one piece of a row, and a
-    /// panel no larger than L2 (which it shares with a block of `A` and the tiles of `C`)
-    /// streams its slivers from there about as fast as a packed one does; a larger one would
-    /// come from L3 a row at a time.
+    /// packing it (0: always packed), while the threads have fewer than 128 rows of `C` each;
+    /// with more, each thread packs such a panel for itself, whatever its layout. Each step of
+    /// a sliver read in place is one piece of a row, and a panel no larger than L2 (which it
+    /// shares with a block of `A` and the tiles of `C`) streams its slivers from there; a
+    /// larger one would come from L3 a row at a time, and is packed once for all threads.
     pub panel_in_place_up_to: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
@@ -267,7 +268,7 @@ impl Plan {
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
     /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
-    /// packed.
+    /// packed, unless each thread has 128 rows or more to use its own packed copy for.
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
@@ -276,7 +277,7 @@ impl Plan {
         // A packed step of a sliver of `B` that is exactly one line (AVX2's 16 floats) is two
         // lines read in place from a row that starts inside a line, as rows usually do (the
         // allocator's 16-byte boundary): twice the lines from L2 for every tile. For a small
-        // panel the copy costs more than that, and with several threads each packed sliver
+        // panel shared by the threads the copy costs more than that, since each packed sliver
         // also travels from the core that packed it to the others; for a large one the
         // doubled lines cost more. AVX-512's 32-float step is three lines in place against
         // two, and reads in place as fast as packed up to all of L2.

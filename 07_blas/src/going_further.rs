@@ -135,10 +135,11 @@
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
 //! the others up; the blocks are as even as whole tiles allow, so that no short block at the
-//! end leaves one thread working while the other waits. The packed panel of `B` is what they
-//! have in common, and each sliver of it is packed once: every thread first packs its own
-//! share, so the copies proceed in parallel, and a thread needing one that another is still
-//! packing waits for it. Before the kernel works on a tile of a large `C`, the tile's rows (each
+//! end leaves one thread working while the other waits. A large packed panel of `B` is what
+//! they have in common, and each sliver of it is packed once: every thread first packs its
+//! own share, so the copies proceed in parallel, and a thread needing one that another is
+//! still packing waits for it. (A panel small enough for L2 is read in place, or packed by
+//! every thread for itself: see below.) Before the kernel works on a tile of a large `C`, the tile's rows (each
 //! in its own page) are prefetched into L1, and the SIMD kernels ask for them again near the
 //! end of their loop, so that their last act, storing into `C`, does not wait on memory. A `C`
 //! small enough to stay in cache (no larger than the blocks read in place, below)
@@ -174,12 +175,19 @@
 //! measured on, packing those blocks made `square-512` clearly faster.
 //! A panel of a row-major `B` that fits in L2
 //! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in
-//! place too: a step of a sliver is `NR` adjacent elements of one row of `B`, just as the
-//! kernel loads them, and a sliver streams from L2 through L1 whether it is packed or not, so
-//! the copy only costs. Only its last, partial sliver is packed, with its zero columns. (For
-//! AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which from
-//! a row that starts inside a line becomes two, and on a larger panel the doubled lines cost
-//! more than the copy.) When
+//! place too, while the threads have few rows of `C` each: a step of a sliver is `NR` adjacent
+//! elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
+//! itself back on few tiles. Only its last, partial sliver is packed, with its zero columns.
+//! (For AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which
+//! from a row that starts inside a line becomes two, and on a larger panel the doubled lines
+//! cost more than the copy.) From 128 rows a thread on, each thread packs such a panel whole
+//! for itself instead: read in place, a sliver's steps are a row of `B` apart and fall into a
+//! fraction of L1's sets, so it does not stay in L1 from one tile to the next, where a packed
+//! one does; and a packed sliver shared between threads would have to travel from the core
+//! that packed it to the others, where a thread's own copy stays in its own L2 (the driver's
+//! `OWN_COPY_FROM_ROWS`). The rows of a block of `A` that is packed are copied sixteen steps
+//! at a time by AVX-512 (eight by AVX2): one vector load from each row and a transpose in
+//! registers, instead of gathering every step's elements one by one. When
 //! the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
 //! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
 //! block is then cut to the rows that can be read in place, saving the copy of `A`. And when

@@ -430,7 +430,7 @@ pub fn stages() -> Vec<Stage> {
         ),
         own(
             "gemm",
-            "the blocks of c shared among the cores, one packed panel of b for all",
+            "the blocks of c shared among the cores; panels of b packed once for all, or per core",
             gemm::matmul,
         ),
         own(

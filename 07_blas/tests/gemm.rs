@@ -203,6 +203,40 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
 }
 
 #[test]
+fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
+    // Three threads of more than 128 rows each, and panels of `B` within the limit: each
+    // thread packs every panel for itself. Tiny blocks make several panels of columns and of
+    // steps, with partial last ones, and every layout of `b` is packed.
+    for isa in isas() {
+        let (mr, nr) = gemm::tile_shape(isa);
+        let plan = Plan {
+            isa,
+            blocks: Blocks {
+                kc: 7,
+                mc: 2 * mr + 1,
+                nc: 2 * nr + 1,
+            },
+            threads: 3,
+            parallel_from: 0,
+            in_place_up_to: usize::MAX,
+            panel_in_place_up_to: usize::MAX,
+            ..Plan::blocked()
+        };
+        let (a, b) = (uniform(3 * 129 + 5, 23, 11), uniform(23, 3 * nr + 2, 12));
+        for layout in LAYOUTS {
+            with_layout(&b, layout, |b| {
+                let case = format!(
+                    "{isa:?} ({}, 23) @ (23, {}), b {layout:?}",
+                    a.nrows(),
+                    b.ncols()
+                );
+                check(&case, &plan, a.view(), b);
+            });
+        }
+    }
+}
+
+#[test]
 fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
     for isa in isas() {
         for (name, plan) in plans(isa) {

@@ -10,14 +10,15 @@
 //! kernel's 28, so it asks twice as many steps ahead.
 
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps,
+    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps,
+    _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+    _mm256_unpacklo_ps,
 };
 
 use ndarray::ArrayView2;
 
 use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
-use super::pack::pack_b_into;
+use super::pack::{pack_a_into, pack_b_into};
 use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel.
@@ -58,6 +59,74 @@ unsafe impl MicroKernel for Avx2 {
         // SAFETY: the caller checked `supported()`.
         unsafe { pack_b_avx2(block, out) }
     }
+
+    #[inline(always)]
+    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+        // SAFETY: the caller checked `supported()`.
+        unsafe { pack_a_avx2(block, out) }
+    }
+}
+
+/// [`MicroKernel::pack_a`]: a row-major block eight steps at a time ([`pack_a_into`]), by
+/// [`transpose_8`].
+///
+/// # Safety
+///
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_a_avx2(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    out.resize(block.nrows().div_ceil(MR) * MR * block.ncols(), 0.0);
+    // SAFETY: as `pack_a_into` asks, with `MR = 6` rows and 8 lanes.
+    unsafe {
+        pack_a_into::<8>(block, MR, out, |rows, lda, steps| {
+            let mut vectors = [_mm256_setzero_ps(); 8];
+            for (i, row) in vectors.iter_mut().take(MR).enumerate() {
+                // SAFETY: 8 floats of row `i < MR`, as `pack_a_into` promises.
+                *row = _mm256_loadu_ps(rows.wrapping_offset(i as isize * lda));
+            }
+            for (q, step) in transpose_8(vectors).into_iter().enumerate() {
+                // SAFETY: step `q` of 8, and 2 floats of the next step's place.
+                _mm256_storeu_ps(steps.add(q * MR), step);
+            }
+        });
+    }
+}
+
+/// The transpose of 8 rows of 8 floats: vector `j` of the result holds float `j` of every row,
+/// in the rows' order. Three rounds of 8 shuffles: single floats, pairs, 128-bit halves.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn transpose_8(rows: [__m256; 8]) -> [__m256; 8] {
+    // In half `h`, rows `2i` and `2i + 1`: floats `4h`, `4h + 1` of each in vector `2i`,
+    // floats `4h + 2`, `4h + 3` in `2i + 1`.
+    let floats: [__m256; 8] = std::array::from_fn(|v| {
+        let (x, y) = (rows[v & !1], rows[v | 1]);
+        if v % 2 == 0 {
+            _mm256_unpacklo_ps(x, y)
+        } else {
+            _mm256_unpackhi_ps(x, y)
+        }
+    });
+    // Vector `4g + c`, half `h`: float `4h + c` of rows `4g .. 4g + 4`.
+    let quads: [__m256; 8] = std::array::from_fn(|v| {
+        let (g, c) = (v / 4, v % 4);
+        let (x, y) = (floats[4 * g + c / 2], floats[4 * g + 2 + c / 2]);
+        if c % 2 == 0 {
+            _mm256_shuffle_ps::<0b01_00_01_00>(x, y)
+        } else {
+            _mm256_shuffle_ps::<0b11_10_11_10>(x, y)
+        }
+    });
+    // Float `j = 4h + c` of every row: half `h` of vectors `c` (rows 0 to 3) and `4 + c`
+    // (rows 4 to 7) of `quads`.
+    std::array::from_fn(|j| {
+        let (x, y) = (quads[j % 4], quads[4 + j % 4]);
+        if j < 4 {
+            _mm256_permute2f128_ps::<0x20>(x, y)
+        } else {
+            _mm256_permute2f128_ps::<0x31>(x, y)
+        }
+    })
 }
 
 /// [`pack_b_into`] compiled with AVX2: a step of a row-major `B` is two 8-lane copies.

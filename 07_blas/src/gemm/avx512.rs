@@ -8,14 +8,15 @@
 //! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
-    _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_storeu_ps,
+    __m512, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd,
+    _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
 use ndarray::ArrayView2;
 
 use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
-use super::pack::pack_b_into;
+use super::pack::{pack_a_into, pack_b_into};
 use crate::isa::Isa;
 
 /// The AVX-512F kernel.
@@ -63,6 +64,89 @@ unsafe impl MicroKernel for Avx512 {
         // SAFETY: the caller checked `supported()`.
         unsafe { pack_b_avx512(block, out) }
     }
+
+    #[inline(always)]
+    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+        // SAFETY: the caller checked `supported()`.
+        unsafe { pack_a_avx512(block, out) }
+    }
+}
+
+/// [`MicroKernel::pack_a`]: a row-major block sixteen steps at a time ([`pack_a_into`]), by
+/// [`transpose_16`].
+///
+/// # Safety
+///
+/// The CPU has AVX-512F.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a_avx512(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    out.resize(block.nrows().div_ceil(MR) * MR * block.ncols(), 0.0);
+    // SAFETY: as `pack_a_into` asks, with `MR = 14` rows and 16 lanes.
+    unsafe {
+        pack_a_into::<16>(block, MR, out, |rows, lda, steps| {
+            let mut vectors = [_mm512_setzero_ps(); 16];
+            for (i, row) in vectors.iter_mut().take(MR).enumerate() {
+                // SAFETY: 16 floats of row `i < MR`, as `pack_a_into` promises.
+                *row = _mm512_loadu_ps(rows.wrapping_offset(i as isize * lda));
+            }
+            for (q, step) in transpose_16(vectors).into_iter().enumerate() {
+                // SAFETY: step `q` of 16, and 2 floats of the next step's place.
+                _mm512_storeu_ps(steps.add(q * MR), step);
+            }
+        });
+    }
+}
+
+/// The transpose of 16 rows of 16 floats: vector `j` of the result holds lane `j` of every row,
+/// in the rows' order. Four rounds of 16 shuffles, each round interleaving pieces twice as
+/// large as the one before: single floats, pairs, groups of 4 (128-bit lanes), groups of 8.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose_16(rows: [__m512; 16]) -> [__m512; 16] {
+    // Lanes of the 128-bit lane `l`, rows `2i` and `2i + 1`: floats `4l`, `4l + 1` of each in
+    // vector `2i`, floats `4l + 2`, `4l + 3` in `2i + 1`.
+    let floats: [__m512; 16] = std::array::from_fn(|v| {
+        let (x, y) = (rows[v & !1], rows[v | 1]);
+        if v % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    // Vector `4g + c`, 128-bit lane `l`: float `4l + c` of rows `4g .. 4g + 4`.
+    let pairs: [__m512; 16] = std::array::from_fn(|v| {
+        let (g, c) = (v / 4, v % 4);
+        let (x, y) = (floats[4 * g + c / 2], floats[4 * g + 2 + c / 2]);
+        let (x, y) = (_mm512_castps_pd(x), _mm512_castps_pd(y));
+        _mm512_castpd_ps(if c % 2 == 0 {
+            _mm512_unpacklo_pd(x, y)
+        } else {
+            _mm512_unpackhi_pd(x, y)
+        })
+    });
+    // Vector `8h + 4e + c`: lanes `e`, `e + 2` of vectors `c` and `4 + c` of `pairs`
+    // (`h = 0`), or of `8 + c` and `12 + c` (`h = 1`).
+    let quads: [__m512; 16] = std::array::from_fn(|v| {
+        let (h, e, c) = (v / 8, v / 4 % 2, v % 4);
+        let (x, y) = (pairs[8 * h + c], pairs[8 * h + 4 + c]);
+        if e == 0 {
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y)
+        }
+    });
+    // Float `j = 4l + c` of every row: lane `l` of vectors `c`, `4 + c`, `8 + c`, `12 + c` of
+    // `pairs`, which `quads` holds at lanes `l / 2` and `l / 2 + 2` of its vectors
+    // `4 (l % 2) + c` (rows 0 to 7) and `8 + 4 (l % 2) + c` (rows 8 to 15).
+    std::array::from_fn(|j| {
+        let (l, c) = (j / 4, j % 4);
+        let (x, y) = (quads[4 * (l % 2) + c], quads[8 + 4 * (l % 2) + c]);
+        if l < 2 {
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y)
+        } else {
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y)
+        }
+    })
 }
 
 /// [`pack_b_into`] compiled with AVX-512: a step of a row-major `B` is two 16-lane copies.

@@ -4,12 +4,13 @@
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. The packed panel of `B` is shared, and each of its
-//! slivers packed once: every thread starts with its share (every `threads`-th sliver,
+//! micro-kernel on every pair of slivers. A large packed panel of `B` is shared, and each of
+//! its slivers packed once: every thread starts with its share (every `threads`-th sliver,
 //! starting at its own index), so the copies run in parallel; a thread that needs a sliver
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
-//! they are. The threads meet once per panel (the end of a [`pool::run`]), since the next
+//! they are, except that a small panel is packed by each thread for itself when the threads
+//! have many rows each ([`OWN_COPY_FROM_ROWS`]). The threads meet once per panel (the end of a [`pool::run`]), since the next
 //! panel adds into the same blocks of `C` (the first panel writes them: `C` is not zeroed
 //! first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
@@ -19,8 +20,9 @@
 //! not wait on memory; a small `C`, in cache already, is not ([`TileOfC`]).
 //!
 //! A product that one thread does whole in one panel of `k` and of columns, with a row-major
-//! `A` and `B` small enough to be read in place whole, skips all of this: one block, one
-//! panel, straight to the kernels ([`whole_in_place`]).
+//! `A` and `B` small enough to be read in place whole and fewer rows than make a packed copy
+//! of `B` pay, skips all of this: one block, one panel, straight to the kernels
+//! ([`whole_in_place`]).
 
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, OnceLock};
@@ -31,9 +33,24 @@ use super::Blocks;
 use super::kernel::{
     MicroKernel, Packed, Sliver, Store, Strided, TileOfC, ask_for_tile, tile_part,
 };
-use super::pack::{give_back, pack_a, take_buffer};
+use super::pack::{give_back, take_buffer};
 use crate::pool;
 use crate::prefetch::{line_aligned, to_l1};
+
+/// Rows of `C` per thread from which each thread packs its own copy of a panel of `B` that
+/// fits in L2, instead of reading it in place (or sharing one packed copy).
+///
+/// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel fits
+/// in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a fraction of
+/// L1's sets and the sliver does not stay in L1 from one tile to the next. Packed, it is
+/// contiguous and does. But a copy costs a pass over the panel, which only a thread with
+/// enough rows to use it for earns back, and a copy shared between threads must travel from
+/// the core that packed it to the others: each thread packs the whole panel for itself, into
+/// its own L2. On the Intel Xeon this was measured on, two threads with their own copies
+/// were faster from 128 rows each on, with either kernel (much faster with AVX2's, whose step
+/// read in place is two lines), and slower below; one thread packing was as fast from about
+/// 160 rows and faster above, a little slower at 128.
+const OWN_COPY_FROM_ROWS: usize = 128;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
@@ -103,6 +120,7 @@ pub(crate) fn run<K: MicroKernel>(
         && b.strides()[1] == 1
         && fits(m * k)
         && panel_fits(k * n)
+        && m < OWN_COPY_FROM_ROWS
     {
         whole_in_place::<K>(a, b, c, c_tile);
         return;
@@ -115,14 +133,26 @@ pub(crate) fn run<K: MicroKernel>(
             let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
-            // A panel of a row-major `B` that stays in L2 is read where it is.
-            let panel_b = if b.strides()[1] == 1 && panel_fits(depth * columns) {
-                panel_in_place::<K>(panel, &mut buffer)
+            // A panel of `B` that stays in L2 is read where it is (a row-major one) while the
+            // threads have few rows each; with more, each thread packs a copy of its own
+            // ([`OWN_COPY_FROM_ROWS`]). A larger panel is packed once and shared.
+            let (in_place, copies) = if !panel_fits(depth * columns) {
+                (false, 1)
+            } else if m.div_ceil(threads) < OWN_COPY_FROM_ROWS {
+                (b.strides()[1] == 1, 1)
+            } else {
+                (false, threads)
+            };
+            let panels: Vec<PanelOfB<'_>> = if in_place {
+                vec![panel_in_place::<K>(panel, &mut buffer)]
             } else {
                 let packed_len = depth * columns.next_multiple_of(K::NR);
                 // Packing overwrites every element it uses.
-                let space = line_aligned(&mut buffer, packed_len);
-                PanelOfB::Packed(BSliver::cut::<K>(panel, space))
+                let space = line_aligned(&mut buffer, copies * packed_len);
+                space
+                    .chunks_exact_mut(packed_len)
+                    .map(|space| PanelOfB::Packed(BSliver::cut::<K>(panel, space)))
+                    .collect()
             };
             let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
                 &mut *c,
@@ -139,7 +169,9 @@ pub(crate) fn run<K: MicroKernel>(
                 // First this thread's share of the panel's slivers of `B`, every `threads`-th
                 // one: packed side by side, instead of by whichever thread reaches each first
                 // while the others, walking the slivers in the same order, wait for it.
-                if let PanelOfB::Packed(slivers) = &panel_b {
+                // This thread's copy of the panel, or the one all share.
+                let panel_b = &panels[worker % panels.len()];
+                if let (PanelOfB::Packed(slivers), 1) = (panel_b, panels.len()) {
                     for sliver in slivers.iter().skip(worker).step_by(threads) {
                         sliver.packed::<K>();
                     }
@@ -166,7 +198,8 @@ pub(crate) fn run<K: MicroKernel>(
                             )
                         };
                     } else {
-                        pack_a(block, K::MR, &mut a_block);
+                        // SAFETY: the caller checked `K::supported()`.
+                        unsafe { K::pack_a(block, &mut a_block) };
                         let a_block = &a_block;
                         let a_sliver = |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
                         // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
@@ -194,8 +227,8 @@ pub(crate) fn run<K: MicroKernel>(
 }
 
 /// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
-/// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each small
-/// enough to be read in place whole. That is one block of `A` and one panel of `B`, with
+/// (`kc`) and `n` within one panel of columns (`nc`), a row-major `a` and `b` each small
+/// enough to be read in place whole, and fewer than [`OWN_COPY_FROM_ROWS`] rows. That is one block of `A` and one panel of `B`, with
 /// nothing to pack but the last, partial sliver of `B`, if any. It goes straight to the
 /// kernels, skipping what the general path spends on each block and panel (the lock the
 /// threads take blocks from, the views of `a` and `b`, and the pool of packing buffers unless
@@ -303,8 +336,10 @@ fn row_blocks(
 
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
-    /// Packed: each thread first packs every `threads`-th sliver, starting at its own index;
-    /// one that another thread is still packing is waited for (a [`OnceLock`]).
+    /// Packed, each sliver by the first thread that needs it. Shared by the threads, each
+    /// first packs every `threads`-th sliver, starting at its own index, and one that another
+    /// thread is still packing is waited for (a [`OnceLock`]); a thread's own copy it packs as
+    /// it goes.
     Packed(Vec<BSliver<'a>>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
     /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.

@@ -97,6 +97,68 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     }
 }
 
+/// [`pack_a`] into `out`, which must hold exactly the whole slivers, with the whole slivers of
+/// a row-major block copied `STEPS` steps at a time by `transpose`.
+///
+/// In a row-major `A`, a step of a sliver (one element of each of its `mr` rows) is `mr`
+/// elements a row apart, which [`pack_b_into`] gathers one by one. But the next `STEPS` steps
+/// of each row are adjacent: one vector load per row, and a transpose in registers turns
+/// `mr` rows of `STEPS` steps into `STEPS` steps of `mr` rows. `transpose(rows, lda, steps)`
+/// reads `STEPS` floats from each of the `mr` rows at `rows`, `lda` apart, and writes the
+/// `STEPS` steps of `mr` floats each from `steps` on, each step a whole vector whose lanes
+/// past `mr` spill into the next step's place: so it may write up to `LANES - mr` floats past
+/// its last step (`LANES ≤ 2 · mr`), and is called only where another step follows, which
+/// the next call (or the loop over the last steps) writes afterwards.
+///
+/// Partial slivers, the last steps and other layouts go through [`pack_b_into`].
+///
+/// # Safety
+///
+/// `transpose` does what is said above, and no more, for `mr` rows.
+#[cfg(target_arch = "x86_64")] // used by the AVX-512 and AVX2 kernels
+#[inline(always)]
+pub(crate) unsafe fn pack_a_into<const STEPS: usize>(
+    block: ArrayView2<'_, f32>,
+    mr: usize,
+    out: &mut [f32],
+    transpose: impl Fn(*const f32, isize, *mut f32),
+) {
+    let (rows, depth) = block.dim();
+    let lda = block.strides()[0];
+    if block.strides()[1] != 1 || depth <= STEPS {
+        pack_b_into(block.t(), mr, out);
+        return;
+    }
+    let sliver = mr * depth;
+    assert_eq!(
+        out.len(),
+        rows.div_ceil(mr) * sliver,
+        "packing space for whole slivers"
+    );
+    let whole = rows / mr;
+    let (whole_slivers, partial) = out.split_at_mut(whole * sliver);
+    for (s, packed) in whole_slivers.chunks_exact_mut(sliver).enumerate() {
+        let first = block.as_ptr().wrapping_offset((s * mr) as isize * lda);
+        let mut p = 0;
+        while p + STEPS < depth {
+            // `STEPS` steps of the sliver's `mr` rows of `A` (the block's row-major rows
+            // `s · mr ..`, `lda` apart) into `packed[p · mr ..]`, spilling into step
+            // `p + STEPS < depth`.
+            transpose(first.wrapping_add(p), lda, packed[p * mr..].as_mut_ptr());
+            p += STEPS;
+        }
+        for (p, step) in packed.chunks_exact_mut(mr).enumerate().skip(p) {
+            for (i, value) in step.iter_mut().enumerate() {
+                // SAFETY: element `(s · mr + i, p)` of the block: `s · mr + i < rows`, `p < depth`.
+                *value = unsafe { *first.wrapping_offset(i as isize * lda).add(p) };
+            }
+        }
+    }
+    if !partial.is_empty() {
+        pack_b_into(block.slice(ndarray::s![whole * mr.., ..]).t(), mr, partial);
+    }
+}
+
 /// Packing buffers kept between products: a fresh allocation of a few hundred kilobytes is a
 /// fresh mapping from the operating system, and touching it costs a page fault per 4 KiB.
 static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
