@@ -213,13 +213,13 @@ pub struct Plan {
     /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
     /// would otherwise fight over the same sets of L1 for the whole block; on a small one it
     /// only costs the copy. The same limit says when a `C` is small enough to be in cache, and
-    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread is small
-    /// enough to skip the blocking altogether (0: neither).
+    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread with
+    /// fewer than 128 rows is small enough to skip the blocking altogether (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
     /// packing it (0: always packed), while the threads have fewer than 128 rows of `C` each;
-    /// with more, each thread packs such a panel for itself, whatever its layout. Each step of
-    /// a sliver read in place is one piece of a row, and a panel no larger than L2 (which it
+    /// with more, each thread packs such a panel for itself, into its own L2. Each step of a
+    /// sliver read in place is one piece of a row, and a panel no larger than L2 (which it
     /// shares with a block of `A` and the tiles of `C`) streams its slivers from there; a
     /// larger one would come from L3 a row at a time, and is packed once for all threads.
     pub panel_in_place_up_to: usize,
@@ -268,7 +268,8 @@ impl Plan {
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
     /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
-    /// packed, unless each thread has 128 rows or more to use its own packed copy for.
+    /// packed, unless the threads have enough rows each to pack their own copies
+    /// ([`Plan::panel_in_place_up_to`]).
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
@@ -277,10 +278,9 @@ impl Plan {
         // A packed step of a sliver of `B` that is exactly one line (AVX2's 16 floats) is two
         // lines read in place from a row that starts inside a line, as rows usually do (the
         // allocator's 16-byte boundary): twice the lines from L2 for every tile. For a small
-        // panel shared by the threads the copy costs more than that, since each packed sliver
-        // also travels from the core that packed it to the others; for a large one the
-        // doubled lines cost more. AVX-512's 32-float step is three lines in place against
-        // two, and reads in place as fast as packed up to all of L2.
+        // panel and threads with few rows each, the copy costs more than that; for a large
+        // panel the doubled lines cost more. AVX-512's 32-float step is three lines in place
+        // against two, and reads in place about as fast as packed up to all of L2.
         let step_is_a_line = tile_shape(plan.isa).1 * size_of::<f32>() == 64;
         Plan {
             threads: crate::pool::cores(),
@@ -288,9 +288,10 @@ impl Plan {
             // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
             // of `B` streaming past it and with the tiles of `C`.
             in_place_up_to: l2 / 4,
-            // All of L2, while `A`'s blocks keep their quarter: the slivers of `B` stream from
-            // L2 in place as fast as packed, and the copy is saved. Only `A`'s quarter where a
-            // step is one line (above).
+            // All of L2, while `A`'s blocks keep their quarter: a panel that small is read in
+            // place, or packed by each thread into its own L2 when the threads have many rows
+            // each (module `driver`). Only `A`'s quarter where a step is one line (above);
+            // there a larger panel, packed once and shared, kept up with own copies.
             panel_in_place_up_to: if step_is_a_line { l2 / 4 } else { l2 },
             // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),

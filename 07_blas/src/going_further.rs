@@ -97,7 +97,10 @@
 //! or read. A tile at the right edge is computed into a scratch tile and only its inside is
 //! stored in `C`. The copy of `B` is compiled with each
 //! kernel's instruction set (its `pack_b`, listed with the kernel above), so that a step of a
-//! row-major `B` moves in whole vectors of that set. The packed slivers of `B` start on a cache
+//! row-major `B` moves in whole vectors of that set. A step of a row-major `A` is one element
+//! of each of `MR` rows, which the plain copy gathers one by one; the AVX-512 and AVX2 kernels
+//! copy sixteen (eight) steps at a time instead, one vector load from each row and a transpose
+//! in registers (their `pack_a`). The packed slivers of `B` start on a cache
 //! line (`prefetch::line_aligned`): on x86 a step of 16 or 32 floats is then one or two whole
 //! lines, where from the 16-byte boundary an allocator usually gives, it would span one line
 //! more and some of its vector loads would straddle two. The copy (`gemm/pack.rs`):
@@ -135,12 +138,12 @@
 //! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
 //! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
 //! the others up; the blocks are as even as whole tiles allow, so that no short block at the
-//! end leaves one thread working while the other waits. A large packed panel of `B` is what
-//! they have in common, and each sliver of it is packed once: every thread first packs its
-//! own share, so the copies proceed in parallel, and a thread needing one that another is
-//! still packing waits for it. (A panel small enough for L2 is read in place, or packed by
-//! every thread for itself: see below.) Before the kernel works on a tile of a large `C`, the tile's rows (each
-//! in its own page) are prefetched into L1, and the SIMD kernels ask for them again near the
+//! end leaves one thread working while the other waits. The packed panel of `B` is what they
+//! have in common, and each sliver of it is packed once: every thread first packs its own
+//! share, so the copies proceed in parallel, and a thread needing one that another is still
+//! packing waits for it. (A small panel of a row-major `B` is read in place, or packed by
+//! every thread for itself: see below.) Before the kernel works on a tile of a large `C`, the
+//! tile's rows (each in its own page) are prefetched into L1, and the SIMD kernels ask for them again near the
 //! end of their loop, so that their last act, storing into `C`, does not wait on memory. A `C`
 //! small enough to stay in cache (no larger than the blocks read in place, below)
 //! is not prefetched: it is there already, and in a small product the requests cost more than
@@ -185,14 +188,11 @@
 //! fraction of L1's sets, so it does not stay in L1 from one tile to the next, where a packed
 //! one does; and a packed sliver shared between threads would have to travel from the core
 //! that packed it to the others, where a thread's own copy stays in its own L2 (the driver's
-//! `OWN_COPY_FROM_ROWS`). The rows of a block of `A` that is packed are copied sixteen steps
-//! at a time by AVX-512 (eight by AVX2): one vector load from each row and a transpose in
-//! registers, instead of gathering every step's elements one by one. When
-//! the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
+//! `OWN_COPY_FROM_ROWS`). When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
 //! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
 //! block is then cut to the rows that can be read in place, saving the copy of `A`. And when
 //! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B`
-//! can be read in place whole (each within its limit), the driver goes straight to the
+//! are read in place whole (each within its limit, and `B` only below 128 rows), the driver goes straight to the
 //! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
 //! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's
 //! small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one thread

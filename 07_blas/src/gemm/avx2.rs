@@ -61,7 +61,7 @@ unsafe impl MicroKernel for Avx2 {
     }
 
     #[inline(always)]
-    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut [f32]) {
         // SAFETY: the caller checked `supported()`.
         unsafe { pack_a_avx2(block, out) }
     }
@@ -74,9 +74,10 @@ unsafe impl MicroKernel for Avx2 {
 ///
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn pack_a_avx2(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
-    out.resize(block.nrows().div_ceil(MR) * MR * block.ncols(), 0.0);
-    // SAFETY: as `pack_a_into` asks, with `MR = 6` rows and 8 lanes.
+unsafe fn pack_a_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+    // SAFETY: as `pack_a_into` asks: each call reads 8 floats of each of `MR` rows
+    // (`pack_a_into` checks that `MR ≤ 8 ≤ 2 · MR`) and writes 8 steps of `MR`, the last
+    // one a whole vector.
     unsafe {
         pack_a_into::<8>(block, MR, out, |rows, lda, steps| {
             let mut vectors = [_mm256_setzero_ps(); 8];

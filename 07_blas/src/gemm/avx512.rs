@@ -66,7 +66,7 @@ unsafe impl MicroKernel for Avx512 {
     }
 
     #[inline(always)]
-    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut [f32]) {
         // SAFETY: the caller checked `supported()`.
         unsafe { pack_a_avx512(block, out) }
     }
@@ -79,9 +79,10 @@ unsafe impl MicroKernel for Avx512 {
 ///
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-unsafe fn pack_a_avx512(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
-    out.resize(block.nrows().div_ceil(MR) * MR * block.ncols(), 0.0);
-    // SAFETY: as `pack_a_into` asks, with `MR = 14` rows and 16 lanes.
+unsafe fn pack_a_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+    // SAFETY: as `pack_a_into` asks: each call reads 16 floats of each of `MR` rows
+    // (`pack_a_into` checks that `MR ≤ 16 ≤ 2 · MR`) and writes 16 steps of `MR`, the last
+    // one a whole vector.
     unsafe {
         pack_a_into::<16>(block, MR, out, |rows, lda, steps| {
             let mut vectors = [_mm512_setzero_ps(); 16];

@@ -4,15 +4,15 @@
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. A large packed panel of `B` is shared, and each of
-//! its slivers packed once: every thread starts with its share (every `threads`-th sliver,
+//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, and each of its
+//! slivers packed once: every thread starts with its share (every `threads`-th sliver,
 //! starting at its own index), so the copies run in parallel; a thread that needs a sliver
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
-//! they are, except that a small panel is packed by each thread for itself when the threads
-//! have many rows each ([`OWN_COPY_FROM_ROWS`]). The threads meet once per panel (the end of a [`pool::run`]), since the next
-//! panel adds into the same blocks of `C` (the first panel writes them: `C` is not zeroed
-//! first, see [`Store`]). With one thread, or
+//! they are, except that when the threads have many rows each, every thread packs a small
+//! panel of a row-major `B` for itself ([`OWN_COPY_FROM_ROWS`]). The threads meet once per
+//! panel (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C`
+//! (the first panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! Before the kernel works on a full-width tile of a large `C`, the tile's rows are prefetched
@@ -37,19 +37,21 @@ use super::pack::{give_back, take_buffer};
 use crate::pool;
 use crate::prefetch::{line_aligned, to_l1};
 
-/// Rows of `C` per thread from which each thread packs its own copy of a panel of `B` that
-/// fits in L2, instead of reading it in place (or sharing one packed copy).
+/// Rows of `C` per thread from which each thread packs its own copy of a panel of a row-major
+/// `B` small enough to be read in place ([`Plan::panel_in_place_up_to`]), instead of reading
+/// it there.
 ///
 /// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel fits
 /// in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a fraction of
 /// L1's sets and the sliver does not stay in L1 from one tile to the next. Packed, it is
 /// contiguous and does. But a copy costs a pass over the panel, which only a thread with
 /// enough rows to use it for earns back, and a copy shared between threads must travel from
-/// the core that packed it to the others: each thread packs the whole panel for itself, into
-/// its own L2. On the Intel Xeon this was measured on, two threads with their own copies
-/// were faster from 128 rows each on, with either kernel (much faster with AVX2's, whose step
-/// read in place is two lines), and slower below; one thread packing was as fast from about
-/// 160 rows and faster above, a little slower at 128.
+/// the core that packed it to the others: so each thread packs the whole panel for itself,
+/// into its own L2 (which the limit says it fits). The number of rows is where the copies
+/// began to pay on the Intel Xeon this was measured on, with two threads and either kernel;
+/// one thread alone broke even a little later.
+///
+/// [`Plan::panel_in_place_up_to`]: super::Plan::panel_in_place_up_to
 const OWN_COPY_FROM_ROWS: usize = 128;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
@@ -111,21 +113,19 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         TileOfC::Cold
     };
-    // One thread, one panel of `k` and of columns, and a row-major `A` and `B` small enough to
-    // be read in place whole: nothing to cut, share or pack.
-    if threads == 1
-        && k <= kc
-        && n <= nc
-        && a_may_stay
-        && b.strides()[1] == 1
-        && fits(m * k)
-        && panel_fits(k * n)
-        && m < OWN_COPY_FROM_ROWS
-    {
+    // Whether a panel of `B` of that many elements is read where it is: a row-major one within
+    // its limit, while the threads have few rows each. With more, each thread packs a copy of
+    // its own ([`OWN_COPY_FROM_ROWS`]).
+    let own_copies = m.div_ceil(threads) >= OWN_COPY_FROM_ROWS;
+    let b_in_place = |elements: usize| b.strides()[1] == 1 && panel_fits(elements) && !own_copies;
+    // One thread, one panel of `k` and of columns, and a row-major `A` and `B` read in place
+    // whole: nothing to cut, share or pack.
+    if threads == 1 && k <= kc && n <= nc && a_may_stay && fits(m * k) && b_in_place(k * n) {
         whole_in_place::<K>(a, b, c, c_tile);
         return;
     }
     let mut buffer = take_buffer();
+    let mut own_buffers = Vec::new();
     for jc in (0..n).step_by(nc) {
         let columns = nc.min(n - jc);
         for pc in (0..k).step_by(kc) {
@@ -133,26 +133,20 @@ pub(crate) fn run<K: MicroKernel>(
             let panel = b.slice(s![pc..pc + depth, jc..jc + columns]);
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
-            // A panel of `B` that stays in L2 is read where it is (a row-major one) while the
-            // threads have few rows each; with more, each thread packs a copy of its own
-            // ([`OWN_COPY_FROM_ROWS`]). A larger panel is packed once and shared.
-            let (in_place, copies) = if !panel_fits(depth * columns) {
-                (false, 1)
-            } else if m.div_ceil(threads) < OWN_COPY_FROM_ROWS {
-                (b.strides()[1] == 1, 1)
-            } else {
-                (false, threads)
-            };
-            let panels: Vec<PanelOfB<'_>> = if in_place {
+            let packed_len = depth * columns.next_multiple_of(K::NR);
+            let panels: Vec<PanelOfB<'_>> = if b_in_place(depth * columns) {
                 vec![panel_in_place::<K>(panel, &mut buffer)]
+            } else if own_copies && b.strides()[1] == 1 && panel_fits(depth * columns) {
+                // Each thread's own copy, in a buffer of its own. (Packing overwrites every
+                // element it uses.)
+                own_buffers.resize_with(threads, take_buffer);
+                let copy =
+                    |own| PanelOfB::Packed(BSliver::cut::<K>(panel, line_aligned(own, packed_len)));
+                own_buffers.iter_mut().map(copy).collect()
             } else {
-                let packed_len = depth * columns.next_multiple_of(K::NR);
-                // Packing overwrites every element it uses.
-                let space = line_aligned(&mut buffer, copies * packed_len);
-                space
-                    .chunks_exact_mut(packed_len)
-                    .map(|space| PanelOfB::Packed(BSliver::cut::<K>(panel, space)))
-                    .collect()
+                // One copy for all.
+                let space = line_aligned(&mut buffer, packed_len);
+                vec![PanelOfB::Packed(BSliver::cut::<K>(panel, space))]
             };
             let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
                 &mut *c,
@@ -198,6 +192,7 @@ pub(crate) fn run<K: MicroKernel>(
                             )
                         };
                     } else {
+                        a_block.resize(height.div_ceil(K::MR) * K::MR * depth, 0.0);
                         // SAFETY: the caller checked `K::supported()`.
                         unsafe { K::pack_a(block, &mut a_block) };
                         let a_block = &a_block;
@@ -224,15 +219,16 @@ pub(crate) fn run<K: MicroKernel>(
         }
     }
     give_back(buffer);
+    own_buffers.into_iter().for_each(give_back);
 }
 
 /// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
-/// (`kc`) and `n` within one panel of columns (`nc`), a row-major `a` and `b` each small
-/// enough to be read in place whole, and fewer than [`OWN_COPY_FROM_ROWS`] rows. That is one block of `A` and one panel of `B`, with
-/// nothing to pack but the last, partial sliver of `B`, if any. It goes straight to the
-/// kernels, skipping what the general path spends on each block and panel (the lock the
-/// threads take blocks from, the views of `a` and `b`, and the pool of packing buffers unless
-/// that sliver needs one): little, but a small product is little too.
+/// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each read
+/// in place whole (`b` only below [`OWN_COPY_FROM_ROWS`] rows). That is one block of `A` and
+/// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if any. It goes
+/// straight to the kernels, skipping what the general path spends on each block and panel
+/// (the lock the threads take blocks from, the views of `a` and `b`, and the pool of packing
+/// buffers unless that sliver needs one): little, but a small product is little too.
 ///
 /// The caller has checked `K::supported()`, that no dimension is zero, and those conditions.
 fn whole_in_place<K: MicroKernel>(

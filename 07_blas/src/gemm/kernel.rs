@@ -18,7 +18,7 @@
 
 use ndarray::ArrayView2;
 
-use super::pack::{pack_a, pack_b_into};
+use super::pack::pack_b_into;
 use crate::prefetch::{Start, ask_for_run, to_l1, to_l2};
 
 /// What a micro-kernel does with its sums at the end of its `k` steps.
@@ -285,17 +285,18 @@ pub(crate) unsafe trait MicroKernel: Sized {
         pack_b_into(block, Self::NR, out);
     }
 
-    /// Packs `block` of `A` into `out` as whole slivers of `MR` rows ([`pack_a`]), resizing
-    /// `out` to them; the kernels that override it copy a row-major block a few steps at a
-    /// time, transposed in vectors of their instruction set
+    /// Packs `block` of `A` (rows × depth) into `out` as whole slivers of `MR` rows, the
+    /// transposed copy of [`MicroKernel::pack_b`] (`pack_b_into(block.t(), MR, out)`), with
+    /// the same contract for `out`. The kernels that override it copy a row-major block a few
+    /// steps at a time, transposed in vectors of their instruction set
     /// ([`pack_a_into`](super::pack::pack_a_into)).
     ///
     /// # Safety
     ///
     /// [`MicroKernel::supported`] returned `true`.
     #[inline(always)]
-    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut Vec<f32>) {
-        pack_a(block, Self::MR, out);
+    unsafe fn pack_a(block: ArrayView2<'_, f32>, out: &mut [f32]) {
+        pack_b_into(block.t(), Self::MR, out);
     }
 }
 

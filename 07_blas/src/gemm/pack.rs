@@ -21,27 +21,10 @@ use std::sync::Mutex;
 
 use ndarray::ArrayView2;
 
-/// Packs `block` (rows × depth) into slivers of `mr` rows, each `mr × depth`, step-major,
-/// zero-padded to a whole sliver. Reuses `out`'s allocation.
-///
-/// A sliver of `A` is a sliver of `Aᵀ`'s columns: the same copy as [`pack_b`], transposed.
-#[inline(always)] // for the reason `pack_b_into` gives
-pub(crate) fn pack_a(block: ArrayView2<'_, f32>, mr: usize, out: &mut Vec<f32>) {
-    pack_b(block.t(), mr, out);
-}
-
-/// Packs `block` (depth × columns) into slivers of `nr` columns, each `depth × nr`,
-/// step-major, zero-padded to a whole sliver. Reuses `out`'s allocation.
-#[inline(always)] // for the reason `pack_b_into` gives
-pub(crate) fn pack_b(block: ArrayView2<'_, f32>, nr: usize, out: &mut Vec<f32>) {
-    let (depth, columns) = block.dim();
-    // Whatever `out` held is overwritten, padding included: no need to clear it first.
-    out.resize(columns.div_ceil(nr) * nr * depth, 0.0);
-    pack_b_into(block, nr, out);
-}
-
-/// [`pack_b`] into `out`, which must hold exactly the whole slivers; every element of `out`
-/// is written, the padding with zeros.
+/// Packs `block` (depth × columns) into `out` as slivers of `nr` columns, each `depth × nr`,
+/// step-major, zero-padded to a whole sliver: `out` must hold exactly the whole slivers, and
+/// every element of it is written, the padding with zeros. A block of `A` (rows × depth) is
+/// packed into slivers of `mr` rows as its transpose: `pack_b_into(block.t(), mr, out)`.
 // Inlined into each kernel's driver, where `mr` or `nr` is the kernel's constant, and into
 // each kernel's `MicroKernel::pack_b`, compiled with its instruction set: a step of a
 // row-major `B` is then copied by a few moves of the widest vectors, not a call of `memcpy`.
@@ -76,7 +59,8 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
         } else {
             // Any other strides: element by element, `column_stride` apart, a step at a time.
             // A column-major or transposed `B` comes here, and so does a row-major `A`,
-            // packed through its transpose: each step's
+            // packed through its transpose (on the kernels without a `pack_a` of their own,
+            // and for the partial slivers and last steps of those with one): each step's
             // elements are a row of `A` apart, but the sliver is written in order. Reading
             // each row of `A` straight through instead, scattering it over every step, wrote
             // each line of the sliver `nr` times, and a sliver of a long `k` leaves L1 between
@@ -97,20 +81,21 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     }
 }
 
-/// [`pack_a`] into `out`, which must hold exactly the whole slivers, with the whole slivers of
-/// a row-major block copied `STEPS` steps at a time by `transpose`.
+/// [`pack_b_into`] for a block of `A` (`pack_b_into(block.t(), mr, out)`), with the whole
+/// slivers of a row-major block copied `STEPS` steps at a time by `transpose`.
 ///
 /// In a row-major `A`, a step of a sliver (one element of each of its `mr` rows) is `mr`
 /// elements a row apart, which [`pack_b_into`] gathers one by one. But the next `STEPS` steps
 /// of each row are adjacent: one vector load per row, and a transpose in registers turns
 /// `mr` rows of `STEPS` steps into `STEPS` steps of `mr` rows. `transpose(rows, lda, steps)`
 /// reads `STEPS` floats from each of the `mr` rows at `rows`, `lda` apart, and writes the
-/// `STEPS` steps of `mr` floats each from `steps` on, each step a whole vector whose lanes
-/// past `mr` spill into the next step's place: so it may write up to `LANES - mr` floats past
-/// its last step (`LANES ≤ 2 · mr`), and is called only where another step follows, which
-/// the next call (or the loop over the last steps) writes afterwards.
+/// `STEPS` steps of `mr` floats each from `steps` on, each step a whole vector of `STEPS`
+/// lanes whose lanes past `mr` spill into the next step's place: so it writes `STEPS - mr`
+/// floats past its last step (`mr ≤ STEPS ≤ 2 · mr`). It is called only where another step
+/// follows, which the next call, or the copy of the last steps, writes afterwards.
 ///
-/// Partial slivers, the last steps and other layouts go through [`pack_b_into`].
+/// Partial slivers, each sliver's last steps (fewer than `STEPS`, or exactly `STEPS`) and
+/// other layouts go through [`pack_b_into`].
 ///
 /// # Safety
 ///
@@ -123,9 +108,13 @@ pub(crate) unsafe fn pack_a_into<const STEPS: usize>(
     out: &mut [f32],
     transpose: impl Fn(*const f32, isize, *mut f32),
 ) {
+    use ndarray::s;
+    assert!(
+        mr <= STEPS && STEPS <= 2 * mr,
+        "a step's spill fits in the next step"
+    );
     let (rows, depth) = block.dim();
-    let lda = block.strides()[0];
-    if block.strides()[1] != 1 || depth <= STEPS {
+    if block.strides()[1] != 1 {
         pack_b_into(block.t(), mr, out);
         return;
     }
@@ -135,27 +124,23 @@ pub(crate) unsafe fn pack_a_into<const STEPS: usize>(
         rows.div_ceil(mr) * sliver,
         "packing space for whole slivers"
     );
-    let whole = rows / mr;
+    let (lda, whole) = (block.strides()[0], rows / mr);
     let (whole_slivers, partial) = out.split_at_mut(whole * sliver);
     for (s, packed) in whole_slivers.chunks_exact_mut(sliver).enumerate() {
         let first = block.as_ptr().wrapping_offset((s * mr) as isize * lda);
         let mut p = 0;
         while p + STEPS < depth {
-            // `STEPS` steps of the sliver's `mr` rows of `A` (the block's row-major rows
-            // `s · mr ..`, `lda` apart) into `packed[p · mr ..]`, spilling into step
-            // `p + STEPS < depth`.
+            // `STEPS` steps of the sliver's `mr` rows (the block's rows `s · mr ..`, `lda`
+            // apart, `STEPS` adjacent elements each from column `p`, inside the block) into
+            // `packed[p · mr ..]`, spilling into step `p + STEPS < depth`.
             transpose(first.wrapping_add(p), lda, packed[p * mr..].as_mut_ptr());
             p += STEPS;
         }
-        for (p, step) in packed.chunks_exact_mut(mr).enumerate().skip(p) {
-            for (i, value) in step.iter_mut().enumerate() {
-                // SAFETY: element `(s · mr + i, p)` of the block: `s · mr + i < rows`, `p < depth`.
-                *value = unsafe { *first.wrapping_offset(i as isize * lda).add(p) };
-            }
-        }
+        let rest = block.slice(s![s * mr..(s + 1) * mr, p..]);
+        pack_b_into(rest.t(), mr, &mut packed[p * mr..]);
     }
     if !partial.is_empty() {
-        pack_b_into(block.slice(ndarray::s![whole * mr.., ..]).t(), mr, partial);
+        pack_b_into(block.slice(s![whole * mr.., ..]).t(), mr, partial);
     }
 }
 
