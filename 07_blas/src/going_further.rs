@@ -135,69 +135,67 @@
 //! ## (d) `gemm`: threads
 //!
 //! The blocks of `C` are independent, so the threads share them out: for each panel of `B`, the
-//! rows of `C` are cut into blocks that the threads take one at a time, each packing its own
-//! rows of `A`. A thread that the operating system delays takes fewer blocks instead of holding
-//! the others up; the blocks are as even as whole tiles allow, so that no short block at the
-//! end leaves one thread working while the other waits. The packed panel of `B` is what they
-//! have in common, and each sliver of it is packed once: every thread first packs its own
-//! share, so the copies proceed in parallel, and a thread needing one that another is still
-//! packing waits for it. (A small panel of a row-major `B` is read in place, or packed by
-//! every thread for itself: see below.) Before the kernel works on a tile of a large `C`, the
-//! tile's rows (each in its own page) are prefetched into L1, and the SIMD kernels ask for them again near the
-//! end of their loop, so that their last act, storing into `C`, does not wait on memory. A `C`
-//! small enough to stay in cache (no larger than the blocks read in place, below)
-//! is not prefetched: it is there already, and in a small product the requests cost more than
-//! they save (the kernel's `TileOfC`). The calling thread works too, helped by a pool of one
-//! thread fewer than the cores, whose threads wait between products, since starting a thread
-//! costs as much as a small product (with a helper for every core, an idle one looking for work
-//! took a core from a busy one and made `square-256` land at one of two speeds from run to
-//! run). A helper stays awake for a moment after each product, as waking a sleeping thread
-//! can cost as much again, and the caller does the part of a helper that has not started by
-//! the time its own part is done, so a slow wake never costs more than one core's time
-//! (module `gemm::pool`). They are used from
-//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds: a product that would keep
-//! one core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
-//! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a
-//! time, so a core that does half as many FMAs per cycle shares products half the size. Their
-//! number is [`std::thread::available_parallelism`].
+//! rows of `C` are cut into blocks that the threads take one at a time, each packing its own rows
+//! of `A`. A thread that the operating system delays takes fewer blocks instead of holding the
+//! others up; the blocks are as even as whole tiles allow, so that no short block at the end leaves
+//! one thread working while the other waits. The packed panel of `B` is what they have in common,
+//! and each sliver of it is packed once: every thread first packs its own share, so the copies
+//! proceed in parallel, and a thread needing one that another is still packing waits for it. (A
+//! small panel of a row-major `B` is read in place, or packed by every thread for itself: see
+//! below.) While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each
+//! in its own page): into L2 as they start, into L1 near the end of their loop, so that their last
+//! act, storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each
+//! tile as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in cache
+//! (no larger than the blocks read in place, below) is not asked for: it is there already, and in a
+//! small product the requests cost more than they save (the kernel's `TileOfC`). The calling thread
+//! works too, helped by a pool of one thread fewer than the cores, whose threads wait between
+//! products, since starting a thread costs as much as a small product (with a helper for every
+//! core, an idle one looking for work took a core from a busy one and made `square-256` land at one
+//! of two speeds from run to run). A helper stays awake for a moment after each product, as waking
+//! a sleeping thread can cost as much again, and the caller does the part of a helper that has not
+//! started by the time its own part is done, so a slow wake never costs more than one core's time
+//! (module `gemm::pool`). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from)
+//! multiply-adds: a product that would keep one core busy for
+//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs at
+//! on this machine (timed once, when first needed). The threshold is a time, so a core that does
+//! half as many FMAs per cycle shares products half the size. Their number is
+//! [`std::thread::available_parallelism`].
 //!
-//! This stage also skips the copies that (b) made where a copy costs more than it saves. When
-//! `A` is row-major and a block of it is small (a quarter of L2,
-//! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it
-//! where it is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need
-//! not be adjacent. The last, partial sliver is read in place too, since `tile_rows` reads no
-//! row past the block: packing it, a transposing copy element by element, took about as long
-//! as the arithmetic on its few rows. A large block is still packed: its rows, a row of the
-//! matrix apart, would compete for the same few sets of L1 for as long as the block is used.
-//! So is a block of any size whose rows are a large power of two of bytes apart, as for the
-//! AVX-512 kernel's 14 rows in the squares from 512 up: the `MR` rows of each sliver then fall
-//! in so few sets of L1 that their lines, with the others those sets serve, outnumber the ways,
-//! and they evict each other within the sixteen steps a line lasts
-//! ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1), with the ways that
-//! [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel Xeon this was
-//! measured on, packing those blocks made `square-512` clearly faster.
-//! A panel of a row-major `B` that fits in L2
-//! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in
-//! place too, while the threads have few rows of `C` each: a step of a sliver is `NR` adjacent
-//! elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
-//! itself back on few tiles. Only its last, partial sliver is packed, with its zero columns.
-//! (For AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which
-//! from a row that starts inside a line becomes two, and on a larger panel the doubled lines
-//! cost more than the copy.) From 128 rows a thread on, each thread packs such a panel whole
-//! for itself instead: read in place, a sliver's steps are a row of `B` apart and fall into a
-//! fraction of L1's sets, so it does not stay in L1 from one tile to the next, where a packed
-//! one does; and a packed sliver shared between threads would have to travel from the core
-//! that packed it to the others, where a thread's own copy stays in its own L2 (the driver's
-//! `OWN_COPY_FROM_ROWS`). When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
-//! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the
-//! block is then cut to the rows that can be read in place, saving the copy of `A`. And when
-//! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B`
-//! are read in place whole (each within its limit, and `B` only below 128 rows), the driver goes straight to the
-//! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
-//! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's
-//! small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one thread
-//! and every block packed, and (b) with blocks as large as the matrices; the micro-kernel is
-//! its only parameter (`gemm/driver.rs`):
+//! This stage also skips the copies that (b) made where a copy costs more than it saves. When `A`
+//! is row-major and a block of it is small (a quarter of L2,
+//! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it where it
+//! is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need not be
+//! adjacent. The last, partial sliver is read in place too, since `tile_rows` reads no row past the
+//! block: packing it, a transposing copy element by element, took about as long as the arithmetic
+//! on its few rows. A large block is still packed: its rows, a row of the matrix apart, would
+//! compete for the same few sets of L1 for as long as the block is used. So is a block of any size
+//! whose rows are a large power of two of bytes apart, as for the AVX-512 kernel's 14 rows in the
+//! squares from 512 up: the `MR` rows of each sliver then fall in so few sets of L1 that their
+//! lines, with the others those sets serve, outnumber the ways, and they evict each other within
+//! the sixteen steps a line lasts ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1),
+//! with the ways that [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel
+//! Xeon this was measured on, packing those blocks made `square-512` clearly faster. A panel of a
+//! row-major `B` that fits in L2
+//! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in place
+//! too, while the threads have few rows of `C` each: a step of a sliver is `NR` adjacent elements
+//! of one row of `B`, just as the kernel loads them, so a copy would have to earn itself back on
+//! few tiles. Only its last, partial sliver is packed, with its zero columns. (For AVX2 only up to
+//! a quarter of L2: its packed step, 16 floats, is one whole line, which from a row that starts
+//! inside a line becomes two, and on a larger panel the doubled lines cost more than the copy.)
+//! From 128 rows a thread on, each thread packs such a panel whole for itself instead: read in
+//! place, a sliver's steps are a row of `B` apart and fall into a fraction of L1's sets, so it does
+//! not stay in L1 from one tile to the next, where a packed one does; and a packed sliver shared
+//! between threads would have to travel from the core that packed it to the others, where a
+//! thread's own copy stays in its own L2 (the driver's `OWN_COPY_FROM_ROWS`). When the whole panel
+//! of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns), it stays in L2 with
+//! room to spare, so a tall block of `A` saves no fetches from L3; the block is then cut to the
+//! rows that can be read in place, saving the copy of `A`. And when one thread does the whole
+//! product, in one panel of `k` and of columns, and both `A` and `B` are read in place whole (each
+//! within its limit, and `B` only below 128 rows), the driver goes straight to the kernels: one
+//! block, one panel, nothing to share and nothing to pack but the last, partial sliver of `B`, so
+//! none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's small-matrix kernels skip
+//! it likewise). The same driver runs (b) and (c) with one thread and every block packed, and (b)
+//! with blocks as large as the matrices; the micro-kernel is its only parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!

@@ -15,9 +15,9 @@
 //! (the first panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
-//! Before the kernel works on a full-width tile of a large `C`, the tile's rows are prefetched
-//! into L1 ([`prefetch_tile`]), so that the kernel's last act, storing its sums into `C`, does
-//! not wait on memory; a small `C`, in cache already, is not ([`TileOfC`]).
+//! The driver tells the kernel whether `C` is large ([`TileOfC`]): the kernels that prefetch
+//! then ask for each tile's rows while they compute, so that their last act, storing the sums
+//! into `C`, does not wait on memory; a small `C`, in cache already, is not asked for.
 //!
 //! A product that one thread does whole in one panel of `k` and of columns, with a row-major
 //! `A` and `B` small enough to be read in place whole and fewer rows than make a packed copy
@@ -30,12 +30,10 @@ use std::sync::{Mutex, OnceLock};
 use ndarray::{ArrayView2, s};
 
 use super::Blocks;
-use super::kernel::{
-    MicroKernel, Packed, Sliver, Store, Strided, TileOfC, ask_for_tile, tile_part,
-};
+use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use super::pack::{give_back, take_buffer};
 use crate::pool;
-use crate::prefetch::{line_aligned, to_l1};
+use crate::prefetch::line_aligned;
 
 /// Rows of `C` per thread from which each thread packs its own copy of a panel of a row-major
 /// `B` small enough to be read in place ([`Plan::panel_in_place_up_to`]), instead of reading
@@ -459,8 +457,7 @@ impl<'a> BSliver<'a> {
 /// `c += A·B` (`c = A·B` when `store` is [`Store::Write`]) for a block of `A` (`rows` rows,
 /// its sliver `ir` at `a_sliver(ir)`: packed, or in place) and a panel of `B` (`columns`
 /// columns, its sliver `jr` at `b_sliver(jr)`), `c` starting at the block's first element
-/// with rows `rsc` apart. Each full-width tile is prefetched first when `c_tile` says `C` is
-/// cold ([`prefetch_tile`]), and the kernel is told the same.
+/// with rows `rsc` apart. `c_tile` says whether `C` is cold, for the kernel.
 ///
 /// # Safety
 ///
@@ -492,9 +489,6 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             let (a, b) = (a_sliver(ir), b_sliver(jr));
             if width == K::NR {
                 let tile = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + K::NR];
-                if c_tile == TileOfC::Cold {
-                    prefetch_tile::<K>(tile, height, rsc);
-                }
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
                 // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
                 // elements, `rsc` apart, which an earlier panel wrote if `store` is `Add`.
@@ -519,23 +513,6 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             }
         }
     }
-}
-
-/// Prefetches into L1 the `rows` rows of `NR` elements, `rsc` apart, of the tile of `C` at the
-/// start of `tile`, before the micro-kernel spends its `kc` steps on it and only then stores
-/// its sums there.
-///
-/// In a large `C` those rows are a row of `C` apart (8 KiB in a 2048-wide one), each in its
-/// own page, and not touched since the last panel of `B`: without the hint, the kernel's last
-/// act waits on two or three misses to L3 or memory per row (12 for the AVX2 tile of 6 rows).
-/// With it, the misses overlap the arithmetic (BLIS's kernels do the same).
-///
-/// A call, not inlined: inlined, the compiler keeps the address of every row of the next tile
-/// up to date through the whole loop over tiles, on the stack, whether or not the tile is
-/// asked for (a warm `C`'s is not).
-#[inline(never)]
-fn prefetch_tile<K: MicroKernel>(tile: &[MaybeUninit<f32>], rows: usize, rsc: usize) {
-    ask_for_tile(tile.as_ptr().cast(), rows, K::NR, rsc, to_l1);
 }
 
 #[cfg(test)]

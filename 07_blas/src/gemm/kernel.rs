@@ -118,13 +118,7 @@ impl<const FETCH: bool> ColdTile<FETCH> {
 /// 4 KiB, so they compete for the same few sets of L1. Asked for early, its misses overlap the
 /// arithmetic instead of following it.
 #[inline(always)]
-pub(crate) fn ask_for_tile(
-    c: *const f32,
-    rows: usize,
-    nr: usize,
-    rsc: usize,
-    hint: impl Fn(*const f32),
-) {
+fn ask_for_tile(c: *const f32, rows: usize, nr: usize, rsc: usize, hint: impl Fn(*const f32)) {
     for i in 0..rows {
         ask_for_run(c.wrapping_add(i * rsc), nr, Start::Anywhere, &hint);
     }
@@ -367,9 +361,9 @@ pub(crate) use tiles_by_height;
 /// into scratch ([`MicroKernel::tile_rows`] when `rows < MR`), and only the part inside `C` is
 /// stored there, as `store` says.
 ///
-/// A call, not inlined, for the reason the driver's `prefetch_tile` gives: a right edge comes
-/// once per row of tiles, and inlined, its copy (unrolled over the rows) would cost every
-/// tile.
+/// A call, not inlined: a right edge comes once per row of tiles, and inlined into the loop
+/// over tiles, its copy (unrolled over the rows) would cost every tile the registers and
+/// stack the compiler keeps for it through the loop.
 ///
 /// # Safety
 ///
