@@ -139,7 +139,7 @@ pub(crate) fn run<K: MicroKernel>(
                 // element it uses.)
                 own_buffers.resize_with(threads, take_buffer);
                 let copy =
-                    |own| PanelOfB::Packed(BSliver::cut::<K>(panel, line_aligned(own, packed_len)));
+                    |own| PanelOfB::Copy(BSliver::whole(panel, line_aligned(own, packed_len)));
                 own_buffers.iter_mut().map(copy).collect()
             } else {
                 // One copy for all.
@@ -330,11 +330,12 @@ fn row_blocks(
 
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
-    /// Packed, each sliver by the first thread that needs it. Shared by the threads, each
-    /// first packs every `threads`-th sliver, starting at its own index, and one that another
-    /// thread is still packing is waited for (a [`OnceLock`]); a thread's own copy it packs as
-    /// it goes.
+    /// Packed, shared by the threads, each sliver by the first thread that needs it: each
+    /// thread first packs every `threads`-th sliver, starting at its own index, and one that
+    /// another thread is still packing is waited for (a [`OnceLock`]).
     Packed(Vec<BSliver<'a>>),
+    /// A thread's own copy, packed whole, row by row, when the thread first needs it.
+    Copy(BSliver<'a>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
     /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.
     InPlace {
@@ -380,6 +381,17 @@ impl PanelOfB<'_> {
                     )
                 }
             }
+            PanelOfB::Copy(copy) => {
+                let copy = copy.packed::<K>();
+                let b_sliver = |jr: usize| Packed(copy[jr * K::NR * depth..].as_ptr());
+                // SAFETY: the caller's contract for `A`; the copy holds every sliver of `B`
+                // whole, `NR · depth` elements each.
+                unsafe {
+                    macro_kernel::<K, _, _>(
+                        depth, a_sliver, rows, b_sliver, columns, c, rsc, store, c_tile,
+                    )
+                }
+            }
             &PanelOfB::InPlace {
                 origin,
                 ldb,
@@ -414,9 +426,10 @@ impl PanelOfB<'_> {
     }
 }
 
-/// One sliver of a panel of `B`, packed once, by the first thread that asks for it.
+/// One sliver of a panel of `B` (or, for a thread's own copy, the whole panel: [`Self::whole`]),
+/// packed once, by the first thread that asks for it.
 struct BSliver<'a> {
-    /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs.
+    /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs; or the panel.
     source: ArrayView2<'a, f32>,
     /// Its space in the packing buffer, until it is packed.
     space: Mutex<Option<&'a mut [f32]>>,
@@ -440,6 +453,16 @@ impl<'a> BSliver<'a> {
                 packed: OnceLock::new(),
             })
             .collect()
+    }
+
+    /// All of `panel` as one: packed whole, its slivers side by side in `space` (exactly the
+    /// whole slivers).
+    fn whole(panel: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Self {
+        BSliver {
+            source: panel,
+            space: Mutex::new(Some(space)),
+            packed: OnceLock::new(),
+        }
     }
 
     /// The packed sliver, packing it if no thread has yet.

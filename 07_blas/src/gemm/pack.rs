@@ -12,10 +12,10 @@
 //!
 //! Rows (columns) past the end of the block are zeros, so that every sliver has the same length.
 //! The kernel reads the `NR` elements of a step of `B` in whole vectors, zeros included; those
-//! columns land in the part of a tile the driver throws away (each `c[i, j]` depends on row `i`
-//! of `a` and column `j` of `b` alone). A short sliver of `A` runs the kernel for its height
-//! (`tile_rows`), which reads none of its zero rows. The copy reads whatever strides the views have —
-//! transposed, stepped, reversed — which is why no later code cares.
+//! columns land in the part of a tile the driver throws away (each `c[i, j]` depends on row `i` of
+//! `a` and column `j` of `b` alone). A short sliver of `A` runs the kernel for its height
+//! (`tile_rows`), which reads none of its zero rows. The copy reads whatever strides the views have
+//! — transposed, stepped, reversed — which is why no later code cares.
 
 use std::sync::Mutex;
 
@@ -39,16 +39,19 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     );
     let (row_stride, column_stride) = (block.strides()[0], block.strides()[1]);
     let origin = block.as_ptr();
-    for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
-        let first = s * nr;
-        let width = nr.min(columns - first);
-        if column_stride == 1 {
-            // A row of the sliver is `width` adjacent elements (a row-major `B`): one copy.
-            for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
-                let row = origin.wrapping_offset(p as isize * row_stride + first as isize);
+    if column_stride == 1 {
+        // A row of a sliver is `width` adjacent elements (a row-major `B`): one copy. Row by
+        // row across the slivers, so that `B` is read in order, one whole row after another,
+        // as the hardware prefetchers follow best; a sliver's own steps are a row of `B` apart.
+        for p in 0..depth {
+            let row = origin.wrapping_offset(p as isize * row_stride);
+            for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
+                let first = s * nr;
+                let width = nr.min(columns - first);
                 // SAFETY: elements `(p, first .. first + width)` of the block, `p < depth` and
                 // `first + width ≤ columns`, adjacent (`column_stride == 1`) in its array.
-                let values = unsafe { std::slice::from_raw_parts(row, width) };
+                let values = unsafe { std::slice::from_raw_parts(row.add(first), width) };
+                let step = &mut packed[p * nr..][..nr];
                 if width == nr {
                     step.copy_from_slice(values); // `nr` long: a constant, once inlined
                 } else {
@@ -56,27 +59,30 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
                     step[width..].fill(0.0);
                 }
             }
-        } else {
-            // Any other strides: element by element, `column_stride` apart, a step at a time.
-            // A column-major or transposed `B` comes here, and so does a row-major `A`,
-            // packed through its transpose (on the kernels without a `pack_a` of their own,
-            // and for the partial slivers and last steps of those with one): each step's
-            // elements are a row of `A` apart, but the sliver is written in order. Reading
-            // each row of `A` straight through instead, scattering it over every step, wrote
-            // each line of the sliver `nr` times, and a sliver of a long `k` leaves L1 between
-            // the visits.
-            for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
-                let (values, padding) = step.split_at_mut(width);
-                let row = origin.wrapping_offset(p as isize * row_stride);
-                for (j, value) in values.iter_mut().enumerate() {
-                    let offset = (first + j) as isize * column_stride;
-                    // SAFETY: element `(p, first + j)` of the block, `p < depth` and
-                    // `first + j < columns`, which the view's strides place inside its array
-                    // (`row`, element `(p, 0)`, may not be, hence `wrapping_offset` above).
-                    *value = unsafe { *row.offset(offset) };
-                }
-                padding.fill(0.0);
+        }
+        return;
+    }
+    // Any other strides: element by element, `column_stride` apart, a sliver at a time and in
+    // it a step at a time. A column-major or transposed `B` comes here, and so does a
+    // row-major `A`, packed through its transpose (on the kernels without a `pack_a` of their
+    // own, and for the partial slivers and last steps of those with one): each step's elements
+    // are a row of `A` apart, but the sliver is written in order. Reading each row of `A`
+    // straight through instead, scattering it over every step, wrote each line of the sliver
+    // `nr` times, and a sliver of a long `k` leaves L1 between the visits.
+    for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
+        let first = s * nr;
+        let width = nr.min(columns - first);
+        for (p, step) in packed.chunks_exact_mut(nr).enumerate() {
+            let (values, padding) = step.split_at_mut(width);
+            let row = origin.wrapping_offset(p as isize * row_stride);
+            for (j, value) in values.iter_mut().enumerate() {
+                let offset = (first + j) as isize * column_stride;
+                // SAFETY: element `(p, first + j)` of the block, `p < depth` and
+                // `first + j < columns`, which the view's strides place inside its array
+                // (`row`, element `(p, 0)`, may not be, hence `wrapping_offset` above).
+                *value = unsafe { *row.offset(offset) };
             }
+            padding.fill(0.0);
         }
     }
 }
