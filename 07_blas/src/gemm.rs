@@ -213,16 +213,30 @@ pub struct Plan {
     /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
     /// would otherwise fight over the same sets of L1 for the whole block; on a small one it
     /// only costs the copy. The same limit says when a `C` is small enough to be in cache, and
-    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread with
-    /// fewer than 128 rows is small enough to skip the blocking altogether (0: neither).
+    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread, with
+    /// fewer rows than `own_copies_from_rows`, is small enough to skip the blocking altogether
+    /// (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
-    /// packing it (0: always packed), while the threads have fewer than 128 rows of `C` each;
-    /// with more, each thread packs such a panel for itself, into its own L2. Each step of a
-    /// sliver read in place is one piece of a row, and a panel no larger than L2 (which it
-    /// shares with a block of `A` and the tiles of `C`) streams its slivers from there; a
-    /// larger one would come from L3 a row at a time, and is packed once for all threads.
+    /// packing it (0: always packed), while the threads have fewer than `own_copies_from_rows`
+    /// rows of `C` each; with more, each thread packs such a panel for itself, into its own
+    /// L2. Each step of a sliver read in place is one piece of a row, and a panel no larger
+    /// than L2 (which it shares with a block of `A` and the tiles of `C`) streams its slivers
+    /// from there; a larger one would come from L3 a row at a time, and is packed once for
+    /// all threads.
     pub panel_in_place_up_to: usize,
+    /// Rows of `C` per thread from which each thread packs its own copy of a panel of a
+    /// row-major `B` within `panel_in_place_up_to`, instead of reading it in place
+    /// (`usize::MAX`: never).
+    ///
+    /// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel
+    /// fits in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a
+    /// fraction of L1's sets and the sliver does not stay in L1 from one tile to the next.
+    /// Packed, it is contiguous and does. But a copy costs a pass over the panel, which only a
+    /// thread with enough rows to use it for earns back, and a copy shared between threads
+    /// must travel from the core that packed it to the others: so each thread packs the whole
+    /// panel for itself, into its own L2 (which the limit says it fits).
+    pub own_copies_from_rows: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
     /// distance between the rows.
@@ -240,6 +254,7 @@ impl Plan {
             parallel_from: usize::MAX,
             in_place_up_to: 0,
             panel_in_place_up_to: 0,
+            own_copies_from_rows: usize::MAX,
             in_place_l1: None,
         }
     }
@@ -268,8 +283,8 @@ impl Plan {
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
     /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
-    /// packed, unless the threads have enough rows each to pack their own copies
-    /// ([`Plan::panel_in_place_up_to`]).
+    /// packed, unless the threads have 128 rows or more each, which pack their own copies
+    /// ([`Plan::own_copies_from_rows`]).
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
@@ -293,6 +308,9 @@ impl Plan {
             // each (module `driver`). Only `A`'s quarter where a step is one line (above);
             // there a larger panel, packed once and shared, kept up with own copies.
             panel_in_place_up_to: if step_is_a_line { l2 / 4 } else { l2 },
+            // Where own copies began to pay on the Intel Xeon this was measured on, with two
+            // threads and either kernel (one thread alone broke even a little later).
+            own_copies_from_rows: 128,
             // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan
@@ -375,7 +393,11 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
             let pitch = a.strides()[0].unsigned_abs().wrapping_mul(size_of::<f32>());
             rows_spread_over_l1(K::MR.min(m), pitch, l1)
         });
-    let in_place = (plan.in_place_up_to, plan.panel_in_place_up_to);
+    let in_place = (
+        plan.in_place_up_to,
+        plan.panel_in_place_up_to,
+        plan.own_copies_from_rows,
+    );
     driver::run::<K>(a, b, slice, blocks, threads, in_place, a_may_stay);
     // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
     // panel of columns the first panel of `k` writes those columns of every row.

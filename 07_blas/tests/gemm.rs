@@ -204,9 +204,10 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
 
 #[test]
 fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
-    // Three threads of more than 128 rows each, and panels of `B` within the limit: each
-    // thread packs every panel for itself. Tiny blocks make several panels of columns and of
-    // steps, with partial last ones, and every layout of `b` is packed.
+    // Three threads of 131 rows each, from 100 rows a thread on own copies, and panels of `B`
+    // within the limit: each thread packs every panel of a row-major `b` for itself (and a
+    // panel of any other layout once, for all). Tiny blocks make several panels of columns
+    // and of steps, with partial last ones.
     for isa in isas() {
         let (mr, nr) = gemm::tile_shape(isa);
         let plan = Plan {
@@ -220,6 +221,7 @@ fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
             parallel_from: 0,
             in_place_up_to: usize::MAX,
             panel_in_place_up_to: usize::MAX,
+            own_copies_from_rows: 100,
             ..Plan::blocked()
         };
         let (a, b) = (uniform(3 * 129 + 5, 23, 11), uniform(23, 3 * nr + 2, 12));

@@ -12,7 +12,8 @@
 //!           micro-kernel: MR × NR tile of C in registers
 //! ```
 //!
-//! The blocks of `ic` are what the threads share out (module `driver`).
+//! The blocks of `ic` are what the threads share out (module `driver`, which also reads a small
+//! panel of a row-major `B` in place, or has every thread pack its own copy of it).
 //!
 //! The textbook sizes put the `kc × NR` sliver of `B` in L1 and the `mc × kc` block of `A` in
 //! L2. On cores whose L2 feeds the kernel as fast as it computes, both can live in L2: per

@@ -10,7 +10,8 @@
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
 //! they are, except that when the threads have many rows each, every thread packs a small
-//! panel of a row-major `B` for itself ([`OWN_COPY_FROM_ROWS`]). The threads meet once per
+//! panel of a row-major `B` for itself
+//! ([`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). The threads meet once per
 //! panel (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C`
 //! (the first panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
@@ -35,28 +36,13 @@ use super::pack::{give_back, take_buffer};
 use crate::pool;
 use crate::prefetch::line_aligned;
 
-/// Rows of `C` per thread from which each thread packs its own copy of a panel of a row-major
-/// `B` small enough to be read in place ([`Plan::panel_in_place_up_to`]), instead of reading
-/// it there.
-///
-/// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel fits
-/// in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a fraction of
-/// L1's sets and the sliver does not stay in L1 from one tile to the next. Packed, it is
-/// contiguous and does. But a copy costs a pass over the panel, which only a thread with
-/// enough rows to use it for earns back, and a copy shared between threads must travel from
-/// the core that packed it to the others: so each thread packs the whole panel for itself,
-/// into its own L2 (which the limit says it fits). The number of rows is where the copies
-/// began to pay on the Intel Xeon this was measured on, with two threads and either kernel;
-/// one thread alone broke even a little later.
-///
-/// [`Plan::panel_in_place_up_to`]: super::Plan::panel_in_place_up_to
-const OWN_COPY_FROM_ROWS: usize = 128;
-
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
-/// with `in_place = (for_a, for_b)`, a row-major `a` is read in place, not packed, in blocks of
-/// at most `for_a` bytes, and a row-major `b` in panels of at most `for_b`
-/// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
-/// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to)). `a` is read in place
+/// with `in_place = (for_a, for_b, copies_from)`, a row-major `a` is read in place, not packed,
+/// in blocks of at most `for_a` bytes, and a row-major `b` in panels of at most `for_b` while
+/// the threads have fewer than `copies_from` rows each; with more, each thread packs such a
+/// panel for itself ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
+/// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to),
+/// [`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). `a` is read in place
 /// only if `a_may_stay` says its layout allows it: row-major, and with rows that spread over
 /// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)).
 ///
@@ -70,7 +56,7 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [MaybeUninit<f32>],
     blocks: Blocks,
     threads: usize,
-    (in_place_up_to, panel_in_place_up_to): (usize, usize),
+    (in_place_up_to, panel_in_place_up_to, own_copies_from_rows): (usize, usize, usize),
     a_may_stay: bool,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
@@ -111,11 +97,12 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         TileOfC::Cold
     };
-    // Whether a panel of `B` of that many elements is read where it is: a row-major one within
-    // its limit, while the threads have few rows each. With more, each thread packs a copy of
-    // its own ([`OWN_COPY_FROM_ROWS`]).
-    let own_copies = m.div_ceil(threads) >= OWN_COPY_FROM_ROWS;
-    let b_in_place = |elements: usize| b.strides()[1] == 1 && panel_fits(elements) && !own_copies;
+    // Whether a panel of `B` of that many elements is small: row-major, within its limit.
+    // Such a panel is read where it is while the threads have few rows each; with more, each
+    // thread packs a copy of its own.
+    let b_small = |elements: usize| b.strides()[1] == 1 && panel_fits(elements);
+    let own_copies = m.div_ceil(threads) >= own_copies_from_rows;
+    let b_in_place = |elements: usize| b_small(elements) && !own_copies;
     // One thread, one panel of `k` and of columns, and a row-major `A` and `B` read in place
     // whole: nothing to cut, share or pack.
     if threads == 1 && k <= kc && n <= nc && a_may_stay && fits(m * k) && b_in_place(k * n) {
@@ -134,12 +121,11 @@ pub(crate) fn run<K: MicroKernel>(
             let packed_len = depth * columns.next_multiple_of(K::NR);
             let panels: Vec<PanelOfB<'_>> = if b_in_place(depth * columns) {
                 vec![panel_in_place::<K>(panel, &mut buffer)]
-            } else if own_copies && b.strides()[1] == 1 && panel_fits(depth * columns) {
+            } else if b_small(depth * columns) {
                 // Each thread's own copy, in a buffer of its own. (Packing overwrites every
                 // element it uses.)
                 own_buffers.resize_with(threads, take_buffer);
-                let copy =
-                    |own| PanelOfB::Copy(BSliver::whole(panel, line_aligned(own, packed_len)));
+                let copy = |own| PanelOfB::Copy(BSliver::new(panel, line_aligned(own, packed_len)));
                 own_buffers.iter_mut().map(copy).collect()
             } else {
                 // One copy for all.
@@ -158,12 +144,12 @@ pub(crate) fn run<K: MicroKernel>(
             // ([`a_in_place`]).
             let read_a_in_place = a_may_stay && fits(rows.min(m) * depth);
             let work = |worker: usize| {
-                // First this thread's share of the panel's slivers of `B`, every `threads`-th
-                // one: packed side by side, instead of by whichever thread reaches each first
-                // while the others, walking the slivers in the same order, wait for it.
                 // This thread's copy of the panel, or the one all share.
                 let panel_b = &panels[worker % panels.len()];
-                if let (PanelOfB::Packed(slivers), 1) = (panel_b, panels.len()) {
+                // First this thread's share of a shared panel's slivers of `B`, every
+                // `threads`-th one: packed side by side, instead of by whichever thread reaches
+                // each first while the others, walking the slivers in the same order, wait.
+                if let PanelOfB::Packed(slivers) = panel_b {
                     for sliver in slivers.iter().skip(worker).step_by(threads) {
                         sliver.packed::<K>();
                     }
@@ -222,7 +208,7 @@ pub(crate) fn run<K: MicroKernel>(
 
 /// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
 /// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each read
-/// in place whole (`b` only below [`OWN_COPY_FROM_ROWS`] rows). That is one block of `A` and
+/// in place whole (`b` only while `m` is below `copies_from`). That is one block of `A` and
 /// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if any. It goes
 /// straight to the kernels, skipping what the general path spends on each block and panel
 /// (the lock the threads take blocks from, the views of `a` and `b`, and the pool of packing
@@ -426,7 +412,7 @@ impl PanelOfB<'_> {
     }
 }
 
-/// One sliver of a panel of `B` (or, for a thread's own copy, the whole panel: [`Self::whole`]),
+/// One sliver of a panel of `B` (or, for a thread's own copy, the whole panel),
 /// packed once, by the first thread that asks for it.
 struct BSliver<'a> {
     /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs; or the panel.
@@ -447,19 +433,15 @@ impl<'a> BSliver<'a> {
             .map(|j| panel.slice_move(s![.., j..(j + K::NR).min(columns)]));
         sources
             .zip(space.chunks_exact_mut(K::NR * depth))
-            .map(|(source, space)| BSliver {
-                source,
-                space: Mutex::new(Some(space)),
-                packed: OnceLock::new(),
-            })
+            .map(|(source, space)| BSliver::new(source, space))
             .collect()
     }
 
-    /// All of `panel` as one: packed whole, its slivers side by side in `space` (exactly the
-    /// whole slivers).
-    fn whole(panel: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Self {
+    /// `source` (one sliver, or a whole panel for a thread's own copy), not packed yet, with
+    /// its space in `space` (exactly its whole slivers).
+    fn new(source: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Self {
         BSliver {
-            source: panel,
+            source,
             space: Mutex::new(Some(space)),
             packed: OnceLock::new(),
         }

@@ -27,8 +27,8 @@ unsafe impl MicroKernel for Portable {
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them).
-/// `FETCH_C` is ignored: this kernel does not prefetch its tile of `C` (for a cold one, the
-/// driver does, before the call).
+/// `FETCH_C` is ignored: this kernel does not ask for its tile of `C` ahead (the SIMD
+/// kernels do, [`ColdTile`](super::kernel::ColdTile)).
 ///
 /// # Safety
 ///
