@@ -235,7 +235,9 @@ pub struct Plan {
     /// Packed, it is contiguous and does. But a copy costs a pass over the panel, which only a
     /// thread with enough rows to use it for earns back, and a copy shared between threads
     /// must travel from the core that packed it to the others: so each thread packs the whole
-    /// panel for itself, into its own L2 (which the limit says it fits).
+    /// panel for itself, into its own L2 (which the limit says it fits). That holds where each
+    /// core has an L2 of its own; where several share one, the copies would crowd each other
+    /// out of it.
     pub own_copies_from_rows: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
@@ -283,8 +285,8 @@ impl Plan {
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
     /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
-    /// packed, unless the threads have 128 rows or more each, which pack their own copies
-    /// ([`Plan::own_copies_from_rows`]).
+    /// packed, unless the threads have 128 rows or more each, which then pack their own copies
+    /// ([`Plan::own_copies_from_rows`]; on x86-64, whose cores each have their own L2).
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
@@ -309,8 +311,15 @@ impl Plan {
             // there a larger panel, packed once and shared, kept up with own copies.
             panel_in_place_up_to: if step_is_a_line { l2 / 4 } else { l2 },
             // Where own copies began to pay on the Intel Xeon this was measured on, with two
-            // threads and either kernel (one thread alone broke even a little later).
-            own_copies_from_rows: 128,
+            // threads and either kernel (one thread alone broke even a little later). Only
+            // where each core has an L2 of its own, as every x86-64 core this was written for
+            // has: Apple's ARM64 cores share one L2 per cluster, where the threads' copies
+            // would crowd each other out of it instead (not measured there).
+            own_copies_from_rows: if cfg!(target_arch = "x86_64") {
+                128
+            } else {
+                usize::MAX
+            },
             // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan

@@ -187,17 +187,18 @@
 //! are a row of `B` apart and fall into a fraction of L1's sets, so it does not stay in L1 from one
 //! tile to the next, where a packed one does; and a packed sliver shared between threads would have
 //! to travel from the core that packed it to the others, where a thread's own copy stays in its own
-//! L2 ([`gemm::Plan::own_copies_from_rows`](crate::gemm::Plan::own_copies_from_rows)). When the
-//! whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns), it stays
-//! in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the block is then cut
-//! to the rows that can be read in place, saving the copy of `A`. And when one thread does the
-//! whole product, in one panel of `k` and of columns, and both `A` and `B` are read in place whole
-//! (each within its limit, and `B` only below 128 rows of `A`), the driver goes straight to the
-//! kernels: one block, one panel, nothing to share and nothing to pack but the last, partial sliver
-//! of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's small-matrix
-//! kernels skip it likewise). The same driver runs (b) and (c) with one thread and every block
-//! packed, and (b) with blocks as large as the matrices; the micro-kernel is its only parameter
-//! (`gemm/driver.rs`):
+//! L2 ([`gemm::Plan::own_copies_from_rows`](crate::gemm::Plan::own_copies_from_rows); on x86-64
+//! only, whose cores each have an L2 of their own, where Apple's ARM64 cores share one per
+//! cluster). When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
+//! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
+//! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
+//! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are
+//! read in place whole (each within its limit, and `B` only below 128 rows of `A`), the driver goes
+//! straight to the kernels: one block, one panel, nothing to share and nothing to pack but the
+//! last, partial sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and
+//! OpenBLAS's small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one
+//! thread and every block packed, and (b) with blocks as large as the matrices; the micro-kernel is
+//! its only parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!
