@@ -213,21 +213,20 @@ pub struct Plan {
     /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
     /// would otherwise fight over the same sets of L1 for the whole block; on a small one it
     /// only costs the copy. The same limit says when a `C` is small enough to be in cache, and
-    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread, with
-    /// fewer rows than `own_copies_from_rows`, is small enough to skip the blocking altogether
-    /// (0: neither).
+    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread, whose
+    /// `B` is read in place and not copied (`own_copies_up_to`), is small enough to skip the
+    /// blocking altogether (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
-    /// packing it (0: always packed), while the threads have fewer than `own_copies_from_rows`
-    /// rows of `C` each; with more, each thread packs such a panel for itself, into its own
-    /// L2. Each step of a sliver read in place is one piece of a row, and a panel no larger
-    /// than L2 (which it shares with a block of `A` and the tiles of `C`) streams its slivers
-    /// from there; a larger one would come from L3 a row at a time, and is packed once for
-    /// all threads.
+    /// packing it (0: always packed), unless each thread packs its own copy
+    /// (`own_copies_up_to`). Each step of a sliver read in place is one piece of a row, and a
+    /// panel no larger than L2 (which it shares with a block of `A` and the tiles of `C`)
+    /// streams its slivers from there; a larger one would come from L3 a row at a time, and is
+    /// packed once for all threads.
     pub panel_in_place_up_to: usize,
-    /// Rows of `C` per thread from which each thread packs its own copy of a panel of a
-    /// row-major `B` within `panel_in_place_up_to`, instead of reading it in place
-    /// (`usize::MAX`: never).
+    /// Bytes of a panel of a row-major `B` up to which each thread packs its own copy of it,
+    /// instead of reading it in place, when the threads have `own_copies_from_rows` rows of
+    /// `C` or more each (0: never).
     ///
     /// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel
     /// fits in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a
@@ -235,9 +234,13 @@ pub struct Plan {
     /// Packed, it is contiguous and does. But a copy costs a pass over the panel, which only a
     /// thread with enough rows to use it for earns back, and a copy shared between threads
     /// must travel from the core that packed it to the others: so each thread packs the whole
-    /// panel for itself, into its own L2 (which the limit says it fits). That holds where each
-    /// core has an L2 of its own; where several share one, the copies would crowd each other
-    /// out of it.
+    /// panel for itself, into its L2. Where several threads share an L2 (two threads of one
+    /// core, or a cluster of cores), their copies share it too, so each may take only its
+    /// share, or they crowd each other out.
+    pub own_copies_up_to: usize,
+    /// Rows of `C` per thread from which each thread packs its own copy of a panel of a
+    /// row-major `B` within `own_copies_up_to`, instead of reading it in place
+    /// (`usize::MAX`: never).
     pub own_copies_from_rows: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
@@ -256,6 +259,7 @@ impl Plan {
             parallel_from: usize::MAX,
             in_place_up_to: 0,
             panel_in_place_up_to: 0,
+            own_copies_up_to: 0,
             own_copies_from_rows: usize::MAX,
             in_place_l1: None,
         }
@@ -286,12 +290,17 @@ impl Plan {
     /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
-    /// ([`Plan::own_copies_from_rows`]; on x86-64, whose cores each have their own L2).
+    /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]).
     pub fn threaded() -> Plan {
         let plan = Plan::blocked();
         let Caches {
-            l1, l1_ways, l2, ..
+            l1,
+            l1_ways,
+            l2,
+            l2_shared_by,
+            ..
         } = Caches::detect();
+        let threads = crate::pool::cores();
         // A packed step of a sliver of `B` that is exactly one line (AVX2's 16 floats) is two
         // lines read in place from a row that starts inside a line, as rows usually do (the
         // allocator's 16-byte boundary): twice the lines from L2 for every tile. For a small
@@ -299,27 +308,25 @@ impl Plan {
         // panel the doubled lines cost more. AVX-512's 32-float step is three lines in place
         // against two, and reads in place about as fast as packed up to all of L2.
         let step_is_a_line = tile_shape(plan.isa).1 * size_of::<f32>() == 64;
+        let panel_limit = if step_is_a_line { l2 / 4 } else { l2 };
         Plan {
-            threads: crate::pool::cores(),
+            threads,
             parallel_from: parallel_from(plan.isa),
             // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
             // of `B` streaming past it and with the tiles of `C`.
             in_place_up_to: l2 / 4,
             // All of L2, while `A`'s blocks keep their quarter: a panel that small is read in
-            // place, or packed by each thread into its own L2 when the threads have many rows
-            // each (module `driver`). Only `A`'s quarter where a step is one line (above);
-            // there a larger panel, packed once and shared, kept up with own copies.
-            panel_in_place_up_to: if step_is_a_line { l2 / 4 } else { l2 },
+            // place, or packed by each thread into its L2 when the threads have many rows each
+            // (module `driver`). Only `A`'s quarter where a step is one line (above); there a
+            // larger panel, packed once and shared, kept up with own copies.
+            panel_in_place_up_to: panel_limit,
+            // The same panels, divided among the threads that share an L2: as large where
+            // each thread has an L2 of its own, half where two threads of a core share one,
+            // a sixth on a cluster of six cores (Apple's), so that all their copies fit.
+            own_copies_up_to: panel_limit / l2_shared_by.min(threads).max(1),
             // Where own copies began to pay on the Intel Xeon this was measured on, with two
-            // threads and either kernel (one thread alone broke even a little later). Only
-            // where each core has an L2 of its own, as every x86-64 core this was written for
-            // has: Apple's ARM64 cores share one L2 per cluster, where the threads' copies
-            // would crowd each other out of it instead (not measured there).
-            own_copies_from_rows: if cfg!(target_arch = "x86_64") {
-                128
-            } else {
-                usize::MAX
-            },
+            // threads and either kernel (one thread alone broke even a little later).
+            own_copies_from_rows: 128,
             // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan
@@ -405,6 +412,7 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     let in_place = (
         plan.in_place_up_to,
         plan.panel_in_place_up_to,
+        plan.own_copies_up_to,
         plan.own_copies_from_rows,
     );
     driver::run::<K>(a, b, slice, blocks, threads, in_place, a_may_stay);

@@ -186,10 +186,12 @@
 //! on), each thread packs such a panel whole for itself instead: read in place, a sliver's steps
 //! are a row of `B` apart and fall into a fraction of L1's sets, so it does not stay in L1 from one
 //! tile to the next, where a packed one does; and a packed sliver shared between threads would have
-//! to travel from the core that packed it to the others, where a thread's own copy stays in its own
-//! L2 ([`gemm::Plan::own_copies_from_rows`](crate::gemm::Plan::own_copies_from_rows); on x86-64
-//! only, whose cores each have an L2 of their own, where Apple's ARM64 cores share one per
-//! cluster). When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
+//! to travel from the core that packed it to the others, where a thread's own copy stays in its L2.
+//! Where several threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's
+//! chips; [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it
+//! too, so a thread copies only panels that fit its share
+//! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
+//! place. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
 //! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
 //! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are

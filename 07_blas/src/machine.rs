@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
-/// The data caches of one core: sizes in bytes (L3: the whole shared cache), and the
-/// associativity of L1 and L2.
+/// The data caches of one core: sizes in bytes (L3: the whole shared cache), the
+/// associativity of L1 and L2, and how many hardware threads share an L2.
 ///
 /// A cache of `W` ways has sets of `W` lines: each address belongs to one set and may use any
 /// of its `W` lines, so data that should stay must take no more than `W` lines of any set, and
@@ -24,6 +24,11 @@ pub struct Caches {
     pub l1_ways: usize,
     /// Ways of associativity of L2.
     pub l2_ways: usize,
+    /// Hardware threads (logical CPUs) that share one L2, the most of any L2 on the machine:
+    /// 1 where each has an L2 of its own, 2 where a core runs two threads (SMT), more where a
+    /// cluster of cores shares one (Apple's, and Intel's efficiency cores). Data that each
+    /// thread keeps in "its" L2 gets a share of it, not the whole.
+    pub l2_shared_by: usize,
 }
 
 /// The caches as [`Caches::detection`] found them: the sizes, and which of them the operating
@@ -36,6 +41,8 @@ pub struct DetectedCaches {
     pub reported: [bool; 3],
     /// Whether it reported the ways of L1 and L2.
     pub reported_ways: [bool; 2],
+    /// Whether it reported how many hardware threads share an L2.
+    pub reported_sharing: bool,
     /// Where the reported sizes came from (`"sysfs"`, `"sysctl"`, `"Windows"`), or `"none"`.
     pub source: &'static str,
 }
@@ -43,14 +50,15 @@ pub struct DetectedCaches {
 impl Caches {
     /// What [`Caches::detect`] assumes for what it cannot read: 32 KiB of L1, 512 KiB of L2,
     /// 8 MiB of L3, 8 ways each for L1 and L2 — on the small side of current x86-64 and ARM64
-    /// cores, so the blocks fit. (macOS reports no associativity: Apple's cores have 8-way L1
-    /// data caches.)
+    /// cores, so the blocks fit — and an L2 shared by two threads, as on a core that runs two.
+    /// (macOS reports no associativity: Apple's cores have 8-way L1 data caches.)
     pub const DEFAULT: Caches = Caches {
         l1: 32 << 10,
         l2: 512 << 10,
         l3: 8 << 20,
         l1_ways: 8,
         l2_ways: 8,
+        l2_shared_by: 2,
     };
 
     /// The caches of the first CPU (on Apple Silicon, of a performance core), with
@@ -65,7 +73,7 @@ impl Caches {
         static DETECTED: OnceLock<DetectedCaches> = OnceLock::new();
         *DETECTED.get_or_init(|| {
             let (source, levels, ways) = os::caches();
-            DetectedCaches::from_levels(source, levels, ways)
+            DetectedCaches::from_levels(source, levels, ways).with_l2_shared_by(os::l2_sharing())
         })
     }
 }
@@ -84,8 +92,9 @@ impl DetectedCaches {
     /// assert_eq!(found.caches.l3, Caches::DEFAULT.l3);
     /// assert_eq!(found.caches.l1_ways, Caches::DEFAULT.l1_ways);
     /// assert_eq!(
-    ///     found.describe(),
-    ///     "L1d 128 KiB (8-way default), L2 16 MiB (8-way default), L3 8 MiB (default) (sysctl)"
+    ///     found.with_l2_shared_by(Some(4)).describe(),
+    ///     "L1d 128 KiB (8-way default), L2 16 MiB (8-way default) shared by 4 threads, \
+    ///      L3 8 MiB (default) (sysctl)"
     /// );
     /// ```
     pub fn from_levels(
@@ -110,9 +119,11 @@ impl DetectedCaches {
                 l3,
                 l1_ways,
                 l2_ways,
+                l2_shared_by: Caches::DEFAULT.l2_shared_by,
             },
             reported: levels.map(|level| level.is_some()),
             reported_ways: ways.map(|ways| ways.is_some()),
+            reported_sharing: false,
             source: if levels.iter().any(Option::is_some) {
                 source
             } else {
@@ -121,13 +132,30 @@ impl DetectedCaches {
         }
     }
 
+    /// These caches with an L2 shared by `threads` hardware threads, where the system said
+    /// (`None`, or 0: not said, the default stands).
+    pub fn with_l2_shared_by(self, threads: Option<usize>) -> DetectedCaches {
+        match threads.filter(|&threads| threads > 0) {
+            Some(threads) => DetectedCaches {
+                caches: Caches {
+                    l2_shared_by: threads,
+                    ..self.caches
+                },
+                reported_sharing: true,
+                ..self
+            },
+            None => self,
+        }
+    }
+
     /// For the machine line: each size and, for L1 and L2, its ways, marked `default` where
-    /// the system did not say, and where the others came from.
+    /// the system did not say, how many threads share an L2 where more than one do, and where
+    /// the figures came from.
     pub fn describe(&self) -> String {
         let sizes = [self.caches.l1, self.caches.l2, self.caches.l3];
         let ways = [Some(self.caches.l1_ways), Some(self.caches.l2_ways), None];
         let ways_reported = [self.reported_ways[0], self.reported_ways[1], true];
-        let parts: Vec<String> = ["L1d", "L2", "L3"]
+        let mut parts: Vec<String> = ["L1d", "L2", "L3"]
             .iter()
             .zip(sizes)
             .zip(self.reported)
@@ -144,6 +172,12 @@ impl DetectedCaches {
                 }
             })
             .collect();
+        let sharing = match (self.caches.l2_shared_by, self.reported_sharing) {
+            (1, true) => String::new(),
+            (threads, true) => format!(" shared by {threads} threads"),
+            (threads, false) => format!(" (shared by {threads} threads, default)"),
+        };
+        parts[1] += &sharing;
         match self.source {
             "none" => format!("{} (none reported)", parts.join(", ")),
             source => format!("{} ({source})", parts.join(", ")),
@@ -284,6 +318,49 @@ mod os {
         ("sysfs", levels, ways)
     }
 
+    /// The most CPUs that any one L2 serves: each CPU's L2 directory lists the CPUs that share
+    /// it (`shared_cpu_list`). All of them, not just CPU 0's: on Intel's hybrid cores, CPU 0
+    /// is a performance core, whose L2 only its own two threads share, while four efficiency
+    /// cores share each of theirs.
+    pub fn l2_sharing() -> Option<usize> {
+        let cpus = std::fs::read_dir("/sys/devices/system/cpu").ok()?;
+        let mut most = None;
+        for cpu in cpus.flatten() {
+            let name = cpu.file_name();
+            let Some(number) = name.to_str().and_then(|name| name.strip_prefix("cpu")) else {
+                continue;
+            };
+            if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
+                continue;
+            }
+            for index in 0..8 {
+                let dir = cpu.path().join(format!("cache/index{index}"));
+                let read = |name: &str| std::fs::read_to_string(dir.join(name));
+                let (Ok(level), Ok(kind)) = (read("level"), read("type")) else {
+                    continue;
+                };
+                if level.trim() != "2" || kind.trim() == "Instruction" {
+                    continue;
+                }
+                if let Some(count) = read("shared_cpu_list").ok().and_then(|l| cpu_count(&l)) {
+                    most = most.max(Some(count));
+                }
+            }
+        }
+        most
+    }
+
+    /// How many CPUs a list as sysfs writes it names: `"0"`, `"0-1"`, `"0,4"`, `"0-3,8-11"`.
+    pub fn cpu_count(list: &str) -> Option<usize> {
+        let mut count = 0usize;
+        for range in list.trim().split(',') {
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
+            count += last.checked_sub(first)? + 1;
+        }
+        Some(count)
+    }
+
     /// `"48K"`, `"1024K"`, `"32M"` or a plain number of bytes, as Linux's sysfs writes them.
     pub fn parse_size(text: &str) -> Option<usize> {
         let (digits, unit) = match text.strip_suffix(['K', 'M', 'G']) {
@@ -322,6 +399,12 @@ mod os {
         ];
         let levels = levels.map(|size| size.filter(|&bytes| bytes > 0));
         ("sysctl", levels, [None; 2])
+    }
+
+    /// The CPUs that share an L2 of a performance core (Apple Silicon: the whole cluster).
+    /// Intel Macs do not say, and keep the default.
+    pub fn l2_sharing() -> Option<usize> {
+        integer(c"hw.perflevel0.cpusperl2")
     }
 
     pub fn cpu_brand() -> Option<String> {
@@ -411,6 +494,17 @@ mod os {
         ("Windows", levels, ways)
     }
 
+    /// The most logical processors that any one L2 serves: the bits of its record's mask.
+    pub fn l2_sharing() -> Option<usize> {
+        records()
+            .iter()
+            .filter(|record| record.Relationship == RelationCache)
+            // SAFETY: a record of the relationship `RelationCache` holds a cache descriptor.
+            .filter(|record| unsafe { record.Anonymous.Cache }.Level == 2)
+            .map(|record| record.ProcessorMask.count_ones() as usize)
+            .max()
+    }
+
     /// The CPUID brand string, read by [`super::cpu_name`], names x86-64 CPUs on Windows.
     pub fn cpu_brand() -> Option<String> {
         None
@@ -448,6 +542,10 @@ mod os {
         ("none", [None; 3], [None; 2])
     }
 
+    pub fn l2_sharing() -> Option<usize> {
+        None
+    }
+
     pub fn cpu_brand() -> Option<String> {
         None
     }
@@ -468,12 +566,30 @@ mod tests {
         assert_eq!(parse_size("lots"), None);
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_lists_count_as_sysfs_writes_them() {
+        use os::cpu_count;
+        assert_eq!(cpu_count("0\n"), Some(1));
+        assert_eq!(cpu_count("0-1"), Some(2));
+        assert_eq!(cpu_count("0,4"), Some(2));
+        assert_eq!(cpu_count("0-3,8-11"), Some(8));
+        assert_eq!(cpu_count("3-1"), None);
+        assert_eq!(cpu_count(""), None);
+        assert_eq!(cpu_count("0-"), None);
+    }
+
     #[test]
     fn detected_caches_are_at_least_plausible() {
         let caches = Caches::detect();
         assert!(caches.l1 >= 4 << 10 && caches.l2 >= caches.l1 && caches.l3 >= 1 << 20);
         assert!(caches.l1_ways >= 1 && caches.l1_ways <= caches.l1 / 64);
         assert!(caches.l2_ways >= 1 && caches.l2_ways <= caches.l2 / 64);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert!(caches.l2_shared_by >= 1);
+        if Caches::detection().reported_sharing {
+            assert!(caches.l2_shared_by <= cpus.max(Caches::DEFAULT.l2_shared_by));
+        }
     }
 
     #[test]
@@ -482,16 +598,21 @@ mod tests {
         assert_eq!(none.caches, Caches::DEFAULT);
         assert_eq!(
             none.describe(),
-            "L1d 32 KiB 8-way (default), L2 512 KiB 8-way (default), L3 8 MiB (default) \
-             (none reported)"
+            "L1d 32 KiB 8-way (default), L2 512 KiB 8-way (default) (shared by 2 threads, \
+             default), L3 8 MiB (default) (none reported)"
         );
         let sizes = [Some(48 << 10), Some(2 << 20), Some(260 << 20)];
         let all = DetectedCaches::from_levels("sysfs", sizes, [Some(12), Some(16)]);
+        let own = all.with_l2_shared_by(Some(1));
         assert_eq!(
-            all.describe(),
+            own.describe(),
             "L1d 48 KiB 12-way, L2 2 MiB 16-way, L3 260 MiB (sysfs)"
         );
-        assert_eq!((all.caches.l1_ways, all.caches.l2_ways), (12, 16));
+        assert_eq!((own.caches.l1_ways, own.caches.l2_ways), (12, 16));
+        assert_eq!(own.caches.l2_shared_by, 1);
+        // An answer of 0 is no answer.
+        assert_eq!(all.with_l2_shared_by(Some(0)), all);
+        assert_eq!(all.caches.l2_shared_by, Caches::DEFAULT.l2_shared_by);
     }
 
     #[test]

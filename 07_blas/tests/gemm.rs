@@ -204,36 +204,43 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
 
 #[test]
 fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
-    // Three threads of 131 rows each, from 100 rows a thread on own copies, and panels of `B`
-    // within the limit: each thread packs every panel of a row-major `b` for itself (and a
-    // panel of any other layout once, for all). Tiny blocks make several panels of columns
-    // and of steps, with partial last ones.
+    // Three threads of 131 rows each, from 100 rows a thread on own copies: each thread packs
+    // every panel of a row-major `b` within the copies' limit for itself, reads the others in
+    // place, and packs a panel of any other layout once, for all. Tiny blocks make several
+    // panels of columns and of steps, with partial last ones: with `k = 23` (panels of 7, 7,
+    // 7 and 2 steps) and `n = 3 · NR + 2` (panels of `2 · NR + 1` and `NR + 1` columns), a
+    // limit of `7 · (NR + 1)` elements copies every panel but those of 7 steps and
+    // `2 · NR + 1` columns.
     for isa in isas() {
         let (mr, nr) = gemm::tile_shape(isa);
-        let plan = Plan {
-            isa,
-            blocks: Blocks {
-                kc: 7,
-                mc: 2 * mr + 1,
-                nc: 2 * nr + 1,
-            },
-            threads: 3,
-            parallel_from: 0,
-            in_place_up_to: usize::MAX,
-            panel_in_place_up_to: usize::MAX,
-            own_copies_from_rows: 100,
-            ..Plan::blocked()
-        };
-        let (a, b) = (uniform(3 * 129 + 5, 23, 11), uniform(23, 3 * nr + 2, 12));
-        for layout in LAYOUTS {
-            with_layout(&b, layout, |b| {
-                let case = format!(
-                    "{isa:?} ({}, 23) @ (23, {}), b {layout:?}",
-                    a.nrows(),
-                    b.ncols()
-                );
-                check(&case, &plan, a.view(), b);
-            });
+        for copies_up_to in [usize::MAX, 7 * (nr + 1) * size_of::<f32>()] {
+            let plan = Plan {
+                isa,
+                blocks: Blocks {
+                    kc: 7,
+                    mc: 2 * mr + 1,
+                    nc: 2 * nr + 1,
+                },
+                threads: 3,
+                parallel_from: 0,
+                in_place_up_to: usize::MAX,
+                panel_in_place_up_to: usize::MAX,
+                own_copies_up_to: copies_up_to,
+                own_copies_from_rows: 100,
+                ..Plan::blocked()
+            };
+            let (a, b) = (uniform(3 * 129 + 5, 23, 11), uniform(23, 3 * nr + 2, 12));
+            for layout in LAYOUTS {
+                with_layout(&b, layout, |b| {
+                    let case = format!(
+                        "{isa:?} ({}, 23) @ (23, {}), b {layout:?}, copies up to {copies_up_to} \
+                         bytes",
+                        a.nrows(),
+                        b.ncols()
+                    );
+                    check(&case, &plan, a.view(), b);
+                });
+            }
         }
     }
 }

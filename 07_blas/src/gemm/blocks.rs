@@ -106,8 +106,15 @@ impl Blocks {
     /// ```
     /// use matmul_blas::gemm::{Blocks, Caches};
     ///
-    /// // A Zen 3 core and the AVX2 kernel's 6 × 16 tile.
-    /// let zen3 = Caches { l1: 32 << 10, l2: 512 << 10, l3: 32 << 20, l1_ways: 8, l2_ways: 8 };
+    /// // A Zen 3 core (two threads on its L2) and the AVX2 kernel's 6 × 16 tile.
+    /// let zen3 = Caches {
+    ///     l1: 32 << 10,
+    ///     l2: 512 << 10,
+    ///     l3: 32 << 20,
+    ///     l1_ways: 8,
+    ///     l2_ways: 8,
+    ///     l2_shared_by: 2,
+    /// };
     /// let blocks = Blocks::for_caches(zen3, 6, 16);
     /// assert_eq!(blocks.kc, 1024); // 1024 × 16 floats = 64 KiB: one of L2's 8 ways
     /// assert_eq!(blocks.mc, 60); // 4 of the 6 ways left (half of L2), in whole tiles of 6 rows
@@ -197,6 +204,7 @@ mod tests {
             l3: l3 << 20,
             l1_ways,
             l2_ways,
+            l2_shared_by: 1,
         };
         [
             ("Zen 3", caches(32, 8, 512, 8, 32)),

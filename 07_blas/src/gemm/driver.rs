@@ -9,11 +9,11 @@
 //! starting at its own index), so the copies run in parallel; a thread that needs a sliver
 //! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
-//! they are, except that when the threads have many rows each, every thread packs a small
-//! panel of a row-major `B` for itself
-//! ([`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). The threads meet once per
-//! panel (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C`
-//! (the first panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
+//! they are, except that when the threads have many rows each, every thread packs a panel of a
+//! row-major `B` that fits its share of L2 for itself
+//! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
+//! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
+//! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! The driver tells the kernel whether `C` is large ([`TileOfC`]): the kernels that prefetch
@@ -37,11 +37,13 @@ use crate::pool;
 use crate::prefetch::line_aligned;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
-/// with `in_place = (for_a, for_b, copies_from)`, a row-major `a` is read in place, not packed,
-/// in blocks of at most `for_a` bytes, and a row-major `b` in panels of at most `for_b` while
-/// the threads have fewer than `copies_from` rows each; with more, each thread packs such a
-/// panel for itself ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
+/// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in
+/// place, not packed, in blocks of at most `for_a` bytes, and a row-major `b` in panels of at
+/// most `for_b`, except that when the threads have `copies_from` rows or more each, each
+/// thread packs a panel of at most `copies_up_to` bytes for itself
+/// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
 /// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to),
+/// [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to),
 /// [`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). `a` is read in place
 /// only if `a_may_stay` says its layout allows it: row-major, and with rows that spread over
 /// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)).
@@ -56,19 +58,18 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [MaybeUninit<f32>],
     blocks: Blocks,
     threads: usize,
-    (in_place_up_to, panel_in_place_up_to, own_copies_from_rows): (usize, usize, usize),
+    in_place: (usize, usize, usize, usize),
     a_may_stay: bool,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
+    let (in_place_up_to, panel_in_place_up_to, own_copies_up_to, own_copies_from_rows) = in_place;
     // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
     // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
     let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
+    let bytes = |elements: usize| elements.saturating_mul(size_of::<f32>());
     // Whether that many elements are few enough to be read where they are.
-    let fits = |elements: usize| elements.saturating_mul(size_of::<f32>()) <= in_place_up_to;
-    // And whether a panel of `B` of that many elements is.
-    let panel_fits =
-        |elements: usize| elements.saturating_mul(size_of::<f32>()) <= panel_in_place_up_to;
+    let fits = |elements: usize| bytes(elements) <= in_place_up_to;
     // A tall block of `A` pays off by reusing each sliver of `B` it meets, fetched from L3,
     // for many tiles. When the whole panel of `B` is small enough to stay in L2 anyway (the
     // lesson's `n = 10`: one sliver), it does not, and a block of a row-major `A` short
@@ -97,12 +98,15 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         TileOfC::Cold
     };
-    // Whether a panel of `B` of that many elements is small: row-major, within its limit.
-    // Such a panel is read where it is while the threads have few rows each; with more, each
-    // thread packs a copy of its own.
-    let b_small = |elements: usize| b.strides()[1] == 1 && panel_fits(elements);
+    // Whether each thread packs a copy of its own of a panel of `B` of that many elements
+    // (row-major, within the copies' limit, and the threads have many rows each), or else
+    // reads it where it is (row-major, within its limit).
+    let row_major_b = b.strides()[1] == 1;
     let own_copies = m.div_ceil(threads) >= own_copies_from_rows;
-    let b_in_place = |elements: usize| b_small(elements) && !own_copies;
+    let b_own = |elements: usize| row_major_b && own_copies && bytes(elements) <= own_copies_up_to;
+    let b_in_place = |elements: usize| {
+        row_major_b && bytes(elements) <= panel_in_place_up_to && !b_own(elements)
+    };
     // One thread, one panel of `k` and of columns, and a row-major `A` and `B` read in place
     // whole: nothing to cut, share or pack.
     if threads == 1 && k <= kc && n <= nc && a_may_stay && fits(m * k) && b_in_place(k * n) {
@@ -121,7 +125,7 @@ pub(crate) fn run<K: MicroKernel>(
             let packed_len = depth * columns.next_multiple_of(K::NR);
             let panels: Vec<PanelOfB<'_>> = if b_in_place(depth * columns) {
                 vec![panel_in_place::<K>(panel, &mut buffer)]
-            } else if b_small(depth * columns) {
+            } else if b_own(depth * columns) {
                 // Each thread's own copy, in a buffer of its own. (Packing overwrites every
                 // element it uses.)
                 own_buffers.resize_with(threads, take_buffer);
