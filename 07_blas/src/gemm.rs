@@ -226,7 +226,8 @@ pub struct Plan {
     pub panel_in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which each thread packs its own copy of it,
     /// instead of reading it in place, when the threads have `own_copies_from_rows` rows of
-    /// `C` or more each (0: never).
+    /// `C` or more each (0: never). Only panels that would be read in place are copied: the
+    /// smaller of this and `panel_in_place_up_to` holds.
     ///
     /// Read in place, a sliver's steps are a row of `B` apart; for the widths where a panel
     /// fits in L2, that is a few hundred bytes to a few kilobytes, so the steps fall into a
@@ -276,10 +277,15 @@ impl Plan {
     /// The `gemm-blocked` stage: packing in blocks sized from this machine's caches
     /// ([`Caches::detect`], [`Blocks::for_caches`]).
     pub fn blocked() -> Plan {
+        Plan::blocked_on(Caches::detect())
+    }
+
+    /// [`Plan::blocked`] on a machine with `caches`.
+    fn blocked_on(caches: Caches) -> Plan {
         let plan = Plan::packed();
         let (mr, nr) = tile_shape(plan.isa);
         Plan {
-            blocks: Blocks::for_caches(Caches::detect(), mr, nr),
+            blocks: Blocks::for_caches(caches, mr, nr),
             ..plan
         }
     }
@@ -292,15 +298,19 @@ impl Plan {
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
     /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]).
     pub fn threaded() -> Plan {
-        let plan = Plan::blocked();
+        Plan::threaded_on(Caches::detect(), crate::pool::cores())
+    }
+
+    /// [`Plan::threaded`] for `threads` threads on a machine with `caches`.
+    fn threaded_on(caches: Caches, threads: usize) -> Plan {
+        let plan = Plan::blocked_on(caches);
         let Caches {
             l1,
             l1_ways,
             l2,
             l2_shared_by,
             ..
-        } = Caches::detect();
-        let threads = crate::pool::cores();
+        } = caches;
         // A packed step of a sliver of `B` that is exactly one line (AVX2's 16 floats) is two
         // lines read in place from a row that starts inside a line, as rows usually do (the
         // allocator's 16-byte boundary): twice the lines from L2 for every tile. For a small
@@ -495,4 +505,35 @@ pub fn matmul_blocked(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     matmul_with(a, b, &Plan::threaded())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threads' own copies of `B` get the share of L2 that each thread has: all of the
+    /// in-place limit where each thread has an L2 of its own (as on the machine the committed
+    /// figures come from), half where two threads share one, and never less than a share for
+    /// each thread that runs.
+    #[test]
+    fn own_copies_fit_each_threads_share_of_l2() {
+        let on = |l2_shared_by: usize, threads: usize| {
+            let caches = Caches {
+                l2_shared_by,
+                ..Caches::DEFAULT
+            };
+            Plan::threaded_on(caches, threads)
+        };
+        let own = on(1, 2);
+        assert!(own.panel_in_place_up_to > 0);
+        assert_eq!(own.own_copies_up_to, own.panel_in_place_up_to);
+        let panel = own.panel_in_place_up_to;
+        assert_eq!(on(2, 16).own_copies_up_to, panel / 2);
+        assert_eq!(on(4, 16).own_copies_up_to, panel / 4);
+        // Four threads on a machine whose L2s each serve six: the four share one at most.
+        assert_eq!(on(6, 4).own_copies_up_to, panel / 4);
+        // One thread has its L2 to itself.
+        assert_eq!(on(2, 1).own_copies_up_to, panel);
+        assert_eq!(on(2, 16).own_copies_from_rows, 128);
+    }
 }

@@ -195,8 +195,8 @@
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
 //! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
 //! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are
-//! read in place whole (each within its limit, and `B` only below 128 rows of `A`), the driver goes
-//! straight to the kernels: one block, one panel, nothing to share and nothing to pack but the
+//! read in place whole (each within its limit, and `B` only where it is not copied), the driver
+//! goes straight to the kernels: one block, one panel, nothing to share and nothing to pack but the
 //! last, partial sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and
 //! OpenBLAS's small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one
 //! thread and every block packed, and (b) with blocks as large as the matrices; the micro-kernel is

@@ -72,8 +72,9 @@ impl Caches {
     pub fn detection() -> DetectedCaches {
         static DETECTED: OnceLock<DetectedCaches> = OnceLock::new();
         *DETECTED.get_or_init(|| {
-            let (source, levels, ways) = os::caches();
-            DetectedCaches::from_levels(source, levels, ways).with_l2_shared_by(os::l2_sharing())
+            let reported = os::caches();
+            DetectedCaches::from_levels(reported.source, reported.levels, reported.ways)
+                .with_l2_shared_by(reported.l2_shared_by)
         })
     }
 }
@@ -185,6 +186,18 @@ impl DetectedCaches {
     }
 }
 
+/// What the operating system said about the caches (`None`: not said).
+struct Reported {
+    /// Where it came from, for [`DetectedCaches::source`].
+    source: &'static str,
+    /// The sizes of L1 (data), L2 and L3 in bytes.
+    levels: [Option<usize>; 3],
+    /// The ways of L1 and L2.
+    ways: [Option<usize>; 2],
+    /// The most hardware threads that share an L2.
+    l2_shared_by: Option<usize>,
+}
+
 /// `bytes` in KiB or MiB, whichever is whole.
 fn human_size(bytes: usize) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
@@ -291,74 +304,80 @@ fn cpuid_brand() -> Option<String> {
 /// Linux: the cache directories of sysfs.
 #[cfg(target_os = "linux")]
 mod os {
-    /// L1d, L2 and L3 of CPU 0, and the ways of L1d and L2, from
-    /// `/sys/devices/system/cpu/cpu0/cache`.
-    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
+    use std::path::{Path, PathBuf};
+
+    use super::Reported;
+
+    /// L1d, L2 and L3 of CPU 0 and the ways of L1d and L2, from
+    /// `/sys/devices/system/cpu/cpu0/cache`, and the threads on an L2 ([`l2_sharing`]).
+    pub fn caches() -> Reported {
+        let cpus = Path::new("/sys/devices/system/cpu");
         let (mut levels, mut ways) = ([None; 3], [None; 2]);
-        for index in 0..8 {
-            let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{index}");
-            let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}"));
-            let (Ok(level), Ok(kind), Ok(size)) = (read("level"), read("type"), read("size"))
-            else {
-                continue;
-            };
-            let Some(bytes) = parse_size(size.trim()) else {
+        for (level, kind, dir) in caches_of(&cpus.join("cpu0")) {
+            let read = |name: &str| std::fs::read_to_string(dir.join(name));
+            let Some(bytes) = read("size").ok().and_then(|size| parse_size(size.trim())) else {
                 continue;
             };
             let associativity = read("ways_of_associativity")
                 .ok()
                 .and_then(|text| text.trim().parse().ok());
-            match (level.trim(), kind.trim()) {
-                ("1", "Data") => (levels[0], ways[0]) = (Some(bytes), associativity),
-                ("2", "Unified" | "Data") => (levels[1], ways[1]) = (Some(bytes), associativity),
-                ("3", "Unified" | "Data") => levels[2] = Some(bytes),
+            match (level, kind.as_str()) {
+                (1, "Data") => (levels[0], ways[0]) = (Some(bytes), associativity),
+                (2, _) => (levels[1], ways[1]) = (Some(bytes), associativity),
+                (3, _) => levels[2] = Some(bytes),
                 _ => {}
             }
         }
-        ("sysfs", levels, ways)
+        Reported {
+            source: "sysfs",
+            levels,
+            ways,
+            l2_shared_by: l2_sharing(cpus),
+        }
     }
 
-    /// The most CPUs that any one L2 serves: each CPU's L2 directory lists the CPUs that share
-    /// it (`shared_cpu_list`). All of them, not just CPU 0's: on Intel's hybrid cores, CPU 0
-    /// is a performance core, whose L2 only its own two threads share, while four efficiency
-    /// cores share each of theirs.
-    pub fn l2_sharing() -> Option<usize> {
-        let cpus = std::fs::read_dir("/sys/devices/system/cpu").ok()?;
-        let mut most = None;
-        for cpu in cpus.flatten() {
-            let name = cpu.file_name();
-            let Some(number) = name.to_str().and_then(|name| name.strip_prefix("cpu")) else {
-                continue;
-            };
-            if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
-                continue;
-            }
-            for index in 0..8 {
-                let dir = cpu.path().join(format!("cache/index{index}"));
-                let read = |name: &str| std::fs::read_to_string(dir.join(name));
-                let (Ok(level), Ok(kind)) = (read("level"), read("type")) else {
-                    continue;
-                };
-                if level.trim() != "2" || kind.trim() == "Instruction" {
-                    continue;
-                }
-                if let Some(count) = read("shared_cpu_list").ok().and_then(|l| cpu_count(&l)) {
-                    most = most.max(Some(count));
-                }
-            }
-        }
-        most
+    /// The data and unified caches of the CPU whose sysfs directory is `cpu` (`cache/index0`
+    /// to `index7`): each one's level, type (`"Data"` or `"Unified"`) and directory.
+    fn caches_of(cpu: &Path) -> impl Iterator<Item = (u32, String, PathBuf)> {
+        (0..8).filter_map(move |index| {
+            let dir = cpu.join(format!("cache/index{index}"));
+            let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+            let level = read("level")?.trim().parse().ok()?;
+            let kind = read("type")?.trim().to_owned();
+            (kind != "Instruction").then_some((level, kind, dir))
+        })
+    }
+
+    /// The most CPUs that any one L2 serves, among the CPUs under `cpus`
+    /// (`/sys/devices/system/cpu`): each CPU's L2 directory lists the CPUs that share it
+    /// (`shared_cpu_list`). All of them, not just CPU 0's: on Intel's hybrid chips, CPU 0 is a
+    /// performance core, whose L2 only its own two threads share, while four efficiency cores
+    /// share each of theirs.
+    pub fn l2_sharing(cpus: &Path) -> Option<usize> {
+        std::fs::read_dir(cpus)
+            .ok()?
+            .flatten()
+            .filter(|entry| {
+                let name = entry.file_name();
+                let number = name.to_str().and_then(|name| name.strip_prefix("cpu"));
+                number.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .flat_map(|cpu| caches_of(&cpu.path()).collect::<Vec<_>>())
+            .filter(|(level, ..)| *level == 2)
+            .filter_map(|(.., dir)| {
+                let list = std::fs::read_to_string(dir.join("shared_cpu_list")).ok()?;
+                cpu_count(&list)
+            })
+            .max()
     }
 
     /// How many CPUs a list as sysfs writes it names: `"0"`, `"0-1"`, `"0,4"`, `"0-3,8-11"`.
     pub fn cpu_count(list: &str) -> Option<usize> {
-        let mut count = 0usize;
-        for range in list.trim().split(',') {
+        list.trim().split(',').try_fold(0usize, |count, range| {
             let (first, last) = range.split_once('-').unwrap_or((range, range));
             let (first, last): (usize, usize) = (first.parse().ok()?, last.parse().ok()?);
-            count += last.checked_sub(first)? + 1;
-        }
-        Some(count)
+            count.checked_add(last.checked_sub(first)?.checked_add(1)?)
+        })
     }
 
     /// `"48K"`, `"1024K"`, `"32M"` or a plain number of bytes, as Linux's sysfs writes them.
@@ -389,8 +408,10 @@ mod os {
 mod os {
     use std::ffi::CStr;
 
-    /// The sizes; `sysctl` has no associativity to report.
-    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
+    use super::Reported;
+
+    /// The sizes and the threads on an L2; `sysctl` has no associativity to report.
+    pub fn caches() -> Reported {
         let either = |performance: &CStr, any: &CStr| integer(performance).or_else(|| integer(any));
         let levels = [
             either(c"hw.perflevel0.l1dcachesize", c"hw.l1dcachesize"),
@@ -398,13 +419,20 @@ mod os {
             integer(c"hw.l3cachesize"),
         ];
         let levels = levels.map(|size| size.filter(|&bytes| bytes > 0));
-        ("sysctl", levels, [None; 2])
-    }
-
-    /// The CPUs that share an L2 of a performance core (Apple Silicon: the whole cluster).
-    /// Intel Macs do not say, and keep the default.
-    pub fn l2_sharing() -> Option<usize> {
-        integer(c"hw.perflevel0.cpusperl2")
+        // The CPUs on an L2 of a performance core (Apple Silicon: the whole cluster), or, on
+        // a Mac with one kind of core, the third of `hw.cacheconfig`'s counts of CPUs sharing
+        // memory, L1, L2 and L3.
+        let l2_shared_by = integer(c"hw.perflevel0.cpusperl2").or_else(|| {
+            integers(c"hw.cacheconfig")?
+                .get(2)
+                .map(|&cpus| cpus as usize)
+        });
+        Reported {
+            source: "sysctl",
+            levels,
+            ways: [None; 2],
+            l2_shared_by,
+        }
     }
 
     pub fn cpu_brand() -> Option<String> {
@@ -427,6 +455,38 @@ mod os {
         };
         // A 32-bit value fills the low half (both architectures are little-endian).
         (status == 0 && (len == 4 || len == 8)).then_some(value as usize)
+    }
+
+    /// A `sysctl` value that is an array of 64-bit integers.
+    fn integers(name: &CStr) -> Option<Vec<u64>> {
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks only for the length.
+        let status = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                std::ptr::null_mut(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if status != 0 || len == 0 {
+            return None;
+        }
+        let mut values = vec![0u64; len.div_ceil(size_of::<u64>())];
+        len = values.len() * size_of::<u64>();
+        // SAFETY: `values` is `len` writable bytes; no new value is set.
+        let status = unsafe {
+            libc::sysctlbyname(
+                name.as_ptr(),
+                values.as_mut_ptr().cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        values.truncate(len / size_of::<u64>());
+        (status == 0).then_some(values)
     }
 
     /// A string `sysctl` value.
@@ -472,9 +532,12 @@ mod os {
         SYSTEM_LOGICAL_PROCESSOR_INFORMATION,
     };
 
-    /// The sizes, and the ways of L1 and L2 (`0xFF` means fully associative: no count).
-    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
-        let (mut levels, mut ways) = ([None; 3], [None; 2]);
+    use super::Reported;
+
+    /// The sizes, the ways of L1 and L2 (`0xFF` means fully associative: no count), and the
+    /// most logical processors on one L2 (the bits of its record's processor mask).
+    pub fn caches() -> Reported {
+        let (mut levels, mut ways, mut l2_shared_by) = ([None; 3], [None; 2], None);
         for record in records() {
             if record.Relationship != RelationCache {
                 continue;
@@ -489,20 +552,18 @@ mod os {
                 if level <= 2 && cache.Associativity != 0xFF {
                     ways[level - 1] = Some(usize::from(cache.Associativity));
                 }
+                if level == 2 {
+                    let threads = record.ProcessorMask.count_ones() as usize;
+                    l2_shared_by = l2_shared_by.max(Some(threads));
+                }
             }
         }
-        ("Windows", levels, ways)
-    }
-
-    /// The most logical processors that any one L2 serves: the bits of its record's mask.
-    pub fn l2_sharing() -> Option<usize> {
-        records()
-            .iter()
-            .filter(|record| record.Relationship == RelationCache)
-            // SAFETY: a record of the relationship `RelationCache` holds a cache descriptor.
-            .filter(|record| unsafe { record.Anonymous.Cache }.Level == 2)
-            .map(|record| record.ProcessorMask.count_ones() as usize)
-            .max()
+        Reported {
+            source: "Windows",
+            levels,
+            ways,
+            l2_shared_by,
+        }
     }
 
     /// The CPUID brand string, read by [`super::cpu_name`], names x86-64 CPUs on Windows.
@@ -538,12 +599,15 @@ mod os {
 /// Other systems: nothing reported, the defaults stand.
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod os {
-    pub fn caches() -> (&'static str, [Option<usize>; 3], [Option<usize>; 2]) {
-        ("none", [None; 3], [None; 2])
-    }
+    use super::Reported;
 
-    pub fn l2_sharing() -> Option<usize> {
-        None
+    pub fn caches() -> Reported {
+        Reported {
+            source: "none",
+            levels: [None; 3],
+            ways: [None; 2],
+            l2_shared_by: None,
+        }
     }
 
     pub fn cpu_brand() -> Option<String> {
@@ -585,11 +649,34 @@ mod tests {
         assert!(caches.l1 >= 4 << 10 && caches.l2 >= caches.l1 && caches.l3 >= 1 << 20);
         assert!(caches.l1_ways >= 1 && caches.l1_ways <= caches.l1 / 64);
         assert!(caches.l2_ways >= 1 && caches.l2_ways <= caches.l2 / 64);
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         assert!(caches.l2_shared_by >= 1);
-        if Caches::detection().reported_sharing {
-            assert!(caches.l2_shared_by <= cpus.max(Caches::DEFAULT.l2_shared_by));
-        }
+    }
+
+    /// A sysfs tree of four CPUs: CPU 0's L2 serves two threads, CPU 1's four (a cluster),
+    /// CPU 2 is offline (no cache directory); an instruction cache and a directory that is not
+    /// a CPU list more, and are not counted.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_busiest_l2_of_any_cpu_counts() {
+        let root = std::env::temp_dir().join(format!("matmul-sysfs-{}", std::process::id()));
+        let cache = |path: &str, level: &str, kind: &str, list: &str| {
+            let dir = root.join(path);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, text) in [("level", level), ("type", kind), ("shared_cpu_list", list)] {
+                std::fs::write(dir.join(name), format!("{text}\n")).unwrap();
+            }
+        };
+        cache("cpu0/cache/index0", "1", "Data", "0-1");
+        cache("cpu0/cache/index1", "1", "Instruction", "0-7");
+        cache("cpu0/cache/index2", "2", "Unified", "0-1");
+        cache("cpu1/cache/index2", "2", "Unified", "2-3,6-7");
+        cache("cpu1/cache/index3", "3", "Unified", "0-15");
+        cache("cpufreq/cache/index2", "2", "Unified", "0-31");
+        std::fs::create_dir_all(root.join("cpu2")).unwrap();
+        let found = os::l2_sharing(&root);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(found, Some(4));
+        assert_eq!(os::l2_sharing(&root), None);
     }
 
     #[test]

@@ -98,15 +98,14 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         TileOfC::Cold
     };
-    // Whether each thread packs a copy of its own of a panel of `B` of that many elements
-    // (row-major, within the copies' limit, and the threads have many rows each), or else
-    // reads it where it is (row-major, within its limit).
-    let row_major_b = b.strides()[1] == 1;
+    // Whether a panel of `B` of that many elements is small: row-major, within its limit.
+    // Such a panel is read where it is, unless the threads have many rows each and it is
+    // within the copies' limit too: then each thread packs a copy of its own.
+    let b_small = |elements: usize| b.strides()[1] == 1 && bytes(elements) <= panel_in_place_up_to;
     let own_copies = m.div_ceil(threads) >= own_copies_from_rows;
-    let b_own = |elements: usize| row_major_b && own_copies && bytes(elements) <= own_copies_up_to;
-    let b_in_place = |elements: usize| {
-        row_major_b && bytes(elements) <= panel_in_place_up_to && !b_own(elements)
-    };
+    let b_own =
+        |elements: usize| b_small(elements) && own_copies && bytes(elements) <= own_copies_up_to;
+    let b_in_place = |elements: usize| b_small(elements) && !b_own(elements);
     // One thread, one panel of `k` and of columns, and a row-major `A` and `B` read in place
     // whole: nothing to cut, share or pack.
     if threads == 1 && k <= kc && n <= nc && a_may_stay && fits(m * k) && b_in_place(k * n) {
@@ -212,7 +211,7 @@ pub(crate) fn run<K: MicroKernel>(
 
 /// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
 /// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each read
-/// in place whole (`b` only while `m` is below `copies_from`). That is one block of `A` and
+/// in place whole (`b` only where it is not copied). That is one block of `A` and
 /// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if any. It goes
 /// straight to the kernels, skipping what the general path spends on each block and panel
 /// (the lock the threads take blocks from, the views of `a` and `b`, and the pool of packing
