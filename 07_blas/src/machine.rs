@@ -186,16 +186,19 @@ impl DetectedCaches {
     }
 }
 
-/// What the operating system said about the caches (`None`: not said).
-struct Reported {
-    /// Where it came from, for [`DetectedCaches::source`].
-    source: &'static str,
-    /// The sizes of L1 (data), L2 and L3 in bytes.
-    levels: [Option<usize>; 3],
-    /// The ways of L1 and L2.
-    ways: [Option<usize>; 2],
-    /// The most hardware threads that share an L2.
-    l2_shared_by: Option<usize>,
+/// What each system's module `os` reports: a leaf, which `os` and this module both use.
+mod report {
+    /// What the operating system said about the caches (`None`: not said).
+    pub struct Reported {
+        /// Where it came from, for [`DetectedCaches::source`](super::DetectedCaches::source).
+        pub source: &'static str,
+        /// The sizes of L1 (data), L2 and L3 in bytes.
+        pub levels: [Option<usize>; 3],
+        /// The ways of L1 and L2.
+        pub ways: [Option<usize>; 2],
+        /// The most hardware threads that share an L2.
+        pub l2_shared_by: Option<usize>,
+    }
 }
 
 /// `bytes` in KiB or MiB, whichever is whole.
@@ -306,7 +309,7 @@ fn cpuid_brand() -> Option<String> {
 mod os {
     use std::path::{Path, PathBuf};
 
-    use super::Reported;
+    use super::report::Reported;
 
     /// L1d, L2 and L3 of CPU 0 and the ways of L1d and L2, from
     /// `/sys/devices/system/cpu/cpu0/cache`, and the threads on an L2 ([`l2_sharing`]).
@@ -344,7 +347,7 @@ mod os {
             let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
             let level = read("level")?.trim().parse().ok()?;
             let kind = read("type")?.trim().to_owned();
-            (kind != "Instruction").then_some((level, kind, dir))
+            matches!(kind.as_str(), "Data" | "Unified").then_some((level, kind, dir))
         })
     }
 
@@ -408,7 +411,7 @@ mod os {
 mod os {
     use std::ffi::CStr;
 
-    use super::Reported;
+    use super::report::Reported;
 
     /// The sizes and the threads on an L2; `sysctl` has no associativity to report.
     pub fn caches() -> Reported {
@@ -532,7 +535,7 @@ mod os {
         SYSTEM_LOGICAL_PROCESSOR_INFORMATION,
     };
 
-    use super::Reported;
+    use super::report::Reported;
 
     /// The sizes, the ways of L1 and L2 (`0xFF` means fully associative: no count), and the
     /// most logical processors on one L2 (the bits of its record's processor mask).
@@ -599,7 +602,7 @@ mod os {
 /// Other systems: nothing reported, the defaults stand.
 #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod os {
-    use super::Reported;
+    use super::report::Reported;
 
     pub fn caches() -> Reported {
         Reported {
@@ -652,13 +655,14 @@ mod tests {
         assert!(caches.l2_shared_by >= 1);
     }
 
-    /// A sysfs tree of four CPUs: CPU 0's L2 serves two threads, CPU 1's four (a cluster),
-    /// CPU 2 is offline (no cache directory); an instruction cache and a directory that is not
-    /// a CPU list more, and are not counted.
+    /// A sysfs tree of three CPUs: CPU 0's L2 serves two threads, CPU 1's four (a cluster),
+    /// CPU 2 is offline (no cache directory); an L2 instruction cache, an L3 and a directory
+    /// that is not a CPU list more, and are not counted.
     #[cfg(target_os = "linux")]
     #[test]
     fn the_busiest_l2_of_any_cpu_counts() {
         let root = std::env::temp_dir().join(format!("matmul-sysfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root); // a tree left by a run killed midway
         let cache = |path: &str, level: &str, kind: &str, list: &str| {
             let dir = root.join(path);
             std::fs::create_dir_all(&dir).unwrap();
@@ -667,7 +671,7 @@ mod tests {
             }
         };
         cache("cpu0/cache/index0", "1", "Data", "0-1");
-        cache("cpu0/cache/index1", "1", "Instruction", "0-7");
+        cache("cpu0/cache/index1", "2", "Instruction", "0-7");
         cache("cpu0/cache/index2", "2", "Unified", "0-1");
         cache("cpu1/cache/index2", "2", "Unified", "2-3,6-7");
         cache("cpu1/cache/index3", "3", "Unified", "0-15");

@@ -40,7 +40,7 @@ use crate::prefetch::line_aligned;
 /// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in
 /// place, not packed, in blocks of at most `for_a` bytes, and a row-major `b` in panels of at
 /// most `for_b`, except that when the threads have `copies_from` rows or more each, each
-/// thread packs a panel of at most `copies_up_to` bytes for itself
+/// thread packs such a panel of at most `copies_up_to` bytes for itself
 /// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
 /// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to),
 /// [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to),
