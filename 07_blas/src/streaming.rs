@@ -547,12 +547,13 @@ mod tests {
 
     /// Checks both paths of the driver with `kernel` against float64 on awkward shapes: row
     /// counts that the kernels' row blocks do not divide, `k` that the lane widths do not
-    /// divide, one column, a column count that is neither a pass of 10 nor a row of 16, and
-    /// one (26) whose second row of 16 is 10 columns that are not a contiguous `b`.
+    /// divide, one column, a column count that is neither a pass of 10 nor a row of 16, 12
+    /// and 13 (either side of NEON's three registers a row), and one (26) whose second row of
+    /// 16 is 10 columns that are not a contiguous `b`.
     fn check_kernel<K: Kernel>(name: &str, kernel: K) {
         for m in [1, 2, 3, 7, 9, 13, 67] {
             for k in [1, 5, 8, 15, 17, 24, 33, 100] {
-                for n in [1, 3, 10, 11, 16, 17, 21, 26, 33] {
+                for n in [1, 3, 10, 11, 12, 13, 16, 17, 21, 26, 33] {
                     let a = synthetic::uniform(m, k, 1);
                     let b = synthetic::uniform(k, n, 2);
                     let exact = reference_matmul(a.view(), b.view());

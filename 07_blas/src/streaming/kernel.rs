@@ -21,7 +21,8 @@
 pub const COLUMNS_PER_PASS: usize = 10;
 
 /// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
-/// register, two AVX2 ones or four NEON ones per row.
+/// register, two AVX2 ones or four NEON ones per row (NEON takes three where `b` has 12
+/// columns or fewer).
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
 /// The first steps of `k`, in whole groups of `group`, that a [`Kernel::scale_rows`] takes by

@@ -15,7 +15,7 @@ use crate::isa::Isa;
 /// Lanes of one register.
 const LANES: usize = Isa::Neon.kernels().lanes;
 
-/// 4-lane registers per row of [`scale_rows`]'s sums.
+/// 4-lane registers per row of [`scale_rows`]'s sums: all 16 columns.
 const ROW_VECTORS: usize = COLUMNS_PER_ROW / LANES;
 
 /// The NEON kernel.
@@ -35,7 +35,7 @@ impl Kernel for Neon {
     const DOT_COLUMNS: usize = COLUMNS_PER_PASS;
 
     /// Six rows × four 4-lane registers (16 columns) = 24 accumulators, beside the four
-    /// registers of a row of `b`.
+    /// registers of a row of `b` (three and three for the lesson's 10 columns).
     const SCALE_ROWS: usize = Isa::Neon.kernels().scale_rows;
 
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
@@ -103,8 +103,9 @@ fn dot_columns<const ROWS: usize, const ASKS: usize>(
     sums
 }
 
-/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (16 floats, four loads) and four
-/// FMAs per row of `a`, each by the scalar `a[r, p]`.
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (as many 4-float loads as its
+/// `nc` columns need: three for the lesson's 10, four for up to 16) and as many FMAs per row of
+/// `a`, each by the scalar `a[r, p]`.
 ///
 /// # Panics
 ///
@@ -117,27 +118,51 @@ fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-    assert!(nc <= COLUMNS_PER_ROW && rows.len() >= ROWS * k);
+    // Four registers for 10 columns would multiply 6 lanes of zeros per row and step, a
+    // quarter of the FMAs; three leave 2.
+    if nc <= 3 * LANES {
+        scale_rows_in::<ROWS, 3>(rows, k, b, ldb, nc)
+    } else {
+        scale_rows_in::<ROWS, ROW_VECTORS>(rows, k, b, ldb, nc)
+    }
+}
+
+/// [`scale_rows`] with `VECTORS` registers per row: the first `4 · VECTORS ≥ nc` columns.
+///
+/// # Panics
+///
+/// As [`scale_rows`], and when `nc > 4 · VECTORS`.
+#[target_feature(enable = "neon")]
+fn scale_rows_in<const ROWS: usize, const VECTORS: usize>(
+    rows: &[f32],
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    nc: usize,
+) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
+    const { assert!(VECTORS <= ROW_VECTORS) };
+    let width = VECTORS * LANES;
+    assert!(nc <= width && rows.len() >= ROWS * k);
     assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
-    // The rows of `b` whose 16 floats are all inside `b` are read in place (the lanes past
-    // `nc` belong to other columns or rows and are never stored); the last few, a copy of
-    // their `nc` floats, zero-padded.
-    let in_place = match b.len().checked_sub(COLUMNS_PER_ROW) {
+    // The rows of `b` whose `width` floats are all inside `b` are read in place (the lanes
+    // past `nc` belong to other columns or rows and are never stored); the last few, a copy
+    // of their `nc` floats, zero-padded.
+    let in_place = match b.len().checked_sub(width) {
         Some(room) => (room / ldb.max(1) + 1).min(k),
         None => 0,
     };
-    let mut acc = [[vdupq_n_f32(0.0); ROW_VECTORS]; ROWS];
+    let mut acc = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
     let mut padded = [0.0f32; COLUMNS_PER_ROW];
     for p in 0..k {
         let y = if p < in_place {
-            // `p * ldb + 16 ≤ b.len()` for every `p < in_place`.
-            b[p * ldb..][..COLUMNS_PER_ROW].as_ptr()
+            // `p * ldb + width ≤ b.len()` for every `p < in_place`.
+            b[p * ldb..][..width].as_ptr()
         } else {
             padded[..nc].copy_from_slice(&b[p * ldb..][..nc]);
             padded.as_ptr()
         };
-        // SAFETY: `y` points at 16 readable floats, in `b` or in `padded`.
-        let y: [float32x4_t; ROW_VECTORS] =
+        // SAFETY: `y` points at `width` readable floats, in `b` or in `padded` (16).
+        let y: [float32x4_t; VECTORS] =
             std::array::from_fn(|v| unsafe { vld1q_f32(y.add(v * LANES)) });
         for (r, acc) in acc.iter_mut().enumerate() {
             let x = rows[r * k + p];
@@ -149,7 +174,7 @@ fn scale_rows<const ROWS: usize>(
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
     for (sums, acc) in sums.iter_mut().zip(&acc) {
         for (v, &acc) in acc.iter().enumerate() {
-            // SAFETY: lanes `4v .. 4v + 4 ≤ 16` of `sums`, an array of 16 `f32`.
+            // SAFETY: lanes `4v .. 4v + 4 ≤ 4 · VECTORS ≤ 16` of `sums`, an array of 16 `f32`.
             unsafe { vst1q_f32(sums.as_mut_ptr().add(v * LANES), acc) };
         }
     }
