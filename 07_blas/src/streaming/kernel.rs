@@ -60,7 +60,7 @@ pub(super) trait Kernel: Copy + Send + Sync {
     const DOT_COLUMNS: usize;
 
     /// Rows of `a` per call to [`scale_rows`](Kernel::scale_rows): they share each load of a
-    /// row of `b`, at the price of `SCALE_ROWS × COLUMNS_PER_ROW / LANES` accumulator
+    /// row of `b`, at the price of up to `SCALE_ROWS × COLUMNS_PER_ROW / LANES` accumulator
     /// registers. At most 8.
     const SCALE_ROWS: usize;
 

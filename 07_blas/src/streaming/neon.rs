@@ -103,9 +103,9 @@ fn dot_columns<const ROWS: usize, const ASKS: usize>(
     sums
 }
 
-/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (as many 4-float loads as its
-/// `nc` columns need: three for the lesson's 10, four for up to 16) and as many FMAs per row of
-/// `a`, each by the scalar `a[r, p]`.
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (three 4-float loads for up to 12
+/// columns, the lesson's 10 among them; four for 13 to 16) and as many FMAs per row of `a`,
+/// each by the scalar `a[r, p]`.
 ///
 /// # Panics
 ///
@@ -118,8 +118,9 @@ fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-    // Four registers for 10 columns would multiply 6 lanes of zeros per row and step, a
-    // quarter of the FMAs; three leave 2.
+    // For 10 columns, a fourth register would hold only lanes that are never stored (other
+    // columns of `b`, or padding): one FMA of four per row and step for nothing. With three,
+    // 2 of 12 lanes are spare.
     if nc <= 3 * LANES {
         scale_rows_in::<ROWS, 3>(rows, k, b, ldb, nc)
     } else {
