@@ -462,38 +462,25 @@ mod os {
 
     /// A `sysctl` value that is an array of 64-bit integers.
     fn integers(name: &CStr) -> Option<Vec<u64>> {
-        let mut len = 0usize;
-        // SAFETY: a null buffer asks only for the length.
-        let status = unsafe {
-            libc::sysctlbyname(
-                name.as_ptr(),
-                std::ptr::null_mut(),
-                &mut len,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if status != 0 || len == 0 {
-            return None;
-        }
-        let mut values = vec![0u64; len.div_ceil(size_of::<u64>())];
-        len = values.len() * size_of::<u64>();
-        // SAFETY: `values` is `len` writable bytes; no new value is set.
-        let status = unsafe {
-            libc::sysctlbyname(
-                name.as_ptr(),
-                values.as_mut_ptr().cast(),
-                &mut len,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        values.truncate(len / size_of::<u64>());
-        (status == 0).then_some(values)
+        let bytes = bytes(name)?;
+        let values = bytes.chunks_exact(size_of::<u64>());
+        Some(
+            values
+                .map(|value| u64::from_ne_bytes(value.try_into().expect("8 bytes")))
+                .collect(),
+        )
     }
 
     /// A string `sysctl` value.
     fn string(name: &CStr) -> Option<String> {
+        let bytes = bytes(name)?;
+        let text = CStr::from_bytes_until_nul(&bytes).ok()?.to_string_lossy();
+        Some(text.trim().to_owned()).filter(|name| !name.is_empty())
+    }
+
+    /// A `sysctl` value of a length not known beforehand, as bytes: asked once for the length,
+    /// then for the value.
+    fn bytes(name: &CStr) -> Option<Vec<u8>> {
         let mut len = 0usize;
         // SAFETY: a null buffer asks only for the length.
         let status = unsafe {
@@ -519,11 +506,9 @@ mod os {
                 0,
             )
         };
-        if status != 0 {
-            return None;
-        }
-        let text = CStr::from_bytes_until_nul(&buffer).ok()?.to_string_lossy();
-        Some(text.trim().to_owned()).filter(|name| !name.is_empty())
+        // The call writes how many bytes it wrote (no more than the buffer holds).
+        buffer.truncate(len);
+        (status == 0).then_some(buffer)
     }
 }
 
