@@ -9,7 +9,7 @@
 //! each row of `a` once from memory, and produce all of its outputs while it is still in
 //! cache, with `b` resident in cache.
 //!
-//! Two micro-kernels, chosen by the number of rows:
+//! Two micro-kernels, chosen by the number of rows and the layout of `b`:
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
 //!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
@@ -36,6 +36,13 @@
 //!   rearranges each group of 8 of its rows into 5 registers, once for all the rows of a call
 //!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register.)
 //!
+//!   That is for a row-major `b`, which the few-rows kernel reads as it is. A `b` whose
+//!   columns are contiguous instead (a linear layer's weights kept as `(outputs, inputs)`, as
+//!   PyTorch keeps them, and passed as `w.t()`) would first be copied to row-major, a
+//!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
+//!   copy of whole columns, so such a `b`, up to one pass of columns, takes the many-rows path
+//!   whatever the number of rows.
+//!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
 //! prefetches, and deals with the rows and columns left over at the ends; a kernel (the
@@ -47,7 +54,7 @@
 //! shape (lanes, its tiles for many rows, its rows per call for few) is its row of
 //! [`Isa::kernels`].
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -89,9 +96,9 @@ pub use crate::isa::Isa;
 /// `a @ b` by streaming the rows of `a` once, with `b` held in cache: fastest when `b` is
 /// narrow (the lesson's `n = 10`); correct for every shape.
 ///
-/// `a: (m, k)`, `b: (k, n)`, any strides (a non-row-major `a` or `b` is copied to row-major
-/// first); returns `(m, n)`. Uses every core when `a` is large (one, while another thread's
-/// product is using the helper threads).
+/// `a: (m, k)`, `b: (k, n)`, any strides (a non-row-major `a` is copied to row-major first,
+/// and so is `b` where the few-rows kernel reads it); returns `(m, n)`. Uses every core when
+/// `a` is large (one, while another thread's product is using the helper threads).
 ///
 /// # Panics
 ///
@@ -177,7 +184,11 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_standard_layout();
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
-    if m < MANY_ROWS {
+    // A `b` whose columns are contiguous is packed by copying them whole, for less than the
+    // few-rows path's row-major copy of it costs; with more than one pass of columns, the
+    // many-rows path's padding to whole passes would cost more than that.
+    let columns_whole = columns_contiguous(b).is_some() && n <= COLUMNS_PER_PASS;
+    if m < MANY_ROWS && !columns_whole {
         few_rows(kernel, a, k, b, out, n);
     } else {
         many_rows(kernel, a, k, b, out, n);
@@ -304,11 +315,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     let len = passes * COLUMNS_PER_PASS * kp;
     let mut space = Vec::new();
     let bt = crate::prefetch::line_aligned(&mut space, len);
-    for (j, column) in b.columns().into_iter().enumerate() {
-        for (packed, &value) in bt[j * kp..][..k].iter_mut().zip(column) {
-            *packed = value;
-        }
-    }
+    pack_columns(b, bt, kp);
 
     let threads = if a.len() >= PARALLEL_ELEMENTS && a.len() > BLOCK_ROWS * k {
         crate::pool::cores()
@@ -339,6 +346,68 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
             work(a, c, block.as_ref().map_or(&[], |(next, _)| next));
         }
     });
+}
+
+/// Copies column `j` of `b` to `bt[j · kp..][..k]`, for every column, in the order that reads
+/// `b` whole lines at a time.
+///
+/// Columns of unit stride (a transposed `b`, such as a linear layer's weights stored as
+/// `(outputs, inputs)` and passed as `w.t()`) are copied whole. Rows of unit stride (the lesson's
+/// `b`) are transposed [`PACK_STEPS`] rows at a time: each row is read once, and each column
+/// gets those steps as one contiguous run. (Column by column instead, each column reads every
+/// row of `b` again for one float of it.) Any other layout goes element by element.
+fn pack_columns(b: ArrayView2<'_, f32>, bt: &mut [f32], kp: usize) {
+    let (k, n) = b.dim();
+    if let Some(columns) = columns_contiguous(b) {
+        for (j, column) in columns.rows().into_iter().enumerate() {
+            let column = column
+                .to_slice()
+                .expect("columns_contiguous: rows of unit stride");
+            bt[j * kp..][..k].copy_from_slice(column);
+        }
+    } else if b.strides()[1] == 1 {
+        for (chunk, p0) in b
+            .axis_chunks_iter(Axis(0), PACK_STEPS)
+            .zip((0..).step_by(PACK_STEPS))
+        {
+            if chunk.nrows() == PACK_STEPS {
+                let rows: [&[f32]; PACK_STEPS] =
+                    std::array::from_fn(|q| chunk.row(q).to_slice().expect("a row of unit stride"));
+                for j in 0..n {
+                    let run: &mut [f32; PACK_STEPS] = (&mut bt[j * kp + p0..][..PACK_STEPS])
+                        .try_into()
+                        .expect("a slice of PACK_STEPS floats");
+                    for (packed, row) in run.iter_mut().zip(&rows) {
+                        *packed = row[j];
+                    }
+                }
+            } else {
+                pack_each(chunk, &mut bt[p0..], kp);
+            }
+        }
+    } else {
+        pack_each(b, bt, kp);
+    }
+}
+
+/// [`pack_columns`] element by element, for any strides.
+fn pack_each(b: ArrayView2<'_, f32>, bt: &mut [f32], kp: usize) {
+    for (p, row) in b.rows().into_iter().enumerate() {
+        for (j, &value) in row.iter().enumerate() {
+            bt[j * kp + p] = value;
+        }
+    }
+}
+
+/// Steps of `k` that [`pack_columns`] transposes at a time from a row-major `b`: 16 floats of
+/// each column, one 64-byte line of the packed `bᵀ`.
+const PACK_STEPS: usize = 16;
+
+/// `bᵀ` as a row-major view, when `b`'s columns are each contiguous and it is not row-major
+/// too (a single row or column is both, and is read in place as a row-major `b`).
+fn columns_contiguous(b: ArrayView2<'_, f32>) -> Option<ArrayView2<'_, f32>> {
+    let bt = b.reversed_axes();
+    (bt.is_standard_layout() && !b.is_standard_layout()).then_some(bt)
 }
 
 /// The many-rows path on one block of rows, with `bᵀ` packed: the rows in groups of
@@ -621,6 +690,51 @@ mod tests {
                 check_kernel("avx512, 10 columns per call", kernel.whole_pass());
             }
             None => eprintln!("no AVX-512F on this CPU: nothing to check"),
+        }
+    }
+
+    /// `pack_columns` puts column `j` of `b` at `j · kp`, whatever `b`'s layout, on `k` below,
+    /// at and past its steps of 16 rows, and writes nothing else.
+    #[test]
+    fn packing_copies_every_column_of_every_layout() {
+        use ndarray::{ShapeBuilder, s};
+        for (k, n) in [
+            (1, 1),
+            (1, 10),
+            (5, 1),
+            (16, 10),
+            (17, 3),
+            (33, 10),
+            (100, 7),
+        ] {
+            let row_major = synthetic::uniform(k, n, 5);
+            let column_major = {
+                let mut b = Array2::zeros((k, n).f());
+                b.assign(&row_major);
+                b
+            };
+            let wide = synthetic::uniform(2 * k, 3 * n, 6);
+            let transposed = synthetic::uniform(n, k, 7);
+            let layouts = [
+                ("row-major", row_major.view()),
+                ("column-major", column_major.view()),
+                ("stepped", wide.slice(s![..;2, ..;3])),
+                ("transposed", transposed.t()),
+            ];
+            for (layout, b) in layouts {
+                let kp = k.next_multiple_of(16) + 16;
+                let mut bt = vec![f32::NAN; n * kp];
+                pack_columns(b, &mut bt, kp);
+                for j in 0..n {
+                    for p in 0..kp {
+                        let packed = bt[j * kp + p];
+                        match p < k {
+                            true => assert_eq!(packed, b[[p, j]], "{layout} ({k}, {n}) [{p}, {j}]"),
+                            false => assert!(packed.is_nan(), "{layout} ({k}, {n}): wrote at {p}"),
+                        }
+                    }
+                }
+            }
         }
     }
 
