@@ -184,7 +184,8 @@ use isa::Isa;
 ///   as often as data) and [`streaming::COLUMNS_PER_PASS`] (the streaming kernel's whole width,
 ///   so it reads `a` once);
 /// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
-///   which reads `b` in place, where a GEMM would first pack all of `b`.
+///   which reads a row-major `b` in place (or of its many-rows path, for a `b` whose columns
+///   it copies whole), where a GEMM would first pack all of `b` into its own order.
 ///
 /// ```
 /// use matmul_blas::{StreamingRule, isa::Isa};

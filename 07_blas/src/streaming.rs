@@ -40,8 +40,8 @@
 //!   columns are contiguous instead (a linear layer's weights kept as `(outputs, inputs)`, as
 //!   PyTorch keeps them, and passed as `w.t()`) would first be copied to row-major, a
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
-//!   copy of whole columns, so such a `b`, up to one pass of columns, takes the many-rows path
-//!   whatever the number of rows.
+//!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
+//!   rows (`takes_many_rows`).
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -69,7 +69,9 @@ pub use kernel::COLUMNS_PER_PASS;
 use kernel::{COLUMNS_PER_ROW, Kernel};
 use portable::Portable;
 
-/// Rows from which packing `bᵀ` pays for itself (below, the few-rows kernel reads `b` in place).
+/// Rows from which packing `bᵀ` from a row-major `b` pays for itself (below, the few-rows
+/// kernel reads `b` in place). A `b` whose columns are contiguous is packed at any number of
+/// rows ([`takes_many_rows`]).
 const MANY_ROWS: usize = 64;
 
 /// Rows per block handed to a thread: big enough that taking one costs nothing measurable,
@@ -184,28 +186,36 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_standard_layout();
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
-    // A `b` whose columns are contiguous is packed by copying them whole, for less than the
-    // few-rows path's row-major copy of it costs; with more than one pass of columns, the
-    // many-rows path's padding to whole passes would cost more than that.
-    let columns_whole = columns_contiguous(b).is_some() && n <= COLUMNS_PER_PASS;
-    if m < MANY_ROWS && !columns_whole {
-        few_rows(kernel, a, k, b, out, n);
-    } else {
+    if takes_many_rows(m, b) {
         many_rows(kernel, a, k, b, out, n);
+    } else {
+        few_rows(kernel, a, k, b, out, n);
     }
     c
 }
 
-/// A zeroed `(m, n)` array for the few-rows path's output, allocated and then filled.
+/// Whether `a @ b` with `m` rows in `a` takes the many-rows path: from [`MANY_ROWS`] rows, and
+/// at any number of rows for a `b` whose columns are contiguous ([`columns_contiguous`]), such
+/// as a linear layer's weights kept as `(outputs, inputs)`, as PyTorch keeps them, and passed
+/// as `w.t()`. The few-rows kernel would read such a `b` only after copying it to row-major, a
+/// transposition that costs several times the five-image product, where packing `bᵀ` from it
+/// copies each column whole.
+fn takes_many_rows(m: usize, b: ArrayView2<'_, f32>) -> bool {
+    m >= MANY_ROWS || columns_contiguous(b)
+}
+
+/// A zeroed `(m, n)` array for an output of fewer than [`MANY_ROWS`] rows, allocated and then
+/// filled.
 ///
 /// [`Array2::zeros`] asks the allocator for memory that is zero already (`calloc`), which is
 /// what a large output wants: fresh pages from the system are zero, and nothing has to write
-/// them twice. A small output is served from the allocator's free lists instead, where glibc's
-/// `calloc` skips the per-thread cache that its `malloc` keeps, and clears the block itself. On
-/// the five-image product, whose output is 50 floats, allocating and filling them took clearly
-/// less time per call than `calloc` on the Linux machine it was measured on. Filling costs one
-/// pass over the output, which has fewer than [`MANY_ROWS`] rows here: little beside the
-/// path's reads of `b`, all of it once per block of rows, unless `k` is tiny.
+/// them twice. A small output is served from the allocator's free lists instead, where the
+/// glibc this was measured with serves `calloc` without the per-thread cache that its `malloc`
+/// keeps, and clears the block itself. On the five-image product, whose output is 50 floats,
+/// allocating and filling them took clearly less time per call than `calloc` on that Linux
+/// machine. (Should a compiler turn the two steps back into one `calloc`, the output is just as
+/// zero.) Filling costs one pass over an output of fewer than [`MANY_ROWS`] rows: little beside
+/// the reads of `b`, all of it at least once, unless `k` is tiny.
 fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
     let mut zeros = Vec::with_capacity(m * n);
     zeros.resize(m * n, 0.0);
@@ -348,21 +358,18 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     });
 }
 
-/// Copies column `j` of `b` to `bt[j · kp..][..k]`, for every column, in the order that reads
-/// `b` whole lines at a time.
+/// Copies column `j` of `b` to `bt[j · kp..][..k]`, for every column.
 ///
-/// Columns of unit stride (a transposed `b`, such as a linear layer's weights stored as
-/// `(outputs, inputs)` and passed as `w.t()`) are copied whole. Rows of unit stride (the lesson's
-/// `b`) are transposed [`PACK_STEPS`] rows at a time: each row is read once, and each column
-/// gets those steps as one contiguous run. (Column by column instead, each column reads every
-/// row of `b` again for one float of it.) Any other layout goes element by element.
+/// Columns of unit stride ([`columns_contiguous`], or a single row) are copied whole. Rows of
+/// unit stride (the lesson's `b`) are transposed [`PACK_STEPS`] rows at a time: each row is
+/// read once, and each column gets those steps as one contiguous run. (Column by column
+/// instead, each column would read every row of `b` again for one float of it.) Any other
+/// layout goes element by element.
 fn pack_columns(b: ArrayView2<'_, f32>, bt: &mut [f32], kp: usize) {
     let (k, n) = b.dim();
-    if let Some(columns) = columns_contiguous(b) {
-        for (j, column) in columns.rows().into_iter().enumerate() {
-            let column = column
-                .to_slice()
-                .expect("columns_contiguous: rows of unit stride");
+    if b.strides()[0] == 1 || k == 1 {
+        for (j, column) in b.columns().into_iter().enumerate() {
+            let column = column.to_slice().expect("a column of unit stride");
             bt[j * kp..][..k].copy_from_slice(column);
         }
     } else if b.strides()[1] == 1 {
@@ -400,14 +407,14 @@ fn pack_each(b: ArrayView2<'_, f32>, bt: &mut [f32], kp: usize) {
 }
 
 /// Steps of `k` that [`pack_columns`] transposes at a time from a row-major `b`: 16 floats of
-/// each column, one 64-byte line of the packed `bᵀ`.
+/// each column, 64 bytes.
 const PACK_STEPS: usize = 16;
 
-/// `bᵀ` as a row-major view, when `b`'s columns are each contiguous and it is not row-major
-/// too (a single row or column is both, and is read in place as a row-major `b`).
-fn columns_contiguous(b: ArrayView2<'_, f32>) -> Option<ArrayView2<'_, f32>> {
-    let bt = b.reversed_axes();
-    (bt.is_standard_layout() && !b.is_standard_layout()).then_some(bt)
+/// Whether each column of `b` is contiguous (unit stride between its rows) and its rows are
+/// not (a single column of unit stride is also a row-major `b`, which the few-rows kernel
+/// reads in place).
+fn columns_contiguous(b: ArrayView2<'_, f32>) -> bool {
+    b.nrows() > 1 && b.strides()[0] == 1 && b.strides()[1] != 1
 }
 
 /// The many-rows path on one block of rows, with `bᵀ` packed: the rows in groups of
@@ -694,18 +701,18 @@ mod tests {
     }
 
     /// `pack_columns` puts column `j` of `b` at `j · kp`, whatever `b`'s layout, on `k` below,
-    /// at and past its steps of 16 rows, and writes nothing else.
+    /// at and past its steps of [`PACK_STEPS`] rows, and writes nothing else.
     #[test]
     fn packing_copies_every_column_of_every_layout() {
         use ndarray::{ShapeBuilder, s};
+        let steps = PACK_STEPS;
         for (k, n) in [
             (1, 1),
             (1, 10),
             (5, 1),
-            (16, 10),
-            (17, 3),
-            (33, 10),
-            (100, 7),
+            (steps, 10),
+            (steps + 1, 3),
+            (2 * steps + 1, 10),
         ] {
             let row_major = synthetic::uniform(k, n, 5);
             let column_major = {
@@ -714,15 +721,24 @@ mod tests {
                 b
             };
             let wide = synthetic::uniform(2 * k, 3 * n, 6);
-            let transposed = synthetic::uniform(n, k, 7);
+            let transposed = synthetic::uniform(2 * n, k + 3, 7);
             let layouts = [
                 ("row-major", row_major.view()),
+                ("rows apart", wide.slice(s![..k, ..n])),
+                ("rows reversed", wide.slice(s![..k;-1, ..n])),
                 ("column-major", column_major.view()),
+                (
+                    "columns apart",
+                    transposed.slice(s![..n, ..k]).reversed_axes(),
+                ),
+                (
+                    "columns reversed",
+                    transposed.slice(s![..n;-1, ..k]).reversed_axes(),
+                ),
                 ("stepped", wide.slice(s![..;2, ..;3])),
-                ("transposed", transposed.t()),
             ];
             for (layout, b) in layouts {
-                let kp = k.next_multiple_of(16) + 16;
+                let kp = k.next_multiple_of(steps) + steps;
                 let mut bt = vec![f32::NAN; n * kp];
                 pack_columns(b, &mut bt, kp);
                 for j in 0..n {
@@ -736,6 +752,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Few rows read a row-major `b` in place; a `b` whose columns are contiguous is packed
+    /// whatever the rows, and so is every `b` from [`MANY_ROWS`] rows.
+    #[test]
+    fn a_transposed_b_is_packed_at_any_number_of_rows() {
+        let row_major = synthetic::uniform(784, 10, 1);
+        let weights = synthetic::uniform(10, 784, 2);
+        let column = synthetic::uniform(784, 1, 3);
+        assert!(!takes_many_rows(5, row_major.view()));
+        assert!(!takes_many_rows(5, column.view()));
+        assert!(takes_many_rows(5, weights.t()));
+        assert!(takes_many_rows(1, weights.t()));
+        assert!(takes_many_rows(MANY_ROWS, row_major.view()));
+        assert!(!takes_many_rows(MANY_ROWS - 1, row_major.view()));
     }
 
     /// Each kernel's tile of the many-rows path is one of its row of `Isa::kernels`.
