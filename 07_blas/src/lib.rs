@@ -184,8 +184,9 @@ use isa::Isa;
 ///   as often as data) and [`streaming::COLUMNS_PER_PASS`] (the streaming kernel's whole width,
 ///   so it reads `a` once);
 /// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
-///   which reads a row-major `b` in place (or of its many-rows path, for a `b` whose columns
-///   it copies whole), where a GEMM would first pack all of `b` into its own order.
+///   which reads a row-major `b` in place, where a GEMM would first pack all of `b`. (A `b`
+///   whose columns are contiguous the streaming kernel packs too, but by copying each column
+///   whole, and it reads each row of `a` once.)
 ///
 /// ```
 /// use matmul_blas::{StreamingRule, isa::Isa};

@@ -41,7 +41,7 @@
 //!   PyTorch keeps them, and passed as `w.t()`) would first be copied to row-major, a
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
-//!   rows (`takes_many_rows`).
+//!   rows, unless `k` is too short to fill two registers (`takes_many_rows`).
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -186,7 +186,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_standard_layout();
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
-    if takes_many_rows(m, b) {
+    if takes_many_rows(m, b, K::LANES) {
         many_rows(kernel, a, k, b, out, n);
     } else {
         few_rows(kernel, a, k, b, out, n);
@@ -194,14 +194,16 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     c
 }
 
-/// Whether `a @ b` with `m` rows in `a` takes the many-rows path: from [`MANY_ROWS`] rows, and
-/// at any number of rows for a `b` whose columns are contiguous ([`columns_contiguous`]), such
-/// as a linear layer's weights kept as `(outputs, inputs)`, as PyTorch keeps them, and passed
-/// as `w.t()`. The few-rows kernel would read such a `b` only after copying it to row-major, a
-/// transposition that costs several times the five-image product, where packing `bᵀ` from it
-/// copies each column whole.
-fn takes_many_rows(m: usize, b: ArrayView2<'_, f32>) -> bool {
-    m >= MANY_ROWS || columns_contiguous(b)
+/// Whether `a @ b` with `m` rows in `a` takes the many-rows path of a kernel of `lanes` lanes:
+/// from [`MANY_ROWS`] rows, and at any number of rows for a `b` whose columns are contiguous
+/// ([`columns_contiguous`]), such as a linear layer's weights kept as `(outputs, inputs)`, as
+/// PyTorch keeps them, and passed as `w.t()`, when `k` is at least two registers' worth. The
+/// few-rows kernel would read such a `b` only after copying it to row-major, a transposition
+/// that costs several times the five-image product, where packing `bᵀ` from it copies each
+/// column whole. With a shorter `k`, the many-rows kernel's padding of each column to whole
+/// registers and its sum across the lanes of each output cost more than that copy.
+fn takes_many_rows(m: usize, b: ArrayView2<'_, f32>, lanes: usize) -> bool {
+    m >= MANY_ROWS || (columns_contiguous(b) && b.nrows() >= 2 * lanes)
 }
 
 /// A zeroed `(m, n)` array for an output of fewer than [`MANY_ROWS`] rows, allocated and then
@@ -360,7 +362,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
 
 /// Copies column `j` of `b` to `bt[j · kp..][..k]`, for every column.
 ///
-/// Columns of unit stride ([`columns_contiguous`], or a single row) are copied whole. Rows of
+/// Columns of unit stride (unit stride between rows, or a single row) are copied whole. Rows of
 /// unit stride (the lesson's `b`) are transposed [`PACK_STEPS`] rows at a time: each row is
 /// read once, and each column gets those steps as one contiguous run. (Column by column
 /// instead, each column would read every row of `b` again for one float of it.) Any other
@@ -410,11 +412,11 @@ fn pack_each(b: ArrayView2<'_, f32>, bt: &mut [f32], kp: usize) {
 /// each column, 64 bytes.
 const PACK_STEPS: usize = 16;
 
-/// Whether each column of `b` is contiguous (unit stride between its rows) and its rows are
-/// not (a single column of unit stride is also a row-major `b`, which the few-rows kernel
-/// reads in place).
+/// Whether `b` has several rows and columns, and unit stride between its rows, so that each
+/// column is contiguous. (A single column or row is read in place by the few-rows kernel
+/// whatever its layout: ndarray counts it as row-major when its elements are contiguous.)
 fn columns_contiguous(b: ArrayView2<'_, f32>) -> bool {
-    b.nrows() > 1 && b.strides()[0] == 1 && b.strides()[1] != 1
+    b.nrows() > 1 && b.ncols() > 1 && b.strides()[0] == 1
 }
 
 /// The many-rows path on one block of rows, with `bᵀ` packed: the rows in groups of
@@ -706,14 +708,15 @@ mod tests {
     fn packing_copies_every_column_of_every_layout() {
         use ndarray::{ShapeBuilder, s};
         let steps = PACK_STEPS;
-        for (k, n) in [
+        let sizes = [
             (1, 1),
             (1, 10),
             (5, 1),
             (steps, 10),
             (steps + 1, 3),
-            (2 * steps + 1, 10),
-        ] {
+            (2 * steps + 5, 7),
+        ];
+        for (k, n) in sizes {
             let row_major = synthetic::uniform(k, n, 5);
             let column_major = {
                 let mut b = Array2::zeros((k, n).f());
@@ -754,19 +757,29 @@ mod tests {
         }
     }
 
-    /// Few rows read a row-major `b` in place; a `b` whose columns are contiguous is packed
-    /// whatever the rows, and so is every `b` from [`MANY_ROWS`] rows.
+    /// Few rows read a row-major `b` in place, and a single column in any layout; a `b` whose
+    /// columns are contiguous is packed whatever the rows where `k` is two registers or more,
+    /// and so is every `b` from [`MANY_ROWS`] rows.
     #[test]
     fn a_transposed_b_is_packed_at_any_number_of_rows() {
+        use ndarray::ShapeBuilder;
         let row_major = synthetic::uniform(784, 10, 1);
         let weights = synthetic::uniform(10, 784, 2);
         let column = synthetic::uniform(784, 1, 3);
-        assert!(!takes_many_rows(5, row_major.view()));
-        assert!(!takes_many_rows(5, column.view()));
-        assert!(takes_many_rows(5, weights.t()));
-        assert!(takes_many_rows(1, weights.t()));
-        assert!(takes_many_rows(MANY_ROWS, row_major.view()));
-        assert!(!takes_many_rows(MANY_ROWS - 1, row_major.view()));
+        let column_major_column = Array2::<f32>::zeros((784, 1).f());
+        assert!(!takes_many_rows(5, row_major.view(), 16));
+        assert!(!takes_many_rows(5, column.view(), 16));
+        assert!(!takes_many_rows(5, column_major_column.view(), 16));
+        assert!(!takes_many_rows(5, weights.row(0).insert_axis(Axis(1)), 16));
+        assert!(takes_many_rows(5, weights.t(), 16));
+        assert!(takes_many_rows(1, weights.t(), 16));
+        // A short `k`: fewer than two registers of 16 lanes, but two of 8.
+        let short = synthetic::uniform(10, 31, 4);
+        assert!(!takes_many_rows(5, short.t(), 16));
+        assert!(takes_many_rows(5, short.t(), 8));
+        assert!(takes_many_rows(MANY_ROWS, short.t(), 16));
+        assert!(takes_many_rows(MANY_ROWS, row_major.view(), 16));
+        assert!(!takes_many_rows(MANY_ROWS - 1, row_major.view(), 16));
     }
 
     /// Each kernel's tile of the many-rows path is one of its row of `Isa::kernels`.

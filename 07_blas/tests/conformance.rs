@@ -155,7 +155,7 @@ fn streaming_agrees_on_ten_columns_at_every_depth_and_height() {
             let b = matmul_data::synthetic::weights(k, 10, k as u64);
             let exact = matmul_data::reference_matmul(a.view(), b.view());
             // And the same `b` stored as a linear layer's `(outputs, inputs)` weights, passed
-            // transposed: the many-rows path at every height.
+            // transposed: the many-rows path at every height (but `k = 1`, one row of `b`).
             let weights = b.t().as_standard_layout().into_owned();
             for (layout, b) in [("row-major", b.view()), ("transposed", weights.t())] {
                 let actual = matmul_blas::streaming::matmul(a.view(), b);
