@@ -101,7 +101,7 @@
 //! of each of `MR` rows, which the plain copy gathers one by one; the AVX-512 and AVX2 kernels
 //! copy sixteen (eight) steps at a time instead, one vector load from each row and a transpose
 //! in registers (their `pack_a`). The packed slivers of `B` start on a cache
-//! line (`prefetch::line_aligned`): on x86 a step of 16 or 32 floats is then one or two whole
+//! line (`buffers::line_aligned`): on x86 a step of 16 or 32 floats is then one or two whole
 //! lines, where from the 16-byte boundary an allocator usually gives, it would span one line
 //! more and some of its vector loads would straddle two. The copy (`gemm/pack.rs`):
 //!

@@ -163,6 +163,7 @@ pub use matmul_einsum as einsum;
 // Every earlier step, one segment away: `matmul_blas::naive::matmul`.
 pub use matmul_einsum::{broadcast, data, dot, elementwise, naive};
 
+mod buffers;
 pub mod gemm;
 pub mod going_further;
 pub mod isa;

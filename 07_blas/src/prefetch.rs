@@ -2,8 +2,6 @@
 //!
 //! A hint, on both architectures that have one here: the instruction never faults, whatever the
 //! address, and has no visible effect besides time. On other architectures it does nothing.
-//!
-//! Also where the crate's own buffers start: on a line's boundary ([`line_aligned`]).
 
 /// `f32` in one 64-byte cache line: the step at which callers ask for a range. (Apple's cores
 /// have 128-byte lines; asking twice for one line costs a hint, not a load.)
@@ -86,49 +84,5 @@ pub(crate) fn ask_for_run(start: *const f32, len: usize, from: Start, hint: impl
     }
     if from == Start::Anywhere && len > 0 {
         hint(start.wrapping_add(len - 1));
-    }
-}
-
-/// The first `len` floats of `buffer` from its first cache-line boundary, growing `buffer` with
-/// zeros as needed (what it held before is left as it was).
-///
-/// The kernels load packed operands in whole vectors: a step of a sliver of `B` (16 floats for
-/// AVX2, 32 for AVX-512), 16 floats of a packed column of `bᵀ`. From a line's boundary each is
-/// one or two whole lines; from the 16-byte boundary the allocator usually gives, every 64-byte
-/// load would straddle two lines, which costs it a second access to L1.
-pub(crate) fn line_aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buffer.len() < len + FLOATS_PER_LINE {
-        buffer.resize(len + FLOATS_PER_LINE, 0.0);
-    }
-    let start = floats_to_line(buffer.as_ptr().addr());
-    &mut buffer[start..start + len]
-}
-
-/// Floats from a float at `address` to the first cache-line boundary at or after it: whole
-/// floats, since a float's address is a multiple of 4.
-fn floats_to_line(address: usize) -> usize {
-    const LINE: usize = FLOATS_PER_LINE * size_of::<f32>();
-    (LINE - address % LINE) % LINE / size_of::<f32>()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{floats_to_line, line_aligned};
-
-    #[test]
-    fn line_aligned_space_starts_on_a_cache_line() {
-        assert_eq!(floats_to_line(0x1000), 0);
-        assert_eq!(floats_to_line(0x1004), 15);
-        assert_eq!(floats_to_line(0x1010), 12); // the allocator's usual 16 bytes past a line
-        assert_eq!(floats_to_line(0x103c), 1);
-        assert_eq!(floats_to_line(0x1040), 0);
-        for len in [0, 1, 16, 17, 1000] {
-            // A buffer that is empty, too short, or long enough already.
-            for mut buffer in [Vec::new(), vec![1.0f32; 3], vec![1.0f32; 2000]] {
-                let space = line_aligned(&mut buffer, len);
-                assert_eq!(space.len(), len);
-                assert_eq!(space.as_ptr().addr() % 64, 0, "{len} floats");
-            }
-        }
     }
 }

@@ -32,9 +32,8 @@ use ndarray::{ArrayView2, s};
 
 use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
-use super::pack::{give_back, take_buffer};
+use crate::buffers::{give_back, line_aligned, take_buffer};
 use crate::pool;
-use crate::prefetch::line_aligned;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in

@@ -17,8 +17,6 @@
 //! (`tile_rows`), which reads none of its zero rows. The copy reads whatever strides the views have
 //! — transposed, stepped, reversed — which is why no later code cares.
 
-use std::sync::Mutex;
-
 use ndarray::ArrayView2;
 
 /// Packs `block` (depth × columns) into `out` as slivers of `nr` columns, each `depth × nr`,
@@ -147,29 +145,5 @@ pub(crate) unsafe fn pack_a_into<const STEPS: usize>(
     }
     if !partial.is_empty() {
         pack_b_into(block.slice(s![whole * mr.., ..]).t(), mr, partial);
-    }
-}
-
-/// Packing buffers kept between products: a fresh allocation of a few hundred kilobytes is a
-/// fresh mapping from the operating system, and touching it costs a page fault per 4 KiB.
-static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-
-/// How many spare buffers to keep: two per thread covers a product on 8 cores.
-const SPARES: usize = 16;
-
-/// A packing buffer from the spares, or a new one.
-pub(crate) fn take_buffer() -> Vec<f32> {
-    let spares = SPARE_BUFFERS.lock();
-    spares
-        .map_or(None, |mut spares| spares.pop())
-        .unwrap_or_default()
-}
-
-/// Gives `buffer` back for a later product to reuse.
-pub(crate) fn give_back(buffer: Vec<f32>) {
-    if let Ok(mut spares) = SPARE_BUFFERS.lock()
-        && spares.len() < SPARES
-    {
-        spares.push(buffer);
     }
 }

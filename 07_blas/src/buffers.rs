@@ -1,0 +1,76 @@
+//! The crate's own buffers: where they start (on a cache line's boundary, [`line_aligned`]),
+//! and the spares kept between products ([`take_buffer`], [`give_back`]).
+
+use std::sync::Mutex;
+
+use crate::prefetch::FLOATS_PER_LINE;
+
+/// The first `len` floats of `buffer` from its first cache-line boundary, growing `buffer` with
+/// zeros as needed (what it held before is left as it was).
+///
+/// The kernels load packed operands in whole vectors: a step of a sliver of `B` (16 floats for
+/// AVX2, 32 for AVX-512), 16 floats of a packed column of `bᵀ`. From a line's boundary each is
+/// one or two whole lines; from the 16-byte boundary the allocator usually gives, every 64-byte
+/// load would straddle two lines, which costs it a second access to L1.
+pub(crate) fn line_aligned(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len + FLOATS_PER_LINE {
+        buffer.resize(len + FLOATS_PER_LINE, 0.0);
+    }
+    let start = floats_to_line(buffer.as_ptr().addr());
+    &mut buffer[start..start + len]
+}
+
+/// Floats from a float at `address` to the first cache-line boundary at or after it: whole
+/// floats, since a float's address is a multiple of 4.
+fn floats_to_line(address: usize) -> usize {
+    const LINE: usize = FLOATS_PER_LINE * size_of::<f32>();
+    (LINE - address % LINE) % LINE / size_of::<f32>()
+}
+
+/// Buffers kept between products (the GEMM's packed blocks and panels, the streaming kernel's
+/// `bᵀ`): a fresh allocation of a few hundred kilobytes is a fresh mapping from the operating
+/// system, and touching it costs a page fault per 4 KiB; a smaller one still costs the
+/// allocator's time, and the zeros [`line_aligned`] grows it with.
+static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// How many spare buffers to keep: two per thread covers a product on 8 cores.
+const SPARES: usize = 16;
+
+/// A buffer from the spares (holding whatever its last user left in it), or a new one.
+pub(crate) fn take_buffer() -> Vec<f32> {
+    let spares = SPARE_BUFFERS.lock();
+    spares
+        .map_or(None, |mut spares| spares.pop())
+        .unwrap_or_default()
+}
+
+/// Gives `buffer` back for a later product to reuse.
+pub(crate) fn give_back(buffer: Vec<f32>) {
+    if let Ok(mut spares) = SPARE_BUFFERS.lock()
+        && spares.len() < SPARES
+    {
+        spares.push(buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{floats_to_line, line_aligned};
+
+    #[test]
+    fn line_aligned_space_starts_on_a_cache_line() {
+        assert_eq!(floats_to_line(0x1000), 0);
+        assert_eq!(floats_to_line(0x1004), 15);
+        assert_eq!(floats_to_line(0x1010), 12); // the allocator's usual 16 bytes past a line
+        assert_eq!(floats_to_line(0x103c), 1);
+        assert_eq!(floats_to_line(0x1040), 0);
+        for len in [0, 1, 16, 17, 1000] {
+            // A buffer that is empty, too short, or long enough already.
+            for mut buffer in [Vec::new(), vec![1.0f32; 3], vec![1.0f32; 2000]] {
+                let space = line_aligned(&mut buffer, len);
+                assert_eq!(space.len(), len);
+                assert_eq!(space.as_ptr().addr() % 64, 0, "{len} floats");
+            }
+        }
+    }
+}
