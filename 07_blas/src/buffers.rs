@@ -28,9 +28,9 @@ fn floats_to_line(address: usize) -> usize {
 }
 
 /// Buffers kept between products (the GEMM's packed blocks and panels, the streaming kernel's
-/// `bᵀ`): a fresh allocation of a few hundred kilobytes is a fresh mapping from the operating
-/// system, and touching it costs a page fault per 4 KiB; a smaller one still costs the
-/// allocator's time, and the zeros [`line_aligned`] grows it with.
+/// `bᵀ`), up to [`KEEP_UP_TO`] bytes each: a fresh allocation of a few hundred kilobytes is a fresh
+/// mapping from the operating system, and touching it costs a page fault per 4 KiB; a smaller one
+/// still costs the allocator's time, and the zeros [`line_aligned`] grows it with.
 static SPARE_BUFFERS: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 
 /// How many spare buffers to keep: two per thread covers a product on 8 cores.
@@ -44,14 +44,24 @@ pub(crate) fn take_buffer() -> Vec<f32> {
         .unwrap_or_default()
 }
 
-/// Gives `buffer` back for a later product to reuse.
+/// Gives `buffer` back for a later product to reuse, unless it is larger than [`KEEP_UP_TO`]
+/// (then it is freed).
 pub(crate) fn give_back(buffer: Vec<f32>) {
+    if buffer.capacity() * size_of::<f32>() > KEEP_UP_TO {
+        return;
+    }
     if let Ok(mut spares) = SPARE_BUFFERS.lock()
         && spares.len() < SPARES
     {
         spares.push(buffer);
     }
 }
+
+/// Bytes above which a buffer is not kept: the spares stay with the process until it ends, so
+/// one that large is freed rather than held for a later product that may never come. (Such a
+/// product, with a panel of `B` or a `bᵀ` that large, then pays the page faults of a fresh
+/// one: of the order of what reading it once from memory costs.)
+const KEEP_UP_TO: usize = 64 << 20;
 
 #[cfg(test)]
 mod tests {

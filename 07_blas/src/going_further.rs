@@ -154,11 +154,11 @@
 //! of two speeds from run to run). A helper stays awake for a moment after each product, as waking
 //! a sleeping thread can cost as much again, and the caller does the part of a helper that has not
 //! started by the time its own part is done, so a slow wake never costs more than one core's time
-//! (module `gemm::pool`). They are used from [`gemm::parallel_from`](crate::gemm::parallel_from)
-//! multiply-adds: a product that would keep one core busy for
-//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs at
-//! on this machine (timed once, when first needed). The threshold is a time, so a core that does
-//! half as many FMAs per cycle shares products half the size. Their number is
+//! (the crate's module `pool`). They are used from
+//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds: a product that would keep one
+//! core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
+//! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a time,
+//! so a core that does half as many FMAs per cycle shares products half the size. Their number is
 //! [`std::thread::available_parallelism`].
 //!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When `A`

@@ -3,8 +3,9 @@
 //! A hint, on both architectures that have one here: the instruction never faults, whatever the
 //! address, and has no visible effect besides time. On other architectures it does nothing.
 
-/// `f32` in one 64-byte cache line: the step at which callers ask for a range. (Apple's cores
-/// have 128-byte lines; asking twice for one line costs a hint, not a load.)
+/// `f32` in one 64-byte cache line: the step at which callers ask for a range, and the
+/// boundary the crate's buffers start on (module `buffers`). (Apple's cores have 128-byte
+/// lines; asking twice for one line costs a hint, not a load.)
 pub(crate) const FLOATS_PER_LINE: usize = 64 / size_of::<f32>();
 
 /// Asks for the cache line holding `address` to be brought into L2 (x86-64 `prefetcht1`, ARM64
