@@ -9,7 +9,7 @@
 //! each row of `a` once from memory, and produce all of its outputs while it is still in
 //! cache, with `b` resident in cache.
 //!
-//! Two micro-kernels, chosen by the number of rows and the layout of `b`:
+//! Two micro-kernels, chosen by what each would cost on the shape (`takes_many_rows`):
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
 //!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
@@ -41,7 +41,17 @@
 //!   PyTorch keeps them, and passed as `w.t()`) would first be copied to row-major, a
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
-//!   rows, unless `k` is too short to fill two registers (`takes_many_rows`).
+//!   rows, unless `k` is too short to fill two registers.
+//!
+//! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its
+//! registers (10 columns, as the lesson's weights, or 16 with AVX-512), it does no more of them
+//! than the many-rows one, which also sums across the lanes of each output at the end: the
+//! rows stay on the few-rows path until there are enough to share among threads. (Not quite
+//! on AVX2: with five rows, its 10-column kernel waits on its own FMAs, and is counted so.)
+//! Where it leaves lanes empty (8 columns fill half of an AVX-512 register), the many-rows
+//! kernel does fewer FMAs a row, and takes over from the number of rows at which what it saves
+//! pays for packing `bᵀ`. A `b` larger than a quarter of L2 goes to the many-rows path from
+//! the first rows that would read it a second time.
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -71,10 +81,18 @@ pub use kernel::COLUMNS_PER_PASS;
 use kernel::{COLUMNS_PER_ROW, Kernel};
 use portable::Portable;
 
-/// Rows from which packing `bᵀ` from a row-major `b` pays for itself (below, the few-rows
-/// kernel reads `b` in place). A `b` whose columns are contiguous is packed at any number of
-/// rows ([`takes_many_rows`]).
-const MANY_ROWS: usize = 64;
+/// Rows of an output below which it is allocated and then filled with zeros
+/// ([`zeros_filled`]), rather than asked of the allocator zeroed.
+const SMALL_OUTPUT_ROWS: usize = 64;
+
+/// What the many-rows path's sum across the lanes of one output's register costs, counted in
+/// FMAs: a few shuffles and adds, one level per halving of the lanes (four for 16), which
+/// cannot overlap as the FMAs of a row do. For [`takes_many_rows`].
+const REDUCE_FMAS: usize = 4;
+
+/// What packing one element of `b` into `bᵀ` costs, counted in FMAs, for
+/// [`takes_many_rows`]: a load and a store, plus a share of zeroing the padding.
+const PACK_FMAS: usize = 1;
 
 /// Rows per block handed to a thread: big enough that taking one costs nothing measurable,
 /// small enough to balance 2–16 threads. (A thread takes its next block as it starts one, so
@@ -177,7 +195,7 @@ const DETECTED: &str = "Isa::detect reports only instruction sets whose kernel a
 fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let (m, k) = a.dim();
     let n = b.ncols();
-    let mut c = if m < MANY_ROWS {
+    let mut c = if m < SMALL_OUTPUT_ROWS {
         zeros_filled(m, n)
     } else {
         Array2::zeros((m, n))
@@ -188,7 +206,8 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_standard_layout();
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
-    if takes_many_rows(m, b, K::LANES) {
+    let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
+    if takes_many_rows(costs, caches, m, b) {
         many_rows(kernel, a, k, b, out, n);
     } else {
         few_rows(kernel, a, k, b, out, n);
@@ -196,20 +215,100 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     c
 }
 
-/// Whether `a @ b` with `m` rows in `a` takes the many-rows path of a kernel of `lanes` lanes:
-/// from [`MANY_ROWS`] rows, and at any number of rows for a `b` whose columns are contiguous
-/// ([`columns_contiguous`]), such as a linear layer's weights kept as `(outputs, inputs)`, as
-/// PyTorch keeps them, and passed as `w.t()`, when `k` is at least two registers' worth. The
-/// few-rows kernel would read such a `b` only after copying it to row-major, a transposition
-/// that costs several times the five-image product, where packing `bᵀ` from it copies each
-/// column whole. With a shorter `k`, the many-rows kernel's padding of each column to whole
-/// registers and its sum across the lanes of each output cost more than that copy.
-fn takes_many_rows(m: usize, b: ArrayView2<'_, f32>, lanes: usize) -> bool {
-    m >= MANY_ROWS || (columns_contiguous(b) && b.nrows() >= 2 * lanes)
+/// Whether `a @ b`, `a` of `m` rows, takes the many-rows path of a kernel of `costs`, on a
+/// machine of `caches`. In this order:
+///
+/// 1. Rows enough for the many-rows path to share them among threads ([`shares_rows`]):
+///    always. The few-rows path runs on one core.
+/// 2. `k` shorter than two registers: never. Padding each column of `bᵀ` to whole registers
+///    and the sum across the lanes of each output cost more than they save.
+/// 3. A `b` whose columns are contiguous ([`columns_contiguous`]), such as a linear layer's
+///    weights kept as `(outputs, inputs)`, as PyTorch keeps them, and passed as `w.t()`:
+///    always. The few-rows kernel would read it only after copying it to row-major, a
+///    transposition that costs several times the five-image product, where packing `bᵀ`
+///    copies each column whole.
+/// 4. A `b` larger than a quarter of L2, which the few-rows path would read again for every
+///    [`Kernel::SCALE_ROWS`] rows, 64 bytes of each of its rows per pass: always, once there
+///    are more rows than that. The many-rows path reads `bᵀ` a pass at a time, whole lines.
+/// 5. Otherwise, when the FMAs the many-rows path saves over the `m` rows pay for packing
+///    `bᵀ` ([`Costs`]): where the few-rows kernel leaves lanes empty, and the many-rows
+///    tile does not. With 16 lanes, 8 columns fill half of every few-rows register and 80% of
+///    a tile of 10, so packing pays from a few dozen rows; 10 or 16 columns fill every
+///    few-rows lane (the lesson's weights), so it never does.
+fn takes_many_rows(
+    costs: Costs,
+    caches: crate::machine::Caches,
+    m: usize,
+    b: ArrayView2<'_, f32>,
+) -> bool {
+    let (k, n) = b.dim();
+    if shares_rows(m, k) {
+        return true;
+    }
+    if k < 2 * costs.lanes {
+        return false;
+    }
+    let read_again = m > costs.scale_rows && k.saturating_mul(n) * size_of::<f32>() > caches.l2 / 4;
+    if columns_contiguous(b) || read_again {
+        return true;
+    }
+    let (few, many) = (costs.few_rows(k, n), costs.many_rows(k, n));
+    few > many && m.saturating_mul(few - many) >= PACK_FMAS * k * n
 }
 
-/// A zeroed `(m, n)` array for an output of fewer than [`MANY_ROWS`] rows, allocated and then
-/// filled.
+/// What [`takes_many_rows`] counts for a kernel: its lanes, its rows per call of the few-rows
+/// kernel, the columns of its many-rows tile, and the lanes its few-rows kernel spends
+/// ([`Kernel::scale_lanes`]). The costs are FMA instructions per row of `a`; they leave out
+/// the loads, which both kernels keep below their FMAs.
+#[derive(Clone, Copy, Debug)]
+struct Costs {
+    lanes: usize,
+    scale_rows: usize,
+    dot_columns: usize,
+    scale_lanes: fn(usize, bool) -> usize,
+}
+
+impl Costs {
+    /// The counts for kernel `K`.
+    fn of<K: Kernel>() -> Costs {
+        Costs {
+            lanes: K::LANES,
+            scale_rows: K::SCALE_ROWS,
+            dot_columns: K::DOT_COLUMNS,
+            scale_lanes: K::scale_lanes,
+        }
+    }
+
+    /// FMAs per row of `a` on the few-rows path: for each step of `k`, the lanes the kernel
+    /// spends on each pass of up to [`COLUMNS_PER_ROW`] columns, in registers.
+    fn few_rows(self, k: usize, n: usize) -> usize {
+        // `b` as the few-rows path reads it: row-major, rows of `n` floats.
+        let ten_floats = n == COLUMNS_PER_PASS;
+        let lanes: usize = (0..n)
+            .step_by(COLUMNS_PER_ROW)
+            .map(|j| (self.scale_lanes)((n - j).min(COLUMNS_PER_ROW), ten_floats))
+            .sum();
+        k * lanes / self.lanes
+    }
+
+    /// FMAs per row of `a` on the many-rows path: every column of its tiles, the padding
+    /// included, over `k` in whole registers, and the sum across the lanes of each
+    /// ([`REDUCE_FMAS`]).
+    fn many_rows(self, k: usize, n: usize) -> usize {
+        let columns = n.div_ceil(self.dot_columns) * self.dot_columns;
+        columns * (k.div_ceil(self.lanes) + REDUCE_FMAS)
+    }
+}
+
+/// Whether the many-rows path hands the rows of an `(m, k)` `a` to the helper threads (where
+/// the machine has more than one core): from [`PARALLEL_ELEMENTS`] elements, and more rows
+/// than one block ([`BLOCK_ROWS`]).
+fn shares_rows(m: usize, k: usize) -> bool {
+    m.saturating_mul(k) >= PARALLEL_ELEMENTS && m > BLOCK_ROWS
+}
+
+/// A zeroed `(m, n)` array for an output of fewer than [`SMALL_OUTPUT_ROWS`] rows, allocated
+/// and then filled.
 ///
 /// [`Array2::zeros`] asks the allocator for memory that is zero already (`calloc`), which is
 /// what a large output wants: fresh pages from the system are zero, and nothing has to write
@@ -218,8 +317,8 @@ fn takes_many_rows(m: usize, b: ArrayView2<'_, f32>, lanes: usize) -> bool {
 /// keeps, and clears the block itself. On the five-image product, whose output is 50 floats,
 /// allocating and filling them took clearly less time per call than `calloc` on that Linux
 /// machine. (Should a compiler turn the two steps back into one `calloc`, the output is just as
-/// zero.) Filling costs one pass over an output of fewer than [`MANY_ROWS`] rows: little beside
-/// the reads of `b`, all of it at least once, unless `k` is tiny.
+/// zero.) Filling costs one pass over an output of fewer than [`SMALL_OUTPUT_ROWS`] rows:
+/// little beside the reads of `b`, all of it at least once, unless `k` is tiny.
 fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
     let mut zeros = Vec::with_capacity(m * n);
     zeros.resize(m * n, 0.0);
@@ -325,7 +424,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     let mut space = take_buffer();
     let bt = pack_bt(b, kp, &mut space);
 
-    let threads = if a.len() >= PARALLEL_ELEMENTS && a.len() > BLOCK_ROWS * k {
+    let threads = if shares_rows(a.len() / k, k) {
         crate::pool::cores()
     } else {
         1
@@ -776,29 +875,91 @@ mod tests {
         }
     }
 
-    /// Few rows read a row-major `b` in place, and a single column in any layout; a `b` whose
-    /// columns are contiguous is packed whatever the rows where `k` is two registers or more,
-    /// and so is every `b` from [`MANY_ROWS`] rows.
+    /// The counts of a 16-lane kernel with 8 rows a call on the few-rows path and a many-rows
+    /// tile of 10 columns (AVX-512's, on a 48 KB L1), whose few-rows kernel fills every lane
+    /// on 10 columns.
+    fn sixteen_lanes() -> Costs {
+        Costs {
+            lanes: 16,
+            scale_rows: 8,
+            dot_columns: COLUMNS_PER_PASS,
+            scale_lanes: |nc, ten| if ten { 10 } else { nc.div_ceil(16) * 16 },
+        }
+    }
+
+    /// Each path's FMAs per row, as [`Costs`] counts them.
     #[test]
-    fn a_transposed_b_is_packed_at_any_number_of_rows() {
+    fn costs_count_the_lanes_each_path_fills() {
+        let costs = sixteen_lanes();
+        // 10 columns: five registers per 8 steps, against 10 columns of 49 registers and their
+        // sums across lanes.
+        assert_eq!(costs.few_rows(784, 10), 490);
+        assert_eq!(costs.many_rows(784, 10), 10 * (49 + REDUCE_FMAS));
+        // 8 columns: a register a step, half of it empty; the tile's 2 spare columns.
+        assert_eq!(costs.few_rows(784, 8), 784);
+        assert_eq!(costs.many_rows(784, 8), 10 * (49 + REDUCE_FMAS));
+        // 26 columns: a register each for 16 and 10 (not the lesson's run of 10-float rows);
+        // three tiles.
+        assert_eq!(costs.few_rows(100, 26), 200);
+        assert_eq!(costs.many_rows(100, 26), 30 * (7 + REDUCE_FMAS));
+        let eight = Costs {
+            lanes: 8,
+            scale_lanes: |nc, _| nc.div_ceil(8) * 8,
+            ..costs
+        };
+        assert_eq!(eight.few_rows(784, 8), 784);
+        assert_eq!(eight.few_rows(784, 9), 2 * 784);
+    }
+
+    /// Which path each shape takes, by [`takes_many_rows`]' rules in turn.
+    #[test]
+    fn each_shape_takes_the_path_that_costs_less() {
         use ndarray::ShapeBuilder;
-        let row_major = synthetic::uniform(784, 10, 1);
-        let weights = synthetic::uniform(10, 784, 2);
+        let costs = sixteen_lanes();
+        let caches = crate::machine::Caches {
+            l2: 2 << 20,
+            ..crate::machine::Caches::DEFAULT
+        };
+        let many = |m: usize, b: ArrayView2<'_, f32>| takes_many_rows(costs, caches, m, b);
+        // The lesson's weights fill every few-rows lane: few rows, until the rows are shared
+        // among threads.
+        let weights = synthetic::uniform(784, 10, 1);
+        for m in [1, 5, 64, 1024] {
+            assert!(!many(m, weights.view()), "{m} rows");
+        }
+        assert!(many(BLOCK_ROWS + 1, weights.view()));
+        // 8 columns fill half of each few-rows register: packing pays from a few dozen rows
+        // (784 · 8 = 6272 FMAs of packing, 784 − 530 = 254 saved per row).
+        let eight = synthetic::uniform(784, 8, 2);
+        assert!(!many(24, eight.view()));
+        assert!(many(25, eight.view()));
+        // A single column, of unit stride or not, is read in place by few rows; packing it
+        // pays from 4 rows.
         let column = synthetic::uniform(784, 1, 3);
         let column_major_column = Array2::<f32>::zeros((784, 1).f());
-        assert!(!takes_many_rows(5, row_major.view(), 16));
-        assert!(!takes_many_rows(5, column.view(), 16));
-        assert!(!takes_many_rows(5, column_major_column.view(), 16));
-        assert!(!takes_many_rows(5, weights.row(0).insert_axis(Axis(1)), 16));
-        assert!(takes_many_rows(5, weights.t(), 16));
-        assert!(takes_many_rows(1, weights.t(), 16));
-        // A short `k`: fewer than two registers of 16 lanes, but two of 8.
-        let short = synthetic::uniform(10, 31, 4);
-        assert!(!takes_many_rows(5, short.t(), 16));
-        assert!(takes_many_rows(5, short.t(), 8));
-        assert!(takes_many_rows(MANY_ROWS, short.t(), 16));
-        assert!(takes_many_rows(MANY_ROWS, row_major.view(), 16));
-        assert!(!takes_many_rows(MANY_ROWS - 1, row_major.view(), 16));
+        let strided_column = weights.slice(ndarray::s![.., 3..4]);
+        for b in [column.view(), column_major_column.view(), strided_column] {
+            assert!(!many(3, b));
+            assert!(many(4, b));
+        }
+        // A `b` with contiguous columns is packed at any number of rows, where `k` is two
+        // registers or more.
+        let outputs_inputs = synthetic::uniform(10, 784, 4);
+        assert!(many(1, outputs_inputs.t()));
+        let short = synthetic::uniform(10, 31, 5);
+        assert!(!many(5, short.t()));
+        let eight_lanes = Costs { lanes: 8, ..costs };
+        assert!(takes_many_rows(eight_lanes, caches, 5, short.t()));
+        // A row-major `b` of 3 MB, more than a quarter of L2: few rows while they read it once
+        // (up to 8 rows), many rows after; with an L2 of 16 MB, few rows still.
+        let wide = synthetic::uniform(784, 1000, 6);
+        assert!(!many(8, wide.view()));
+        assert!(many(9, wide.view()));
+        let large_l2 = crate::machine::Caches {
+            l2: 16 << 20,
+            ..caches
+        };
+        assert!(!takes_many_rows(costs, large_l2, 9, wide.view()));
     }
 
     /// A buffer kept from an earlier product holds that product's floats: `pack_bt` leaves
@@ -873,10 +1034,16 @@ mod tests {
 
     #[test]
     fn matmul_uses_the_detected_kernel_on_both_paths() {
-        for m in [5, MANY_ROWS + 3] {
+        // Few rows; contiguous columns, packed at any number of rows; rows enough to share.
+        let weights = synthetic::weights(784, 10, 2);
+        let outputs_inputs = weights.t().as_standard_layout().into_owned();
+        for (m, b) in [
+            (5, weights.view()),
+            (5, outputs_inputs.t()),
+            (BLOCK_ROWS + 3, weights.view()),
+        ] {
             let a = synthetic::mnist_like(m, 1);
-            let b = synthetic::weights(784, 10, 2);
-            let c = matmul(a.view(), b.view());
+            let c = matmul(a.view(), b);
             let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
             assert!(
                 error < 1e-5,

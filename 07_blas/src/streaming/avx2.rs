@@ -50,6 +50,16 @@ impl Kernel for Avx2 {
     /// [`ten_columns`]: columns 0–7 and the pairs of columns 8 and 9).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
+    /// One register for up to 8 columns, two for more; on the lesson's weights, the lanes
+    /// that [`ten_columns`]' time would fill ([`TEN_COLUMN_LANES`]).
+    fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
+        if ten_floats {
+            TEN_COLUMN_LANES
+        } else {
+            nc.div_ceil(LANES) * LANES
+        }
+    }
+
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],
@@ -211,15 +221,16 @@ unsafe fn fma_chunk<const ROWS: usize>(
     }
 }
 
-/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats, two masked
-/// loads) and two FMAs per row of `a`, with `a[r, p]` broadcast to all lanes. No packing.
-/// Where `b` is one run of 10-float rows, as the lesson's weights are, [`ten_columns`] takes
-/// the steps in groups of 4 with fewer FMAs.
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats: one masked
+/// load for up to 8 columns, two for more) and one FMA per register and row of `a`, with
+/// `a[r, p]` broadcast to all lanes. No packing. Where `b` is one run of 10-float rows, as the
+/// lesson's weights are, [`ten_columns`] takes the steps in groups of 4 with fewer FMAs.
 ///
 /// Each row's sum is split into [`partial_sums`] interleaved partial sums, added together at
 /// the end, so that even a call on one row keeps [`FMAS_IN_FLIGHT`] independent FMAs going
 /// (the reason is the AVX-512 kernel's: one sum per row would make the time `k` FMA
-/// latencies), as far as the registers allow: three rows get one sum each, six FMAs.
+/// latencies), as far as the registers allow: three rows of more than 8 columns get one sum
+/// each, six FMAs.
 ///
 /// # Safety
 ///
@@ -233,24 +244,49 @@ unsafe fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
+    // Up to 8 columns fit one register: a second would multiply only lanes that are never
+    // stored, one FMA of two per row and step for nothing.
+    if nc <= LANES {
+        // SAFETY: this function's contract.
+        unsafe { scale_rows_in::<ROWS, 1>(rows, k, b, ldb, nc) }
+    } else {
+        // SAFETY: as above.
+        unsafe { scale_rows_in::<ROWS, 2>(rows, k, b, ldb, nc) }
+    }
+}
+
+/// [`scale_rows`] with `HALVES` registers per row and step: the first `8 · HALVES ≥ nc`
+/// columns.
+///
+/// # Safety
+///
+/// That of [`scale_rows`], and `nc ≤ 8 · HALVES`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scale_rows_in<const ROWS: usize, const HALVES: usize>(
+    rows: &[f32],
+    k: usize,
+    b: &[f32],
+    ldb: usize,
+    nc: usize,
+) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
+    const { assert!(HALVES * LANES <= COLUMNS_PER_ROW) };
+    debug_assert!(nc <= HALVES * LANES);
     // SAFETY: AVX2, as this function's caller promised.
-    let (low, high) = unsafe { (first_lanes(nc), first_lanes(nc.saturating_sub(LANES))) };
+    let masks: [__m256i; HALVES] =
+        std::array::from_fn(|h| unsafe { first_lanes(nc.saturating_sub(h * LANES)) });
     // `b` as one run of 10-float rows (the lesson's weights): whole groups of 4 steps by
     // [`ten_columns`], the rest below.
     let grouped = ten_column_steps(k, ldb, nc, GROUP_STEPS);
-    let parts = partial_sums(ROWS);
-    let mut acc = [[[_mm256_setzero_ps(); 2]; MAX_PARTS]; ROWS];
+    let parts = partial_sums(ROWS, HALVES);
+    let mut acc = [[[_mm256_setzero_ps(); HALVES]; MAX_PARTS]; ROWS];
     // One step `p`: row `p` of `b`, scaled by each row's `a[r, p]`, into partial sum `part`.
-    let step = |acc: &mut [[[__m256; 2]; MAX_PARTS]; ROWS], p: usize, part: usize| {
+    let step = |acc: &mut [[[__m256; HALVES]; MAX_PARTS]; ROWS], p: usize, part: usize| {
         let row = b.as_ptr().wrapping_add(p * ldb);
         // SAFETY: lanes `0..nc` of row `p < k` of `b`, `p * ldb + nc ≤ b.len()`; masked-off
         // lanes are not read.
-        let y = unsafe {
-            [
-                _mm256_maskload_ps(row, low),
-                _mm256_maskload_ps(row.wrapping_add(LANES), high),
-            ]
-        };
+        let y: [__m256; HALVES] = std::array::from_fn(|h| unsafe {
+            _mm256_maskload_ps(row.wrapping_add(h * LANES), masks[h])
+        });
         for (r, acc) in acc.iter_mut().enumerate() {
             // SAFETY: `r < ROWS` and `p < k`, so `r * k + p < ROWS * k ≤ rows.len()`.
             let x = _mm256_set1_ps(unsafe { *rows.as_ptr().add(r * k + p) });
@@ -275,7 +311,7 @@ unsafe fn scale_rows<const ROWS: usize>(
     }
     let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
     for (sums, acc) in sums.iter_mut().zip(&acc) {
-        for half in 0..2 {
+        for half in 0..HALVES {
             let total = acc[1..parts]
                 .iter()
                 .fold(acc[0][half], |total, part| _mm256_add_ps(total, part[half]));
@@ -396,6 +432,27 @@ unsafe fn ten_columns<const R: usize>(
 /// or five cycles (the FMA of recent AMD and Intel cores), need eight to ten in flight.
 const FMAS_IN_FLIGHT: usize = 8;
 
+/// Cycles from one FMA to the next that adds into the same register, on the same cores.
+const FMA_LATENCY: usize = 4;
+
+/// [`ten_columns`] on [`Kernel::SCALE_ROWS`] rows, counted as the lanes of FMAs its time
+/// would fill per step and row. Each group of 4 steps takes 5 FMAs a row, every lane used:
+/// 10 lanes. But with that many rows, each row keeps one partial sum of columns 0–7
+/// ([`low_parts`]), so the group's 4 FMAs into it wait on each other: 16 cycles, where the
+/// group's 25 FMAs at two a cycle would take 12.5. That time fills 12.8 lanes' worth, 13.
+const TEN_COLUMN_LANES: usize = {
+    let rows = Isa::Avx2.kernels().scale_rows;
+    let fmas = rows * (GROUP_STEPS + 1);
+    let chain = GROUP_STEPS / low_parts(rows) * FMA_LATENCY;
+    // `chain` cycles at two FMAs a cycle, against the group's `fmas`, of 10 lanes each.
+    let lanes = (COLUMNS_PER_PASS * 2 * chain).div_ceil(fmas);
+    if lanes > COLUMNS_PER_PASS {
+        lanes
+    } else {
+        COLUMNS_PER_PASS
+    }
+};
+
 /// Rows of `b` ahead of its own that [`scale_rows`] asks L1 for (as in the AVX-512 kernel).
 const B_ROWS_AHEAD: usize = 32;
 
@@ -403,9 +460,10 @@ const B_ROWS_AHEAD: usize = 32;
 const MAX_PARTS: usize = 4;
 
 /// Registers [`scale_rows`] can spend on accumulators: 16, less the two masks, the two
-/// halves of a row of `b` and the broadcast `a[r, p]`. One more, and the compiler keeps
-/// accumulators on the stack, storing and reloading them at every step (three rows with two
-/// partial sums each, 12 accumulators, ran much slower than with one sum).
+/// halves of a row of `b` and the broadcast `a[r, p]` (with one half, two registers stay
+/// spare). One more, and the compiler keeps accumulators on the stack, storing and reloading
+/// them at every step (three rows with two partial sums each, 12 accumulators, ran much
+/// slower than with one sum).
 const ACCUMULATORS: usize = 16 - 5;
 
 // Every row count the driver gives [`scale_rows`] must fit, with one partial sum per row.
@@ -414,12 +472,13 @@ const _: () = assert!(
     "AVX2's scale_rows leaves too few registers for one sum per row"
 );
 
-/// Partial sums per row for `rows` rows: two registers each, enough for [`FMAS_IN_FLIGHT`]
-/// FMAs where [`ACCUMULATORS`] allows, at most [`MAX_PARTS`] (one row: 4 sums, 8
-/// accumulators; three rows: 1 sum, 6 accumulators; five rows: 1 sum, 10 accumulators).
-const fn partial_sums(rows: usize) -> usize {
-    let parts = FMAS_IN_FLIGHT.div_ceil(2 * rows);
-    let fit = ACCUMULATORS / (2 * rows);
+/// Partial sums per row for `rows` rows of `halves` registers each: enough for
+/// [`FMAS_IN_FLIGHT`] FMAs where [`ACCUMULATORS`] allows, at most [`MAX_PARTS`]. With two
+/// halves, one row: 4 sums, 8 accumulators; three rows: 1 sum, 6 accumulators; five rows:
+/// 1 sum, 10 accumulators. With one, five rows: 2 sums, 10 accumulators.
+const fn partial_sums(rows: usize, halves: usize) -> usize {
+    let parts = FMAS_IN_FLIGHT.div_ceil(halves * rows);
+    let fit = ACCUMULATORS / (halves * rows);
     // At least one sum: row counts past what fits (compiled for the driver's ladder, never
     // called, as asserted above) still get a correct, if spilled, kernel.
     let parts = if parts > fit { fit } else { parts };

@@ -79,6 +79,16 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
     /// two rows.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
+    /// One register; on the lesson's weights ([`ten_columns`]), five per 8 steps, every lane
+    /// used.
+    fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
+        if ten_floats {
+            COLUMNS_PER_PASS
+        } else {
+            nc.div_ceil(LANES) * LANES
+        }
+    }
+
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
         rows: &[f32],

@@ -21,8 +21,8 @@
 pub const COLUMNS_PER_PASS: usize = 10;
 
 /// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
-/// register, two AVX2 ones or four NEON ones per row (NEON takes three where `b` has 12
-/// columns or fewer).
+/// register, two AVX2 ones or four NEON ones per row (AVX2 and NEON take only as many as the
+/// call's columns fill: AVX2 one for 8 columns or fewer, NEON one per 4).
 pub(super) const COLUMNS_PER_ROW: usize = 16;
 
 /// The first steps of `k`, in whole groups of `group`, that a [`Kernel::scale_rows`] takes by
@@ -63,6 +63,17 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// row of `b`, at the price of up to `SCALE_ROWS × COLUMNS_PER_ROW / LANES` accumulator
     /// registers. At most 8.
     const SCALE_ROWS: usize;
+
+    /// Lanes of multiply-adds that [`scale_rows`](Kernel::scale_rows) spends per step and row
+    /// of `a` on `nc ≤ COLUMNS_PER_ROW` columns, `ten_floats` when `b` is one run of rows of
+    /// exactly [`COLUMNS_PER_PASS`] floats (the lesson's weights). The driver counts each
+    /// path's FMAs by it to choose between them.
+    ///
+    /// By default, a whole register for every [`LANES`](Kernel::LANES) columns or fewer.
+    fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
+        let _ = ten_floats; // only kernels with a path of their own for it care
+        nc.div_ceil(Self::LANES) * Self::LANES
+    }
 
     /// `sums[r][j] = Σ_p rows[r * k + p] · bt[j * kp + p]` for `j < DOT_COLUMNS`, SIMD across
     /// `p`: the many-rows kernel, with `b`'s columns packed. The sums from `DOT_COLUMNS` on

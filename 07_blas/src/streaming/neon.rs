@@ -103,9 +103,9 @@ fn dot_columns<const ROWS: usize, const ASKS: usize>(
     sums
 }
 
-/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (three 4-float loads for up to 12
-/// columns, the lesson's 10 among them; four for 13 to 16) and as many FMAs per row of `a`,
-/// each by the scalar `a[r, p]`.
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (one 4-float load per 4 columns
+/// or fewer: three for the lesson's 10) and as many FMAs per row of `a`, each by the scalar
+/// `a[r, p]`.
 ///
 /// # Panics
 ///
@@ -118,13 +118,14 @@ fn scale_rows<const ROWS: usize>(
     ldb: usize,
     nc: usize,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-    // For 10 columns, a fourth register would hold only lanes that are never stored (other
-    // columns of `b`, or padding): one FMA of four per row and step for nothing. With three,
-    // 2 of 12 lanes are spare.
-    if nc <= 3 * LANES {
-        scale_rows_in::<ROWS, 3>(rows, k, b, ldb, nc)
-    } else {
-        scale_rows_in::<ROWS, ROW_VECTORS>(rows, k, b, ldb, nc)
+    // As many registers as `nc` columns fill: for 10 columns, a fourth would hold only lanes
+    // that are never stored (other columns of `b`, or padding), one FMA of four per row and
+    // step for nothing. With three, 2 of 12 lanes are spare.
+    match nc.div_ceil(LANES) {
+        0 | 1 => scale_rows_in::<ROWS, 1>(rows, k, b, ldb, nc),
+        2 => scale_rows_in::<ROWS, 2>(rows, k, b, ldb, nc),
+        3 => scale_rows_in::<ROWS, 3>(rows, k, b, ldb, nc),
+        _ => scale_rows_in::<ROWS, ROW_VECTORS>(rows, k, b, ldb, nc),
     }
 }
 

@@ -26,6 +26,12 @@ impl Kernel for Portable {
     /// Four rows × 16 columns = 8 AVX2 registers of accumulators.
     const SCALE_ROWS: usize = Isa::Portable.kernels().scale_rows;
 
+    /// All 16, whatever `nc`.
+    fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
+        let _ = (nc, ten_floats);
+        COLUMNS_PER_ROW
+    }
+
     #[inline(always)]
     fn dot_columns<const ROWS: usize, const ASKS: usize>(
         self,
