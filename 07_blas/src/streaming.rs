@@ -85,11 +85,6 @@ use portable::Portable;
 /// ([`zeros_filled`]), rather than asked of the allocator zeroed.
 const SMALL_OUTPUT_ROWS: usize = 64;
 
-/// What the many-rows path's sum across the lanes of one output's register costs, counted in
-/// FMAs: a few shuffles and adds, one level per halving of the lanes (four for 16), which
-/// cannot overlap as the FMAs of a row do. For [`takes_many_rows`].
-const REDUCE_FMAS: usize = 4;
-
 /// What packing one element of `b` into `bᵀ` costs, counted in FMAs, for
 /// [`takes_many_rows`]: a load and a store, plus a share of zeroing the padding.
 const PACK_FMAS: usize = 1;
@@ -182,7 +177,7 @@ fn fits_l1_of(
     k: usize,
 ) -> bool {
     let ways = caches.l1_ways.max(2);
-    let kp = k.div_ceil(lanes) * lanes;
+    let kp = padded(k, lanes);
     let bytes = (tile.0 + tile.1) * kp * size_of::<f32>();
     bytes <= caches.l1 / ways * (ways - 1)
 }
@@ -227,9 +222,11 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
 ///    always. The few-rows kernel would read it only after copying it to row-major, a
 ///    transposition that costs several times the five-image product, where packing `bᵀ`
 ///    copies each column whole.
-/// 4. A `b` larger than a quarter of L2, which the few-rows path would read again for every
-///    [`Kernel::SCALE_ROWS`] rows, 64 bytes of each of its rows per pass: always, once there
-///    are more rows than that. The many-rows path reads `bᵀ` a pass at a time, whole lines.
+/// 4. More columns than one call of the few-rows kernel computes ([`COLUMNS_PER_ROW`]), and
+///    an `a` of half of L2 or more: always. The few-rows path reads all of `a` again for each
+///    further [`COLUMNS_PER_ROW`] columns, and such an `a` does not stay in L2 from one to
+///    the next; the many-rows path reads each row once per group of rows, while it is still
+///    in cache.
 /// 5. Otherwise, when the FMAs the many-rows path saves over the `m` rows pay for packing
 ///    `bᵀ` ([`Costs`]): where the few-rows kernel leaves lanes empty, and the many-rows
 ///    tile does not. With 16 lanes, 8 columns fill half of every few-rows register and 80% of
@@ -248,22 +245,22 @@ fn takes_many_rows(
     if k < 2 * costs.lanes {
         return false;
     }
-    let read_again = m > costs.scale_rows && k.saturating_mul(n) * size_of::<f32>() > caches.l2 / 4;
-    if columns_contiguous(b) || read_again {
+    let a_bytes = m.saturating_mul(k).saturating_mul(size_of::<f32>());
+    if columns_contiguous(b) || (n > COLUMNS_PER_ROW && a_bytes >= caches.l2 / 2) {
         return true;
     }
     let (few, many) = (costs.few_rows(k, n), costs.many_rows(k, n));
-    few > many && m.saturating_mul(few - many) >= PACK_FMAS * k * n
+    let packing = k.saturating_mul(n).saturating_mul(PACK_FMAS);
+    few > many && m.saturating_mul(few - many) >= packing
 }
 
-/// What [`takes_many_rows`] counts for a kernel: its lanes, its rows per call of the few-rows
-/// kernel, the columns of its many-rows tile, and the lanes its few-rows kernel spends
-/// ([`Kernel::scale_lanes`]). The costs are FMA instructions per row of `a`; they leave out
-/// the loads, which both kernels keep below their FMAs.
+/// What [`takes_many_rows`] counts for a kernel: its lanes, the columns of its many-rows
+/// tile, and the lanes its few-rows kernel spends ([`Kernel::scale_lanes`]). The costs are
+/// FMA instructions per row of `a`, with the sums across lanes counted as FMAs; the loads are
+/// left out.
 #[derive(Clone, Copy, Debug)]
 struct Costs {
     lanes: usize,
-    scale_rows: usize,
     dot_columns: usize,
     scale_lanes: fn(usize, bool) -> usize,
 }
@@ -273,7 +270,6 @@ impl Costs {
     fn of<K: Kernel>() -> Costs {
         Costs {
             lanes: K::LANES,
-            scale_rows: K::SCALE_ROWS,
             dot_columns: K::DOT_COLUMNS,
             scale_lanes: K::scale_lanes,
         }
@@ -283,21 +279,35 @@ impl Costs {
     /// spends on each pass of up to [`COLUMNS_PER_ROW`] columns, in registers.
     fn few_rows(self, k: usize, n: usize) -> usize {
         // `b` as the few-rows path reads it: row-major, rows of `n` floats.
-        let ten_floats = n == COLUMNS_PER_PASS;
         let lanes: usize = (0..n)
             .step_by(COLUMNS_PER_ROW)
-            .map(|j| (self.scale_lanes)((n - j).min(COLUMNS_PER_ROW), ten_floats))
+            .map(|j| {
+                let nc = (n - j).min(COLUMNS_PER_ROW);
+                (self.scale_lanes)(nc, kernel::ten_float_rows(n, nc))
+            })
             .sum();
-        k * lanes / self.lanes
+        k.saturating_mul(lanes) / self.lanes
     }
 
     /// FMAs per row of `a` on the many-rows path: every column of its tiles, the padding
     /// included, over `k` in whole registers, and the sum across the lanes of each
-    /// ([`REDUCE_FMAS`]).
+    /// ([`Costs::reduce`]).
     fn many_rows(self, k: usize, n: usize) -> usize {
         let columns = n.div_ceil(self.dot_columns) * self.dot_columns;
-        columns * (k.div_ceil(self.lanes) + REDUCE_FMAS)
+        columns.saturating_mul(padded(k, self.lanes) / self.lanes + self.reduce())
     }
+
+    /// The many-rows path's sum across the lanes of one output's register, counted in FMAs:
+    /// a shuffle and an add per halving of the lanes (four for 16), which cannot overlap as
+    /// the FMAs of a row do.
+    fn reduce(self) -> usize {
+        self.lanes.ilog2() as usize
+    }
+}
+
+/// `k` padded to whole registers of `lanes`: the length of each packed column of `bᵀ`.
+fn padded(k: usize, lanes: usize) -> usize {
+    k.div_ceil(lanes) * lanes
 }
 
 /// Whether the many-rows path hands the rows of an `(m, k)` `a` to the helper threads (where
@@ -420,7 +430,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
 ) {
     // Each pass's columns, transposed and zero-padded to a whole number of the kernel's chunks
     // (so that it never reads a partial chunk of `bᵀ`) and to COLUMNS_PER_PASS columns.
-    let kp = k.div_ceil(K::LANES) * K::LANES;
+    let kp = padded(k, K::LANES);
     let mut space = take_buffer();
     let bt = pack_bt(b, kp, &mut space);
 
@@ -875,13 +885,11 @@ mod tests {
         }
     }
 
-    /// The counts of a 16-lane kernel with 8 rows a call on the few-rows path and a many-rows
-    /// tile of 10 columns (AVX-512's, on a 48 KB L1), whose few-rows kernel fills every lane
-    /// on 10 columns.
+    /// The counts of a 16-lane kernel with a many-rows tile of 10 columns (AVX-512's, with all
+    /// of a pass per call), whose few-rows kernel fills every lane on 10 columns.
     fn sixteen_lanes() -> Costs {
         Costs {
             lanes: 16,
-            scale_rows: 8,
             dot_columns: COLUMNS_PER_PASS,
             scale_lanes: |nc, ten| if ten { 10 } else { nc.div_ceil(16) * 16 },
         }
@@ -892,16 +900,16 @@ mod tests {
     fn costs_count_the_lanes_each_path_fills() {
         let costs = sixteen_lanes();
         // 10 columns: five registers per 8 steps, against 10 columns of 49 registers and their
-        // sums across lanes.
+        // sums across 16 lanes, 4 halvings each.
         assert_eq!(costs.few_rows(784, 10), 490);
-        assert_eq!(costs.many_rows(784, 10), 10 * (49 + REDUCE_FMAS));
+        assert_eq!(costs.many_rows(784, 10), 10 * (49 + 4));
         // 8 columns: a register a step, half of it empty; the tile's 2 spare columns.
         assert_eq!(costs.few_rows(784, 8), 784);
-        assert_eq!(costs.many_rows(784, 8), 10 * (49 + REDUCE_FMAS));
+        assert_eq!(costs.many_rows(784, 8), 10 * (49 + 4));
         // 26 columns: a register each for 16 and 10 (not the lesson's run of 10-float rows);
-        // three tiles.
+        // three tiles over `k` padded to 7 registers.
         assert_eq!(costs.few_rows(100, 26), 200);
-        assert_eq!(costs.many_rows(100, 26), 30 * (7 + REDUCE_FMAS));
+        assert_eq!(costs.many_rows(100, 26), 30 * (7 + 4));
         let eight = Costs {
             lanes: 8,
             scale_lanes: |nc, _| nc.div_ceil(8) * 8,
@@ -909,6 +917,41 @@ mod tests {
         };
         assert_eq!(eight.few_rows(784, 8), 784);
         assert_eq!(eight.few_rows(784, 9), 2 * 784);
+        assert_eq!(eight.many_rows(784, 9), 10 * (98 + 3));
+    }
+
+    /// The kernels' own counts: what each spends on the lesson's 10 columns and on fewer.
+    #[test]
+    fn each_kernel_counts_what_its_few_rows_kernel_spends() {
+        // The portable kernel: all 16 lanes of its rows, two registers of 8, whatever `nc`.
+        let portable = Costs::of::<Portable>();
+        assert_eq!(portable.few_rows(784, 4), 2 * 784);
+        assert_eq!(portable.few_rows(784, 10), 2 * 784);
+        #[cfg(target_arch = "x86_64")]
+        {
+            // AVX-512: one register, or five per 8 steps on 10-float rows.
+            let avx512 = Costs::of::<avx512::Avx512<COLUMNS_PER_PASS>>();
+            assert_eq!(avx512.few_rows(784, 10), 490);
+            assert_eq!(avx512.few_rows(784, 12), 784);
+            assert_eq!(
+                Costs::of::<avx512::Avx512<5>>().many_rows(784, 12),
+                15 * (49 + 4)
+            );
+            // AVX2: one register up to 8 columns, two past; 10-float rows counted as the 13
+            // lanes its waiting FMAs take the time of.
+            let avx2 = Costs::of::<avx2::Avx2>();
+            assert_eq!(avx2.few_rows(784, 8), 784);
+            assert_eq!(avx2.few_rows(784, 9), 2 * 784);
+            assert_eq!(avx2.few_rows(784, 10), 784 * 13 / 8);
+            assert_eq!(avx2.many_rows(784, 10), 10 * (98 + 3));
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            // NEON: one register per 4 columns.
+            let neon = Costs::of::<neon::Neon>();
+            assert_eq!(neon.few_rows(784, 4), 784);
+            assert_eq!(neon.few_rows(784, 10), 3 * 784);
+        }
     }
 
     /// Which path each shape takes, by [`takes_many_rows`]' rules in turn.
@@ -922,14 +965,14 @@ mod tests {
         };
         let many = |m: usize, b: ArrayView2<'_, f32>| takes_many_rows(costs, caches, m, b);
         // The lesson's weights fill every few-rows lane: few rows, until the rows are shared
-        // among threads.
+        // among threads (rule 1).
         let weights = synthetic::uniform(784, 10, 1);
         for m in [1, 5, 64, 1024] {
             assert!(!many(m, weights.view()), "{m} rows");
         }
         assert!(many(BLOCK_ROWS + 1, weights.view()));
         // 8 columns fill half of each few-rows register: packing pays from a few dozen rows
-        // (784 · 8 = 6272 FMAs of packing, 784 − 530 = 254 saved per row).
+        // (784 · 8 = 6272 FMAs of packing, 784 − 530 = 254 saved per row; rule 5).
         let eight = synthetic::uniform(784, 8, 2);
         assert!(!many(24, eight.view()));
         assert!(many(25, eight.view()));
@@ -942,24 +985,31 @@ mod tests {
             assert!(!many(3, b));
             assert!(many(4, b));
         }
-        // A `b` with contiguous columns is packed at any number of rows, where `k` is two
-        // registers or more.
+        // A `b` with contiguous columns is packed at any number of rows (rule 3), where `k` is
+        // two registers or more (rule 2), which comes first.
         let outputs_inputs = synthetic::uniform(10, 784, 4);
         assert!(many(1, outputs_inputs.t()));
         let short = synthetic::uniform(10, 31, 5);
         assert!(!many(5, short.t()));
         let eight_lanes = Costs { lanes: 8, ..costs };
         assert!(takes_many_rows(eight_lanes, caches, 5, short.t()));
-        // A row-major `b` of 3 MB, more than a quarter of L2: few rows while they read it once
-        // (up to 8 rows), many rows after; with an L2 of 16 MB, few rows still.
-        let wide = synthetic::uniform(784, 1000, 6);
-        assert!(!many(8, wide.view()));
-        assert!(many(9, wide.view()));
+        // And the threads' rule comes before both: a short `k` and many rows.
+        let short_rows = synthetic::uniform(31, 10, 6);
+        assert!(many(PARALLEL_ELEMENTS / 31 + BLOCK_ROWS, short_rows.view()));
+        // Past 16 columns, few rows reads `a` once per 16 columns: from an `a` of half of L2
+        // (1 MiB: 335 rows of 784), many rows (rule 4); with an L2 of 16 MiB, few rows still,
+        // as 1000 columns fill the few-rows registers as well as many-rows tiles do.
+        let wide = synthetic::uniform(784, 1000, 7);
+        assert!(!many(334, wide.view()));
+        assert!(many(335, wide.view()));
         let large_l2 = crate::machine::Caches {
             l2: 16 << 20,
             ..caches
         };
-        assert!(!takes_many_rows(costs, large_l2, 9, wide.view()));
+        assert!(!takes_many_rows(costs, large_l2, 335, wide.view()));
+        // Up to 16 columns, `a` is read once, whatever its size.
+        let sixteen = synthetic::uniform(784, 16, 8);
+        assert!(!many(1000, sixteen.view()));
     }
 
     /// A buffer kept from an earlier product holds that product's floats: `pack_bt` leaves
@@ -1037,11 +1087,29 @@ mod tests {
         // Few rows; contiguous columns, packed at any number of rows; rows enough to share.
         let weights = synthetic::weights(784, 10, 2);
         let outputs_inputs = weights.t().as_standard_layout().into_owned();
-        for (m, b) in [
-            (5, weights.view()),
-            (5, outputs_inputs.t()),
-            (BLOCK_ROWS + 3, weights.view()),
-        ] {
+        let cases = [
+            (5, weights.view(), false),
+            (5, outputs_inputs.t(), true),
+            (BLOCK_ROWS + 3, weights.view(), true),
+        ];
+        // Each case takes its path with every kernel this CPU can run, whichever `matmul` picks.
+        let mut kernels = vec![("portable", Costs::of::<Portable>())];
+        #[cfg(target_arch = "x86_64")]
+        kernels.extend([
+            ("avx2", Costs::of::<avx2::Avx2>()),
+            ("avx512", Costs::of::<avx512::Avx512<COLUMNS_PER_PASS>>()),
+        ]);
+        #[cfg(target_arch = "aarch64")]
+        kernels.push(("neon", Costs::of::<neon::Neon>()));
+        for (m, b, many) in cases {
+            for &(name, costs) in &kernels {
+                let caches = crate::machine::Caches::detect();
+                assert_eq!(
+                    takes_many_rows(costs, caches, m, b),
+                    many,
+                    "{name}, {m} rows"
+                );
+            }
             let a = synthetic::mnist_like(m, 1);
             let c = matmul(a.view(), b);
             let error = relative_error(&c, &reference_matmul(a.view(), b.view()));

@@ -18,7 +18,9 @@ use std::arch::x86_64::{
     _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
-use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps};
+use super::kernel::{
+    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps, whole_registers,
+};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -46,8 +48,9 @@ impl Kernel for Avx2 {
     /// Half a pass (see [`HALF`]).
     const DOT_COLUMNS: usize = HALF;
 
-    /// Five rows × 16 columns = 10 accumulators (two registers a row; on the lesson's weights,
-    /// [`ten_columns`]: columns 0–7 and the pairs of columns 8 and 9).
+    /// Five rows × 16 columns = 10 accumulators (two registers a row, one for 8 columns or
+    /// fewer; on the lesson's weights, [`ten_columns`]: columns 0–7 and the pairs of columns 8
+    /// and 9).
     const SCALE_ROWS: usize = Isa::Avx2.kernels().scale_rows;
 
     /// One register for up to 8 columns, two for more; on the lesson's weights, the lanes
@@ -56,7 +59,7 @@ impl Kernel for Avx2 {
         if ten_floats {
             TEN_COLUMN_LANES
         } else {
-            nc.div_ceil(LANES) * LANES
+            whole_registers(nc, LANES)
         }
     }
 
@@ -83,7 +86,7 @@ impl Kernel for Avx2 {
         ldb: usize,
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
-        // The kernel stores two whole registers into each row of COLUMNS_PER_ROW sums.
+        // The kernel stores one or two whole registers into each row of COLUMNS_PER_ROW sums.
         const { assert!(COLUMNS_PER_ROW == 2 * LANES) };
         assert!(nc <= COLUMNS_PER_ROW && rows.len() >= ROWS * k);
         assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);

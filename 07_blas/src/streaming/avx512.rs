@@ -14,7 +14,9 @@ use std::arch::x86_64::{
     _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
 };
 
-use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps};
+use super::kernel::{
+    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps, whole_registers,
+};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -85,7 +87,7 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
         if ten_floats {
             COLUMNS_PER_PASS
         } else {
-            nc.div_ceil(LANES) * LANES
+            whole_registers(nc, LANES)
         }
     }
 

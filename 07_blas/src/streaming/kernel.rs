@@ -32,11 +32,23 @@ pub(super) const COLUMNS_PER_ROW: usize = 16;
 // Only the x86-64 kernels have such a path.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) fn ten_column_steps(k: usize, ldb: usize, nc: usize, group: usize) -> usize {
-    if nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS {
+    if ten_float_rows(ldb, nc) {
         k / group * group
     } else {
         0
     }
+}
+
+/// Whether `nc` columns of a `b` whose rows are `ldb` floats apart are one run of rows of
+/// exactly [`COLUMNS_PER_PASS`] floats, as the lesson's weights are: what the kernels' paths
+/// for them (`ten_columns`) need.
+pub(super) fn ten_float_rows(ldb: usize, nc: usize) -> bool {
+    nc == COLUMNS_PER_PASS && ldb == COLUMNS_PER_PASS
+}
+
+/// Lanes of the whole registers that `nc` columns take, `lanes` to a register.
+pub(super) fn whole_registers(nc: usize, lanes: usize) -> usize {
+    nc.div_ceil(lanes) * lanes
 }
 
 /// The micro-kernels of one instruction set.
@@ -72,7 +84,7 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// By default, a whole register for every [`LANES`](Kernel::LANES) columns or fewer.
     fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
         let _ = ten_floats; // only kernels with a path of their own for it care
-        nc.div_ceil(Self::LANES) * Self::LANES
+        whole_registers(nc, Self::LANES)
     }
 
     /// `sums[r][j] = Σ_p rows[r * k + p] · bt[j * kp + p]` for `j < DOT_COLUMNS`, SIMD across
