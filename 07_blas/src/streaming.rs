@@ -89,10 +89,14 @@ const SMALL_OUTPUT_ROWS: usize = 64;
 /// [`takes_many_rows`]: a load and a store, plus a share of zeroing the padding.
 const PACK_FMAS: usize = 1;
 
-/// Rows per block handed to a thread: big enough that taking one costs nothing measurable,
-/// small enough to balance 2–16 threads. (A thread takes its next block as it starts one, so
-/// the end of a block asks for the start of the next: no prefetch runs dry in between.)
+/// Rows per block handed to a thread, at most ([`block_rows`]): big enough that taking one
+/// costs nothing measurable. (A thread takes its next block as it starts one, so the end of a
+/// block asks for the start of the next: no prefetch runs dry in between.)
 const BLOCK_ROWS: usize = 1024;
+
+/// Blocks each thread gets, at least, where [`BLOCK_ROWS`] would give fewer: enough that a
+/// thread that takes its next block while it starts one never holds all that is left.
+const BLOCKS_PER_THREAD: usize = 4;
 
 /// Elements of `a` from which the many-rows path hands blocks of rows to the helper threads:
 /// 2.6 million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, many times what
@@ -454,7 +458,8 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     // kept between products: the crate's module `pool`). Each thread takes its next block as
     // it starts on one, so that the end of a block can ask for the rows at the start of the
     // next.
-    let blocks = std::sync::Mutex::new(a.chunks(BLOCK_ROWS * k).zip(c.chunks_mut(BLOCK_ROWS * n)));
+    let rows = block_rows(a.len() / k, threads);
+    let blocks = std::sync::Mutex::new(a.chunks(rows * k).zip(c.chunks_mut(rows * n)));
     // Poisoning needs a panic inside `Iterator::next`, which slices do not do.
     let take = || blocks.lock().expect("no panic while taking a block").next();
     crate::pool::run(threads, &|_| {
@@ -465,6 +470,16 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
         }
     });
     give_back(space);
+}
+
+/// Rows per block of an `a` of `m` rows shared among `threads` threads: [`BLOCK_ROWS`], or
+/// fewer, so that each thread has [`BLOCKS_PER_THREAD`] blocks to take.
+///
+/// Each thread takes a block ahead of the one it works on, so that it can ask for its rows
+/// early. With 2048 rows in blocks of 1024, the first thread held both blocks before a helper
+/// started, and the product ran on one core.
+fn block_rows(m: usize, threads: usize) -> usize {
+    BLOCK_ROWS.min(m.div_ceil(BLOCKS_PER_THREAD * threads.max(1)))
 }
 
 /// `bᵀ` for the many-rows path in `space`: column `j` of `b` at `j · kp`, zero-padded to `kp`
@@ -1010,6 +1025,22 @@ mod tests {
         // Up to 16 columns, `a` is read once, whatever its size.
         let sixteen = synthetic::uniform(784, 16, 8);
         assert!(!many(1000, sixteen.view()));
+    }
+
+    /// Every thread has blocks to take: whole blocks of 1024 rows on the lesson's 50,000, four
+    /// a thread on fewer rows.
+    #[test]
+    fn every_thread_has_blocks_of_rows_to_take() {
+        assert_eq!(block_rows(50_000, 2), BLOCK_ROWS);
+        assert_eq!(block_rows(2048, 2), 256);
+        assert_eq!(block_rows(1025, 16), 17);
+        for (m, threads) in [(1025, 2), (2048, 2), (5000, 3), (20_000, 16)] {
+            let rows = block_rows(m, threads);
+            assert!(
+                m.div_ceil(rows) >= BLOCKS_PER_THREAD * threads,
+                "{m} rows, {threads}"
+            );
+        }
     }
 
     /// A buffer kept from an earlier product holds that product's floats: `pack_bt` leaves
