@@ -236,6 +236,10 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
 ///    tile does not. With 16 lanes, 8 columns fill half of every few-rows register and 80% of
 ///    a tile of 10, so packing pays from a few dozen rows; 10 or 16 columns fill every
 ///    few-rows lane (the lesson's weights), so it never does.
+// Inlined into each kernel's driver, where the kernel's counts are constants: out of line, it
+// took a call and an indirect one (for `scale_lanes`), a few nanoseconds of the five-image
+// product.
+#[inline(always)]
 fn takes_many_rows(
     costs: Costs,
     caches: crate::machine::Caches,
@@ -281,6 +285,7 @@ impl Costs {
 
     /// FMAs per row of `a` on the few-rows path: for each step of `k`, the lanes the kernel
     /// spends on each pass of up to [`COLUMNS_PER_ROW`] columns, in registers.
+    #[inline(always)]
     fn few_rows(self, k: usize, n: usize) -> usize {
         // `b` as the few-rows path reads it: row-major, rows of `n` floats.
         let lanes: usize = (0..n)
