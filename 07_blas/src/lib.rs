@@ -101,15 +101,14 @@
 //! hint, which a core with its miss slots full may drop, and a dropped one costs a whole trip
 //! to memory when the row is read. On the Intel Xeon this was measured on, asking once was
 //! faster: there a second ask of a line already on its way most likely takes one of the few
-//! slots a new line could have used. The rows are handed to the cores (the same helper
-//! threads as the GEMM's, kept between products) in blocks of 1024, taken in turn, so a core
-//! slowed down by anything else takes fewer blocks; each core takes its next block as it
-//! starts one, so that the end of a block asks for the start of the next. The arithmetic and
-//! the read overlap in part; what is left is the part they don't. On cores whose prefetches
-//! fill L1 too, the overlap is smaller: there the kernel computes more slowly while its
-//! prefetches are on their way from memory, even on rows it already has in cache (most likely
-//! because those lines hold L1's few outstanding-miss slots, which the kernel's own loads
-//! from L2 then wait for).
+//! slots a new line could have used. The rows are handed to the cores (the same helper threads as
+//! the GEMM's, kept between products) in blocks of up to 1024 rows, at least four a core, taken in
+//! turn, so a core slowed down by anything else takes fewer blocks; each core takes its next block
+//! as it starts one, so that the end of a block asks for the start of the next. The arithmetic and
+//! the read overlap in part; what is left is the part they don't. On cores whose prefetches fill L1
+//! too, the overlap is smaller: there the kernel computes more slowly while its prefetches are on
+//! their way from memory, even on rows it already has in cache (most likely because those lines
+//! hold L1's few outstanding-miss slots, which the kernel's own loads from L2 then wait for).
 //!
 //! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads

@@ -26,8 +26,8 @@
 //!   `fits_l1`), a group of up to 16 rows goes through each part of the columns in turn, so
 //!   that L1 holds one part of `bᵀ`, and the rows come from L2 on the second visit. The rows
 //!   are handed to the cores (the helper threads the GEMM uses too, kept between products)
-//!   in blocks of 1024, each thread taking its next block as it starts one, so that the end
-//!   of a block asks for the rows at the start of the next.
+//!   in blocks of up to 1024, at least four per thread, each thread taking its next block as
+//!   it starts one, so that the end of a block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -95,7 +95,8 @@ const PACK_FMAS: usize = 1;
 const BLOCK_ROWS: usize = 1024;
 
 /// Blocks each thread gets, at least, where [`BLOCK_ROWS`] would give fewer: enough that a
-/// thread that takes its next block while it starts one never holds all that is left.
+/// thread that takes its next block while it starts one does not hold all that is left
+/// before the others have started.
 const BLOCKS_PER_THREAD: usize = 4;
 
 /// Elements of `a` from which the many-rows path hands blocks of rows to the helper threads:
@@ -275,6 +276,7 @@ struct Costs {
 
 impl Costs {
     /// The counts for kernel `K`.
+    #[inline(always)]
     fn of<K: Kernel>() -> Costs {
         Costs {
             lanes: K::LANES,
@@ -320,8 +322,8 @@ fn padded(k: usize, lanes: usize) -> usize {
 }
 
 /// Whether the many-rows path hands the rows of an `(m, k)` `a` to the helper threads (where
-/// the machine has more than one core): from [`PARALLEL_ELEMENTS`] elements, and more rows
-/// than one block ([`BLOCK_ROWS`]).
+/// the machine has more than one core): from [`PARALLEL_ELEMENTS`] elements, and more than
+/// [`BLOCK_ROWS`] rows.
 fn shares_rows(m: usize, k: usize) -> bool {
     m.saturating_mul(k) >= PARALLEL_ELEMENTS && m > BLOCK_ROWS
 }
@@ -478,13 +480,14 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
 }
 
 /// Rows per block of an `a` of `m` rows shared among `threads` threads: [`BLOCK_ROWS`], or
-/// fewer, so that each thread has [`BLOCKS_PER_THREAD`] blocks to take.
+/// fewer, so that each thread has at least [`BLOCKS_PER_THREAD`] blocks to take (rounded
+/// down, and at least one row).
 ///
 /// Each thread takes a block ahead of the one it works on, so that it can ask for its rows
 /// early. With 2048 rows in blocks of 1024, the first thread held both blocks before a helper
 /// started, and the product ran on one core.
 fn block_rows(m: usize, threads: usize) -> usize {
-    BLOCK_ROWS.min(m.div_ceil(BLOCKS_PER_THREAD * threads.max(1)))
+    (m / (BLOCKS_PER_THREAD * threads.max(1))).clamp(1, BLOCK_ROWS)
 }
 
 /// `bᵀ` for the many-rows path in `space`: column `j` of `b` at `j · kp`, zero-padded to `kp`
@@ -814,8 +817,9 @@ mod tests {
                 }
             }
         }
-        // Large enough to be split across threads, three blocks of rows (the last one short
-        // and odd), a k that no lane width divides, two passes of columns.
+        // Large enough to be split across threads, in blocks of rows whose last one is short
+        // and odd (with any number of cores), a k that no lane width divides, two passes of
+        // columns.
         let a = synthetic::uniform(2 * BLOCK_ROWS + 301, 121, 3);
         assert!(a.len() >= PARALLEL_ELEMENTS);
         let b = synthetic::uniform(121, 13, 4);
@@ -1032,14 +1036,15 @@ mod tests {
         assert!(!many(1000, sixteen.view()));
     }
 
-    /// Every thread has blocks to take: whole blocks of 1024 rows on the lesson's 50,000, four
-    /// a thread on fewer rows.
+    /// Every thread has blocks to take: whole blocks of 1024 rows on the lesson's 50,000, at
+    /// least four a thread on fewer rows.
     #[test]
     fn every_thread_has_blocks_of_rows_to_take() {
         assert_eq!(block_rows(50_000, 2), BLOCK_ROWS);
         assert_eq!(block_rows(2048, 2), 256);
-        assert_eq!(block_rows(1025, 16), 17);
-        for (m, threads) in [(1025, 2), (2048, 2), (5000, 3), (20_000, 16)] {
+        assert_eq!(block_rows(1025, 16), 16);
+        assert_eq!(block_rows(3, 4), 1);
+        for (m, threads) in [(1025, 2), (1025, 16), (2048, 2), (5000, 3), (20_000, 16)] {
             let rows = block_rows(m, threads);
             assert!(
                 m.div_ceil(rows) >= BLOCKS_PER_THREAD * threads,
