@@ -50,8 +50,8 @@
 //! on AVX2: with five rows, its 10-column kernel waits on its own FMAs, and is counted so.)
 //! Where it leaves lanes empty (8 columns fill half of an AVX-512 register), the many-rows
 //! kernel does fewer FMAs a row, and takes over from the number of rows at which what it saves
-//! pays for packing `bᵀ`. A `b` larger than a quarter of L2 goes to the many-rows path from
-//! the first rows that would read it a second time.
+//! pays for packing `bᵀ`. Past 16 columns, an `a` of half of L2 or more goes to the many-rows
+//! path too: the few-rows path would read all of it again for each further 16 columns.
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
