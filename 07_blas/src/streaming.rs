@@ -15,25 +15,25 @@
 //!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
 //!   packed columns, SIMD **across `k`**: a register's worth of consecutive elements of the
 //!   row (16 with AVX-512, 8 with AVX2, 4 with NEON) meets as many consecutive elements of
-//!   each column, into one accumulator register per row and column, reduced at the end of
-//!   the row. No lane is wasted
-//!   on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes), rows can share
-//!   each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming: each line
-//!   is asked for three times, nearer each time, since a prefetch is a hint that a busy core
-//!   may drop, or on Intel's cores once (`asks_per_line`). Where a kernel takes
-//!   only part of the 10 columns per call (AVX2, whose registers hold 5; AVX-512, 5 columns
-//!   over four rows where L1 cannot hold all of `bᵀ` with the rows streaming past it,
-//!   `fits_l1`), a group of up to 16 rows goes through each part of the columns in turn, so
-//!   that L1 holds one part of `bᵀ`, and the rows come from L2 on the second visit. The rows
-//!   are handed to the cores (the helper threads the GEMM uses too, kept between products)
-//!   in blocks of up to 1024, at least four per thread, each thread taking its next block as
-//!   it starts one, so that the end of a block asks for the rows at the start of the next.
+//!   each column, into one accumulator register per row and column, reduced at the end of the row.
+//!   No lane is wasted on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes),
+//!   rows can share each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming:
+//!   each line is asked for three times, each nearer its use, because a busy core may drop a
+//!   prefetch (a hint); on Intel's cores, once (`asks_per_line`). Where a kernel takes only part of
+//!   the 10 columns per call (AVX2, whose 16 registers hold the accumulators of 5 columns for two
+//!   rows; AVX-512, 5 columns over four rows where L1 cannot hold all of `bᵀ` with the rows
+//!   streaming past it, `fits_l1`, or where the last pass has 5 columns or fewer), a group of up to
+//!   16 rows goes through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and
+//!   the rows come from L2 on the second visit. The rows are handed to the cores (the helper
+//!   threads the GEMM uses too, kept between products) in blocks of up to 1024, at least four for
+//!   each thread in all, each thread taking its next block as it starts one, so that the end of a
+//!   block asks for the rows at the start of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
 //!   broadcasting stage's `i, k, j` loop in registers. (For a `b` of exactly 10 columns, the
 //!   AVX-512 and AVX2 kernels fill every lane instead, `ten_columns` in each: AVX-512
-//!   rearranges each group of 8 of its rows into 5 registers, once for all the rows of a call
+//!   rearranges each group of 8 rows of `b` into 5 registers, once for all the rows of a call
 //!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register.)
 //!
 //!   That is for a row-major `b`, which the few-rows kernel reads as it is. A `b` whose
@@ -43,15 +43,15 @@
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
 //!   rows, unless `k` is too short to fill two registers.
 //!
-//! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its
-//! registers (10 columns, as the lesson's weights, or 16 with AVX-512), it does no more of them
-//! than the many-rows one, which also sums across the lanes of each output at the end: the
-//! rows stay on the few-rows path until there are enough to share among threads. (Not quite
-//! on AVX2: with five rows, its 10-column kernel waits on its own FMAs, and is counted so.)
-//! Where it leaves lanes empty (8 columns fill half of an AVX-512 register), the many-rows
-//! kernel does fewer FMAs a row, and takes over from the number of rows at which what it saves
-//! pays for packing `bᵀ`. Past 16 columns, an `a` of half of L2 or more goes to the many-rows
-//! path too: the few-rows path would read all of it again for each further 16 columns.
+//! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its registers
+//! (with AVX-512: the lesson's 10 columns, or 16), it does no more of them than the many-rows one,
+//! which also sums across the lanes of each output at the end: the rows stay on the few-rows path
+//! until there are enough to share among threads. Where it leaves more of its lanes empty than the
+//! many-rows tile does (8 columns fill half of an AVX-512 register and 80% of a tile of 10; with
+//! AVX2 or NEON, even the lesson's 10 columns cost the few-rows kernel more), the many-rows kernel
+//! does fewer FMAs a row, and takes over from the number of rows at which what it saves pays for
+//! packing `bᵀ`. Past 16 columns, an `a` of half of L2 or more goes to the many-rows path too: the
+//! few-rows path would read all of it again for each further 16 columns.
 //!
 //! The code is one driver and one kernel per instruction set, as in the `matrixmultiply`
 //! crate. The driver (this module) packs `bᵀ`, splits the rows into blocks and across threads,
@@ -86,7 +86,9 @@ use portable::Portable;
 const SMALL_OUTPUT_ROWS: usize = 64;
 
 /// What packing one element of `b` into `bᵀ` costs, counted in FMAs, for
-/// [`takes_many_rows`]: a load and a store, plus a share of zeroing the padding.
+/// [`takes_many_rows`]: a load and a store, plus a share of zeroing the padding, about the
+/// time of one FMA instruction (of which a core issues one or two per cycle, as it does loads
+/// and stores).
 const PACK_FMAS: usize = 1;
 
 /// Rows per block handed to a thread, at most ([`block_rows`]): big enough that taking one
@@ -233,9 +235,9 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
 ///    the next; the many-rows path reads each row once per group of rows, while it is still
 ///    in cache.
 /// 5. Otherwise, when the FMAs the many-rows path saves over the `m` rows pay for packing
-///    `bᵀ` ([`Costs`]): where the few-rows kernel leaves lanes empty, and the many-rows
-///    tile does not. With 16 lanes, 8 columns fill half of every few-rows register and 80% of
-///    a tile of 10, so packing pays from a few dozen rows; 10 or 16 columns fill every
+///    `bᵀ` ([`Costs`]): where the few-rows kernel leaves more of its lanes empty than the
+///    many-rows tile does. With 16 lanes, 8 columns fill half of every few-rows register and
+///    80% of a tile of 10, so packing pays from a few dozen rows; 10 or 16 columns fill every
 ///    few-rows lane (the lesson's weights), so it never does.
 // Inlined into each kernel's driver, where the kernel's counts are constants: out of line, it
 // took a call and an indirect one (for `scale_lanes`), a few nanoseconds of the five-image
@@ -308,9 +310,9 @@ impl Costs {
         columns.saturating_mul(padded(k, self.lanes) / self.lanes + self.reduce())
     }
 
-    /// The many-rows path's sum across the lanes of one output's register, counted in FMAs:
-    /// a shuffle and an add per halving of the lanes (four for 16), which cannot overlap as
-    /// the FMAs of a row do.
+    /// The many-rows path's sum across the lanes of one output's register: a shuffle and an
+    /// add per halving of the lanes (four halvings for 16), each counted as one FMA, since
+    /// they wait on each other where the FMAs of a row do not.
     fn reduce(self) -> usize {
         self.lanes.ilog2() as usize
     }
@@ -480,12 +482,12 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
 }
 
 /// Rows per block of an `a` of `m` rows shared among `threads` threads: [`BLOCK_ROWS`], or
-/// fewer, so that each thread has at least [`BLOCKS_PER_THREAD`] blocks to take (rounded
-/// down, and at least one row).
+/// fewer, so that there are at least [`BLOCKS_PER_THREAD`] blocks for each thread in all
+/// (rounded down, and at least one row). The threads take them as they go.
 ///
 /// Each thread takes a block ahead of the one it works on, so that it can ask for its rows
-/// early. With 2048 rows in blocks of 1024, the first thread held both blocks before a helper
-/// started, and the product ran on one core.
+/// early. With 2048 rows in blocks of 1024, the first thread would take both blocks before a
+/// helper started, and the product would run on one core.
 fn block_rows(m: usize, threads: usize) -> usize {
     (m / (BLOCKS_PER_THREAD * threads.max(1))).clamp(1, BLOCK_ROWS)
 }

@@ -438,11 +438,12 @@ const FMAS_IN_FLIGHT: usize = 8;
 /// Cycles from one FMA to the next that adds into the same register, on the same cores.
 const FMA_LATENCY: usize = 4;
 
-/// [`ten_columns`] on [`Kernel::SCALE_ROWS`] rows, counted as the lanes of FMAs its time
+/// [`ten_columns`] on [`Kernel::SCALE_ROWS`] (5) rows, counted as the lanes of FMAs its time
 /// would fill per step and row. Each group of 4 steps takes 5 FMAs a row, every lane used:
-/// 10 lanes. But with that many rows, each row keeps one partial sum of columns 0–7
-/// ([`low_parts`]), so the group's 4 FMAs into it wait on each other: 16 cycles, where the
-/// group's 25 FMAs at two a cycle would take 12.5. That time fills 12.8 lanes' worth, 13.
+/// 10 lanes. But with 5 rows, each row keeps one partial sum of columns 0–7 ([`low_parts`]),
+/// so the group's 4 FMAs into it wait on each other: 4 × [`FMA_LATENCY`] = 16 cycles, where
+/// the group's 25 FMAs at two a cycle would take 12.5. Those 16 cycles would fill
+/// 16 × 2 × 8 lanes ÷ (4 steps × 5 rows) = 12.8 lanes a step and row: 13.
 const TEN_COLUMN_LANES: usize = {
     let rows = Isa::Avx2.kernels().scale_rows;
     let fmas = rows * (GROUP_STEPS + 1);

@@ -77,9 +77,10 @@ pub(super) trait Kernel: Copy + Send + Sync {
     const SCALE_ROWS: usize;
 
     /// Lanes of multiply-adds that [`scale_rows`](Kernel::scale_rows) spends per step and row
-    /// of `a` on `nc ≤ COLUMNS_PER_ROW` columns, `ten_floats` when `b` is one run of rows of
-    /// exactly [`COLUMNS_PER_PASS`] floats (the lesson's weights). The driver counts each
-    /// path's FMAs by it to choose between them.
+    /// of `a` on `nc ≤ COLUMNS_PER_ROW` columns (or the lanes' worth of FMA time, where its
+    /// FMAs wait on each other); `ten_floats` is true when `b` is one run of rows of exactly
+    /// [`COLUMNS_PER_PASS`] floats (the lesson's weights). The driver counts the few-rows
+    /// path's FMAs by it, to choose between the two paths.
     ///
     /// By default, a whole register for every [`LANES`](Kernel::LANES) columns or fewer.
     fn scale_lanes(nc: usize, ten_floats: bool) -> usize {
