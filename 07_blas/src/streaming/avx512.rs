@@ -10,8 +10,8 @@ use std::arch::x86_64::{
     __m512, __m512i, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps,
     _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps,
     _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps,
-    _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+    _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
 };
 
 use super::kernel::{
@@ -303,18 +303,23 @@ unsafe fn scale_rows<const ROWS: usize>(
     for p in whole.max(grouped)..k {
         step(&mut acc, p, 0);
     }
-    let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
-        let total = acc[1..parts]
+    let mut totals = acc.map(|acc| {
+        acc[1..parts]
             .iter()
-            .fold(acc[0], |total, &part| _mm512_add_ps(total, part));
-        // SAFETY: all 16 lanes of `sums`, an array of 16 `f32`.
-        unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), !0, total) };
-    }
+            .fold(acc[0], |total, &part| _mm512_add_ps(total, part))
+    });
     if grouped > 0 {
         // SAFETY: AVX-512F; `rows` holds `ROWS` rows of `k` floats, and `b` at least `10 · k`
         // floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
-        unsafe { ten_columns::<ROWS>(rows, k, grouped, b, &mut sums) };
+        unsafe { ten_columns::<ROWS>(rows, k, grouped, b, &mut totals) };
+    }
+    // Whole registers, stored once: a masked store, read back soon after by the driver's copy,
+    // cannot be forwarded to that read, which then waits for it to reach L1. On the Intel Xeon
+    // this was measured on, that wait was a few nanoseconds of every call.
+    let mut sums = [[0.0f32; COLUMNS_PER_ROW]; ROWS];
+    for (sums, total) in sums.iter_mut().zip(totals) {
+        // SAFETY: all 16 lanes of `sums`, an array of 16 `f32`.
+        unsafe { _mm512_storeu_ps(sums.as_mut_ptr(), total) };
     }
     sums
 }
@@ -390,7 +395,8 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 };
 
 /// The first `steps` steps (a multiple of 8) of [`scale_rows`] for its `R` rows, when `b` is one
-/// run of 10-float rows, added into the first 10 lanes of each row of `sums`.
+/// run of 10-float rows, added into the first 10 lanes of each row's register of `totals` (the
+/// other lanes end up holding anything, which the driver never stores).
 ///
 /// The masked loads of the general loop fill 10 of 16 lanes, and each FMA takes its `a[r, p]`
 /// from memory: six loads for five FMAs on the five-image product, which is what bounds it.
@@ -427,7 +433,7 @@ unsafe fn ten_columns<const R: usize>(
     k: usize,
     steps: usize,
     b: &[f32],
-    sums: &mut [[f32; COLUMNS_PER_ROW]; R],
+    totals: &mut [__m512; R],
 ) {
     debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
     debug_assert!(steps.is_multiple_of(GROUP_STEPS));
@@ -479,7 +485,7 @@ unsafe fn ten_columns<const R: usize>(
         let v = _mm512_add_ps(v, _mm512_permute_ps::<0b01_00_11_10>(v));
         _mm512_add_ps(v, _mm512_permute_ps::<0b10_11_00_01>(v))
     };
-    for (sums, acc) in sums.iter_mut().zip(&acc) {
+    for (total, acc) in totals.iter_mut().zip(&acc) {
         let (mut low, mut high) = (acc[0], acc[1]);
         if R <= 2 {
             low = _mm512_add_ps(low, acc[3]);
@@ -498,12 +504,7 @@ unsafe fn ten_columns<const R: usize>(
             first_of_pair,
             pairs,
         );
-        // SAFETY: 16 lanes of `sums`, an array of 16 `f32`.
-        let total = _mm512_add_ps(unsafe { _mm512_loadu_ps(sums.as_ptr()) }, columns);
-        // Only the 10 columns are stored: `sums` keeps whatever the general loop left in the
-        // other lanes (lanes the driver never stores).
-        // SAFETY: the first 10 lanes of `sums`.
-        unsafe { _mm512_mask_storeu_ps(sums.as_mut_ptr(), first_lanes(COLUMNS_PER_PASS), total) };
+        *total = _mm512_add_ps(*total, columns);
     }
 }
 
