@@ -139,8 +139,10 @@
 //! of `A`. A thread that the operating system delays takes fewer blocks instead of holding the
 //! others up; the blocks are as even as whole tiles allow, so that no short block at the end leaves
 //! one thread working while the other waits. The packed panel of `B` is what they have in common,
-//! and each sliver of it is packed once: every thread first packs its own share, so the copies
-//! proceed in parallel, and a thread needing one that another is still packing waits for it. (A
+//! cut into one run of adjacent slivers per thread, each run packed once: every thread first packs
+//! its own, so the copies proceed in parallel, and a thread needing a sliver of one that another is
+//! still packing waits for it. A run, not a sliver, because the copy then reads each row of `B`
+//! along the run's whole width, not `NR` floats of it before jumping a row of `B` ahead. (A
 //! small panel of a row-major `B` is read in place, or packed by every thread for itself: see
 //! below.) While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each
 //! in its own page): into L2 as they start, into L1 near the end of their loop, so that their last

@@ -4,10 +4,10 @@
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, and each of its
-//! slivers packed once: every thread starts with its share (every `threads`-th sliver,
-//! starting at its own index), so the copies run in parallel; a thread that needs a sliver
-//! still being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
+//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into one run of
+//! adjacent slivers per thread ([`Runs`]), each packed once: every thread starts with its own
+//! run, so the copies run in parallel; a thread that needs a sliver of a run still being
+//! packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
 //! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
 //! they are, except that when the threads have many rows each, every thread packs a panel of a
 //! row-major `B` that fits its share of L2 for itself
@@ -127,12 +127,13 @@ pub(crate) fn run<K: MicroKernel>(
                 // Each thread's own copy, in a buffer of its own. (Packing overwrites every
                 // element it uses.)
                 own_buffers.resize_with(threads, take_buffer);
-                let copy = |own| PanelOfB::Copy(BSliver::new(panel, line_aligned(own, packed_len)));
+                let copy =
+                    |own| PanelOfB::Copy(PackedOnce::new(panel, line_aligned(own, packed_len)));
                 own_buffers.iter_mut().map(copy).collect()
             } else {
                 // One copy for all.
                 let space = line_aligned(&mut buffer, packed_len);
-                vec![PanelOfB::Packed(BSliver::cut::<K>(panel, space))]
+                vec![PanelOfB::Packed(Runs::cut::<K>(panel, space, threads))]
             };
             let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
                 &mut *c,
@@ -151,9 +152,9 @@ pub(crate) fn run<K: MicroKernel>(
                 // First this thread's share of a shared panel's slivers of `B`, every
                 // `threads`-th one: packed side by side, instead of by whichever thread reaches
                 // each first while the others, walking the slivers in the same order, wait.
-                if let PanelOfB::Packed(slivers) = panel_b {
-                    for sliver in slivers.iter().skip(worker).step_by(threads) {
-                        sliver.packed::<K>();
+                if let PanelOfB::Packed(runs) = panel_b {
+                    for run in runs.runs.iter().skip(worker).step_by(threads) {
+                        run.packed::<K>();
                     }
                 }
                 let mut a_block = take_buffer();
@@ -318,12 +319,12 @@ fn row_blocks(
 
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
-    /// Packed, shared by the threads, each sliver by the first thread that needs it: each
-    /// thread first packs every `threads`-th sliver, starting at its own index, and one that
-    /// another thread is still packing is waited for (a [`OnceLock`]).
-    Packed(Vec<BSliver<'a>>),
+    /// Packed, shared by the threads, each run of slivers by the first thread that needs it:
+    /// each thread first packs its own run, and one that another thread is still packing is
+    /// waited for (a [`OnceLock`]).
+    Packed(Runs<'a>),
     /// A thread's own copy, packed whole, row by row, when the thread first needs it.
-    Copy(BSliver<'a>),
+    Copy(PackedOnce<'a>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
     /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.
     InPlace {
@@ -359,8 +360,11 @@ impl PanelOfB<'_> {
         c_tile: TileOfC,
     ) {
         match self {
-            PanelOfB::Packed(slivers) => {
-                let b_sliver = |jr: usize| Packed(slivers[jr].packed::<K>().as_ptr());
+            PanelOfB::Packed(runs) => {
+                let b_sliver = |jr: usize| {
+                    let run = runs.runs[jr / runs.slivers].packed::<K>();
+                    Packed(run[jr % runs.slivers * K::NR * depth..].as_ptr())
+                };
                 // SAFETY: the caller's contract for `A`; each sliver of `B` is packed whole,
                 // `NR · depth` elements.
                 unsafe {
@@ -414,42 +418,66 @@ impl PanelOfB<'_> {
     }
 }
 
-/// One sliver of a panel of `B` (or, for a thread's own copy, the whole panel),
-/// packed once, by the first thread that asks for it.
-struct BSliver<'a> {
-    /// The `depth × NR` (or narrower, at the right edge) block of `b` it packs; or the panel.
+/// A run of slivers of a panel of `B` ([`Runs`]; or, for a thread's own copy, the whole
+/// panel), packed once, by the first thread that asks for it.
+struct PackedOnce<'a> {
+    /// The block of `b` it packs: `depth` rows of a run's columns, or the whole panel.
     source: ArrayView2<'a, f32>,
     /// Its space in the packing buffer, until it is packed.
     space: Mutex<Option<&'a mut [f32]>>,
-    /// The packed sliver.
+    /// The packed block.
     packed: OnceLock<&'a [f32]>,
 }
 
-impl<'a> BSliver<'a> {
-    /// The slivers of `panel` (`depth × columns`), not packed yet, with their space in
-    /// `space` (exactly the whole slivers).
-    fn cut<K: MicroKernel>(panel: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Vec<Self> {
-        let (depth, columns) = panel.dim();
-        let sources = (0..columns)
-            .step_by(K::NR)
-            .map(|j| panel.slice_move(s![.., j..(j + K::NR).min(columns)]));
-        sources
-            .zip(space.chunks_exact_mut(K::NR * depth))
-            .map(|(source, space)| BSliver::new(source, space))
-            .collect()
-    }
+/// A shared packed panel of `B`, cut into runs of adjacent slivers, each packed once, by the
+/// first thread that asks for it: one run per thread, which each thread packs first.
+///
+/// A run, not a sliver, is what one copy packs, because
+/// [`pack_b_into`](super::pack::pack_b_into) reads a row-major `B` row by row across the
+/// slivers it is given: a run of `s` slivers is `kc` reads of `s · NR` adjacent floats, where
+/// a sliver alone is `kc` reads of `NR` floats a whole row of `B` apart, each a new line, often
+/// a new page, and in an `n` of a power of two all in the same few sets of L1.
+struct Runs<'a> {
+    /// The runs, in the order of their slivers.
+    runs: Vec<PackedOnce<'a>>,
+    /// Slivers per run (the last run may have fewer).
+    slivers: usize,
+}
 
-    /// `source` (one sliver, or a whole panel for a thread's own copy), not packed yet, with
-    /// its space in `space` (exactly its whole slivers).
+impl<'a> Runs<'a> {
+    /// The runs of `panel` (`depth × columns`) for `threads` threads, not packed yet, with
+    /// their space in `space` (exactly the whole slivers).
+    fn cut<K: MicroKernel>(
+        panel: ArrayView2<'a, f32>,
+        space: &'a mut [f32],
+        threads: usize,
+    ) -> Self {
+        let (depth, columns) = panel.dim();
+        let slivers = columns.div_ceil(K::NR).div_ceil(threads.max(1)).max(1);
+        let width = slivers * K::NR;
+        let sources = (0..columns)
+            .step_by(width)
+            .map(|j| panel.slice_move(s![.., j..(j + width).min(columns)]));
+        let runs = sources
+            .zip(space.chunks_mut(width * depth))
+            .map(|(source, space)| PackedOnce::new(source, space))
+            .collect();
+        Runs { runs, slivers }
+    }
+}
+
+impl<'a> PackedOnce<'a> {
+    /// `source` (a run of slivers, or a whole panel for a thread's own copy), not packed yet,
+    /// with its space in `space` (exactly its whole slivers).
     fn new(source: ArrayView2<'a, f32>, space: &'a mut [f32]) -> Self {
-        BSliver {
+        PackedOnce {
             source,
             space: Mutex::new(Some(space)),
             packed: OnceLock::new(),
         }
     }
 
-    /// The packed sliver, packing it if no thread has yet.
+    /// The packed slivers, packing them if no thread has yet.
     fn packed<K: MicroKernel>(&self) -> &'a [f32] {
         self.packed.get_or_init(|| {
             let space = self.space.lock().expect("no panic while packing").take();
