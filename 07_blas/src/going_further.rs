@@ -139,24 +139,24 @@
 //! of `A`. A thread that the operating system delays takes fewer blocks instead of holding the
 //! others up; the blocks are as even as whole tiles allow, so that no short block at the end leaves
 //! one thread working while the other waits. The packed panel of `B` is what they have in common,
-//! cut into one run of adjacent slivers per thread, each run packed once: every thread first packs
-//! its own, so the copies proceed in parallel, and a thread needing a sliver of one that another is
-//! still packing waits for it. A run, not a sliver, because the copy then reads each row of `B`
-//! along the run's whole width, not `NR` floats of it before jumping a row of `B` ahead. (A
-//! small panel of a row-major `B` is read in place, or packed by every thread for itself: see
-//! below.) While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each
-//! in its own page): into L2 as they start, into L1 near the end of their loop, so that their last
-//! act, storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each
-//! tile as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in cache
-//! (no larger than the blocks read in place, below) is not asked for: it is there already, and in a
-//! small product the requests cost more than they save (the kernel's `TileOfC`). The calling thread
-//! works too, helped by a pool of one thread fewer than the cores, whose threads wait between
-//! products, since starting a thread costs as much as a small product (with a helper for every
-//! core, an idle one looking for work took a core from a busy one and made `square-256` land at one
-//! of two speeds from run to run). A helper stays awake for a moment after each product, as waking
-//! a sleeping thread can cost as much again, and the caller does the part of a helper that has not
-//! started by the time its own part is done, so a slow wake never costs more than one core's time
-//! (the crate's module `pool`). They are used from
+//! cut into runs of adjacent slivers, at most one per thread, each run packed once: every thread
+//! first packs its own, so the copies proceed in parallel, and a thread needing a sliver of a run
+//! that another is still packing waits for it. A run, not a sliver, because the copy then reads
+//! each row of `B` along the run's whole width, not `NR` floats of it before jumping a row of `B`
+//! ahead. (A small panel of a row-major `B` is read in place, or packed by every thread for itself:
+//! see below.) While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows
+//! (each in its own page): into L2 as they start, into L1 near the end of their loop, so that their
+//! last act, storing into `C`, does not wait on memory. (The driver used to ask L1 for them before
+//! each tile as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in
+//! cache (no larger than the blocks read in place, below) is not asked for: it is there already,
+//! and in a small product the requests cost more than they save (the kernel's `TileOfC`). The
+//! calling thread works too, helped by a pool of one thread fewer than the cores, whose threads
+//! wait between products, since starting a thread costs as much as a small product (with a helper
+//! for every core, an idle one looking for work took a core from a busy one and made `square-256`
+//! land at one of two speeds from run to run). A helper stays awake for a moment after each
+//! product, as waking a sleeping thread can cost as much again, and the caller does the part of a
+//! helper that has not started by the time its own part is done, so a slow wake never costs more
+//! than one core's time (the crate's module `pool`). They are used from
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds: a product that would keep one
 //! core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
 //! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a time,

@@ -4,11 +4,11 @@
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
 //! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
 //! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into one run of
-//! adjacent slivers per thread ([`Runs`]), each packed once: every thread starts with its own
-//! run, so the copies run in parallel; a thread that needs a sliver of a run still being
-//! packed waits for that copy (a [`OnceLock`]) instead of making its own. Small
-//! blocks of a row-major `A` and small panels of a row-major `B` are not packed but read where
+//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into runs of
+//! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts
+//! with its own run, so the copies run in parallel; a thread that needs a sliver of a run still
+//! being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of
+//! a row-major `A` and small panels of a row-major `B` are not packed but read where
 //! they are, except that when the threads have many rows each, every thread packs a panel of a
 //! row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
@@ -149,13 +149,14 @@ pub(crate) fn run<K: MicroKernel>(
             let work = |worker: usize| {
                 // This thread's copy of the panel, or the one all share.
                 let panel_b = &panels[worker % panels.len()];
-                // First this thread's share of a shared panel's slivers of `B`, every
-                // `threads`-th one: packed side by side, instead of by whichever thread reaches
-                // each first while the others, walking the slivers in the same order, wait.
-                if let PanelOfB::Packed(runs) = panel_b {
-                    for run in runs.runs.iter().skip(worker).step_by(threads) {
-                        run.packed::<K>();
-                    }
+                // First this thread's own run of a shared panel's slivers of `B` ([`Runs`]), if
+                // it has one: the runs are packed side by side, instead of by whichever thread
+                // reaches each first while the others, walking the slivers in the same order,
+                // wait.
+                if let PanelOfB::Packed(runs) = panel_b
+                    && let Some(run) = runs.runs.get(worker)
+                {
+                    run.packed::<K>();
                 }
                 let mut a_block = take_buffer();
                 loop {
@@ -430,7 +431,10 @@ struct PackedOnce<'a> {
 }
 
 /// A shared packed panel of `B`, cut into runs of adjacent slivers, each packed once, by the
-/// first thread that asks for it: one run per thread, which each thread packs first.
+/// first thread that asks for it: runs of `slivers.div_ceil(threads)` slivers (the last one
+/// shorter), at most one per thread, which each thread packs first. (With 5 slivers and 4
+/// threads, runs of 2, 2 and 1: the fourth thread packs none, and no copy is longer than it
+/// would be with four runs.)
 ///
 /// A run, not a sliver, is what one copy packs, because
 /// [`pack_b_into`](super::pack::pack_b_into) reads a row-major `B` row by row across the

@@ -39,8 +39,9 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
     let origin = block.as_ptr();
     if column_stride == 1 {
         // A row of a sliver is `width` adjacent elements (a row-major `B`): one copy. Row by
-        // row across the slivers, so that `B` is read in order, one whole row after another,
-        // as the hardware prefetchers follow best; a sliver's own steps are a row of `B` apart.
+        // row across the slivers, so that the block is read in order, one whole row of it after
+        // another, as the hardware prefetchers follow best; a sliver's own steps are a row of
+        // `B` apart.
         for p in 0..depth {
             let row = origin.wrapping_offset(p as isize * row_stride);
             for (s, packed) in out.chunks_exact_mut(sliver).enumerate() {
