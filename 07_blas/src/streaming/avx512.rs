@@ -415,6 +415,14 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// that one of the two FMA units shares on Intel's cores, so they are shared: all the rows of
 /// the call go through each group together.
 ///
+/// What bounds a group is those two ports and the loads together. On the Intel Xeon this was
+/// measured on, the same instructions with every operand in registers ran at the two ports'
+/// rate (the FMAs and the shuffles shared between them), and the loads made a group clearly
+/// slower than that: the eight loads of `b`, most of which cross a cache line (two loads 4
+/// floats apart cannot both start on one), and the row's three broadcasts. Loads that start on
+/// line boundaries would need more shuffles: two of them hold all of a quad register's floats
+/// only for a few of the 16 alignments `b` may have.
+///
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and
 /// 4–7 of a quad register line up), or five with one or two rows, where the FMAs into one
 /// accumulator would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24
