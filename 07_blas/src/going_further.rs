@@ -56,9 +56,9 @@
 //! | 12 × 32 | 24 | 2 | 24 | 14 / 24 = 0.58 |
 //! | **14 × 32** | **28** | **2** | **28** | **16 / 28 = 0.57** |
 //!
-//! 14 × 32 uses 28 + 2 = 30 registers (the compiler folds each broadcast of `a` into its FMA as a
-//! memory operand, so it needs no register; two stay free): the most accumulators that fit beside
-//! two rows of `b`, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of
+//! 14 × 32 uses 28 + 2 + 1 = 31 registers (each broadcast of `a` goes into one register, which
+//! both FMAs of its row read): the most accumulators that fit beside two rows of `b` and a
+//! broadcast, so the most FMAs per step (28) and 28 independent sums, where an FMA latency of
 //! 4 cycles on two units needs 8. Its 16 loads per 28 FMAs are well within what a core issues (two
 //! or more loads per cycle, at most two FMAs). 6 × 64 needs fewer loads still, but loads are not
 //! the limit, and its slivers of `b` are twice as wide: twice the cache for the same depth, and up

@@ -114,7 +114,8 @@
 //! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
 //! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five rows of
 //! accumulators — the broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of
-//! `b` is one masked 10-lane load and each row of sums one register; on NEON, three 4-lane
+//! `b` is one masked 10-lane load and each row of sums a few registers (partial sums, added at
+//! the end); on NEON, three 4-lane
 //! loads and three registers a row, with 2 lanes to spare. (AVX-512 and AVX2 waste no lanes on
 //! the lesson's weights, `ten_columns` in `streaming/avx512.rs` and `streaming/avx2.rs`: in
 //! groups of 8 steps AVX-512 rearranges 8 rows of 10 floats of `b` into 5 registers whose

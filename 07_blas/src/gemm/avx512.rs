@@ -1,11 +1,14 @@
 //! The AVX-512 micro-kernel: a 14 × 32 tile in 28 of the 32 `zmm` registers.
 //!
-//! Each step `p` loads the row `b[p, 0..32]` as two 16-lane vectors and, for each of the 14
-//! rows, broadcasts `a[i, p]` straight from memory into two fused multiply-adds (the compiler
-//! folds the broadcast into the FMA's memory operand, `{1to16}`). That is 28 FMAs — 448
-//! multiply-adds — for 2 vector loads and 14 scalar loads, and 28 accumulators + 2 rows of
-//! `b` = 30 registers: the largest tile that fits. A 16-lane FMA takes 4 cycles and a core
-//! starts one or two per cycle, so 8 independent sums would do; 28 leave room to spare.
+//! Each step `p` loads the row `b[p, 0..32]` as two 16-lane vectors and, for each of the 14 rows,
+//! broadcasts `a[i, p]` from memory into one register (`vbroadcastss`, a load and nothing else),
+//! which its row's two fused multiply-adds share. That is 28 FMAs — 448 multiply-adds — for 2
+//! vector loads and 14 broadcasts, and 28 accumulators + 2 rows of `b` + 1 broadcast = 31
+//! registers: the largest tile that fits. (The compiler could fold each broadcast into its FMA as a
+//! memory operand, `{1to16}`, and free that register, but each element of `a` would then be loaded
+//! twice, 30 loads a step: on the Intel Xeon this was measured on, a bare loop of such steps was
+//! slower.) A 16-lane FMA takes 4 cycles and a core starts one or two per cycle, so 8 independent
+//! sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,

@@ -224,10 +224,11 @@ unsafe fn fma_chunk<const ROWS: usize>(
     }
 }
 
-/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats: one masked
-/// load for up to 8 columns, two for more) and one FMA per register and row of `a`, with
-/// `a[r, p]` broadcast to all lanes. No packing. Where `b` is one run of 10-float rows, as the
-/// lesson's weights are, [`ten_columns`] takes the steps in groups of 4 with fewer FMAs.
+/// [`Kernel::scale_rows`]: per element of `k`, one row of `b` (`nc ≤ 16` floats: one masked load
+/// for up to 8 columns; for more, a whole load and a masked one) and one FMA per register and row
+/// of `a`, with `a[r, p]` broadcast to all lanes. No packing. Where `b` is one run of 10-float
+/// rows, as the lesson's weights are, [`ten_columns`] takes the steps in groups of 4 with fewer
+/// FMAs.
 ///
 /// Each row's sum is split into [`partial_sums`] interleaved partial sums, added together at
 /// the end, so that even a call on one row keeps [`FMAS_IN_FLIGHT`] independent FMAs going
@@ -353,8 +354,9 @@ const fn low_parts(rows: usize) -> usize {
 /// lanes, 6 multiply zeros. Here columns 0–7 go as before, one register per step, and columns
 /// 8 and 9 of 4 steps share one "pairs" register (lane `l`: step `l / 2`, column `8 + l % 2`),
 /// put together from two loads of two 4-float pieces each and a blend: one FMA per 4 steps and
-/// row, against the row's 4 elements `a[r, p..p + 4]`, each repeated twice (a broadcast of the
-/// 4 and one in-lane shuffle). So 5 FMAs per 4 steps and row instead of 8, every lane used.
+/// row, against the row's 4 elements `a[r, p..p + 4]`, each repeated twice (a load of the 4 and
+/// one permute across the register). So 5 FMAs per 4 steps and row instead of 8, every lane
+/// used.
 ///
 /// The accumulator of columns 0–7 takes an FMA every step, each waiting on the one before, so
 /// with few rows it is split into partial sums ([`low_parts`]) as the general loop's are. With
@@ -463,11 +465,11 @@ const B_ROWS_AHEAD: usize = 32;
 /// Partial sums per row, the most [`scale_rows`] uses.
 const MAX_PARTS: usize = 4;
 
-/// Registers [`scale_rows`] can spend on accumulators: 16, less the two masks, the two
-/// halves of a row of `b` and the broadcast `a[r, p]` (with one half, two registers stay
-/// spare). One more, and the compiler keeps accumulators on the stack, storing and reloading
-/// them at every step (three rows with two partial sums each, 12 accumulators, ran much
-/// slower than with one sum).
+/// Registers [`scale_rows`] can spend on accumulators: 16, less the two halves of a row of `b`,
+/// the broadcast `a[r, p]`, the second half's mask (past 8 columns the first half's mask is
+/// all ones, and the compiler loads that half whole) and one to spare. One more, and the
+/// compiler kept accumulators on the stack, storing and reloading them at every step (three
+/// rows with two partial sums each, 12 accumulators, ran much slower than with one sum).
 const ACCUMULATORS: usize = 16 - 5;
 
 // Every row count the driver gives [`scale_rows`] must fit, with one partial sum per row.

@@ -75,10 +75,10 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
     /// All 10 of a pass, or half of them.
     const DOT_COLUMNS: usize = COLUMNS;
 
-    /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of
-    /// the 32 registers, the rest left to the broadcasts of `a`. (On the lesson's weights,
-    /// [`ten_columns`] takes all of them together: three accumulators a row, five with one or
-    /// two rows.)
+    /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of the 32
+    /// registers (each broadcast of `a` is folded into its FMA as a memory operand, and takes no
+    /// register). (On the lesson's weights, [`ten_columns`] takes all of them together: three
+    /// accumulators a row, five with one or two rows.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     /// One register; on the lesson's weights ([`ten_columns`]), five per 8 steps, every lane
@@ -423,12 +423,16 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// line boundaries would need more shuffles: two of them hold all of a quad register's floats
 /// only for a few of the 16 alignments `b` may have.
 ///
-/// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and
-/// 4–7 of a quad register line up), or five with one or two rows, where the FMAs into one
-/// accumulator would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24
-/// accumulators beside the group's 5 registers and the 2 tables: 31 of the 32, and the compiled
-/// loop keeps them all in registers, reusing them while it builds the group.
-/// The lanes are summed into columns once at the end.
+/// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
+/// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
+/// would otherwise wait on each other. Up to 7 rows, the compiled loop keeps all of them in
+/// registers beside the group's 5 registers and the 2 tables. With [`scale_rows`]' 8 rows, 24
+/// accumulators, 5 and 2 make 31 of the 32, one short of what building the group and the broadcasts
+/// take: the compiler reloads a table, sets one register aside on the stack and moves others
+/// around, once per group. On the Intel Xeon this was measured on, calls of 7 rows, which need none
+/// of that, were no faster over a whole product: a little faster per row where the rows come in
+/// sevens, slower where a call of one row is left over. The lanes are summed into columns once at
+/// the end.
 ///
 /// # Safety
 ///

@@ -16,11 +16,17 @@ impl Kernel for Portable {
     /// use AVX2 (two SSE or NEON registers otherwise).
     const LANES: usize = Isa::Portable.kernels().lanes;
 
-    /// One row: its 10 accumulators of 8 lanes take 10 of AVX2's 16 registers, and a second
-    /// row's would not fit beside the loads.
+    /// One row: its 10 accumulators of 8 lanes take 10 of AVX2's 16 registers, or 20 of NEON's
+    /// 32, and a second row's would not fit beside the loads. On the x86-64 baseline (SSE2, 16
+    /// registers of 4 lanes) they are 20 registers' worth, more than there are: the compiler
+    /// keeps them on the stack, loading, adding to and storing each at every chunk. On the Intel
+    /// Xeon this was measured on, that still ran clearly faster than 4 lanes, whose 10
+    /// accumulators would fit.
     const DOT_ROWS: usize = Isa::Portable.kernels().dot_tiles[0].0;
 
-    /// The whole pass: its accumulators fit in the registers.
+    /// The whole pass: its accumulators fit in the registers, except on SSE2 ([`DOT_ROWS`]).
+    ///
+    /// [`DOT_ROWS`]: Kernel::DOT_ROWS
     const DOT_COLUMNS: usize = COLUMNS_PER_PASS;
 
     /// Four rows × 16 columns = 8 AVX2 registers of accumulators.
