@@ -425,14 +425,13 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 ///
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
 /// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
-/// would otherwise wait on each other. Up to 7 rows, the compiled loop keeps all of them in
-/// registers beside the group's 5 registers and the 2 tables. With [`scale_rows`]' 8 rows, 24
-/// accumulators, 5 and 2 make 31 of the 32, one short of what building the group and the broadcasts
-/// take: the compiler reloads a table, sets one register aside on the stack and moves others
-/// around, once per group. On the Intel Xeon this was measured on, calls of 7 rows, which need none
-/// of that, were no faster over a whole product: a little faster per row where the rows come in
-/// sevens, slower where a call of one row is left over. The lanes are summed into columns once at
-/// the end.
+/// would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24 accumulators beside
+/// the group's 5 registers and the 2 tables: 31 of the 32. The compiled loop keeps them all in
+/// registers, reloading one table from memory at each group, but only with each row's FMA of the
+/// pairs register first. In the registers' order, the compiler set a register aside on the stack
+/// and moved others around at every group: on the Intel Xeon this was measured on, products of 8 to
+/// a few hundred rows took clearly longer than with the pairs first. The lanes are summed into
+/// columns once at the end.
 ///
 /// # Safety
 ///
@@ -452,6 +451,8 @@ unsafe fn ten_columns<const R: usize>(
     // With one or two rows, steps 4–7 of the quad registers go into accumulators of their
     // own (3 and 4), so that each accumulator takes one FMA per group, not two in a row.
     let later = if R <= 2 { [3, 4] } else { [0, 1] };
+    // Where each row's FMA of the pairs register goes (see below).
+    let pairs_first = R >= 8;
     let (quad_lanes, pair_lanes) = (indices(&QUAD_LANES), indices(&PAIR_LANES));
     let mut acc = [[_mm512_setzero_ps(); 5]; R];
     for g in 0..steps / GROUP_STEPS {
@@ -483,11 +484,19 @@ unsafe fn ten_columns<const R: usize>(
                     _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(a.cast()))),
                 )
             };
+            // With 8 rows, the pairs register's FMA first: in the registers' order, the compiler
+            // kept one register on the stack and moved others around at every group. With
+            // fewer rows, which fit either way, the order the five-image product was tuned in.
+            if pairs_first {
+                acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
+            }
             acc[0] = _mm512_fmadd_ps(first, quads[0], acc[0]);
             acc[1] = _mm512_fmadd_ps(first, quads[1], acc[1]);
             acc[later[0]] = _mm512_fmadd_ps(second, quads[2], acc[later[0]]);
             acc[later[1]] = _mm512_fmadd_ps(second, quads[3], acc[later[1]]);
-            acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
+            if !pairs_first {
+                acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
+            }
         }
     }
     let (first_of_quad, first_of_pair) = (indices(&FIRST_OF_QUAD), indices(&FIRST_OF_PAIR));
