@@ -395,6 +395,14 @@ unsafe fn ten_columns<const R: usize>(
                 _mm256_loadu2_m128(group.add(36), group.add(16)),
             )
         };
+        // The pairs before the steps: after them, with three rows, the compiler kept a register
+        // on the stack and reloaded it at every group.
+        for (r, pairs) in pairs.iter_mut().enumerate() {
+            // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since `4g + 4 ≤ k`.
+            let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * GROUP_STEPS)) };
+            let x = _mm256_permutevar_ps(_mm256_set_m128(four, four), doubled);
+            *pairs = _mm256_fmadd_ps(x, pair, *pairs);
+        }
         for s in 0..GROUP_STEPS {
             // SAFETY: floats `0..8` of row `4g + s < steps` of `b`.
             let y = unsafe { _mm256_loadu_ps(group.add(s * COLUMNS_PER_PASS)) };
@@ -404,12 +412,6 @@ unsafe fn ten_columns<const R: usize>(
                 // `s % parts` is known at compile time (the loop over `s` unrolls).
                 low[s % parts] = _mm256_fmadd_ps(_mm256_set1_ps(x), y, low[s % parts]);
             }
-        }
-        for (r, pairs) in pairs.iter_mut().enumerate() {
-            // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since `4g + 4 ≤ k`.
-            let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * GROUP_STEPS)) };
-            let x = _mm256_permutevar_ps(_mm256_set_m128(four, four), doubled);
-            *pairs = _mm256_fmadd_ps(x, pair, *pairs);
         }
     }
     for (sums, (low, &pairs)) in sums.iter_mut().zip(low.iter().zip(&pairs)) {
