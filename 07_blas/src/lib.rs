@@ -140,11 +140,13 @@
 //! ## Measured
 //!
 //! The table times every stage of this page on the lesson's two workloads, and the squares below it
-//! on `(N, N) @ (N, N)`, with the floor, the machine's FMA peak and the system OpenBLAS (when built
-//! with it) from the same run. The stages read in order: `gemm-kernel`, `gemm-packed`,
-//! `gemm-blocked` and `gemm` each add one idea to the one before. Each time carries the half-width
-//! of its 95% interval (`±`); the README says how to read `× floor` and the list of figures to read
-//! with care.
+//! on `(N, N) @ (N, N)`, with the floors, the machine's FMA peak and the system OpenBLAS (when
+//! built with it) from the same run: for 50,000 images one read of `x`, for five images their
+//! multiply-adds at one core's FMA peak, as if every lane of every FMA were used and none waited on
+//! another, so the five-image floor says how far the few-rows kernel is from its arithmetic alone.
+//! The stages read in order: `gemm-kernel`, `gemm-packed`, `gemm-blocked` and `gemm` each add one
+//! idea to the one before. Each time carries the half-width of its 95% interval (`±`); the README
+//! says how to read `× floor` and the list of figures to read with care.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage gemm --stage blas --stage streaming
 //! --stage matrixmultiply` (`blas` also matches `openblas`; the naive loop is always timed too,

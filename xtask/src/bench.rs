@@ -70,7 +70,8 @@ Workloads: mnist5 = (5, 784) @ (784, 10), mnist50k = (50000, 784) @ (784, 10), \
 square-N = (N, N) @ (N, N) for N = 64 to 2048 (to 4096 on the GPU). Floors, measured in the \
 same run: the fastest read of mnist50k's input with every core, paired sample by sample with \
 the stages; for square-N, 2·N³ flops at \
-the FP32 FMA peak measured on every core (each square row shows its percentage of it). \
+the FP32 FMA peak measured on every core (each square row shows its percentage of it); for \
+mnist5, its flops at the FMA peak of one core, on which the workspace's stages compute it. \
 The OpenBLAS stage needs a build with the feature: \
 cargo run --release -p xtask --features openblas -- bench. \
 --cuda builds xtask again with the `cuda` feature (the CUDA toolkit's nvcc) when this build \

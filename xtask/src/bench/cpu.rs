@@ -1,12 +1,13 @@
 //! The CPU part of a run: every stage on the lesson's workloads and the square sweep, and the
-//! CPU's two floors (a streaming read of `x`, the FP32 FMA peak), all into [`Results`].
+//! CPU's floors (a streaming read of `x`, the FP32 FMA peak on every core and on one), all into
+//! [`Results`].
 //!
 //! Each sample of a stage on `mnist50k` is followed by a read of `x`, its floor
 //! ([`timer::sample_paired`]), and the stage's ratio to its floor is the median of the ratios
 //! pair by pair, with a bootstrap interval: so the ratio holds while the machine's speed drifts.
-//! The squares' floor, the FP32 peak, is taken alone in every round instead: a peak sample
-//! right after a threaded stage's ran measurably slow (the stage's threads had not settled),
-//! which would have flattered every square's share of it.
+//! The squares' floor, the FP32 peak, and that of `mnist5`, one core's peak, are taken alone in
+//! every round instead: a peak sample right after a threaded stage's ran measurably slow (the
+//! stage's threads had not settled), which would have flattered every square's share of it.
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use ndarray::Array2;
 
 use super::floor::{self, FloorThreads, ReadMethod};
 use super::plan::{Plan, Workloads};
-use super::results::{FP32_PEAK, Record, Results, STREAM_READ, Skipped, Source};
+use super::results::{FP32_PEAK, ONE_CORE_PEAK, Record, Results, STREAM_READ, Skipped, Source};
 use super::timer::{self, Settings};
 use super::units::format_time;
 use super::workload::{MNIST5, MNIST50K, TRAINING_IMAGES, Workload};
@@ -64,17 +65,25 @@ const READ_CALIBRATION_READS: usize = 5;
 
 /// The floors: how each is measured, and its samples taken outside the pairs.
 struct Floors<'x> {
-    /// The read of `x` by the fastest method on this machine, and the threads of both floors.
+    /// The read of `x` by the fastest method on this machine, and the threads of it and of the
+    /// FMA peak on every core.
     read: FloorThreads,
     /// Every method's median read time in the calibration, nanoseconds.
     read_methods: Vec<(ReadMethod, f64)>,
     x: &'x [f32],
     /// The FMA loop's iterations per call, sized to [`PEAK_CALL_SECONDS`].
     peak_iterations: u64,
+    /// The FMA loop on one thread: the floor of `mnist5`, which every stage computes on one
+    /// core.
+    one_core: FloorThreads,
+    /// Its iterations per call, sized to [`PEAK_CALL_SECONDS`].
+    one_core_iterations: u64,
     /// Reads of `x` taken alone (one set a round), nanoseconds.
     read_alone: Vec<f64>,
     /// FMA-loop rates taken alone (one set a round), flops per nanosecond.
     peak_alone: Vec<f64>,
+    /// The same on one thread.
+    one_core_alone: Vec<f64>,
 }
 
 impl<'x> Floors<'x> {
@@ -83,27 +92,19 @@ impl<'x> Floors<'x> {
         let (read, read_methods) =
             FloorThreads::fastest(plan.threads, Isa::detect(), x, READ_CALIBRATION_READS);
         let peak_iterations = read.fma_iterations_for(PEAK_CALL_SECONDS);
+        let one_core = FloorThreads::new(1, ReadMethod::Plain, read.isa());
+        let one_core_iterations = one_core.fma_iterations_for(PEAK_CALL_SECONDS);
         Floors {
             read,
             read_methods,
             x,
             peak_iterations,
+            one_core,
+            one_core_iterations,
             read_alone: Vec::new(),
             peak_alone: Vec::new(),
+            one_core_alone: Vec::new(),
         }
-    }
-
-    /// Flops of one call of the FMA loop on every thread.
-    fn peak_flops_per_call(&self) -> f64 {
-        let isa = self.read.isa();
-        self.read.threads() as f64 * self.peak_iterations as f64 * floor::flops_per_iteration(isa)
-    }
-
-    /// One call of the FMA loop: its rate, flops per nanosecond.
-    fn peak_rate(&self) -> f64 {
-        let started = std::time::Instant::now();
-        std::hint::black_box(self.read.fma_peak(self.peak_iterations));
-        self.peak_flops_per_call() / (started.elapsed().as_secs_f64() * 1e9)
     }
 
     /// Whether samples of `workload` are paired with a floor sample: `mnist50k`, with a read
@@ -127,9 +128,24 @@ impl<'x> Floors<'x> {
         // while before they do), or the first samples share a core with them.
         std::thread::sleep(std::time::Duration::from_millis(20));
         for _ in 0..PEAK_SAMPLES_PER_ROUND {
-            self.peak_alone.push(self.peak_rate());
+            self.peak_alone
+                .push(fma_rate(&self.read, self.peak_iterations));
+        }
+        for _ in 0..PEAK_SAMPLES_PER_ROUND {
+            self.one_core_alone
+                .push(fma_rate(&self.one_core, self.one_core_iterations));
         }
     }
+}
+
+/// One call of the FMA loop, `iterations` on each of `threads`' threads: its rate, flops per
+/// nanosecond.
+fn fma_rate(threads: &FloorThreads, iterations: u64) -> f64 {
+    let flops =
+        threads.threads() as f64 * iterations as f64 * floor::flops_per_iteration(threads.isa());
+    let started = std::time::Instant::now();
+    std::hint::black_box(threads.fma_peak(iterations));
+    flops / (started.elapsed().as_secs_f64() * 1e9)
 }
 
 /// Times `stages` on `workloads` as `plan` says, with the floors, into `results`.
@@ -386,9 +402,10 @@ impl<'w> FirstRound<'_, 'w> {
     }
 }
 
-/// The floors' records: the read of `x` on `mnist50k`, and the FP32 FMA peak as one floor per
-/// square workload (the time its `2·N³` flops would take at that peak). Each pools every sample
-/// of its floor: those paired with the stages and those taken alone each round.
+/// The floors' records: the read of `x` on `mnist50k`, the FP32 FMA peak as one floor per
+/// square workload (the time its `2·N³` flops would take at that peak), and one core's FMA peak
+/// as the floor of `mnist5`. Each pools every sample of its floor: those paired with the stages
+/// and those taken alone each round.
 fn floor_records(
     plan: &Plan,
     workloads: &Workloads,
@@ -460,6 +477,30 @@ fn floor_records(
             ..Record::default()
         });
     }
+    // The five-image product's floor, from the FMA loop on one thread: its fastest sample too.
+    let one_core = floors.one_core_alone.iter().copied().fold(0.0, f64::max);
+    let five = &workloads.mnist5;
+    let (m, k, n) = five.dims();
+    let ns = five.flops() / one_core;
+    results.floors.push(Record {
+        stage: ONE_CORE_PEAK.into(),
+        workload: five.name.clone(),
+        median_ns: ns,
+        min_ns: ns,
+        ci_low_ns: ns,
+        ci_high_ns: ns,
+        samples: floors.one_core_alone.len(),
+        gflops: one_core,
+        note: format!(
+            "2·{m}·{k}·{n} flops at one core's FP32 FMA peak measured in this run ({}, \
+             registers only, 1 thread, as the workspace's stages compute five images; the fastest \
+             of its {} samples in {} rounds)",
+            floor::peak_name(floors.read.isa()),
+            floors.one_core_alone.len(),
+            rounds
+        ),
+        ..Record::default()
+    });
 }
 
 /// A `Skipped` for a Rust stage.

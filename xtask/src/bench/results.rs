@@ -149,6 +149,10 @@ pub const STREAM_READ: &str = "stream-read";
 /// The floor of `square-N`: `2·N³` flops at the machine's measured FP32 FMA peak (CPU), or at
 /// the peak its properties give (GPU).
 pub const FP32_PEAK: &str = "fp32-peak";
+/// The floor of `mnist5` on the CPU: its flops at the FP32 FMA peak of one core, measured: the
+/// workspace's stages compute the five-image product on one core, where threads would cost more
+/// than the product.
+pub const ONE_CORE_PEAK: &str = "one-core-peak";
 /// The floor of a lesson workload on the GPU: one read of `x` in device memory.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub const DEVICE_READ: &str = "device-read";

@@ -5,7 +5,7 @@
 //! Renderers read only `Results`, so the table, the charts and the doc pages can never
 //! disagree with the record, or with each other.
 
-use super::results::{Record, Results, Source};
+use super::results::{ONE_CORE_PEAK, Record, Results, Source};
 use super::splice::GENERATED;
 use super::units::{format_percent, format_speedup, format_time};
 use super::workload::{MNIST5, MNIST50K, square_name};
@@ -87,10 +87,16 @@ impl Results {
                 && let Some(floor) = self.floor_for(r.source, &r.workload)
                 && faster_than(r, floor)
             {
+                // One core's peak is beaten by a stage on more cores, too.
+                let or_cores = if floor.stage == ONE_CORE_PEAK {
+                    ", or the stage ran on more than one core"
+                } else {
+                    ""
+                };
                 out.push(format!(
                     "`{}` on {} took {} (95% interval to {}), less than the `{}` floor's {} \
                      (interval from {}): it beat that floor, so the floor's method is not this \
-                     machine's fastest.",
+                     machine's fastest{or_cores}.",
                     r.stage,
                     r.workload,
                     format_time(r.median_ns),
@@ -375,9 +381,11 @@ fn time(record: Option<&Record>) -> String {
 }
 
 /// The half-width of a record's 95% interval as a percentage of its median (the wider side),
-/// when it has one from at least two samples.
+/// when it has one from at least two samples. A peak floor, the fastest of its samples, has none
+/// (its interval is the one value).
 pub fn spread(record: &Record) -> Option<f64> {
-    (record.ci_high_ns > 0.0 && record.samples >= 2 && record.median_ns > 0.0).then(|| {
+    let interval = record.ci_high_ns > record.ci_low_ns;
+    (interval && record.samples >= 2 && record.median_ns > 0.0).then(|| {
         100.0 * (record.ci_high_ns - record.median_ns).max(record.median_ns - record.ci_low_ns)
             / record.median_ns
     })
@@ -528,6 +536,47 @@ pub(crate) mod tests {
         // Rust stages come before the Python methods.
         let naive = table.find("`naive`").unwrap();
         assert!(naive < table.find("python: numpy").unwrap());
+    }
+
+    /// The five-image floor, one core's peak: a row of its own with its time alone (a fastest
+    /// sample has no interval), and a stage that beats it is named under the table.
+    #[test]
+    fn the_five_image_floor_is_one_cores_peak() {
+        let mut results = example();
+        let ns = 2.0 * 5.0 * 784.0 * 10.0 / 240.0;
+        results.floors.push(Record {
+            stage: ONE_CORE_PEAK.into(),
+            workload: MNIST5.into(),
+            median_ns: ns,
+            min_ns: ns,
+            ci_low_ns: ns,
+            ci_high_ns: ns,
+            samples: 20,
+            gflops: 240.0,
+            note: "its flops at one core's peak (1 thread)".into(),
+            ..Record::default()
+        });
+        let table = results.lesson_table(&results.stages());
+        assert!(
+            table.contains("| *floor: its flops at one core's peak* | 327 ns | | — | | | 1.00 |"),
+            "{table}"
+        );
+        assert!(results.cautions(&results.stages()).is_empty());
+        // A stage faster than the floor, with its whole interval.
+        let streaming = results
+            .results
+            .iter_mut()
+            .find(|r| r.stage == "streaming" && r.workload == MNIST5)
+            .unwrap();
+        (
+            streaming.median_ns,
+            streaming.ci_low_ns,
+            streaming.ci_high_ns,
+        ) = (300.0, 290.0, 310.0);
+        let cautions = results.cautions(&results.stages());
+        assert_eq!(cautions.len(), 1, "{cautions:?}");
+        assert!(cautions[0].contains("less than the `one-core-peak` floor's 327 ns"));
+        assert!(cautions[0].ends_with("or the stage ran on more than one core."));
     }
 
     #[test]
