@@ -110,17 +110,16 @@
 //! their way from memory, even on rows it already has in cache (most likely because those lines
 //! hold L1's few outstanding-miss slots, which the kernel's own loads from L2 then wait for).
 //!
-//! For five images the reasoning changes again: there is nothing to stream, and a GEMM's
-//! packing and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads
-//! `b` (31 KB) in place, once, each row scaled by the five `a[i, p]` into five rows of
-//! accumulators — the broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of
-//! `b` is one masked 10-lane load and each row of sums a few registers (partial sums, added at
-//! the end); on NEON, three 4-lane
-//! loads and three registers a row, with 2 lanes to spare. (AVX-512 and AVX2 waste no lanes on
-//! the lesson's weights, `ten_columns` in `streaming/avx512.rs` and `streaming/avx2.rs`: in
-//! groups of 8 steps AVX-512 rearranges 8 rows of 10 floats of `b` into 5 registers whose
-//! lanes a broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five images; AVX2
-//! takes columns 0–7 a row at a time and puts columns 8 and 9 of 4 rows into one register.)
+//! For five images the reasoning changes again: there is nothing to stream, and a GEMM's packing
+//! and thread start are pure overhead on 39,200 multiply-adds. The fastest code reads `b` (31 KB)
+//! in place, once, each row scaled by the five `a[i, p]` into five rows of accumulators — the
+//! broadcasting stage's `i, k, j` loop, in registers. On AVX-512 a row of `b` is one masked 10-lane
+//! load and each row of sums a few registers (partial sums, added at the end); on NEON, three
+//! 4-lane loads and three registers a row, with 2 lanes to spare. (AVX-512 and AVX2 waste no lanes
+//! on the lesson's weights, `ten_columns` in `streaming/avx512.rs` and `streaming/avx2.rs`: in
+//! groups of 8 steps AVX-512 rearranges 8 rows of 10 floats of `b` into 5 registers whose lanes a
+//! broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five images; AVX2 takes columns
+//! 0–7 a row at a time and puts columns 8 and 9 of 4 rows into one register.)
 //!
 //! ## This step's answer: pick by shape
 //!
@@ -145,8 +144,9 @@
 //! multiply-adds at one core's FMA peak, as if every lane of every FMA were used and none waited on
 //! another, so the five-image floor says how far the few-rows kernel is from its arithmetic alone.
 //! The stages read in order: `gemm-kernel`, `gemm-packed`, `gemm-blocked` and `gemm` each add one
-//! idea to the one before. Each time carries the half-width of its 95% interval (`±`); the README
-//! says how to read `× floor` and the list of figures to read with care.
+//! idea to the one before. Each time carries the half-width of its 95% interval (`±`), but for
+//! the floors that are a peak; the README says how to read `× floor` and the list of figures to
+//! read with care.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage gemm --stage blas --stage streaming
 //! --stage matrixmultiply` (`blas` also matches `openblas`; the naive loop is always timed too,

@@ -327,7 +327,8 @@ fn padded(k: usize, lanes: usize) -> usize {
 /// the machine has more than one core): from [`PARALLEL_ELEMENTS`] elements, and more than
 /// [`BLOCK_ROWS`] rows.
 ///
-/// Why not from fewer rows: the rule takes such a product to the many-rows path, which reads
+/// Why not from fewer rows: rule 1 of [`takes_many_rows`] sends such a product to the many-rows
+/// path, which reads
 /// all of `bᵀ` for every group of rows, where the few-rows path reads `b` once for every
 /// [`Kernel::SCALE_ROWS`] rows. With a long `k`, `bᵀ` no longer stays in cache, and two threads
 /// do not make up for that: on the Intel Xeon this was measured on, 8 rows of 40,000 and 64

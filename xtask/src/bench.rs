@@ -8,9 +8,9 @@
 //! 2. **measure** ([`measure`]): the runners fill one [`Results`] —
 //!    [`cpu`] (every CPU stage on `mnist5`, `mnist50k` unless one run would take longer than
 //!    the limit, the square sweep, and the CPU's floors: a streaming read of `x` and the FP32
-//!    FMA peak), [`python`] (`--python`: the lesson's methods on the same data) and `gpu`
-//!    (`--cuda`: every GPU kernel and cuBLAS, validated then timed with CUDA events, the
-//!    host-to-device copy, the GPU's floors);
+//!    FMA peak, on every core and on one), [`python`] (`--python`: the lesson's methods on the
+//!    same data) and `gpu` (`--cuda`: every GPU kernel and cuBLAS, validated then timed with
+//!    CUDA events, the host-to-device copy, the GPU's floors);
 //! 3. **[`Results`]**: one record type for all of them, saved as `results.json`;
 //! 4. **publish** ([`publish`]): the renderers — [`table`] (the markdown table), [`chart`]
 //!    (the two SVG charts) and [`docs`] (`--docs`: one `measured.md` per stage crate and

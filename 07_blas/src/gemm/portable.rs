@@ -1,9 +1,8 @@
 //! The micro-kernel in plain Rust, for any CPU: a 4 × 8 tile.
 //!
-//! On the x86-64 baseline (SSE2: 16 registers of 4 lanes) the compiler keeps the 32
-//! accumulators in 8 registers, with two loads of `b` and a broadcast of each row's `a[i, p]`
-//! per step; elsewhere it does
-//! what the target allows. Fused multiply-adds where the target's baseline has them (ARM64;
+//! On the x86-64 baseline (SSE2: 16 registers of 4 lanes) the compiler keeps the 32 accumulators in
+//! 8 registers, with two loads of `b` and a broadcast of each row's `a[i, p]` per step; elsewhere
+//! it does what the target allows. Fused multiply-adds where the target's baseline has them (ARM64;
 //! see [`BASELINE_FMA`]), a multiply and an add otherwise.
 
 use super::kernel::{MicroKernel, Sliver, Store, TileOfC};

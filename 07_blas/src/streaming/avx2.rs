@@ -349,14 +349,13 @@ const fn low_parts(rows: usize) -> usize {
 /// The first `steps` steps (a multiple of 4) of [`scale_rows`] for its `R` rows, when `b` is one
 /// run of 10-float rows, added into the first 10 lanes of each row of `sums`.
 ///
-/// The general loop loads a row of `b` into two registers, columns 0–7 and 8–15, and so spends
-/// two FMAs per step and row where 10 columns need 1¼ registers: of the second register's 8
-/// lanes, 6 multiply zeros. Here columns 0–7 go as before, one register per step, and columns
-/// 8 and 9 of 4 steps share one "pairs" register (lane `l`: step `l / 2`, column `8 + l % 2`),
-/// put together from two loads of two 4-float pieces each and a blend: one FMA per 4 steps and
-/// row, against the row's 4 elements `a[r, p..p + 4]`, each repeated twice (a load of the 4 and
-/// one permute across the register). So 5 FMAs per 4 steps and row instead of 8, every lane
-/// used.
+/// The general loop loads a row of `b` into two registers, columns 0–7 and 8–15, and so spends two
+/// FMAs per step and row where 10 columns need 1¼ registers: of the second register's 8 lanes, 6
+/// multiply zeros. Here columns 0–7 go as before, one register per step, and columns 8 and 9 of 4
+/// steps share one "pairs" register (lane `l`: step `l / 2`, column `8 + l % 2`), put together from
+/// two loads of two 4-float pieces each and a blend: one FMA per 4 steps and row, against the row's
+/// 4 elements `a[r, p..p + 4]`, each repeated twice (a load of the 4 and, as compiled, one permute
+/// across the register). So 5 FMAs per 4 steps and row instead of 8, every lane used.
 ///
 /// The accumulator of columns 0–7 takes an FMA every step, each waiting on the one before, so
 /// with few rows it is split into partial sums ([`low_parts`]) as the general loop's are. With
@@ -395,8 +394,9 @@ unsafe fn ten_columns<const R: usize>(
                 _mm256_loadu2_m128(group.add(36), group.add(16)),
             )
         };
-        // The pairs before the steps: after them, with three rows, the compiler kept a register
-        // on the stack and reloaded it at every group.
+        // The pairs before the steps, for every row count: after them, with three rows, the
+        // compiler kept a register on the stack and reloaded it at every group (with the other
+        // counts, the loop is the same either way, give or take an instruction).
         for (r, pairs) in pairs.iter_mut().enumerate() {
             // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since `4g + 4 ≤ k`.
             let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * GROUP_STEPS)) };

@@ -426,11 +426,11 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
 /// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
 /// would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24 accumulators beside
-/// the group's 5 registers and the 2 tables: 31 of the 32. The compiled loop keeps them all in
-/// registers, reloading one table from memory at each group, but only with each row's FMA of the
-/// pairs register first. In the registers' order, the compiler set a register aside on the stack
-/// and moved others around at every group: on the Intel Xeon this was measured on, products of 8 to
-/// a few hundred rows took clearly longer than with the pairs first. The lanes are summed into
+/// the group's 5 registers and the 2 tables: 31 of the 32. The compiled loop keeps the accumulators
+/// and the group in registers (reloading one table from memory at each group) only with each row's
+/// FMA of the pairs register first; with it last, as for fewer rows, the compiler set a register
+/// aside on the stack and moved others around at every group, and on the Intel Xeon this was
+/// measured on, products of 8 to a few hundred rows took clearly longer. The lanes are summed into
 /// columns once at the end.
 ///
 /// # Safety
@@ -484,9 +484,8 @@ unsafe fn ten_columns<const R: usize>(
                     _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(a.cast()))),
                 )
             };
-            // With 8 rows, the pairs register's FMA first: in the registers' order, the compiler
-            // kept one register on the stack and moved others around at every group. With
-            // fewer rows, which fit either way, the order the five-image product was tuned in.
+            // The pairs register's FMA first with 8 rows (see above); last with fewer, which fit
+            // either way, the order the five-image product was tuned in.
             if pairs_first {
                 acc[2] = _mm512_fmadd_ps(both, pairs, acc[2]);
             }

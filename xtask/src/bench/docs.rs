@@ -283,9 +283,10 @@ fn legend(
     };
     format!(
         "*Reading the table:* {}. GFLOP/s is on the 50,000-image product. `× floor` is the time \
-         on 50,000 images over the floor row's (1.00): for this workspace's stages, the median \
+         on 50,000 images over the read floor's (1.00): for this workspace's stages, the median \
          ratio of samples each paired with a read of `x` timed next to it{python_floor}. `±` is \
-         half the width of a 95% interval of the median.\n",
+         half the width of a 95% interval of the median (a peak floor, the fastest of its \
+         samples, has none).\n",
         parts.join("; ")
     )
 }
@@ -552,7 +553,7 @@ mod tests {
         ));
         assert!(block.contains("the lesson's own code for this step (`torch broadcasting`)"));
         assert!(!block.contains("`numba broadcasting`"), "{block}");
-        assert!(block.contains("`× floor` is the time on 50,000 images over the floor row's"));
+        assert!(block.contains("`× floor` is the time on 50,000 images over the read floor's"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The floors: what no implementation can beat on this machine, measured in the same run.
+//! The floors: what no implementation can beat on this machine (or, for the five images, on
+//! one core of it), measured in the same run.
 //!
 //! - **Memory**: `(50000, 784) @ (784, 10)` must read all of `x` (157 MB) from memory at least
 //!   once, and does only 10 multiply-adds per element read; no implementation can beat the time
@@ -12,6 +13,9 @@
 //!   fused multiply-adds on registers only (no loads, no stores) on every core, with the
 //!   instruction set the kernels use, and enough independent accumulators to cover the FMA
 //!   latency times the number of FMA pipes, so that nothing but the FMA units limits it.
+//! - **Arithmetic on one core**: `(5, 784) @ (784, 10)` is too small to share among cores
+//!   (starting a thread costs more than the product), so its floor is its flops at the same
+//!   loop's peak on one thread.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -71,9 +75,9 @@ impl FloorThreads {
     pub fn new(threads: usize, method: ReadMethod, isa: Isa) -> FloorThreads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
-            .thread_name(|i| format!("read-floor-{i}"))
+            .thread_name(|i| format!("floor-{i}"))
             .build()
-            .expect("starting the read floor's threads");
+            .expect("starting the floors' threads");
         FloorThreads { pool, method, isa }
     }
 

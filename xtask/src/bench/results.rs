@@ -19,7 +19,8 @@ pub struct Results {
     /// The stage and workload pairs that were not timed, and why.
     pub skipped: Vec<Skipped>,
     /// The floors, measured in the same run: the best time physics allows for a workload on
-    /// this machine (its `stage` says which floor, its `note` how it was taken).
+    /// this machine, or on one core of it for the five images ([`ONE_CORE_PEAK`]); its `stage`
+    /// says which floor, its `note` how it was taken.
     pub floors: Vec<Record>,
 }
 
@@ -149,9 +150,8 @@ pub const STREAM_READ: &str = "stream-read";
 /// The floor of `square-N`: `2·N³` flops at the machine's measured FP32 FMA peak (CPU), or at
 /// the peak its properties give (GPU).
 pub const FP32_PEAK: &str = "fp32-peak";
-/// The floor of `mnist5` on the CPU: its flops at the FP32 FMA peak of one core, measured: the
-/// workspace's stages compute the five-image product on one core, where threads would cost more
-/// than the product.
+/// The floor of `mnist5` on the CPU: its flops at the FP32 FMA peak of one core, measured (the
+/// workspace's stages compute five images on one core; module `floor` says why).
 pub const ONE_CORE_PEAK: &str = "one-core-peak";
 /// The floor of a lesson workload on the GPU: one read of `x` in device memory.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
