@@ -328,13 +328,12 @@ fn padded(k: usize, lanes: usize) -> usize {
 /// [`BLOCK_ROWS`] rows.
 ///
 /// Why not from fewer rows: rule 1 of [`takes_many_rows`] sends such a product to the many-rows
-/// path, which reads
-/// all of `bᵀ` for every group of rows, where the few-rows path reads `b` once for every
-/// [`Kernel::SCALE_ROWS`] rows. With a long `k`, `bᵀ` no longer stays in cache, and two threads
-/// do not make up for that: on the Intel Xeon this was measured on, 8 rows of 40,000 and 64
-/// rows of 4096 were both clearly slower when shared than on one thread's few-rows path, and
-/// a few hundred rows of the lesson's 784 were faster in some runs and not in others, as the
-/// helper thread started in time or did not.
+/// path, which reads all of `bᵀ` for every group of rows, where the few-rows path reads `b` once
+/// for every [`Kernel::SCALE_ROWS`] rows. With a long `k`, `bᵀ` outgrows L1, and two threads do not
+/// make up for that: on the Intel Xeon this was measured on, 8 rows of 40,000 and 64 rows of 4096
+/// were both clearly slower when shared than on one thread's few-rows path, and a few hundred rows
+/// of the lesson's 784 were faster in some runs and not in others, as the helper thread started in
+/// time or did not.
 fn shares_rows(m: usize, k: usize) -> bool {
     m.saturating_mul(k) >= PARALLEL_ELEMENTS && m > BLOCK_ROWS
 }
