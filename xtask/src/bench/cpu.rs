@@ -73,8 +73,8 @@ struct Floors<'x> {
     x: &'x [f32],
     /// The FMA loop's iterations per call, sized to [`PEAK_CALL_SECONDS`].
     peak_iterations: u64,
-    /// The FMA loop on one thread: the floor of `mnist5`, which every stage computes on one
-    /// core.
+    /// The FMA loop on one thread: the floor of `mnist5`, which the workspace's stages compute
+    /// on one core.
     one_core: FloorThreads,
     /// Its iterations per call, sized to [`PEAK_CALL_SECONDS`].
     one_core_iterations: u64,
@@ -456,51 +456,55 @@ fn floor_records(
     // used before, was 9% below the fastest on a 2-core Zen 4, and `gemm` beat it at 2048.
     let rate = floors.peak_alone.iter().copied().fold(0.0, f64::max);
     for square in &workloads.squares {
-        let flops = square.flops();
-        results.floors.push(Record {
-            stage: FP32_PEAK.into(),
-            workload: square.name.clone(),
-            median_ns: flops / rate,
-            min_ns: flops / rate,
-            ci_low_ns: flops / rate,
-            ci_high_ns: flops / rate,
-            samples: floors.peak_alone.len(),
-            gflops: rate,
-            note: format!(
-                "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, \
-                 {} threads; the fastest of its {} samples in {} rounds)",
-                floor::peak_name(floors.read.isa()),
-                plan.threads,
-                floors.peak_alone.len(),
-                rounds
-            ),
-            ..Record::default()
-        });
+        let note = format!(
+            "2·N³ flops at the FP32 FMA peak measured in this run ({}, registers only, {} \
+             threads; the fastest of its {} samples in {} rounds)",
+            floor::peak_name(floors.read.isa()),
+            plan.threads,
+            floors.peak_alone.len(),
+            rounds
+        );
+        let record = peak_floor(FP32_PEAK, square, rate, floors.peak_alone.len(), note);
+        results.floors.push(record);
     }
     // The five-image product's floor, from the FMA loop on one thread: its fastest sample too.
     let one_core = floors.one_core_alone.iter().copied().fold(0.0, f64::max);
     let five = &workloads.mnist5;
     let (m, k, n) = five.dims();
-    let ns = five.flops() / one_core;
-    results.floors.push(Record {
-        stage: ONE_CORE_PEAK.into(),
-        workload: five.name.clone(),
+    let note = format!(
+        "2·{m}·{k}·{n} flops at one core's FP32 FMA peak measured in this run ({}, registers \
+         only, 1 thread, as the workspace's stages compute five images; the fastest of its {} \
+         samples in {} rounds)",
+        floor::peak_name(floors.read.isa()),
+        floors.one_core_alone.len(),
+        rounds
+    );
+    let record = peak_floor(
+        ONE_CORE_PEAK,
+        five,
+        one_core,
+        floors.one_core_alone.len(),
+        note,
+    );
+    results.floors.push(record);
+}
+
+/// The `stage` floor of `workload` at a peak `rate` (flops per nanosecond, the fastest of
+/// `samples`): the time its flops take at that rate, with no interval around it.
+fn peak_floor(stage: &str, workload: &Workload, rate: f64, samples: usize, note: String) -> Record {
+    let ns = workload.flops() / rate;
+    Record {
+        stage: stage.into(),
+        workload: workload.name.clone(),
         median_ns: ns,
         min_ns: ns,
         ci_low_ns: ns,
         ci_high_ns: ns,
-        samples: floors.one_core_alone.len(),
-        gflops: one_core,
-        note: format!(
-            "2·{m}·{k}·{n} flops at one core's FP32 FMA peak measured in this run ({}, \
-             registers only, 1 thread, as the workspace's stages compute five images; the fastest \
-             of its {} samples in {} rounds)",
-            floor::peak_name(floors.read.isa()),
-            floors.one_core_alone.len(),
-            rounds
-        ),
+        samples,
+        gflops: rate,
+        note,
         ..Record::default()
-    });
+    }
 }
 
 /// A `Skipped` for a Rust stage.
