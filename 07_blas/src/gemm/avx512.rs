@@ -18,7 +18,7 @@ use std::arch::x86_64::{
 
 use ndarray::ArrayView2;
 
-use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
+use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC, each_step};
 use super::pack::{pack_a_into, pack_b_into};
 use crate::isa::Isa;
 
@@ -30,7 +30,7 @@ const NR: usize = Isa::Avx512.kernels().gemm_tile.1;
 /// 16-lane vectors per row of the tile.
 const VECTORS: usize = NR / 16;
 /// Steps ahead at which the kernel asks L1 for the row of its sliver of `B`
-/// ([`Sliver::ask_for_step`]); [`A_STEPS_AHEAD`] is the same for its sliver of `A`.
+/// ([`Sliver::ask_for_steps`]); [`A_STEPS_AHEAD`] is the same for its sliver of `A`.
 ///
 /// Both slivers stream from L2: `kc` steps of `B` (two lines a step) and of `A` (most of a
 /// line) are more than L1 holds beside each other (module `blocks`), so each step of 28 FMAs
@@ -183,12 +183,13 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
     let mut tile = [[_mm512_setzero_ps(); VECTORS]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, NR, rsc, k);
-    for p in 0..k {
-        tile_of_c.at_step(p);
+    let ask = |p: usize, steps: usize| {
         if FETCH_C {
-            b.ask_for_step::<NR>(p + B_STEPS_AHEAD);
-            a.ask_for_step::<MR>(p + A_STEPS_AHEAD);
+            b.ask_for_steps::<NR>(p + B_STEPS_AHEAD, steps);
+            a.ask_for_steps::<MR>(p + A_STEPS_AHEAD, steps);
         }
+    };
+    each_step!(1, k, tile_of_c, ask, |p| {
         let mut b_row = [_mm512_setzero_ps(); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
             // SAFETY: elements `16v .. 16v + 16 <= NR` of step `p < k`, contiguous.
@@ -201,7 +202,7 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
                 *sum = _mm512_fmadd_ps(a_ip, b_v, *sum);
             }
         }
-    }
+    });
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
             // SAFETY: row `i < ROWS`, columns `16v .. 16v + 16 <= NR` of the caller's tile.

@@ -68,7 +68,7 @@ const C_STEPS_BEFORE_END: usize = 16;
 
 /// What a kernel that prefetches asks for its tile of `C` around its loop of `k` steps, when
 /// `FETCH` ([`TileOfC::Cold`]): the tile into L2 when [`ColdTile::ask`] makes it, and into L1
-/// at the step [`C_STEPS_BEFORE_END`] before the end ([`ColdTile::at_step`]). Without
+/// at the step [`C_STEPS_BEFORE_END`] before the end ([`ColdTile::at_steps`]). Without
 /// `FETCH`, nothing: a constant, so a warm tile's kernel carries no trace of it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ColdTile<const FETCH: bool> {
@@ -99,15 +99,57 @@ impl<const FETCH: bool> ColdTile<FETCH> {
         }
     }
 
-    /// At step `p` of the loop: asks L1 for the tile at the step that [`C_STEPS_BEFORE_END`]
-    /// says.
+    /// At the `steps` steps of the loop from `p`: asks L1 for the tile if the step that
+    /// [`C_STEPS_BEFORE_END`] says is among them.
     #[inline(always)]
-    pub(crate) fn at_step(self, p: usize) {
-        if FETCH && p == self.early {
+    pub(crate) fn at_steps(self, p: usize, steps: usize) {
+        if FETCH && self.early.wrapping_sub(p) < steps {
             ask_for_tile(self.c, self.rows, self.nr, self.rsc, to_l1);
         }
     }
 }
+
+/// A micro-kernel's loop over its `k` steps: the block for every `p` from 0 to `k` in order,
+/// in rounds of `STEPS`, with `ask(p, steps)` and the tile of `C`'s asks ([`ColdTile`]) once
+/// at the start of each round for its `steps` steps. The steps left over after the last whole
+/// round are taken one at a time.
+///
+/// ```text
+/// each_step!(STEPS, k, tile_of_c, ask, |p| { /* step p */ });
+/// ```
+///
+/// Why rounds: a step of the AVX2 kernel is 20 instructions (12 FMAs, 2 loads, 6 broadcasts),
+/// six cycles of FMAs at two a cycle. One step at a time, its compiled loop added 8 of its own
+/// where it asks ahead (two asks, two pointer updates, two tests with their branches): 28 in
+/// six cycles, more than the four or so a cycle that cores sustain. In rounds of four, the
+/// tests and updates come once a round, and so do the asks for `A`, whose four steps are one
+/// line and a half. A step of the AVX-512 kernel is 44 instructions for 14 cycles of FMAs,
+/// which leave room for the loop's own: it takes one step a round, and on the Intel Xeon this
+/// was measured on, rounds of four made it no faster.
+///
+/// A macro, not a function taking the step as a closure: the step is compiled inside the
+/// kernel, with its instruction set, whose accumulators must stay in registers. As a
+/// function, some kernels' accumulators went to the stack at every step, which made the
+/// AVX-512 kernel's `square-256` on one core several times slower.
+macro_rules! each_step {
+    ($steps:expr, $k:expr, $tile_of_c:expr, $ask:expr, |$p:ident| $step:block) => {{
+        let (k, tile_of_c, ask) = ($k, $tile_of_c, $ask);
+        let rounds = k / $steps * $steps;
+        let mut first = 0;
+        while first < rounds {
+            tile_of_c.at_steps(first, $steps);
+            ask(first, $steps);
+            for $p in first..first + $steps $step
+            first += $steps;
+        }
+        for $p in rounds..k {
+            tile_of_c.at_steps($p, 1);
+            ask($p, 1);
+            $step
+        }
+    }};
+}
+pub(crate) use each_step;
 
 /// Asks, with `hint` ([`to_l1`](crate::prefetch::to_l1) or [`to_l2`](crate::prefetch::to_l2)),
 /// for the `rows` rows of `nr` floats, `rsc` apart, of the tile of `C` at `c`: every line of
@@ -127,6 +169,12 @@ fn ask_for_tile(c: *const f32, rows: usize, nr: usize, rsc: usize, hint: impl Fn
 /// Where a micro-kernel reads element `i` of step `p` of one operand: `a[i, p]` of an `MR`-row
 /// sliver of `A`, or `b[p, i]` of an `NR`-column sliver of `B`.
 pub(crate) trait Sliver: Copy {
+    /// Whether each step's elements are contiguous and follow the step before: a packed
+    /// sliver, whose every address is its base plus a constant (a constant itself once the
+    /// kernel is compiled for the sliver's type).
+    #[cfg(target_arch = "x86_64")]
+    fn packed(self) -> bool;
+
     /// The address of element `i` of step `p`; `W` is the sliver's width (`MR` for `A`, `NR`
     /// for `B`), which a packed sliver uses as its step.
     ///
@@ -136,16 +184,17 @@ pub(crate) trait Sliver: Copy {
     /// and `i < W`, or `i < rows` for the partial last sliver of a block of `A` read in place.
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32;
 
-    /// Asks L1 for step `p` of the sliver, which the kernel will read a few steps later: the
-    /// lines holding its `W` elements when they are contiguous (a packed sliver, or a row of a
-    /// row-major `B` read in place); nothing when they are not (a step of a row-major `A` read
-    /// in place is one element in each of `W` rows, whose streams the hardware prefetcher
-    /// follows). A hint: `p` may lie past the end, and nothing is read.
+    /// Asks L1 for the `steps` steps of the sliver from step `p`, which the kernel will read a
+    /// few steps later: the lines holding their `W` elements each when those are contiguous
+    /// (a packed sliver, or a row of a row-major `B` read in place); nothing when they are not
+    /// (a step of a row-major `A` read in place is one element in each of `W` rows, whose
+    /// streams the hardware prefetcher follows). A hint: `p` may lie past the end, and nothing
+    /// is read.
     ///
     /// The AVX-512 and AVX2 kernels ask when their tile of `C` is cold ([`TileOfC::Cold`]);
     /// module `avx512`'s `B_STEPS_AHEAD` says why.
     #[cfg(target_arch = "x86_64")]
-    fn ask_for_step<const W: usize>(self, p: usize);
+    fn ask_for_steps<const W: usize>(self, p: usize, steps: usize);
 }
 
 /// A sliver inside an unpacked matrix: element `(i, p)` at `ptr + i·stride_i + p·stride_p`
@@ -161,6 +210,12 @@ pub(crate) struct Strided {
 }
 
 impl Sliver for Strided {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn packed(self) -> bool {
+        false
+    }
+
     #[inline(always)]
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32 {
         let offset = i as isize * self.stride_i + p as isize * self.stride_p;
@@ -168,14 +223,17 @@ impl Sliver for Strided {
         unsafe { self.ptr.offset(offset) }
     }
 
+    /// One test of the layout for all the steps.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn ask_for_step<const W: usize>(self, p: usize) {
+    fn ask_for_steps<const W: usize>(self, p: usize, steps: usize) {
         if self.stride_i == 1 {
-            let step = self
-                .ptr
-                .wrapping_offset((p as isize).wrapping_mul(self.stride_p));
-            ask_for_run(step, W, Start::Anywhere, to_l1);
+            for s in 0..steps {
+                let step = self
+                    .ptr
+                    .wrapping_offset(((p + s) as isize).wrapping_mul(self.stride_p));
+                ask_for_run(step, W, Start::Anywhere, to_l1);
+            }
         }
     }
 }
@@ -187,19 +245,26 @@ impl Sliver for Strided {
 pub(crate) struct Packed(pub *const f32);
 
 impl Sliver for Packed {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn packed(self) -> bool {
+        true
+    }
+
     #[inline(always)]
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32 {
         // SAFETY: the caller keeps `(i, p)` inside the packed sliver of `W · k` elements.
         unsafe { self.0.add(p * W + i) }
     }
 
+    /// The steps are one run: a hint per line.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn ask_for_step<const W: usize>(self, p: usize) {
-        // The steps follow each other: asking from each one's start reaches every line.
+    fn ask_for_steps<const W: usize>(self, p: usize, steps: usize) {
+        // The steps follow each other: asking from each run's start reaches every line.
         ask_for_run(
             self.0.wrapping_add(p.wrapping_mul(W)),
-            W,
+            W * steps,
             Start::Adjoining,
             to_l1,
         );

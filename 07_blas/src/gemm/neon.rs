@@ -15,7 +15,7 @@
 
 use std::arch::aarch64::{float32x4_t, vaddq_f32, vdupq_n_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32};
 
-use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC};
+use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC, each_step};
 use crate::isa::Isa;
 
 /// The NEON kernel.
@@ -58,8 +58,7 @@ unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
     let mut tile: [[float32x4_t; VECTORS]; ROWS] = [[vdupq_n_f32(0.0); VECTORS]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, NR, rsc, k);
-    for p in 0..k {
-        tile_of_c.at_step(p);
+    each_step!(1, k, tile_of_c, |_, _| {}, |p| {
         let mut b_row = [vdupq_n_f32(0.0); VECTORS];
         for (v, b_v) in b_row.iter_mut().enumerate() {
             // SAFETY: elements `4v .. 4v + 4 <= NR` of step `p < k`, contiguous (the
@@ -73,7 +72,7 @@ unsafe fn tile_neon<const ROWS: usize, const FETCH_C: bool>(
                 *sum = vfmaq_n_f32(*sum, b_v, a_ip);
             }
         }
-    }
+    });
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
             // SAFETY: row `i < ROWS`, columns `4v .. 4v + 4 <= NR` of the caller's tile.
