@@ -62,6 +62,9 @@ pub(crate) fn run<K: MicroKernel>(
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
+    // A block of `A` that meets more slivers of `B` than the kernel reads in place at its pace
+    // is packed ([`MicroKernel::A_IN_PLACE_SLIVERS`]).
+    let a_may_stay = a_may_stay && n.min(nc).div_ceil(K::NR) <= K::A_IN_PLACE_SLIVERS;
     let (in_place_up_to, panel_in_place_up_to, own_copies_up_to, own_copies_from_rows) = in_place;
     // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
     // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.

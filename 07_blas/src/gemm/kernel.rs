@@ -285,6 +285,13 @@ pub(crate) unsafe trait MicroKernel: Sized {
     /// vectors).
     const NR: usize;
 
+    /// Slivers of `B` (`NR` columns each) a block of `A` may meet and still be read in place,
+    /// not packed, where the driver's limits allow it (`usize::MAX`: any number). Read in
+    /// place, each step of a sliver of `A` costs the kernel the addresses of its rows, once
+    /// per sliver of `B` the block meets; packed, it costs one copy of the block. Only a
+    /// kernel whose loop has no room for those addresses sets a limit (AVX2's).
+    const A_IN_PLACE_SLIVERS: usize = usize::MAX;
+
     /// Whether this CPU has the instructions the kernel uses.
     fn supported() -> bool;
 
