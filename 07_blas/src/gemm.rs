@@ -212,10 +212,12 @@ pub struct Plan {
     /// Bytes of a block of a row-major `A` up to which the kernel reads it in place instead
     /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
     /// would otherwise fight over the same sets of L1 for the whole block; on a small one it
-    /// only costs the copy. The same limit says when a `C` is small enough to be in cache, and
-    /// not prefetched, and (with `panel_in_place_up_to`) when a product on one thread, whose
-    /// `B` is read in place and not copied (`own_copies_up_to`), is small enough to skip the
-    /// blocking altogether (0: neither).
+    /// only costs the copy. (The AVX2 kernel packs any block that meets more than 8 slivers
+    /// of `B`: in place, its short steps pay for the rows' addresses at every sliver.) The
+    /// same limit says when a `C` is small enough to be in cache, and not prefetched, and
+    /// (with `panel_in_place_up_to`) when a product on one thread, whose `B` is read in place
+    /// and not copied (`own_copies_up_to`), is small enough to skip the blocking altogether
+    /// (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
     /// packing it (0: always packed), unless each thread packs its own copy

@@ -8,9 +8,10 @@
 //! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts
 //! with its own run, so the copies run in parallel; a thread that needs a sliver of a run still
 //! being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of
-//! a row-major `A` and small panels of a row-major `B` are not packed but read where
-//! they are, except that when the threads have many rows each, every thread packs a panel of a
-//! row-major `B` that fits its share of L2 for itself
+//! a row-major `A` and small panels of a row-major `B` are not packed but read where they are
+//! (a block of `A` only while it meets few enough slivers of `B` for the kernel:
+//! [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each,
+//! every thread packs a panel of a row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
