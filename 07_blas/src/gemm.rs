@@ -47,7 +47,7 @@ mod avx512;
 mod neon;
 
 pub use crate::machine::Caches;
-pub use blocks::{Blocks, rows_spread_over_l1};
+pub use blocks::{Blocks, KC_IN_L1_FROM, rows_spread_over_l1};
 
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 

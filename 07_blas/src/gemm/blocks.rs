@@ -58,6 +58,14 @@
 //! `B_STEPS_AHEAD`), `kc = 1024` ran as fast on one core and a little faster on two, and the
 //! rules above stayed.
 //!
+//! The AVX2 kernel on that Xeon measured otherwise: its sliver of `B` takes 16 floats a step,
+//! so Low et al.'s rule gives it 8 of L1's 12 ways, `kc = 512`, and that ran `square-2048`
+//! clearly faster than `kc = 1024` (with the asks ahead), on one core and on two, and
+//! `square-1024` as fast. So `kc` comes from L1 where L1 keeps a sliver of [`KC_IN_L1_FROM`]
+//! steps or more, long enough that the extra panels cost little, and from L2 otherwise: the
+//! AVX-512 kernel's 224 steps in L1 are too few (there `kc = 512` made `square-1024` slower on
+//! one core), and so are the AVX2 kernel's 320 on the Zen 3 above.
+//!
 //! A shorter `kc` had a second cost there: it made blocks of `A` small enough to be read in
 //! place, and a block whose rows are a large power of two of bytes apart (for the 14 rows of
 //! the AVX-512 kernel, the squares from 512 up) maps to a few sets of L1 and reads slower in
@@ -76,6 +84,11 @@
 //! The sizes and ways come from [`Caches::detect`](super::Caches::detect).
 
 use super::Caches;
+
+/// The shortest `kc` for which [`Blocks::for_caches`] keeps the sliver of `B` in L1 instead of
+/// L2: half of its longest. Shorter, the more panels of `k` (each one more pass over `C`) cost
+/// more than L1 saves (see the module's page).
+pub const KC_IN_L1_FROM: usize = 512;
 
 /// The block sizes of the driver's loops, usually from [`Blocks::for_caches`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +110,8 @@ impl Blocks {
     };
 
     /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
-    /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
+    /// a `kc × nr` sliver of `B` in an eighth of L2 (or in L1, where L1 holds one of at least
+    /// [`KC_IN_L1_FROM`] steps), the `mc × kc` block of `A` in the ways of
     /// L2 that the sliver and one free way leave (at least one, at most half of L2's ways), the
     /// `kc × nc` panel of `B` in half of L3;
     /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
@@ -119,10 +133,26 @@ impl Blocks {
     /// assert_eq!(blocks.kc, 1024); // 1024 × 16 floats = 64 KiB: one of L2's 8 ways
     /// assert_eq!(blocks.mc, 60); // 4 of the 6 ways left (half of L2), in whole tiles of 6 rows
     /// assert!(blocks.nc % 16 == 0 && blocks.kc * blocks.nc * 4 <= 16 << 20);
+    ///
+    /// // An L1 of 48 KiB in 12 ways keeps a sliver of 512 steps of the 6 × 16 tile (32 KiB) in
+    /// // 8 of its ways; not one of the 14 × 32 tile's long enough (224 steps in 7 ways).
+    /// let xeon = Caches { l1: 48 << 10, l1_ways: 12, l2: 2 << 20, l2_ways: 16, ..zen3 };
+    /// assert_eq!(Blocks::for_caches(xeon, 6, 16).kc, 512);
+    /// assert_eq!(Blocks::for_caches(xeon, 14, 32).kc, 1024);
     /// ```
     pub fn for_caches(caches: Caches, mr: usize, nr: usize) -> Blocks {
         const FLOAT: usize = size_of::<f32>();
-        let kc = (caches.l2 / 8 / (nr * FLOAT) / 8 * 8).clamp(64, 1024);
+        let in_l2 = (caches.l2 / 8 / (nr * FLOAT) / 8 * 8).clamp(64, 1024);
+        // Low et al.'s rule for L1: the sliver of B gets the ways that one free way and the
+        // sliver of A streaming past (`mr` floats a step to its `nr`) leave it.
+        let l1_way = caches.l1 / caches.l1_ways.max(1);
+        let b_l1_ways = caches.l1_ways.saturating_sub(1) * nr / (nr + mr);
+        let in_l1 = b_l1_ways * l1_way / (nr * FLOAT) / 8 * 8;
+        let kc = if in_l1 >= KC_IN_L1_FROM {
+            in_l1.min(in_l2)
+        } else {
+            in_l2
+        };
         let l2_way = caches.l2 / caches.l2_ways.max(1);
         let b_ways = (kc * nr * FLOAT).div_ceil(l2_way);
         let a_ways = caches
