@@ -8,6 +8,10 @@
 //! For a cold tile of `C` it asks for its operands ahead as the AVX-512 kernel does (that
 //! module says why), about as long ahead: a step here is 12 FMAs, under half of the AVX-512
 //! kernel's 28, so it asks twice as many steps ahead.
+//!
+//! Such short steps leave little room for anything else in the loop: with both slivers packed
+//! it takes its steps four at a time ([`STEPS_PER_ROUND`]), and it packs a block of `A` that it
+//! would read in place slower ([`MicroKernel::A_IN_PLACE_SLIVERS`]).
 
 use std::arch::x86_64::{
     __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps,
@@ -55,10 +59,10 @@ unsafe impl MicroKernel for Avx2 {
     /// Eight slivers, 128 columns. A sliver of `A` read in place costs this kernel, whose step
     /// is only 12 FMAs, a few instructions of addresses a step (its 6 rows are a row of `A`
     /// apart), and leaves it one step a round ([`each_step`]): on the Intel Xeon this was
-    /// measured on, with `MATMUL_ISA=avx2` on one core, packing the blocks of `A` made
-    /// `square-192` to `square-512` faster and `square-128` and below slower, where each copy
-    /// serves fewer slivers of `B`. (The AVX-512 and portable kernels read in place as fast as
-    /// packed, or faster, at every size measured.)
+    /// measured on, with `MATMUL_ISA=avx2` on one core, packing every block (and panel of `B`)
+    /// made `square-192` to `square-512` faster and `square-128` and below slower, where each
+    /// copy serves fewer slivers of `B`. (Packing everything made the AVX-512 and portable
+    /// kernels no faster at any size measured, and slower at most.)
     const A_IN_PLACE_SLIVERS: usize = 8;
 
     fn supported() -> bool {
