@@ -430,7 +430,7 @@ pub fn stages() -> Vec<Stage> {
         ),
         own(
             "gemm-blocked",
-            "packing in kc × nc and mc × kc blocks sized from the ways of L2 and from L3",
+            "packing in kc × nc and mc × kc blocks sized from the ways of L1 and L2 and from L3",
             gemm::matmul_blocked,
         ),
         own(

@@ -33,7 +33,7 @@
 //! enough for high-performance BLIS", 2016):
 //!
 //! - `kc`: a sliver of `B` (`kc · NR · 4` bytes) takes an eighth of L2 (one way of an 8-way
-//!   L2), up to 1024 steps;
+//!   L2), up to 1024 steps (or L1's share, where that is long enough: below);
 //! - `mc`: the sliver of `B` streaming through takes `b = ⌈kc · NR · 4 / (L2 / W)⌉` ways, one
 //!   way is left for the tiles of `C` and other traffic, and the block of `A`, reused against
 //!   every sliver of `B`, gets the other `W − b − 1` (at least one), but no more than half of
