@@ -277,7 +277,8 @@ impl Plan {
     }
 
     /// The `gemm-blocked` stage: packing in blocks sized from this machine's caches
-    /// ([`Caches::detect`], [`Blocks::for_caches`]).
+    /// ([`Caches::detect`], [`Blocks::for_caches`], or [`Blocks::for_caches_b_in_l1`] for the
+    /// kernels whose row of [`Isa::kernels`] says so).
     pub fn blocked() -> Plan {
         Plan::blocked_on(Caches::detect())
     }
@@ -285,17 +286,20 @@ impl Plan {
     /// [`Plan::blocked`] on a machine with `caches`.
     fn blocked_on(caches: Caches) -> Plan {
         let plan = Plan::packed();
-        let (mr, nr) = tile_shape(plan.isa);
-        Plan {
-            blocks: Blocks::for_caches(caches, mr, nr),
-            ..plan
-        }
+        let shape = plan.isa.kernels();
+        let (mr, nr) = shape.gemm_tile;
+        let blocks = match shape.gemm_kc_from_l1 {
+            true => Blocks::for_caches_b_in_l1(caches, mr, nr),
+            false => Blocks::for_caches(caches, mr, nr),
+        };
+        Plan { blocks, ..plan }
     }
 
     /// The `gemm` stage: the blocked product on every core
     /// ([`std::thread::available_parallelism`]) from [`parallel_from`] multiply-adds, with
     /// blocks of a row-major `A` up to a quarter of L2 whose rows spread over L1
-    /// ([`rows_spread_over_l1`]), and panels of a row-major `B` up to the whole of L2 (a quarter
+    /// ([`rows_spread_over_l1`]) (for the AVX2 kernel, only blocks that meet at most 8 slivers
+    /// of `B`), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
     /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]).

@@ -127,10 +127,14 @@
 //! kernel's `Store`, in (a)).
 //!
 //! With panels up to 1024 steps deep (module `blocks`), a sliver of `A` and one of `B` do not fit
-//! in L1 beside each other, so both stream from L2 while the kernel runs. The AVX-512 and AVX2
-//! kernels ask L1 for each sliver's steps a few ahead of the ones they read (`B_STEPS_AHEAD` in
-//! `gemm/avx512.rs` and `gemm/avx2.rs`): on the Intel Xeon they were measured on, the hardware
-//! prefetcher alone left them waiting on those lines.
+//! in L1 beside each other, so both stream from L2 while the kernel runs. (Where L1 keeps a long
+//! enough sliver of `B`, as it does the AVX2 kernel's on the Intel Xeon it was measured on, `kc`
+//! is cut to fit, and only `A` streams.) The AVX-512 and AVX2 kernels ask L1 for each sliver's
+//! steps a few ahead of the ones they read (`B_STEPS_AHEAD` in `gemm/avx512.rs` and
+//! `gemm/avx2.rs`): on the Intel Xeon they were measured on, the hardware prefetcher alone left
+//! them waiting on those lines. The AVX2 kernel, whose steps are short, takes them four at a time,
+//! so that the asks and the loop's own instructions come once every four steps (`each_step!` in
+//! `gemm/kernel.rs`).
 //!
 //! ## (d) `gemm`: threads
 //!
@@ -167,31 +171,33 @@
 //! is row-major and a block of it is small (a quarter of L2,
 //! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it where it
 //! is: each step broadcasts the sliver's `MR` elements one by one anyway, so they need not be
-//! adjacent. The last, partial sliver is read in place too, since `tile_rows` reads no row past the
-//! block: packing it, a transposing copy element by element, took about as long as the arithmetic
-//! on its few rows. A large block is still packed: its rows, a row of the matrix apart, would
-//! compete for the same few sets of L1 for as long as the block is used. So is a block of any size
-//! whose rows are a large power of two of bytes apart, as for the AVX-512 kernel's 14 rows in the
-//! squares from 512 up: the `MR` rows of each sliver then fall in so few sets of L1 that their
-//! lines, with the others those sets serve, outnumber the ways, and they evict each other within
-//! the sixteen steps a line lasts ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1),
-//! with the ways that [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel
-//! Xeon this was measured on, packing those blocks made `square-512` clearly faster. A panel of a
-//! row-major `B` that fits in L2
-//! ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to)) is read in place
-//! too, while the threads have few rows of `C` each: a step of a sliver is `NR` adjacent elements
-//! of one row of `B`, just as the kernel loads them, so a copy would have to earn itself back on
-//! few tiles. Only its last, partial sliver is packed, with its zero columns. (For AVX2 only up to
-//! a quarter of L2: its packed step, 16 floats, is one whole line, which from a row that starts
-//! inside a line becomes two, and on a larger panel the doubled lines cost more than the copy.)
-//! From 128 rows a thread on (a setting, where copies began to pay on the machine this was measured
-//! on), each thread packs such a panel whole for itself instead: read in place, a sliver's steps
-//! are a row of `B` apart and fall into a fraction of L1's sets, so it does not stay in L1 from one
-//! tile to the next, where a packed one does; and a packed sliver shared between threads would have
-//! to travel from the core that packed it to the others, where a thread's own copy stays in its L2.
-//! Where several threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's
-//! chips; [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it
-//! too, so a thread copies only panels that fit its share
+//! adjacent. (The AVX2 kernel does so only while the block meets at most 8 slivers of `B`: its
+//! steps are short, and the rows' addresses at every step cost it more than one copy of a block
+//! that many slivers reuse.) The last, partial sliver is read in place too, since `tile_rows` reads
+//! no row past the block: packing it, a transposing copy element by element, took about as long as
+//! the arithmetic on its few rows. A large block is still packed: its rows, a row of the matrix
+//! apart, would compete for the same few sets of L1 for as long as the block is used. So is a block
+//! of any size whose rows are a large power of two of bytes apart, as for the AVX-512 kernel's 14
+//! rows in the squares from 512 up: the `MR` rows of each sliver then fall in so few sets of L1
+//! that their lines, with the others those sets serve, outnumber the ways, and they evict each
+//! other within the sixteen steps a line lasts
+//! ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1), with the ways that
+//! [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel Xeon this was
+//! measured on, packing those blocks made `square-512` clearly faster. A panel of a row-major `B`
+//! that fits in L2 ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to))
+//! is read in place too, while the threads have few rows of `C` each: a step of a sliver is `NR`
+//! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
+//! itself back on few tiles. Only its last, partial sliver is packed, with its zero columns. (For
+//! AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which from a row
+//! that starts inside a line becomes two, and on a larger panel the doubled lines cost more than
+//! the copy.) From 128 rows a thread on (a setting, where copies began to pay on the machine this
+//! was measured on), each thread packs such a panel whole for itself instead: read in place, a
+//! sliver's steps are a row of `B` apart and fall into a fraction of L1's sets, so it does not stay
+//! in L1 from one tile to the next, where a packed one does; and a packed sliver shared between
+//! threads would have to travel from the core that packed it to the others, where a thread's own
+//! copy stays in its L2. Where several threads share an L2 (two threads of a core, or a cluster of
+//! cores, as on Apple's chips; [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)),
+//! their copies share it too, so a thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
 //! place. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;

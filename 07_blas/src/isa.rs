@@ -49,6 +49,11 @@ pub struct KernelShape {
     pub scale_rows: usize,
     /// Whether the kernels multiply and add in one fused instruction (one rounding).
     pub fused: bool,
+    /// Whether the GEMM's blocks keep its sliver of `B` in L1 where L1 holds a long enough one
+    /// ([`Blocks::for_caches_b_in_l1`](crate::gemm::Blocks::for_caches_b_in_l1)), instead of in
+    /// L2 ([`Blocks::for_caches`](crate::gemm::Blocks::for_caches)): only where that measured
+    /// faster (module `gemm::blocks`'s page).
+    pub gemm_kc_from_l1: bool,
 }
 
 impl Isa {
@@ -202,6 +207,7 @@ impl Isa {
                 dot_tiles: &[(2, 10), (4, 5)],
                 scale_rows: 8,
                 fused: true,
+                gemm_kc_from_l1: false,
             },
             Isa::Avx2 => KernelShape {
                 gemm_tile: (6, 16),
@@ -209,6 +215,7 @@ impl Isa {
                 dot_tiles: &[(2, 5)],
                 scale_rows: 5,
                 fused: true,
+                gemm_kc_from_l1: true,
             },
             Isa::Neon => KernelShape {
                 gemm_tile: (8, 12),
@@ -216,6 +223,7 @@ impl Isa {
                 dot_tiles: &[(2, 10)],
                 scale_rows: 6,
                 fused: true,
+                gemm_kc_from_l1: false,
             },
             Isa::Portable => KernelShape {
                 gemm_tile: (4, 8),
@@ -223,6 +231,7 @@ impl Isa {
                 dot_tiles: &[(1, 10)],
                 scale_rows: 4,
                 fused: BASELINE_FMA,
+                gemm_kc_from_l1: false,
             },
         }
     }

@@ -6,8 +6,9 @@
 //! registers. Twelve independent sums cover an FMA's latency (4 cycles) on two FMA units.
 //!
 //! For a cold tile of `C` it asks for its operands ahead as the AVX-512 kernel does (that
-//! module says why), about as long ahead: a step here is 12 FMAs, under half of the AVX-512
-//! kernel's 28, so it asks twice as many steps ahead.
+//! module says why: `A` streams from L2, and so does `B` where `kc` comes from L2, module
+//! `blocks`), about as long ahead: a step here is 12 FMAs, under half of the AVX-512 kernel's
+//! 28, so it asks twice as many steps ahead.
 //!
 //! Such short steps leave little room for anything else in the loop: with both slivers packed
 //! it takes its steps four at a time ([`STEPS_PER_ROUND`]), and it packs a block of `A` that it
@@ -58,11 +59,12 @@ unsafe impl MicroKernel for Avx2 {
 
     /// Eight slivers, 128 columns. A sliver of `A` read in place costs this kernel, whose step
     /// is only 12 FMAs, a few instructions of addresses a step (its 6 rows are a row of `A`
-    /// apart), and leaves it one step a round ([`each_step`]): on the Intel Xeon this was
-    /// measured on, with `MATMUL_ISA=avx2` on one core, packing every block (and panel of `B`)
-    /// made `square-192` to `square-512` faster and `square-128` and below slower, where each
-    /// copy serves fewer slivers of `B`. (Packing everything made the AVX-512 and portable
-    /// kernels no faster at any size measured, and slower at most.)
+    /// apart), and keeps it to one step a round ([`each_step`]; packed, with a packed sliver of
+    /// `B`, it takes four). On the Intel Xeon this was measured on, with `MATMUL_ISA=avx2` on
+    /// one core, packing every block of `A` and panel of `B` made `square-192` to `square-512`
+    /// faster and `square-128` and below slower, where each copy serves fewer slivers of `B`;
+    /// this limit alone then made `square-256` clearly faster. (Packing everything made the
+    /// AVX-512 and portable kernels no faster at any size measured, and slower at most.)
     const A_IN_PLACE_SLIVERS: usize = 8;
 
     fn supported() -> bool {

@@ -7,7 +7,7 @@
 //! for jc in steps of nc:             a kc × nc panel of B, packed once, shared → L3
 //!   for pc in steps of kc:
 //!     for ic in steps of mc:         an mc × kc block of A, packed            → L2
-//!       for jr in steps of NR:       a kc × NR sliver of B                    → L2
+//!       for jr in steps of NR:       a kc × NR sliver of B                    → L2 (or L1)
 //!         for ir in steps of MR:     an MR × kc sliver of A, streamed through L1
 //!           micro-kernel: MR × NR tile of C in registers
 //! ```
@@ -22,7 +22,8 @@
 //! supplies. And a longer `kc` pays off: each kernel call stores (and after the first panel,
 //! loads) its tile of `C`
 //! once whatever `kc` is, and each of the `k / kc` panels of `B` costs one more pass over all
-//! of `C` and one more barrier where the threads wait for each other (module `driver`).
+//! of `C` and one more barrier where the threads wait for each other (module `driver`). (One
+//! kernel measured otherwise, on one machine: the last paragraph below.)
 //!
 //! So the question is how to share L2, and the answer counts in **ways**. A cache of `W` ways
 //! has sets of `W` lines: each address belongs to one set and may use any of its `W` lines,
@@ -62,9 +63,11 @@
 //! so Low et al.'s rule gives it 8 of L1's 12 ways, `kc = 512`, and that ran `square-2048`
 //! clearly faster than `kc = 1024` (with the asks ahead), on one core and on two, and
 //! `square-1024` as fast. So `kc` comes from L1 where L1 keeps a sliver of [`KC_IN_L1_FROM`]
-//! steps or more, long enough that the extra panels cost little, and from L2 otherwise: the
-//! AVX-512 kernel's 224 steps in L1 are too few (there `kc = 512` made `square-1024` slower on
-//! one core), and so are the AVX2 kernel's 320 on the Zen 3 above.
+//! steps or more, long enough that the extra panels cost little, and from L2 otherwise
+//! ([`Blocks::for_caches_b_in_l1`]), for the AVX2 kernel only: the AVX-512 kernel's 224 steps
+//! in L1 would be too few (there `kc = 512` made `square-1024` slower on one core), and the
+//! portable kernel's 896 (from 1024) made `square-2048` a little slower. On the Zen 3 above,
+//! the AVX2 kernel's 320 steps are too few too, and it keeps 1024.
 //!
 //! A shorter `kc` had a second cost there: it made blocks of `A` small enough to be read in
 //! place, and a block whose rows are a large power of two of bytes apart (for the 14 rows of
@@ -85,9 +88,9 @@
 
 use super::Caches;
 
-/// The shortest `kc` for which [`Blocks::for_caches`] keeps the sliver of `B` in L1 instead of
-/// L2: half of its longest. Shorter, the more panels of `k` (each one more pass over `C`) cost
-/// more than L1 saves (see the module's page).
+/// The shortest `kc` for which [`Blocks::for_caches_b_in_l1`] keeps the sliver of `B` in L1
+/// instead of L2: half of its longest. Shorter, the more panels of `k` (each one more pass over
+/// `C`) cost more than L1 saves (see the module's page).
 pub const KC_IN_L1_FROM: usize = 512;
 
 /// The block sizes of the driver's loops, usually from [`Blocks::for_caches`].
@@ -110,8 +113,7 @@ impl Blocks {
     };
 
     /// Blocks for a micro-kernel of `mr × nr` on `caches`, by the rules of the module's page:
-    /// a `kc × nr` sliver of `B` in an eighth of L2 (or in L1, where L1 holds one of at least
-    /// [`KC_IN_L1_FROM`] steps), the `mc × kc` block of `A` in the ways of
+    /// a `kc × nr` sliver of `B` in an eighth of L2, the `mc × kc` block of `A` in the ways of
     /// L2 that the sliver and one free way leave (at least one, at most half of L2's ways), the
     /// `kc × nc` panel of `B` in half of L3;
     /// `kc` a multiple of 8 from 64 to 1024, `mc` a multiple of `mr` and `nc` of `nr`, so that
@@ -133,26 +135,43 @@ impl Blocks {
     /// assert_eq!(blocks.kc, 1024); // 1024 × 16 floats = 64 KiB: one of L2's 8 ways
     /// assert_eq!(blocks.mc, 60); // 4 of the 6 ways left (half of L2), in whole tiles of 6 rows
     /// assert!(blocks.nc % 16 == 0 && blocks.kc * blocks.nc * 4 <= 16 << 20);
-    ///
-    /// // An L1 of 48 KiB in 12 ways keeps a sliver of 512 steps of the 6 × 16 tile (32 KiB) in
-    /// // 8 of its ways; not one of the 14 × 32 tile's long enough (224 steps in 7 ways).
-    /// let xeon = Caches { l1: 48 << 10, l1_ways: 12, l2: 2 << 20, l2_ways: 16, ..zen3 };
-    /// assert_eq!(Blocks::for_caches(xeon, 6, 16).kc, 512);
-    /// assert_eq!(Blocks::for_caches(xeon, 14, 32).kc, 1024);
     /// ```
     pub fn for_caches(caches: Caches, mr: usize, nr: usize) -> Blocks {
-        const FLOAT: usize = size_of::<f32>();
-        let in_l2 = (caches.l2 / 8 / (nr * FLOAT) / 8 * 8).clamp(64, 1024);
-        // Low et al.'s rule for L1: the sliver of B gets the ways that one free way and the
-        // sliver of A streaming past (`mr` floats a step to its `nr`) leave it.
+        Blocks::with_kc(caches, mr, nr, kc_in_l2(caches, nr))
+    }
+
+    /// [`Blocks::for_caches`], but with the sliver of `B` in L1 where L1 keeps one of at least
+    /// [`KC_IN_L1_FROM`] steps: the ways of L1 that one free way and the sliver of `A`
+    /// streaming past (`mr` floats a step to the sliver of `B`'s `nr`) leave it, Low et al.'s
+    /// rule. For the kernels whose row of [`Isa::kernels`](crate::isa::Isa::kernels) asks for
+    /// it (`gemm_kc_from_l1`).
+    ///
+    /// ```
+    /// use matmul_blas::gemm::{Blocks, Caches};
+    ///
+    /// // An L1 of 48 KiB in 12 ways keeps a sliver of 512 steps of the 6 × 16 tile (32 KiB) in
+    /// // 8 of its ways; an L1 of 32 KiB in 8 ways only one of 320 steps, too few.
+    /// let xeon = Caches { l1: 48 << 10, l1_ways: 12, l2: 2 << 20, l2_ways: 16, ..Caches::DEFAULT };
+    /// assert_eq!(Blocks::for_caches_b_in_l1(xeon, 6, 16).kc, 512);
+    /// let zen3 = Caches { l1: 32 << 10, l1_ways: 8, l2: 512 << 10, l2_ways: 8, ..xeon };
+    /// assert_eq!(Blocks::for_caches_b_in_l1(zen3, 6, 16), Blocks::for_caches(zen3, 6, 16));
+    /// ```
+    pub fn for_caches_b_in_l1(caches: Caches, mr: usize, nr: usize) -> Blocks {
+        let in_l2 = kc_in_l2(caches, nr);
         let l1_way = caches.l1 / caches.l1_ways.max(1);
         let b_l1_ways = caches.l1_ways.saturating_sub(1) * nr / (nr + mr);
-        let in_l1 = b_l1_ways * l1_way / (nr * FLOAT) / 8 * 8;
+        let in_l1 = b_l1_ways * l1_way / (nr * size_of::<f32>()) / 8 * 8;
         let kc = if in_l1 >= KC_IN_L1_FROM {
             in_l1.min(in_l2)
         } else {
             in_l2
         };
+        Blocks::with_kc(caches, mr, nr, kc)
+    }
+
+    /// `mc` and `nc` for panels of `kc` steps, by the rules of the module's page.
+    fn with_kc(caches: Caches, mr: usize, nr: usize, kc: usize) -> Blocks {
+        const FLOAT: usize = size_of::<f32>();
         let l2_way = caches.l2 / caches.l2_ways.max(1);
         let b_ways = (kc * nr * FLOAT).div_ceil(l2_way);
         let a_ways = caches
@@ -164,6 +183,12 @@ impl Blocks {
         let nc = (caches.l3 / 2 / (kc * FLOAT) / nr * nr).max(nr);
         Blocks { kc, mc, nc }
     }
+}
+
+/// `kc` with a sliver of `B` (`nr` floats a step) in an eighth of L2: a multiple of 8 from 64
+/// to 1024.
+fn kc_in_l2(caches: Caches, nr: usize) -> usize {
+    (caches.l2 / 8 / (nr * size_of::<f32>()) / 8 * 8).clamp(64, 1024)
 }
 
 /// Whether `rows` rows of a matrix, `pitch` bytes apart, spread over enough sets of an L1 of
@@ -248,9 +273,17 @@ mod tests {
     #[test]
     fn blocks_fit_the_ways_they_are_given() {
         for (machine, caches) in machines() {
-            for (mr, nr) in [(6, 16), (14, 32), (8, 12), (4, 8)] {
-                let Blocks { kc, mc, nc } = Blocks::for_caches(caches, mr, nr);
-                let name = format!("{machine}, {mr} × {nr}: kc {kc}, mc {mc}, nc {nc}");
+            type Rule = fn(Caches, usize, usize) -> Blocks;
+            let rules: [(&str, Rule); 2] = [
+                ("B in L2", Blocks::for_caches),
+                ("B in L1", Blocks::for_caches_b_in_l1),
+            ];
+            for ((mr, nr), (rule, blocks)) in [(6, 16), (14, 32), (8, 12), (4, 8)]
+                .into_iter()
+                .flat_map(|tile| rules.map(|rule| (tile, rule)))
+            {
+                let Blocks { kc, mc, nc } = blocks(caches, mr, nr);
+                let name = format!("{machine}, {mr} × {nr}, {rule}: kc {kc}, mc {mc}, nc {nc}");
                 let l2_way = caches.l2 / caches.l2_ways;
                 // The block of A and a sliver of B leave a way of L2 free.
                 let ways = (mc * kc * 4).div_ceil(l2_way) + (kc * nr * 4).div_ceil(l2_way);

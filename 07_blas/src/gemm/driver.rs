@@ -46,7 +46,9 @@ use crate::pool;
 /// [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to),
 /// [`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). `a` is read in place
 /// only if `a_may_stay` says its layout allows it: row-major, and with rows that spread over
-/// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)).
+/// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)); and only in blocks that meet no more
+/// slivers of `B` than the kernel reads in place at its pace
+/// ([`MicroKernel::A_IN_PLACE_SLIVERS`]).
 ///
 /// `c` need not be initialised: the first panel of `k` writes every element of it
 /// ([`Store::Write`]), and only the later panels read it back to add to it.

@@ -68,7 +68,8 @@ const C_STEPS_BEFORE_END: usize = 16;
 
 /// What a kernel that prefetches asks for its tile of `C` around its loop of `k` steps, when
 /// `FETCH` ([`TileOfC::Cold`]): the tile into L2 when [`ColdTile::ask`] makes it, and into L1
-/// at the step [`C_STEPS_BEFORE_END`] before the end ([`ColdTile::at_steps`]). Without
+/// at the start of the round of steps ([`each_step`]) that holds the step
+/// [`C_STEPS_BEFORE_END`] before the end ([`ColdTile::at_steps`]). Without
 /// `FETCH`, nothing: a constant, so a warm tile's kernel carries no trace of it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ColdTile<const FETCH: bool> {
@@ -130,17 +131,19 @@ impl<const FETCH: bool> ColdTile<FETCH> {
 /// A macro, not a function taking the step as a closure: the step is compiled inside the
 /// kernel, with its instruction set, whose accumulators must stay in registers. As a
 /// function, some kernels' accumulators went to the stack at every step, which made the
-/// AVX-512 kernel's `square-256` on one core several times slower.
+/// AVX-512 kernel's `square-256` on one core several times slower on the Intel Xeon this was
+/// measured on.
 macro_rules! each_step {
     ($steps:expr, $k:expr, $tile_of_c:expr, $ask:expr, |$p:ident| $step:block) => {{
-        let (k, tile_of_c, ask) = ($k, $tile_of_c, $ask);
-        let rounds = k / $steps * $steps;
+        let (steps, k, tile_of_c, ask): (usize, usize, _, _) = ($steps, $k, $tile_of_c, $ask);
+        debug_assert!(steps > 0, "a round takes at least one step");
+        let rounds = k / steps * steps;
         let mut first = 0;
         while first < rounds {
-            tile_of_c.at_steps(first, $steps);
-            ask(first, $steps);
-            for $p in first..first + $steps $step
-            first += $steps;
+            tile_of_c.at_steps(first, steps);
+            ask(first, steps);
+            for $p in first..first + steps $step
+            first += steps;
         }
         for $p in rounds..k {
             tile_of_c.at_steps($p, 1);
