@@ -220,11 +220,12 @@ pub struct Plan {
     /// (0: neither).
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
-    /// packing it (0: always packed), unless each thread packs its own copy
-    /// (`own_copies_up_to`). Each step of a sliver read in place is one piece of a row, and a
-    /// panel no larger than L2 (which it shares with a block of `A` and the tiles of `C`)
-    /// streams its slivers from there; a larger one would come from L3 a row at a time, and is
-    /// packed once for all threads.
+    /// packing it (0: always packed), unless each thread packs its own copy (`own_copies_up_to`).
+    /// Unless 0, a panel of any size is read in place when `A` has at most two tiles of rows: each
+    /// sliver then meets at most two tiles, too few to pay for a copy. Each step of a sliver read
+    /// in place is one piece of a row, and a panel no larger than L2 (which it shares with a block
+    /// of `A` and the tiles of `C`) streams its slivers from there; a larger one would come from L3
+    /// a row at a time, and is packed once for all threads.
     pub panel_in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which each thread packs its own copy of it,
     /// instead of reading it in place, when the threads have `own_copies_from_rows` rows of

@@ -246,6 +246,39 @@ fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
 }
 
 #[test]
+fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
+    // `A` with fewer than a quarter as many rows as `b` has columns: the threads share each
+    // panel's columns in parts of whole slivers, each part for all the blocks of rows. Tiny
+    // blocks make several blocks of rows (one partial), panels of columns (the last partial,
+    // its parts uneven) and panels of steps; with one or two tiles of rows (`b` read in place
+    // whatever its size) and with more; `b` in every layout (packed where not row-major).
+    for isa in isas() {
+        let (mr, nr) = gemm::tile_shape(isa);
+        let plan = Plan {
+            isa,
+            blocks: Blocks {
+                kc: 7,
+                mc: mr + 1,
+                nc: 4 * nr + 1,
+            },
+            threads: 3,
+            parallel_from: 0,
+            ..Plan::threaded()
+        };
+        for m in [1, mr, 2 * mr, 3 * mr + 2] {
+            let n = 4 * m + 9 * nr + 5;
+            let (a, b) = (uniform(m, 23, 13), uniform(23, n, 14));
+            for layout in LAYOUTS {
+                with_layout(&b, layout, |b| {
+                    let case = format!("{isa:?} ({m}, 23) @ (23, {n}), b {layout:?}");
+                    check(&case, &plan, a.view(), b);
+                });
+            }
+        }
+    }
+}
+
+#[test]
 fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
     for isa in isas() {
         for (name, plan) in plans(isa) {

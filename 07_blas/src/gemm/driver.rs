@@ -1,16 +1,19 @@
 //! The driver of the `gemm-packed`, `gemm-blocked` and `gemm` stages: blocking, packing and
 //! threads, written once for every micro-kernel.
 //!
-//! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads
-//! take one at a time: a thread slowed down by anything else on the machine takes fewer blocks
-//! instead of holding the others up. For its block, a thread packs its rows of `A` and runs the
-//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into runs of
-//! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts
-//! with its own run, so the copies run in parallel; a thread that needs a sliver of a run still
-//! being packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of
-//! a row-major `A` and small panels of a row-major `B` are not packed but read where they are
-//! (a block of `A` only while it meets few enough slivers of `B` for the kernel:
-//! [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each,
+//! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads take
+//! one at a time: a thread slowed down by anything else on the machine takes fewer blocks instead
+//! of holding the others up. Where `A` is short (fewer blocks of rows than threads, or fewer than a
+//! quarter as many rows as `B` has columns), the threads share the panel's columns instead: each
+//! takes a part of whole slivers for all the rows, so that it reads only its part of `B`, which
+//! stays in its own caches. For its block, a thread packs its rows of `A` and runs the micro-kernel
+//! on every pair of slivers. A packed panel of `B` is shared, cut into runs of adjacent slivers, at
+//! most one per thread ([`Runs`]), each packed once: every thread starts with its own run, so the
+//! copies run in parallel; a thread that needs a sliver of a run still being packed waits for that
+//! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
+//! panels of a row-major `B` (any panel, when `A` has at most two tiles of rows) are not packed but
+//! read where they are (a block of `A` only while it meets few enough slivers of `B` for the
+//! kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each,
 //! every thread packs a panel of a row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
@@ -94,7 +97,19 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         mc.min(m)
     };
-    let threads = threads.min(m.div_ceil(rows));
+    // The threads share the columns of each panel of `B`, each taking a part of whole slivers
+    // for all the rows, instead of taking blocks of rows across the whole panel, where there
+    // are fewer blocks of rows than threads, or where `A` has fewer than a quarter as many
+    // rows as `B` has columns: then for every thread to read all of `A` costs less than for
+    // every thread to read all of the panel, and a thread's part of the panel, read by it
+    // alone, stays in its own caches from one block of rows to the next.
+    let blocks_of_rows = row_blocks(m, rows, K::MR, threads).count();
+    let share_columns = threads > 1 && (blocks_of_rows < threads || m.saturating_mul(4) < n);
+    let threads = if share_columns {
+        threads.min(n.min(nc).div_ceil(K::NR))
+    } else {
+        threads.min(blocks_of_rows)
+    };
     // A `C` no larger than a block read in place stays in cache from one panel of `k` to the
     // next (and a small one fresh from the allocator usually is there already): its tiles
     // are not prefetched ([`TileOfC`]).
@@ -106,8 +121,14 @@ pub(crate) fn run<K: MicroKernel>(
     // Whether a panel of `B` of that many elements is small: row-major, within its limit.
     // Such a panel is read where it is, unless the threads have many rows each and it is
     // within the copies' limit too: then each thread packs a copy of its own.
-    let b_small = |elements: usize| b.strides()[1] == 1 && bytes(elements) <= panel_in_place_up_to;
-    let own_copies = m.div_ceil(threads) >= own_copies_from_rows;
+    // With at most two tiles of rows, each sliver of a panel meets at most two tiles of `A`:
+    // a copy would cost more than it saves, whatever the panel's size.
+    let few_tiles = panel_in_place_up_to > 0 && m <= 2 * K::MR;
+    let b_small = |elements: usize| {
+        b.strides()[1] == 1 && (few_tiles || bytes(elements) <= panel_in_place_up_to)
+    };
+    // (Not where the threads share the columns: each reads only its part.)
+    let own_copies = !share_columns && m.div_ceil(threads) >= own_copies_from_rows;
     let b_own =
         |elements: usize| b_small(elements) && own_copies && bytes(elements) <= own_copies_up_to;
     let b_in_place = |elements: usize| b_small(elements) && !b_own(elements);
@@ -117,6 +138,7 @@ pub(crate) fn run<K: MicroKernel>(
         whole_in_place::<K>(a, b, c, c_tile);
         return;
     }
+    let c_of = OutputC(c.as_mut_ptr());
     let mut buffer = take_buffer();
     let mut own_buffers = Vec::new();
     for jc in (0..n).step_by(nc) {
@@ -141,14 +163,22 @@ pub(crate) fn run<K: MicroKernel>(
                 let space = line_aligned(&mut buffer, packed_len);
                 vec![PanelOfB::Packed(Runs::cut::<K>(panel, space, threads))]
             };
-            let blocks_of_c = Mutex::new(row_blocks(m, rows, K::MR, threads).scan(
-                &mut *c,
-                |rest, (first, height)| {
-                    let (block, tail) = std::mem::take(rest).split_at_mut(height * n);
-                    *rest = tail;
-                    Some((first, block))
-                },
-            ));
+            // The panel's columns in parts of whole slivers: one part, or one per thread.
+            let slivers = columns.div_ceil(K::NR);
+            let part = slivers.div_ceil(if share_columns { threads } else { 1 }) * K::NR;
+            // What a thread takes at a time: a block of rows across the panel, or, where the
+            // threads share the columns, a part of the columns for every block of rows (so that
+            // each thread's part of `B` is read by it alone, and stays in its caches).
+            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, K::MR, threads).collect();
+            let parts: Vec<(&[(usize, usize)], usize)> = if share_columns {
+                (0..columns)
+                    .step_by(part)
+                    .map(|j| (&blocks[..], j))
+                    .collect()
+            } else {
+                blocks.chunks(1).map(|block| (block, 0)).collect()
+            };
+            let blocks_of_c = Mutex::new(parts.into_iter());
             // Blocks of a row-major `A` small enough to stay in cache are read where they are
             // ([`a_in_place`]).
             let read_a_in_place = a_may_stay && fits(rows.min(m) * depth);
@@ -172,32 +202,40 @@ pub(crate) fn run<K: MicroKernel>(
                         .lock()
                         .expect("no panic while taking a block")
                         .next();
-                    let Some((i, c)) = next else { break };
-                    let height = c.len() / n;
-                    let block = a.slice(s![i..i + height, pc..pc + depth]);
-                    let c = &mut c[jc..];
-                    if read_a_in_place {
-                        let a_sliver = a_in_place::<K>(block);
-                        // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers
-                        // are readable for the block's rows.
-                        unsafe {
-                            panel_b.multiply::<K, _>(
-                                depth, a_sliver, height, columns, c, n, store, c_tile,
-                            )
-                        };
-                    } else {
-                        a_block.resize(height.div_ceil(K::MR) * K::MR * depth, 0.0);
-                        // SAFETY: the caller checked `K::supported()`.
-                        unsafe { K::pack_a(block, &mut a_block) };
-                        let a_block = &a_block;
-                        let a_sliver = |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
-                        // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
-                        // sliver whole, `MR · depth` elements, zero rows included.
-                        unsafe {
-                            panel_b.multiply::<K, _>(
-                                depth, a_sliver, height, columns, c, n, store, c_tile,
-                            )
-                        };
+                    let Some((blocks, j)) = next else { break };
+                    for &(i, height) in blocks {
+                        let block = a.slice(s![i..i + height, pc..pc + depth]);
+                        let width = part.min(columns - j);
+                        // The block's first element of `C`: row `i`, column `jc + j`. Each
+                        // `(i, j)` is taken once, and its rows and columns are no other's.
+                        let c = c_of.at(i * n + jc + j);
+                        if read_a_in_place {
+                            let a_sliver = a_in_place::<K>(block);
+                            // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers
+                            // are readable for the block's rows; `c` starts this block's
+                            // `height × width` elements of `C`, `n` apart, which this thread
+                            // alone writes (above).
+                            unsafe {
+                                panel_b.multiply::<K, _>(
+                                    depth, a_sliver, height, j, width, c, n, store, c_tile,
+                                )
+                            };
+                        } else {
+                            a_block.resize(height.div_ceil(K::MR) * K::MR * depth, 0.0);
+                            // SAFETY: the caller checked `K::supported()`.
+                            unsafe { K::pack_a(block, &mut a_block) };
+                            let a_block = &a_block;
+                            let a_sliver =
+                                |ir: usize| Packed(a_block[ir * K::MR * depth..].as_ptr());
+                            // SAFETY: the caller checked `K::supported()`; `pack_a` wrote every
+                            // sliver whole, `MR · depth` elements, zero rows included; `c` as
+                            // above.
+                            unsafe {
+                                panel_b.multiply::<K, _>(
+                                    depth, a_sliver, height, j, width, c, n, store, c_tile,
+                                )
+                            };
+                        }
                     }
                 }
                 give_back(a_block);
@@ -241,7 +279,8 @@ fn whole_in_place<K: MicroKernel>(
     // zeros in its buffer; `c` is the whole `(m, n)` output, written (`Store::Write`) by the
     // one panel of `k`.
     unsafe {
-        panel_b.multiply::<K, _>(k, a_in_place::<K>(a), m, n, c, n, Store::Write, c_tile);
+        let c = c.as_mut_ptr();
+        panel_b.multiply::<K, _>(k, a_in_place::<K>(a), m, 0, n, c, n, Store::Write, c_tile);
     }
     drop(panel_b); // it points into the buffer
     if let Some(edge) = edge {
@@ -324,6 +363,22 @@ fn row_blocks(
     })
 }
 
+/// The output `C` of [`run`], shared by its threads: each writes only the blocks of rows and
+/// parts of columns it takes, and no two take the same.
+#[derive(Clone, Copy)]
+struct OutputC(*mut MaybeUninit<f32>);
+
+// SAFETY: the threads of `run` write through the pointer only into the blocks of `C` each
+// takes from their common queue, which are disjoint, and only while `run` holds `c`.
+unsafe impl Sync for OutputC {}
+
+impl OutputC {
+    /// The element `offset` elements from `C`'s first.
+    fn at(self, offset: usize) -> *mut MaybeUninit<f32> {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
     /// Packed, shared by the threads, each run of slivers by the first thread that needs it:
@@ -347,12 +402,13 @@ enum PanelOfB<'a> {
 unsafe impl Sync for PanelOfB<'_> {}
 
 impl PanelOfB<'_> {
-    /// [`macro_kernel`] on this panel with a block of `A`.
+    /// [`macro_kernel`] on this panel's `columns` columns from column `first` (a multiple of
+    /// `NR`: whole slivers) with a block of `A`, `c` starting at the first of their elements.
     ///
     /// # Safety
     ///
-    /// As [`macro_kernel`]'s, for `a_sliver`; `columns` is the panel's; with [`Store::Add`], `c`'s
-    /// elements of the block and panel are initialised.
+    /// As [`macro_kernel`]'s, for `a_sliver` and `c`; `first + columns` is at most the panel's
+    /// columns.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
     unsafe fn multiply<K: MicroKernel, A: Sliver>(
@@ -360,8 +416,9 @@ impl PanelOfB<'_> {
         depth: usize,
         a_sliver: impl Fn(usize) -> A,
         rows: usize,
+        first: usize,
         columns: usize,
-        c: &mut [MaybeUninit<f32>],
+        c: *mut MaybeUninit<f32>,
         rsc: usize,
         store: Store,
         c_tile: TileOfC,
@@ -369,6 +426,7 @@ impl PanelOfB<'_> {
         match self {
             PanelOfB::Packed(runs) => {
                 let b_sliver = |jr: usize| {
+                    let jr = first / K::NR + jr;
                     let run = runs.runs[jr / runs.slivers].packed::<K>();
                     Packed(run[jr % runs.slivers * K::NR * depth..].as_ptr())
                 };
@@ -382,7 +440,8 @@ impl PanelOfB<'_> {
             }
             PanelOfB::Copy(copy) => {
                 let copy = copy.packed::<K>();
-                let b_sliver = |jr: usize| Packed(copy[jr * K::NR * depth..].as_ptr());
+                let b_sliver =
+                    |jr: usize| Packed(copy[(first / K::NR + jr) * K::NR * depth..].as_ptr());
                 // SAFETY: the caller's contract for `A`; the copy holds every sliver of `B`
                 // whole, `NR · depth` elements each.
                 unsafe {
@@ -398,6 +457,7 @@ impl PanelOfB<'_> {
                 edge,
             } => {
                 let b_sliver = |jr: usize| {
+                    let jr = first / K::NR + jr;
                     if jr < whole {
                         Strided {
                             ptr: origin.wrapping_add(jr * K::NR),
@@ -506,7 +566,9 @@ impl<'a> PackedOnce<'a> {
 ///
 /// # Safety
 ///
-/// `K::supported()` holds; for every `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable at
+/// `c` is valid for reads and writes of the block's `rows × columns` elements, `rsc` apart,
+/// and no other thread reads or writes them during the call; `K::supported()` holds; for every
+/// `ir < rows.div_ceil(MR)`, `a_sliver(ir)` is readable at
 /// `(i, p)` for `i < MR.min(rows - ir · MR)`, `p < depth` (the kernel reads no row past
 /// `rows`: a packed sliver's zero rows are never read); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
@@ -520,7 +582,7 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
     rows: usize,
     b_sliver: impl Fn(usize) -> B,
     columns: usize,
-    c: &mut [MaybeUninit<f32>],
+    c: *mut MaybeUninit<f32>,
     rsc: usize,
     store: Store,
     c_tile: TileOfC,
@@ -533,12 +595,12 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             let height = K::MR.min(rows - i0);
             let (a, b) = (a_sliver(ir), b_sliver(jr));
             if width == K::NR {
-                let tile = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + K::NR];
+                let tile = c.wrapping_add(i0 * rsc + j0).cast::<f32>();
                 // SAFETY: `K::supported()` and the sliver of `A`, by this function's contract;
-                // the sliver of `B` likewise; `tile` covers the `height` rows of `NR`
-                // elements, `rsc` apart, which an earlier panel wrote if `store` is `Add`.
+                // the sliver of `B` likewise; `tile` starts the `height` rows of `NR`
+                // elements, `rsc` apart, inside the block of `c` this function may write,
+                // which an earlier panel wrote if `store` is `Add`.
                 unsafe {
-                    let tile = tile.as_mut_ptr().cast::<f32>();
                     if height == K::MR {
                         K::tile(depth, a, b, tile, rsc, store, c_tile);
                     } else {
@@ -548,11 +610,10 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
             } else {
                 // A tile at the right edge: its `height` rows computed at full width into
                 // scratch, and only the part inside `C` stored.
-                let part = &mut c[i0 * rsc + j0..][..(height - 1) * rsc + width];
-                // SAFETY: as above; `part` covers the `height` rows of `width` elements,
-                // `rsc` apart.
+                let part = c.wrapping_add(i0 * rsc + j0).cast::<f32>();
+                // SAFETY: as above; `part` starts the `height` rows of `width` elements,
+                // `rsc` apart, inside the block.
                 unsafe {
-                    let part = part.as_mut_ptr().cast::<f32>();
                     tile_part::<K>(height, width, depth, a, b, part, rsc, store);
                 }
             }
