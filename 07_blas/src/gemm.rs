@@ -66,9 +66,9 @@ use kernel::{MicroKernel, Packed, Store, TileOfC};
 /// falls between the two.
 pub const PARALLEL_SECONDS: f64 = 9e-6;
 
-/// Multiply-adds (`m · n · k`) from which [`matmul`] uses more than one thread with `isa`'s
-/// kernel: [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an
-/// instruction set this CPU lacks.
+/// Multiply-adds from which [`matmul`] uses more than one thread with `isa`'s kernel
+/// ([`Plan::parallel_from`], counted in whole tiles): [`PARALLEL_SECONDS`] of work at
+/// [`kernel_rate`]; `usize::MAX` (never) for an instruction set this CPU lacks.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
@@ -207,7 +207,9 @@ pub struct Plan {
     pub blocks: Blocks,
     /// Threads to use when the product has at least `parallel_from` multiply-adds.
     pub threads: usize,
-    /// Multiply-adds (`m · n · k`) from which `threads` threads are used; below, one.
+    /// Multiply-adds from which `threads` threads are used; below, one. Counted as the kernel
+    /// does them, `m` and `n` rounded up to whole tiles: a short `A` or a narrow `B` costs
+    /// about a whole tile's time per tile, however little of it is data.
     pub parallel_from: usize,
     /// Bytes of a block of a row-major `A` up to which the kernel reads it in place instead
     /// of packing it (0: always packed). Packing pays for itself on large blocks, whose rows
@@ -221,11 +223,11 @@ pub struct Plan {
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
     /// packing it (0: always packed), unless each thread packs its own copy (`own_copies_up_to`).
-    /// Unless 0, a panel of any size is read in place when `A` has at most two tiles of rows: each
-    /// sliver then meets at most two tiles, too few to pay for a copy. Each step of a sliver read
-    /// in place is one piece of a row, and a panel no larger than L2 (which it shares with a block
-    /// of `A` and the tiles of `C`) streams its slivers from there; a larger one would come from L3
-    /// a row at a time, and is packed once for all threads.
+    /// Unless 0, a panel of any size is read in place when `A` has one tile of rows: each sliver
+    /// then meets one tile, once, and a copy would only add a pass over the panel. Each step of a
+    /// sliver read in place is one piece of a row, and a panel no larger than L2 (which it shares
+    /// with a block of `A` and the tiles of `C`) streams its slivers from there; a larger one would
+    /// come from L3 a row at a time, and is packed once for all threads.
     pub panel_in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which each thread packs its own copy of it,
     /// instead of reading it in place, when the threads have `own_copies_from_rows` rows of
@@ -406,7 +408,12 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
         unpacked::run::<K>(a, b, &mut c);
         return c;
     }
-    let work = m.saturating_mul(k).saturating_mul(n);
+    // The kernel's multiply-adds, those of its edge tiles' padding included: a short `A` or a
+    // narrow `B` takes about a whole tile's time per tile however little of it is data.
+    let work = m
+        .next_multiple_of(K::MR)
+        .saturating_mul(k)
+        .saturating_mul(n.next_multiple_of(K::NR));
     let threads = if work >= plan.parallel_from {
         plan.threads.max(1)
     } else {

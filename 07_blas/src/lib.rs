@@ -129,8 +129,10 @@
 //! - **narrow**: at most half as many columns as the GEMM's tile is wide — a GEMM would
 //!   multiply padding at least as often as data — or at most the streaming kernel's 10
 //!   columns, whichever is more, so that the streaming kernel reads `a` once;
-//! - **short**: at most the rows of one call of the streaming kernel's few-rows path, where
-//!   packing `b` for a GEMM would cost about as much as the whole product.
+//! - **short**: at most the rows of one call of the streaming kernel's few-rows path, which
+//!   reads `b` where it is, one pass of 16 columns after another, on one core — while `b` is
+//!   not so wide that the GEMM, sharing its columns among the cores, gets ahead (from two of
+//!   AVX-512's tiles, 64 columns; from a few hundred with the narrower tiles).
 //!
 //! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on
 //! every instruction set; every square goes to the GEMM. The table of kernels at the end of this
@@ -178,6 +180,11 @@ pub mod streaming;
 
 use isa::Isa;
 
+/// Tiles of the GEMM's width from which a short `a` goes to the GEMM, where its tile is no
+/// wider than a pass of the streaming kernel's few-rows path (16 columns): see
+/// [`StreamingRule`].
+const SHORT_NARROW_TILES: usize = 32;
+
 /// When [`matmul`] streams instead of running the GEMM, for one instruction set's kernels: the
 /// bounds come from the kernels' shapes ([`Isa::kernels`]), so they hold on the machine that
 /// runs them.
@@ -187,15 +194,25 @@ use isa::Isa;
 ///   as often as data) and [`streaming::COLUMNS_PER_PASS`] (the streaming kernel's whole width,
 ///   so it reads `a` once);
 /// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
-///   which reads a row-major `b` in place, where a GEMM would first pack all of `b`. (A `b`
-///   whose columns are contiguous the streaming kernel packs too, but by copying each column
-///   whole, and it reads each row of `a` once.)
+///   which reads a row-major `b` in place — while `b` has at most `short_max_columns` columns. The
+///   few-rows path reads `b` again, one pass after another, for each further 16 columns, on one
+///   thread; the GEMM reads a short `a`'s `b` in place too, a tile's width at a time, with the
+///   threads sharing its columns. Where its tile is wider than a pass (AVX-512's 32 columns), it is
+///   ahead from two tiles' widths on (one tile and part of another cost it a copy of that part's
+///   sliver of `b`). Where it is not, it gains only from the threads and from the caches of several
+///   cores, which takes a wider `b`: 32 tiles. On the Intel Xeon this was measured on, with the
+///   AVX2 kernel, five rows took about as long either way at 256 columns and one row less time
+///   streamed; at 512, both took clearly less on the GEMM. (A `b` whose columns are contiguous the
+///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
+///   once.)
 ///
 /// ```
 /// use matmul_blas::{StreamingRule, isa::Isa};
 ///
 /// let avx512 = StreamingRule::for_isa(Isa::Avx512);
 /// assert_eq!((avx512.max_columns, avx512.max_rows), (16, 8)); // half of 32; 8 rows
+/// assert_eq!(avx512.short_max_columns, 63); // under two tiles of 32
+/// assert_eq!(StreamingRule::for_isa(Isa::Avx2).short_max_columns, 511); // under 32 tiles of 16
 /// let neon = StreamingRule::for_isa(Isa::Neon);
 /// assert_eq!((neon.max_columns, neon.max_rows), (10, 6)); // 10 > half of 12; 6 rows
 /// ```
@@ -203,8 +220,11 @@ use isa::Isa;
 pub struct StreamingRule {
     /// Columns of `b` up to which [`matmul`] streams.
     pub max_columns: usize,
-    /// Rows of `a` up to which [`matmul`] streams.
+    /// Rows of `a` up to which [`matmul`] streams, when `b` has at most `short_max_columns`
+    /// columns.
     pub max_rows: usize,
+    /// Columns of `b` up to which [`matmul`] streams an `a` of at most `max_rows` rows.
+    pub short_max_columns: usize,
 }
 
 impl StreamingRule {
@@ -219,6 +239,11 @@ impl StreamingRule {
                 streaming::COLUMNS_PER_PASS
             },
             max_rows: shape.scale_rows,
+            short_max_columns: if shape.gemm_tile.1 > 16 {
+                2 * shape.gemm_tile.1 - 1
+            } else {
+                SHORT_NARROW_TILES * shape.gemm_tile.1 - 1
+            },
         }
     }
 
@@ -230,7 +255,7 @@ impl StreamingRule {
     /// The algorithm this rule picks for `(m, k) @ (k, n)`.
     pub fn algorithm(self, m: usize, k: usize, n: usize) -> Algorithm {
         let _ = k; // the depth does not change which one wins
-        if n <= self.max_columns || m <= self.max_rows {
+        if n <= self.max_columns || (m <= self.max_rows && n <= self.short_max_columns) {
             Algorithm::Streaming
         } else {
             Algorithm::Gemm
@@ -249,8 +274,8 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The algorithm for `(m, k) @ (k, n)` on this machine: [`Algorithm::Streaming`] when `b`
-    /// is narrow (like the lesson's 10 classes) or `a` is short, [`Algorithm::Gemm`] otherwise,
-    /// by the [`StreamingRule`] of the kernels that run here.
+    /// is narrow (like the lesson's 10 classes) or `a` is short and `b` not too wide,
+    /// [`Algorithm::Gemm`] otherwise, by the [`StreamingRule`] of the kernels that run here.
     ///
     /// ```
     /// use matmul_blas::Algorithm;
@@ -258,6 +283,7 @@ impl Algorithm {
     /// assert_eq!(Algorithm::for_shape(50_000, 784, 10), Algorithm::Streaming); // the lesson
     /// assert_eq!(Algorithm::for_shape(5, 784, 10), Algorithm::Streaming);
     /// assert_eq!(Algorithm::for_shape(1024, 1024, 1024), Algorithm::Gemm);
+    /// assert_eq!(Algorithm::for_shape(1, 784, 1000), Algorithm::Gemm); // one image, 1000 outputs
     /// ```
     pub fn for_shape(m: usize, k: usize, n: usize) -> Algorithm {
         StreamingRule::detected().algorithm(m, k, n)
@@ -280,7 +306,8 @@ impl Algorithm {
 }
 
 /// `a @ b`, the fastest way this step knows for the shape ([`Algorithm::for_shape`]): the
-/// [`streaming`] kernel for a narrow `b` or a short `a`, the crate's own [`gemm`] otherwise.
+/// [`streaming`] kernel for a narrow `b`, or a short `a` and a `b` not too wide, the crate's own
+/// [`gemm`] otherwise.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
 ///

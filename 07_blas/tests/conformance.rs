@@ -82,7 +82,17 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
     let cases = [
         ((50_000, 784, 10), Algorithm::Streaming),
         ((5, 784, 10), Algorithm::Streaming),
-        ((rule.max_rows, 300, 1000), Algorithm::Streaming),
+        (
+            (rule.max_rows, 300, rule.short_max_columns),
+            Algorithm::Streaming,
+        ),
+        // A short `a` with a wide `b` (one image through a layer of 1000 outputs): the GEMM,
+        // whose threads share the columns.
+        (
+            (rule.max_rows, 300, rule.short_max_columns + 1),
+            Algorithm::Gemm,
+        ),
+        ((1, 784, 1000), Algorithm::Gemm),
         ((1000, 300, rule.max_columns), Algorithm::Streaming),
         ((tall, 300, wide), Algorithm::Gemm),
         ((64, 64, 64), Algorithm::Gemm),
@@ -97,7 +107,14 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
     }
     // And `matmul` is right on both sides of each boundary.
     use matmul_data::synthetic::uniform;
-    for (m, n) in [(tall - 1, wide), (tall, wide), (tall, wide - 1)] {
+    let short_wide = rule.short_max_columns + 1;
+    for (m, n) in [
+        (tall - 1, wide),
+        (tall, wide),
+        (tall, wide - 1),
+        (tall - 1, short_wide - 1),
+        (tall - 1, short_wide),
+    ] {
         let (a, b) = (uniform(m, 300, 1), uniform(300, n, 2));
         let case = format!("({m}, 300) @ (300, {n})");
         check_case(

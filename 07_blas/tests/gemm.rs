@@ -250,8 +250,8 @@ fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
     // `A` with fewer than a quarter as many rows as `b` has columns: the threads share each
     // panel's columns in parts of whole slivers, each part for all the blocks of rows. Tiny
     // blocks make several blocks of rows (one partial), panels of columns (the last partial,
-    // its parts uneven) and panels of steps; with one or two tiles of rows (`b` read in place
-    // whatever its size) and with more; `b` in every layout (packed where not row-major).
+    // its parts uneven) and panels of steps; with one tile of rows (`b` read in place whatever
+    // its size) and with more; `b` in every layout (packed where not row-major).
     for isa in isas() {
         let (mr, nr) = gemm::tile_shape(isa);
         let plan = Plan {

@@ -11,10 +11,10 @@
 //! most one per thread ([`Runs`]), each packed once: every thread starts with its own run, so the
 //! copies run in parallel; a thread that needs a sliver of a run still being packed waits for that
 //! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
-//! panels of a row-major `B` (any panel, when `A` has at most two tiles of rows) are not packed but
-//! read where they are (a block of `A` only while it meets few enough slivers of `B` for the
-//! kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each,
-//! every thread packs a panel of a row-major `B` that fits its share of L2 for itself
+//! panels of a row-major `B` (any panel, when `A` has one tile of rows) are not packed but read
+//! where they are (a block of `A` only while it meets few enough slivers of `B` for the kernel:
+//! [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each, every
+//! thread packs a panel of a row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
@@ -121,11 +121,11 @@ pub(crate) fn run<K: MicroKernel>(
     // Whether a panel of `B` of that many elements is small: row-major, within its limit.
     // Such a panel is read where it is, unless the threads have many rows each and it is
     // within the copies' limit too: then each thread packs a copy of its own.
-    // With at most two tiles of rows, each sliver of a panel meets at most two tiles of `A`:
-    // a copy would cost more than it saves, whatever the panel's size.
-    let few_tiles = panel_in_place_up_to > 0 && m <= 2 * K::MR;
+    // With one tile of rows, each sliver of a panel meets one tile of `A`, once: a copy would
+    // only add a pass over the panel, whatever its size.
+    let one_tile = panel_in_place_up_to > 0 && m <= K::MR;
     let b_small = |elements: usize| {
-        b.strides()[1] == 1 && (few_tiles || bytes(elements) <= panel_in_place_up_to)
+        b.strides()[1] == 1 && (one_tile || bytes(elements) <= panel_in_place_up_to)
     };
     // (Not where the threads share the columns: each reads only its part.)
     let own_copies = !share_columns && m.div_ceil(threads) >= own_copies_from_rows;

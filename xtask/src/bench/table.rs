@@ -53,13 +53,14 @@ impl Results {
             };
             let fused = if shape.fused { "yes" } else { "no" };
             out.push_str(&format!(
-                "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns or \
-                 `a` ≤ {} rows |\n",
+                "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns, or \
+                 `a` ≤ {} rows and `b` ≤ {} columns |\n",
                 isa.machines(),
                 shape.lanes,
                 rows_per_call(shape.dot_tiles, shape.scale_rows),
                 rule.max_columns,
                 rule.max_rows,
+                rule.short_max_columns,
             ));
         }
         out
