@@ -13,8 +13,10 @@
 //! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
 //! panels of a row-major `B` (any panel, when `A` has one tile of rows) are not packed but read
 //! where they are (a block of `A` only while it meets few enough slivers of `B` for the kernel:
-//! [`MicroKernel::A_IN_PLACE_SLIVERS`]), except that when the threads have many rows each, every
-//! thread packs a panel of a row-major `B` that fits its share of L2 for itself
+//! [`MicroKernel::A_IN_PLACE_SLIVERS`]; of a panel, only the whole slivers: each thread that needs
+//! the partial last one packs its own copy, which from another core would come over line by line),
+//! except that when the threads have many rows each, every thread packs a panel of a row-major `B`
+//! that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
@@ -105,6 +107,13 @@ pub(crate) fn run<K: MicroKernel>(
     // alone, stays in its own caches from one block of rows to the next.
     let blocks_of_rows = row_blocks(m, rows, K::MR, threads).count();
     let share_columns = threads > 1 && (blocks_of_rows < threads || m.saturating_mul(4) < n);
+    // Sharing the columns, each thread takes all the rows: in blocks of `mc`, each meeting
+    // every sliver of its part, as on one thread.
+    let (rows, row_threads) = if share_columns {
+        (mc.min(m), 1)
+    } else {
+        (rows, threads)
+    };
     let threads = if share_columns {
         threads.min(n.min(nc).div_ceil(K::NR))
     } else {
@@ -149,8 +158,11 @@ pub(crate) fn run<K: MicroKernel>(
             // The first panel writes `C`, the others add to it.
             let store = Store::for_panel(pc);
             let packed_len = depth * columns.next_multiple_of(K::NR);
-            let panels: Vec<PanelOfB<'_>> = if b_in_place(depth * columns) {
-                vec![panel_in_place::<K>(panel, &mut buffer)]
+            let in_place = b_in_place(depth * columns);
+            let panels: Vec<PanelOfB<'_>> = if in_place {
+                // Its partial last sliver, if any, is packed by each thread that needs it
+                // (below).
+                vec![panel_in_place::<K>(panel, None)]
             } else if b_own(depth * columns) {
                 // Each thread's own copy, in a buffer of its own. (Packing overwrites every
                 // element it uses.)
@@ -169,7 +181,7 @@ pub(crate) fn run<K: MicroKernel>(
             // What a thread takes at a time: a block of rows across the panel, or, where the
             // threads share the columns, a part of the columns for every block of rows (so that
             // each thread's part of `B` is read by it alone, and stays in its caches).
-            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, K::MR, threads).collect();
+            let blocks: Vec<(usize, usize)> = row_blocks(m, rows, K::MR, row_threads).collect();
             let parts: Vec<(&[(usize, usize)], usize)> = if share_columns {
                 (0..columns)
                     .step_by(part)
@@ -195,6 +207,11 @@ pub(crate) fn run<K: MicroKernel>(
                     run.packed::<K>();
                 }
                 let mut a_block = take_buffer();
+                // A panel read in place with a partial last sliver: that sliver packed by this
+                // thread, into a buffer of its own, when it first needs it. (Packed by another
+                // core, it would come over to this one line by line, for every panel of `k`.)
+                let mut edge = Vec::new();
+                let mut with_edge = None;
                 loop {
                     // Poisoning needs a panic inside `next`, which cutting the blocks (at
                     // heights that sum to `m`) does not do.
@@ -203,9 +220,17 @@ pub(crate) fn run<K: MicroKernel>(
                         .expect("no panic while taking a block")
                         .next();
                     let Some((blocks, j)) = next else { break };
+                    let width = part.min(columns - j);
+                    let panel_b = if in_place && (j + width) % K::NR != 0 {
+                        with_edge.get_or_insert_with(|| {
+                            edge = take_buffer();
+                            panel_in_place::<K>(panel, Some(&mut edge))
+                        })
+                    } else {
+                        panel_b
+                    };
                     for &(i, height) in blocks {
                         let block = a.slice(s![i..i + height, pc..pc + depth]);
-                        let width = part.min(columns - j);
                         // The block's first element of `C`: row `i`, column `jc + j`. Each
                         // `(i, j)` is taken once, and its rows and columns are no other's.
                         let c = c_of.at(i * n + jc + j);
@@ -239,6 +264,10 @@ pub(crate) fn run<K: MicroKernel>(
                     }
                 }
                 give_back(a_block);
+                drop(with_edge); // it points into `edge`
+                if edge.capacity() > 0 {
+                    give_back(edge);
+                }
             };
             if threads == 1 {
                 // Alone: no helpers to call, no meeting to wait for.
@@ -272,8 +301,7 @@ fn whole_in_place<K: MicroKernel>(
     let ((m, k), n) = (a.dim(), b.ncols());
     // A buffer from the pool only for a partial last sliver of `B`.
     let mut edge = (n % K::NR != 0).then(take_buffer);
-    let mut none = Vec::new();
-    let panel_b = panel_in_place::<K>(b, edge.as_mut().unwrap_or(&mut none));
+    let panel_b = panel_in_place::<K>(b, edge.as_mut());
     // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers are readable for the
     // `m` rows of `a`, and `panel_in_place`'s for `NR` columns each, the last one padded with
     // zeros in its buffer; `c` is the whole `(m, n)` output, written (`Store::Write`) by the
@@ -303,28 +331,32 @@ fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> S
 }
 
 /// A panel of a row-major `B` read where it is: its whole slivers in place, and its last,
-/// partial one packed into `buffer` with its zero columns (the kernel loads the `NR` columns
-/// of a step in whole vectors, which past the panel's edge would read outside `b`).
+/// partial one, if `edge` is given, packed into it with its zero columns (the kernel loads the
+/// `NR` columns of a step in whole vectors, which past the panel's edge would read outside
+/// `b`). The panel then points into that buffer, which must be kept, unchanged, while the panel
+/// is used; without it, the partial sliver must not be.
 fn panel_in_place<'a, K: MicroKernel>(
     panel: ArrayView2<'a, f32>,
-    buffer: &'a mut Vec<f32>,
+    edge: Option<&mut Vec<f32>>,
 ) -> PanelOfB<'a> {
     let (depth, columns) = panel.dim();
     let whole = columns / K::NR;
     let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
-    let mut edge = buffer.as_ptr(); // not read when there is no partial sliver
-    if packed_len > 0 {
+    let mut edge_at = std::ptr::null(); // not read when there is no partial sliver
+    if let Some(buffer) = edge
+        && packed_len > 0
+    {
         // Packing overwrites every element it uses.
         let space = line_aligned(buffer, packed_len);
         // SAFETY: `run`'s caller checked `K::supported()`.
         unsafe { K::pack_b(panel.slice(s![.., whole * K::NR..]), space) };
-        edge = space.as_ptr();
+        edge_at = space.as_ptr();
     }
     PanelOfB::InPlace {
         origin: panel.as_ptr(),
         ldb: panel.strides()[0],
         whole,
-        edge,
+        edge: edge_at,
     }
 }
 
