@@ -15,15 +15,16 @@
 //! would read in place slower ([`MicroKernel::A_IN_PLACE_SLIVERS`]).
 
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps,
-    _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps,
+    _mm256_permute2f128_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32,
+    _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_epi32, _mm256_unpackhi_ps,
     _mm256_unpacklo_ps,
 };
 
 use ndarray::ArrayView2;
 
 use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC, each_step};
-use super::pack::{pack_a_into, pack_b_into};
+use super::pack::{pack_a_into, pack_b_into_with};
 use crate::isa::Isa;
 
 /// The AVX2 + FMA kernel.
@@ -149,14 +150,33 @@ fn transpose_8(rows: [__m256; 8]) -> [__m256; 8] {
     })
 }
 
-/// [`pack_b_into`] compiled with AVX2: a step of a row-major `B` is two 8-lane copies.
+/// [`pack_b_into`](super::pack::pack_b_into) compiled with AVX2: a step of a row-major `B` is
+/// two 8-lane copies, and a step of its partial last sliver two masked loads, which read only
+/// the step's values and fill the other lanes with zeros, and two stores.
 ///
 /// # Safety
 ///
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn pack_b_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
-    pack_b_into(block, NR, out);
+    pack_b_into_with(block, NR, out, |values, step| {
+        debug_assert!(values.len() < NR && step.len() == NR);
+        for v in 0..VECTORS {
+            let lanes = values.len().saturating_sub(8 * v).min(8) as i32;
+            // Lane `l` loaded where its sign bit is set: `l < lanes`.
+            let mask = _mm256_sub_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32(lanes),
+            );
+            // SAFETY: AVX2, as this function's caller promised; the load reads only the
+            // `lanes` floats from `8v` on, inside `values` (a masked-off lane is not read);
+            // the store writes floats `8v .. 8v + 8 <= NR` of `step`.
+            unsafe {
+                let x = _mm256_maskload_ps(values.as_ptr().wrapping_add(8 * v), mask);
+                _mm256_storeu_ps(step.as_mut_ptr().add(8 * v), x);
+            }
+        }
+    });
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them), asking for the tile of `C` and the

@@ -11,15 +11,16 @@
 //! sums would do; 28 leave room to spare.
 
 use std::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd,
-    _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
+    _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
 use ndarray::ArrayView2;
 
 use super::kernel::{ColdTile, MicroKernel, Sliver, Store, TileOfC, each_step};
-use super::pack::{pack_a_into, pack_b_into};
+use super::pack::{pack_a_into, pack_b_into_with};
 use crate::isa::Isa;
 
 /// The AVX-512F kernel.
@@ -153,14 +154,29 @@ fn transpose_16(rows: [__m512; 16]) -> [__m512; 16] {
     })
 }
 
-/// [`pack_b_into`] compiled with AVX-512: a step of a row-major `B` is two 16-lane copies.
+/// [`pack_b_into`](super::pack::pack_b_into) compiled with AVX-512: a step of a row-major `B`
+/// is two 16-lane copies, and a step of its partial last sliver two masked loads, which read
+/// only the step's values and fill the other lanes with zeros, and two stores.
 ///
 /// # Safety
 ///
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_b_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
-    pack_b_into(block, NR, out);
+    pack_b_into_with(block, NR, out, |values, step| {
+        debug_assert!(values.len() < NR && step.len() == NR);
+        for v in 0..VECTORS {
+            let lanes = values.len().saturating_sub(16 * v).min(16);
+            let mask = ((1u32 << lanes) - 1) as __mmask16;
+            // SAFETY: AVX-512F, as this function's caller promised; the load reads only the
+            // `lanes` floats from `16v` on, inside `values` (a masked-off lane is not read);
+            // the store writes floats `16v .. 16v + 16 <= NR` of `step`.
+            unsafe {
+                let x = _mm512_maskz_loadu_ps(mask, values.as_ptr().wrapping_add(16 * v));
+                _mm512_storeu_ps(step.as_mut_ptr().add(16 * v), x);
+            }
+        }
+    });
 }
 
 /// The first `ROWS` rows of the tile (`MR`: all of them), asking for the tile of `C` ahead

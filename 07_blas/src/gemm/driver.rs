@@ -3,20 +3,20 @@
 //!
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads take
 //! one at a time: a thread slowed down by anything else on the machine takes fewer blocks instead
-//! of holding the others up. Where `A` is short (fewer blocks of rows than threads, or fewer than a
-//! quarter as many rows as `B` has columns), the threads share the panel's columns instead: each
-//! takes a part of whole slivers for all the rows, so that it reads only its part of `B`, which
-//! stays in its own caches. For its block, a thread packs its rows of `A` and runs the micro-kernel
-//! on every pair of slivers. A packed panel of `B` is shared, cut into runs of adjacent slivers, at
-//! most one per thread ([`Runs`]), each packed once: every thread starts with its own run, so the
-//! copies run in parallel; a thread that needs a sliver of a run still being packed waits for that
-//! copy (a [`OnceLock`]) instead of making its own. Small blocks of a row-major `A` and small
-//! panels of a row-major `B` (any panel, when `A` has one tile of rows) are not packed but read
-//! where they are (a block of `A` only while it meets few enough slivers of `B` for the kernel:
-//! [`MicroKernel::A_IN_PLACE_SLIVERS`]; of a panel, only the whole slivers: each thread that needs
-//! the partial last one packs its own copy, which from another core would come over line by line),
-//! except that when the threads have many rows each, every thread packs a panel of a row-major `B`
-//! that fits its share of L2 for itself
+//! of holding the others up. Where `A` is short (fewer than two blocks of rows per thread, or fewer
+//! than a quarter as many rows as `B` has columns), the threads share the panel's columns instead:
+//! each takes a part of whole slivers for all the rows, so that it reads only its part of `B`,
+//! which stays in its own caches. For its block, a thread packs its rows of `A` and runs the
+//! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into runs of
+//! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts with
+//! its own run, so the copies run in parallel; a thread that needs a sliver of a run still being
+//! packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a
+//! row-major `A` and small panels of a row-major `B` (any panel, when `A` has one tile of rows) are
+//! not packed but read where they are (a block of `A` only while it meets few enough slivers of `B`
+//! for the kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`]; of a panel, only the whole slivers: each
+//! thread that needs the partial last one packs its own copy, which from another core would come
+//! over line by line), except that when the threads have many rows each, every thread packs a panel
+//! of a row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
@@ -101,12 +101,13 @@ pub(crate) fn run<K: MicroKernel>(
     };
     // The threads share the columns of each panel of `B`, each taking a part of whole slivers
     // for all the rows, instead of taking blocks of rows across the whole panel, where there
-    // are fewer blocks of rows than threads, or where `A` has fewer than a quarter as many
-    // rows as `B` has columns: then for every thread to read all of `A` costs less than for
-    // every thread to read all of the panel, and a thread's part of the panel, read by it
-    // alone, stays in its own caches from one block of rows to the next.
+    // are fewer than two blocks of rows per thread (too few to share evenly: three blocks
+    // keep one of two threads busy twice as long as the other), or where `A` has fewer than a
+    // quarter as many rows as `B` has columns: then for every thread to read all of `A` costs
+    // less than for every thread to read all of the panel, and a thread's part of the panel,
+    // read by it alone, stays in its own caches from one block of rows to the next.
     let blocks_of_rows = row_blocks(m, rows, K::MR, threads).count();
-    let share_columns = threads > 1 && (blocks_of_rows < threads || m.saturating_mul(4) < n);
+    let share_columns = threads > 1 && (blocks_of_rows < 2 * threads || m.saturating_mul(4) < n);
     // Sharing the columns, each thread takes all the rows: in blocks of `mc`, each meeting
     // every sliver of its part, as on one thread.
     let (rows, row_threads) = if share_columns {

@@ -28,6 +28,24 @@ use ndarray::ArrayView2;
 // row-major `B` is then copied by a few moves of the widest vectors, not a call of `memcpy`.
 #[inline(always)]
 pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]) {
+    pack_b_into_with(block, nr, out, |values, step| {
+        step[..values.len()].copy_from_slice(values);
+        step[values.len()..].fill(0.0);
+    });
+}
+
+/// [`pack_b_into`], with each step of a partial sliver of a row-major `B` written by
+/// `partial(values, step)`: the step's `values` (fewer than `nr`), then zeros, into `step`
+/// (`nr` long). The default copies and fills, two calls of a few floats each per step, which
+/// made packing a partial sliver several times slower per step than the kernel's work on it;
+/// a kernel with masked loads writes each step in a few whole vectors instead.
+#[inline(always)]
+pub(crate) fn pack_b_into_with(
+    block: ArrayView2<'_, f32>,
+    nr: usize,
+    out: &mut [f32],
+    partial: impl Fn(&[f32], &mut [f32]),
+) {
     let (depth, columns) = block.dim();
     let sliver = nr * depth;
     assert_eq!(
@@ -54,8 +72,7 @@ pub(crate) fn pack_b_into(block: ArrayView2<'_, f32>, nr: usize, out: &mut [f32]
                 if width == nr {
                     step.copy_from_slice(values); // `nr` long: a constant, once inlined
                 } else {
-                    step[..width].copy_from_slice(values);
-                    step[width..].fill(0.0);
+                    partial(values, step);
                 }
             }
         }
