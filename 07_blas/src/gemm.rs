@@ -63,7 +63,9 @@ use kernel::{MicroKernel, Packed, Store, TileOfC};
 /// them ready, and a product after a pause costs about what one core alone would. Timed on a
 /// 2-core Xeon in a loop of products, a second thread made `96³` clearly faster and `88³`
 /// (whose edge tiles leave less to share) a little slower; this time, at the kernel's rate,
-/// falls between the two.
+/// falls between the two. (Counted in whole tiles, as [`Plan::parallel_from`] is, it still
+/// did on the Intel Xeon of a later check, just below `88³`, where a second thread made `88³`
+/// a little faster, `80³` no faster and `96³` clearly faster.)
 pub const PARALLEL_SECONDS: f64 = 9e-6;
 
 /// Multiply-adds from which [`matmul`] uses more than one thread with `isa`'s kernel
@@ -246,7 +248,8 @@ pub struct Plan {
     pub own_copies_up_to: usize,
     /// Rows of `C` per thread from which each thread packs its own copy of a panel of a
     /// row-major `B` within `own_copies_up_to`, instead of reading it in place
-    /// (`usize::MAX`: never).
+    /// (`usize::MAX`: never). Only where the threads share the rows of `C`: where they share
+    /// its columns, each reads only its part of the panel.
     pub own_copies_from_rows: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
@@ -305,7 +308,9 @@ impl Plan {
     /// of `B`), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
-    /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]).
+    /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]); a panel of any
+    /// size read in place where `A` has one tile of rows. (Where `A` is short, the threads
+    /// share the columns of `B`, and make no copies of their own: module `driver`.)
     pub fn threaded() -> Plan {
         Plan::threaded_on(Caches::detect(), crate::pool::cores())
     }

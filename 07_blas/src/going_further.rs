@@ -148,21 +148,28 @@
 //! that another is still packing waits for it. A run, not a sliver, because the copy then reads
 //! each row of `B` along the run's whole width, not `NR` floats of it before jumping a row of `B`
 //! ahead. (A small panel of a row-major `B` is read in place, or packed by every thread for itself:
-//! see below.) While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows
-//! (each in its own page): into L2 as they start, into L1 near the end of their loop, so that their
-//! last act, storing into `C`, does not wait on memory. (The driver used to ask L1 for them before
-//! each tile as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in
-//! cache (no larger than the blocks read in place, below) is not asked for: it is there already,
-//! and in a small product the requests cost more than they save (the kernel's `TileOfC`). The
-//! calling thread works too, helped by a pool of one thread fewer than the cores, whose threads
-//! wait between products, since starting a thread costs as much as a small product (with a helper
-//! for every core, an idle one looking for work took a core from a busy one and made `square-256`
-//! land at one of two speeds from run to run). A helper stays awake for a moment after each
-//! product, as waking a sleeping thread can cost as much again, and the caller does the part of a
-//! helper that has not started by the time its own part is done, so a slow wake never costs more
-//! than one core's time (the crate's module `pool`). They are used from
-//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds: a product that would keep one
-//! core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
+//! see below.) Where `A` is short, too short for its blocks of rows to go round (fewer than two a
+//! thread), or no taller than one block and under a quarter as tall as a panel is wide, the threads
+//! share the panel's columns instead, in parts of whole slivers, each part for all the rows, as
+//! long as the slivers keep as many threads busy: every thread then reads all of `A`, which is
+//! small, and only its own part of `B`, which stays in its caches from one block of rows to the
+//! next. One image through a layer of 1000 outputs, `(1, 784) @ (784, 1000)`, is such a product,
+//! and would otherwise run on one core. While the SIMD kernels work on a tile of a large `C`, they
+//! ask for the tile's rows (each in its own page): into L2 as they start, into L1 near the end of
+//! their loop, so that their last act, storing into `C`, does not wait on memory. (The driver used
+//! to ask L1 for them before each tile as well; once the kernels asked, that saved nothing.) A `C`
+//! small enough to stay in cache (no larger than the blocks read in place, below) is not asked for:
+//! it is there already, and in a small product the requests cost more than they save (the kernel's
+//! `TileOfC`). The calling thread works too, helped by a pool of one thread fewer than the cores,
+//! whose threads wait between products, since starting a thread costs as much as a small product
+//! (with a helper for every core, an idle one looking for work took a core from a busy one and made
+//! `square-256` land at one of two speeds from run to run). A helper stays awake for a moment after
+//! each product, as waking a sleeping thread can cost as much again, and the caller does the part
+//! of a helper that has not started by the time its own part is done, so a slow wake never costs
+//! more than one core's time (the crate's module `pool`). They are used from
+//! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, counted as the kernel does
+//! them, in whole tiles (a single row costs about a whole tile's time): a product that would keep
+//! one core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
 //! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a time,
 //! so a core that does half as many FMAs per cycle shares products half the size. Their number is
 //! [`std::thread::available_parallelism`].
@@ -187,17 +194,20 @@
 //! that fits in L2 ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to))
 //! is read in place too, while the threads have few rows of `C` each: a step of a sliver is `NR`
 //! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
-//! itself back on few tiles. Only its last, partial sliver is packed, with its zero columns. (For
-//! AVX2 only up to a quarter of L2: its packed step, 16 floats, is one whole line, which from a row
-//! that starts inside a line becomes two, and on a larger panel the doubled lines cost more than
-//! the copy.) From 128 rows a thread on (a setting, where copies began to pay on the machine this
-//! was measured on), each thread packs such a panel whole for itself instead: read in place, a
-//! sliver's steps are a row of `B` apart and fall into a fraction of L1's sets, so it does not stay
-//! in L1 from one tile to the next, where a packed one does; and a packed sliver shared between
-//! threads would have to travel from the core that packed it to the others, where a thread's own
-//! copy stays in its L2. Where several threads share an L2 (two threads of a core, or a cluster of
-//! cores, as on Apple's chips; [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)),
-//! their copies share it too, so a thread copies only panels that fit its share
+//! itself back on few tiles. So is a panel of any size where `A` has a single tile of rows, which
+//! meets each sliver once. Only its last, partial sliver is packed, with its zero columns, by each
+//! thread that needs it, for itself: packed by one thread and read by another, it travelled from
+//! core to core line by line, for every panel of `k`. (For AVX2 only up to a quarter of L2: its
+//! packed step, 16 floats, is one whole line, which from a row that starts inside a line becomes
+//! two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a thread on
+//! (a setting, where copies began to pay on the machine this was measured on), each thread packs
+//! such a panel whole for itself instead: read in place, a sliver's steps are a row of `B` apart
+//! and fall into a fraction of L1's sets, so it does not stay in L1 from one tile to the next,
+//! where a packed one does; and a packed sliver shared between threads would have to travel from
+//! the core that packed it to the others, where a thread's own copy stays in its L2. Where several
+//! threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's chips;
+//! [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it too, so a
+//! thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
 //! place. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;

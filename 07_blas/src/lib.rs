@@ -181,8 +181,8 @@ pub mod streaming;
 use isa::Isa;
 
 /// Tiles of the GEMM's width from which a short `a` goes to the GEMM, where its tile is no
-/// wider than a pass of the streaming kernel's few-rows path (16 columns): see
-/// [`StreamingRule`].
+/// wider than a pass of the streaming kernel's few-rows path (`COLUMNS_PER_ROW`, 16 columns):
+/// see [`StreamingRule`].
 const SHORT_NARROW_TILES: usize = 32;
 
 /// When [`matmul`] streams instead of running the GEMM, for one instruction set's kernels: the
@@ -202,7 +202,8 @@ const SHORT_NARROW_TILES: usize = 32;
 ///   sliver of `b`). Where it is not, it gains only from the threads and from the caches of several
 ///   cores, which takes a wider `b`: 32 tiles. On the Intel Xeon this was measured on, with the
 ///   AVX2 kernel, five rows took about as long either way at 256 columns and one row less time
-///   streamed; at 512, both took clearly less on the GEMM. (A `b` whose columns are contiguous the
+///   streamed; at 512, both took clearly less on the GEMM (two cores). NEON's and the portable
+///   kernel's limits follow the same rule, unmeasured. (A `b` whose columns are contiguous the
 ///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
 ///   once.)
 ///
@@ -239,7 +240,7 @@ impl StreamingRule {
                 streaming::COLUMNS_PER_PASS
             },
             max_rows: shape.scale_rows,
-            short_max_columns: if shape.gemm_tile.1 > 16 {
+            short_max_columns: if shape.gemm_tile.1 > streaming::COLUMNS_PER_ROW {
                 2 * shape.gemm_tile.1 - 1
             } else {
                 SHORT_NARROW_TILES * shape.gemm_tile.1 - 1
@@ -491,7 +492,8 @@ pub fn stages() -> Vec<Stage> {
         runs_as: Some(|m, k, n| Algorithm::for_shape(m, k, n).stage_name()),
         ..own(
             "blas",
-            "this step's answer: streaming for a narrow b or a short a, the own GEMM otherwise",
+            "this step's answer: streaming for a narrow b, or a short a and a b not too wide, \
+             the own GEMM otherwise",
             matmul,
         )
     });

@@ -78,7 +78,8 @@ mod neon;
 mod portable;
 
 pub use kernel::COLUMNS_PER_PASS;
-use kernel::{COLUMNS_PER_ROW, Kernel};
+pub(crate) use kernel::COLUMNS_PER_ROW;
+use kernel::Kernel;
 use portable::Portable;
 
 /// Rows of an output below which it is allocated and then filled with zeros

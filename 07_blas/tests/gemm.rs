@@ -247,32 +247,44 @@ fn threads_with_many_rows_each_pack_their_own_copies_of_b_correctly() {
 
 #[test]
 fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
-    // `A` with fewer than a quarter as many rows as `b` has columns: the threads share each
-    // panel's columns in parts of whole slivers, each part for all the blocks of rows. Tiny
-    // blocks make several blocks of rows (one partial), panels of columns (the last partial,
-    // its parts uneven) and panels of steps; with one tile of rows (`b` read in place whatever
-    // its size) and with more; `b` in every layout (packed where not row-major).
+    // A short `A` (fewer than two blocks of rows per thread) and a wide `b`: the threads share
+    // each panel's columns in parts of whole slivers, each part for all the blocks of rows.
+    // Tiny blocks make one or two blocks of rows (one partial), panels of columns (the last
+    // partial, its parts uneven) and panels of steps; `b` in every layout (packed where not
+    // row-major). With the usual limit on panels read in place, and with almost none: then a
+    // row-major `b` is read in place only with one tile of rows (whatever its size), and
+    // otherwise packed into runs, one for each part.
     for isa in isas() {
         let (mr, nr) = gemm::tile_shape(isa);
         let plan = Plan {
             isa,
             blocks: Blocks {
                 kc: 7,
-                mc: mr + 1,
+                mc: 2 * mr + 1,
                 nc: 4 * nr + 1,
             },
             threads: 3,
             parallel_from: 0,
             ..Plan::threaded()
         };
-        for m in [1, mr, 2 * mr, 3 * mr + 2] {
-            let n = 4 * m + 9 * nr + 5;
-            let (a, b) = (uniform(m, 23, 13), uniform(23, n, 14));
-            for layout in LAYOUTS {
-                with_layout(&b, layout, |b| {
-                    let case = format!("{isa:?} ({m}, 23) @ (23, {n}), b {layout:?}");
-                    check(&case, &plan, a.view(), b);
-                });
+        let tiny_panels = Plan {
+            panel_in_place_up_to: 4,
+            ..plan
+        };
+        for plan in [plan, tiny_panels] {
+            for m in [1, mr, 2 * mr, 3 * mr + 2] {
+                let n = 9 * nr + 5;
+                let (a, b) = (uniform(m, 23, 13), uniform(23, n, 14));
+                for layout in LAYOUTS {
+                    with_layout(&b, layout, |b| {
+                        let case = format!(
+                            "{isa:?} ({m}, 23) @ (23, {n}), b {layout:?}, panels in place up \
+                             to {} bytes",
+                            plan.panel_in_place_up_to
+                        );
+                        check(&case, &plan, a.view(), b);
+                    });
+                }
             }
         }
     }

@@ -3,10 +3,11 @@
 //!
 //! For each `kc × nc` panel of `B` in turn, `C`'s rows are cut into blocks, which the threads take
 //! one at a time: a thread slowed down by anything else on the machine takes fewer blocks instead
-//! of holding the others up. Where `A` is short (fewer than two blocks of rows per thread, or fewer
-//! than a quarter as many rows as `B` has columns), the threads share the panel's columns instead:
-//! each takes a part of whole slivers for all the rows, so that it reads only its part of `B`,
-//! which stays in its own caches. For its block, a thread packs its rows of `A` and runs the
+//! of holding the others up. Where `A` is short (fewer than two blocks of rows per thread, or the
+//! rows of one block at most and fewer than a quarter of a panel's columns) and `B` has slivers
+//! enough to keep as many threads busy, the threads share the panel's columns instead: each takes a
+//! part of whole slivers for all the rows, so that it reads only its part of `B`, which stays in
+//! its own caches. For each block it takes, a thread packs its rows of `A` and runs the
 //! micro-kernel on every pair of slivers. A packed panel of `B` is shared, cut into runs of
 //! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts with
 //! its own run, so the copies run in parallel; a thread that needs a sliver of a run still being
@@ -100,14 +101,18 @@ pub(crate) fn run<K: MicroKernel>(
         mc.min(m)
     };
     // The threads share the columns of each panel of `B`, each taking a part of whole slivers
-    // for all the rows, instead of taking blocks of rows across the whole panel, where there
-    // are fewer than two blocks of rows per thread (too few to share evenly: three blocks
-    // keep one of two threads busy twice as long as the other), or where `A` has fewer than a
-    // quarter as many rows as `B` has columns: then for every thread to read all of `A` costs
-    // less than for every thread to read all of the panel, and a thread's part of the panel,
-    // read by it alone, stays in its own caches from one block of rows to the next.
+    // for all the rows, instead of taking blocks of rows across the whole panel, where `A` is
+    // short: fewer than two blocks of rows per thread (too few to share evenly: three blocks
+    // keep one of two threads busy twice as long as the other), or no more rows than one
+    // block and fewer than a quarter as many as a panel has columns (then for every thread to
+    // read all of `A` costs less than for every thread to read all of the panel, and a
+    // thread's part of the panel, read by it alone, stays in its own caches). Only where the
+    // slivers keep as many threads busy as the blocks of rows would.
     let blocks_of_rows = row_blocks(m, rows, K::MR, threads).count();
-    let share_columns = threads > 1 && (blocks_of_rows < 2 * threads || m.saturating_mul(4) < n);
+    let slivers_of_panel = n.min(nc).div_ceil(K::NR);
+    let short = blocks_of_rows < 2 * threads || (m <= mc && m.saturating_mul(4) < n.min(nc));
+    let share_columns =
+        threads > 1 && short && threads.min(slivers_of_panel) >= threads.min(blocks_of_rows);
     // Sharing the columns, each thread takes all the rows: in blocks of `mc`, each meeting
     // every sliver of its part, as on one thread.
     let (rows, row_threads) = if share_columns {
@@ -116,7 +121,7 @@ pub(crate) fn run<K: MicroKernel>(
         (rows, threads)
     };
     let threads = if share_columns {
-        threads.min(n.min(nc).div_ceil(K::NR))
+        threads.min(slivers_of_panel)
     } else {
         threads.min(blocks_of_rows)
     };
@@ -201,8 +206,10 @@ pub(crate) fn run<K: MicroKernel>(
                 // First this thread's own run of a shared panel's slivers of `B` ([`Runs`]), if
                 // it has one: the runs are packed side by side, instead of by whichever thread
                 // reaches each first while the others, walking the slivers in the same order,
-                // wait.
+                // wait. (Not where the threads share the columns: each part is one run, packed
+                // by the thread that takes the part.)
                 if let PanelOfB::Packed(runs) = panel_b
+                    && !share_columns
                     && let Some(run) = runs.runs.get(worker)
                 {
                     run.packed::<K>();
@@ -343,7 +350,8 @@ fn panel_in_place<'a, K: MicroKernel>(
     let (depth, columns) = panel.dim();
     let whole = columns / K::NR;
     let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
-    let mut edge_at = std::ptr::null(); // not read when there is no partial sliver
+    // Not read when there is no partial sliver, nor, without `edge`, where there is one.
+    let mut edge_at = std::ptr::null();
     if let Some(buffer) = edge
         && packed_len > 0
     {
@@ -415,13 +423,15 @@ impl OutputC {
 /// A `depth × columns` panel of `B` as the micro-kernel reads it.
 enum PanelOfB<'a> {
     /// Packed, shared by the threads, each run of slivers by the first thread that needs it:
-    /// each thread first packs its own run, and one that another thread is still packing is
-    /// waited for (a [`OnceLock`]).
+    /// each thread first packs its own run (where the threads share the rows), and one that
+    /// another thread is still packing is waited for (a [`OnceLock`]).
     Packed(Runs<'a>),
     /// A thread's own copy, packed whole, row by row, when the thread first needs it.
     Copy(PackedOnce<'a>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
-    /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`.
+    /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`, in a buffer of
+    /// the thread that uses this panel ([`panel_in_place`]); null where the panel was made
+    /// without one, and then the partial sliver must not be used.
     InPlace {
         origin: *const f32,
         ldb: isize,
@@ -430,8 +440,10 @@ enum PanelOfB<'a> {
     },
 }
 
-// SAFETY: `InPlace`'s pointers are only read, into a panel of `b` and a packing buffer that
-// outlive the threads of `run`'s scope, and nothing writes to either meanwhile.
+// SAFETY: `InPlace`'s pointers are only read: `origin` into a panel of `b`, which outlives the
+// threads of `run`'s scope and which nothing writes to meanwhile; `edge` (when not null) into
+// a buffer of the one thread that made and uses the panel, which keeps the buffer unchanged
+// until the panel is dropped. A panel shared by the threads has a null `edge`.
 unsafe impl Sync for PanelOfB<'_> {}
 
 impl PanelOfB<'_> {
@@ -441,7 +453,9 @@ impl PanelOfB<'_> {
     /// # Safety
     ///
     /// As [`macro_kernel`]'s, for `a_sliver` and `c`; `first + columns` is at most the panel's
-    /// columns.
+    /// columns; for [`PanelOfB::InPlace`], where those columns reach into a partial last sliver
+    /// (`first + columns > whole · NR`), `edge` points to it, packed, in a buffer still alive
+    /// and unchanged.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
     unsafe fn multiply<K: MicroKernel, A: Sliver>(

@@ -23,7 +23,7 @@ pub const COLUMNS_PER_PASS: usize = 10;
 /// Columns of `c` that one call to [`Kernel::scale_rows`] computes at most: one AVX-512
 /// register, two AVX2 ones or four NEON ones per row (AVX2 and NEON take only as many as the
 /// call's columns fill: AVX2 one for 8 columns or fewer, NEON one per 4).
-pub(super) const COLUMNS_PER_ROW: usize = 16;
+pub(crate) const COLUMNS_PER_ROW: usize = 16;
 
 /// The first steps of `k`, in whole groups of `group`, that a [`Kernel::scale_rows`] takes by
 /// its path for the lesson's weights (`ten_columns`, in the AVX-512 and AVX2 kernels): as many
