@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 use xtask::bench::{floor, workload};
 
-use workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
+use workload::{LessonData, MNIST5, MNIST50K, SHAPES, SQUARE_SIZES, TRAINING_IMAGES, Workload};
 
 /// Longest single run worth ten criterion samples.
 const MAX_RUN: Duration = Duration::from_millis(500);
@@ -84,6 +84,9 @@ fn benches(c: &mut Criterion) {
     bench_workload(c, &mnist50k, &rates);
     for n in SQUARE_SIZES {
         bench_workload(c, &Workload::square(n), &rates);
+    }
+    for shape in SHAPES {
+        bench_workload(c, &Workload::shape(shape), &rates);
     }
 }
 

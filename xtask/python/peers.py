@@ -89,7 +89,7 @@ def torch_broadcast(a, b):
 
 
 # (name, needs, kind, function, square): kind picks the operands' type; `square` says whether
-# the method is fast enough to try on the square sweep at all.
+# the method is fast enough to try on the square sweep (and the other shapes) at all.
 METHODS = [
     ("python loops", "torch", "torch", python_loops, False),
     ("numba dot", "numba", "numpy", lambda a, b: numba_dot(a, b), False),
@@ -223,7 +223,7 @@ def main():
             if not AVAILABLE[needs]:
                 emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
                 continue
-            if workload.startswith("square") and not square:
+            if workload.startswith(("square", "shape")) and not square:
                 continue
             x, y = operands[kind]
             if name in rate:
@@ -240,7 +240,8 @@ def main():
             emit({"method": name, "workload": workload, "median_ns": median * 1e9,
                   "min_ns": minimum * 1e9, "samples": samples,
                   "sample_ns": [s * 1e9 for s in every]})
-        if gpu:
+        # The GPU's rows are the lesson's and the squares', beside the GPU's own kernels.
+        if gpu and not workload.startswith("shape"):
             emit(time_on_gpu(workload, a, b, measure_seconds))
 
 

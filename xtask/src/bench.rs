@@ -7,10 +7,10 @@
 //!    command line;
 //! 2. **measure** ([`measure`]): the runners fill one [`Results`] —
 //!    [`cpu`] (every CPU stage on `mnist5`, `mnist50k` unless one run would take longer than
-//!    the limit, the square sweep, and the CPU's floors: a streaming read of `x` and the FP32
-//!    FMA peak, on every core and on one), [`python`] (`--python`: the lesson's methods on the
-//!    same data) and `gpu` (`--cuda`: every GPU kernel and cuBLAS, validated then timed with
-//!    CUDA events, the host-to-device copy, the GPU's floors);
+//!    the limit, the square sweep, the other shapes, and the CPU's floors: a streaming read of
+//!    `x` and the FP32 FMA peak, on every core and on one), [`python`] (`--python`: the
+//!    lesson's methods on the same data) and `gpu` (`--cuda`: every GPU kernel and cuBLAS,
+//!    validated then timed with CUDA events, the host-to-device copy, the GPU's floors);
 //! 3. **[`Results`]**: one record type for all of them, saved as `results.json`;
 //! 4. **publish** ([`publish`]): the renderers — [`table`] (the markdown table), [`chart`]
 //!    (the two SVG charts) and [`docs`] (`--docs`: one `measured.md` per stage crate and
@@ -67,7 +67,9 @@ pub use results::Results;
     after_help = "Writes results.json, BENCHMARKS.md, speedup.svg, square.svg and roofline.svg \
 to --out. \
 Workloads: mnist5 = (5, 784) @ (784, 10), mnist50k = (50000, 784) @ (784, 10), \
-square-N = (N, N) @ (N, N) for N = 64 to 2048 (to 4096 on the GPU). Floors, measured in the \
+square-N = (N, N) @ (N, N) for N = 64 to 2048 (to 4096 on the GPU), and four shapes the \
+squares leave out, shape-MxKxN = (M, K) @ (K, N): 1x784x1000, 64x784x1000, 2000x50x2000, \
+33x3000x33. Floors, measured in the \
 same run: the fastest read of mnist50k's input with every core, paired sample by sample with \
 the stages; for square-N, 2·N³ flops at \
 the FP32 FMA peak measured on every core (each square row shows its percentage of it); for \

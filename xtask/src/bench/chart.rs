@@ -417,7 +417,7 @@ pub fn roofline_svg(results: &Results) -> Option<String> {
     let note = top + 60.0 + 20.0 * workloads.len() as f64;
     let _ = writeln!(
         svg,
-        r##"<text x="{legend}" y="{note}" fill="#555">The memory roof holds for data read from</text><text x="{legend}" y="{}" fill="#555">memory; a workload that fits in cache</text><text x="{legend}" y="{}" fill="#555">(five images) can sit above it.</text>"##,
+        r##"<text x="{legend}" y="{note}" fill="#555">The memory roof holds for data read from</text><text x="{legend}" y="{}" fill="#555">memory; a workload that fits in cache</text><text x="{legend}" y="{}" fill="#555">(five images, a single row) can sit above it.</text>"##,
         note + 15.0,
         note + 30.0
     );

@@ -35,7 +35,7 @@ use matmul_cuda::blas::isa::Isa;
 /// Progress steps the first round of [`run`] reports: one per stage and workload, plus the two
 /// floors' calibration. The later rounds add theirs once the first has found what is timed.
 pub fn steps(stages: &[Stage], workloads: &Workloads) -> usize {
-    stages.len() * (2 + workloads.squares.len()) + 2
+    stages.len() * (2 + workloads.squares.len() + workloads.shapes.len()) + 2
 }
 
 /// One stage on one workload, timed in every round: its samples, pooled.
@@ -186,6 +186,7 @@ pub fn run(
     };
     first.lesson();
     first.squares();
+    first.shapes();
     let mut timed = first.timed;
 
     progress.inc_length(((timed.len() + 1) * (rounds - 1)) as u64);
@@ -356,6 +357,50 @@ impl<'w> FirstRound<'_, 'w> {
                 seconds_per_flop = self
                     .time_stage(index, square, &reference, settings)
                     .map(|ns| ns * 1e-9 / square.flops());
+            }
+        }
+    }
+
+    /// The other shapes in the first round: each stage on each shape whose one run its rate on
+    /// the largest product it ran so far says fits (a stage on none of them so far: none).
+    fn shapes(&mut self) {
+        let (plan, settings, progress) = (self.plan, self.settings, self.progress);
+        let workloads: &'w Workloads = self.workloads;
+        let references: Vec<Array2<f32>> = workloads
+            .shapes
+            .iter()
+            .map(|shape| matmul_cuda::blas::matmul(shape.a.view(), shape.b.view()))
+            .collect();
+        for (index, stage) in self.stages.iter().enumerate() {
+            let seconds_per_flop = self
+                .timed
+                .iter()
+                .filter(|t| t.stage == index)
+                .max_by(|x, y| x.workload.flops().total_cmp(&y.workload.flops()))
+                .map(|t| {
+                    timer::summarize(&t.samples, t.calls_per_sample).median_ns * 1e-9
+                        / t.workload.flops()
+                });
+            for (shape, reference) in workloads.shapes.iter().zip(&references) {
+                progress.set_message(format!("{} on {}", stage.name, shape.name));
+                progress.inc(1);
+                let Some(rate) = seconds_per_flop else {
+                    continue;
+                };
+                let estimate = rate * shape.flops();
+                if estimate > plan.max_square_run {
+                    self.results.skipped.push(skipped(
+                        stage,
+                        &shape.name,
+                        format!(
+                            "one run would take about {} (limit {} s)",
+                            format_time(estimate * 1e9),
+                            plan.max_square_run
+                        ),
+                    ));
+                    continue;
+                }
+                self.time_stage(index, shape, reference, settings_for(settings, estimate));
             }
         }
     }

@@ -103,8 +103,8 @@ pub const LESSON_PEERS: &[(&str, &[&str])] = &[
 /// what the numbers mean; the block supplies them): the machine line; the lesson's table with
 /// this step's stages between the naive loop (the baseline), the previous step's fastest stage
 /// and the lesson's own method for this step in Python; a legend saying which row is which;
-/// the fastest stage so far; the square sweep of the same rows; what was not timed. The GPU
-/// crate's page adds [`gpu_section`].
+/// the fastest stage so far; the square sweep and the other shapes of the same rows; what was
+/// not timed. The GPU crate's page adds [`gpu_section`].
 pub fn crate_block(results: &Results, package: &str) -> String {
     let own = results.stages_of(package);
     let mut rows: Vec<(&str, Source)> = Vec::new();
@@ -141,6 +141,11 @@ pub fn crate_block(results: &Results, package: &str) -> String {
         if !squares.is_empty() {
             out.push('\n');
             out.push_str(&squares);
+        }
+        let shapes = results.shape_table(&rows);
+        if !shapes.is_empty() {
+            out.push('\n');
+            out.push_str(&shapes);
         }
         let skipped = results.skipped_list(&rows);
         if !skipped.is_empty() {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use matmul_data::{Processor, Stage};
 
 use super::timer::Settings;
-use super::workload::{LessonData, MNIST5, MNIST50K, SQUARE_SIZES, TRAINING_IMAGES, Workload};
+use super::workload::{
+    LessonData, MNIST5, MNIST50K, SHAPES, SQUARE_SIZES, TRAINING_IMAGES, Workload,
+};
 
 /// How much time each part of a run gets, and on what.
 #[derive(Clone, Debug)]
@@ -120,10 +122,13 @@ pub struct Workloads {
     pub mnist50k: Workload,
     /// `(N, N) @ (N, N)` up to the plan's largest size.
     pub squares: Vec<Workload>,
+    /// The other shapes ([`SHAPES`]).
+    pub shapes: Vec<Workload>,
 }
 
 impl Workloads {
-    /// The lesson's two workloads from `data`, and the squares up to the plan's largest.
+    /// The lesson's two workloads from `data`, the squares up to the plan's largest, and the
+    /// other shapes.
     pub fn new(plan: &Plan, data: &LessonData) -> Workloads {
         Workloads {
             mnist5: Workload::lesson(MNIST5, data, 5),
@@ -133,6 +138,7 @@ impl Workloads {
                 .filter(|&&n| n <= plan.max_square)
                 .map(|&n| Workload::square(n))
                 .collect(),
+            shapes: SHAPES.into_iter().map(Workload::shape).collect(),
         }
     }
 }

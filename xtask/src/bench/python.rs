@@ -232,6 +232,7 @@ pub fn run_peers(
     progress.set_message("python peers");
     let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
     all.extend(workloads.squares.iter());
+    all.extend(workloads.shapes.iter());
     // The GPU's larger squares, for PyTorch on the GPU only.
     let gpu_only: Vec<Workload> = if gpu {
         plan.gpu_square_sizes()

@@ -8,17 +8,22 @@
 use super::results::{ONE_CORE_PEAK, Record, Results, Source};
 use super::splice::GENERATED;
 use super::units::{format_percent, format_speedup, format_time};
-use super::workload::{MNIST5, MNIST50K, square_name};
+use super::workload::{MNIST5, MNIST50K, SHAPES, shape_dims, shape_name, square_name};
 
 impl Results {
     /// The whole `BENCHMARKS.md` (and the README's block): the machine line, the lesson's
-    /// table, the square sweep, what was skipped.
+    /// table, the square sweep, the other shapes, what was skipped.
     pub fn markdown(&self) -> String {
         let mut out = format!("{GENERATED}\n{}\n\n", self.machine_line());
         let all = self.stages();
         out.push_str(&self.lesson_table(&all));
         out.push('\n');
         out.push_str(&self.square_table(&all));
+        let shapes = self.shape_table(&all);
+        if !shapes.is_empty() {
+            out.push('\n');
+            out.push_str(&shapes);
+        }
         let skipped = self.skipped_list(&all);
         if !skipped.is_empty() {
             out.push_str("\n**Not timed:**\n\n");
@@ -330,6 +335,67 @@ impl Results {
             details.extend(detail.map(|detail| format!("*Floor, {name}:* {detail}.")));
         }
         out.push_str(&notes_under(&details));
+        out
+    }
+
+    /// The time of one product of `rows` on each of the other shapes ([`SHAPES`]) that any of
+    /// them ran, with the half-width of its 95% interval, and the fastest of the column in
+    /// bold (by median: a column whose fastest two overlap says so only through their `±`).
+    /// Empty when no row ran one.
+    pub fn shape_table(&self, rows: &[(&str, Source)]) -> String {
+        let shapes: Vec<String> = SHAPES
+            .into_iter()
+            .map(shape_name)
+            .filter(|name| {
+                rows.iter()
+                    .any(|&(stage, source)| self.find_from(source, stage, name).is_some())
+            })
+            .collect();
+        if shapes.is_empty() {
+            return String::new();
+        }
+        let fastest: Vec<Option<f64>> = shapes
+            .iter()
+            .map(|name| {
+                rows.iter()
+                    .filter_map(|&(stage, source)| self.find_from(source, stage, name))
+                    .map(|r| r.median_ns)
+                    .min_by(f64::total_cmp)
+            })
+            .collect();
+        let mut out = String::from(
+            "Time of one product on shapes the squares leave out (`m×k×n` is `(m, k) @ (k, n)`), \
+             the fastest of each column in bold:\n\n| stage |",
+        );
+        for name in &shapes {
+            let (m, k, n) = shape_dims(name).expect("a shape's name");
+            out.push_str(&format!(" {m}×{k}×{n} |"));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"--:|".repeat(shapes.len()));
+        out.push('\n');
+        for &(stage, source) in rows {
+            let records: Vec<Option<&Record>> = shapes
+                .iter()
+                .map(|name| self.find_from(source, stage, name))
+                .collect();
+            if records.iter().all(Option::is_none) {
+                continue;
+            }
+            let cells: Vec<String> = records
+                .iter()
+                .zip(&fastest)
+                .map(|(&record, &fastest)| match record {
+                    Some(r) if Some(r.median_ns) == fastest => format!("**{}**", time(record)),
+                    _ => time(record),
+                })
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                label(stage, source),
+                cells.join(" | ")
+            ));
+        }
         out
     }
 
@@ -748,6 +814,40 @@ pub(crate) mod tests {
             cautions[0].ends_with("settle them): `dot` on mnist5 (±20%)."),
             "{cautions:?}"
         );
+    }
+
+    #[test]
+    fn the_shape_table_times_each_shape_and_bolds_the_fastest() {
+        let mut results = example();
+        assert_eq!(
+            results.shape_table(&results.stages()),
+            "",
+            "no shape was timed"
+        );
+        let (one, rank) = (shape_name(SHAPES[0]), shape_name(SHAPES[2]));
+        results.results.extend([
+            record("streaming", Source::Rust, &one, 41_000.0, 38.0),
+            record("torch.matmul", Source::Python, &one, 27_000.0, 58.0),
+            record("streaming", Source::Rust, &rank, 1.5e6, 267.0),
+            record("torch.matmul", Source::Python, &rank, 1.6e6, 250.0),
+        ]);
+        let table = results.shape_table(&results.stages());
+        // Only the shapes some row ran, in the order of `SHAPES`, named `m×k×n`.
+        assert!(
+            table.contains("| stage | 1×784×1000 | 2000×50×2000 |\n|---|--:|--:|\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `streaming` | 41.0 µs | **1.50 ms** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| *python: torch.matmul* | **27.0 µs** | 1.60 ms |"),
+            "{table}"
+        );
+        // A row with no shape is left out.
+        assert!(!table.contains("naive"), "{table}");
+        assert!(results.markdown().contains(&table));
     }
 
     #[test]

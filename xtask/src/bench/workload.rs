@@ -1,5 +1,5 @@
-//! The workloads the bench times: the lesson's linear layer on 5 and on 50,000 images, and
-//! square matrices for the GEMM sweep.
+//! The workloads the bench times: the lesson's linear layer on 5 and on 50,000 images, square
+//! matrices for the GEMM sweep, and a few other shapes that the squares leave out.
 //!
 //! Shared by `cargo xtask bench` and the criterion benches (`cargo bench -p xtask`), so that
 //! both time the same products on the same data.
@@ -14,6 +14,39 @@ pub const MNIST5: &str = "mnist5";
 pub const MNIST50K: &str = "mnist50k";
 /// The sizes `N` of the `square-N` sweep, `(N, N) @ (N, N)`.
 pub const SQUARE_SIZES: [usize; 6] = [64, 128, 256, 512, 1024, 2048];
+
+/// The `(m, k, n)` of the other shapes, `(m, k) @ (k, n)`: where the three matrices differ in
+/// size as a square's never do, and a product tuned on squares can fall behind.
+///
+/// - `(1, 784) @ (784, 1000)`: one image through a layer of 1000 outputs. A single row of `a`
+///   against 3 MB of `b`: the time goes to reading `b`, each element for one multiply-add.
+/// - `(64, 784) @ (784, 1000)`: a small batch through the same layer.
+/// - `(2000, 50) @ (50, 2000)`: a product of rank 50. `a` and `b` are 400 KB each, `c` is
+///   16 MB, written once after 50 multiply-adds per element.
+/// - `(33, 3000) @ (3000, 33)`: long sums into a small `c`.
+pub const SHAPES: [(usize, usize, usize); 4] = [
+    (1, 784, 1000),
+    (64, 784, 1000),
+    (2000, 50, 2000),
+    (33, 3000, 33),
+];
+
+/// The name of the workload of shape `(m, k, n)` from [`SHAPES`]: `shape-{m}x{k}x{n}`.
+pub fn shape_name((m, k, n): (usize, usize, usize)) -> String {
+    format!("shape-{m}x{k}x{n}")
+}
+
+/// The `(m, k, n)` of a `shape-{m}x{k}x{n}` workload, from its name; `None` for another
+/// workload.
+pub fn shape_dims(name: &str) -> Option<(usize, usize, usize)> {
+    let mut parts = name.strip_prefix("shape-")?.split('x').map(str::parse);
+    let dims = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    parts.next().is_none().then_some(dims)
+}
 
 /// The name of the square workload of size `n`: `square-{n}`.
 pub fn square_name(n: usize) -> String {
@@ -30,7 +63,9 @@ pub fn dims_of(name: &str) -> Option<(usize, usize, usize)> {
     match name {
         MNIST5 => Some((5, 784, 10)),
         MNIST50K => Some((TRAINING_IMAGES, 784, 10)),
-        _ => square_size(name).map(|n| (n, n, n)),
+        _ => square_size(name)
+            .map(|n| (n, n, n))
+            .or_else(|| shape_dims(name)),
     }
 }
 
@@ -44,7 +79,7 @@ pub fn intensity((m, k, n): (usize, usize, usize)) -> f64 {
 /// One product to time: `a @ b`, with a name for tables.
 #[derive(Debug)]
 pub struct Workload {
-    /// `mnist5`, `mnist50k` or `square-N`.
+    /// `mnist5`, `mnist50k`, `square-N` or `shape-MxKxN`.
     pub name: String,
     /// The left operand `(m, k)`, row-major.
     pub a: Array2<f32>,
@@ -84,6 +119,16 @@ impl Workload {
             name: square_name(n),
             a: matmul_data::synthetic::uniform(n, n, 2 * n as u64),
             b: matmul_data::synthetic::uniform(n, n, 2 * n as u64 + 1),
+        }
+    }
+
+    /// `(m, k) @ (k, n)` of uniform numbers in `[-1, 1)`, named by [`shape_name`].
+    pub fn shape((m, k, n): (usize, usize, usize)) -> Workload {
+        let seed = (m * k * n) as u64;
+        Workload {
+            name: shape_name((m, k, n)),
+            a: matmul_data::synthetic::uniform(m, k, seed),
+            b: matmul_data::synthetic::uniform(k, n, seed + 1),
         }
     }
 }
@@ -164,6 +209,26 @@ fn tilde_under(path: &Path, home: Option<&Path>) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn shape_names_give_back_their_dimensions() {
+        for shape in SHAPES {
+            assert_eq!(shape_dims(&shape_name(shape)), Some(shape));
+            assert_eq!(dims_of(&shape_name(shape)), Some(shape));
+            let workload = Workload::shape(shape);
+            assert_eq!(workload.dims(), shape);
+        }
+        assert_eq!(dims_of("square-64"), Some((64, 64, 64)));
+        for name in [
+            "shape-1x2",
+            "shape-1x2x3x",
+            "shape-ax2x3",
+            "square-",
+            "mnist",
+        ] {
+            assert_eq!(dims_of(name), None, "{name}");
+        }
+    }
 
     #[test]
     fn home_paths_become_tilde_paths() {
