@@ -61,13 +61,13 @@
 //!
 //! ## Measured
 //!
-//! The block below times this loop on the lesson's two workloads and on squares. Every later
-//! page measures its speedup against this row. Each table ends with a floor, the least time
-//! the machine could take: for the lesson's product one read of the images, for squares the
-//! FP32 peak, every core doing fused multiply-adds (FMA: `a · b + c` in one instruction) on
-//! its widest registers every cycle. With `cargo xtask bench --python`, the lesson's
-//! own Python loop (the *python: python loops* row) sits beside it, paying the interpreter for
-//! every multiply-add.
+//! The block below times this loop on the lesson's two workloads, on squares, and on four other
+//! shapes. Every later page measures its speedup against this row. The first two tables end with a
+//! floor, the least time the machine could take: for the lesson's product one read of the images,
+//! for squares the FP32 peak, every core doing fused multiply-adds (FMA: `a · b + c` in one
+//! instruction) on its widest registers every cycle. With `cargo xtask bench --python`, the
+//! lesson's own Python loop (the *python: python loops* row) sits beside it, paying the interpreter
+//! for every multiply-add.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage naive`.
 //!

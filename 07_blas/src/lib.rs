@@ -145,13 +145,13 @@
 //! built with it) from the same run: for 50,000 images one read of `x`, for five images their
 //! multiply-adds at one core's FMA peak, as if every lane of every FMA were used and none waited on
 //! another, so the five-image floor says how far the few-rows kernel is from its arithmetic alone.
-//! The last table times the same rows on four shapes the squares leave out, where the three
-//! matrices differ in size as a square's never do: one image through a layer of 1000 outputs, a
-//! batch of 64 through it, a product of rank 50 with a 16 MB result, and long sums into a small
-//! one; the fastest of each column is in bold. The stages read in order: `gemm-kernel`,
-//! `gemm-packed`, `gemm-blocked` and `gemm` each add one idea to the one before. Each time carries
-//! the half-width of its 95% interval (`±`), but for the floors that are a peak; the README says
-//! how to read `× floor` and the list of figures to read with care.
+//! The table after the squares times the same rows on four shapes the squares leave out, where the
+//! three matrices differ in size as a square's never do: one image through a layer of 1000 outputs,
+//! a batch of 64 through it, a product of rank 50 with a 16 MB result, and long sums into a small
+//! one; the fastest of each column is in bold, and no floor is drawn for them. The stages read in
+//! order: `gemm-kernel`, `gemm-packed`, `gemm-blocked` and `gemm` each add one idea to the one
+//! before. Each time carries the half-width of its 95% interval (`±`), but for the floors that are
+//! a peak; the README says how to read `× floor` and the list of figures to read with care.
 //!
 //! Time this step alone: `cargo xtask bench --quick --stage gemm --stage blas --stage streaming
 //! --stage matrixmultiply` (`blas` also matches `openblas`; the naive loop is always timed too,

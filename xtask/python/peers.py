@@ -12,7 +12,7 @@ With --gpu (`cargo xtask bench --cuda --python`), also PyTorch's `a @ b` on the 
 operands copied to the device once, FP32 with TF32 off, checked against a float64 product,
 then timed with CUDA events around groups of calls (so that Python's own time per call hides
 behind the GPU's), as the bench times its own kernels; its lines carry "device": "gpu". The
-workloads named by --gpu-only are timed on the GPU only.
+workloads named by --gpu-only are timed on the GPU only, the shape-* workloads on the CPU only.
 Notices go to stderr. Needs numpy; torch and numba are optional (their methods are skipped
 with a reason when missing). The methods are the lesson's, written as the notebooks do.
 """
@@ -220,10 +220,10 @@ def main():
             operands["torch"] = (torch.from_numpy(a), torch.from_numpy(b))
         work = flops((a, b))
         for name, needs, kind, function, square in [] if workload in gpu_only else METHODS:
+            if workload.startswith(("square", "shape")) and not square:
+                continue
             if not AVAILABLE[needs]:
                 emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
-                continue
-            if workload.startswith(("square", "shape")) and not square:
                 continue
             x, y = operands[kind]
             if name in rate:

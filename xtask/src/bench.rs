@@ -256,6 +256,17 @@ mod tests {
     }
 
     #[test]
+    fn the_help_names_every_shape() {
+        use clap::Args;
+        let help = BenchArgs::augment_args(clap::Command::new("bench"))
+            .render_long_help()
+            .to_string();
+        for (m, k, n) in workload::SHAPES {
+            assert!(help.contains(&format!(" {m}x{k}x{n}")), "{help}");
+        }
+    }
+
+    #[test]
     fn the_list_names_every_stage_and_where_it_runs() {
         let list = stage_list();
         for stage in matmul_cuda::stages() {

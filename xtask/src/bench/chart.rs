@@ -13,9 +13,9 @@ use super::units::format_speedup;
 use super::workload::{MNIST5, MNIST50K, dims_of, intensity, square_name};
 
 /// Colours for the series (Tableau 10), chosen for contrast and colour-blind safety.
-const PALETTE: [&str; 10] = [
+const PALETTE: [&str; 14] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+    "#9c755f", "#bab0ac", "#1f3b73", "#8cd17d", "#b6992d", "#d37295",
 ];
 
 /// The start of a chart: the `<svg>` element of `width` × `height`, a white background and
@@ -326,7 +326,7 @@ pub fn roofline_svg(results: &Results) -> Option<String> {
     let y = |v: f64| top + height * (1.0 - (v.log10() - y_low as f64) / (y_high - y_low) as f64);
 
     let mut svg = open_svg(
-        left + width + 300.0,
+        left + width + 340.0,
         top + height + 60.0,
         left,
         "Roofline: GFLOP/s against flops per byte (log scales)",

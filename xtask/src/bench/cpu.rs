@@ -1,6 +1,6 @@
-//! The CPU part of a run: every stage on the lesson's workloads and the square sweep, and the
-//! CPU's floors (a streaming read of `x`, the FP32 FMA peak on every core and on one), all into
-//! [`Results`].
+//! The CPU part of a run: every stage on the lesson's workloads, the square sweep and the other
+//! shapes, and the CPU's floors (a streaming read of `x`, the FP32 FMA peak on every core and on
+//! one), all into [`Results`].
 //!
 //! Each sample of a stage on `mnist50k` is followed by a read of `x`, its floor
 //! ([`timer::sample_paired`]), and the stage's ratio to its floor is the median of the ratios
@@ -9,6 +9,7 @@
 //! every round instead: a peak sample right after a threaded stage's ran measurably slow (the
 //! stage's threads had not settled), which would have flattered every square's share of it.
 
+use std::cell::OnceCell;
 use std::time::Duration;
 
 // Pairing the peak with every square sample was tried and measured on the 2-core Xeon: after
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use matmul_cuda::Stage;
-use matmul_data::relative_error;
+use matmul_data::{reference_matmul, relative_error};
 use ndarray::Array2;
 
 use super::floor::{self, FloorThreads, ReadMethod};
@@ -150,12 +151,12 @@ fn fma_rate(threads: &FloorThreads, iterations: u64) -> f64 {
 
 /// Times `stages` on `workloads` as `plan` says, with the floors, into `results`.
 ///
-/// The first round checks every stage against the reference, decides which workloads each can
-/// be timed on within the limits, and times those; each later round times the same again, in
-/// the opposite order to the round before, with the floors. A record's median is that of all
-/// its rounds' samples: a stage measured only at one moment would carry whatever the machine
-/// was doing then (other processes, clock changes, a previous stage's threads), and its ratio
-/// to a stage measured minutes later would mean less.
+/// The first round checks every stage against a float64 product, decides which workloads each can
+/// be timed on within the limits, and times those; each later round times the same again, in the
+/// opposite order to the round before, with the floors. A record's median is that of all its
+/// rounds' samples: a stage measured only at one moment would carry whatever the machine was doing
+/// then (other processes, clock changes, a previous stage's threads), and its ratio to a stage
+/// measured minutes later would mean less.
 pub fn run(
     plan: &Plan,
     stages: &[Stage],
@@ -284,11 +285,10 @@ impl<'w> FirstRound<'_, 'w> {
         let (plan, settings, progress) = (self.plan, self.settings, self.progress);
         let workloads: &'w Workloads = self.workloads;
         let (mnist5, mnist50k) = (&workloads.mnist5, &workloads.mnist50k);
-        let reference5 = matmul_cuda::blas::matmul(mnist5.a.view(), mnist5.b.view());
-        let reference50k = matmul_cuda::blas::matmul(mnist50k.a.view(), mnist50k.b.view());
+        let (reference5, reference50k) = (reference(mnist5), reference(mnist50k));
         for (index, stage) in self.stages.iter().enumerate() {
             progress.set_message(format!("{} on {MNIST5}", stage.name));
-            let five = self.time_stage(index, mnist5, &reference5, settings);
+            let five = self.time_stage(index, mnist5, &reference5, settings, None);
             progress.inc(1);
             progress.set_message(format!("{} on {MNIST50K}", stage.name));
             match five {
@@ -307,7 +307,7 @@ impl<'w> FirstRound<'_, 'w> {
                         ));
                     } else {
                         let slow = settings_for(settings, estimate);
-                        self.time_stage(index, mnist50k, &reference50k, slow);
+                        self.time_stage(index, mnist50k, &reference50k, slow, None);
                     }
                 }
                 None => self.results.skipped.push(skipped(
@@ -325,6 +325,9 @@ impl<'w> FirstRound<'_, 'w> {
     fn squares(&mut self) {
         let (plan, settings, progress) = (self.plan, self.settings, self.progress);
         let workloads: &'w Workloads = self.workloads;
+        // Each square's reference, made when a stage first gets that far.
+        let references: Vec<OnceCell<Array2<f64>>> =
+            workloads.squares.iter().map(|_| OnceCell::new()).collect();
         for (index, stage) in self.stages.iter().enumerate() {
             // From its largest lesson workload so far.
             let mut seconds_per_flop =
@@ -332,7 +335,7 @@ impl<'w> FirstRound<'_, 'w> {
                     timer::summarize(&t.samples, t.calls_per_sample).median_ns * 1e-9
                         / t.workload.flops()
                 });
-            for square in &workloads.squares {
+            for (square, reference) in workloads.squares.iter().zip(&references) {
                 progress.set_message(format!("{} on {}", stage.name, square.name));
                 progress.inc(1);
                 let Some(rate) = seconds_per_flop else {
@@ -352,25 +355,24 @@ impl<'w> FirstRound<'_, 'w> {
                     seconds_per_flop = None; // larger squares only take longer
                     continue;
                 }
-                let reference = matmul_cuda::blas::matmul(square.a.view(), square.b.view());
+                let reference = reference.get_or_init(|| self::reference(square));
                 let settings = settings_for(settings, estimate);
                 seconds_per_flop = self
-                    .time_stage(index, square, &reference, settings)
+                    .time_stage(index, square, reference, settings, None)
                     .map(|ns| ns * 1e-9 / square.flops());
             }
         }
     }
 
-    /// The other shapes in the first round: each stage on each shape whose one run its rate on
-    /// the largest product it ran so far says fits (a stage on none of them so far: none).
+    /// The other shapes in the first round: each stage on each shape whose one run, by its rate
+    /// on the largest product it ran so far, fits the limit, and whose check (one run) did
+    /// (none for a stage timed on nothing so far). That rate is the arithmetic's, and a shape
+    /// whose time goes to moving data can take several times longer: the check's own time
+    /// catches it.
     fn shapes(&mut self) {
         let (plan, settings, progress) = (self.plan, self.settings, self.progress);
         let workloads: &'w Workloads = self.workloads;
-        let references: Vec<Array2<f32>> = workloads
-            .shapes
-            .iter()
-            .map(|shape| matmul_cuda::blas::matmul(shape.a.view(), shape.b.view()))
-            .collect();
+        let references: Vec<Array2<f64>> = workloads.shapes.iter().map(reference).collect();
         for (index, stage) in self.stages.iter().enumerate() {
             let seconds_per_flop = self
                 .timed
@@ -400,29 +402,44 @@ impl<'w> FirstRound<'_, 'w> {
                     ));
                     continue;
                 }
-                self.time_stage(index, shape, reference, settings_for(settings, estimate));
+                let settings = settings_for(settings, estimate);
+                let limit = Some(plan.max_square_run);
+                self.time_stage(index, shape, reference, settings, limit);
             }
         }
     }
 
     /// Checks the stage at `index` on `workload` against `reference`, then times its first round
+    /// (unless `limit` is given and the check took longer: then it is skipped)
     /// into `timed`, or records why it was skipped. Returns that round's median in nanoseconds
     /// when timed.
     fn time_stage(
         &mut self,
         index: usize,
         workload: &'w Workload,
-        reference: &Array2<f32>,
+        reference: &Array2<f64>,
         settings: Settings,
+        limit: Option<f64>,
     ) -> Option<f64> {
         let stage = &self.stages[index];
         let (a, b) = (workload.a.view(), workload.b.view());
-        let error = relative_error(&(stage.matmul)(a, b), &reference.mapv(f64::from));
+        let started = std::time::Instant::now();
+        let product = (stage.matmul)(a, b);
+        let once = started.elapsed().as_secs_f64();
+        let error = relative_error(&product, reference);
         if error.is_nan() || error > 1e-4 {
             self.results.skipped.push(skipped(
                 stage,
                 &workload.name,
-                format!("wrong result: relative error {error:e} against the GEMM"),
+                format!("wrong result: relative error {error:e} against a float64 product"),
+            ));
+            return None;
+        }
+        if let Some(limit) = limit.filter(|&limit| once > limit) {
+            self.results.skipped.push(skipped(
+                stage,
+                &workload.name,
+                format!("one run took {} (limit {limit} s)", format_time(once * 1e9)),
             ));
             return None;
         }
@@ -445,6 +462,12 @@ impl<'w> FirstRound<'_, 'w> {
         });
         Some(median_ns)
     }
+}
+
+/// `workload`'s product accumulated in `f64` ([`reference_matmul`]): the yardstick each stage
+/// is checked against before it is timed, computed by none of them.
+fn reference(workload: &Workload) -> Array2<f64> {
+    reference_matmul(workload.a.view(), workload.b.view())
 }
 
 /// The floors' records: the read of `x` on `mnist50k`, the FP32 FMA peak as one floor per

@@ -17,7 +17,7 @@ pub struct Plan {
     pub settings: Settings,
     /// Longest single run worth timing on `mnist50k`, seconds.
     pub max_run: f64,
-    /// Longest single run worth timing on a square workload, seconds.
+    /// Longest single run worth timing on a square or another shape, seconds.
     pub max_square_run: f64,
     /// Largest square size on the CPU.
     pub max_square: usize,

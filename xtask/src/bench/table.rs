@@ -1,6 +1,6 @@
-//! The tables: `results.json`'s [`Results`] as the `BENCHMARKS.md` markdown (machine line,
-//! the lesson's table, the square sweep, what was not timed), which the README's block and the
-//! per-crate "Measured" blocks are made of.
+//! The tables: `results.json`'s [`Results`] as the `BENCHMARKS.md` markdown (machine line, the
+//! lesson's table, the square sweep, the other shapes, what was not timed), which the README's
+//! block and the per-crate "Measured" blocks are made of.
 //!
 //! Renderers read only `Results`, so the table, the charts and the doc pages can never
 //! disagree with the record, or with each other.
@@ -338,22 +338,35 @@ impl Results {
         out
     }
 
-    /// The time of one product of `rows` on each of the other shapes ([`SHAPES`]) that any of
-    /// them ran, with the half-width of its 95% interval, and the fastest of the column in
-    /// bold (by median: a column whose fastest two overlap says so only through their `±`).
-    /// Empty when no row ran one.
+    /// The time of one product of `rows` on each of the other shapes that any of them ran on
+    /// the CPU (by Rust or Python), with the half-width of its 95% interval, and the fastest of
+    /// the column in bold (by median: a column whose fastest two overlap says so only through
+    /// their `±`). The columns are the shapes of the records, in the order of [`SHAPES`] (those
+    /// it no longer lists, of a saved run, after them). Empty when no row ran one.
     pub fn shape_table(&self, rows: &[(&str, Source)]) -> String {
-        let shapes: Vec<String> = SHAPES
-            .into_iter()
-            .map(shape_name)
-            .filter(|name| {
-                rows.iter()
-                    .any(|&(stage, source)| self.find_from(source, stage, name).is_some())
-            })
+        let rows: Vec<(&str, Source)> = rows
+            .iter()
+            .copied()
+            .filter(|&(_, source)| source != Source::Gpu)
             .collect();
+        let mut shapes: Vec<(usize, usize, usize)> = self
+            .results
+            .iter()
+            .filter(|r| rows.contains(&(r.stage.as_str(), r.source)))
+            .filter_map(|r| shape_dims(&r.workload))
+            .collect();
+        let place = |shape| {
+            SHAPES
+                .iter()
+                .position(|&s| s == shape)
+                .unwrap_or(SHAPES.len())
+        };
+        shapes.sort_by_key(|&shape| (place(shape), shape));
+        shapes.dedup();
         if shapes.is_empty() {
             return String::new();
         }
+        let shapes: Vec<String> = shapes.into_iter().map(shape_name).collect();
         let fastest: Vec<Option<f64>> = shapes
             .iter()
             .map(|name| {
@@ -374,7 +387,7 @@ impl Results {
         out.push_str("\n|---|");
         out.push_str(&"--:|".repeat(shapes.len()));
         out.push('\n');
-        for &(stage, source) in rows {
+        for &(stage, source) in &rows {
             let records: Vec<Option<&Record>> = shapes
                 .iter()
                 .map(|name| self.find_from(source, stage, name))
@@ -830,21 +843,27 @@ pub(crate) mod tests {
             record("torch.matmul", Source::Python, &one, 27_000.0, 58.0),
             record("streaming", Source::Rust, &rank, 1.5e6, 267.0),
             record("torch.matmul", Source::Python, &rank, 1.6e6, 250.0),
+            // A shape `SHAPES` no longer lists, from a saved run.
+            record("streaming", Source::Rust, "shape-3x4x5", 90.0, 1.3),
+            // The GPU's rows are not the CPU's peers, and never the fastest here.
+            record("torch.matmul", Source::Gpu, &one, 5_000.0, 300.0),
         ]);
         let table = results.shape_table(&results.stages());
-        // Only the shapes some row ran, in the order of `SHAPES`, named `m×k×n`.
+        // Only the shapes some CPU row ran, in the order of `SHAPES` and then any others, named
+        // `m×k×n`.
         assert!(
-            table.contains("| stage | 1×784×1000 | 2000×50×2000 |\n|---|--:|--:|\n"),
+            table.contains("| stage | 1×784×1000 | 2000×50×2000 | 3×4×5 |\n|---|--:|--:|--:|\n"),
             "{table}"
         );
         assert!(
-            table.contains("| `streaming` | 41.0 µs | **1.50 ms** |"),
+            table.contains("| `streaming` | 41.0 µs | **1.50 ms** | **90.0 ns** |"),
             "{table}"
         );
         assert!(
-            table.contains("| *python: torch.matmul* | **27.0 µs** | 1.60 ms |"),
+            table.contains("| *python: torch.matmul* | **27.0 µs** | 1.60 ms | — |"),
             "{table}"
         );
+        assert!(!table.contains("gpu"), "{table}");
         // A row with no shape is left out.
         assert!(!table.contains("naive"), "{table}");
         assert!(results.markdown().contains(&table));
