@@ -73,6 +73,7 @@ unsafe impl MicroKernel for Avx2 {
     }
 
     super::kernel::tiles_by_height!(tile_avx2: 1 2 3 4 5);
+    super::kernel::half_width_edges!(half_tile_avx2: 1 2 3 4 5 6);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
@@ -195,10 +196,50 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
     rsc: usize,
     store: Store,
 ) {
+    // SAFETY: the caller's contract, and the CPU features this function was compiled for.
+    unsafe { tile_of_vectors::<ROWS, VECTORS, FETCH_C>(k, a, b, c, rsc, store) }
+}
+
+/// [`tile_avx2`] for the first `NR / 2` columns only: one vector a row, the half-width tile of a
+/// right edge that needs no more ([`MicroKernel::edge_tile`]).
+///
+/// # Safety
+///
+/// As [`tile_avx2`], with `c` valid for the first `NR / 2` columns of each row.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn half_tile_avx2<const ROWS: usize, const FETCH_C: bool>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+    store: Store,
+) {
+    const { assert!(VECTORS == 2, "half a tile is one vector") };
+    // SAFETY: as above.
+    unsafe { tile_of_vectors::<ROWS, { VECTORS / 2 }, FETCH_C>(k, a, b, c, rsc, store) }
+}
+
+/// The first `ROWS` rows and `V` vectors (`8·V` columns) of the tile, for [`tile_avx2`] and
+/// [`half_tile_avx2`].
+///
+/// # Safety
+///
+/// As [`tile_avx2`], with `c` valid for `8·V ≤ NR` columns of each row.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_of_vectors<const ROWS: usize, const V: usize, const FETCH_C: bool>(
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+    store: Store,
+) {
     const { assert!(0 < ROWS && ROWS <= MR) };
-    let mut tile: [[__m256; VECTORS]; ROWS] = [[_mm256_setzero_ps(); VECTORS]; ROWS];
+    let mut tile: [[__m256; V]; ROWS] = [[_mm256_setzero_ps(); V]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
-    let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, NR, rsc, k);
+    let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, 8 * V, rsc, k);
     let ask = |p: usize, steps: usize| {
         if FETCH_C {
             b.ask_for_steps::<NR>(p + B_STEPS_AHEAD, steps);
@@ -214,9 +255,10 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
         1
     };
     each_step!(steps, k, tile_of_c, ask, |p| {
-        let mut b_row = [_mm256_setzero_ps(); VECTORS];
+        let mut b_row = [_mm256_setzero_ps(); V];
         for (v, b_v) in b_row.iter_mut().enumerate() {
-            // SAFETY: elements `8v .. 8v + 8 <= NR` of step `p < k`, contiguous.
+            // SAFETY: elements `8v .. 8v + 8 <= 8·V <= NR` of step `p < k`,
+            // contiguous.
             *b_v = unsafe { _mm256_loadu_ps(b.at::<NR>(8 * v, p)) };
         }
         for (i, row) in tile.iter_mut().enumerate() {
@@ -229,7 +271,8 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
     });
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
-            // SAFETY: row `i < ROWS`, columns `8v .. 8v + 8 <= NR` of the caller's tile.
+            // SAFETY: row `i < ROWS`, columns `8v .. 8v + 8 <= 8·V` of the caller's
+            // tile.
             unsafe {
                 let c = c.add(i * rsc + 8 * v);
                 let value = match store {

@@ -655,8 +655,9 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                     }
                 }
             } else {
-                // A tile at the right edge: its `height` rows computed at full width into
-                // scratch, and only the part inside `C` stored.
+                // A tile at the right edge: its `height` rows computed into scratch (at half
+                // width where the kernel has such a tile and the edge fits in it), and only the
+                // part inside `C` stored.
                 let part = c.wrapping_add(i0 * rsc + j0).cast::<f32>();
                 // SAFETY: as above; `part` starts the `height` rows of `width` elements,
                 // `rsc` apart, inside the block.
