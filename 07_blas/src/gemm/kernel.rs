@@ -365,13 +365,7 @@ pub(crate) unsafe trait MicroKernel: Sized {
     ) {
         let _ = columns; // the whole tile covers any of them
         // SAFETY: the caller's contract.
-        unsafe {
-            if rows == Self::MR {
-                Self::tile(k, a, b, c, rsc, Store::Write, TileOfC::Warm);
-            } else {
-                Self::tile_rows(rows, k, a, b, c, rsc, Store::Write, TileOfC::Warm);
-            }
-        }
+        unsafe { whole_edge_tile::<Self>(rows, k, a, b, c, rsc) }
     }
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
@@ -473,6 +467,31 @@ pub(crate) use tiles_by_height;
 /// columns are wanted: `(33, 3000) @ (3000, 33)` with AVX-512, two slivers of 32 columns for
 /// 33, computes 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
 /// that product and `(500, 500) @ (500, 40)` took about a sixth less time.
+/// [`MicroKernel::edge_tile`] at `K`'s whole width: [`MicroKernel::tile`] for `MR` rows,
+/// [`MicroKernel::tile_rows`] for fewer, written into a tile of `C` assumed warm.
+///
+/// # Safety
+///
+/// As [`MicroKernel::edge_tile`].
+#[inline(always)]
+pub(crate) unsafe fn whole_edge_tile<K: MicroKernel>(
+    rows: usize,
+    k: usize,
+    a: impl Sliver,
+    b: impl Sliver,
+    c: *mut f32,
+    rsc: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if rows == K::MR {
+            K::tile(k, a, b, c, rsc, Store::Write, TileOfC::Warm);
+        } else {
+            K::tile_rows(rows, k, a, b, c, rsc, Store::Write, TileOfC::Warm);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 macro_rules! half_width_edges {
     ($half:ident: $($height:literal)*) => {
@@ -490,13 +509,7 @@ macro_rules! half_width_edges {
             const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
             if columns > NR / 2 {
                 // SAFETY: the caller's contract.
-                unsafe {
-                    if rows == MR {
-                        Self::tile(k, a, b, c, rsc, Store::Write, TileOfC::Warm);
-                    } else {
-                        Self::tile_rows(rows, k, a, b, c, rsc, Store::Write, TileOfC::Warm);
-                    }
-                }
+                unsafe { $crate::gemm::kernel::whole_edge_tile::<Self>(rows, k, a, b, c, rsc) };
                 return;
             }
             match rows {
