@@ -97,15 +97,16 @@
 //! or read. A tile at the right edge is computed into a scratch tile and only its inside is stored
 //! in `C`; where the edge has no more columns than half a tile, the AVX-512 and AVX2 kernels
 //! compute only that half (one vector a row: half the FMAs and half the loads of `b`), so that
-//! `(33, 3000) @ (3000, 33)`, a whole sliver and one column, pays for a sliver and a half instead
-//! of two. The copy of `B` is compiled with each kernel's instruction set (its `pack_b`, listed
-//! with the kernel above), so that a step of a row-major `B` moves in whole vectors of that set. A
-//! step of a row-major `A` is one element of each of `MR` rows, which the plain copy gathers one by
-//! one; the AVX-512 and AVX2 kernels copy sixteen (eight) steps at a time instead, one vector load
-//! from each row and a transpose in registers (their `pack_a`). The packed slivers of `B` start on
-//! a cache line (`buffers::line_aligned`): on x86 a step of 16 or 32 floats is then one or two
-//! whole lines, where from the 16-byte boundary an allocator usually gives, it would span one line
-//! more and some of its vector loads would straddle two. The copy (`gemm/pack.rs`):
+//! `(33, 3000) @ (3000, 33)` with AVX-512, a whole sliver of 32 columns and one column more, pays
+//! for a sliver and a half instead of two. The copy of `B` is compiled with each kernel's
+//! instruction set (its `pack_b`, listed with the kernel above), so that a step of a row-major `B`
+//! moves in whole vectors of that set. A step of a row-major `A` is one element of each of `MR`
+//! rows, which the plain copy gathers one by one; the AVX-512 and AVX2 kernels copy sixteen (eight)
+//! steps at a time instead, one vector load from each row and a transpose in registers (their
+//! `pack_a`). The packed slivers of `B` start on a cache line (`buffers::line_aligned`): on x86 a
+//! step of 16 or 32 floats is then one or two whole lines, where from the 16-byte boundary an
+//! allocator usually gives, it would span one line more and some of its vector loads would straddle
+//! two. The copy (`gemm/pack.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/pack.rs"), "```")]
 //!
