@@ -13,21 +13,23 @@
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
 //!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
-//!   packed columns, SIMD **across `k`**: a register's worth of consecutive elements of the
-//!   row (16 with AVX-512, 8 with AVX2, 4 with NEON) meets as many consecutive elements of
-//!   each column, into one accumulator register per row and column, reduced at the end of the row.
-//!   No lane is wasted on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes),
+//!   packed columns, SIMD **across `k`**: a register's worth of consecutive elements of the row
+//!   (16 with AVX-512, 8 with AVX2, 4 with NEON) meets as many consecutive elements of each
+//!   column, into one accumulator register per row and column, reduced at the end of the row. No
+//!   lane is wasted on padding (unlike SIMD across the 10 outputs, which fills 10 of 16 lanes),
 //!   rows can share each load of `bᵀ`, and software prefetch into L2 keeps the next rows coming:
 //!   each line is asked for three times, each nearer its use, because a busy core may drop a
-//!   prefetch (a hint); on Intel's cores, once (`asks_per_line`). Where a kernel takes only part of
-//!   the 10 columns per call (AVX2, whose 16 registers hold the accumulators of 5 columns for two
-//!   rows; AVX-512, 5 columns over four rows where L1 cannot hold all of `bᵀ` with the rows
-//!   streaming past it, `fits_l1`, or where the last pass has 5 columns or fewer), a group of up to
-//!   16 rows goes through each part of the columns in turn, so that L1 holds one part of `bᵀ`, and
-//!   the rows come from L2 on the second visit. The rows are handed to the cores (the helper
-//!   threads the GEMM uses too, kept between products) in blocks of up to 1024, at least four for
-//!   each thread in all, each thread taking its next block as it starts one, so that the end of a
-//!   block asks for the rows at the start of the next.
+//!   prefetch (a hint); on Intel's cores, once, and where a call computes all 10 columns, and the
+//!   rows come from memory, one row a call, each line asked for again into L1 just before its
+//!   read (`Reading`). Where a kernel takes only part of the 10 columns per call (AVX2, whose 16
+//!   registers hold the accumulators of 5 columns for two rows; AVX-512, 5 columns over four rows
+//!   where L1 cannot hold all of `bᵀ` with the rows streaming past it, `fits_l1`, or where the
+//!   last pass has 5 columns or fewer), a group of up to 16 rows goes through each part of the
+//!   columns in turn, so that L1 holds one part of `bᵀ`, and the rows come from L2 on the second
+//!   visit. The rows are handed to the cores (the helper threads the GEMM uses too, kept between
+//!   products) in blocks of up to 1024, at least four for each thread in all, each thread taking
+//!   its next block as it starts one, so that the end of a block asks for the rows at the start
+//!   of the next.
 //! - **few rows** (`scale_rows`): packing `bᵀ` costs more than the whole five-image product,
 //!   so `b` is read in place: row `p` of `b` (10 floats: one masked load on AVX-512) is
 //!   scaled by `a[i, p]` and added to row `i` of `c`, for several rows at a time — the
@@ -111,9 +113,10 @@ const PARALLEL_ELEMENTS: usize = 1 << 18;
 /// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
 /// rows a kernel first asks the memory system for rows of `a`: one group on (see
 /// [`kernel::prefetch`]; on some CPUs it asks again at about half and a quarter of that,
-/// [`asks_per_line`]).
+/// [`Reading`]).
 /// A matter of memory latency and bandwidth, not of the instruction set; on the AVX2 machine
-/// it was measured on, half and twice this distance were both slower.
+/// it was measured on, half and twice this distance were both slower, and on the Intel Xeon
+/// no different.
 const PREFETCH_ROWS: usize = 16;
 
 pub use crate::isa::Isa;
@@ -405,7 +408,7 @@ fn few_rows<K: Kernel>(
 }
 
 /// The many-rows path: pack `bᵀ` once, then stream the rows of `a`, split across threads,
-/// asking for each line of the rows ahead as many times as [`asks_per_line`] says.
+/// reading and asking for them as [`Reading::detect`] says.
 fn many_rows<K: Kernel>(
     kernel: K,
     a: &[f32],
@@ -414,15 +417,21 @@ fn many_rows<K: Kernel>(
     c: &mut [f32],
     n: usize,
 ) {
-    match asks_per_line() {
-        1 => many_rows_asking::<K, 1>(kernel, a, k, b, c, n),
-        _ => many_rows_asking::<K, 3>(kernel, a, k, b, c, n),
+    let a_bytes = size_of_val(a);
+    match Reading::detect::<K>(
+        crate::machine::Caches::detect(),
+        crate::pool::cores(),
+        a_bytes,
+    ) {
+        Reading::OneRowNear => many_rows_reading::<K, 1, 1>(kernel, a, k, b, c, n),
+        Reading::AskOnce => many_rows_reading::<K, 1, 0>(kernel, a, k, b, c, n),
+        Reading::AskThrice => many_rows_reading::<K, 3, 0>(kernel, a, k, b, c, n),
     }
 }
 
-/// How many times the many-rows path asks for each line of the rows ahead of the ones it
-/// reads: once, about a group of rows ([`PREFETCH_ROWS`]) before the line is read, on Intel's
-/// CPUs; on others, again at about half and a quarter of that distance.
+/// How the many-rows path reads the rows of `a`, by the CPU's maker, the kernel's tile and
+/// where the rows come from. Every way asks for each line of the rows a group ahead
+/// ([`PREFETCH_ROWS`]) into L2 ([`kernel::prefetch`]); they differ in what else.
 ///
 /// Why ask more than once: a prefetch is a hint, which a core may drop when it already has as
 /// many misses in flight as it can track, and then the line comes when the row is read, a
@@ -432,17 +441,73 @@ fn many_rows<K: Kernel>(
 /// not at all). On the Intel Xeon it was measured on, asking once was faster: there a
 /// prefetch that misses L1 holds one of the core's few fill buffers until its line arrives,
 /// the likely reason, so a second ask of a line already on its way takes a buffer that a
-/// new line could have used. Every other CPU (AMD's, ARM64, …) keeps the three asks; only
-/// AMD's were measured.
-fn asks_per_line() -> usize {
-    match crate::machine::cpu_vendor() {
-        Some("GenuineIntel") => 1,
-        _ => 3,
+/// new line could have used.
+///
+/// Why one row a call: on that Intel Xeon, with the kernel that computes a whole pass of columns
+/// per call (AVX-512's 10 columns), calls on one row, each line asked for again into L1
+/// [`kernel::NEAR_BYTES`] before its read, took about a tenth off the lesson's product (each sample
+/// paired with one of the read floor, binaries alternating), although a call then loads each line
+/// of `bᵀ` for one row instead of two. One row a call without the ask into L1 took off most of
+/// that; two rows a call with it, nothing. With the kernels that take part of a pass per call
+/// (AVX2's 5 columns, and AVX-512's 5 columns for a smaller L1, forced on that machine), one row a
+/// call was slower: such a kernel reads each row again for each part, and on one row it does more
+/// loads than FMAs. And only where the rows come from memory ([`from_memory`]): from the last-level
+/// cache, which delivered them nearly twice as fast, two rows a call were faster, by a tenth or
+/// more with 3,000 to 4,500 rows of 784.
+///
+/// Every other CPU (AMD's, ARM64, …) keeps the three asks and the kernel's tile of rows; only
+/// AMD's were measured, and only with that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// Intel, with a kernel that computes a whole pass per call, on rows from memory: one row
+    /// a call on the first pass, each line asked for once into L2 a group ahead and once into
+    /// L1 2 KiB ahead.
+    OneRowNear,
+    /// Intel otherwise: the kernel's rows per call, each line asked for once.
+    AskOnce,
+    /// Every other CPU: the kernel's rows per call, each line asked for three times, a group,
+    /// half a group and a quarter of a group ahead.
+    AskThrice,
+}
+
+impl Reading {
+    /// The way for this CPU (of `caches`, `cores`), a kernel of `K`'s tile and an `a` of
+    /// `a_bytes`.
+    fn detect<K: Kernel>(caches: crate::machine::Caches, cores: usize, a_bytes: usize) -> Reading {
+        let whole_pass = K::DOT_COLUMNS == COLUMNS_PER_PASS;
+        match crate::machine::cpu_vendor() {
+            Some("GenuineIntel") if whole_pass && from_memory(caches, cores, a_bytes) => {
+                Reading::OneRowNear
+            }
+            Some("GenuineIntel") => Reading::AskOnce,
+            _ => Reading::AskThrice,
+        }
     }
 }
 
-/// [`many_rows`], asking for each line `ASKS` times.
-fn many_rows_asking<K: Kernel, const ASKS: usize>(
+/// How many times what the L2 caches of the cores hold an `a` must be for the many-rows path
+/// to count its rows as coming from memory ([`from_memory`]).
+const FROM_MEMORY_L2S: usize = 8;
+
+/// Whether the rows of an `a` of `bytes` come from memory rather than from a cache, as far as
+/// the caches a program can detect tell: where `a` is more than [`FROM_MEMORY_L2S`] times
+/// what the L2 caches of `cores` cores hold (on the Intel Xeon it was measured on, 2 cores of
+/// 2 MiB: 32 MB, about 10,000 rows of 784).
+///
+/// Not by the size of L3, the cache that decides it: a virtual machine reports its host's
+/// whole L3, of which its cores may get a small part. The Intel Xeon's reported 480 MiB, yet
+/// its cores read 37 MB of rows nearly twice as fast as 157 MB (the lesson's 50,000 images).
+/// The margin of 8 keeps the products that fit a real L3 of a few MB per core on the
+/// kernel's tile: on that machine, one row a call made no difference with 12,000 and 20,000
+/// rows of 784, and was faster with 50,000.
+fn from_memory(caches: crate::machine::Caches, cores: usize, bytes: usize) -> bool {
+    let l2s = caches.l2 / caches.l2_shared_by.max(1) * cores.max(1);
+    bytes > FROM_MEMORY_L2S.saturating_mul(l2s)
+}
+
+/// [`many_rows`], asking for each line `FAR` times into L2, and (`NEAR == 1`) taking one row
+/// a call on the first pass and asking for its lines again into L1.
+fn many_rows_reading<K: Kernel, const FAR: usize, const NEAR: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -463,7 +528,7 @@ fn many_rows_asking<K: Kernel, const ASKS: usize>(
     };
     let bt = &*bt;
     let work = move |a: &[f32], c: &mut [f32], next: &[f32]| {
-        rows_block::<K, ASKS>(kernel, a, k, bt, kp, c, n, next);
+        rows_block::<K, FAR, NEAR>(kernel, a, k, bt, kp, c, n, next);
     };
     if threads == 1 {
         work(a, c, &[]);
@@ -585,7 +650,7 @@ fn columns_contiguous(b: ArrayView2<'_, f32>) -> bool {
 /// [`group_rows`], each group through every pass and group of columns while the next group's
 /// rows are asked for.
 #[allow(clippy::too_many_arguments)] // The contract of one block, as in a BLAS signature.
-fn rows_block<K: Kernel, const ASKS: usize>(
+fn rows_block<K: Kernel, const FAR: usize, const NEAR: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -623,7 +688,7 @@ fn rows_block<K: Kernel, const ASKS: usize>(
                     again: false,
                 },
             };
-            dot_rows::<K, ASKS>(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
+            dot_rows::<K, FAR, NEAR>(kernel, rows, k, bt, kp, nc, &mut c[j0..], n, ahead);
         }
     }
 }
@@ -647,19 +712,22 @@ struct Ahead<'a> {
 
 /// One group of columns of the many-rows path over a group of rows: `c[i, j] = Σ_p a[i, p] ·
 /// bᵀ[j, p]` for every row `i` of `a` and `j < nc`, [`Kernel::DOT_ROWS`] rows per call (the
-/// last call fewer).
+/// last call fewer), or one, on the first pass of a [`Reading::OneRowNear`].
 ///
 /// Each call asks for its share of the rows ahead: of the `ROWS · k` floats there that match
 /// its rows, the pass's groups of columns ask in turn, in memory order — the calls of group 0
 /// for the first part of the rows ahead, those of group 1 for the next — so that the
 /// requests go out as one stream, each line about a group of rows before it is read. With
-/// three asks ([`asks_per_line`]), on the first pass the same stream is asked for twice more,
-/// behind the first, at about half and a quarter of that distance. Where `b` is
+/// three asks ([`Reading::AskThrice`]), on the first pass the same stream is asked for twice
+/// more, behind the first, at about half and a quarter of that distance; with the ask into L1
+/// ([`Reading::OneRowNear`]), a call's own row is asked for again, [`kernel::NEAR_BYTES`]
+/// ahead of its reads (in this group's rows: the first lines of the next group are not).
+/// Where `b` is
 /// narrower than a pass, the last group that runs also asks for the shares of the groups
 /// that do not. Where the rows ahead are used up, a call asks for its own rows (already in
 /// cache: a wasted hint).
 #[allow(clippy::too_many_arguments)] // The contract of one call, as in a BLAS signature.
-fn dot_rows<K: Kernel, const ASKS: usize>(
+fn dot_rows<K: Kernel, const FAR: usize, const NEAR: usize>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -690,7 +758,7 @@ fn dot_rows<K: Kernel, const ASKS: usize>(
     // the first of them, so the asks move through the rows `groups` times slower than the
     // reads: the lags shrink by as much. Later passes read the rows from cache: there the
     // asks are the same wasted hint, a call's own rows (they have no rows ahead).
-    let lags: [usize; ASKS] = std::array::from_fn(|s| match ahead.again {
+    let lags: [usize; FAR] = std::array::from_fn(|s| match ahead.again {
         true => (a.len() - (a.len() >> s)) / groups,
         false => 0,
     });
@@ -711,9 +779,15 @@ fn dot_rows<K: Kernel, const ASKS: usize>(
                     Some(from) => ahead.rows.get(from..from + len),
                 }
             };
-            let asks: kernel::Asks<'_, ASKS> =
-                std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(&rows[..len]));
-            let sums = kernel.dot_columns::<$rows, ASKS>(rows, k, bt, kp, asks);
+            // This call's rows from `NEAR_BYTES` on, as far as this group's rows go.
+            let near = a.get(i * k + kernel::NEAR_BYTES / size_of::<f32>()..);
+            let asks = kernel::Asks::<'_, FAR, NEAR> {
+                far: std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(&rows[..len])),
+                near: [near
+                    .and_then(|near| near.get(..len))
+                    .unwrap_or(&rows[..len]); NEAR],
+            };
+            let sums = kernel.dot_columns::<$rows, FAR, NEAR>(rows, k, bt, kp, asks);
             if ahead.part + 1 == ahead.parts {
                 for q in ahead.parts..groups {
                     for slice in lags.iter().filter_map(|&lag| share(q, lag)) {
@@ -724,8 +798,13 @@ fn dot_rows<K: Kernel, const ASKS: usize>(
             store(c, i, nc, ldc, sums, K::DOT_COLUMNS)
         }};
     }
+    // One row a call where the rows come from memory and the CPU reads them so ([`Reading`]).
+    let per_call = match NEAR == 1 && ahead.again {
+        true => 1,
+        false => K::DOT_ROWS,
+    };
     while i < m {
-        i += match (m - i).min(K::DOT_ROWS) {
+        i += match (m - i).min(per_call) {
             1 => block!(1),
             2 => block!(2),
             3 => block!(3),
@@ -789,16 +868,21 @@ mod tests {
         let a = a.as_standard_layout();
         let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
         if many {
-            many_rows_asking::<K, 3>(kernel, a, k, b, out, n);
-            // Asking for lines is a hint: asking once must give the very same sums.
+            many_rows_reading::<K, 3, 0>(kernel, a, k, b, out, n);
+            // Asking for lines is a hint, and each row's sums are its own: asking once, and
+            // reading one row a call, must give the very same sums.
             let mut once = vec![f32::NAN; out.len()];
-            many_rows_asking::<K, 1>(kernel, a, k, b, &mut once, n);
-            assert!(
-                once.iter()
-                    .zip(&*out)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "asking once changed the sums"
-            );
+            many_rows_reading::<K, 1, 0>(kernel, a, k, b, &mut once, n);
+            let mut one_row = vec![f32::NAN; out.len()];
+            many_rows_reading::<K, 1, 1>(kernel, a, k, b, &mut one_row, n);
+            for (reading, sums) in [("asking once", &once), ("one row a call", &one_row)] {
+                assert!(
+                    sums.iter()
+                        .zip(&*out)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{reading} changed the sums"
+                );
+            }
         } else {
             few_rows(kernel, a, k, b, out, n);
         }
@@ -863,6 +947,33 @@ mod tests {
             }
             None => eprintln!("no AVX-512F on this CPU: nothing to check"),
         }
+    }
+
+    /// The lesson's 50,000 images come from memory on a machine of two cores with 2 MiB of
+    /// L2 each (and on one of eight with 1 MiB shared by two threads each), 4,000 of them do
+    /// not; nor does any `a` where the cores' L2 caches alone hold an eighth of it.
+    #[test]
+    fn rows_from_memory_are_counted_by_the_l2_caches() {
+        let caches = |l2, l2_shared_by| crate::machine::Caches {
+            l1: 48 << 10,
+            l2,
+            l3: 480 << 20,
+            l1_ways: 12,
+            l2_ways: 16,
+            l2_shared_by,
+        };
+        let rows = |m: usize| m * 784 * size_of::<f32>();
+        assert!(from_memory(caches(2 << 20, 1), 2, rows(50_000)));
+        assert!(!from_memory(caches(2 << 20, 1), 2, rows(4_000)));
+        assert!(from_memory(caches(1 << 20, 2), 16, rows(50_000)));
+        assert!(!from_memory(caches(1 << 20, 2), 16, rows(10_000)));
+        let l2s = 2 * (2 << 20);
+        assert!(!from_memory(caches(2 << 20, 1), 2, FROM_MEMORY_L2S * l2s));
+        assert!(from_memory(
+            caches(2 << 20, 1),
+            2,
+            FROM_MEMORY_L2S * l2s + 1
+        ));
     }
 
     /// `pack_columns` puts column `j` of `b` at `j · kp`, whatever `b`'s layout, on `k` below,

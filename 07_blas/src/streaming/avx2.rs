@@ -63,19 +63,19 @@ impl Kernel for Avx2 {
         }
     }
 
-    fn dot_columns<const ROWS: usize, const ASKS: usize>(
+    fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_, ASKS>,
+        ahead: Asks<'_, FAR, NEAR>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= HALF * kp);
         // SAFETY: `self` exists, so `Avx2::new` saw AVX2 and FMA on this CPU; the slices are
         // as long as `dot_columns` needs (asserted above).
-        unsafe { dot_columns::<ROWS, ASKS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, FAR, NEAR>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -133,12 +133,12 @@ const HALF: usize = COLUMNS_PER_PASS / 2;
 /// The CPU must support AVX2 and FMA; `rows.len() == ROWS * k`, `kp` is a multiple of 8 and
 /// at least `k`, and `bt.len() ≥ 5 * kp`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot_columns<const ROWS: usize, const ASKS: usize>(
+unsafe fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_, ASKS>,
+    ahead: Asks<'_, FAR, NEAR>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;

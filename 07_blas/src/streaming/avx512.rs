@@ -91,19 +91,19 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
         }
     }
 
-    fn dot_columns<const ROWS: usize, const ASKS: usize>(
+    fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_, ASKS>,
+        ahead: Asks<'_, FAR, NEAR>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
         assert!(bt.len() >= COLUMNS * kp);
         // SAFETY: `self` exists, so `Avx512::new` saw AVX-512F on this CPU; the slices are as
         // long as `dot_columns` needs (asserted above).
-        unsafe { dot_columns::<ROWS, COLUMNS, ASKS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, COLUMNS, FAR, NEAR>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -149,12 +149,17 @@ fn first_lanes(n: usize) -> __mmask16 {
 /// The CPU must support AVX-512F; `rows.len() == ROWS * k`, `kp` is a multiple of 16 and at
 /// least `k`, and `bt.len() ≥ COLUMNS * kp`.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_columns<const ROWS: usize, const COLUMNS: usize, const ASKS: usize>(
+unsafe fn dot_columns<
+    const ROWS: usize,
+    const COLUMNS: usize,
+    const FAR: usize,
+    const NEAR: usize,
+>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_, ASKS>,
+    ahead: Asks<'_, FAR, NEAR>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     let full = k / LANES;
     let tail = k % LANES;

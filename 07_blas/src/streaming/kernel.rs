@@ -102,13 +102,13 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// # Panics
     ///
     /// When a slice is shorter than that.
-    fn dot_columns<const ROWS: usize, const ASKS: usize>(
+    fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_, ASKS>,
+        ahead: Asks<'_, FAR, NEAR>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS];
 
     /// `sums[r][j] = Σ_p rows[r * k + p] · b[p * ldb + j]` for `j < nc`, SIMD across `j`: the
@@ -131,17 +131,30 @@ pub(super) trait Kernel: Copy + Send + Sync {
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 }
 
-/// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: `N`
-/// slices of the rows of `a` ahead of its own, of equal length, the farthest first. The
-/// driver picks them ([`super`]'s `dot_rows`) and how many (once or three times, by the
-/// CPU's maker: [`super`]'s `asks_per_line`); a kernel only spreads them over its loop
-/// ([`prefetch`]).
-pub(super) type Asks<'a, const N: usize> = [&'a [f32]; N];
+/// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: slices of
+/// `a`, all of one length, each asked for from its start at the pace of the call's reads. The
+/// driver picks them ([`super`]'s `dot_rows`) and how many of each kind (by the CPU's maker:
+/// [`super`]'s `Reading`); a kernel only spreads them over its loop ([`prefetch`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Asks<'a, const FAR: usize, const NEAR: usize> {
+    /// Into L2, the farthest first: the call's shares of the rows of `a` ahead of its own, on
+    /// their way from memory.
+    pub(super) far: [&'a [f32]; FAR],
+    /// Into L1 (none, or one): the call's own row from [`NEAR_BYTES`] on, where the driver
+    /// reads one row a call, so that each line of the row is in L1 before its read.
+    pub(super) near: [&'a [f32]; NEAR],
+}
 
-/// Asks for the cache lines of `ahead[s][from..from + len]` of every slice `s` to be brought
-/// into L2: the kernels call it once per chunk of `k` (or pair of chunks), so that over a
-/// call they ask for all of each slice, their shares of the rows of `a` the driver wants on
-/// their way. A hint, with no effect on the results ([`crate::prefetch::to_l2`]).
+/// How far ahead of its read a line of a row is asked for into L1 where the driver asks for
+/// it so ([`Asks::near`]): 2 KiB, 32 lines, the distance at which the read floor measures
+/// fastest; on the Intel Xeon this was measured on, 1 KiB and 4 KiB were no different.
+pub(super) const NEAR_BYTES: usize = 2048;
+
+/// Asks for the cache lines of `ahead.far[s][from..from + len]` of every slice `s` to be
+/// brought into L2, and of `ahead.near[s][from..from + len]` into L1: the kernels call it
+/// once per chunk of `k` (or pair of chunks), so that over a call they ask for all of each
+/// slice, their shares of the rows of `a` the driver wants on their way. A hint, with no
+/// effect on the results ([`crate::prefetch::to_l2`]).
 ///
 /// The hardware prefetcher stops at every 4 KiB page (a row of 784 floats is 3 KiB) and the
 /// core is busy with many FMAs per 64-byte line it reads, so on its own it keeps too few lines
@@ -152,15 +165,22 @@ pub(super) type Asks<'a, const N: usize> = [&'a [f32]; N];
 /// share L1 with `bᵀ`, and the arithmetic runs measurably slower while lines are on their way
 /// from memory, even on rows already in cache. Asking for only the first lines of each page,
 /// and leaving the rest to the hardware prefetcher, was much slower than asking for every
-/// line.)
+/// line; on the Intel Xeon, so was asking for every other line.)
 #[inline(always)]
-pub(super) fn prefetch<const N: usize>(ahead: &Asks<'_, N>, from: usize, len: usize) {
+pub(super) fn prefetch<const FAR: usize, const NEAR: usize>(
+    ahead: &Asks<'_, FAR, NEAR>,
+    from: usize,
+    len: usize,
+) {
     // No bounds check and no branch: `len` is a constant where the kernels call this, so the
     // loop unrolls into a few bare prefetches (a branch inside the kernel's loop costs it
     // registers: its accumulators get spilled), and a prefetch never faults, whatever the
-    // address. The callers keep `from + len ≤ ahead[s].len()` all the same.
-    for slice in ahead {
+    // address. The callers keep `from + len ≤ ahead.far[s].len()` all the same.
+    for slice in ahead.far {
         ask(slice, from, len);
+    }
+    for slice in ahead.near {
+        ask_with(slice, from, len, crate::prefetch::to_l1);
     }
 }
 
@@ -168,12 +188,18 @@ pub(super) fn prefetch<const N: usize>(ahead: &Asks<'_, N>, from: usize, len: us
 /// [`prefetch`] does for each of its slices.
 #[inline(always)]
 pub(super) fn ask(slice: &[f32], from: usize, len: usize) {
-    use crate::prefetch::{Start, ask_for_run, to_l2};
+    ask_with(slice, from, len, crate::prefetch::to_l2);
+}
+
+/// [`ask`] with `hint`.
+#[inline(always)]
+fn ask_with(slice: &[f32], from: usize, len: usize, hint: impl Fn(*const f32)) {
+    use crate::prefetch::{Start, ask_for_run};
     // A kernel asks for a slice in adjoining runs, from its start.
     ask_for_run(
         slice.as_ptr().wrapping_add(from),
         len,
         Start::Adjoining,
-        to_l2,
+        hint,
     );
 }

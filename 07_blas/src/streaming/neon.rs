@@ -38,16 +38,16 @@ impl Kernel for Neon {
     /// registers of a row of `b` (three and three for the lesson's 10 columns).
     const SCALE_ROWS: usize = Isa::Neon.kernels().scale_rows;
 
-    fn dot_columns<const ROWS: usize, const ASKS: usize>(
+    fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_, ASKS>,
+        ahead: Asks<'_, FAR, NEAR>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
         // SAFETY: NEON is in every ARM64 CPU.
-        unsafe { dot_columns::<ROWS, ASKS>(rows, k, bt, kp, ahead) }
+        unsafe { dot_columns::<ROWS, FAR, NEAR>(rows, k, bt, kp, ahead) }
     }
 
     fn scale_rows<const ROWS: usize>(
@@ -71,12 +71,12 @@ impl Kernel for Neon {
 ///
 /// When a slice is shorter than [`Kernel::dot_columns`] says.
 #[target_feature(enable = "neon")]
-fn dot_columns<const ROWS: usize, const ASKS: usize>(
+fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_, ASKS>,
+    ahead: Asks<'_, FAR, NEAR>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     assert!(rows.len() == ROWS * k && kp.is_multiple_of(LANES) && kp >= k);
     assert!(bt.len() >= COLUMNS_PER_PASS * kp);

@@ -39,15 +39,15 @@ impl Kernel for Portable {
     }
 
     #[inline(always)]
-    fn dot_columns<const ROWS: usize, const ASKS: usize>(
+    fn dot_columns<const ROWS: usize, const FAR: usize, const NEAR: usize>(
         self,
         rows: &[f32],
         k: usize,
         bt: &[f32],
         kp: usize,
-        ahead: Asks<'_, ASKS>,
+        ahead: Asks<'_, FAR, NEAR>,
     ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
-        dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA, ASKS>(rows, k, bt, kp, ahead)
+        dot_columns::<ROWS, { Portable::LANES }, BASELINE_FMA, FAR, NEAR>(rows, k, bt, kp, ahead)
     }
 
     #[inline(always)]
@@ -69,13 +69,14 @@ pub(super) fn dot_columns<
     const ROWS: usize,
     const LANES: usize,
     const FUSED: bool,
-    const ASKS: usize,
+    const FAR: usize,
+    const NEAR: usize,
 >(
     rows: &[f32],
     k: usize,
     bt: &[f32],
     kp: usize,
-    ahead: Asks<'_, ASKS>,
+    ahead: Asks<'_, FAR, NEAR>,
 ) -> [[f32; COLUMNS_PER_PASS]; ROWS] {
     assert!(rows.len() == ROWS * k && kp >= k && bt.len() >= COLUMNS_PER_PASS * kp);
     let full = k / LANES;
