@@ -448,12 +448,13 @@ fn many_rows<K: Kernel>(
 /// [`kernel::NEAR_BYTES`] before its read, took about a tenth off the lesson's product (each sample
 /// paired with one of the read floor, binaries alternating), although a call then loads each line
 /// of `bᵀ` for one row instead of two. One row a call without the ask into L1 took off most of
-/// that; two rows a call with it, nothing. With the kernels that take part of a pass per call
-/// (AVX2's 5 columns, and AVX-512's 5 columns for a smaller L1, forced on that machine), one row a
-/// call was slower: such a kernel reads each row again for each part, and on one row it does more
-/// loads than FMAs. And only where the rows come from memory ([`from_memory`]): from the last-level
-/// cache, which delivered them nearly twice as fast, two rows a call were faster, by a tenth or
-/// more with 3,000 to 4,500 rows of 784.
+/// that; two rows a call with it, nothing. (The portable kernel's tile is one row already; the ask
+/// into L1 made no difference to it.) With the kernels that take part of a pass per call (AVX2's 5
+/// columns, and AVX-512's 5 columns for a smaller L1, forced on that machine), one row a call was
+/// slower: such a kernel reads each row again for each part, and on one row it does more loads than
+/// FMAs. And only where the rows come from memory ([`from_memory`]): from the last-level cache,
+/// which delivered them nearly twice as fast, two rows a call were faster, by a tenth or more with
+/// 3,000 to 4,500 rows of 784.
 ///
 /// Every other CPU (AMD's, ARM64, …) keeps the three asks and the kernel's tile of rows; only
 /// AMD's were measured, and only with that.
