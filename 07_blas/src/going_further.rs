@@ -157,14 +157,16 @@
 //! long as the slivers keep as many threads busy: every thread then reads all of `A`, which is
 //! small, and only its own part of `B`, which stays in its caches from one block of rows to the
 //! next. One image through a layer of 1000 outputs, `(1, 784) @ (784, 1000)`, is such a product,
-//! and would otherwise run on one core. While the SIMD kernels work on a tile of a large `C`, they
-//! ask for the tile's rows (each in its own page): into L2 as they start, into L1 near the end of
-//! their loop, so that their last act, storing into `C`, does not wait on memory. (The driver used
-//! to ask L1 for them before each tile as well; once the kernels asked, that saved nothing.) A `C`
-//! small enough to stay in cache (no larger than the blocks read in place, below) is not asked for:
-//! it is there already, and in a small product the requests cost more than they save (the kernel's
-//! `TileOfC`). The calling thread works too, helped by a pool of one thread fewer than the cores,
-//! whose threads wait between products, since starting a thread costs as much as a small product
+//! and would otherwise run on one core (on x86, [`matmul`](crate::matmul) streams it instead: a
+//! single row of `a` is a read of `b`, which the streaming kernel's one-row path does row by row).
+//! While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each in its
+//! own page): into L2 as they start, into L1 near the end of their loop, so that their last act,
+//! storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each tile
+//! as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in cache (no
+//! larger than the blocks read in place, below) is not asked for: it is there already, and in a
+//! small product the requests cost more than they save (the kernel's `TileOfC`). The calling thread
+//! works too, helped by a pool of one thread fewer than the cores, whose threads wait between
+//! products, since starting a thread costs as much as a small product
 //! (with a helper for every core, an idle one looking for work took a core from a busy one and made
 //! `square-256` land at one of two speeds from run to run). A helper stays awake for a moment after
 //! each product, as waking a sleeping thread can cost as much again, and the caller does the part

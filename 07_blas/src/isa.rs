@@ -47,6 +47,9 @@ pub struct KernelShape {
     /// Rows of `a` the streaming kernel's few-rows path takes per call (they share each load
     /// of a row of `b`).
     pub scale_rows: usize,
+    /// Where the streaming kernel has a one-row path (a single row of `a` times a wide `b`):
+    /// the rows of `b` it adds into each register of `c` between loading and storing it.
+    pub one_row: Option<usize>,
     /// Whether the kernels multiply and add in one fused instruction (one rounding).
     pub fused: bool,
     /// Whether the GEMM's blocks keep its sliver of `B` in L1 where L1 holds a long enough one
@@ -206,6 +209,7 @@ impl Isa {
                 lanes: 16,
                 dot_tiles: &[(2, 10), (4, 5)],
                 scale_rows: 8,
+                one_row: Some(16),
                 fused: true,
                 gemm_kc_from_l1: false,
             },
@@ -214,6 +218,7 @@ impl Isa {
                 lanes: 8,
                 dot_tiles: &[(2, 5)],
                 scale_rows: 5,
+                one_row: Some(8),
                 fused: true,
                 gemm_kc_from_l1: true,
             },
@@ -222,6 +227,7 @@ impl Isa {
                 lanes: 4,
                 dot_tiles: &[(2, 10)],
                 scale_rows: 6,
+                one_row: None,
                 fused: true,
                 gemm_kc_from_l1: false,
             },
@@ -230,6 +236,7 @@ impl Isa {
                 lanes: 8,
                 dot_tiles: &[(1, 10)],
                 scale_rows: 4,
+                one_row: None,
                 fused: BASELINE_FMA,
                 gemm_kc_from_l1: false,
             },

@@ -124,7 +124,8 @@
 //! ## This step's answer: pick by shape
 //!
 //! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` is narrow or `a`
-//! is short, by a [`StreamingRule`] taken from the shapes of the kernels that run:
+//! is short (or a single row), by a [`StreamingRule`] taken from the shapes of the kernels that
+//! run:
 //!
 //! - **narrow**: at most half as many columns as the GEMM's tile is wide — a GEMM would
 //!   multiply padding at least as often as data — or at most the streaming kernel's 10
@@ -133,6 +134,11 @@
 //!   reads `b` where it is, one pass of 16 columns after another, on one core — while `b` is
 //!   not so wide that the GEMM, sharing its columns among the cores, gets ahead (from two of
 //!   AVX-512's tiles, 64 columns; from a few hundred with the narrower tiles).
+//! - **one row** (AVX-512 and AVX2): a single row of `a`, however wide `b` is. Every element of
+//!   `b` is used once, so the product is a read of `b`, and the streaming kernel's one-row path
+//!   reads it as a read should go: each row of `b` whole and in order, scaled by its element of
+//!   `a` and added into `c`'s row, which stays in L1; the cores share the rows of `b`, each
+//!   summing its part into a row of its own, added at the end.
 //!
 //! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on
 //! every instruction set; every square goes to the GEMM. The table of kernels at the end of this
@@ -209,6 +215,13 @@ const SHORT_NARROW_TILES: usize = 32;
 ///   kernel's limits follow the same rule, unmeasured. (A `b` whose columns are contiguous the
 ///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
 ///   once.)
+/// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a
+///   one-row path (AVX-512 and AVX2: `KernelShape::one_row`). Each element of `b` is then used
+///   once, so the product is a read of `b`: the one-row path reads its rows whole, in order,
+///   the cores sharing them, where the GEMM's tiles read a few lines of each row at a time. On
+///   the Intel Xeon this was measured on, it took about half the GEMM's time on `(1, 784) @
+///   (784, 1000)` (two cores) with either instruction set, and a third on `(1, 4096) @ (4096,
+///   4096)`.
 ///
 /// ```
 /// use matmul_blas::{StreamingRule, isa::Isa};
@@ -219,6 +232,7 @@ const SHORT_NARROW_TILES: usize = 32;
 /// assert_eq!(StreamingRule::for_isa(Isa::Avx2).short_max_columns, 511); // under 32 tiles of 16
 /// let neon = StreamingRule::for_isa(Isa::Neon);
 /// assert_eq!((neon.max_columns, neon.max_rows), (10, 6)); // 10 > half of 12; 6 rows
+/// assert!(avx512.one_row && !neon.one_row); // a single row streams on x86 at any width
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamingRule {
@@ -229,6 +243,8 @@ pub struct StreamingRule {
     pub max_rows: usize,
     /// Columns of `b` up to which [`matmul`] streams an `a` of at most `max_rows` rows.
     pub short_max_columns: usize,
+    /// Whether [`matmul`] streams an `a` of one row, whatever the width of `b`.
+    pub one_row: bool,
 }
 
 impl StreamingRule {
@@ -248,6 +264,7 @@ impl StreamingRule {
             } else {
                 SHORT_NARROW_TILES * shape.gemm_tile.1 - 1
             },
+            one_row: shape.one_row.is_some(),
         }
     }
 
@@ -259,7 +276,10 @@ impl StreamingRule {
     /// The algorithm this rule picks for `(m, k) @ (k, n)`.
     pub fn algorithm(self, m: usize, k: usize, n: usize) -> Algorithm {
         let _ = k; // the depth does not change which one wins
-        if n <= self.max_columns || (m <= self.max_rows && n <= self.short_max_columns) {
+        if n <= self.max_columns
+            || (m <= self.max_rows && n <= self.short_max_columns)
+            || (m == 1 && self.one_row)
+        {
             Algorithm::Streaming
         } else {
             Algorithm::Gemm
@@ -278,8 +298,9 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// The algorithm for `(m, k) @ (k, n)` on this machine: [`Algorithm::Streaming`] when `b`
-    /// is narrow (like the lesson's 10 classes) or `a` is short and `b` not too wide,
-    /// [`Algorithm::Gemm`] otherwise, by the [`StreamingRule`] of the kernels that run here.
+    /// is narrow (like the lesson's 10 classes) or `a` is short and `b` not too wide (or `a` is
+    /// one row, on x86), [`Algorithm::Gemm`] otherwise, by the [`StreamingRule`] of the kernels
+    /// that run here.
     ///
     /// ```
     /// use matmul_blas::Algorithm;
@@ -287,7 +308,7 @@ impl Algorithm {
     /// assert_eq!(Algorithm::for_shape(50_000, 784, 10), Algorithm::Streaming); // the lesson
     /// assert_eq!(Algorithm::for_shape(5, 784, 10), Algorithm::Streaming);
     /// assert_eq!(Algorithm::for_shape(1024, 1024, 1024), Algorithm::Gemm);
-    /// assert_eq!(Algorithm::for_shape(1, 784, 1000), Algorithm::Gemm); // one image, 1000 outputs
+    /// assert_eq!(Algorithm::for_shape(64, 784, 1000), Algorithm::Gemm); // 64 images
     /// ```
     pub fn for_shape(m: usize, k: usize, n: usize) -> Algorithm {
         StreamingRule::detected().algorithm(m, k, n)

@@ -86,13 +86,21 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
             (rule.max_rows, 300, rule.short_max_columns),
             Algorithm::Streaming,
         ),
-        // A short `a` with a wide `b` (one image through a layer of 1000 outputs): the GEMM,
-        // whose threads share the columns.
+        // A short `a` with a wide `b` (a batch of images through a layer of 1000 outputs): the
+        // GEMM, whose threads share the columns.
         (
             (rule.max_rows, 300, rule.short_max_columns + 1),
             Algorithm::Gemm,
         ),
-        ((1, 784, 1000), Algorithm::Gemm),
+        // One image through that layer: a read of `b`, streamed where the kernel has a one-row
+        // path.
+        (
+            (1, 784, 1000),
+            match rule.one_row {
+                true => Algorithm::Streaming,
+                false => Algorithm::Gemm,
+            },
+        ),
         ((1000, 300, rule.max_columns), Algorithm::Streaming),
         ((tall, 300, wide), Algorithm::Gemm),
         ((64, 64, 64), Algorithm::Gemm),
@@ -114,6 +122,8 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
         (tall, wide - 1),
         (tall - 1, short_wide - 1),
         (tall - 1, short_wide),
+        (1, short_wide),
+        (2, short_wide),
     ] {
         let (a, b) = (uniform(m, 300, 1), uniform(300, n, 2));
         let case = format!("({m}, 300) @ (300, {n})");

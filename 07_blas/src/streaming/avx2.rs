@@ -14,8 +14,8 @@ use std::arch::x86_64::{
     __m256, __m256i, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_loadu_ps, _mm_movehdup_ps,
     _mm_movehl_ps, _mm256_add_ps, _mm256_blend_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
     _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu2_m128,
-    _mm256_maskload_ps, _mm256_permutevar_ps, _mm256_set_m128, _mm256_set1_epi32, _mm256_set1_ps,
-    _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_permutevar_ps, _mm256_set_m128,
+    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
 };
 
 use super::kernel::{
@@ -92,6 +92,108 @@ impl Kernel for Avx2 {
         assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
         // SAFETY: as above, for `scale_rows`.
         unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
+    }
+
+    const ONE_ROW: bool = Isa::Avx2.kernels().one_row.is_some();
+
+    fn one_row(self, x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+        assert!(ldb >= n && y.len() >= n);
+        assert!(x.is_empty() || b.len() >= (x.len() - 1) * ldb + n);
+        // SAFETY: as above, for `one_row`.
+        unsafe { one_row(x, b, ldb, n, y) }
+    }
+}
+
+/// Rows of `b` that [`one_row`] adds into each register of `y` between its load and its store
+/// (its row of [`Isa::kernels`]): half of AVX-512's, so that their broadcast elements of `x`
+/// and the sum fit AVX2's 16 registers.
+const ONE_ROW_STEPS: usize = match Isa::Avx2.kernels().one_row {
+    Some(steps) => steps,
+    None => panic!("the AVX2 kernel has a one-row path"),
+};
+
+/// [`Kernel::one_row`], as AVX-512's is, 8 lanes a register: [`ONE_ROW_STEPS`] rows of `b` at a
+/// time, each register of `y` loaded, given one FMA per row, and stored (the last register of
+/// each row under a mask); the rows left over, one at a time.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `b` holds `x.len()` rows of `n` floats, `ldb` apart, and
+/// `y.len() ≥ n`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn one_row(x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+    let mut steps = x.chunks_exact(ONE_ROW_STEPS);
+    for (group, x) in (&mut steps).enumerate() {
+        let x: &[f32; ONE_ROW_STEPS] = x.try_into().expect("a chunk of ONE_ROW_STEPS");
+        // SAFETY: rows `group · ONE_ROW_STEPS ..` of `b`, `x.len()` rows in all.
+        unsafe { add_rows(x, b.as_ptr().add(group * ONE_ROW_STEPS * ldb), ldb, n, y) };
+    }
+    let done = x.len() - steps.remainder().len();
+    for (p, &x) in steps.remainder().iter().enumerate() {
+        // SAFETY: row `done + p < x.len()` of `b`.
+        unsafe { add_rows(&[x], b.as_ptr().add((done + p) * ldb), ldb, n, y) };
+    }
+}
+
+/// `y[j] += Σ_r x[r] · rows[r · ldb + j]` for `j < n`, one register of `y` at a time.
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; `rows` is readable for `R` rows of `n` floats, `ldb`
+/// apart, and `y.len() ≥ n`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_rows<const R: usize>(
+    x: &[f32; R],
+    rows: *const f32,
+    ldb: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    let x = x.map(|x| _mm256_set1_ps(x));
+    let y = y.as_mut_ptr();
+    let whole = n / LANES * LANES;
+    for j in (0..whole).step_by(LANES) {
+        // SAFETY: columns `j .. j + 8 ≤ n`, the caller's contract.
+        unsafe { add_register(&x, rows, ldb, j, None, y) };
+    }
+    if whole < n {
+        // SAFETY: the columns from `whole` below `n`, under their mask; AVX2.
+        unsafe { add_register(&x, rows, ldb, whole, Some(first_lanes(n - whole)), y) };
+    }
+}
+
+/// The register of `y` at column `j`: `y[j + l] += Σ_r x[r] · rows[r · ldb + j + l]` for the
+/// lanes `l` that `mask` selects (all 8 for `None`).
+///
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA; the lanes `mask` selects from column `j` are inside `y`
+/// and inside each of the `R` rows at `rows`, `ldb` apart.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_register<const R: usize>(
+    x: &[__m256; R],
+    rows: *const f32,
+    ldb: usize,
+    j: usize,
+    mask: Option<__m256i>,
+    y: *mut f32,
+) {
+    // SAFETY: the caller's contract; a masked load or store touches only the selected lanes.
+    unsafe {
+        let load = |at: *const f32| match mask {
+            None => _mm256_loadu_ps(at),
+            Some(mask) => _mm256_maskload_ps(at, mask),
+        };
+        let mut sum = load(y.add(j));
+        for (r, &x) in x.iter().enumerate() {
+            sum = _mm256_fmadd_ps(x, load(rows.add(r * ldb + j)), sum);
+        }
+        match mask {
+            None => _mm256_storeu_ps(y.add(j), sum),
+            Some(mask) => _mm256_maskstore_ps(y.add(j), mask, sum),
+        }
     }
 }
 

@@ -10,8 +10,9 @@ use std::arch::x86_64::{
     __m512, __m512i, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps,
     _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps,
     _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps,
-    _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps,
+    _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+    _mm512_storeu_ps,
 };
 
 use super::kernel::{
@@ -120,6 +121,103 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
         assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
         // SAFETY: as above, for `scale_rows`.
         unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
+    }
+
+    const ONE_ROW: bool = Isa::Avx512.kernels().one_row.is_some();
+
+    fn one_row(self, x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+        assert!(ldb >= n && y.len() >= n);
+        assert!(x.is_empty() || b.len() >= (x.len() - 1) * ldb + n);
+        // SAFETY: as above, for `one_row`.
+        unsafe { one_row(x, b, ldb, n, y) }
+    }
+}
+
+/// Rows of `b` that [`one_row`] adds into each register of `y` between its load and its store
+/// (its row of [`Isa::kernels`]).
+const ONE_ROW_STEPS: usize = match Isa::Avx512.kernels().one_row {
+    Some(steps) => steps,
+    None => panic!("the AVX-512 kernel has a one-row path"),
+};
+
+/// [`Kernel::one_row`]: [`ONE_ROW_STEPS`] rows of `b` at a time, each register of `y` loaded,
+/// given one FMA per row, and stored (the last register of each row under a mask); the rows
+/// left over, one at a time. Each row of `b` is read whole, in order: one stream through
+/// memory, which the hardware prefetcher follows, where a register tile of `c` would read a
+/// few lines of each row and jump to the next. The FMAs into one register wait on each other,
+/// but the registers of a row do not: a wide `b` keeps both FMA units busy.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F; `b` holds `x.len()` rows of `n` floats, `ldb` apart, and
+/// `y.len() ≥ n`.
+#[target_feature(enable = "avx512f")]
+unsafe fn one_row(x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+    let mut steps = x.chunks_exact(ONE_ROW_STEPS);
+    for (group, x) in (&mut steps).enumerate() {
+        let x: &[f32; ONE_ROW_STEPS] = x.try_into().expect("a chunk of ONE_ROW_STEPS");
+        // SAFETY: rows `group · ONE_ROW_STEPS ..` of `b`, `x.len()` rows in all.
+        unsafe { add_rows(x, b.as_ptr().add(group * ONE_ROW_STEPS * ldb), ldb, n, y) };
+    }
+    let done = x.len() - steps.remainder().len();
+    for (p, &x) in steps.remainder().iter().enumerate() {
+        // SAFETY: row `done + p < x.len()` of `b`.
+        unsafe { add_rows(&[x], b.as_ptr().add((done + p) * ldb), ldb, n, y) };
+    }
+}
+
+/// `y[j] += Σ_r x[r] · rows[r · ldb + j]` for `j < n`, one register of `y` at a time.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F; `rows` is readable for `R` rows of `n` floats, `ldb` apart,
+/// and `y.len() ≥ n`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_rows<const R: usize>(
+    x: &[f32; R],
+    rows: *const f32,
+    ldb: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    let x = x.map(|x| _mm512_set1_ps(x));
+    let y = y.as_mut_ptr();
+    let whole = n / LANES * LANES;
+    for j in (0..whole).step_by(LANES) {
+        // SAFETY: columns `j .. j + 16 ≤ n`, the caller's contract.
+        unsafe { add_register(&x, rows, ldb, j, !0, y) };
+    }
+    if whole < n {
+        // SAFETY: the columns from `whole` below `n`, under their mask.
+        unsafe { add_register(&x, rows, ldb, whole, first_lanes(n - whole), y) };
+    }
+}
+
+/// The register of `y` at column `j`, under `mask`: `y[j + l] += Σ_r x[r] · rows[r · ldb + j
+/// + l]` for the lanes `l` that `mask` selects.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F; the lanes `mask` selects from column `j` are inside `y` and
+/// inside each of the `R` rows at `rows`, `ldb` apart.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_register<const R: usize>(
+    x: &[__m512; R],
+    rows: *const f32,
+    ldb: usize,
+    j: usize,
+    mask: __mmask16,
+    y: *mut f32,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let mut sum = _mm512_maskz_loadu_ps(mask, y.add(j));
+        for (r, &x) in x.iter().enumerate() {
+            sum = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mask, rows.add(r * ldb + j)), sum);
+        }
+        _mm512_mask_storeu_ps(y.add(j), mask, sum);
     }
 }
 

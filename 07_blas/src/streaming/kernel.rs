@@ -129,6 +129,27 @@ pub(super) trait Kernel: Copy + Send + Sync {
         ldb: usize,
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
+
+    /// Whether the kernel has a [`one_row`](Kernel::one_row) of its own, in whole registers:
+    /// the driver takes the one-row path only then.
+    const ONE_ROW: bool = false;
+
+    /// `y[j] += Σ_p x[p] · b[p · ldb + j]` for `j < n`: one row of `a` (`x`) times a `b` of
+    /// `x.len()` rows of `n` contiguous floats, `ldb ≥ n` apart, each row of `b` scaled by its
+    /// element of `x` and added into `y` — the one-row path. By default in plain Rust; the
+    /// driver calls it only where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
+    ///
+    /// # Panics
+    ///
+    /// When `b` or `y` is shorter than that.
+    fn one_row(self, x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+        let y = &mut y[..n];
+        for (p, &x) in x.iter().enumerate() {
+            for (y, &b) in y.iter_mut().zip(&b[p * ldb..][..n]) {
+                *y += x * b;
+            }
+        }
+    }
 }
 
 /// What one call of [`Kernel::dot_columns`] asks the memory system for as it goes: slices of

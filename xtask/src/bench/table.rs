@@ -57,12 +57,13 @@ impl Results {
                 isa.name().to_owned()
             };
             let fused = if shape.fused { "yes" } else { "no" };
+            let one_row = if rule.one_row { ", or `a` one row" } else { "" };
             out.push_str(&format!(
                 "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns, or \
-                 `a` ≤ {} rows and `b` ≤ {} columns |\n",
+                 `a` ≤ {} rows and `b` ≤ {} columns{one_row} |\n",
                 isa.machines(),
                 shape.lanes,
-                rows_per_call(shape.dot_tiles, shape.scale_rows),
+                rows_per_call(shape.dot_tiles, shape.scale_rows, shape.one_row),
                 rule.max_columns,
                 rule.max_rows,
                 rule.short_max_columns,
@@ -507,15 +508,19 @@ fn below_floor_mark(record: &Record) -> &'static str {
 
 /// The streaming kernel's rows of `a` per call, in words: `many` on the many-rows path, `few`
 /// on the few-rows one.
-fn rows_per_call(many: &[(usize, usize)], few: usize) -> String {
+fn rows_per_call(many: &[(usize, usize)], few: usize, one_row: Option<usize>) -> String {
     let tiles: Vec<String> = many.iter().map(|(r, c)| format!("{r} × {c}")).collect();
     let rows = if few == 1 {
         "1 row".to_owned()
     } else {
         format!("{few} rows")
     };
+    let one_row = match one_row {
+        Some(steps) => format!("; one row: {steps} rows of `b` a pass"),
+        None => String::new(),
+    };
     format!(
-        "many rows: {} (rows × columns); few: {rows}",
+        "many rows: {} (rows × columns); few: {rows}{one_row}",
         tiles.join(" or ")
     )
 }
