@@ -157,8 +157,9 @@
 //! long as the slivers keep as many threads busy: every thread then reads all of `A`, which is
 //! small, and only its own part of `B`, which stays in its caches from one block of rows to the
 //! next. One image through a layer of 1000 outputs, `(1, 784) @ (784, 1000)`, is such a product,
-//! and would otherwise run on one core (on x86, [`matmul`](crate::matmul) streams it instead: a
-//! single row of `a` is a read of `b`, which the streaming kernel's one-row path does row by row).
+//! and would otherwise run on one core (with the AVX-512 and AVX2 kernels, [`matmul`](crate::matmul)
+//! streams it instead: a single row of `a` is a read of `b`, which the streaming kernel's
+//! one-row path does row by row).
 //! While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each in its
 //! own page): into L2 as they start, into L1 near the end of their loop, so that their last act,
 //! storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each tile

@@ -134,11 +134,12 @@
 //!   reads `b` where it is, one pass of 16 columns after another, on one core — while `b` is
 //!   not so wide that the GEMM, sharing its columns among the cores, gets ahead (from two of
 //!   AVX-512's tiles, 64 columns; from a few hundred with the narrower tiles).
-//! - **one row** (AVX-512 and AVX2): a single row of `a`, however wide `b` is. Every element of
-//!   `b` is used once, so the product is a read of `b`, and the streaming kernel's one-row path
-//!   reads it as a read should go: each row of `b` whole and in order, scaled by its element of
-//!   `a` and added into `c`'s row, which stays in L1; the cores share the rows of `b`, each
-//!   summing its part into a row of its own, added at the end.
+//! - **one row** (AVX-512 and AVX2): a single row of `a`, however wide `b` is (unless its
+//!   columns are contiguous). Every element of `b` is used once, so the product is a read of
+//!   `b`, and the streaming kernel's one-row path reads it as a read should go: a few rows of
+//!   `b` at a time, each from start to end, scaled by their elements of `a` and added into
+//!   `c`'s row, which stays in L1; the cores share the rows of `b`, each summing its part into
+//!   a row of its own, added at the end.
 //!
 //! Everything else goes to this crate's own [`gemm`]. Both of the lesson's workloads stream on
 //! every instruction set; every square goes to the GEMM. The table of kernels at the end of this
@@ -216,12 +217,13 @@ const SHORT_NARROW_TILES: usize = 32;
 ///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
 ///   once.)
 /// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a
-///   one-row path (AVX-512 and AVX2: `KernelShape::one_row`). Each element of `b` is then used
-///   once, so the product is a read of `b`: the one-row path reads its rows whole, in order,
-///   the cores sharing them, where the GEMM's tiles read a few lines of each row at a time. On
-///   the Intel Xeon this was measured on, it took about half the GEMM's time on `(1, 784) @
-///   (784, 1000)` (two cores) with either instruction set, and a third on `(1, 4096) @ (4096,
-///   4096)`.
+///   one-row path (AVX-512 and AVX2: `KernelShape::one_row`), unless the columns of `b` are
+///   contiguous ([`matmul`] then asks without it). Each element of `b` is used once, so the
+///   product is a read of `b`: the one-row path reads its rows from start to end, the cores
+///   sharing them, where the GEMM's tiles read two lines of each row at a time. On the Intel
+///   Xeon this was measured on (two cores), it took about half the GEMM's time on `(1, 784) @
+///   (784, 1000)` with either instruction set, and on `(1, 4096) @ (4096, 4096)` a third with
+///   AVX-512 and a sixth with AVX2.
 ///
 /// ```
 /// use matmul_blas::{StreamingRule, isa::Isa};
@@ -232,7 +234,7 @@ const SHORT_NARROW_TILES: usize = 32;
 /// assert_eq!(StreamingRule::for_isa(Isa::Avx2).short_max_columns, 511); // under 32 tiles of 16
 /// let neon = StreamingRule::for_isa(Isa::Neon);
 /// assert_eq!((neon.max_columns, neon.max_rows), (10, 6)); // 10 > half of 12; 6 rows
-/// assert!(avx512.one_row && !neon.one_row); // a single row streams on x86 at any width
+/// assert!(avx512.one_row && !neon.one_row); // one row streams at any width with AVX-512
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamingRule {
@@ -299,8 +301,10 @@ pub enum Algorithm {
 impl Algorithm {
     /// The algorithm for `(m, k) @ (k, n)` on this machine: [`Algorithm::Streaming`] when `b`
     /// is narrow (like the lesson's 10 classes) or `a` is short and `b` not too wide (or `a` is
-    /// one row, on x86), [`Algorithm::Gemm`] otherwise, by the [`StreamingRule`] of the kernels
-    /// that run here.
+    /// one row, with the AVX-512 and AVX2 kernels), [`Algorithm::Gemm`] otherwise, by the
+    /// [`StreamingRule`] of the kernels that run here. For a `b` whose rows are contiguous;
+    /// [`matmul`] sends a single row of `a` with a `b` whose columns are, to where it went
+    /// without the one-row path.
     ///
     /// ```
     /// use matmul_blas::Algorithm;
@@ -331,8 +335,9 @@ impl Algorithm {
 }
 
 /// `a @ b`, the fastest way this step knows for the shape ([`Algorithm::for_shape`]): the
-/// [`streaming`] kernel for a narrow `b`, or a short `a` and a `b` not too wide, the crate's own
-/// [`gemm`] otherwise.
+/// [`streaming`] kernel for a narrow `b`, a short `a` and a `b` not too wide, or (with the
+/// AVX-512 and AVX2 kernels) a single row of `a` and a `b` whose columns are not contiguous;
+/// the crate's own [`gemm`] otherwise.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides; returns `(m, n)`.
 ///
@@ -349,7 +354,18 @@ impl Algorithm {
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
-    match Algorithm::for_shape(m, k, n) {
+    let rule = StreamingRule::detected();
+    // The one-row path reads `b` by its rows: a `b` whose columns are contiguous (a linear
+    // layer's weights passed as `w.t()`) would reach the many-rows path, on one core, so it
+    // goes where it went without the one-row path.
+    let rule = match streaming::columns_contiguous(b) {
+        true => StreamingRule {
+            one_row: false,
+            ..rule
+        },
+        false => rule,
+    };
+    match rule.algorithm(m, k, n) {
         Algorithm::Streaming => streaming::matmul(a, b),
         Algorithm::Gemm => gemm::matmul(a, b),
     }

@@ -45,16 +45,17 @@
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
 //!   rows, unless `k` is too short to fill two registers.
-//! - **one row** (`one_row`, AVX-512 and AVX2): a single row of `a` and a row-major `b` of 64
-//!   columns or more, such as one image through a layer of 1000 outputs. Each element of `b` is
-//!   used once, so the product is a read of `b`. The kernel reads each row of `b` whole and in
-//!   order, one stream that the hardware prefetcher follows, scaling it by its element of `a`
-//!   into `c`'s row, which stays in L1: 16 rows of `b` (8 with AVX2) per load and store of each
-//!   register of `c`. The cores share the rows of `b`, each summing its part, contiguous, into
-//!   a row of its own; the rows are added at the end. (The few-rows kernel would read `b` 16
-//!   columns at a time, a line of each row and on to the next; on the Intel Xeon this was
-//!   measured on, the one-row path took about half the time of the GEMM, which `blas` ran
-//!   before, on `(1, 784) @ (784, 1000)`, and less than the few-rows path from 64 columns.)
+//! - **one row** (`one_row`, AVX-512 and AVX2): a single row of `a` and a `b` of 64 columns or
+//!   more whose columns are not contiguous, such as one image through a layer of 1000 outputs.
+//!   Each element of `b` is used once, so the product is a read of `b`. The kernel reads 16 rows
+//!   of `b` at a time (8 with AVX2), each from its start to its end, scaling them by their
+//!   elements of `a` into `c`'s row, which stays in L1: 16 (or 8) FMAs per load and store of
+//!   each register of `c`. The cores share the rows of `b`, each summing its part, contiguous,
+//!   into a row of its own; the rows are added at the end. (The few-rows kernel would read `b`
+//!   16 columns at a time, a line of each row and on to the next, and the GEMM two lines of
+//!   each; on the Intel Xeon this was measured on, the one-row path took about half the time
+//!   of the GEMM, which `blas` ran before, on `(1, 784) @ (784, 1000)`, and less than what
+//!   `blas` ran before from 64 columns on, with AVX-512 and with AVX2.)
 //!
 //! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its registers
 //! (with AVX-512: the lesson's 10 columns, or 16), it does no more of them than the many-rows one,
@@ -118,7 +119,8 @@ const BLOCKS_PER_THREAD: usize = 4;
 /// Elements of `a` from which the many-rows path hands blocks of rows to the helper threads:
 /// 2.6 million multiply-adds, 160,000 cycles at one 16-lane FMA per cycle, many times what
 /// handing out the work and meeting at the end costs. A product of up to [`BLOCK_ROWS`] rows
-/// is one block, which the calling thread does without waking the helpers.
+/// is one block, which the calling thread does without waking the helpers. The one-row path
+/// gives each thread at least as many elements of `b`, one multiply-add each: a read of 1 MB.
 const PARALLEL_ELEMENTS: usize = 1 << 18;
 
 /// Rows per group of the many-rows path (see [`group_rows`]), and so how far ahead of its own
@@ -136,8 +138,9 @@ pub use crate::isa::Isa;
 /// narrow (the lesson's `n = 10`); correct for every shape.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides (a non-row-major `a` is copied to row-major first,
-/// and so is `b` where the few-rows kernel reads it); returns `(m, n)`. Uses every core when
-/// `a` is large (one, while another thread's product is using the helper threads).
+/// and so is `b` where the few-rows or the one-row kernel reads it); returns `(m, n)`. Uses
+/// every core when `a` is large, or `a` is one row and `b` large (one, while another thread's
+/// product is using the helper threads).
 ///
 /// # Panics
 ///
@@ -374,30 +377,32 @@ fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
 }
 
 /// Columns of `b` from which a single row of `a` takes the one-row path ([`takes_one_row`]):
-/// four of AVX-512's registers, the GEMM's tile and a column more. Narrower, the few-rows
-/// path computes the row in fewer passes than that, and the one-row kernel's FMAs, a chain
-/// per register of `c` for each group of rows of `b`, would have too few chains to keep the
-/// FMA units busy.
+/// four of AVX-512's registers, two of its GEMM tiles. From there on, on the Intel Xeon this
+/// was measured on, the one-row path took less time than what `blas` ran before (the GEMM with
+/// AVX-512, the few-rows path with AVX2); narrower, it was not measured against the few-rows
+/// path, which computes such a row in a few passes of 16 columns.
 const ONE_ROW_FROM_COLUMNS: usize = 4 * COLUMNS_PER_ROW;
 
 /// Whether `a @ b`, `a` of `m` rows, takes the one-row path: a single row of `a`, a `b` of at
-/// least [`ONE_ROW_FROM_COLUMNS`] columns whose rows are contiguous (a `b` whose columns are
-/// contiguous instead goes to the many-rows path, which copies each column whole), and a
-/// kernel with a one-row kernel of its own ([`Kernel::ONE_ROW`]).
+/// least [`ONE_ROW_FROM_COLUMNS`] columns whose columns are not contiguous (such a `b`, a
+/// linear layer's weights passed as `w.t()`, goes to the many-rows path, which copies each
+/// column whole; any other layout is copied to row-major first), and a kernel with a one-row
+/// kernel of its own ([`Kernel::ONE_ROW`]).
 fn takes_one_row<K: Kernel>(m: usize, b: ArrayView2<'_, f32>) -> bool {
-    K::ONE_ROW && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && b.strides()[1] == 1
+    K::ONE_ROW && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && !columns_contiguous(b)
 }
 
 /// The one-row path: `c = a @ b` for `a` of one row, as a sum of the rows of `b`, each scaled
 /// by its element of `a` ([`Kernel::one_row`]). Each element of `b` is used once, so the
-/// product is a read of `b`, and its speed that of the read: the kernel reads each row of `b`
-/// whole, in order, one stream through memory, where a GEMM's register tile would read a few
-/// lines of each row and jump to the next.
+/// product is a read of `b`, and its speed that of the read. The kernel reads 16 rows of `b`
+/// at a time (8 with AVX2), each from its start to its end, a few streams in order that the
+/// hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
+/// each in its own page, and jumps to the next tile.
 ///
-/// Shared among the cores, when `b` has [`PARALLEL_ELEMENTS`] or more, by the rows of `b`
-/// (the steps of `k`): each thread sums its part of the rows into a row of its own (the
-/// whole of `c`'s row, in L1), and the rows are added at the end. Each thread's part of `b`
-/// is contiguous, and stays in its own L2 from one product to the next where it fits.
+/// Shared among the cores by the rows of `b` (the steps of `k`), each thread taking at least
+/// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,
+/// into a row of its own (the whole of `c`'s row, in L1), and the rows are added at the end.
+/// A thread's part of `b` stays in its own L2 from one product to the next where it fits.
 fn one_row<K: Kernel>(
     kernel: K,
     a: &[f32],
@@ -406,14 +411,26 @@ fn one_row<K: Kernel>(
     c: &mut [f32],
     n: usize,
 ) {
-    let b = b.as_standard_layout(); // a copy only where the rows are not adjacent
+    let parts = k.saturating_mul(n) / PARALLEL_ELEMENTS;
+    let threads = crate::pool::cores().min(parts).min(k).max(1);
+    one_row_on(kernel, a, k, b, c, n, threads);
+}
+
+/// [`one_row`] on `threads` threads (the calling one and the pool's helpers, which may run
+/// more than one part each).
+fn one_row_on<K: Kernel>(
+    kernel: K,
+    a: &[f32],
+    k: usize,
+    b: ArrayView2<'_, f32>,
+    c: &mut [f32],
+    n: usize,
+    threads: usize,
+) {
+    let b = b.as_standard_layout(); // a copy, unless `b` is row-major and contiguous
     let b = b.as_slice().expect("a standard-layout array is contiguous");
-    let threads = match k.saturating_mul(n) >= PARALLEL_ELEMENTS {
-        true => crate::pool::cores().min(k),
-        false => 1,
-    };
-    if threads == 1 {
-        kernel.one_row(a, b, n, n, c);
+    if threads <= 1 {
+        kernel.one_row(a, b, n, c);
         return;
     }
     // Each thread's rows of `b`, and its row of sums, zeroed (the buffer may hold an earlier
@@ -432,7 +449,7 @@ fn one_row<K: Kernel>(
     let take = || parts.lock().expect("no panic while taking a part").next();
     crate::pool::run(threads, &|_| {
         while let Some(((x, b), y)) = take() {
-            kernel.one_row(x, b, n, n, y);
+            kernel.one_row(x, b, n, y);
         }
     });
     for sums in sums.chunks(row) {
@@ -574,19 +591,20 @@ impl Reading {
 const FROM_MEMORY_L2S: usize = 8;
 
 /// Whether the rows of an `a` of `bytes` come from memory rather than from a cache, as far as
-/// the caches a program can detect tell: where `a` is more than [`FROM_MEMORY_L2S`] times
-/// what the L2 caches of `cores` cores hold (on the Intel Xeon it was measured on, 2 cores of
-/// 2 MiB: 32 MB, about 10,000 rows of 784).
+/// the caches a program can detect tell: where `a` is larger than L3, or than
+/// [`FROM_MEMORY_L2S`] times what the L2 caches of `cores` cores hold, whichever is less (on
+/// the Intel Xeon it was measured on, 2 cores of 2 MiB: 32 MB, about 10,000 rows of 784).
 ///
-/// Not by the size of L3, the cache that decides it: a virtual machine reports its host's
-/// whole L3, of which its cores may get a small part. The Intel Xeon's reported 480 MiB, yet
-/// its cores read 37 MB of rows nearly twice as fast as 157 MB (the lesson's 50,000 images).
-/// The margin of 8 keeps the products that fit a real L3 of a few MB per core on the
-/// kernel's tile: on that machine, one row a call made no difference with 12,000 and 20,000
-/// rows of 784, and was faster with 50,000.
+/// Why not by L3 alone, the cache that decides it: a virtual machine reports its host's whole
+/// L3, of which its cores may get a small part. The Intel Xeon's reported 480 MiB, yet its
+/// cores read 37 MB of rows nearly twice as fast as 157 MB (the lesson's 50,000 images). The
+/// margin of 8 keeps the products that fit a real L3 of a few MB per core on the kernel's
+/// tile: on that machine, one row a call made no difference with 12,000 and 20,000 rows of
+/// 784, and was faster with 50,000. On a machine of many cores, whose L2 caches hold more
+/// than its L3, L3 decides.
 fn from_memory(caches: crate::machine::Caches, cores: usize, bytes: usize) -> bool {
     let l2s = caches.l2 / caches.l2_shared_by.max(1) * cores.max(1);
-    bytes > FROM_MEMORY_L2S.saturating_mul(l2s)
+    bytes > FROM_MEMORY_L2S.saturating_mul(l2s).min(caches.l3)
 }
 
 /// [`many_rows`], asking for each line `FAR` times into L2, and (`NEAR == 1`) taking one row
@@ -726,7 +744,7 @@ const PACK_STEPS: usize = 16;
 /// Whether `b` has several rows and columns, and unit stride between its rows, so that each
 /// column is contiguous. (A single column or row is read in place by the few-rows kernel
 /// whatever its layout: ndarray counts it as row-major when its elements are contiguous.)
-fn columns_contiguous(b: ArrayView2<'_, f32>) -> bool {
+pub(crate) fn columns_contiguous(b: ArrayView2<'_, f32>) -> bool {
     b.nrows() > 1 && b.ncols() > 1 && b.strides()[0] == 1
 }
 
@@ -863,8 +881,11 @@ fn dot_rows<K: Kernel, const FAR: usize, const NEAR: usize>(
                     Some(from) => ahead.rows.get(from..from + len),
                 }
             };
-            // This call's rows from `NEAR_BYTES` on, as far as this group's rows go.
-            let near = a.get(i * k + kernel::NEAR_BYTES / size_of::<f32>()..);
+            // This call's rows from `NEAR_BYTES` on, as far as this group's rows go, on the
+            // first pass; later passes read the rows from cache (their own rows: a wasted hint).
+            let near = a
+                .get(i * k + kernel::NEAR_BYTES / size_of::<f32>()..)
+                .filter(|_| ahead.again);
             let asks = kernel::Asks::<'_, FAR, NEAR> {
                 far: std::array::from_fn(|s| share(ahead.part, lags[s]).unwrap_or(&rows[..len])),
                 near: [near
@@ -994,7 +1015,7 @@ mod tests {
                         );
                     }
                     if m == 1 {
-                        let c = by_one_row(kernel, a.view(), b.view());
+                        let c = by_one_row(kernel, a.view(), b.view(), 1);
                         let error = relative_error(&c, &exact);
                         assert!(
                             error < 1e-5,
@@ -1013,46 +1034,48 @@ mod tests {
         let c = stream(kernel, a.view(), b.view());
         let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
         assert!(error < 1e-5, "{name} threaded: relative error {error:e}");
-        // One row of `a` long enough for the one-row path to share the rows of `b` among the
-        // threads, in parts that no group of its kernel's steps divides, and a `b` whose
-        // rows are apart (copied first) and NaN and infinity in `a`, which must reach `c`.
+        // One row of `a`, its `b` shared among one to three threads, in parts that no group
+        // of the kernel's steps divides; a `b` whose rows are apart (copied first); NaN and
+        // infinity in `a`, which must reach `c`.
         let mut a = synthetic::uniform(1, 1001, 5);
         let wide = synthetic::uniform(1001, 2 * 300 + 7, 6);
         let b = wide.slice(ndarray::s![.., 3..3 + 300]);
-        assert!(a.len() * b.ncols() >= PARALLEL_ELEMENTS);
-        let c = by_one_row(kernel, a.view(), b);
-        let error = relative_error(&c, &reference_matmul(a.view(), b));
+        let exact = reference_matmul(a.view(), b);
+        for threads in 1..=3 {
+            let c = by_one_row(kernel, a.view(), b, threads);
+            let error = relative_error(&c, &exact);
+            assert!(
+                error < 1e-5,
+                "{name} one row on {threads} threads: relative error {error:e}"
+            );
+        }
+        a[[0, 17]] = f32::INFINITY;
+        let c = by_one_row(kernel, a.view(), b, 2);
         assert!(
-            error < 1e-5,
-            "{name} one row, threaded: relative error {error:e}"
+            c.iter().all(|c| !c.is_finite()),
+            "{name} one row: ∞ · x + … is lost"
         );
         a[[0, 500]] = f32::NAN;
-        a[[0, 17]] = f32::INFINITY;
-        let c = by_one_row(kernel, a.view(), b);
+        let c = by_one_row(kernel, a.view(), b, 2);
         assert!(
             c.iter().all(|c| c.is_nan()),
-            "{name} one row: a NaN or ∞ · x + … is lost"
+            "{name} one row: NaN · x + … is lost"
         );
     }
 
     /// `a @ b` by the one-row path with `kernel` (its own `one_row`, or the trait's default in
-    /// plain Rust), for `a` of one row.
+    /// plain Rust) on `threads` threads, for `a` of one row.
     fn by_one_row<K: Kernel>(
         kernel: K,
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
+        threads: usize,
     ) -> Array2<f32> {
         let (k, n) = b.dim();
         let mut c = Array2::zeros((1, n));
         let a = a.as_standard_layout();
-        one_row(
-            kernel,
-            a.as_slice().unwrap(),
-            k,
-            b,
-            c.as_slice_mut().unwrap(),
-            n,
-        );
+        let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
+        one_row_on(kernel, a, k, b, out, n, threads);
         c
     }
 
@@ -1083,30 +1106,33 @@ mod tests {
     }
 
     /// The lesson's 50,000 images come from memory on a machine of two cores with 2 MiB of
-    /// L2 each (and on one of eight with 1 MiB shared by two threads each), 4,000 of them do
-    /// not; nor does any `a` where the cores' L2 caches alone hold an eighth of it.
+    /// L2 each that reports a huge L3 (a virtual machine), on one of 16 threads with 1 MiB of
+    /// L2 shared by two each, and on one of 32 cores whose L2 caches hold more than its L3;
+    /// 4,000 of them do not; nor does any `a` that the smaller of L3 and eight times the
+    /// cores' L2 caches holds.
     #[test]
-    fn rows_from_memory_are_counted_by_the_l2_caches() {
-        let caches = |l2, l2_shared_by| crate::machine::Caches {
+    fn rows_from_memory_are_counted_by_the_caches() {
+        let caches = |l2, l2_shared_by, l3| crate::machine::Caches {
             l1: 48 << 10,
             l2,
-            l3: 480 << 20,
+            l3,
             l1_ways: 12,
             l2_ways: 16,
             l2_shared_by,
         };
         let rows = |m: usize| m * 784 * size_of::<f32>();
-        assert!(from_memory(caches(2 << 20, 1), 2, rows(50_000)));
-        assert!(!from_memory(caches(2 << 20, 1), 2, rows(4_000)));
-        assert!(from_memory(caches(1 << 20, 2), 16, rows(50_000)));
-        assert!(!from_memory(caches(1 << 20, 2), 16, rows(10_000)));
+        let vm = caches(2 << 20, 1, 480 << 20);
+        assert!(from_memory(vm, 2, rows(50_000)));
+        assert!(!from_memory(vm, 2, rows(4_000)));
+        let desktop = caches(1 << 20, 2, 16 << 20);
+        assert!(from_memory(desktop, 16, rows(50_000)));
+        assert!(!from_memory(desktop, 16, rows(4_000)));
+        let server = caches(2 << 20, 1, 60 << 20);
+        assert!(from_memory(server, 32, rows(50_000)));
+        assert!(!from_memory(server, 32, rows(15_000)));
         let l2s = 2 * (2 << 20);
-        assert!(!from_memory(caches(2 << 20, 1), 2, FROM_MEMORY_L2S * l2s));
-        assert!(from_memory(
-            caches(2 << 20, 1),
-            2,
-            FROM_MEMORY_L2S * l2s + 1
-        ));
+        assert!(!from_memory(vm, 2, FROM_MEMORY_L2S * l2s));
+        assert!(from_memory(vm, 2, FROM_MEMORY_L2S * l2s + 1));
     }
 
     /// `pack_columns` puts column `j` of `b` at `j · kp`, whatever `b`'s layout, on `k` below,

@@ -55,6 +55,28 @@ fn streaming_agrees_on_the_many_rows_path_in_every_layout() {
 }
 
 #[test]
+fn one_row_agrees_in_every_layout() {
+    // A single row of `a` and a `b` of 1000 columns: the one-row path where the kernel has
+    // one and `b`'s columns are not contiguous, shared among the threads (`k · n` is over a
+    // quarter of a million); the many-rows path or the GEMM otherwise. Both `matmul`s, in
+    // every layout of both operands.
+    use matmul_data::conformance::{LAYOUTS, with_layout};
+    let a = matmul_data::synthetic::mnist_like(1, 1);
+    let b = matmul_data::synthetic::weights(784, 1000, 2);
+    for a_layout in LAYOUTS {
+        for b_layout in LAYOUTS {
+            with_layout(&a, a_layout, |a| {
+                with_layout(&b, b_layout, |b| {
+                    let case = format!("(1, 784) @ (784, 1000), a {a_layout:?}, b {b_layout:?}");
+                    check_case(&case, matmul_blas::streaming::matmul, naive::matmul, a, b);
+                    check_case(&case, matmul_blas::matmul, naive::matmul, a, b);
+                })
+            });
+        }
+    }
+}
+
+#[test]
 fn stages_end_with_this_crates_stages() {
     let names: Vec<_> = matmul_blas::stages().iter().map(|s| s.name).collect();
     let mut expected = vec![

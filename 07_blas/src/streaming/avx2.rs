@@ -19,7 +19,7 @@ use std::arch::x86_64::{
 };
 
 use super::kernel::{
-    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, ten_column_steps, whole_registers,
+    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, holds_rows, ten_column_steps, whole_registers,
 };
 use crate::isa::Isa;
 
@@ -89,18 +89,17 @@ impl Kernel for Avx2 {
         // The kernel stores one or two whole registers into each row of COLUMNS_PER_ROW sums.
         const { assert!(COLUMNS_PER_ROW == 2 * LANES) };
         assert!(nc <= COLUMNS_PER_ROW && rows.len() >= ROWS * k);
-        assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
+        assert!(holds_rows(b.len(), k, ldb, nc));
         // SAFETY: as above, for `scale_rows`.
         unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
     }
 
     const ONE_ROW: bool = Isa::Avx2.kernels().one_row.is_some();
 
-    fn one_row(self, x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
-        assert!(ldb >= n && y.len() >= n);
-        assert!(x.is_empty() || b.len() >= (x.len() - 1) * ldb + n);
+    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
+        assert!(holds_rows(b.len(), x.len(), n, n) && y.len() >= n);
         // SAFETY: as above, for `one_row`.
-        unsafe { one_row(x, b, ldb, n, y) }
+        unsafe { one_row(x, b, n, y) }
     }
 }
 
@@ -118,48 +117,42 @@ const ONE_ROW_STEPS: usize = match Isa::Avx2.kernels().one_row {
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA; `b` holds `x.len()` rows of `n` floats, `ldb` apart, and
-/// `y.len() ≥ n`.
+/// The CPU must support AVX2 and FMA; `b` holds `x.len()` rows of `n` floats, one after another,
+/// and `y.len() ≥ n`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn one_row(x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+unsafe fn one_row(x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
     let mut steps = x.chunks_exact(ONE_ROW_STEPS);
     for (group, x) in (&mut steps).enumerate() {
         let x: &[f32; ONE_ROW_STEPS] = x.try_into().expect("a chunk of ONE_ROW_STEPS");
         // SAFETY: rows `group · ONE_ROW_STEPS ..` of `b`, `x.len()` rows in all.
-        unsafe { add_rows(x, b.as_ptr().add(group * ONE_ROW_STEPS * ldb), ldb, n, y) };
+        unsafe { add_rows(x, b.as_ptr().add(group * ONE_ROW_STEPS * n), n, y) };
     }
     let done = x.len() - steps.remainder().len();
     for (p, &x) in steps.remainder().iter().enumerate() {
         // SAFETY: row `done + p < x.len()` of `b`.
-        unsafe { add_rows(&[x], b.as_ptr().add((done + p) * ldb), ldb, n, y) };
+        unsafe { add_rows(&[x], b.as_ptr().add((done + p) * n), n, y) };
     }
 }
 
-/// `y[j] += Σ_r x[r] · rows[r · ldb + j]` for `j < n`, one register of `y` at a time.
+/// `y[j] += Σ_r x[r] · rows[r · n + j]` for `j < n`, one register of `y` at a time.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX2 and FMA; `rows` is readable for `R` rows of `n` floats, `ldb`
-/// apart, and `y.len() ≥ n`.
+/// The CPU must support AVX2 and FMA; `rows` is readable for `R` rows of `n` floats, one
+/// after another, and `y.len() ≥ n`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_rows<const R: usize>(
-    x: &[f32; R],
-    rows: *const f32,
-    ldb: usize,
-    n: usize,
-    y: &mut [f32],
-) {
+unsafe fn add_rows<const R: usize>(x: &[f32; R], rows: *const f32, n: usize, y: &mut [f32]) {
     let x = x.map(|x| _mm256_set1_ps(x));
     let y = y.as_mut_ptr();
     let whole = n / LANES * LANES;
     for j in (0..whole).step_by(LANES) {
         // SAFETY: columns `j .. j + 8 ≤ n`, the caller's contract.
-        unsafe { add_register(&x, rows, ldb, j, None, y) };
+        unsafe { add_register(&x, rows, n, j, None, y) };
     }
     if whole < n {
         // SAFETY: the columns from `whole` below `n`, under their mask; AVX2.
-        unsafe { add_register(&x, rows, ldb, whole, Some(first_lanes(n - whole)), y) };
+        unsafe { add_register(&x, rows, n, whole, Some(first_lanes(n - whole)), y) };
     }
 }
 

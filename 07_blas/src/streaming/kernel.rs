@@ -134,21 +134,34 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// the driver takes the one-row path only then.
     const ONE_ROW: bool = false;
 
-    /// `y[j] += Σ_p x[p] · b[p · ldb + j]` for `j < n`: one row of `a` (`x`) times a `b` of
-    /// `x.len()` rows of `n` contiguous floats, `ldb ≥ n` apart, each row of `b` scaled by its
-    /// element of `x` and added into `y` — the one-row path. By default in plain Rust; the
-    /// driver calls it only where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
+    /// `y[j] += Σ_p x[p] · b[p · n + j]` for `j < n`: one row of `a` (`x`) times a row-major
+    /// `b` of `x.len()` rows of `n` floats, each row of `b` scaled by its element of `x` and
+    /// added into `y` — the one-row path. By default in plain Rust; the driver calls it only
+    /// where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
     ///
     /// # Panics
     ///
     /// When `b` or `y` is shorter than that.
-    fn one_row(self, x: &[f32], b: &[f32], ldb: usize, n: usize, y: &mut [f32]) {
+    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
         let y = &mut y[..n];
-        for (p, &x) in x.iter().enumerate() {
-            for (y, &b) in y.iter_mut().zip(&b[p * ldb..][..n]) {
+        for (&x, row) in x.iter().zip(b[..x.len() * n].chunks_exact(n.max(1))) {
+            for (y, &b) in y.iter_mut().zip(row) {
                 *y += x * b;
             }
         }
+    }
+}
+
+/// Whether a slice of `len` floats holds `rows` rows of `n` floats, `ld` apart (the last row
+/// ending after its `n`): what the kernels assert before reading a `b` through raw pointers.
+/// Overflow counts as not holding them.
+pub(super) fn holds_rows(len: usize, rows: usize, ld: usize, n: usize) -> bool {
+    match rows.checked_sub(1) {
+        None => true,
+        Some(last) => last
+            .checked_mul(ld)
+            .and_then(|start| start.checked_add(n))
+            .is_some_and(|end| end <= len),
     }
 }
 
@@ -167,8 +180,8 @@ pub(super) struct Asks<'a, const FAR: usize, const NEAR: usize> {
 }
 
 /// How far ahead of its read a line of a row is asked for into L1 where the driver asks for
-/// it so ([`Asks::near`]): 2 KiB, 32 lines, the distance at which the read floor measures
-/// fastest; on the Intel Xeon this was measured on, 1 KiB and 4 KiB were no different.
+/// it so ([`Asks::near`]): 2 KiB, 32 lines, the distance at which the read floor asks for its
+/// lines; on the Intel Xeon this was measured on, 1 KiB and 4 KiB were no different.
 pub(super) const NEAR_BYTES: usize = 2048;
 
 /// Asks for the cache lines of `ahead.far[s][from..from + len]` of every slice `s` to be

@@ -9,7 +9,7 @@ use std::arch::aarch64::{
     float32x4_t, vaddvq_f32, vdupq_n_f32, vfmaq_f32, vfmaq_n_f32, vld1q_f32, vst1q_f32,
 };
 
-use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel};
+use super::kernel::{Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, holds_rows};
 use crate::isa::Isa;
 
 /// Lanes of one register.
@@ -145,7 +145,7 @@ fn scale_rows_in<const ROWS: usize, const VECTORS: usize>(
     const { assert!(VECTORS <= ROW_VECTORS) };
     let width = VECTORS * LANES;
     assert!(nc <= width && rows.len() >= ROWS * k);
-    assert!(k == 0 || b.len() >= (k - 1) * ldb + nc);
+    assert!(holds_rows(b.len(), k, ldb, nc));
     // The rows of `b` whose `width` floats are all inside `b` are read in place (the lanes
     // past `nc` belong to other columns or rows and are never stored); the last few, a copy
     // of their `nc` floats, zero-padded.

@@ -507,7 +507,8 @@ fn below_floor_mark(record: &Record) -> &'static str {
 }
 
 /// The streaming kernel's rows of `a` per call, in words: `many` on the many-rows path, `few`
-/// on the few-rows one.
+/// on the few-rows one, and the rows of `b` the one-row path takes at a time, where it has
+/// one (`one_row`).
 fn rows_per_call(many: &[(usize, usize)], few: usize, one_row: Option<usize>) -> String {
     let tiles: Vec<String> = many.iter().map(|(r, c)| format!("{r} × {c}")).collect();
     let rows = if few == 1 {
@@ -516,7 +517,7 @@ fn rows_per_call(many: &[(usize, usize)], few: usize, one_row: Option<usize>) ->
         format!("{few} rows")
     };
     let one_row = match one_row {
-        Some(steps) => format!("; one row: {steps} rows of `b` a pass"),
+        Some(steps) => format!("; one row: {steps} rows of `b` at a time"),
         None => String::new(),
     };
     format!(
