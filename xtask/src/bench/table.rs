@@ -57,7 +57,11 @@ impl Results {
                 isa.name().to_owned()
             };
             let fused = if shape.fused { "yes" } else { "no" };
-            let one_row = if rule.one_row { ", or `a` one row" } else { "" };
+            let one_row = if rule.one_row {
+                ", or `a` one row and `b` not column-major"
+            } else {
+                ""
+            };
             out.push_str(&format!(
                 "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns, or \
                  `a` ≤ {} rows and `b` ≤ {} columns{one_row} |\n",
