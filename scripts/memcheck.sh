@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Step 7's GEMM tests under valgrind's memcheck: every kernel and plan on every edge height and
-# layout, with a checker that reports reads past the end of a matrix's allocation.
+# layout, with a checker that reports reads past the end of a matrix's allocation. Then the
+# streaming kernels' tests the same way: their masked loads of the last, partial register of a
+# row (the few-rows and one-row kernels) must not touch the lanes past it, which the results
+# alone would not show.
 #
 # The GEMM reads its operands through raw pointers, and at the bottom edge of a block of `a`
 # read in place a kernel must read only the rows inside the block (`tile_rows`): a read past
@@ -37,4 +40,18 @@ for isa in avx2 portable; do
   echo "MATMUL_ISA=$isa valgrind $(basename "$binary") every_kernel_and_plan"
   MATMUL_ISA=$isa valgrind -q --error-exitcode=9 --redzone-size=4096 "$binary" -q \
     every_kernel_and_plan
+done
+
+streaming=$(cargo test --release -q -p matmul-blas --lib --no-run \
+  --message-format=json-render-diagnostics |
+  grep '"profile":{[^}]*"test":true' | grep '"name":"matmul_blas"' |
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[ -x "$streaming" ] || { echo "cargo built no matmul-blas unit test binary"; exit 1; }
+for isa in avx2 portable; do
+  if [ "$isa" = avx2 ] && ! { grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; }; then
+    echo "SKIPPED: MATMUL_ISA=avx2 (this CPU has no AVX2 and FMA)"; continue
+  fi
+  echo "MATMUL_ISA=$isa valgrind $(basename "$streaming") streaming::tests::${isa}_kernel"
+  MATMUL_ISA=$isa valgrind -q --error-exitcode=9 --redzone-size=4096 "$streaming" -q \
+    "streaming::tests::${isa}_kernel"
 done
