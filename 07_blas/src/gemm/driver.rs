@@ -25,7 +25,8 @@
 //!
 //! The driver tells the kernel whether `C` is large ([`TileOfC`]): the kernels that prefetch
 //! then ask for each tile's rows while they compute, so that their last act, storing the sums
-//! into `C`, does not wait on memory; a small `C`, in cache already, is not asked for.
+//! into `C`, does not wait on memory; a small `C`, in cache already, is not asked for, unless
+//! a panel of `B` is large, whose slivers the kernels then ask for ahead with the tile.
 //!
 //! A product that one thread does whole in one panel of `k` and of columns, with a row-major
 //! `A` and `B` small enough to be read in place whole and fewer rows than make a packed copy
@@ -127,8 +128,9 @@ pub(crate) fn run<K: MicroKernel>(
     };
     // A `C` no larger than a block read in place stays in cache from one panel of `k` to the
     // next (and a small one fresh from the allocator usually is there already): its tiles
-    // are not prefetched ([`TileOfC`]).
-    let c_tile = if fits(m * n) {
+    // are not prefetched ([`TileOfC`]), nor the kernels' slivers ahead, unless a panel of `B`
+    // is larger than that too, and so comes from beyond L2.
+    let c_tile = if fits(m * n) && fits(k.min(kc) * n.min(nc)) {
         TileOfC::Warm
     } else {
         TileOfC::Cold

@@ -50,11 +50,13 @@ pub(crate) enum TileOfC {
     /// first panel of `k` has just written it, or the allocator has just handed it over), in
     /// this core's L2 or, when another thread wrote it, in the L3 the cores share; or a
     /// scratch tile. Its misses are few and short, and asking for it costs a small product
-    /// more than it saves.
+    /// more than it saves. The driver says so only where the panels of `B` are that small
+    /// too: the kernels' asks for their slivers go with the tile's.
     Warm,
     /// Likely out of L1 and L2 (a large `C`, whose tiles are a row of `C` apart and were last
-    /// touched a whole panel ago): the kernels that prefetch ask for it while they compute,
-    /// so that its misses overlap the arithmetic instead of following it.
+    /// touched a whole panel ago), or with slivers that are (a large panel of `B`): the
+    /// kernels that prefetch ask for it, and for their slivers ahead, while they compute, so
+    /// that its misses overlap the arithmetic instead of following it.
     Cold,
 }
 
