@@ -26,32 +26,30 @@ cd "$(dirname "$0")/.."
 need_packages valgrind
 command -v valgrind >/dev/null || { echo "valgrind not found: install it to run this check"; exit 1; }
 
-# The gemm test binary: the artifact built with the test profile whose target is `gemm`
-# (compiler messages are rendered to the terminal, not buried in the JSON).
-binary=$(cargo test --release -q -p matmul-blas --test gemm --no-run \
-  --message-format=json-render-diagnostics |
-  grep '"profile":{[^}]*"test":true' | grep '"name":"gemm"' |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
-[ -x "$binary" ] || { echo "cargo built no gemm test binary"; exit 1; }
-for isa in avx2 portable; do
-  if [ "$isa" = avx2 ] && ! { grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; }; then
-    echo "SKIPPED: MATMUL_ISA=avx2 (this CPU has no AVX2 and FMA)"; continue
-  fi
-  echo "MATMUL_ISA=$isa valgrind $(basename "$binary") every_kernel_and_plan"
-  MATMUL_ISA=$isa valgrind -q --error-exitcode=9 --redzone-size=4096 "$binary" -q \
-    every_kernel_and_plan
-done
+# The test binary of `cargo test` with these arguments whose target is named $1: the artifact
+# built with the test profile (compiler messages are rendered to the terminal, not buried in
+# the JSON).
+test_binary() {
+  local name=$1; shift
+  cargo test --release -q -p matmul-blas "$@" --no-run --message-format=json-render-diagnostics |
+    grep '"profile":{[^}]*"test":true' | grep "\"name\":\"$name\"" |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
+}
 
-streaming=$(cargo test --release -q -p matmul-blas --lib --no-run \
-  --message-format=json-render-diagnostics |
-  grep '"profile":{[^}]*"test":true' | grep '"name":"matmul_blas"' |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
-[ -x "$streaming" ] || { echo "cargo built no matmul-blas unit test binary"; exit 1; }
-for isa in avx2 portable; do
-  if [ "$isa" = avx2 ] && ! { grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; }; then
-    echo "SKIPPED: MATMUL_ISA=avx2 (this CPU has no AVX2 and FMA)"; continue
-  fi
-  echo "MATMUL_ISA=$isa valgrind $(basename "$streaming") streaming::tests::${isa}_kernel"
-  MATMUL_ISA=$isa valgrind -q --error-exitcode=9 --redzone-size=4096 "$streaming" -q \
-    "streaming::tests::${isa}_kernel"
-done
+# Runs the tests of binary $1 that match $2 (with `ISA` in it replaced by the instruction set)
+# under memcheck, with the AVX2 kernels (where this CPU has them) and the portable ones.
+under_memcheck() {
+  local binary=$1 filter=$2
+  [ -x "$binary" ] || { echo "cargo built no test binary for $filter"; exit 1; }
+  for isa in avx2 portable; do
+    if [ "$isa" = avx2 ] && ! { grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; }; then
+      echo "SKIPPED: MATMUL_ISA=avx2 (this CPU has no AVX2 and FMA)"; continue
+    fi
+    local tests=${filter//ISA/$isa}
+    echo "MATMUL_ISA=$isa valgrind $(basename "$binary") $tests"
+    MATMUL_ISA=$isa valgrind -q --error-exitcode=9 --redzone-size=4096 "$binary" -q "$tests"
+  done
+}
+
+under_memcheck "$(test_binary gemm --test gemm)" every_kernel_and_plan
+under_memcheck "$(test_binary matmul_blas --lib)" streaming::tests::ISA_kernel
