@@ -228,7 +228,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let out = c.as_slice_mut().expect("a new array is contiguous");
     let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
     if takes_one_row::<K>(m, b) {
-        one_row(kernel, a, k, b, out, n);
+        one_row(kernel, a, k, b, out, n, one_row_threads(k, n));
     } else if takes_many_rows(costs, caches, m, b) {
         many_rows(kernel, a, k, b, out, n);
     } else {
@@ -392,6 +392,13 @@ fn takes_one_row<K: Kernel>(m: usize, b: ArrayView2<'_, f32>) -> bool {
     K::ONE_ROW && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && !columns_contiguous(b)
 }
 
+/// Threads for the one-row path on a `b` of `k` rows of `n`: each takes at least
+/// [`PARALLEL_ELEMENTS`] elements of `b`, and there are at most as many as cores and rows.
+fn one_row_threads(k: usize, n: usize) -> usize {
+    let parts = k.saturating_mul(n) / PARALLEL_ELEMENTS;
+    crate::pool::cores().min(parts).min(k).max(1)
+}
+
 /// The one-row path: `c = a @ b` for `a` of one row, as a sum of the rows of `b`, each scaled
 /// by its element of `a` ([`Kernel::one_row`]). Each element of `b` is used once, so the
 /// product is a read of `b`, and its speed that of the read. The kernel reads 16 rows of `b`
@@ -403,22 +410,9 @@ fn takes_one_row<K: Kernel>(m: usize, b: ArrayView2<'_, f32>) -> bool {
 /// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,
 /// into a row of its own (the whole of `c`'s row, in L1), and the rows are added at the end.
 /// A thread's part of `b` stays in its own L2 from one product to the next where it fits.
+/// `threads` is [`one_row_threads`] (the tests pass others: the calling thread and the pool's
+/// helpers run any number of parts).
 fn one_row<K: Kernel>(
-    kernel: K,
-    a: &[f32],
-    k: usize,
-    b: ArrayView2<'_, f32>,
-    c: &mut [f32],
-    n: usize,
-) {
-    let parts = k.saturating_mul(n) / PARALLEL_ELEMENTS;
-    let threads = crate::pool::cores().min(parts).min(k).max(1);
-    one_row_on(kernel, a, k, b, c, n, threads);
-}
-
-/// [`one_row`] on `threads` threads (the calling one and the pool's helpers, which may run
-/// more than one part each).
-fn one_row_on<K: Kernel>(
     kernel: K,
     a: &[f32],
     k: usize,
@@ -1075,7 +1069,7 @@ mod tests {
         let mut c = Array2::zeros((1, n));
         let a = a.as_standard_layout();
         let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
-        one_row_on(kernel, a, k, b, out, n, threads);
+        one_row(kernel, a, k, b, out, n, threads);
         c
     }
 
