@@ -225,8 +225,9 @@ pub struct Plan {
     pub in_place_up_to: usize,
     /// Bytes of a panel of a row-major `B` up to which the kernel reads it in place instead of
     /// packing it (0: always packed), unless each thread packs its own copy (`own_copies_up_to`).
-    /// Unless 0, a panel of any size is read in place when `A` has one tile of rows: each sliver
-    /// then meets one tile, once, and a copy would only add a pass over the panel. Each step of a
+    /// Unless 0, a panel of any size is read in place when `A`'s rows are one block of a few
+    /// tiles: each sliver then meets the block once, its tiles one after another while it is in
+    /// cache, and a copy would add a pass over the panel for less than it saves. Each step of a
     /// sliver read in place is one piece of a row, and a panel no larger than L2 (which it shares
     /// with a block of `A` and the tiles of `C`) streams its slivers from there; a larger one would
     /// come from L3 a row at a time, and is packed once for all threads.
@@ -309,8 +310,8 @@ impl Plan {
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
     /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]); a panel of any
-    /// size read in place where `A` has one tile of rows. (Where `A` is short, the threads
-    /// share the columns of `B`, and make no copies of their own: module `driver`.)
+    /// size read in place where `A`'s rows are one block of a few tiles. (Where `A` is short,
+    /// the threads share the columns of `B`, and make no copies of their own: module `driver`.)
     pub fn threaded() -> Plan {
         Plan::threaded_on(Caches::detect(), crate::pool::cores())
     }

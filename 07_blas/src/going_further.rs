@@ -200,8 +200,9 @@
 //! that fits in L2 ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to))
 //! is read in place too, while the threads have few rows of `C` each: a step of a sliver is `NR`
 //! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
-//! itself back on few tiles. So is a panel of any size where `A` has a single tile of rows, which
-//! meets each sliver once. Only its last, partial sliver is packed, with its zero columns, by each
+//! itself back on few tiles. So is a panel of any size where `A`'s rows are one block of a few
+//! tiles, which meets each sliver once, its tiles one after another while the sliver is in cache
+//! (from one tile of rows up to eight). Only its last, partial sliver is packed, with its zero columns, by each
 //! thread that needs it, for itself: packed by one thread and read by another, it travelled from
 //! core to core line by line, for every panel of `k`. (For AVX2 only up to a quarter of L2: its
 //! packed step, 16 floats, is one whole line, which from a row that starts inside a line becomes

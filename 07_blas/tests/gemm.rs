@@ -252,8 +252,9 @@ fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
     // Tiny blocks make one or two blocks of rows (one partial), panels of columns (the last
     // partial, its parts uneven) and panels of steps; `b` in every layout (packed where not
     // row-major). With the usual limit on panels read in place, and with almost none: then a
-    // row-major `b` is read in place only with one tile of rows (whatever its size), and
-    // otherwise packed into runs, one for each part.
+    // row-major `b` is read in place only where the rows are one block of a few tiles
+    // (whatever its size: `mr + 2` rows, one block of two tiles, the second partial, and
+    // `2 mr`), and otherwise packed into runs, one for each part (`3 mr + 2`, two blocks).
     for isa in isas() {
         let (mr, nr) = gemm::tile_shape(isa);
         let plan = Plan {
@@ -272,7 +273,7 @@ fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
             ..plan
         };
         for plan in [plan, tiny_panels] {
-            for m in [1, mr, 2 * mr, 3 * mr + 2] {
+            for m in [1, mr, mr + 2, 2 * mr, 3 * mr + 2] {
                 let n = 9 * nr + 5;
                 let (a, b) = (uniform(m, 23, 13), uniform(23, n, 14));
                 for layout in LAYOUTS {

@@ -12,9 +12,10 @@
 //! adjacent slivers, at most one per thread ([`Runs`]), each packed once: every thread starts with
 //! its own run, so the copies run in parallel; a thread that needs a sliver of a run still being
 //! packed waits for that copy (a [`OnceLock`]) instead of making its own. Small blocks of a
-//! row-major `A` and small panels of a row-major `B` (any panel, when `A` has one tile of rows) are
-//! not packed but read where they are (a block of `A` only while it meets few enough slivers of `B`
-//! for the kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`]; of a panel, only the whole slivers: each
+//! row-major `A` and small panels of a row-major `B` (any panel, when `A` is one block of a few
+//! tiles of rows: [`FEW_TILES`]) are not packed but read where they are (a block of `A` only
+//! while it meets few enough slivers of `B` for the kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`];
+//! of a panel, only the whole slivers: each
 //! thread that needs the partial last one packs its own copy, which from another core would come
 //! over line by line), except that when the threads have many rows each, every thread packs a panel
 //! of a row-major `B` that fits its share of L2 for itself
@@ -42,6 +43,16 @@ use super::Blocks;
 use super::kernel::{MicroKernel, Packed, Sliver, Store, Strided, TileOfC, tile_part};
 use crate::buffers::{give_back, line_aligned, take_buffer};
 use crate::pool;
+
+/// The most tiles of rows for which, when they are one block, a panel of a row-major `B` of
+/// any size is read in place, not packed. The first tile reads each sliver from beyond L2,
+/// packed or not; each later one reads it again from L1 or L2, where a sliver in place takes a
+/// line more per step than a packed one (three lines for AVX-512's 32 floats from a row that
+/// starts inside a line, two for AVX2's 16). A copy costs a pass over the panel, read and
+/// written, which those extra lines pay for only over many tiles. On the Intel Xeon this was
+/// measured on, with a `B` of 784 × 1000, reading in place was faster up to 6 tiles of
+/// AVX-512 (84 rows) and 10 of AVX2 (60 rows), level at 8 and 12, and slower beyond.
+const FEW_TILES: usize = 8;
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in
@@ -115,9 +126,11 @@ pub(crate) fn run<K: MicroKernel>(
     let share_columns =
         threads > 1 && short && threads.min(slivers_of_panel) >= threads.min(blocks_of_rows);
     // Sharing the columns, each thread takes all the rows: in blocks of `mc`, each meeting
-    // every sliver of its part, as on one thread.
+    // every sliver of its part, as on one thread. Rows that are not whole tiles are one block
+    // if their tiles are: cut at `m` itself, 16 rows of 14-row tiles would be a block of 14 and
+    // one of 2, which reads every sliver of the part again for its 2 rows.
     let (rows, row_threads) = if share_columns {
-        (mc.min(m), 1)
+        (mc.min(m.next_multiple_of(K::MR)), 1)
     } else {
         (rows, threads)
     };
@@ -138,11 +151,14 @@ pub(crate) fn run<K: MicroKernel>(
     // Whether a panel of `B` of that many elements is small: row-major, within its limit.
     // Such a panel is read where it is, unless the threads have many rows each and it is
     // within the copies' limit too: then each thread packs a copy of its own.
-    // With one tile of rows, each sliver of a panel meets one tile of `A`, once: a copy would
-    // only add a pass over the panel, whatever its size.
-    let one_tile = panel_in_place_up_to > 0 && m <= K::MR;
+    // Where the rows are one block of a few tiles, each sliver of a panel meets that block
+    // once, its tiles one after another while the sliver is still in L1 or L2: a copy would
+    // add a pass over the panel, whatever its size, for less than it saves ([`FEW_TILES`]).
+    let few_tiles = panel_in_place_up_to > 0
+        && m.div_ceil(K::MR) <= FEW_TILES
+        && row_blocks(m, rows, K::MR, row_threads).nth(1).is_none();
     let b_small = |elements: usize| {
-        b.strides()[1] == 1 && (one_tile || bytes(elements) <= panel_in_place_up_to)
+        b.strides()[1] == 1 && (few_tiles || bytes(elements) <= panel_in_place_up_to)
     };
     // (Not where the threads share the columns: each reads only its part.)
     let own_copies = !share_columns && m.div_ceil(threads) >= own_copies_from_rows;
