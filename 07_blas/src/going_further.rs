@@ -165,8 +165,12 @@
 //! storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each tile
 //! as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in cache (no
 //! larger than the blocks read in place, below) is not asked for: it is there already, and in a
-//! small product the requests cost more than they save (the kernel's `TileOfC`). The calling thread
-//! works too, helped by a pool of one thread fewer than the cores, whose threads wait between
+//! small product the requests cost more than they save (the kernel's `TileOfC`). A large `C` is
+//! also a new allocation, and each of its 4 KiB pages costs a page fault at its first store: on
+//! Linux, an output of 4 MiB or more asks for 2 MiB pages (`madvise`, as NumPy does for its
+//! arrays), which made `(3000, 64) @ (64, 3000)`, whose 36 MB output is larger than the blocks the
+//! allocator reuses, take about half the time on the Intel Xeon this was measured on. The
+//! calling thread works too, helped by a pool of one thread fewer than the cores, whose threads wait between
 //! products, since starting a thread costs as much as a small product
 //! (with a helper for every core, an idle one looking for work took a core from a busy one and made
 //! `square-256` land at one of two speeds from run to run). A helper stays awake for a moment after

@@ -218,7 +218,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let mut c = if m < SMALL_OUTPUT_ROWS {
         zeros_filled(m, n)
     } else {
-        Array2::zeros((m, n))
+        crate::buffers::fresh_output(Array2::zeros((m, n)))
     };
     if m == 0 || n == 0 || k == 0 {
         return c; // a sum of nothing is zero
