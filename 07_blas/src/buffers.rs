@@ -1,8 +1,11 @@
 //! The crate's own buffers: where they start (on a cache line's boundary, [`line_aligned`]),
 //! the spares kept between products ([`take_buffer`], [`give_back`]), and the pages of a large
-//! output ([`fresh_output`]).
+//! output ([`zeroed_output`], [`uninit_output`]).
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
+
+use ndarray::Array2;
 
 use crate::prefetch::FLOATS_PER_LINE;
 
@@ -64,52 +67,83 @@ pub(crate) fn give_back(buffer: Vec<f32>) {
 /// one: of the order of what reading it once from memory costs.)
 const KEEP_UP_TO: usize = 64 << 20;
 
-/// `array`, a new output not yet written (`Array2::uninit`, or `Array2::zeros`, whose large
-/// allocations are fresh pages that the system zeroes as they are first written), with the
-/// system asked to back it by huge pages if it is [`HUGE_PAGES_FROM`] bytes or more.
-///
-/// Every 4 KiB page of a fresh allocation costs a page fault on its first write: the system
-/// stops the thread, zeroes the page and maps it. An allocator reuses a freed block of up to
-/// some size (glibc's: up to 32 MiB, once one has been freed), already mapped; a larger one is
-/// a fresh mapping each time, and an output of `3000 × 3000` floats, 36 MB, costs 9,000 faults,
-/// in the kernels' stores. On the Intel Xeon this was measured on, they took about twice as
-/// long as computing `(3000, 64) @ (64, 3000)` itself. Linux's transparent huge pages map 2 MiB
-/// at a fault, where the system offers them for memory that asks (`madvise`, the usual setting,
-/// or `always`): eighteen faults, and the zeroing in large runs. NumPy asks the same for its
-/// arrays from 4 MiB. Elsewhere, or with huge pages off, this does nothing.
-pub(crate) fn fresh_output<A>(array: ndarray::Array2<A>) -> ndarray::Array2<A> {
-    #[cfg(target_os = "linux")]
-    {
-        let bytes = array.len().saturating_mul(size_of::<A>());
-        if bytes >= HUGE_PAGES_FROM {
-            // SAFETY: `sysconf` reads a constant of the system.
-            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
-            let start = array.as_ptr().addr();
-            if let Some(skip) = page.checked_sub(1).map(|mask| start.wrapping_neg() & mask) {
-                let pages = bytes.saturating_sub(skip) / page * page;
-                // SAFETY: the whole pages inside the array's own allocation, which it holds;
-                // `MADV_HUGEPAGE` changes neither their contents nor who may access them, only
-                // how the system maps them. What it returns does not matter: a system without
-                // huge pages leaves them as they are.
-                unsafe {
-                    let first = array.as_ptr().cast::<u8>().wrapping_add(skip);
-                    libc::madvise(first.cast_mut().cast(), pages, libc::MADV_HUGEPAGE);
-                }
-            }
-        }
-    }
-    array
+/// A new `(m, n)` output of zeros, which large products ask for huge pages
+/// ([`advise_huge_pages`]). Its allocation, when large, is fresh pages that the system zeroes
+/// as they are first written, so the zeros cost no pass of their own.
+pub(crate) fn zeroed_output(m: usize, n: usize) -> Array2<f32> {
+    let c = Array2::<f32>::zeros((m, n));
+    advise_huge_pages(c.as_ptr().cast(), c.len() * size_of::<f32>());
+    c
 }
 
-/// Bytes of an output from which [`fresh_output`] asks for huge pages: NumPy's threshold.
-/// Below, an output takes a few hundred pages at most, and is usually a reused block anyway.
-// Only Linux asks (the tests use it everywhere).
+/// A new `(m, n)` output, not yet written, asked for huge pages as [`zeroed_output`] is.
+pub(crate) fn uninit_output(m: usize, n: usize) -> Array2<MaybeUninit<f32>> {
+    let c = Array2::uninit((m, n));
+    advise_huge_pages(c.as_ptr().cast(), c.len() * size_of::<f32>());
+    c
+}
+
+/// Asks the system to back the `bytes` bytes from `start`, a new allocation not yet written,
+/// by huge pages, if they are [`HUGE_PAGES_FROM`] bytes or more; whether it took the advice.
+///
+/// Every page of a new allocation (4 KiB on most systems) costs a page fault on its first
+/// write: the system stops the thread, zeroes the page and maps it. An allocator reuses a
+/// freed block up to some size (glibc's: up to 32 MiB, once one that large has been freed),
+/// mapped already; a larger one is a fresh mapping each time, and an output of
+/// `3000 × 3000` floats, 36 MB, costs 9,000 faults, in the kernels' stores. On the Intel Xeon
+/// this was measured on, they took about twice as long as computing `(3000, 64) @ (64, 3000)`
+/// itself. Linux's transparent huge pages map many pages at one fault (2 MiB on x86-64) where
+/// the system offers them to memory that asks (`madvise` mode, a common default, or
+/// `always`): eighteen faults for that output, and the zeroing in long runs. NumPy asks the
+/// same for its arrays from 4 MiB. A block the allocator reuses keeps the advice, harmlessly:
+/// the later outputs it serves have the huge pages too. Elsewhere than Linux, or with huge
+/// pages off, this does nothing.
+///
+/// `start..start + bytes` must lie inside one allocation the caller holds: only its whole pages
+/// are asked for ([`huge_page_range`]), and asking changes neither their contents nor who may
+/// access them.
+pub(crate) fn advise_huge_pages(start: *const u8, bytes: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    if bytes >= HUGE_PAGES_FROM {
+        // SAFETY: `sysconf` only reads a setting of the system.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        if let Some((skip, len)) = huge_page_range(start.addr(), bytes, page) {
+            // SAFETY: whole pages inside `start..start + bytes`, which the caller holds;
+            // `MADV_HUGEPAGE` changes neither their contents nor who may access them, only how
+            // the system maps them.
+            return unsafe {
+                libc::madvise(
+                    start.wrapping_add(skip).cast_mut().cast(),
+                    len,
+                    libc::MADV_HUGEPAGE,
+                )
+            } == 0;
+        }
+    }
+    let _ = (start, bytes);
+    false
+}
+
+/// The whole pages of `page` bytes inside `start..start + bytes`: how far after `start` the
+/// first begins, and how many bytes they cover (`None`: not one whole page, or no page size).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn huge_page_range(start: usize, bytes: usize, page: usize) -> Option<(usize, usize)> {
+    if !page.is_power_of_two() {
+        return None;
+    }
+    let skip = start.wrapping_neg() & (page - 1);
+    let len = bytes.checked_sub(skip)? / page * page;
+    (len > 0).then_some((skip, len))
+}
+
+/// Bytes of an output from which [`advise_huge_pages`] asks: NumPy's threshold. A smaller one
+/// is at most a thousand pages of 4 KiB, and usually a block the allocator reuses anyway.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) const HUGE_PAGES_FROM: usize = 4 << 20;
 
 #[cfg(test)]
 mod tests {
-    use super::{HUGE_PAGES_FROM, floats_to_line, fresh_output, line_aligned};
+    use super::*;
 
     #[test]
     fn line_aligned_space_starts_on_a_cache_line() {
@@ -129,19 +163,92 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_output_keeps_its_shape_and_its_zeros() {
-        // Below the threshold, at it, and above it by an odd number of floats, so that the
-        // pages asked for stop inside the array.
+    fn only_whole_pages_inside_the_range_are_asked_for() {
+        let page = 4096;
+        // From a page's start: every whole page; from 16 bytes past one (the allocator's
+        // usual start), from the next page on, and not the partial one at the end.
+        assert_eq!(
+            huge_page_range(0x10000, 5 * page, page),
+            Some((0, 5 * page))
+        );
+        assert_eq!(
+            huge_page_range(0x10010, 5 * page, page),
+            Some((page - 16, 4 * page))
+        );
+        assert_eq!(huge_page_range(0x10010, page + 15, page), None);
+        assert_eq!(huge_page_range(0x10010, 8, page), None);
+        // No page size, or a nonsensical one.
+        assert_eq!(huge_page_range(0x10000, 5 * page, 0), None);
+        assert_eq!(huge_page_range(0x10000, 5 * page, 3000), None);
+    }
+
+    #[test]
+    fn new_outputs_keep_their_shape_and_their_zeros() {
+        // Below the threshold, at it, and above it by a few floats, so that the pages asked for
+        // stop inside the array.
         let floats = HUGE_PAGES_FROM / size_of::<f32>();
         for (m, n) in [(3, 5), (floats / 1024, 1024), (1001, floats / 1000 + 3)] {
-            let zeros = fresh_output(ndarray::Array2::<f32>::zeros((m, n)));
+            let zeros = zeroed_output(m, n);
             assert_eq!(zeros.dim(), (m, n));
             assert!(zeros.iter().all(|&x| x == 0.0), "({m}, {n})");
-            let mut written = fresh_output(ndarray::Array2::<f32>::uninit((m, n)));
+            let mut written = uninit_output(m, n);
+            assert_eq!(written.dim(), (m, n));
             written.fill(std::mem::MaybeUninit::new(1.5));
             // SAFETY: every element was just written.
             let written = unsafe { written.assume_init() };
             assert!(written.iter().all(|&x| x == 1.5), "({m}, {n})");
         }
+    }
+
+    /// Where Linux has transparent huge pages, a large output's mapping is marked for them
+    /// (`hg` among its flags in `/proc/self/smaps`), and a small one's is not asked for. (Not
+    /// under an emulator of another architecture, which may ignore the advice: x86-64 only.)
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn a_large_output_is_marked_for_huge_pages() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            return; // a kernel built without them
+        }
+        let floats = HUGE_PAGES_FROM / size_of::<f32>();
+        let small = zeroed_output(4, 4);
+        assert!(!advise_huge_pages(small.as_ptr().cast(), 64));
+        let large = uninit_output(floats / 1000 + 1, 1000);
+        // A byte in the middle: the partial pages at either end are not asked for.
+        let middle = large.as_ptr().addr() + large.len() * size_of::<f32>() / 2;
+        // The advice itself, again on the same range, and what the system recorded.
+        assert!(advise_huge_pages(
+            large.as_ptr().cast(),
+            large.len() * size_of::<f32>()
+        ));
+        let flags = mapping_flags(middle).expect("the output is mapped");
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "flags: {flags}"
+        );
+    }
+
+    /// The `VmFlags` line of the mapping holding `address`, from `/proc/self/smaps`.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn mapping_flags(address: usize) -> Option<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'));
+            let bounds = range.and_then(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            });
+            if let Some((from, to)) = bounds {
+                inside = (from..to).contains(&address);
+            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
+                return Some(flags.to_owned());
+            }
+        }
+        None
     }
 }

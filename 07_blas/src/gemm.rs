@@ -410,7 +410,7 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     let (m, k) = a.dim();
     let n = b.ncols();
     if !plan.packing {
-        let mut c = crate::buffers::fresh_output(Array2::zeros((m, n)));
+        let mut c = crate::buffers::zeroed_output(m, n);
         unpacked::run::<K>(a, b, &mut c);
         return c;
     }
@@ -431,7 +431,7 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
         nc: plan.blocks.nc.max(1),
     };
     // Not zeroed: the driver's first panel of `k` writes every element.
-    let mut c = crate::buffers::fresh_output(Array2::uninit((m, n)));
+    let mut c = crate::buffers::uninit_output(m, n);
     let slice = c.as_slice_mut().expect("c is a fresh row-major array");
     // A row-major `a` whose slivers may be read where they are, if its blocks are small enough.
     let a_may_stay = a.strides()[1] == 1

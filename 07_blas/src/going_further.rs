@@ -157,26 +157,25 @@
 //! long as the slivers keep as many threads busy: every thread then reads all of `A`, which is
 //! small, and only its own part of `B`, which stays in its caches from one block of rows to the
 //! next. One image through a layer of 1000 outputs, `(1, 784) @ (784, 1000)`, is such a product,
-//! and would otherwise run on one core (with the AVX-512 and AVX2 kernels, [`matmul`](crate::matmul)
-//! streams it instead: a single row of `a` is a read of `b`, which the streaming kernel's
-//! one-row path does row by row).
-//! While the SIMD kernels work on a tile of a large `C`, they ask for the tile's rows (each in its
-//! own page): into L2 as they start, into L1 near the end of their loop, so that their last act,
-//! storing into `C`, does not wait on memory. (The driver used to ask L1 for them before each tile
-//! as well; once the kernels asked, that saved nothing.) A `C` small enough to stay in cache (no
-//! larger than the blocks read in place, below) is not asked for: it is there already, and in a
-//! small product the requests cost more than they save (the kernel's `TileOfC`). A large `C` is
-//! also a new allocation, and each of its 4 KiB pages costs a page fault at its first store: on
-//! Linux, an output of 4 MiB or more asks for 2 MiB pages (`madvise`, as NumPy does for its
-//! arrays), which made `(3000, 64) @ (64, 3000)`, whose 36 MB output is larger than the blocks the
-//! allocator reuses, take about half the time on the Intel Xeon this was measured on. The
-//! calling thread works too, helped by a pool of one thread fewer than the cores, whose threads wait between
-//! products, since starting a thread costs as much as a small product
-//! (with a helper for every core, an idle one looking for work took a core from a busy one and made
-//! `square-256` land at one of two speeds from run to run). A helper stays awake for a moment after
-//! each product, as waking a sleeping thread can cost as much again, and the caller does the part
-//! of a helper that has not started by the time its own part is done, so a slow wake never costs
-//! more than one core's time (the crate's module `pool`). They are used from
+//! and would otherwise run on one core (with the AVX-512 and AVX2 kernels,
+//! [`matmul`](crate::matmul) streams it instead: a single row of `a` is a read of `b`, which the
+//! streaming kernel's one-row path does row by row). While the SIMD kernels work on a tile of a
+//! large `C`, they ask for the tile's rows (each in its own page): into L2 as they start, into L1
+//! near the end of their loop, so that their last act, storing into `C`, does not wait on memory.
+//! (The driver used to ask L1 for them before each tile as well; once the kernels asked, that saved
+//! nothing.) A `C` small enough to stay in cache (no larger than the blocks read in place, below)
+//! is not asked for: it is there already, and in a small product the requests cost more than they
+//! save (the kernel's `TileOfC`). A large `C` is also a new allocation, and each of its 4 KiB pages
+//! costs a page fault at its first store: on Linux, an output of 4 MiB or more asks for 2 MiB pages
+//! (`madvise`, as NumPy does for its arrays), which made `(3000, 64) @ (64, 3000)`, whose 36 MB
+//! output is larger than the blocks the allocator reuses, take about half the time on the Intel
+//! Xeon this was measured on. The calling thread works too, helped by a pool of one thread fewer
+//! than the cores, whose threads wait between products, since starting a thread costs as much as a
+//! small product (with a helper for every core, an idle one looking for work took a core from a
+//! busy one and made `square-256` land at one of two speeds from run to run). A helper stays awake
+//! for a moment after each product, as waking a sleeping thread can cost as much again, and the
+//! caller does the part of a helper that has not started by the time its own part is done, so a
+//! slow wake never costs more than one core's time (the crate's module `pool`). They are used from
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, counted as the kernel does
 //! them, in whole tiles (a single row costs about a whole tile's time): a product that would keep
 //! one core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
@@ -206,17 +205,17 @@
 //! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
 //! itself back on few tiles. So is a panel of any size where `A`'s rows are one block of a few
 //! tiles, which meets each sliver once, its tiles one after another while the sliver is in cache
-//! (from one tile of rows up to eight). Only its last, partial sliver is packed, with its zero columns, by each
-//! thread that needs it, for itself: packed by one thread and read by another, it travelled from
-//! core to core line by line, for every panel of `k`. (For AVX2 only up to a quarter of L2: its
-//! packed step, 16 floats, is one whole line, which from a row that starts inside a line becomes
-//! two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a thread on
-//! (a setting, where copies began to pay on the machine this was measured on), each thread packs
-//! such a panel whole for itself instead: read in place, a sliver's steps are a row of `B` apart
-//! and fall into a fraction of L1's sets, so it does not stay in L1 from one tile to the next,
-//! where a packed one does; and a packed sliver shared between threads would have to travel from
-//! the core that packed it to the others, where a thread's own copy stays in its L2. Where several
-//! threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's chips;
+//! (up to eight tiles in one block). Only its last, partial sliver is packed, with its zero
+//! columns, by each thread that needs it, for itself: packed by one thread and read by another, it
+//! travelled from core to core line by line, for every panel of `k`. (For AVX2 only up to a quarter
+//! of L2: its packed step, 16 floats, is one whole line, which from a row that starts inside a line
+//! becomes two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a
+//! thread on (a setting, where copies began to pay on the machine this was measured on), each
+//! thread packs such a panel whole for itself instead: read in place, a sliver's steps are a row of
+//! `B` apart and fall into a fraction of L1's sets, so it does not stay in L1 from one tile to the
+//! next, where a packed one does; and a packed sliver shared between threads would have to travel
+//! from the core that packed it to the others, where a thread's own copy stays in its L2. Where
+//! several threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's chips;
 //! [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it too, so a
 //! thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in

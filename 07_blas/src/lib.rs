@@ -422,7 +422,7 @@ pub mod gemm_crate {
     pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
         let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
         // A large output backed by huge pages, as this crate's own stages get theirs.
-        let mut c = crate::buffers::fresh_output(Array2::zeros((m, n)));
+        let mut c = crate::buffers::zeroed_output(m, n);
         if m == 0 || n == 0 || k == 0 {
             return c; // a sum of nothing is zero
         }

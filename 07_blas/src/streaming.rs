@@ -218,7 +218,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let mut c = if m < SMALL_OUTPUT_ROWS {
         zeros_filled(m, n)
     } else {
-        crate::buffers::fresh_output(Array2::zeros((m, n)))
+        crate::buffers::zeroed_output(m, n)
     };
     if m == 0 || n == 0 || k == 0 {
         return c; // a sum of nothing is zero
@@ -371,7 +371,9 @@ fn shares_rows(m: usize, k: usize) -> bool {
 /// zero.) Filling costs one pass over an output of fewer than [`SMALL_OUTPUT_ROWS`] rows:
 /// little beside the reads of `b`, all of it at least once, unless `k` is tiny.
 fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
-    let mut zeros = Vec::with_capacity(m * n);
+    let mut zeros: Vec<f32> = Vec::with_capacity(m * n);
+    // A short output can still be large (`(32, 40000)`): asked for huge pages, as others are.
+    crate::buffers::advise_huge_pages(zeros.as_ptr().cast(), m * n * size_of::<f32>());
     zeros.resize(m * n, 0.0);
     Array2::from_shape_vec((m, n), zeros).expect("m · n floats make an (m, n) array")
 }

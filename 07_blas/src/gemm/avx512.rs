@@ -42,15 +42,15 @@ const VECTORS: usize = NR / 16;
 /// many steps ahead as `B` so that both streams are about as many bytes ahead: a step of
 /// `A` (`MR` floats) is a little under half a step of `B` (`NR`).
 ///
-/// Only when the tile of `C` is cold ([`TileOfC::Cold`]), which the driver says of a `C` too
-/// large to stay in cache, or of any `C` where a panel of `B` is that large: in the squares,
-/// that is also where the panels are deep and the slivers stream from L2. In a small product
-/// the slivers are in cache already, and the hints made `square-64` and `square-128` a little
-/// slower. A short `A` with a large `B` read in place (a block of a few tiles of rows:
-/// `(14, 784) @ (784, 1000)`) reads each sliver of `B` once, from beyond L2, two lines of each row a page apart:
-/// there the hints took about a third off the product on the Intel Xeon, where `C` alone, small,
-/// had left them out. (A wide, shallow product with a large `C` gets the hints too, and so does
-/// every tile of the `gemm-kernel` stage, which calls its tiles cold.)
+/// Only when the tile of `C` is cold ([`TileOfC::Cold`]), which the driver says of a `C` too large
+/// to stay in cache, or of any `C` where a panel of `B` is that large: in the squares, that is also
+/// where the panels are deep and the slivers stream from L2. In a small product the slivers are in
+/// cache already, and the hints made `square-64` and `square-128` a little slower. A short `A` with
+/// a large `B` read in place (a block of a few tiles of rows: `(14, 784) @ (784, 1000)`) reads each
+/// sliver of `B` once, from beyond L2, two lines of each row a page apart: there the hints took
+/// about a third off the product on the Intel Xeon, where `C` alone, small, had left them out. (A
+/// wide, shallow product with a large `C` gets the hints too, and so does every tile of the
+/// `gemm-kernel` stage, which calls its tiles cold.)
 const B_STEPS_AHEAD: usize = 6;
 /// Steps ahead at which the kernel asks L1 for its sliver of `A`: see [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 12;

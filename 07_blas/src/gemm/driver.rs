@@ -51,8 +51,22 @@ use crate::pool;
 /// starts inside a line, two for AVX2's 16). A copy costs a pass over the panel, read and
 /// written, which those extra lines pay for only over many tiles. On the Intel Xeon this was
 /// measured on, with a `B` of 784 × 1000, reading in place was faster up to 6 tiles of
-/// AVX-512 (84 rows) and 10 of AVX2 (60 rows), level at 8 and 12, and slower beyond.
+/// AVX-512 (84 rows) and 10 of AVX2 (60 rows), level at 8 and 12, and slower beyond (with two
+/// threads sharing its columns; one thread alone makes the same trade for its whole panel).
 const FEW_TILES: usize = 8;
+
+/// Rows per block where the threads share the columns of `B`: all `m` rows in blocks of `mc`,
+/// `m` rounded up to whole tiles of `mr` first, so that rows that are not whole tiles are one
+/// block if their tiles are.
+fn sharing_columns_rows(m: usize, mc: usize, mr: usize) -> usize {
+    mc.min(m.next_multiple_of(mr))
+}
+
+/// Whether `m` rows, cut into blocks of `rows` for `threads` ([`row_blocks`]), are one block of
+/// at most [`FEW_TILES`] tiles of `mr` rows.
+fn few_tiles(m: usize, rows: usize, mr: usize, threads: usize) -> bool {
+    m.div_ceil(mr) <= FEW_TILES && row_blocks(m, rows, mr, threads).nth(1).is_none()
+}
 
 /// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
 /// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in
@@ -106,7 +120,10 @@ pub(crate) fn run<K: MicroKernel>(
     } else {
         mc
     };
-    // Rows per block of `C`: `mc`, or fewer when that leaves too few blocks to share.
+    // Rows per block of `C`: `mc`, or fewer when that leaves too few blocks to share. (One
+    // thread cuts at `m` itself, so that rows that are not whole tiles make a last, short
+    // block: on the Intel Xeon this was measured on, `square-128` on one thread, 10 tiles of
+    // 14 rows in blocks of 9 and 1 tiles' worth, was a few per cent faster than in one block.)
     let rows = if threads > 1 {
         mc.min(m.div_ceil(4 * threads).next_multiple_of(K::MR))
     } else {
@@ -130,7 +147,7 @@ pub(crate) fn run<K: MicroKernel>(
     // if their tiles are: cut at `m` itself, 16 rows of 14-row tiles would be a block of 14 and
     // one of 2, which reads every sliver of the part again for its 2 rows.
     let (rows, row_threads) = if share_columns {
-        (mc.min(m.next_multiple_of(K::MR)), 1)
+        (sharing_columns_rows(m, mc, K::MR), 1)
     } else {
         (rows, threads)
     };
@@ -154,9 +171,7 @@ pub(crate) fn run<K: MicroKernel>(
     // Where the rows are one block of a few tiles, each sliver of a panel meets that block
     // once, its tiles one after another while the sliver is still in L1 or L2: a copy would
     // add a pass over the panel, whatever its size, for less than it saves ([`FEW_TILES`]).
-    let few_tiles = panel_in_place_up_to > 0
-        && m.div_ceil(K::MR) <= FEW_TILES
-        && row_blocks(m, rows, K::MR, row_threads).nth(1).is_none();
+    let few_tiles = panel_in_place_up_to > 0 && few_tiles(m, rows, K::MR, row_threads);
     let b_small = |elements: usize| {
         b.strides()[1] == 1 && (few_tiles || bytes(elements) <= panel_in_place_up_to)
     };
@@ -689,7 +704,32 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 
 #[cfg(test)]
 mod tests {
-    use super::row_blocks;
+    use super::{FEW_TILES, few_tiles, row_blocks, sharing_columns_rows};
+
+    #[test]
+    fn a_short_a_is_one_block_of_whole_tiles_and_few_tiles_are_read_in_place() {
+        // 16 rows of 14-row tiles: one block of both tiles, not a block of 14 and one of 2.
+        let rows = sharing_columns_rows(16, 252, 14);
+        assert_eq!(row_blocks(16, rows, 14, 1).collect::<Vec<_>>(), [(0, 16)]);
+        assert!(few_tiles(16, rows, 14, 1));
+        // `mc` not a multiple of the tile (the tests' tiny blocks): still at most `mc`.
+        assert_eq!(sharing_columns_rows(8, 13, 6), 12);
+        assert_eq!(sharing_columns_rows(20, 13, 6), 13);
+        assert!(few_tiles(8, 12, 6, 1));
+        assert!(!few_tiles(20, 13, 6, 1)); // two blocks
+        // Up to `FEW_TILES` tiles in one block, not one row more; no limit from `mc`.
+        let mc = usize::MAX;
+        let most = FEW_TILES * 14;
+        assert!(few_tiles(most, sharing_columns_rows(most, mc, 14), 14, 1));
+        assert!(!few_tiles(
+            most + 1,
+            sharing_columns_rows(most + 1, mc, 14),
+            14,
+            1
+        ));
+        // Blocks shared between two threads are never one.
+        assert!(!few_tiles(28, 14, 14, 2));
+    }
 
     #[test]
     fn row_blocks_are_whole_tiles_as_even_as_they_can_be() {
