@@ -252,6 +252,15 @@ pub struct Plan {
     /// (`usize::MAX`: never). Only where the threads share the rows of `C`: where they share
     /// its columns, each reads only its part of the panel.
     pub own_copies_from_rows: usize,
+    /// Bytes of `C` up to which threads split `k` instead of sharing `C` (0: never), where `k`
+    /// has at least a whole panel (`kc` steps) for each thread. Each thread then computes all
+    /// of `C` over its own part of `k`, alone, into `C` or a buffer of its own, and the buffers
+    /// are added into `C` at the end. Sharing `C`, the threads meet at the end of every panel
+    /// of `k` (the next one adds into the same blocks), and a small `C` has few blocks to share
+    /// and shares them unevenly: 100 rows are seven tiles of 14 and one of 2. Split, they
+    /// meet once, with equal work, for the price of one more `C` to write and add per thread:
+    /// little while `C` is small enough to stay in cache.
+    pub split_k_up_to: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
     /// distance between the rows.
@@ -271,6 +280,7 @@ impl Plan {
             panel_in_place_up_to: 0,
             own_copies_up_to: 0,
             own_copies_from_rows: usize::MAX,
+            split_k_up_to: 0,
             in_place_l1: None,
         }
     }
@@ -312,6 +322,8 @@ impl Plan {
     /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]); a panel of any
     /// size read in place where `A`'s rows are one block of a few tiles. (Where `A` is short,
     /// the threads share the columns of `B`, and make no copies of their own: module `driver`.)
+    /// A `C` within an eighth of L2, with a panel of `k` or more for each thread, is not shared:
+    /// the threads split `k` ([`Plan::split_k_up_to`]).
     pub fn threaded() -> Plan {
         Plan::threaded_on(Caches::detect(), crate::pool::cores())
     }
@@ -353,6 +365,13 @@ impl Plan {
             // threads and either kernel (one thread alone broke even a little later).
             own_copies_from_rows: 128,
             // Unless its rows fall into so few sets of L1 that they evict each other.
+            // A `C` within an eighth of L2: half of what a block of `A` read in place may take,
+            // since each thread's part of `k` streams through L2 beside it. On the Intel Xeon
+            // this was measured on, with two threads and `k` of two panels or more, splitting
+            // made `(100, 10000) @ (10000, 100)` and `(64, 2048) @ (2048, 64)` clearly faster
+            // and left products up to a `C` of 300 × 300 as fast as before; beyond, with
+            // larger `C`s, it began to cost more than it saved.
+            split_k_up_to: l2 / 8,
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan
         }
@@ -439,13 +458,14 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
             let pitch = a.strides()[0].unsigned_abs().wrapping_mul(size_of::<f32>());
             rows_spread_over_l1(K::MR.min(m), pitch, l1)
         });
-    let in_place = (
-        plan.in_place_up_to,
-        plan.panel_in_place_up_to,
-        plan.own_copies_up_to,
-        plan.own_copies_from_rows,
-    );
-    driver::run::<K>(a, b, slice, blocks, threads, in_place, a_may_stay);
+    let limits = driver::Limits {
+        in_place_up_to: plan.in_place_up_to,
+        panel_in_place_up_to: plan.panel_in_place_up_to,
+        own_copies_up_to: plan.own_copies_up_to,
+        own_copies_from_rows: plan.own_copies_from_rows,
+        split_k_up_to: plan.split_k_up_to,
+    };
+    driver::run::<K>(a, b, slice, blocks, threads, limits, a_may_stay);
     // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
     // panel of columns the first panel of `k` writes those columns of every row.
     unsafe { c.assume_init() }

@@ -183,6 +183,14 @@
 //! so a core that does half as many FMAs per cycle shares products half the size. Their number is
 //! [`std::thread::available_parallelism`].
 //!
+//! Sharing `C` has its limits when `C` is small and `k` long, as in `(100, 10000) @ (10000,
+//! 100)`: the threads meet at the end of every panel of `k`, and a `C` of a few tiles splits
+//! unevenly between them (100 rows are seven tiles of 14 and one of 2). There the threads split
+//! `k` instead: each computes all of `C` over its own part of `k`, alone, into `C` or a buffer of
+//! its own, and the buffers are added into `C` at the end
+//! ([`gemm::Plan::split_k_up_to`](crate::gemm::Plan::split_k_up_to)). They meet once, with equal
+//! work, for the price of one more small `C` per thread to write and add.
+//!
 //! This stage also skips the copies that (b) made where a copy costs more than it saves. When `A`
 //! is row-major and a block of it is small (a quarter of L2,
 //! [`gemm::Plan::in_place_up_to`](crate::gemm::Plan::in_place_up_to)), the kernel reads it where it

@@ -106,6 +106,24 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             },
         ),
         (
+            // Three threads, each computing all of `c` over its part of `k`, when `k` has a
+            // panel or more for each (15 steps: parts of 8 and 7, two threads, not three;
+            // 24 steps and more, three parts); panels of 5 steps, so that each part has
+            // several, the last partial; tiles and blocks as in "tiny blocks".
+            "split k, tiny blocks, 3 threads",
+            Plan {
+                blocks: Blocks {
+                    kc: 5,
+                    mc: mr + 1,
+                    nc: nr + 1,
+                },
+                threads: 3,
+                parallel_from: 0,
+                split_k_up_to: usize::MAX,
+                ..blocked
+            },
+        ),
+        (
             // `B` read in place, `A` packed, on two threads, in blocks small enough that
             // later panels of columns and steps, the partial last ones among them, take
             // the same mix.
@@ -266,6 +284,8 @@ fn threads_sharing_the_columns_of_a_wide_b_compute_every_part() {
             },
             threads: 3,
             parallel_from: 0,
+            // Sharing `C`, not splitting `k`, is what this test is about.
+            split_k_up_to: 0,
             ..Plan::threaded()
         };
         let tiny_panels = Plan {

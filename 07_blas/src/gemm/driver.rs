@@ -21,7 +21,10 @@
 //! of a row-major `B` that fits its share of L2 for itself
 //! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
-//! panel writes them: `C` is not zeroed first, see [`Store`]). With one thread, or
+//! panel writes them: `C` is not zeroed first, see [`Store`]). A small `C` with a `k` of a
+//! panel or more per thread is not shared at all: each thread computes all of it over its own
+//! part of `k`, alone, and the parts are added at the end ([`split_k`],
+//! [`Plan::split_k_up_to`](super::Plan::split_k_up_to)). With one thread, or
 //! [`Blocks::WHOLE`](super::Blocks::WHOLE), the same code is the plain packed product.
 //!
 //! The driver tells the kernel whether `C` is large ([`TileOfC`]): the kernels that prefetch
@@ -68,15 +71,28 @@ fn few_tiles(m: usize, rows: usize, mr: usize, threads: usize) -> bool {
     m.div_ceil(mr) <= FEW_TILES && row_blocks(m, rows, mr, threads).nth(1).is_none()
 }
 
-/// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads;
-/// with `in_place = (for_a, for_b, copies_up_to, copies_from)`, a row-major `a` is read in
-/// place, not packed, in blocks of at most `for_a` bytes, and a row-major `b` in panels of at
-/// most `for_b`, except that when the threads have `copies_from` rows or more each, each
-/// thread packs such a panel of at most `copies_up_to` bytes for itself
+/// The limits of a [`Plan`](super::Plan) that [`run`] follows, each as the plan's field of the
+/// same name says.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) in_place_up_to: usize,
+    pub(crate) panel_in_place_up_to: usize,
+    pub(crate) own_copies_up_to: usize,
+    pub(crate) own_copies_from_rows: usize,
+    pub(crate) split_k_up_to: usize,
+}
+
+/// `c = a @ b` for `c` the `(m, n)` row-major contiguous output, with up to `threads` threads,
+/// in `blocks`, within `limits`: a row-major `a` is read in place, not packed, in blocks of at most
+/// `in_place_up_to` bytes, and a row-major `b` in panels of at most `panel_in_place_up_to`,
+/// except that when the threads have `own_copies_from_rows` rows or more each, each thread
+/// packs such a panel of at most `own_copies_up_to` bytes for itself; and the threads split
+/// `k` for a `C` of at most `split_k_up_to` bytes
 /// ([`Plan::in_place_up_to`](super::Plan::in_place_up_to),
 /// [`Plan::panel_in_place_up_to`](super::Plan::panel_in_place_up_to),
 /// [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to),
-/// [`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows)). `a` is read in place
+/// [`Plan::own_copies_from_rows`](super::Plan::own_copies_from_rows),
+/// [`Plan::split_k_up_to`](super::Plan::split_k_up_to)). `a` is read in place
 /// only if `a_may_stay` says its layout allows it: row-major, and with rows that spread over
 /// L1 ([`Plan::in_place_l1`](super::Plan::in_place_l1)); and only in blocks that meet no more
 /// slivers of `B` than the kernel reads in place at its pace
@@ -92,15 +108,25 @@ pub(crate) fn run<K: MicroKernel>(
     c: &mut [MaybeUninit<f32>],
     blocks: Blocks,
     threads: usize,
-    in_place: (usize, usize, usize, usize),
+    limits: Limits,
     a_may_stay: bool,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
     let Blocks { kc, mc, nc } = blocks;
+    if threads > 1 && splits_k(m, k, n, kc, threads, limits.split_k_up_to) {
+        split_k::<K>(a, b, c, blocks, threads, limits, a_may_stay);
+        return;
+    }
     // A block of `A` that meets more slivers of `B` than the kernel reads in place at its pace
     // is packed ([`MicroKernel::A_IN_PLACE_SLIVERS`]).
     let a_may_stay = a_may_stay && n.min(nc).div_ceil(K::NR) <= K::A_IN_PLACE_SLIVERS;
-    let (in_place_up_to, panel_in_place_up_to, own_copies_up_to, own_copies_from_rows) = in_place;
+    let Limits {
+        in_place_up_to,
+        panel_in_place_up_to,
+        own_copies_up_to,
+        own_copies_from_rows,
+        ..
+    } = limits;
     // Panels of equal depth: `k = 1024` with `kc = 320` is four panels of 256, not three of
     // 320 and one of 64, whose every tile of `C` would be loaded and stored for 64 steps.
     let kc = k.div_ceil(k.div_ceil(kc)).next_multiple_of(8).min(kc);
@@ -437,6 +463,66 @@ fn row_blocks(
     })
 }
 
+/// Whether `threads` threads compute `a @ b` (`m × k` by `k × n`, panels of `kc` steps) by
+/// splitting `k` ([`split_k`]): a `C` of at most `split_k_up_to` bytes
+/// ([`Plan::split_k_up_to`](super::Plan::split_k_up_to)), and a whole panel of `k` or more
+/// for each thread.
+fn splits_k(m: usize, k: usize, n: usize, kc: usize, threads: usize, split_k_up_to: usize) -> bool {
+    m.saturating_mul(n).saturating_mul(size_of::<f32>()) <= split_k_up_to
+        && k >= threads.saturating_mul(kc)
+}
+
+/// [`run`] with `k` split into one part per thread (whole groups of 8 steps; fewer parts when
+/// `k` is short), each thread computing the whole of `C` over its part of `k` on its own
+/// ([`run`] on one thread: no meeting between panels), the first into `c`, the others into
+/// buffers of their own, which are then added into `c`, in the parts' order.
+fn split_k<K: MicroKernel>(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: &mut [MaybeUninit<f32>],
+    blocks: Blocks,
+    threads: usize,
+    limits: Limits,
+    a_may_stay: bool,
+) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let part = k.div_ceil(threads).next_multiple_of(8);
+    // Each part on one thread, which splits nothing further.
+    let alone = Limits {
+        split_k_up_to: 0,
+        ..limits
+    };
+    let parts: Vec<std::ops::Range<usize>> =
+        (0..k).step_by(part).map(|p| p..(p + part).min(k)).collect();
+    let mut partials: Vec<Vec<f32>> = (1..parts.len()).map(|_| take_buffer()).collect();
+    let outputs: Vec<OutputC> = std::iter::once(OutputC(c.as_mut_ptr()))
+        .chain(partials.iter_mut().map(|partial| {
+            partial.resize(m * n, 0.0);
+            OutputC(partial.as_mut_ptr().cast())
+        }))
+        .collect();
+    let work = |worker: usize| {
+        let Some(range) = parts.get(worker) else {
+            return;
+        };
+        let (a, b) = (
+            a.slice(s![.., range.clone()]),
+            b.slice(s![range.clone(), ..]),
+        );
+        // SAFETY: output `worker` is `c` or a buffer of `m · n` floats, this worker's alone.
+        let out = unsafe { std::slice::from_raw_parts_mut(outputs[worker].0, m * n) };
+        run::<K>(a, b, out, blocks, 1, alone, a_may_stay);
+    };
+    pool::run(parts.len(), &work);
+    for partial in partials {
+        for (sum, &x) in c.iter_mut().zip(&partial) {
+            // SAFETY: the first part wrote every element of `c` (`run`).
+            sum.write(unsafe { sum.assume_init() } + x);
+        }
+        give_back(partial);
+    }
+}
+
 /// The output `C` of [`run`], shared by its threads: each writes only the blocks of rows and
 /// parts of columns it takes, and no two take the same.
 #[derive(Clone, Copy)]
@@ -704,7 +790,18 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 
 #[cfg(test)]
 mod tests {
-    use super::{FEW_TILES, few_tiles, row_blocks, sharing_columns_rows};
+    use super::{FEW_TILES, few_tiles, row_blocks, sharing_columns_rows, splits_k};
+
+    #[test]
+    fn threads_split_k_for_a_small_c_and_a_panel_of_k_each() {
+        let limit = 100 * 100 * 4;
+        assert!(splits_k(100, 10_000, 100, 1024, 2, limit));
+        assert!(splits_k(100, 2048, 100, 1024, 2, limit)); // one panel each
+        assert!(!splits_k(100, 2047, 100, 1024, 2, limit)); // less
+        assert!(!splits_k(100, 3000, 100, 1024, 3, limit));
+        assert!(!splits_k(100, 10_000, 101, 1024, 2, limit)); // `C` too large
+        assert!(!splits_k(100, 10_000, 100, 1024, 2, 0)); // never
+    }
 
     #[test]
     fn a_short_a_is_one_block_of_whole_tiles_and_few_tiles_are_read_in_place() {
