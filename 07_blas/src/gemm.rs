@@ -192,9 +192,10 @@ fn measure_rate<K: MicroKernel>() -> Option<f64> {
 /// use matmul_blas::gemm::{self, Blocks, Plan};
 /// use matmul_data::{synthetic, test_near};
 ///
-/// // Tiny blocks and three threads on a small product: every edge of every loop is taken.
+/// // Tiny blocks and three threads on a small product: every edge of every loop is taken,
+/// // with the threads sharing `C` (not splitting `k`, which they would do here otherwise).
 /// let blocks = Blocks { kc: 7, mc: 20, nc: 40 };
-/// let plan = Plan { blocks, threads: 3, parallel_from: 0, ..Plan::threaded() };
+/// let plan = Plan { blocks, threads: 3, parallel_from: 0, split_k_up_to: 0, ..Plan::threaded() };
 /// let (a, b) = (synthetic::uniform(45, 30, 1), synthetic::uniform(30, 70, 2));
 /// test_near(&gemm::matmul_with(a.view(), b.view(), &plan), &a.dot(&b));
 /// ```
@@ -259,7 +260,10 @@ pub struct Plan {
     /// of `k` (the next one adds into the same blocks), and a small `C` has few blocks to share
     /// and shares them unevenly: 100 rows are seven tiles of 14 and one of 2. Split, they
     /// meet once, with equal work, for the price of one more `C` to write and add per thread:
-    /// little while `C` is small enough to stay in cache.
+    /// little while `C` is small enough to stay in cache. The work is cut once, in equal parts:
+    /// a helper that starts late holds the product up by up to its whole part, where threads
+    /// sharing `C` take its blocks as they go. And with many threads, `k` must be that many
+    /// panels long: on 16, a `k` of 10000 steps in panels of 1024 is shared as before.
     pub split_k_up_to: usize,
     /// L1 as `(bytes of one way, ways)`, when a block of `A` is read in place only if each
     /// sliver's rows spread over its sets ([`rows_spread_over_l1`]); `None`: whatever the
@@ -364,14 +368,15 @@ impl Plan {
             // Where own copies began to pay on the Intel Xeon this was measured on, with two
             // threads and either kernel (one thread alone broke even a little later).
             own_copies_from_rows: 128,
-            // Unless its rows fall into so few sets of L1 that they evict each other.
             // A `C` within an eighth of L2: half of what a block of `A` read in place may take,
             // since each thread's part of `k` streams through L2 beside it. On the Intel Xeon
-            // this was measured on, with two threads and `k` of two panels or more, splitting
-            // made `(100, 10000) @ (10000, 100)` and `(64, 2048) @ (2048, 64)` clearly faster
-            // and left products up to a `C` of 300 × 300 as fast as before; beyond, with
-            // larger `C`s, it began to cost more than it saved.
+            // this was measured on (2 MiB of L2: a `C` of 256 × 256 floats at most), with two
+            // threads and `k` of two panels or more, splitting made `(100, 10000) @ (10000,
+            // 100)` and `(64, 2048) @ (2048, 64)` clearly faster and left `(250, 2048) @
+            // (2048, 250)` as fast as before; with `C`s of 300 × 300 and 350 × 350, which this
+            // limit leaves to the threads sharing `C`, it was level or slower.
             split_k_up_to: l2 / 8,
+            // Unless its rows fall into so few sets of L1 that they evict each other.
             in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
             ..plan
         }
@@ -467,7 +472,8 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     };
     driver::run::<K>(a, b, slice, blocks, threads, limits, a_may_stay);
     // SAFETY: `driver::run` wrote every element of `c`: no dimension is zero, so for each
-    // panel of columns the first panel of `k` writes those columns of every row.
+    // panel of columns the first panel of `k` writes those columns of every row (where the
+    // threads split `k`, the first part's, whose panels are a product on one thread).
     unsafe { c.assume_init() }
 }
 
@@ -575,5 +581,8 @@ mod tests {
         // One thread has its L2 to itself.
         assert_eq!(on(2, 1).own_copies_up_to, panel);
         assert_eq!(on(2, 16).own_copies_from_rows, 128);
+        // Threads split `k` for a `C` within an eighth of L2; the stages before never do.
+        assert_eq!(own.split_k_up_to, Caches::DEFAULT.l2 / 8);
+        assert_eq!(Plan::blocked_on(Caches::DEFAULT).split_k_up_to, 0);
     }
 }

@@ -186,8 +186,9 @@
 //! Sharing `C` has its limits when `C` is small and `k` long, as in `(100, 10000) @ (10000,
 //! 100)`: the threads meet at the end of every panel of `k`, and a `C` of a few tiles splits
 //! unevenly between them (100 rows are seven tiles of 14 and one of 2). There the threads split
-//! `k` instead: each computes all of `C` over its own part of `k`, alone, into `C` or a buffer of
-//! its own, and the buffers are added into `C` at the end
+//! `k` instead, where `C` fits in an eighth of L2 and `k` has a panel or more for each thread:
+//! each computes all of `C` over its own part of `k`, alone, into `C` or a buffer of its own, and
+//! the buffers are added into `C` at the end
 //! ([`gemm::Plan::split_k_up_to`](crate::gemm::Plan::split_k_up_to)). They meet once, with equal
 //! work, for the price of one more small `C` per thread to write and add.
 //!

@@ -18,7 +18,9 @@
 //!   as it goes (blocks of rows taken from a common queue; in the GEMM, slivers of `B` packed
 //!   by whoever needs them first), so a part claimed back is no work lost: the caller has done
 //!   it all, and a helper that wakes too late finds nothing to do. A product after a long
-//!   pause takes about as long as on one core, not that plus a wake.
+//!   pause takes about as long as on one core, not that plus a wake. (The GEMM's split of
+//!   `k` is the exception: its parts are cut in advance, one per thread, so a helper that
+//!   wakes late holds the product up by its part.)
 //!
 //! One product at a time uses the helpers. A product started on another thread while they
 //! are busy does all the parts on the thread that asked, one after another, instead of
@@ -44,8 +46,8 @@ const SPIN_ALONE: Duration = Duration::from_micros(20);
 /// is rarely reached.
 const WAIT_FOR_HELPERS: Duration = Duration::from_micros(200);
 
-/// A job: one part of the work of a product (in the GEMM, of one panel of it), called with
-/// each worker's index.
+/// A job: one part of the work of a product (in the GEMM, of one panel of it, or of all of
+/// it where the threads split `k`), called with each worker's index.
 type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
 /// What the caller and the helpers share.

@@ -107,9 +107,9 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
         ),
         (
             // Three threads, each computing all of `c` over its part of `k`, when `k` has a
-            // panel or more for each (15 steps: parts of 8 and 7, two threads, not three;
-            // 24 steps and more, three parts); panels of 5 steps, so that each part has
-            // several, the last partial; tiles and blocks as in "tiny blocks".
+            // panel or more for each (15 steps or more): parts of whole groups of 8 steps, the
+            // last shorter (20 steps: 8, 8 and 4; 31: 16, 8 and 7; 97: 32, 32 and 33), in
+            // panels of 5 steps, the last partial; tiles and blocks as in "tiny blocks".
             "split k, tiny blocks, 3 threads",
             Plan {
                 blocks: Blocks {
@@ -427,15 +427,30 @@ fn nan_and_infinity_propagate_as_ieee_arithmetic_says() {
     // even with the zero padding of the partial tiles beside it.
     let a = array![[f32::INFINITY, 1.0], [f32::NAN, 1.0], [1.0, 2.0]];
     let b = array![[0.0, 1.0, -1.0], [1.0, 1.0, 0.0]];
-    for isa in isas() {
-        for (name, plan) in plans(isa) {
-            let c = gemm::matmul_with(a.view(), b.view(), &plan);
-            let case = format!("{isa:?} {name}: {c}");
-            assert!(c[[0, 0]].is_nan(), "{case}");
-            assert_eq!(c[[0, 1]], f32::INFINITY, "{case}");
-            assert_eq!(c[[0, 2]], f32::NEG_INFINITY, "{case}");
-            assert!(c.row(1).iter().all(|x| x.is_nan()), "{case}");
-            assert_eq!(c.row(2), array![2.0, 3.0, -1.0], "{case}");
+    // The same over 40 steps, the special values in steps 30 and 35: with `k` split among
+    // threads, they arrive in the later parts' sums, added at the end.
+    let mut long_a = ndarray::Array2::<f32>::ones((3, 40));
+    long_a.row_mut(0).fill(0.0);
+    long_a.row_mut(1).fill(0.0);
+    (long_a[[0, 30]], long_a[[1, 35]]) = (f32::INFINITY, f32::NAN);
+    let mut long_b = ndarray::Array2::<f32>::zeros((40, 3));
+    long_b.row_mut(30).assign(&array![0.0, 1.0, -1.0]);
+    long_b.row_mut(35).assign(&array![1.0, 1.0, 0.0]);
+    long_b.row_mut(0).assign(&array![1.0, 1.0, 0.0]);
+    for (a, b, row_2) in [
+        (a, b, array![2.0, 3.0, -1.0]),
+        (long_a, long_b, array![2.0, 3.0, -1.0]),
+    ] {
+        for isa in isas() {
+            for (name, plan) in plans(isa) {
+                let c = gemm::matmul_with(a.view(), b.view(), &plan);
+                let case = format!("{isa:?} {name}, k = {}: {c}", a.ncols());
+                assert!(c[[0, 0]].is_nan(), "{case}");
+                assert_eq!(c[[0, 1]], f32::INFINITY, "{case}");
+                assert_eq!(c[[0, 2]], f32::NEG_INFINITY, "{case}");
+                assert!(c.row(1).iter().all(|x| x.is_nan()), "{case}");
+                assert_eq!(c.row(2), row_2, "{case}");
+            }
         }
     }
 }

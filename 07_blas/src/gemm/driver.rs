@@ -472,10 +472,10 @@ fn splits_k(m: usize, k: usize, n: usize, kc: usize, threads: usize, split_k_up_
         && k >= threads.saturating_mul(kc)
 }
 
-/// [`run`] with `k` split into one part per thread (whole groups of 8 steps; fewer parts when
-/// `k` is short), each thread computing the whole of `C` over its part of `k` on its own
-/// ([`run`] on one thread: no meeting between panels), the first into `c`, the others into
-/// buffers of their own, which are then added into `c`, in the parts' order.
+/// [`run`] with `k` split into one part per thread ([`k_parts`]), each thread computing the
+/// whole of `C` over its part of `k` on its own ([`run`] on one thread: no meeting between
+/// panels), the first into `c`, the others into buffers of their own, which are then added
+/// into `c`, in the parts' order.
 fn split_k<K: MicroKernel>(
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
@@ -486,14 +486,13 @@ fn split_k<K: MicroKernel>(
     a_may_stay: bool,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
-    let part = k.div_ceil(threads).next_multiple_of(8);
+    debug_assert_eq!(c.len(), m * n);
+    let parts = k_parts(k, threads);
     // Each part on one thread, which splits nothing further.
     let alone = Limits {
         split_k_up_to: 0,
         ..limits
     };
-    let parts: Vec<std::ops::Range<usize>> =
-        (0..k).step_by(part).map(|p| p..(p + part).min(k)).collect();
     let mut partials: Vec<Vec<f32>> = (1..parts.len()).map(|_| take_buffer()).collect();
     let outputs: Vec<OutputC> = std::iter::once(OutputC(c.as_mut_ptr()))
         .chain(partials.iter_mut().map(|partial| {
@@ -502,14 +501,11 @@ fn split_k<K: MicroKernel>(
         }))
         .collect();
     let work = |worker: usize| {
-        let Some(range) = parts.get(worker) else {
-            return;
-        };
-        let (a, b) = (
-            a.slice(s![.., range.clone()]),
-            b.slice(s![range.clone(), ..]),
-        );
-        // SAFETY: output `worker` is `c` or a buffer of `m · n` floats, this worker's alone.
+        let range = parts[worker].clone();
+        let (a, b) = (a.slice(s![.., range.clone()]), b.slice(s![range, ..]));
+        // SAFETY: output `worker` is `c` or a buffer resized to `m · n` floats above, and
+        // `pool::run` calls each worker index once: this call's alone, and nothing else
+        // touches `c` or the buffers until `pool::run` has returned.
         let out = unsafe { std::slice::from_raw_parts_mut(outputs[worker].0, m * n) };
         run::<K>(a, b, out, blocks, 1, alone, a_may_stay);
     };
@@ -523,13 +519,33 @@ fn split_k<K: MicroKernel>(
     }
 }
 
+/// `0..k` cut into `threads` parts of whole groups of 8 steps but the last: each cut at the
+/// first multiple of 8 from its even share (`i · k / threads`), so that no part is more than
+/// 7 steps longer than `k / threads`. Fewer parts where cuts meet (a `k` of fewer groups than
+/// there are threads).
+fn k_parts(k: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    let threads = threads.max(1);
+    let cuts = (1..threads).map(|i| (i * k / threads).next_multiple_of(8).min(k));
+    let mut first = 0;
+    let mut parts = Vec::with_capacity(threads);
+    for cut in cuts.chain([k]) {
+        if cut > first {
+            parts.push(first..cut);
+            first = cut;
+        }
+    }
+    parts
+}
+
 /// The output `C` of [`run`], shared by its threads: each writes only the blocks of rows and
 /// parts of columns it takes, and no two take the same.
 #[derive(Clone, Copy)]
 struct OutputC(*mut MaybeUninit<f32>);
 
 // SAFETY: the threads of `run` write through the pointer only into the blocks of `C` each
-// takes from their common queue, which are disjoint, and only while `run` holds `c`.
+// takes from their common queue, which are disjoint, and only while `run` holds `c`; in
+// [`split_k`], each whole output (`c`, or a buffer of its own) belongs to one worker index,
+// which `pool::run` hands out once.
 unsafe impl Sync for OutputC {}
 
 impl OutputC {
@@ -790,7 +806,32 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
 
 #[cfg(test)]
 mod tests {
-    use super::{FEW_TILES, few_tiles, row_blocks, sharing_columns_rows, splits_k};
+    use super::{FEW_TILES, few_tiles, k_parts, row_blocks, sharing_columns_rows, splits_k};
+
+    #[test]
+    fn k_is_cut_into_even_parts_of_whole_groups() {
+        let lengths =
+            |k, threads| -> Vec<usize> { k_parts(k, threads).iter().map(|r| r.len()).collect() };
+        assert_eq!(lengths(10_000, 2), [5000, 5000]);
+        assert_eq!(lengths(31, 2), [16, 15]);
+        assert_eq!(lengths(33, 3), [16, 8, 9]);
+        assert_eq!(lengths(20, 3), [8, 8, 4]);
+        assert_eq!(lengths(97, 3), [32, 32, 33]);
+        assert_eq!(lengths(9, 3), [8, 1]); // two groups, two parts
+        assert_eq!(lengths(5, 4), [5]);
+        for (k, threads) in [(1, 1), (15, 3), (100, 7), (4096, 16), (1000, 3)] {
+            let parts = k_parts(k, threads);
+            // Consecutive, covering `0..k`, each a whole number of groups but for the last.
+            assert_eq!(parts.first().map(|r| r.start), Some(0));
+            assert_eq!(parts.last().map(|r| r.end), Some(k));
+            assert!(
+                parts
+                    .windows(2)
+                    .all(|w| w[0].end == w[1].start && w[0].len() % 8 == 0)
+            );
+            assert!(parts.len() <= threads && !parts.iter().any(|r| r.is_empty()));
+        }
+    }
 
     #[test]
     fn threads_split_k_for_a_small_c_and_a_panel_of_k_each() {
