@@ -27,6 +27,18 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
         isa,
         ..Plan::blocked()
     };
+    // Blocks of one tile plus one row, one column and one step: every loop has a partial last
+    // block; three threads from the first multiply-add.
+    let tiny = Plan {
+        blocks: Blocks {
+            kc: 5,
+            mc: mr + 1,
+            nc: nr + 1,
+        },
+        threads: 3,
+        parallel_from: 0,
+        ..blocked
+    };
     vec![
         (
             "kernel",
@@ -51,21 +63,8 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
                 ..blocked
             },
         ),
-        (
-            // Blocks of one tile plus one row, one column and one step: every loop has a
-            // partial last block, and three threads split rows and the packing of `b`.
-            "tiny blocks, 3 threads",
-            Plan {
-                blocks: Blocks {
-                    kc: 5,
-                    mc: mr + 1,
-                    nc: nr + 1,
-                },
-                threads: 3,
-                parallel_from: 0,
-                ..blocked
-            },
-        ),
+        // The three threads split rows and the packing of `b`.
+        ("tiny blocks, 3 threads", tiny),
         (
             // A row-major `a` read in place, its partial last sliver too, and a row-major `b`
             // read in place, its partial last sliver packed.
@@ -109,18 +108,11 @@ fn plans(isa: Isa) -> Vec<(&'static str, Plan)> {
             // Three threads, each computing all of `c` over its part of `k`, when `k` has a
             // panel or more for each (15 steps or more): parts of whole groups of 8 steps, the
             // last shorter (20 steps: 8, 8 and 4; 31: 16, 8 and 7; 97: 32, 32 and 33), in
-            // panels of 5 steps, the last partial; tiles and blocks as in "tiny blocks".
+            // panels of 5 steps, the last partial.
             "split k, tiny blocks, 3 threads",
             Plan {
-                blocks: Blocks {
-                    kc: 5,
-                    mc: mr + 1,
-                    nc: nr + 1,
-                },
-                threads: 3,
-                parallel_from: 0,
                 split_k_up_to: usize::MAX,
-                ..blocked
+                ..tiny
             },
         ),
         (
