@@ -3,18 +3,27 @@
 Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] [--gpu-only=W,...]
                        WORKLOAD...
 
-Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), and prints one JSON
-object per line on stdout:
+Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), then times the
+CPU's methods in rounds, one per line read from stdin, each line the round's share of
+MEASURE_SECONDS, the budget per method and workload: the bench sends one after each of its
+own rounds, so that Python's figures and its own are taken at the same moments of the run.
+It prints one JSON object per line on stdout:
   {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...,
    "sample_ns": [...]}
   {"method": ..., "workload": ..., "skipped": "why"}
-With --gpu (`cargo xtask bench --cuda --python`), also PyTorch's `a @ b` on the GPU: the
-operands copied to the device once, FP32 with TF32 off, checked against a float64 product,
-then timed with CUDA events around groups of calls (so that Python's own time per call hides
-behind the GPU's), as the bench times its own kernels; its lines carry "device": "gpu". The
-workloads named by --gpu-only are timed on the GPU only, the shape-* workloads on the CPU only.
-Notices go to stderr. Needs numpy; torch and numba are optional (their methods are skipped
-with a reason when missing). The methods are the lesson's, written as the notebooks do.
+and {"round_done": N} at the end of round N (from 0); it exits at the end of stdin. The
+first round times every method on every workload it can, and says why it skips the others.
+A later round times again those whose one call took no longer than the round's budget: a
+slower one would overrun it several times over, and its figures are the first round's alone.
+
+With --gpu (`cargo xtask bench --cuda --python`), the first round also times PyTorch's
+`a @ b` on the GPU, on the whole budget: the operands copied to the device once, FP32 with
+TF32 off, checked against a float64 product, then timed with CUDA events around groups of
+calls (so that Python's own time per call hides behind the GPU's), as the bench times its own
+kernels; its lines carry "device": "gpu". The workloads named by --gpu-only are timed on the
+GPU only, the shape-* workloads on the CPU only. Notices go to stderr. Needs numpy; torch and
+numba are optional (their methods are skipped with a reason when missing). The methods are
+the lesson's, written as the notebooks do.
 """
 
 import json
@@ -197,7 +206,7 @@ def emit(record):
 
 
 def main():
-    data_dir, measure_seconds, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    data_dir, budget, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     options = [arg for arg in sys.argv[4:] if arg.startswith("--")]
     workloads = [arg for arg in sys.argv[4:] if not arg.startswith("--")]
     gpu = "--gpu" in options
@@ -210,39 +219,54 @@ def main():
         print(f"python peers: missing {', '.join(missing)}; their methods are skipped", file=sys.stderr)
     if torch is not None:
         torch.set_grad_enabled(False)
-    # Seconds per flop of each method on the last workload it ran: predicts the next one.
-    rate = {}
+    data = {}
     for workload in workloads:
         a = np.load(f"{data_dir}/{workload}_a.npy")
         b = np.load(f"{data_dir}/{workload}_b.npy")
         operands = {"numpy": (a, b)}
         if torch is not None:
             operands["torch"] = (torch.from_numpy(a), torch.from_numpy(b))
-        work = flops((a, b))
-        for name, needs, kind, function, square in [] if workload in gpu_only else METHODS:
-            if workload.startswith(("square", "shape")) and not square:
-                continue
-            if not AVAILABLE[needs]:
-                emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
-                continue
-            x, y = operands[kind]
-            if name in rate:
-                estimate = rate[name] * work
-                if estimate > max_run:
-                    about = f"{estimate:,.0f}" if estimate >= 100 else f"{estimate:.3g}"
-                    emit({"method": name, "workload": workload,
-                          "skipped": f"one run would take about {about} s (limit {max_run:g} s)"})
+        data[workload] = (a, b, operands)
+    # Seconds per flop of each method on the last workload it ran: predicts the next one.
+    rate = {}
+    # Seconds per call of each method on each workload it was timed on in the first round.
+    one_call = {}
+    for round_index, line in enumerate(sys.stdin):
+        measure_seconds = float(line)
+        first = round_index == 0
+        for workload in workloads:
+            a, b, operands = data[workload]
+            work = flops((a, b))
+            for name, needs, kind, function, square in [] if workload in gpu_only else METHODS:
+                if workload.startswith(("square", "shape")) and not square:
                     continue
-            else:
-                function(x[:1], y)  # compile (numba) and warm up on one row
-            median, minimum, samples, every = measure(lambda: function(x, y), measure_seconds)
-            rate[name] = median / work
-            emit({"method": name, "workload": workload, "median_ns": median * 1e9,
-                  "min_ns": minimum * 1e9, "samples": samples,
-                  "sample_ns": [s * 1e9 for s in every]})
-        # The GPU's rows are the lesson's and the squares', beside the GPU's own kernels.
-        if gpu and not workload.startswith("shape"):
-            emit(time_on_gpu(workload, a, b, measure_seconds))
+                if not first:
+                    if one_call.get((name, workload), float("inf")) > measure_seconds:
+                        continue
+                elif not AVAILABLE[needs]:
+                    emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
+                    continue
+                elif name in rate:
+                    estimate = rate[name] * work
+                    if estimate > max_run:
+                        about = f"{estimate:,.0f}" if estimate >= 100 else f"{estimate:.3g}"
+                        emit({"method": name, "workload": workload,
+                              "skipped": f"one run would take about {about} s (limit {max_run:g} s)"})
+                        continue
+                else:
+                    function(operands[kind][0][:1], operands[kind][1])  # compile (numba), warm up
+                x, y = operands[kind]
+                median, minimum, samples, every = measure(lambda: function(x, y), measure_seconds)
+                if first:
+                    rate[name] = median / work
+                    one_call[(name, workload)] = median
+                emit({"method": name, "workload": workload, "median_ns": median * 1e9,
+                      "min_ns": minimum * 1e9, "samples": samples,
+                      "sample_ns": [s * 1e9 for s in every]})
+            # The GPU's rows are the lesson's and the squares', beside the GPU's own kernels.
+            if first and gpu and not workload.startswith("shape"):
+                emit(time_on_gpu(workload, a, b, budget))
+        emit({"round_done": round_index})
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@
 //! checks); both use [`units`] to word quantities.
 //!
 //! Every result is checked against a reference before it is timed. The CPU timing is
-//! [`timer`]'s: median of samples after a warm-up, taken in [`Plan::rounds`] rounds and pooled.
+//! [`timer`]'s: median of samples after a warm-up, taken in [`Plan::rounds`] rounds and pooled;
+//! Python takes a round of its own after each of them, pooled the same way.
 //! The same workloads are also criterion benches (`cargo bench -p xtask`), for criterion's
 //! statistics and change reports; this command runs its own sampler so that one binary, carried
 //! to any machine, covers stages from a microsecond to seconds within a fixed budget and knows
@@ -129,8 +130,9 @@ pub struct BenchArgs {
     pub docs: bool,
 
     /// How many times the CPU stages are timed, each round in the opposite order to the one
-    /// before, their samples pooled [default: 3, or 2 with --quick]. More rounds settle figures
-    /// the run flags as noisy.
+    /// before, their samples pooled [default: 3, or 2 with --quick]; with --python, Python
+    /// times its methods once after each round, pooled the same way. More rounds settle
+    /// figures the run flags as noisy.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
 

@@ -149,7 +149,8 @@ fn fma_rate(threads: &FloorThreads, iterations: u64) -> f64 {
     flops / (started.elapsed().as_secs_f64() * 1e9)
 }
 
-/// Times `stages` on `workloads` as `plan` says, with the floors, into `results`.
+/// Times `stages` on `workloads` as `plan` says, with the floors, into `results`, calling
+/// `after_round` at the end of each round (the Python peers take theirs there).
 ///
 /// The first round checks every stage against a float64 product, decides which workloads each can
 /// be timed on within the limits, and times those; each later round times the same again, in the
@@ -163,6 +164,7 @@ pub fn run(
     workloads: &Workloads,
     progress: &ProgressBar,
     results: &mut Results,
+    mut after_round: impl FnMut(),
 ) {
     let rounds = plan.rounds.max(1);
     let round_settings = timer::per_round(plan.settings, rounds);
@@ -189,6 +191,7 @@ pub fn run(
     first.squares();
     first.shapes();
     let mut timed = first.timed;
+    after_round();
 
     progress.inc_length(((timed.len() + 1) * (rounds - 1)) as u64);
     for round in 1..rounds {
@@ -221,6 +224,7 @@ pub fn run(
         }
         floors.round_alone();
         progress.inc(1);
+        after_round();
     }
 
     for t in &timed {

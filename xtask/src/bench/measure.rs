@@ -37,14 +37,23 @@ pub fn run(plan: &Plan, gpu: bool, python: Option<PathBuf>) -> anyhow::Result<Re
     );
 
     let workloads = Workloads::new(plan, &data);
-    let progress = progress_bar(cpu::steps(&stages, &workloads) + usize::from(python.is_some()));
-    cpu::run(plan, &stages, &workloads, &progress, &mut results);
+    let progress = progress_bar(cpu::steps(&stages, &workloads));
+    // Python's rounds between the CPU's, so that the two are timed at the same moments.
+    let mut peers = python.map(|python| {
+        progress.inc_length(plan.rounds.max(1) as u64);
+        python::Peers::start(&python, plan, &workloads, gpu, &progress)
+    });
+    cpu::run(plan, &stages, &workloads, &progress, &mut results, || {
+        if let Some(peers) = &mut peers {
+            peers.round(&progress);
+        }
+    });
     #[cfg(feature = "cuda")]
     if let Some(device) = &device {
         super::gpu::run(device, plan, &workloads, &progress, &mut results);
     }
-    if let Some(python) = &python {
-        python::run_peers(python, plan, &workloads, gpu, &progress, &mut results);
+    if let Some(peers) = peers {
+        peers.into_results(&progress, &mut results);
     }
     progress.finish_and_clear();
     Ok(results)

@@ -1,11 +1,16 @@
 //! `--python`: the lesson's own methods, timed by Python on the same data and machine.
 //!
-//! The workloads are written as `.npy` files into a temporary directory, `python/peers.py`
-//! (embedded in this binary) times each method on them and prints one JSON line per result.
+//! The workloads are written as `.npy` files into a temporary directory, and `python/peers.py`
+//! (embedded in this binary) is started once on them. After each of the CPU's rounds, the bench
+//! asks it for a round of its own ([`Peers::round`]): it times each method on each workload and
+//! prints one JSON line per result. The samples of all the rounds are pooled, as the stages' are,
+//! so that a ratio of a stage to PyTorch or NumPy compares figures taken at the same moments of
+//! the run, not minutes apart while the machine's speed drifts.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ndarray::Array2;
@@ -56,11 +61,22 @@ struct Line {
     device: Option<String>,
 }
 
+/// A line of the script's output: a result, or the end of a round.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Message {
+    /// The round of this index (from 0) is over.
+    RoundDone { round_done: usize },
+    /// A method timed or skipped on a workload.
+    Result(Line),
+}
+
 /// What the script reported, one item per line.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A method timed on a workload.
-    Timed(Record),
+    /// A method timed on a workload: its record for this round, and the round's samples
+    /// (nanoseconds per call), which [`Pooled`] adds to the other rounds'.
+    Timed(Record, Vec<f64>),
     /// A method not timed on a workload, and why.
     Skipped(Skipped),
 }
@@ -68,7 +84,8 @@ pub enum Outcome {
 /// How long the script may spend, and on what.
 #[derive(Clone, Debug)]
 pub struct Budget {
-    /// The time budget per method and workload, seconds.
+    /// The time budget per method and workload, seconds, for the whole run: each round gets
+    /// its share ([`Session::round`]), the GPU's timing, done once, all of it.
     pub measure_seconds: f64,
     /// The longest single run worth attempting, seconds (longer ones are skipped on an
     /// estimate).
@@ -79,58 +96,173 @@ pub struct Budget {
     pub gpu_only: Vec<String>,
 }
 
-/// Runs the script on `workloads`, calling `report` as each line arrives.
-pub fn run(
-    python: &Path,
-    workloads: &[&Workload],
-    budget: Budget,
-    mut report: impl FnMut(Outcome),
-) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("creating a temporary directory for the data")?;
-    for workload in workloads {
-        for (suffix, array) in [("a", &workload.a), ("b", &workload.b)] {
-            let path = dir.path().join(format!("{}_{suffix}.npy", workload.name));
-            write_npy(&path, array)?;
+/// The script, running: started once on the workloads, then asked for one round at a time.
+pub struct Session {
+    child: Child,
+    /// The script's input: one line per round. Closing it ends the script.
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// The workloads' files, kept until the script has ended.
+    _data: tempfile::TempDir,
+    /// Each workload's floating-point operations.
+    flops: Vec<(String, f64)>,
+    /// Rounds asked for so far.
+    rounds: usize,
+}
+
+impl Session {
+    /// Writes `workloads` where the script reads them and starts it, with `python`.
+    pub fn start(python: &Path, workloads: &[&Workload], budget: Budget) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("creating a temporary directory for the data")?;
+        for workload in workloads {
+            for (suffix, array) in [("a", &workload.a), ("b", &workload.b)] {
+                let path = dir.path().join(format!("{}_{suffix}.npy", workload.name));
+                write_npy(&path, array)?;
+            }
+        }
+        let script = dir.path().join("peers.py");
+        std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(dir.path())
+            .arg(budget.measure_seconds.to_string())
+            .arg(budget.max_run_seconds.to_string())
+            .args(budget.gpu.then_some("--gpu"))
+            .args(
+                (!budget.gpu_only.is_empty())
+                    .then(|| format!("--gpu-only={}", budget.gpu_only.join(","))),
+            )
+            .args(workloads.iter().map(|w| w.name.as_str()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", python.display()))?;
+        let stdin = child.stdin.take().expect("stdin was piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout was piped")).lines();
+        let flops = workloads
+            .iter()
+            .map(|w| (w.name.clone(), w.flops()))
+            .collect();
+        Ok(Session {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            _data: dir,
+            flops,
+            rounds: 0,
+        })
+    }
+
+    /// One round, of `seconds` per method and workload: calls `report` as each line arrives,
+    /// and returns at the end of the round. An error (the script stopped, or printed what it
+    /// should not) leaves the session unusable: [`Session::finish`] says why the script ended.
+    pub fn round(&mut self, seconds: f64, mut report: impl FnMut(Outcome)) -> anyhow::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the script's input is closed")?;
+        writeln!(stdin, "{seconds}")
+            .and_then(|()| stdin.flush())
+            .context("the Python script stopped reading")?;
+        let round = self.rounds;
+        self.rounds += 1;
+        loop {
+            let line = self
+                .stdout
+                .next()
+                .context("the Python script ended in the middle of a round")?
+                .context("reading the script's output")?;
+            match serde_json::from_str(&line) {
+                Ok(Message::RoundDone { round_done }) if round_done == round => return Ok(()),
+                Ok(Message::Result(line)) => report(to_outcome(line, &self.flops)),
+                Ok(Message::RoundDone { round_done }) => {
+                    bail!("the Python script ended round {round_done} where {round} was running")
+                }
+                Err(error) => {
+                    bail!("the Python script printed an unexpected line ({error}): {line}")
+                }
+            }
         }
     }
-    let script = dir.path().join("peers.py");
-    std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
-    let mut child = Command::new(python)
-        .arg(&script)
-        .arg(dir.path())
-        .arg(budget.measure_seconds.to_string())
-        .arg(budget.max_run_seconds.to_string())
-        .args(budget.gpu.then_some("--gpu"))
-        .args(
-            (!budget.gpu_only.is_empty())
-                .then(|| format!("--gpu-only={}", budget.gpu_only.join(","))),
-        )
-        .args(workloads.iter().map(|w| w.name.as_str()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", python.display()))?;
-    let flops: Vec<(String, f64)> = workloads
-        .iter()
-        .map(|w| (w.name.clone(), w.flops()))
-        .collect();
-    let stdout = child.stdout.take().expect("stdout was piped");
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading the script's output")?;
-        let parsed: Line = serde_json::from_str(&line)
-            .with_context(|| format!("the Python script printed an unexpected line: {line}"))?;
-        report(to_outcome(parsed, &flops));
+
+    /// Closes the script's input, which ends it, and waits: an error if it failed, with what
+    /// it printed on stderr.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        // What is left of stdout (nothing, unless a round stopped early) is not needed.
+        drop(self.stdout);
+        let output = self
+            .child
+            .wait_with_output()
+            .context("waiting for Python")?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!(
+                "the Python script failed ({}): {}",
+                output.status,
+                stderr.trim()
+            );
+        }
+        Ok(())
     }
-    let output = child.wait_with_output().context("waiting for Python")?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!(
-            "the Python script failed ({}): {}",
-            output.status,
-            stderr.trim()
-        );
+}
+
+/// The script's results over all the rounds: each method's samples on each workload pooled, and
+/// what it skipped.
+#[derive(Debug, Default)]
+pub struct Pooled {
+    /// A record per method, source and workload, with every sample so far.
+    timed: Vec<(Record, Vec<f64>)>,
+    skipped: Vec<Skipped>,
+}
+
+impl Pooled {
+    /// Adds one line's outcome: a later round's samples join the earlier ones'.
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Timed(record, samples) => {
+                let same = |(r, _): &&mut (Record, Vec<f64>)| {
+                    (&r.stage, r.source, &r.workload)
+                        == (&record.stage, record.source, &record.workload)
+                };
+                match self.timed.iter_mut().find(same) {
+                    Some((pooled, pooled_samples)) => {
+                        pooled.min_ns = pooled.min_ns.min(record.min_ns);
+                        pooled.samples += record.samples;
+                        pooled_samples.extend(samples);
+                    }
+                    None => self.timed.push((record, samples)),
+                }
+            }
+            Outcome::Skipped(skipped) => self.skipped.push(skipped),
+        }
     }
-    Ok(())
+
+    /// The records, each with the median and interval of its pooled samples, and the skipped.
+    pub fn into_results(self) -> (Vec<Record>, Vec<Skipped>) {
+        let records = self
+            .timed
+            .into_iter()
+            .map(|(record, samples)| {
+                if samples.is_empty() {
+                    return record; // one line's median, without its samples
+                }
+                let work = record.gflops * record.median_ns;
+                let median_ns = timer::median(samples.clone());
+                let (ci_low_ns, ci_high_ns) = timer::median_interval(&samples);
+                Record {
+                    median_ns,
+                    ci_low_ns,
+                    ci_high_ns,
+                    samples: samples.len(),
+                    gflops: work / median_ns,
+                    ..record
+                }
+            })
+            .collect();
+        (records, self.skipped)
+    }
 }
 
 fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
@@ -151,7 +283,7 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
             } else {
                 timer::median_interval(&line.sample_ns)
             };
-            Outcome::Timed(Record {
+            let record = Record {
                 stage: line.method,
                 source,
                 workload: line.workload,
@@ -162,7 +294,8 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
                 samples: line.samples.unwrap_or(0),
                 gflops: work / median_ns,
                 ..Record::default()
-            })
+            };
+            Outcome::Timed(record, line.sample_ns)
         }
         (None, reason) => Outcome::Skipped(Skipped {
             stage: line.method,
@@ -220,47 +353,95 @@ pub fn to_use(given: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// The Python part of a run: the lesson's methods on the CPU's workloads, and with `gpu`
-/// PyTorch's `a @ b` on the GPU too.
-pub fn run_peers(
-    python: &Path,
-    plan: &Plan,
-    workloads: &Workloads,
-    gpu: bool,
-    progress: &ProgressBar,
-    results: &mut Results,
-) {
-    progress.set_message("python peers");
-    let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
-    all.extend(workloads.squares.iter());
-    all.extend(workloads.shapes.iter());
-    // The GPU's larger squares, for PyTorch on the GPU only.
-    let gpu_only: Vec<Workload> = if gpu {
-        plan.gpu_square_sizes()
-            .into_iter()
-            .filter(|&n| workloads.squares.iter().all(|w| w.dims() != (n, n, n)))
-            .map(Workload::square)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    all.extend(gpu_only.iter());
-    let budget = Budget {
-        measure_seconds: plan.python_measure,
-        max_run_seconds: plan.max_run,
-        gpu,
-        gpu_only: gpu_only.iter().map(|w| w.name.clone()).collect(),
-    };
-    let outcome = run(python, &all, budget, |outcome| match outcome {
-        Outcome::Timed(record) => {
-            progress.set_message(format!("python: {} on {}", record.stage, record.workload));
-            results.results.push(record);
+/// PyTorch's `a @ b` on the GPU too, timed in rounds between the CPU's ([`Peers::round`]).
+pub struct Peers {
+    /// The running script; `None` once it has failed (what it reported until then stays).
+    session: Option<Session>,
+    pooled: Pooled,
+    /// Each round's share of the budget per method and workload, seconds.
+    round_seconds: f64,
+}
+
+/// A pause on each side of Python's rounds: threads that have just finished a product spin a
+/// while before they sleep (the stages' helpers a millisecond, PyTorch's a few), and would
+/// share a core with whatever is timed next.
+const SETTLE: Duration = Duration::from_millis(50);
+
+impl Peers {
+    /// Starts the script on the workloads of `plan` with `python` (a failure is reported, and
+    /// the run goes on without Python's rows).
+    pub fn start(
+        python: &Path,
+        plan: &Plan,
+        workloads: &Workloads,
+        gpu: bool,
+        progress: &ProgressBar,
+    ) -> Peers {
+        let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
+        all.extend(workloads.squares.iter());
+        all.extend(workloads.shapes.iter());
+        // The GPU's larger squares, for PyTorch on the GPU only.
+        let gpu_only: Vec<Workload> = if gpu {
+            plan.gpu_square_sizes()
+                .into_iter()
+                .filter(|&n| workloads.squares.iter().all(|w| w.dims() != (n, n, n)))
+                .map(Workload::square)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        all.extend(gpu_only.iter());
+        let budget = Budget {
+            measure_seconds: plan.python_measure,
+            max_run_seconds: plan.max_run,
+            gpu,
+            gpu_only: gpu_only.iter().map(|w| w.name.clone()).collect(),
+        };
+        let session = Session::start(python, &all, budget)
+            .inspect_err(|error| progress.println(format!("python peers failed: {error:#}")))
+            .ok();
+        Peers {
+            session,
+            pooled: Pooled::default(),
+            round_seconds: plan.python_measure / plan.rounds.max(1) as f64,
         }
-        Outcome::Skipped(skipped) => results.skipped.push(skipped),
-    });
-    if let Err(error) = outcome {
-        progress.println(format!("python peers failed: {error:#}"));
     }
-    progress.inc(1);
+
+    /// One round of the script, between two pauses ([`SETTLE`]).
+    pub fn round(&mut self, progress: &ProgressBar) {
+        progress.inc(1);
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        std::thread::sleep(SETTLE);
+        let pooled = &mut self.pooled;
+        let outcome = session.round(self.round_seconds, |outcome| {
+            if let Outcome::Timed(record, _) = &outcome {
+                progress.set_message(format!("python: {} on {}", record.stage, record.workload));
+            }
+            pooled.add(outcome);
+        });
+        if let Err(error) = outcome {
+            progress.println(format!("python peers failed: {error:#}"));
+            self.finish(progress);
+        }
+        std::thread::sleep(SETTLE);
+    }
+
+    /// Ends the script, if it still runs (reporting how it failed, if it did).
+    fn finish(&mut self, progress: &ProgressBar) {
+        if let Some(Err(error)) = self.session.take().map(Session::finish) {
+            progress.println(format!("python peers failed: {error:#}"));
+        }
+    }
+
+    /// Ends the script and puts its rows, pooled over the rounds, into `results`.
+    pub fn into_results(mut self, progress: &ProgressBar, results: &mut Results) {
+        self.finish(progress);
+        let (records, skipped) = std::mem::take(&mut self.pooled).into_results();
+        results.results.extend(records);
+        results.skipped.extend(skipped);
+    }
 }
 
 #[cfg(test)]
@@ -287,8 +468,9 @@ mod tests {
         )
         .unwrap();
         match to_outcome(timed, &flops) {
-            Outcome::Timed(r) => {
+            Outcome::Timed(r, samples) => {
                 assert_eq!((r.stage.as_str(), r.source), ("numpy @", Source::Python));
+                assert_eq!(samples, [3900.0, 3920.0, 4000.0]);
                 assert!(r.ci_low_ns >= 3900.0 && r.ci_high_ns <= 4000.0, "{r:?}");
                 assert!(r.ci_low_ns <= 3920.0 && 3920.0 <= r.ci_high_ns, "{r:?}");
                 assert!((r.gflops - 20.0).abs() < 1e-9);
@@ -312,7 +494,7 @@ mod tests {
             r#"{"method": "torch.matmul", "workload": "mnist5", "device": "gpu", "median_ns": 7840.0}"#,
         );
         match to_outcome(timed, &flops) {
-            Outcome::Timed(r) => assert_eq!(r.source, Source::Gpu),
+            Outcome::Timed(r, _) => assert_eq!(r.source, Source::Gpu),
             other => panic!("{other:?}"),
         }
         let skipped = line(
@@ -331,5 +513,123 @@ mod tests {
     fn a_missing_python_is_reported_not_fatal() {
         let reason = probe(Path::new("/nonexistent/python3")).unwrap_err();
         assert!(reason.contains("/nonexistent/python3"), "{reason}");
+    }
+
+    /// A line of the script's output for `method` on `mnist5` (78,400 flops) with `samples`.
+    fn timed_line(method: &str, samples: &[f64]) -> Outcome {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let line = Line {
+            method: method.into(),
+            workload: "mnist5".into(),
+            median_ns: Some(sorted[sorted.len() / 2]),
+            min_ns: Some(sorted[0]),
+            samples: Some(samples.len()),
+            sample_ns: samples.to_vec(),
+            skipped: None,
+            device: None,
+        };
+        to_outcome(line, &[("mnist5".to_owned(), 78_400.0)])
+    }
+
+    #[test]
+    fn rounds_are_pooled_per_method_and_workload() {
+        let mut pooled = Pooled::default();
+        // Round 0 finds the machine fast, round 1 slow: the pooled median lies between.
+        pooled.add(timed_line("numpy @", &[1000.0, 1010.0, 1020.0]));
+        pooled.add(timed_line("torch.matmul", &[500.0, 510.0, 520.0]));
+        pooled.add(Outcome::Skipped(Skipped {
+            stage: "numba dot".into(),
+            source: Source::Python,
+            workload: "mnist5".into(),
+            reason: "numba is not installed".into(),
+        }));
+        pooled.add(timed_line("numpy @", &[1200.0, 1210.0, 1220.0, 1230.0]));
+        let (records, skipped) = pooled.into_results();
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(records.len(), 2, "{records:?}");
+        let numpy = &records[0];
+        assert_eq!((numpy.stage.as_str(), numpy.samples), ("numpy @", 7));
+        assert_eq!(numpy.median_ns, 1200.0); // the 4th of the 7 pooled samples
+        assert_eq!(numpy.min_ns, 1000.0);
+        assert!(
+            numpy.ci_low_ns <= 1200.0 && 1200.0 <= numpy.ci_high_ns,
+            "{numpy:?}"
+        );
+        assert!((numpy.gflops - 78_400.0 / 1200.0).abs() < 1e-9);
+        // A method timed in one round only keeps that round's figures.
+        assert_eq!((records[1].median_ns, records[1].samples), (510.0, 3));
+    }
+
+    /// A stand-in for Python: a shell script that answers each round as `body` says, with
+    /// `$round` the round's index and `$seconds` its budget.
+    #[cfg(unix)]
+    fn fake_python(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("fake-python");
+        let script = format!(
+            "#!/bin/sh\nround=0\nwhile read seconds; do\n{body}\nround=$((round + 1))\ndone\n"
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    fn budget() -> Budget {
+        Budget {
+            measure_seconds: 1.0,
+            max_run_seconds: 5.0,
+            gpu: false,
+            gpu_only: Vec::new(),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_session_runs_one_round_per_request_and_ends_with_its_input() {
+        let dir = tempfile::tempdir().unwrap();
+        // Each round reports its budget (in place of a time) and its index, then ends.
+        let python = fake_python(
+            dir.path(),
+            r#"echo "{\"method\": \"m\", \"workload\": \"square-2\", \"median_ns\": $seconds, \"sample_ns\": [$seconds, $round]}"
+echo "{\"round_done\": $round}""#,
+        );
+        let square = Workload::square(2);
+        let mut session = Session::start(&python, &[&square], budget()).unwrap();
+        let mut pooled = Pooled::default();
+        session.round(0.5, |outcome| pooled.add(outcome)).unwrap();
+        session.round(0.25, |outcome| pooled.add(outcome)).unwrap();
+        session.finish().unwrap();
+        let (records, _) = pooled.into_results();
+        assert_eq!(records.len(), 1, "{records:?}");
+        // Two rounds, each with its own budget and index: 0.5, 0, then 0.25, 1, whose median
+        // is halfway between the middle two.
+        assert_eq!((records[0].samples, records[0].median_ns), (4, 0.375));
+        assert_eq!(records[0].min_ns, 0.25);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_script_that_stops_mid_round_is_an_error_naming_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path(), "echo 'no module named numpy' >&2; exit 3");
+        let square = Workload::square(2);
+        let mut session = Session::start(&python, &[&square], budget()).unwrap();
+        let error = session.round(0.5, |_| panic!("no output")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("ended in the middle of a round"),
+            "{error:#}"
+        );
+        let error = session.finish().unwrap_err();
+        assert!(
+            format!("{error:#}").contains("no module named numpy"),
+            "{error:#}"
+        );
+        // A line that is not the protocol's is an error too, quoting it.
+        let python = fake_python(dir.path(), "echo 'Traceback (most recent call last):'");
+        let mut session = Session::start(&python, &[&square], budget()).unwrap();
+        let error = session.round(0.5, |_| {}).unwrap_err();
+        assert!(format!("{error:#}").contains("Traceback"), "{error:#}");
     }
 }
