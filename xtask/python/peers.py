@@ -1,29 +1,29 @@
 """Times the lesson's own methods on the data `cargo xtask bench` wrote, on this machine.
 
-Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu] [--gpu-only=W,...]
-                       WORKLOAD...
+Usage: python peers.py DATA_DIR MEASURE_SECONDS MAX_RUN_SECONDS [--gpu-only=W,...] WORKLOAD...
 
-Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), then times the
-CPU's methods in rounds, one per line read from stdin, each line the round's share of
-MEASURE_SECONDS, the budget per method and workload: the bench sends one after each of its
-own rounds, so that Python's figures and its own are taken at the same moments of the run.
-It prints one JSON object per line on stdout:
+Reads DATA_DIR/{workload}_a.npy and DATA_DIR/{workload}_b.npy (float32), prints
+{"ready": true}, then times a round for each line read from stdin, and exits at its end:
+- a number: the CPU's methods, with that share of MEASURE_SECONDS (the budget per method and
+  workload). The bench sends one after each of its own rounds, so that Python's figures and
+  its own are taken at the same moments of the run. The first such round times every method
+  on every workload it can, and says why it skips the others. A later one times again those
+  whose one call took no longer than the round's share: each takes a warm-up and at least
+  three samples, which overrun a share a little, and a slower method would overrun it many
+  times over (its figures are then the first round's alone);
+- `gpu` (`cargo xtask bench --cuda --python`, once): PyTorch's `a @ b` on the GPU, on the
+  whole budget: the operands copied to the device once, FP32 with TF32 off, checked against a
+  float64 product, then timed with CUDA events around groups of calls (so that Python's own
+  time per call hides behind the GPU's), as the bench times its own kernels. The workloads
+  named by --gpu-only are timed on the GPU only, the shape-* workloads on the CPU only.
+
+Each result is one JSON object per line on stdout, and {"round_done": N} ends round N (from 0):
   {"method": ..., "workload": ..., "median_ns": ..., "min_ns": ..., "samples": ...,
    "sample_ns": [...]}
   {"method": ..., "workload": ..., "skipped": "why"}
-and {"round_done": N} at the end of round N (from 0); it exits at the end of stdin. The
-first round times every method on every workload it can, and says why it skips the others.
-A later round times again those whose one call took no longer than the round's budget: a
-slower one would overrun it several times over, and its figures are the first round's alone.
-
-With --gpu (`cargo xtask bench --cuda --python`), the first round also times PyTorch's
-`a @ b` on the GPU, on the whole budget: the operands copied to the device once, FP32 with
-TF32 off, checked against a float64 product, then timed with CUDA events around groups of
-calls (so that Python's own time per call hides behind the GPU's), as the bench times its own
-kernels; its lines carry "device": "gpu". The workloads named by --gpu-only are timed on the
-GPU only, the shape-* workloads on the CPU only. Notices go to stderr. Needs numpy; torch and
-numba are optional (their methods are skipped with a reason when missing). The methods are
-the lesson's, written as the notebooks do.
+The GPU's lines carry "device": "gpu". Notices go to stderr. Needs numpy; torch and numba are
+optional (their methods are skipped with a reason when missing). The methods are the lesson's,
+written as the notebooks do.
 """
 
 import json
@@ -205,11 +205,67 @@ def emit(record):
     print(json.dumps(record), flush=True)
 
 
+class Rounds:
+    """What the rounds share: the workloads and what the first CPU round learnt of each method."""
+
+    def __init__(self, workloads, data, gpu_only, budget, max_run):
+        self.workloads, self.data, self.gpu_only = workloads, data, gpu_only
+        self.budget, self.max_run = budget, max_run
+        # Seconds per flop of each method on the last workload it ran: predicts the next one.
+        self.rate = {}
+        # Seconds per call of each method on each workload the first CPU round timed it on.
+        self.one_call = {}
+        self.cpu_rounds = 0
+
+    def cpu(self, measure_seconds):
+        """One round of the CPU's methods, each on each workload for `measure_seconds`."""
+        first = self.cpu_rounds == 0
+        self.cpu_rounds += 1
+        for workload in self.workloads:
+            if workload in self.gpu_only:
+                continue
+            a, b, operands = self.data[workload]
+            work = flops((a, b))
+            for name, needs, kind, function, square in METHODS:
+                if workload.startswith(("square", "shape")) and not square:
+                    continue
+                if not first:
+                    if self.one_call.get((name, workload), float("inf")) > measure_seconds:
+                        continue
+                elif not AVAILABLE[needs]:
+                    emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
+                    continue
+                elif name in self.rate:
+                    estimate = self.rate[name] * work
+                    if estimate > self.max_run:
+                        about = f"{estimate:,.0f}" if estimate >= 100 else f"{estimate:.3g}"
+                        emit({"method": name, "workload": workload,
+                              "skipped": f"one run would take about {about} s (limit {self.max_run:g} s)"})
+                        continue
+                else:
+                    function(operands[kind][0][:1], operands[kind][1])  # compile (numba), warm up
+                x, y = operands[kind]
+                median, minimum, samples, every = measure(lambda: function(x, y), measure_seconds)
+                if first:
+                    self.rate[name] = median / work
+                    self.one_call[(name, workload)] = median
+                emit({"method": name, "workload": workload, "median_ns": median * 1e9,
+                      "min_ns": minimum * 1e9, "samples": samples,
+                      "sample_ns": [s * 1e9 for s in every]})
+
+    def gpu(self):
+        """PyTorch on the GPU: the lesson's workloads and the squares, beside the GPU's own
+        kernels."""
+        for workload in self.workloads:
+            if not workload.startswith("shape"):
+                a, b, _ = self.data[workload]
+                emit(time_on_gpu(workload, a, b, self.budget))
+
+
 def main():
     data_dir, budget, max_run = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     options = [arg for arg in sys.argv[4:] if arg.startswith("--")]
     workloads = [arg for arg in sys.argv[4:] if not arg.startswith("--")]
-    gpu = "--gpu" in options
     gpu_only = set()
     for option in options:
         if option.startswith("--gpu-only="):
@@ -227,46 +283,14 @@ def main():
         if torch is not None:
             operands["torch"] = (torch.from_numpy(a), torch.from_numpy(b))
         data[workload] = (a, b, operands)
-    # Seconds per flop of each method on the last workload it ran: predicts the next one.
-    rate = {}
-    # Seconds per call of each method on each workload it was timed on in the first round.
-    one_call = {}
-    for round_index, line in enumerate(sys.stdin):
-        measure_seconds = float(line)
-        first = round_index == 0
-        for workload in workloads:
-            a, b, operands = data[workload]
-            work = flops((a, b))
-            for name, needs, kind, function, square in [] if workload in gpu_only else METHODS:
-                if workload.startswith(("square", "shape")) and not square:
-                    continue
-                if not first:
-                    if one_call.get((name, workload), float("inf")) > measure_seconds:
-                        continue
-                elif not AVAILABLE[needs]:
-                    emit({"method": name, "workload": workload, "skipped": f"{needs} is not installed"})
-                    continue
-                elif name in rate:
-                    estimate = rate[name] * work
-                    if estimate > max_run:
-                        about = f"{estimate:,.0f}" if estimate >= 100 else f"{estimate:.3g}"
-                        emit({"method": name, "workload": workload,
-                              "skipped": f"one run would take about {about} s (limit {max_run:g} s)"})
-                        continue
-                else:
-                    function(operands[kind][0][:1], operands[kind][1])  # compile (numba), warm up
-                x, y = operands[kind]
-                median, minimum, samples, every = measure(lambda: function(x, y), measure_seconds)
-                if first:
-                    rate[name] = median / work
-                    one_call[(name, workload)] = median
-                emit({"method": name, "workload": workload, "median_ns": median * 1e9,
-                      "min_ns": minimum * 1e9, "samples": samples,
-                      "sample_ns": [s * 1e9 for s in every]})
-            # The GPU's rows are the lesson's and the squares', beside the GPU's own kernels.
-            if first and gpu and not workload.startswith("shape"):
-                emit(time_on_gpu(workload, a, b, budget))
-        emit({"round_done": round_index})
+    rounds = Rounds(workloads, data, gpu_only, budget, max_run)
+    emit({"ready": True})
+    for index, line in enumerate(sys.stdin):
+        if line.strip() == "gpu":
+            rounds.gpu()
+        else:
+            rounds.cpu(float(line))
+        emit({"round_done": index})
 
 
 if __name__ == "__main__":

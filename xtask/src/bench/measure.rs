@@ -1,6 +1,6 @@
-//! The measuring half of a run: the lesson's data, the machine line, the workloads, then each
-//! runner in turn ([`cpu`], `gpu` with `--cuda`, [`python`] with
-//! `--python`), into one [`Results`].
+//! The measuring half of a run: the lesson's data, the machine line, the workloads, then the
+//! runners ([`cpu`]; [`python`] with `--python`, a round after each of the CPU's; `gpu` with
+//! `--cuda`, and PyTorch on the GPU after it), into one [`Results`].
 
 use std::path::PathBuf;
 
@@ -39,10 +39,8 @@ pub fn run(plan: &Plan, gpu: bool, python: Option<PathBuf>) -> anyhow::Result<Re
     let workloads = Workloads::new(plan, &data);
     let progress = progress_bar(cpu::steps(&stages, &workloads));
     // Python's rounds between the CPU's, so that the two are timed at the same moments.
-    let mut peers = python.map(|python| {
-        progress.inc_length(plan.rounds.max(1) as u64);
-        python::Peers::start(&python, plan, &workloads, gpu, &progress)
-    });
+    let mut peers =
+        python.map(|python| python::Peers::start(&python, plan, &workloads, gpu, &progress));
     cpu::run(plan, &stages, &workloads, &progress, &mut results, || {
         if let Some(peers) = &mut peers {
             peers.round(&progress);

@@ -1,18 +1,21 @@
 //! `--python`: the lesson's own methods, timed by Python on the same data and machine.
 //!
 //! The workloads are written as `.npy` files into a temporary directory, and `python/peers.py`
-//! (embedded in this binary) is started once on them. After each of the CPU's rounds, the bench
-//! asks it for a round of its own ([`Peers::round`]): it times each method on each workload and
-//! prints one JSON line per result. The samples of all the rounds are pooled, as the stages' are,
-//! so that a ratio of a stage to PyTorch or NumPy compares figures taken at the same moments of
-//! the run, not minutes apart while the machine's speed drifts.
+//! (embedded in this binary) is started on them once, before anything is timed. After each of
+//! the CPU's rounds, the bench asks it for a round of its own ([`Peers::round`]), in which it
+//! times the lesson's methods and prints one JSON line per result; with `--cuda`, PyTorch on the
+//! GPU is asked for once, after the bench's own GPU kernels. The samples of all the rounds are
+//! pooled ([`Pooled`]), as the stages' are, so that a ratio of a stage to PyTorch or NumPy
+//! compares figures taken at the same moments of the run, not minutes apart while the machine's
+//! speed drifts.
 
-use std::io::{BufRead, BufReader, Lines, Write};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use ndarray::Array2;
 use serde::Deserialize;
 
@@ -61,10 +64,12 @@ struct Line {
     device: Option<String>,
 }
 
-/// A line of the script's output: a result, or the end of a round.
+/// A line of the script's output: a result, the end of a round, or that it is ready.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Message {
+    /// The script has read the workloads and waits for its first round (`true`).
+    Ready { ready: bool },
     /// The round of this index (from 0) is over.
     RoundDone { round_done: usize },
     /// A method timed or skipped on a workload.
@@ -74,9 +79,17 @@ enum Message {
 /// What the script reported, one item per line.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A method timed on a workload: its record for this round, and the round's samples
-    /// (nanoseconds per call), which [`Pooled`] adds to the other rounds'.
-    Timed(Record, Vec<f64>),
+    /// A method timed on a workload in one round: its record, and the round's samples
+    /// (nanoseconds per call), which [`Pooled`] adds to the other rounds' before it sets the
+    /// record's median, interval and rate from them all.
+    Timed {
+        /// The method, workload, median and fastest sample of the round.
+        record: Record,
+        /// The round's samples, nanoseconds per call.
+        samples: Vec<f64>,
+        /// The workload's floating-point operations.
+        flops: f64,
+    },
     /// A method not timed on a workload, and why.
     Skipped(Skipped),
 }
@@ -84,14 +97,12 @@ pub enum Outcome {
 /// How long the script may spend, and on what.
 #[derive(Clone, Debug)]
 pub struct Budget {
-    /// The time budget per method and workload, seconds, for the whole run: each round gets
-    /// its share ([`Session::round`]), the GPU's timing, done once, all of it.
+    /// The time budget per method and workload, seconds, for the whole run: each of the CPU's
+    /// rounds gets its share ([`Session::round`]), the GPU's timing, done once, all of it.
     pub measure_seconds: f64,
     /// The longest single run worth attempting, seconds (longer ones are skipped on an
     /// estimate).
     pub max_run_seconds: f64,
-    /// Whether to time PyTorch on the GPU too (`--cuda`).
-    pub gpu: bool,
     /// Workloads to time on the GPU only (the squares larger than the CPU's sweep).
     pub gpu_only: Vec<String>,
 }
@@ -100,8 +111,11 @@ pub struct Budget {
 pub struct Session {
     child: Child,
     /// The script's input: one line per round. Closing it ends the script.
-    stdin: Option<ChildStdin>,
+    stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// What the script writes on stderr, read as it comes (a pipe left unread could fill and
+    /// stop it), for the error if it fails.
+    stderr: JoinHandle<String>,
     /// The workloads' files, kept until the script has ended.
     _data: tempfile::TempDir,
     /// Each workload's floating-point operations.
@@ -110,8 +124,18 @@ pub struct Session {
     rounds: usize,
 }
 
+/// What a round asks the script to time.
+#[derive(Clone, Copy, Debug)]
+pub enum Request {
+    /// The methods on the CPU, with this share of the budget in seconds.
+    Cpu(f64),
+    /// PyTorch's `a @ b` on the GPU (`--cuda`), on the whole budget.
+    Gpu,
+}
+
 impl Session {
-    /// Writes `workloads` where the script reads them and starts it, with `python`.
+    /// Writes `workloads` where the script reads them, starts it with `python`, and waits
+    /// until it has loaded them: its imports and reads are over before anything is timed.
     pub fn start(python: &Path, workloads: &[&Workload], budget: Budget) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory for the data")?;
         for workload in workloads {
@@ -127,7 +151,6 @@ impl Session {
             .arg(dir.path())
             .arg(budget.measure_seconds.to_string())
             .arg(budget.max_run_seconds.to_string())
-            .args(budget.gpu.then_some("--gpu"))
             .args(
                 (!budget.gpu_only.is_empty())
                     .then(|| format!("--gpu-only={}", budget.gpu_only.join(","))),
@@ -140,80 +163,113 @@ impl Session {
             .with_context(|| format!("starting {}", python.display()))?;
         let stdin = child.stdin.take().expect("stdin was piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout was piped")).lines();
+        let mut stderr_pipe = child.stderr.take().expect("stderr was piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text); // what could be read is enough
+            text
+        });
         let flops = workloads
             .iter()
             .map(|w| (w.name.clone(), w.flops()))
             .collect();
-        Ok(Session {
+        let mut session = Session {
             child,
-            stdin: Some(stdin),
+            stdin,
             stdout,
+            stderr,
             _data: dir,
             flops,
             rounds: 0,
+        };
+        match session.next_message() {
+            Ok(Message::Ready { ready: true }) => Ok(session),
+            Ok(other) => {
+                Err(session.abandon(anyhow!("expected it to say it was ready: {other:?}")))
+            }
+            Err(error) => Err(session.abandon(error)),
+        }
+    }
+
+    /// The script's next line, parsed.
+    fn next_message(&mut self) -> anyhow::Result<Message> {
+        let line = self
+            .stdout
+            .next()
+            .context("the Python script ended early")?
+            .context("reading the script's output")?;
+        serde_json::from_str(&line).map_err(|error| {
+            anyhow!("the Python script printed an unexpected line ({error}): {line}")
         })
     }
 
-    /// One round, of `seconds` per method and workload: calls `report` as each line arrives,
-    /// and returns at the end of the round. An error (the script stopped, or printed what it
-    /// should not) leaves the session unusable: [`Session::finish`] says why the script ended.
-    pub fn round(&mut self, seconds: f64, mut report: impl FnMut(Outcome)) -> anyhow::Result<()> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .context("the script's input is closed")?;
-        writeln!(stdin, "{seconds}")
-            .and_then(|()| stdin.flush())
+    /// One round of `request`: calls `report` as each line arrives, and returns at the end of
+    /// the round. An error (the script stopped, or printed what it should not) leaves the
+    /// session unusable: [`Session::abandon`] it.
+    pub fn round(
+        &mut self,
+        request: Request,
+        mut report: impl FnMut(Outcome),
+    ) -> anyhow::Result<()> {
+        let line = match request {
+            Request::Cpu(seconds) => seconds.to_string(),
+            Request::Gpu => "gpu".to_owned(),
+        };
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
             .context("the Python script stopped reading")?;
         let round = self.rounds;
         self.rounds += 1;
         loop {
-            let line = self
-                .stdout
-                .next()
-                .context("the Python script ended in the middle of a round")?
-                .context("reading the script's output")?;
-            match serde_json::from_str(&line) {
-                Ok(Message::RoundDone { round_done }) if round_done == round => return Ok(()),
-                Ok(Message::Result(line)) => report(to_outcome(line, &self.flops)),
-                Ok(Message::RoundDone { round_done }) => {
-                    bail!("the Python script ended round {round_done} where {round} was running")
-                }
-                Err(error) => {
-                    bail!("the Python script printed an unexpected line ({error}): {line}")
-                }
+            match self.next_message()? {
+                Message::Result(line) => report(to_outcome(line, &self.flops)),
+                Message::RoundDone { round_done } if round_done == round => return Ok(()),
+                other => bail!("the Python script printed {other:?} in round {round}"),
             }
         }
     }
 
     /// Closes the script's input, which ends it, and waits: an error if it failed, with what
     /// it printed on stderr.
-    pub fn finish(mut self) -> anyhow::Result<()> {
-        drop(self.stdin.take());
-        // What is left of stdout (nothing, unless a round stopped early) is not needed.
-        drop(self.stdout);
-        let output = self
-            .child
-            .wait_with_output()
-            .context("waiting for Python")?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "the Python script failed ({}): {}",
-                output.status,
-                stderr.trim()
-            );
+    pub fn finish(self) -> anyhow::Result<()> {
+        let Session {
+            mut child,
+            stdin,
+            stdout,
+            stderr,
+            ..
+        } = self;
+        drop(stdin);
+        drop(stdout); // nothing is left to read after a whole round
+        let status = child.wait().context("waiting for Python")?;
+        let stderr = stderr.join().unwrap_or_default();
+        if !status.success() {
+            bail!("the Python script failed ({status}): {}", stderr.trim());
         }
         Ok(())
     }
+
+    /// Stops the script after `error`, and returns that error with what the script printed on
+    /// stderr, its reason, if it died.
+    pub fn abandon(mut self, error: anyhow::Error) -> anyhow::Error {
+        let _ = self.child.kill(); // it may have ended already
+        let _ = self.child.wait();
+        drop(self.stdout);
+        let stderr = self.stderr.join().unwrap_or_default();
+        match stderr.trim() {
+            "" => error,
+            stderr => anyhow!("{error:#}; it printed: {stderr}"),
+        }
+    }
 }
 
-/// The script's results over all the rounds: each method's samples on each workload pooled, and
-/// what it skipped.
+/// The script's results over all its rounds: each method's samples on each workload pooled,
+/// and what it skipped.
 #[derive(Debug, Default)]
 pub struct Pooled {
-    /// A record per method, source and workload, with every sample so far.
-    timed: Vec<(Record, Vec<f64>)>,
+    /// A record per method, source and workload, with every sample so far and the workload's
+    /// floating-point operations.
+    timed: Vec<(Record, Vec<f64>, f64)>,
     skipped: Vec<Skipped>,
 }
 
@@ -221,42 +277,58 @@ impl Pooled {
     /// Adds one line's outcome: a later round's samples join the earlier ones'.
     pub fn add(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Timed(record, samples) => {
-                let same = |(r, _): &&mut (Record, Vec<f64>)| {
+            Outcome::Timed {
+                record,
+                samples,
+                flops,
+            } => {
+                let same = |(r, _, _): &&mut (Record, Vec<f64>, f64)| {
                     (&r.stage, r.source, &r.workload)
                         == (&record.stage, record.source, &record.workload)
                 };
                 match self.timed.iter_mut().find(same) {
-                    Some((pooled, pooled_samples)) => {
+                    Some((pooled, pooled_samples, _)) => {
                         pooled.min_ns = pooled.min_ns.min(record.min_ns);
                         pooled.samples += record.samples;
                         pooled_samples.extend(samples);
                     }
-                    None => self.timed.push((record, samples)),
+                    None => self.timed.push((record, samples, flops)),
                 }
             }
             Outcome::Skipped(skipped) => self.skipped.push(skipped),
         }
     }
 
-    /// The records, each with the median and interval of its pooled samples, and the skipped.
+    /// The records, each with the median and 95% interval of its pooled samples (or the
+    /// script's median, where it sent no samples) and its rate at that median; and the
+    /// skipped.
     pub fn into_results(self) -> (Vec<Record>, Vec<Skipped>) {
         let records = self
             .timed
             .into_iter()
-            .map(|(record, samples)| {
-                if samples.is_empty() {
-                    return record; // one line's median, without its samples
-                }
-                let work = record.gflops * record.median_ns;
-                let median_ns = timer::median(samples.clone());
-                let (ci_low_ns, ci_high_ns) = timer::median_interval(&samples);
+            .map(|(record, samples, flops)| {
+                let median_ns = match samples.is_empty() {
+                    true => record.median_ns,
+                    false => timer::median(samples.clone()),
+                };
+                let (ci_low_ns, ci_high_ns) = match samples.is_empty() {
+                    true => (0.0, 0.0),
+                    false => timer::median_interval(&samples),
+                };
                 Record {
                     median_ns,
                     ci_low_ns,
                     ci_high_ns,
-                    samples: samples.len(),
-                    gflops: work / median_ns,
+                    samples: if samples.is_empty() {
+                        record.samples
+                    } else {
+                        samples.len()
+                    },
+                    gflops: if median_ns > 0.0 {
+                        flops / median_ns
+                    } else {
+                        0.0
+                    },
                     ..record
                 }
             })
@@ -273,30 +345,22 @@ fn to_outcome(line: Line, flops: &[(String, f64)]) -> Outcome {
         _ => Source::Python,
     };
     match (line.median_ns, line.skipped) {
-        (Some(median_ns), _) => {
-            let work = flops
-                .iter()
-                .find(|(w, _)| *w == line.workload)
-                .map_or(0.0, |(_, f)| *f);
-            let (ci_low_ns, ci_high_ns) = if line.sample_ns.is_empty() {
-                (0.0, 0.0)
-            } else {
-                timer::median_interval(&line.sample_ns)
-            };
-            let record = Record {
+        (Some(median_ns), _) => Outcome::Timed {
+            record: Record {
                 stage: line.method,
                 source,
-                workload: line.workload,
+                workload: line.workload.clone(),
                 median_ns,
-                ci_low_ns,
-                ci_high_ns,
                 min_ns: line.min_ns.unwrap_or(median_ns),
                 samples: line.samples.unwrap_or(0),
-                gflops: work / median_ns,
                 ..Record::default()
-            };
-            Outcome::Timed(record, line.sample_ns)
-        }
+            },
+            samples: line.sample_ns,
+            flops: flops
+                .iter()
+                .find(|(w, _)| *w == line.workload)
+                .map_or(0.0, |(_, f)| *f),
+        },
         (None, reason) => Outcome::Skipped(Skipped {
             stage: line.method,
             source,
@@ -352,24 +416,28 @@ pub fn to_use(given: Option<PathBuf>) -> Option<PathBuf> {
     }
 }
 
-/// The Python part of a run: the lesson's methods on the CPU's workloads, and with `gpu`
-/// PyTorch's `a @ b` on the GPU too, timed in rounds between the CPU's ([`Peers::round`]).
+/// The Python part of a run: the lesson's methods on the CPU's workloads, timed in rounds
+/// between the CPU's ([`Peers::round`]), and with `--cuda` PyTorch's `a @ b` on the GPU.
 pub struct Peers {
     /// The running script; `None` once it has failed (what it reported until then stays).
     session: Option<Session>,
     pooled: Pooled,
-    /// Each round's share of the budget per method and workload, seconds.
+    /// Each of the CPU's rounds' share of the budget per method and workload, seconds.
     round_seconds: f64,
+    /// Rounds: the CPU's, for the progress messages.
+    rounds: usize,
+    /// Whether to time PyTorch on the GPU too.
+    gpu: bool,
 }
 
 /// A pause on each side of Python's rounds: threads that have just finished a product spin a
-/// while before they sleep (the stages' helpers a millisecond, PyTorch's a few), and would
-/// share a core with whatever is timed next.
-const SETTLE: Duration = Duration::from_millis(50);
+/// while before they sleep (the stages' helpers a millisecond, PyTorch's a few, a BLAS
+/// library's up to a few hundred), and would share a core with whatever is timed next.
+const SETTLE: Duration = Duration::from_millis(250);
 
 impl Peers {
-    /// Starts the script on the workloads of `plan` with `python` (a failure is reported, and
-    /// the run goes on without Python's rows).
+    /// Starts the script on the workloads of `plan` with `python`, and adds its rounds to
+    /// `progress`. A failure is reported, and the run goes on without Python's rows.
     pub fn start(
         python: &Path,
         plan: &Plan,
@@ -377,6 +445,9 @@ impl Peers {
         gpu: bool,
         progress: &ProgressBar,
     ) -> Peers {
+        let rounds = plan.rounds.max(1);
+        progress.inc_length((rounds + usize::from(gpu)) as u64);
+        progress.set_message("python peers: starting");
         let mut all = vec![&workloads.mnist5, &workloads.mnist50k];
         all.extend(workloads.squares.iter());
         all.extend(workloads.shapes.iter());
@@ -394,54 +465,72 @@ impl Peers {
         let budget = Budget {
             measure_seconds: plan.python_measure,
             max_run_seconds: plan.max_run,
-            gpu,
             gpu_only: gpu_only.iter().map(|w| w.name.clone()).collect(),
         };
         let session = Session::start(python, &all, budget)
-            .inspect_err(|error| progress.println(format!("python peers failed: {error:#}")))
+            .inspect_err(|error| report_failure(progress, error))
             .ok();
         Peers {
             session,
             pooled: Pooled::default(),
-            round_seconds: plan.python_measure / plan.rounds.max(1) as f64,
+            round_seconds: plan.python_measure / rounds as f64,
+            rounds,
+            gpu,
         }
     }
 
-    /// One round of the script, between two pauses ([`SETTLE`]).
+    /// The CPU's methods, for one round's share of the budget, between two pauses
+    /// ([`SETTLE`]).
     pub fn round(&mut self, progress: &ProgressBar) {
-        progress.inc(1);
-        let Some(session) = &mut self.session else {
-            return;
-        };
+        let round = self.session.as_ref().map_or(0, |session| session.rounds);
+        progress.set_message(format!(
+            "python peers (round {} of {})",
+            round + 1,
+            self.rounds
+        ));
         std::thread::sleep(SETTLE);
-        let pooled = &mut self.pooled;
-        let outcome = session.round(self.round_seconds, |outcome| {
-            if let Outcome::Timed(record, _) = &outcome {
-                progress.set_message(format!("python: {} on {}", record.stage, record.workload));
-            }
-            pooled.add(outcome);
-        });
-        if let Err(error) = outcome {
-            progress.println(format!("python peers failed: {error:#}"));
-            self.finish(progress);
-        }
+        self.request(Request::Cpu(self.round_seconds), progress);
         std::thread::sleep(SETTLE);
     }
 
-    /// Ends the script, if it still runs (reporting how it failed, if it did).
-    fn finish(&mut self, progress: &ProgressBar) {
-        if let Some(Err(error)) = self.session.take().map(Session::finish) {
-            progress.println(format!("python peers failed: {error:#}"));
-        }
-    }
-
-    /// Ends the script and puts its rows, pooled over the rounds, into `results`.
+    /// Ends the script, after timing PyTorch on the GPU if asked, and puts its rows, pooled
+    /// over the rounds, into `results`.
     pub fn into_results(mut self, progress: &ProgressBar, results: &mut Results) {
-        self.finish(progress);
-        let (records, skipped) = std::mem::take(&mut self.pooled).into_results();
+        if self.gpu {
+            progress.set_message("python peers: PyTorch on the GPU");
+            self.request(Request::Gpu, progress);
+        }
+        if let Some(Err(error)) = self.session.take().map(Session::finish) {
+            report_failure(progress, &error);
+        }
+        let (records, skipped) = self.pooled.into_results();
         results.results.extend(records);
         results.skipped.extend(skipped);
     }
+
+    /// One round of `request`, its outcomes pooled; the script stopped if it fails.
+    fn request(&mut self, request: Request, progress: &ProgressBar) {
+        if let Some(session) = &mut self.session {
+            let pooled = &mut self.pooled;
+            let outcome = session.round(request, |outcome| {
+                if let Outcome::Timed { record, .. } = &outcome {
+                    progress
+                        .set_message(format!("python: {} on {}", record.stage, record.workload));
+                }
+                pooled.add(outcome);
+            });
+            if let Err(error) = outcome {
+                let session = self.session.take().expect("it ran the round");
+                report_failure(progress, &session.abandon(error));
+            }
+        }
+        progress.inc(1);
+    }
+}
+
+/// Says, above the progress bar, that the Python peers failed, and why.
+fn report_failure(progress: &ProgressBar, error: &anyhow::Error) {
+    progress.println(format!("python peers failed: {error:#}"));
 }
 
 #[cfg(test)]
@@ -461,22 +550,37 @@ mod tests {
     }
 
     #[test]
-    fn lines_become_records_with_gflops() {
+    fn lines_become_outcomes_and_records_with_gflops() {
         let flops = vec![("mnist5".to_owned(), 78_400.0)];
         let timed: Line = serde_json::from_str(
             r#"{"method": "numpy @", "workload": "mnist5", "median_ns": 3920.0, "min_ns": 3900.0, "samples": 3, "sample_ns": [3900.0, 3920.0, 4000.0]}"#,
         )
         .unwrap();
-        match to_outcome(timed, &flops) {
-            Outcome::Timed(r, samples) => {
-                assert_eq!((r.stage.as_str(), r.source), ("numpy @", Source::Python));
-                assert_eq!(samples, [3900.0, 3920.0, 4000.0]);
-                assert!(r.ci_low_ns >= 3900.0 && r.ci_high_ns <= 4000.0, "{r:?}");
-                assert!(r.ci_low_ns <= 3920.0 && 3920.0 <= r.ci_high_ns, "{r:?}");
-                assert!((r.gflops - 20.0).abs() < 1e-9);
+        let outcome = to_outcome(timed, &flops);
+        match &outcome {
+            Outcome::Timed {
+                record,
+                samples,
+                flops,
+            } => {
+                assert_eq!(
+                    (record.stage.as_str(), record.source),
+                    ("numpy @", Source::Python)
+                );
+                assert_eq!(
+                    (samples.as_slice(), *flops),
+                    ([3900.0, 3920.0, 4000.0].as_slice(), 78_400.0)
+                );
             }
             other => panic!("{other:?}"),
         }
+        let mut pooled = Pooled::default();
+        pooled.add(outcome);
+        let (records, _) = pooled.into_results();
+        let r = &records[0];
+        assert!(r.ci_low_ns >= 3900.0 && r.ci_high_ns <= 4000.0, "{r:?}");
+        assert!(r.ci_low_ns <= 3920.0 && 3920.0 <= r.ci_high_ns, "{r:?}");
+        assert!((r.gflops - 20.0).abs() < 1e-9);
         let skipped: Line = serde_json::from_str(
             r#"{"method": "numba dot", "workload": "mnist5", "skipped": "numba is not installed"}"#,
         )
@@ -494,7 +598,7 @@ mod tests {
             r#"{"method": "torch.matmul", "workload": "mnist5", "device": "gpu", "median_ns": 7840.0}"#,
         );
         match to_outcome(timed, &flops) {
-            Outcome::Timed(r, _) => assert_eq!(r.source, Source::Gpu),
+            Outcome::Timed { record, .. } => assert_eq!(record.source, Source::Gpu),
             other => panic!("{other:?}"),
         }
         let skipped = line(
@@ -561,45 +665,60 @@ mod tests {
         assert_eq!((records[1].median_ns, records[1].samples), (510.0, 3));
     }
 
-    /// A stand-in for Python: a shell script that answers each round as `body` says, with
-    /// `$round` the round's index and `$seconds` its budget.
+    /// A stand-in for Python: a shell script that says it is ready, then answers each line of
+    /// its input as `body` says, with `$request` the line and `$round` its index.
     #[cfg(unix)]
-    fn fake_python(dir: &Path, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join("fake-python");
+    fn fake_python(dir: &Path, name: &str, body: &str) -> PathBuf {
         let script = format!(
-            "#!/bin/sh\nround=0\nwhile read seconds; do\n{body}\nround=$((round + 1))\ndone\n"
+            "echo '{{\"ready\": true}}'\nround=0\n\
+             while read request; do\n{body}\nround=$((round + 1))\ndone"
         );
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        shell_script(dir, name, &script)
     }
 
+    /// An executable shell script of `text` at `dir/name`.
     #[cfg(unix)]
-    fn budget() -> Budget {
-        Budget {
-            measure_seconds: 1.0,
-            max_run_seconds: 5.0,
-            gpu: false,
-            gpu_only: Vec::new(),
+    fn shell_script(dir: &Path, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        /// "Text file busy" on Linux and macOS.
+        const ETXTBSY: i32 = 26;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{text}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A process that another test forks while the file is still open for writing holds it
+        // open until it runs its own program, and until then this one cannot run: wait for
+        // that to pass.
+        for _ in 0..100 {
+            match Command::new(&path).stdin(Stdio::null()).output() {
+                Err(error) if error.raw_os_error() == Some(ETXTBSY) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => break,
+            }
         }
+        path
     }
 
     #[cfg(unix)]
     #[test]
     fn a_session_runs_one_round_per_request_and_ends_with_its_input() {
         let dir = tempfile::tempdir().unwrap();
-        // Each round reports its budget (in place of a time) and its index, then ends.
+        // Each round reports its request (in place of a time) and its index, then ends.
         let python = fake_python(
             dir.path(),
-            r#"echo "{\"method\": \"m\", \"workload\": \"square-2\", \"median_ns\": $seconds, \"sample_ns\": [$seconds, $round]}"
+            "python",
+            r#"echo "{\"method\": \"m\", \"workload\": \"square-2\", \"median_ns\": $request, \"sample_ns\": [$request, $round]}"
 echo "{\"round_done\": $round}""#,
         );
         let square = Workload::square(2);
-        let mut session = Session::start(&python, &[&square], budget()).unwrap();
+        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
         let mut pooled = Pooled::default();
-        session.round(0.5, |outcome| pooled.add(outcome)).unwrap();
-        session.round(0.25, |outcome| pooled.add(outcome)).unwrap();
+        session
+            .round(Request::Cpu(0.5), |outcome| pooled.add(outcome))
+            .unwrap();
+        session
+            .round(Request::Cpu(0.25), |outcome| pooled.add(outcome))
+            .unwrap();
         session.finish().unwrap();
         let (records, _) = pooled.into_results();
         assert_eq!(records.len(), 1, "{records:?}");
@@ -611,25 +730,134 @@ echo "{\"round_done\": $round}""#,
 
     #[cfg(unix)]
     #[test]
-    fn a_script_that_stops_mid_round_is_an_error_naming_why() {
+    fn a_script_that_fails_is_an_error_naming_why() {
         let dir = tempfile::tempdir().unwrap();
-        let python = fake_python(dir.path(), "echo 'no module named numpy' >&2; exit 3");
         let square = Workload::square(2);
-        let mut session = Session::start(&python, &[&square], budget()).unwrap();
-        let error = session.round(0.5, |_| panic!("no output")).unwrap_err();
-        assert!(
-            format!("{error:#}").contains("ended in the middle of a round"),
-            "{error:#}"
+        // Dies in its first round, saying why on stderr.
+        let python = fake_python(
+            dir.path(),
+            "dies",
+            "echo 'no module named numpy' >&2; exit 3",
         );
-        let error = session.finish().unwrap_err();
-        assert!(
-            format!("{error:#}").contains("no module named numpy"),
-            "{error:#}"
+        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
+        let error = session
+            .round(Request::Cpu(0.5), |_| panic!("no output"))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("ended early"), "{error:#}");
+        let error = format!("{:#}", session.abandon(error));
+        assert!(error.contains("no module named numpy"), "{error}");
+        // Prints what is not the protocol's: an error quoting it, and the script stopped.
+        let python = fake_python(
+            dir.path(),
+            "chatty",
+            "echo 'Traceback (most recent call last):'",
         );
-        // A line that is not the protocol's is an error too, quoting it.
-        let python = fake_python(dir.path(), "echo 'Traceback (most recent call last):'");
-        let mut session = Session::start(&python, &[&square], budget()).unwrap();
-        let error = session.round(0.5, |_| {}).unwrap_err();
+        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
+        let error = session.round(Request::Cpu(0.5), |_| {}).unwrap_err();
         assert!(format!("{error:#}").contains("Traceback"), "{error:#}");
+        session.abandon(error);
+        // Ends a round that is not the one asked for.
+        let python = fake_python(dir.path(), "skips", r#"echo "{\"round_done\": 7}""#);
+        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
+        let error = session.round(Request::Cpu(0.5), |_| {}).unwrap_err();
+        assert!(format!("{error:#}").contains("in round 0"), "{error:#}");
+        session.abandon(error);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_script_that_cannot_start_is_an_error_with_its_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = shell_script(
+            dir.path(),
+            "broken",
+            "echo 'ImportError: numpy' >&2; exit 1",
+        );
+        let square = Workload::square(2);
+        let error = match Session::start(&python, &[&square], budget_for_tests()) {
+            Err(error) => format!("{error:#}"),
+            Ok(_) => panic!("a script that exits at once cannot be ready"),
+        };
+        assert!(
+            error.contains("ended early") && error.contains("ImportError"),
+            "{error}"
+        );
+    }
+
+    /// The real script, where a Python with NumPy is found (`MATMUL_TEST_PYTHON`, else
+    /// `python3`): rounds on a small square, a later one timing again only what the first
+    /// did, and only the methods whose one call fits in its share.
+    #[test]
+    fn the_script_times_a_round_per_request() {
+        let python = std::env::var_os("MATMUL_TEST_PYTHON").map_or("python3".into(), PathBuf::from);
+        if let Err(why) = probe(&python) {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let square = Workload::square(8);
+        let budget = Budget {
+            measure_seconds: 0.02,
+            ..budget_for_tests()
+        };
+        let mut session = Session::start(&python, &[&square], budget).unwrap();
+        // Two rounds of 10 ms, then one of a nanosecond, shorter than any call.
+        let rounds: Vec<Vec<Outcome>> = [0.01, 0.01, 1e-9]
+            .into_iter()
+            .map(|seconds| {
+                let mut outcomes = Vec::new();
+                session
+                    .round(Request::Cpu(seconds), |outcome| outcomes.push(outcome))
+                    .unwrap();
+                outcomes
+            })
+            .collect();
+        // PyTorch on the GPU: one line for the square, a time or why not (no GPU, no torch).
+        let mut gpu = Vec::new();
+        session
+            .round(Request::Gpu, |outcome| gpu.push(outcome))
+            .unwrap();
+        session.finish().unwrap();
+        let on_gpu = |o: &Outcome| match o {
+            Outcome::Timed { record, .. } => record.source == Source::Gpu,
+            Outcome::Skipped(skipped) => skipped.source == Source::Gpu,
+        };
+        assert!(gpu.len() == 1 && on_gpu(&gpu[0]), "{gpu:?}");
+        let timed = |outcomes: &[Outcome]| -> Vec<(String, usize)> {
+            outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Timed {
+                        record, samples, ..
+                    } => Some((record.stage.clone(), samples.len())),
+                    Outcome::Skipped(_) => None,
+                })
+                .collect()
+        };
+        let (first, second) = (timed(&rounds[0]), timed(&rounds[1]));
+        assert!(
+            first.iter().any(|(method, _)| method == "numpy @"),
+            "{first:?}"
+        );
+        let names = |t: &[(String, usize)]| t.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&first),
+            names(&second),
+            "the same methods, round after round"
+        );
+        assert!(
+            second.iter().all(|&(_, samples)| samples >= 3),
+            "{second:?}"
+        );
+        // What is skipped (torch or numba where not installed) is said once, in the first.
+        assert!(rounds[1].iter().all(|o| matches!(o, Outcome::Timed { .. })));
+        assert!(rounds[2].is_empty(), "{:?}", rounds[2]);
+    }
+
+    fn budget_for_tests() -> Budget {
+        Budget {
+            measure_seconds: 1.0,
+            max_run_seconds: 5.0,
+            gpu_only: Vec::new(),
+        }
     }
 }
