@@ -118,9 +118,24 @@ def flops(a):
     return 2.0 * m * k * n
 
 
+def settle():
+    """Waits until no other thread of this process runs: a library's threads spin a while
+    after a product before they sleep (NumPy's OpenBLAS for about a tenth of a second), and
+    would share the cores with the next method timed. Watches the process's CPU time over
+    5 ms pauses, for at most 0.3 s, as the bench does for its own stages."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.3:
+        before = time.process_time()
+        time.sleep(0.005)
+        if time.process_time() - before < 0.001:
+            return
+
+
 def measure(run, measure_seconds):
     """Median and minimum seconds per call: calls grouped so one sample lasts at least
-    1/20 of the budget, samples until the budget is spent (at least 3)."""
+    1/20 of the budget, samples until the budget is spent (at least 3), once the threads of
+    the method timed before have settled."""
+    settle()
     # Warm up for a tenth of the budget (at least one call): caches, allocator, thread pools.
     calls, start = 0, time.perf_counter()
     while calls == 0 or time.perf_counter() - start < measure_seconds / 10:
@@ -290,6 +305,7 @@ def main():
             rounds.gpu()
         else:
             rounds.cpu(float(line))
+        settle()  # the bench's next stage starts when this is read
         emit({"round_done": index})
 
 

@@ -122,12 +122,13 @@ impl<'x> Floors<'x> {
     /// One set of each floor on its own: a few reads of `x` and the FMA peak's samples for
     /// the round.
     fn round_alone(&mut self) {
+        // Each after the threads timed last have gone to sleep (a pool's workers spin a while
+        // before they do), or its first samples would share a core with them.
+        timer::settle();
         for _ in 0..3 {
             self.read_alone.push(self.read.time(self.x));
         }
-        // Let the threads of the stage timed last go to sleep first (a pool's workers spin a
-        // while before they do), or the first samples share a core with them.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        timer::settle();
         for _ in 0..PEAK_SAMPLES_PER_ROUND {
             self.peak_alone
                 .push(fma_rate(&self.read, self.peak_iterations));

@@ -13,7 +13,6 @@ use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use ndarray::Array2;
@@ -430,11 +429,6 @@ pub struct Peers {
     gpu: bool,
 }
 
-/// A pause on each side of Python's rounds: threads that have just finished a product spin a
-/// while before they sleep (the stages' helpers a millisecond, PyTorch's a few, a BLAS
-/// library's up to a few hundred), and would share a core with whatever is timed next.
-const SETTLE: Duration = Duration::from_millis(250);
-
 impl Peers {
     /// Starts the script on the workloads of `plan` with `python`, and adds its rounds to
     /// `progress`. A failure is reported, and the run goes on without Python's rows.
@@ -479,8 +473,9 @@ impl Peers {
         }
     }
 
-    /// The CPU's methods, for one round's share of the budget, between two pauses
-    /// ([`SETTLE`]).
+    /// The CPU's methods, for one round's share of the budget, once the bench's own threads
+    /// have gone quiet ([`timer::settle`]; the script waits for its own before it ends the
+    /// round).
     pub fn round(&mut self, progress: &ProgressBar) {
         let round = self.session.as_ref().map_or(0, |session| session.rounds);
         progress.set_message(format!(
@@ -488,9 +483,8 @@ impl Peers {
             round + 1,
             self.rounds
         ));
-        std::thread::sleep(SETTLE);
+        timer::settle();
         self.request(Request::Cpu(self.round_seconds), progress);
-        std::thread::sleep(SETTLE);
     }
 
     /// Ends the script, after timing PyTorch on the GPU if asked, and puts its rows, pooled
@@ -691,7 +685,7 @@ mod tests {
         for _ in 0..100 {
             match Command::new(&path).stdin(Stdio::null()).output() {
                 Err(error) if error.raw_os_error() == Some(ETXTBSY) => {
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 _ => break,
             }

@@ -53,6 +53,7 @@ pub fn time<R>(settings: Settings, call: impl FnMut() -> R) -> Timing {
 /// number of calls in a group. Samples of the same call taken at different times (in rounds)
 /// can be pooled and summarized together.
 pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, u64) {
+    settle();
     let calls_per_sample = warm_up(settings, &mut call);
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -62,6 +63,48 @@ pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, 
         samples.push(one_sample(&mut call, calls_per_sample));
     }
     (samples, calls_per_sample)
+}
+
+/// Waits until no other thread of this process runs: the threads of whatever was timed before
+/// (a pool's workers spin a while before they sleep, OpenBLAS's for about a tenth of a second)
+/// would otherwise share the cores with the next stage, and a round's share of the warm-up does
+/// not always outlast them. It watches the process's CPU time over short pauses, up to
+/// [`SETTLE_AT_MOST`]; where that clock is not read (not a Unix), it waits two pauses.
+pub fn settle() {
+    let start = Instant::now();
+    let mut quiet = 0;
+    while quiet < 2 && start.elapsed() < SETTLE_AT_MOST {
+        let before = process_cpu_time();
+        std::thread::sleep(SETTLE_STEP);
+        let busy = match (before, process_cpu_time()) {
+            (Some(before), Some(after)) => after.saturating_sub(before) > SETTLE_STEP / 5,
+            _ => false,
+        };
+        quiet = if busy { 0 } else { quiet + 1 };
+    }
+}
+
+/// One pause of [`settle`]: the process is quiet when its threads used under a fifth of it, two
+/// pauses in a row (a spinning thread the system set aside for a moment is not quiet).
+const SETTLE_STEP: Duration = Duration::from_millis(5);
+
+/// The longest [`settle`] waits: a thread that spins longer is busy, not settling.
+const SETTLE_AT_MOST: Duration = Duration::from_millis(300);
+
+/// The CPU time all of this process's threads have used; `None` where it is not read.
+fn process_cpu_time() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid `timespec` for the call to write.
+        let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+        (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Calls `call` for the warm-up; returns how many calls make one sample (about a thirtieth of
@@ -96,6 +139,7 @@ pub fn sample_paired<R>(
     mut call: impl FnMut() -> R,
     mut floor: impl FnMut() -> f64,
 ) -> (Vec<f64>, Vec<f64>, u64) {
+    settle();
     let calls_per_sample = warm_up(settings, &mut call);
     black_box(floor()); // the floor's own warm-up
     let (mut stage_samples, mut floors) = (Vec::new(), Vec::new());
