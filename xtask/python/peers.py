@@ -121,14 +121,14 @@ def flops(a):
 def settle():
     """Waits until no other thread of this process runs: a library's threads spin a while
     after a product before they sleep (NumPy's OpenBLAS for about a tenth of a second), and
-    would share the cores with the next method timed. Watches the process's CPU time over
-    5 ms pauses, for at most 0.3 s, as the bench does for its own stages."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < 0.3:
+    would share the cores with the next method timed. As the bench's `timer::settle` does:
+    the process's CPU time over 5 ms pauses, quiet when under a fifth of a pause twice in a
+    row, for at most 0.3 s."""
+    start, quiet = time.perf_counter(), 0
+    while quiet < 2 and time.perf_counter() - start < 0.3:
         before = time.process_time()
         time.sleep(0.005)
-        if time.process_time() - before < 0.001:
-            return
+        quiet = quiet + 1 if time.process_time() - before <= 0.001 else 0
 
 
 def measure(run, measure_seconds):

@@ -131,8 +131,9 @@ pub struct BenchArgs {
 
     /// How many times the CPU stages are timed, each round in the opposite order to the one
     /// before, their samples pooled [default: 3, or 2 with --quick]; with --python, Python
-    /// times its methods once after each round, pooled the same way. More rounds settle
-    /// figures the run flags as noisy.
+    /// takes a round of its own after each, pooled the same way (a method slower than a
+    /// round's share, in the first round only). More rounds settle figures the run flags as
+    /// noisy.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: Option<u32>,
 

@@ -5,19 +5,28 @@
 #[cfg(unix)]
 #[test]
 fn settle_waits_for_a_spinning_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
     use std::time::{Duration, Instant};
-    let spin = Duration::from_millis(150);
-    let spinner = std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < spin {
-            std::hint::spin_loop();
+    let (started, done) = (Arc::new(Barrier::new(2)), Arc::new(AtomicBool::new(false)));
+    let spinner = std::thread::spawn({
+        let (started, done) = (Arc::clone(&started), Arc::clone(&done));
+        move || {
+            started.wait();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+            done.store(true, Ordering::Release);
         }
     });
-    let start = Instant::now();
+    started.wait();
     xtask::bench::timer::settle();
-    let waited = start.elapsed();
+    assert!(
+        done.load(Ordering::Acquire),
+        "settle returned while a thread still spun"
+    );
     spinner.join().unwrap();
-    assert!(waited >= spin * 4 / 5, "returned after {waited:?}");
     // With nothing else running, it returns after its two pauses.
     let start = Instant::now();
     xtask::bench::timer::settle();

@@ -133,6 +133,7 @@ impl<'x> Floors<'x> {
             self.peak_alone
                 .push(fma_rate(&self.read, self.peak_iterations));
         }
+        timer::settle();
         for _ in 0..PEAK_SAMPLES_PER_ROUND {
             self.one_core_alone
                 .push(fma_rate(&self.one_core, self.one_core_iterations));
@@ -428,6 +429,8 @@ impl<'w> FirstRound<'_, 'w> {
     ) -> Option<f64> {
         let stage = &self.stages[index];
         let (a, b) = (workload.a.view(), workload.b.view());
+        // The check's time sizes the limits: not with the threads of the stage before.
+        timer::settle();
         let started = std::time::Instant::now();
         let product = (stage.matmul)(a, b);
         let once = started.elapsed().as_secs_f64();

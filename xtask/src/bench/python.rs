@@ -12,7 +12,8 @@
 use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use ndarray::Array2;
@@ -97,7 +98,7 @@ pub enum Outcome {
 #[derive(Clone, Debug)]
 pub struct Budget {
     /// The time budget per method and workload, seconds, for the whole run: each of the CPU's
-    /// rounds gets its share ([`Session::round`]), the GPU's timing, done once, all of it.
+    /// rounds gets its share ([`Request::Cpu`]), the GPU's timing, done once, all of it.
     pub measure_seconds: f64,
     /// The longest single run worth attempting, seconds (longer ones are skipped on an
     /// estimate).
@@ -112,9 +113,9 @@ pub struct Session {
     /// The script's input: one line per round. Closing it ends the script.
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
-    /// What the script writes on stderr, read as it comes (a pipe left unread could fill and
-    /// stop it), for the error if it fails.
-    stderr: JoinHandle<String>,
+    /// What the script writes on stderr, read as it comes by a thread (a pipe left unread
+    /// could fill and stop it), and sent here when the pipe closes: for the error if it fails.
+    stderr: Receiver<String>,
     /// The workloads' files, kept until the script has ended.
     _data: tempfile::TempDir,
     /// Each workload's floating-point operations.
@@ -163,10 +164,11 @@ impl Session {
         let stdin = child.stdin.take().expect("stdin was piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout was piped")).lines();
         let mut stderr_pipe = child.stderr.take().expect("stderr was piped");
-        let stderr = std::thread::spawn(move || {
+        let (send_stderr, stderr) = mpsc::channel();
+        std::thread::spawn(move || {
             let mut text = String::new();
             let _ = stderr_pipe.read_to_string(&mut text); // what could be read is enough
-            text
+            let _ = send_stderr.send(text); // unless nobody asks any more
         });
         let flops = workloads
             .iter()
@@ -241,25 +243,43 @@ impl Session {
         drop(stdin);
         drop(stdout); // nothing is left to read after a whole round
         let status = child.wait().context("waiting for Python")?;
-        let stderr = stderr.join().unwrap_or_default();
         if !status.success() {
-            bail!("the Python script failed ({status}): {}", stderr.trim());
+            bail!(
+                "the Python script failed ({status}): {}",
+                stderr_text(&stderr).trim()
+            );
         }
         Ok(())
     }
 
     /// Stops the script after `error`, and returns that error with what the script printed on
     /// stderr, its reason, if it died.
-    pub fn abandon(mut self, error: anyhow::Error) -> anyhow::Error {
-        let _ = self.child.kill(); // it may have ended already
-        let _ = self.child.wait();
-        drop(self.stdout);
-        let stderr = self.stderr.join().unwrap_or_default();
-        match stderr.trim() {
+    pub fn abandon(self, error: anyhow::Error) -> anyhow::Error {
+        let Session {
+            mut child,
+            stdin,
+            stdout,
+            stderr,
+            ..
+        } = self;
+        // Its pipes closed first: a process the interpreter started (a wrapper's) ends on
+        // them even where killing the interpreter does not reach it.
+        drop((stdin, stdout));
+        let _ = child.kill(); // it may have ended already
+        let _ = child.wait();
+        match stderr_text(&stderr).trim() {
             "" => error,
             stderr => anyhow!("{error:#}; it printed: {stderr}"),
         }
     }
+}
+
+/// What the script printed on stderr, once its pipe has closed; nothing if it is still open a
+/// second after the script ended (a process it started may hold it).
+fn stderr_text(stderr: &Receiver<String>) -> String {
+    stderr
+        .recv_timeout(Duration::from_secs(1))
+        .unwrap_or_default()
 }
 
 /// The script's results over all its rounds: each method's samples on each workload pooled,
@@ -423,8 +443,9 @@ pub struct Peers {
     pooled: Pooled,
     /// Each of the CPU's rounds' share of the budget per method and workload, seconds.
     round_seconds: f64,
-    /// Rounds: the CPU's, for the progress messages.
+    /// Rounds: the CPU's, and how many of them Python has been asked for.
     rounds: usize,
+    asked: usize,
     /// Whether to time PyTorch on the GPU too.
     gpu: bool,
 }
@@ -469,6 +490,7 @@ impl Peers {
             pooled: Pooled::default(),
             round_seconds: plan.python_measure / rounds as f64,
             rounds,
+            asked: 0,
             gpu,
         }
     }
@@ -477,11 +499,10 @@ impl Peers {
     /// have gone quiet ([`timer::settle`]; the script waits for its own before it ends the
     /// round).
     pub fn round(&mut self, progress: &ProgressBar) {
-        let round = self.session.as_ref().map_or(0, |session| session.rounds);
+        self.asked += 1;
         progress.set_message(format!(
             "python peers (round {} of {})",
-            round + 1,
-            self.rounds
+            self.asked, self.rounds
         ));
         timer::settle();
         self.request(Request::Cpu(self.round_seconds), progress);
@@ -674,22 +695,22 @@ mod tests {
     #[cfg(unix)]
     fn shell_script(dir: &Path, name: &str, text: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        /// "Text file busy" on Linux and macOS.
-        const ETXTBSY: i32 = 26;
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{text}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         // A process that another test forks while the file is still open for writing holds it
-        // open until it runs its own program, and until then this one cannot run: wait for
-        // that to pass.
-        for _ in 0..100 {
-            match Command::new(&path).stdin(Stdio::null()).output() {
-                Err(error) if error.raw_os_error() == Some(ETXTBSY) => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
+        // open until it runs its own program, and until then this one cannot run ("text file
+        // busy"): wait for that to pass.
+        let runs = (0..100).any(
+            |_| match Command::new(&path).stdin(Stdio::null()).output() {
+                Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    false
                 }
-                _ => break,
-            }
-        }
+                _ => true,
+            },
+        );
+        assert!(runs, "{} stayed busy for a second", path.display());
         path
     }
 
@@ -783,8 +804,11 @@ echo "{\"round_done\": $round}""#,
     /// did, and only the methods whose one call fits in its share.
     #[test]
     fn the_script_times_a_round_per_request() {
-        let python = std::env::var_os("MATMUL_TEST_PYTHON").map_or("python3".into(), PathBuf::from);
+        let given = std::env::var_os("MATMUL_TEST_PYTHON").map(PathBuf::from);
+        let python = choose(given.clone());
         if let Err(why) = probe(&python) {
+            // A Python named for the test must work; `python3` may not have NumPy.
+            assert!(given.is_none(), "MATMUL_TEST_PYTHON: {why}");
             eprintln!("skipped: {why}");
             return;
         }

@@ -1,5 +1,6 @@
-//! The timing harness: warm up, pick how many calls make one sample, take samples until the
-//! budget is spent, report the median time per call.
+//! The timing harness: wait for the threads of what ran before to go quiet ([`settle`]), warm
+//! up, pick how many calls make one sample, take samples until the budget is spent, report the
+//! median time per call.
 //!
 //! It is criterion's sampling: the median of many samples is robust to the occasional
 //! interruption, and grouping calls into samples makes a microsecond-long call measurable with a
@@ -148,8 +149,10 @@ pub fn sample_paired<R>(
         || (start.elapsed() < settings.measure && stage_samples.len() < settings.max_samples)
     {
         stage_samples.push(one_sample(&mut call, calls_per_sample));
-        // A pause before the floor, so that the threads the stage woke (a pool's workers
-        // spin a while before they sleep) have settled and do not slow the floor down.
+        // A pause before the floor, so that the threads the stage woke and that linger a
+        // moment (the workspace pool's, a millisecond) do not slow the floor down. (A
+        // library's longer spin would pair every sample with a slowed floor: none of the
+        // paired stages has one.)
         std::thread::sleep(PAIR_PAUSE);
         floors.push(floor());
     }
