@@ -714,19 +714,24 @@ mod tests {
         path
     }
 
+    /// A session of [`fake_python`] answering as `body` says, on a 2 × 2 square; with the
+    /// directory that holds the script, which must outlive the session.
+    #[cfg(unix)]
+    fn fake_session(body: &str) -> (tempfile::TempDir, Session) {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path(), "python", body);
+        let session = Session::start(&python, &[&Workload::square(2)], budget_for_tests());
+        (dir, session.unwrap())
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_session_runs_one_round_per_request_and_ends_with_its_input() {
-        let dir = tempfile::tempdir().unwrap();
         // Each round reports its request (in place of a time) and its index, then ends.
-        let python = fake_python(
-            dir.path(),
-            "python",
+        let (_dir, mut session) = fake_session(
             r#"echo "{\"method\": \"m\", \"workload\": \"square-2\", \"median_ns\": $request, \"sample_ns\": [$request, $round]}"
 echo "{\"round_done\": $round}""#,
         );
-        let square = Workload::square(2);
-        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
         let mut pooled = Pooled::default();
         session
             .round(Request::Cpu(0.5), |outcome| pooled.add(outcome))
@@ -746,37 +751,23 @@ echo "{\"round_done\": $round}""#,
     #[cfg(unix)]
     #[test]
     fn a_script_that_fails_is_an_error_naming_why() {
-        let dir = tempfile::tempdir().unwrap();
-        let square = Workload::square(2);
-        // Dies in its first round, saying why on stderr.
-        let python = fake_python(
-            dir.path(),
-            "dies",
-            "echo 'no module named numpy' >&2; exit 3",
-        );
-        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
-        let error = session
-            .round(Request::Cpu(0.5), |_| panic!("no output"))
-            .unwrap_err();
-        assert!(format!("{error:#}").contains("ended early"), "{error:#}");
-        let error = format!("{:#}", session.abandon(error));
-        assert!(error.contains("no module named numpy"), "{error}");
-        // Prints what is not the protocol's: an error quoting it, and the script stopped.
-        let python = fake_python(
-            dir.path(),
-            "chatty",
-            "echo 'Traceback (most recent call last):'",
-        );
-        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
-        let error = session.round(Request::Cpu(0.5), |_| {}).unwrap_err();
-        assert!(format!("{error:#}").contains("Traceback"), "{error:#}");
-        session.abandon(error);
-        // Ends a round that is not the one asked for.
-        let python = fake_python(dir.path(), "skips", r#"echo "{\"round_done\": 7}""#);
-        let mut session = Session::start(&python, &[&square], budget_for_tests()).unwrap();
-        let error = session.round(Request::Cpu(0.5), |_| {}).unwrap_err();
-        assert!(format!("{error:#}").contains("in round 0"), "{error:#}");
-        session.abandon(error);
+        // Each script, its first round, and what the error must say.
+        for (body, says) in [
+            // Dies, saying why on stderr (which the error carries once it is abandoned).
+            (
+                "echo 'no module named numpy' >&2; exit 3",
+                "ended early; it printed: no module named numpy",
+            ),
+            // Prints what is not the protocol's: the error quotes it.
+            ("echo 'Traceback (most recent call last):'", "Traceback"),
+            // Ends a round that is not the one asked for.
+            (r#"echo "{\"round_done\": 7}""#, "in round 0"),
+        ] {
+            let (_dir, mut session) = fake_session(body);
+            let error = session.round(Request::Cpu(0.5), |_| {}).unwrap_err();
+            let error = format!("{:#}", session.abandon(error));
+            assert!(error.contains(says), "{error}");
+        }
     }
 
     #[cfg(unix)]

@@ -69,8 +69,8 @@ pub fn sample<R>(settings: Settings, mut call: impl FnMut() -> R) -> (Vec<f64>, 
 /// Waits until no other thread of this process runs: the threads of whatever was timed before
 /// (a pool's workers spin a while before they sleep, OpenBLAS's for about a tenth of a second)
 /// would otherwise share the cores with the next stage, and a round's share of the warm-up does
-/// not always outlast them. It watches the process's CPU time over short pauses, up to
-/// [`SETTLE_AT_MOST`]; where that clock is not read (not a Unix), it waits two pauses.
+/// not always outlast them. It watches the process's CPU time over pauses of 5 ms, <!-- fact -->
+/// for at most 0.3 s; where that clock is not read (not a Unix), it waits two pauses. <!-- fact -->
 pub fn settle() {
     let start = Instant::now();
     let mut quiet = 0;
