@@ -233,15 +233,7 @@ impl Session {
     /// Closes the script's input, which ends it, and waits: an error if it failed, with what
     /// it printed on stderr.
     pub fn finish(self) -> anyhow::Result<()> {
-        let Session {
-            mut child,
-            stdin,
-            stdout,
-            stderr,
-            ..
-        } = self;
-        drop(stdin);
-        drop(stdout); // nothing is left to read after a whole round
+        let (mut child, stderr) = self.close_pipes();
         let status = child.wait().context("waiting for Python")?;
         if !status.success() {
             bail!(
@@ -255,22 +247,29 @@ impl Session {
     /// Stops the script after `error`, and returns that error with what the script printed on
     /// stderr, its reason, if it died.
     pub fn abandon(self, error: anyhow::Error) -> anyhow::Error {
-        let Session {
-            mut child,
-            stdin,
-            stdout,
-            stderr,
-            ..
-        } = self;
         // Its pipes closed first: a process the interpreter started (a wrapper's) ends on
         // them even where killing the interpreter does not reach it.
-        drop((stdin, stdout));
+        let (mut child, stderr) = self.close_pipes();
         let _ = child.kill(); // it may have ended already
         let _ = child.wait();
         match stderr_text(&stderr).trim() {
             "" => error,
             stderr => anyhow!("{error:#}; it printed: {stderr}"),
         }
+    }
+
+    /// Closes the script's input (which ends it at the end of a round) and its output (nothing
+    /// is left to read after a whole round); the process and its stderr, to wait for.
+    fn close_pipes(self) -> (Child, Receiver<String>) {
+        let Session {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            ..
+        } = self;
+        drop((stdin, stdout));
+        (child, stderr)
     }
 }
 
