@@ -519,6 +519,21 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// line boundaries would need more shuffles: two of them hold all of a quad register's floats
 /// only for a few of the 16 alignments `b` may have.
 ///
+/// On an AMD Zen 4 core, measured the same way, the loads weigh more. The core splits each
+/// 512-bit load into two 256-bit halves and takes at most two of those a cycle, so the eight
+/// loads of `b` are sixteen halves, four of which cross a line at any 16-byte alignment: the
+/// loads of `b` by themselves took about half of the cycles that the group's 25 FMAs take.
+/// Beside the FMAs, the loads of `a` alone, or those of `b` alone with their permutes, cost the
+/// group little; both together made it about two fifths longer than its FMAs alone.
+/// The 4-element broadcasts of `a` (`vbroadcastf32x4`) cost more there than broadcasts of one
+/// element or of 8: the same loop with those in their place, timed only (its sums are wrong),
+/// was about a tenth faster. Three mixes that compute the right sums were timed there against
+/// this one. Two took longer: the five loads that cover the group's 80 floats exactly, with the
+/// four more shuffles they need; and a broadcast of a pair of steps (`vbroadcastsd`) for each
+/// of four registers of 8 columns × 2 steps, ten more loads a group. The third, one broadcast
+/// of the row's 8 elements with the two 4-element ones made from it by in-register shuffles,
+/// measured level with this one.
+///
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
 /// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
 /// would otherwise wait on each other. With [`scale_rows`]' 8 rows that is 24 accumulators beside
