@@ -527,12 +527,13 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// group little; both together made it about two fifths longer than its FMAs alone.
 /// The 4-element broadcasts of `a` (`vbroadcastf32x4`) cost more there than broadcasts of one
 /// element or of 8: the same loop with those in their place, timed only (its sums are wrong),
-/// was about a tenth faster. Three mixes that compute the right sums were timed there against
-/// this one. Two took longer: the five loads that cover the group's 80 floats exactly, with the
-/// four more shuffles they need; and a broadcast of a pair of steps (`vbroadcastsd`) for each
-/// of four registers of 8 columns × 2 steps, ten more loads a group. The third, one broadcast
-/// of the row's 8 elements with the two 4-element ones made from it by in-register shuffles,
-/// measured level with this one.
+/// was about a tenth faster. Four mixes that compute the right sums were timed there against
+/// this one. Three took longer: the five loads that cover the group's 80 floats exactly, with
+/// the four more shuffles they need; a broadcast of a pair of steps (`vbroadcastsd`) for each
+/// of four registers of 8 columns × 2 steps, ten more loads a group; and five registers like
+/// the pairs register, 2 columns × 8 steps each, which meet one broadcast of 8 elements a row
+/// but take 15 shuffles a group. The fourth, one broadcast of the row's 8 elements with the two
+/// 4-element ones made from it by in-register shuffles, measured level with this one.
 ///
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
 /// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
