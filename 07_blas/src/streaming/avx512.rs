@@ -519,21 +519,32 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// line boundaries would need more shuffles: two of them hold all of a quad register's floats
 /// only for a few of the 16 alignments `b` may have.
 ///
-/// On an AMD Zen 4 core, measured the same way, the loads weigh more. The core splits each
-/// 512-bit load into two 256-bit halves and takes at most two of those a cycle, so the eight
-/// loads of `b` are sixteen halves, four of which cross a line at any 16-byte alignment: the
-/// loads of `b` by themselves took about half of the cycles that the group's 25 FMAs take.
-/// Beside the FMAs, the loads of `a` alone, or those of `b` alone with their permutes, cost the
-/// group little; both together made it about two fifths longer than its FMAs alone.
-/// The 4-element broadcasts of `a` (`vbroadcastf32x4`) cost more there than broadcasts of one
-/// element or of 8: the same loop with those in their place, timed only (its sums are wrong),
-/// was about a tenth faster. Four mixes that compute the right sums were timed there against
-/// this one. Three took longer: the five loads that cover the group's 80 floats exactly, with
-/// the four more shuffles they need; a broadcast of a pair of steps (`vbroadcastsd`) for each
-/// of four registers of 8 columns × 2 steps, ten more loads a group; and five registers like
-/// the pairs register, 2 columns × 8 steps each, which meet one broadcast of 8 elements a row
-/// but take 15 shuffles a group. The fourth, one broadcast of the row's 8 elements with the two
-/// 4-element ones made from it by in-register shuffles, measured level with this one.
+/// On an AMD Zen 4 core, timed with the five-image product's 5 rows and parts of the group
+/// taken out, the balance differs. Zen 4 runs a 512-bit instruction as two 256-bit halves: it
+/// issues one 512-bit FMA a cycle, so a group's 25 FMAs take 25 cycles at best, and its loads
+/// at most two halves a cycle, so the eight loads of `b` are sixteen halves, four of which
+/// cross a line when `b` starts on a multiple of 16 bytes. Those loads alone took about half
+/// the time of the FMAs alone. Added to the FMAs one side at a time, the broadcasts of `a` cost
+/// little and the loads and shuffles of `b` about an eighth more; both together made the group
+/// about two fifths longer than its FMAs alone. Part of that is the 4-element broadcasts
+/// (`vbroadcastf32x4`): the same loop with broadcasts of 8 elements or of one in their place
+/// (timed only: its sums are wrong) was a little under a tenth faster. It is not the cache: with
+/// `k` halved, so that `a` and `b` fit in the core's 32 KiB L1, a group took as long, and
+/// asking L1 for `b` a few groups ahead, or taking two groups per pass of the loop, changed
+/// nothing. Which of the core's units the rest waits on was not measured: the virtual machine
+/// it ran on has no hardware counters.
+///
+/// Four mixes that compute the right sums were timed there against this one, and none was
+/// faster, so the group stays as it is:
+///
+/// - five loads that cover the group's 80 floats exactly, but 12 shuffles instead of 7: slower;
+/// - four registers of 8 columns × 2 steps, each meeting a broadcast of a pair of steps
+///   (`vbroadcastsd`), beside the pairs register: five loads of `a` a row instead of three,
+///   slower;
+/// - five registers like the pairs register, 2 columns × 8 steps each: one broadcast of 8
+///   elements a row, but 15 shuffles instead of 7, slower;
+/// - one broadcast of the row's 8 elements, with the two 4-element ones made from it by
+///   in-register shuffles (`vshuff32x4`): level with this one.
 ///
 /// A lane always holds the same column, so each row keeps three accumulators (steps 0–3 and 4–7 of
 /// a quad register line up), or five with one or two rows, where the FMAs into one accumulator
@@ -641,8 +652,9 @@ unsafe fn ten_columns<const R: usize>(
 }
 
 /// Independent sums [`scale_rows`] aims for: two FMAs issued per cycle, each taking four
-/// cycles (the AVX-512 FMA of recent Intel and AMD cores), need eight in flight; twice that
-/// leaves room for the loads that feed them.
+/// cycles (the AVX-512 FMA of Intel's cores with two 512-bit FMA units), need eight in flight;
+/// twice that leaves room for the loads that feed them. (AMD's Zen 4 issues one 512-bit FMA a
+/// cycle, as two 256-bit halves, and needs half as many.)
 const FMAS_IN_FLIGHT: usize = 16;
 
 /// Rows of `b` ahead of its own that [`scale_rows`]' general loop asks L1 for: 32 rows of 10
