@@ -534,8 +534,14 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// nothing. Which of the core's units the rest waits on was not measured: the virtual machine
 /// it ran on has no hardware counters.
 ///
-/// Four mixes that compute the right sums were timed there against this one, and none was
-/// faster, so the group stays as it is:
+/// Five mixes that compute the right sums were timed there against this one. One was faster,
+/// by about a sixteenth: the pairs register split into two 256-bit halves (columns 8 and 9,
+/// steps 0–3 and 4–7), each one permute, which meet the low halves of the two 4-element
+/// broadcasts, so that the blend and the 8-element broadcast go. But it replaces each row's
+/// 512-bit FMA of the pairs register by two 256-bit ones: the same work on Zen 4, which runs
+/// both as halves, but one more FMA's issue slot on cores with two 512-bit FMA units, such as
+/// the Intel kind this kernel was tuned on, where it has not been timed. Until it is, the group
+/// stays as it is. The four others:
 ///
 /// - five loads that cover the group's 80 floats exactly, but 12 shuffles instead of 7: slower;
 /// - four registers of 8 columns × 2 steps, each meeting a broadcast of a pair of steps
