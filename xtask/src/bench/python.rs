@@ -442,8 +442,9 @@ pub struct Peers {
     pooled: Pooled,
     /// Each of the CPU's rounds' share of the budget per method and workload, seconds.
     round_seconds: f64,
-    /// Rounds: the CPU's, and how many of them Python has been asked for.
+    /// The CPU's rounds, for the progress messages.
     rounds: usize,
+    /// How many CPU rounds Python has been asked for so far.
     asked: usize,
     /// Whether to time PyTorch on the GPU too.
     gpu: bool,
