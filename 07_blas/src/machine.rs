@@ -277,6 +277,65 @@ pub fn cpu_vendor() -> Option<&'static str> {
     None
 }
 
+/// The family of this x86-64 CPU as CPUID leaf 1 gives it, the number `/proc/cpuinfo` calls
+/// `cpu family`: 6 for Intel's cores since the Pentium Pro, 25 for AMD's Zen 3 and Zen 4, 26
+/// for Zen 5; `None` on other architectures.
+///
+/// ```
+/// if let Some(family) = matmul_blas::machine::cpu_family() {
+///     assert!(family >= 6); // no x86-64 CPU is older than family 6 (Intel) or 15 (AMD)
+/// }
+/// ```
+pub fn cpu_family() -> Option<u32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Asked once: under a hypervisor each CPUID is a trip out of the virtual machine, a
+        // microsecond or more.
+        static FAMILY: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        Some(*FAMILY.get_or_init(|| {
+            // `__cpuid` is a safe function from Rust 1.94 on, and unsafe before.
+            #[allow(unused_unsafe)]
+            // SAFETY: every x86-64 CPU has CPUID, and leaf 1.
+            let eax = unsafe { std::arch::x86_64::__cpuid(1) }.eax;
+            // Bits 8–11 are the base family; where that is 15, bits 20–27 add to it.
+            let base = (eax >> 8) & 0xf;
+            if base == 0xf {
+                base + ((eax >> 20) & 0xff)
+            } else {
+                base
+            }
+        }))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// Whether this CPU runs each 512-bit vector instruction as two 256-bit halves, one after the
+/// other on 256-bit units, as AMD's Zen 4 does: family 25 with AVX-512F (its Zen 3 siblings
+/// have no AVX-512). On such a core a 512-bit FMA does the work of two 256-bit ones in the time
+/// of two, and a 512-bit shuffle costs two, so wider registers save instructions but not time.
+/// Zen 5 (family 26) has full 512-bit units in its desktop and server parts and is not counted,
+/// nor are Intel's cores, whose 512-bit instructions run whole.
+///
+/// ```
+/// use matmul_blas::machine::{cpu_family, cpu_vendor, splits_512_bit_ops};
+///
+/// if splits_512_bit_ops() {
+///     assert_eq!((cpu_vendor(), cpu_family()), (Some("AuthenticAMD"), Some(25)));
+/// }
+/// ```
+pub fn splits_512_bit_ops() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Each part is asked of the CPU once per process, and kept.
+        cpu_vendor() == Some("AuthenticAMD")
+            && cpu_family() == Some(25)
+            && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The brand string x86-64 CPUs report through CPUID (leaves `0x8000_0002` to `0x8000_0004`).
 fn cpuid_brand() -> Option<String> {
     #[cfg(target_arch = "x86_64")]

@@ -37,7 +37,9 @@
 //!   broadcasting stage's `i, k, j` loop in registers. (For a `b` of exactly 10 columns, the
 //!   AVX-512 and AVX2 kernels fill every lane instead, `ten_columns` in each: AVX-512
 //!   rearranges each group of 8 rows of `b` into 5 registers, once for all the rows of a call
-//!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register.)
+//!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register. On a core that runs
+//!   512-bit instructions as two 256-bit halves, AMD's Zen 4, AVX-512 rearranges 4 rows at a
+//!   time into 5 registers of 256 bits instead, for up to five rows: `ten_columns_in_halves`.)
 //!
 //!   That is for a row-major `b`, which the few-rows kernel reads as it is. A `b` whose
 //!   columns are contiguous instead (a linear layer's weights kept as `(outputs, inputs)`, as
@@ -996,7 +998,7 @@ mod tests {
     /// and 13 (either side of NEON's three registers a row), and one (26) whose second row of
     /// 16 is 10 columns that are not a contiguous `b`.
     fn check_kernel<K: Kernel>(name: &str, kernel: K) {
-        for m in [1, 2, 3, 7, 9, 13, 67] {
+        for m in [1, 2, 3, 4, 5, 7, 9, 13, 67] {
             for k in [1, 5, 8, 15, 17, 24, 33, 100] {
                 for n in [1, 3, 10, 11, 12, 13, 16, 17, 21, 26, 33] {
                     let a = synthetic::uniform(m, k, 1);
@@ -1096,6 +1098,16 @@ mod tests {
             Some(kernel) => {
                 check_kernel("avx512, 5 columns per call", kernel);
                 check_kernel("avx512, 10 columns per call", kernel.whole_pass());
+                // Both loops for the lesson's weights, whichever this core's is.
+                for halves in [false, true] {
+                    match kernel.with_halves(halves) {
+                        Some(kernel) => check_kernel(
+                            &format!("avx512, 10 columns per call, halves {halves}"),
+                            kernel.whole_pass(),
+                        ),
+                        None => eprintln!("no AVX-512VL on this CPU: no halves to check"),
+                    }
+                }
             }
             None => eprintln!("no AVX-512F on this CPU: nothing to check"),
         }

@@ -7,12 +7,16 @@
 //! holding an [`Avx512`], which only [`Avx512::new`] makes.
 
 use std::arch::x86_64::{
-    __m512, __m512i, __mmask16, _mm_loadu_ps, _mm256_loadu_pd, _mm512_add_ps,
-    _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_fmadd_ps,
-    _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps,
-    _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
-    _mm512_storeu_ps,
+    __m256, __m512, __m512i, __mmask16, _mm_loadu_ps, _mm_unpacklo_ps, _mm256_blend_ps,
+    _mm256_broadcast_ps, _mm256_castps_pd, _mm256_castps128_ps256, _mm256_castps256_ps128,
+    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_pd, _mm256_loadu_ps,
+    _mm256_loadu2_m128, _mm256_permutevar8x32_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm512_add_ps,
+    _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_castps_pd,
+    _mm512_castps256_ps512, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_loadu_ps,
+    _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
 };
 
 use super::kernel::{
@@ -39,19 +43,43 @@ const LANES: usize = Isa::Avx512.kernels().lanes;
 /// the Intel Xeon it was measured on (48 KB L1), 10 columns over two rows were about a
 /// tenth faster than 5 over four.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Avx512<const COLUMNS: usize>(());
+pub(super) struct Avx512<const COLUMNS: usize> {
+    /// Whether [`Kernel::scale_rows`] takes the lesson's weights for up to [`HALVES_ROWS`]
+    /// rows through [`ten_columns_in_halves`] rather than [`ten_columns`]: on a core that runs
+    /// 512-bit instructions as two halves, and has AVX-512VL, which the 256-bit loop needs.
+    halves: bool,
+}
 
 impl Avx512<5> {
-    /// The kernel, when this CPU supports AVX-512F.
+    /// The kernel, when this CPU supports AVX-512F, with the five-image loop that suits the
+    /// core ([`crate::machine::splits_512_bit_ops`]).
     pub(super) fn new() -> Option<Avx512<5>> {
-        std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512(()))
+        let halves = crate::machine::splits_512_bit_ops() && has_vl();
+        std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512 { halves })
     }
+}
 
+impl<const COLUMNS: usize> Avx512<COLUMNS> {
     /// The same kernel (and the same proof that the CPU has AVX-512F), computing all 10
     /// columns of a pass per call.
     pub(super) fn whole_pass(self) -> Avx512<COLUMNS_PER_PASS> {
-        Avx512(())
+        Avx512 {
+            halves: self.halves,
+        }
     }
+
+    /// The same kernel with the five-image loop chosen by hand, `halves` or not (to test and
+    /// time both on one machine); `None` for `halves` on a CPU without AVX-512VL.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(super) fn with_halves(self, halves: bool) -> Option<Avx512<COLUMNS>> {
+        (!halves || has_vl()).then_some(Avx512 { halves })
+    }
+}
+
+/// Whether this CPU has AVX-512VL: the AVX-512 instructions on 256-bit registers, and all 32
+/// registers for them. Every AVX-512 CPU but the Xeon Phi has it.
+fn has_vl() -> bool {
+    std::arch::is_x86_feature_detected!("avx512vl")
 }
 
 /// The rows of the tile of `columns` columns in [`Isa::kernels`]'s `dot_tiles` for AVX-512.
@@ -119,8 +147,9 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
         const { assert!(COLUMNS_PER_ROW == LANES) };
         assert!(nc <= LANES && rows.len() >= ROWS * k);
         assert!(holds_rows(b.len(), k, ldb, nc));
-        // SAFETY: as above, for `scale_rows`.
-        unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc) }
+        // SAFETY: as above, for `scale_rows`; `halves` only where `Avx512::new` or
+        // `with_halves` saw AVX-512VL.
+        unsafe { scale_rows::<ROWS>(rows, k, b, ldb, nc, self.halves) }
     }
 
     const ONE_ROW: bool = Isa::Avx512.kernels().one_row.is_some();
@@ -351,14 +380,15 @@ unsafe fn fma_chunk<const ROWS: usize, const COLUMNS: usize>(
 /// measured on, a bare assembly loop of just that mix, with every operand in L1, took clearly
 /// longer per step than its FMAs alone, and about as long as this kernel. Where `b` is one run of
 /// 10-float rows, as the lesson's weights are, [`ten_columns`] takes the steps in groups of 8
-/// with fewer loads and FMAs, rearranging each group of `b` in registers. Packing `b` into that
-/// arrangement in memory first was timed and set aside: the packing itself cost about what it
-/// saved.
+/// with fewer loads and FMAs, rearranging each group of `b` in registers; on a core that runs
+/// 512-bit instructions as two halves, [`ten_columns_in_halves`] does, for up to
+/// [`HALVES_ROWS`] rows (`halves`). Packing `b` into that arrangement in memory first was timed
+/// and set aside: the packing itself cost about what it saved.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512F; `nc ≤ 16`, `rows.len() ≥ ROWS * k` and
-/// `b.len() ≥ (k - 1) * ldb + nc`.
+/// The CPU must support AVX-512F, and AVX-512VL if `halves`; `nc ≤ 16`,
+/// `rows.len() ≥ ROWS * k` and `b.len() ≥ (k - 1) * ldb + nc`.
 #[target_feature(enable = "avx512f")]
 unsafe fn scale_rows<const ROWS: usize>(
     rows: &[f32],
@@ -366,9 +396,10 @@ unsafe fn scale_rows<const ROWS: usize>(
     b: &[f32],
     ldb: usize,
     nc: usize,
+    halves: bool,
 ) -> [[f32; COLUMNS_PER_ROW]; ROWS] {
     // `b` as one run of 10-float rows (the lesson's weights): whole groups of 8 steps by
-    // [`ten_columns`], the rest below.
+    // [`ten_columns`] or [`ten_columns_in_halves`], the rest below.
     let grouped = ten_column_steps(k, ldb, nc, GROUP_STEPS);
     let mask = first_lanes(nc);
     let parts = partial_sums(ROWS);
@@ -404,9 +435,13 @@ unsafe fn scale_rows<const ROWS: usize>(
             .iter()
             .fold(acc[0], |total, &part| _mm512_add_ps(total, part))
     });
-    if grouped > 0 {
-        // SAFETY: AVX-512F; `rows` holds `ROWS` rows of `k` floats, and `b` at least `10 · k`
-        // floats (`(k - 1) · 10 + 10`); `grouped ≤ k`.
+    if grouped > 0 && halves && ROWS <= HALVES_ROWS {
+        // SAFETY: AVX-512F and VL (the caller's contract); `rows` holds `ROWS` rows of `k`
+        // floats, and `b` at least `10 · k` floats (`(k - 1) · 10 + 10`); `grouped ≤ k`, a
+        // multiple of 8.
+        unsafe { ten_columns_in_halves::<ROWS>(rows, k, grouped, b, &mut totals) };
+    } else if grouped > 0 {
+        // SAFETY: AVX-512F; as above.
         unsafe { ten_columns::<ROWS>(rows, k, grouped, b, &mut totals) };
     }
     // Whole registers, stored once: a masked store, read back soon after by the driver's copy,
@@ -534,15 +569,14 @@ const FIRST_OF_PAIR: [i32; LANES] = {
 /// nothing. Which of the core's units the rest waits on was not measured: the virtual machine
 /// it ran on has no hardware counters.
 ///
-/// Five mixes that compute the right sums were timed there against this one. One was faster,
-/// by about a sixteenth: the pairs register split into two 256-bit halves (columns 8 and 9,
-/// steps 0–3 and 4–7), each one permute, which meet the low halves of the two 4-element
-/// broadcasts, so that the blend and the 8-element broadcast go. But it replaces each row's
-/// 512-bit FMA of the pairs register by two 256-bit ones: the same work on Zen 4, which runs
-/// both as halves, but one more FMA's issue slot on cores with two 512-bit FMA units, such as
-/// the Intel kind this kernel was tuned on, where it has not been timed. Until it is, the group
-/// stays as it is. The four others:
+/// So on such a core [`scale_rows`] takes [`ten_columns_in_halves`] instead, for up to
+/// [`HALVES_ROWS`] rows: the same FMA work in 256-bit registers, with shuffles of 256 bits. Before
+/// it, five mixes of this loop's 512-bit registers that compute the right sums were timed there
+/// against this one:
 ///
+/// - the pairs register split into two 256-bit halves (columns 8 and 9, steps 0–3 and 4–7), each
+///   one permute, meeting the low halves of the two 4-element broadcasts, so that the blend and
+///   the 8-element broadcast go: faster by about a sixteenth, less than the 256-bit loop gains;
 /// - five loads that cover the group's 80 floats exactly, but 12 shuffles instead of 7: slower;
 /// - four registers of 8 columns × 2 steps, each meeting a broadcast of a pair of steps
 ///   (`vbroadcastsd`), beside the pairs register: five loads of `a` a row instead of three,
@@ -654,6 +688,135 @@ unsafe fn ten_columns<const R: usize>(
             pairs,
         );
         *total = _mm512_add_ps(*total, columns);
+    }
+}
+
+/// The most rows [`scale_rows`] takes through [`ten_columns_in_halves`]: five accumulators a
+/// row, 25 for five rows, leave the 32 registers enough for the group's five registers of `b`
+/// and a broadcast of `a`. More rows go through [`ten_columns`].
+const HALVES_ROWS: usize = 5;
+
+/// Steps of `k` in one group of [`ten_columns_in_halves`]: 4 rows of 10 floats of `b`.
+const HALF_GROUP_STEPS: usize = 4;
+
+/// [`ten_columns`] for the cores that run each 512-bit instruction as two 256-bit halves
+/// ([`crate::machine::splits_512_bit_ops`]: AMD's Zen 4), in 256-bit registers, for up to
+/// [`HALVES_ROWS`] rows.
+///
+/// On such a core a 512-bit FMA takes the FMA units as long as two 256-bit ones, so 256-bit
+/// registers cost no arithmetic; what they change is the rest of the group. A group of 4 steps
+/// of `b`, 40 floats, becomes five registers, each 4 steps × 2 columns (lane `l`: step `l % 4`),
+/// which meet the row's 4 elements `a[r, p..p + 4]` repeated twice: one 128-bit broadcast load
+/// (`vbroadcastf128`) a row, which takes no shuffle.
+///
+/// - Columns 0–7: the four rows of `b`, 8 floats each, go through a 4 × 4 transpose in each
+///   128-bit half (two rounds of four in-lane shuffles), which leaves register `j` holding
+///   column `j` in its low half and column `j + 4` in its high half.
+/// - Columns 8 and 9: the pairs register of the AVX2 kernel (two loads of two 4-float pieces
+///   each, put together by inserts, and a blend), put in step order by one permute: column 8 in
+///   the low half, 9 in the high.
+///
+/// So 12 instructions rearrange a group whatever the number of rows, then 5 FMAs a row cover
+/// it, every lane used. With five rows that is 25 FMAs of 256 bits per 4 steps, the same FMA
+/// work as [`ten_columns`]' 25 of 512 bits per 8 steps. Counted in 256-bit halves, the
+/// rearranging is more than [`ten_columns`]' (24 instructions of 256 bits per 8 steps, against
+/// 8 of 512 bits, 16 halves), but these are shuffles within each 128-bit half, inserts and
+/// blends, where [`ten_columns`]' are permutes across the whole register from two tables; and
+/// the broadcasts of `a` are 128-bit loads where [`ten_columns`]' are 512-bit. Which of these
+/// saves the time was not taken apart.
+///
+/// The FMAs go row by row, each row's broadcast meeting the five registers in turn: 25
+/// accumulators, the five registers and one broadcast fit the 32 registers. Register by register
+/// of `b` instead (every row's FMA with one register before the next), the five broadcasts stay
+/// live too, and the compiled loop kept three accumulators on the stack, loading and storing
+/// them at every group; on the Zen 4 it was measured on, that order lost most of the gain.
+/// Each row's accumulator of a register adds its columns' 4 steps lane by lane, and the lanes
+/// are summed into columns once, at the end.
+///
+/// On that Zen 4, timed against [`ten_columns`] in one process (alternating, the whole call of
+/// [`super::matmul`] on the lesson's weights and `k` = 784), this loop took about a tenth less
+/// time with two to five rows (a little less than that with three), and as long with one row.
+/// It is still not bound by its FMAs alone: with five rows, the loop by itself took about a
+/// quarter longer than the same loop with the registers of `b` left out (its FMAs and its loads
+/// of `a`). With more than [`HALVES_ROWS`] rows the accumulators no longer fit the registers.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F and AVX-512VL; `rows` holds at least `R` rows of `k` floats,
+/// `b` at least `10 · steps` floats, and `steps ≤ k`.
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn ten_columns_in_halves<const R: usize>(
+    rows: &[f32],
+    k: usize,
+    steps: usize,
+    b: &[f32],
+    totals: &mut [__m512; R],
+) {
+    debug_assert!(rows.len() >= R * k && b.len() >= steps * COLUMNS_PER_PASS && steps <= k);
+    debug_assert!(steps.is_multiple_of(HALF_GROUP_STEPS));
+    // The blend below leaves the pairs register holding columns 8, 9 of step 0, of step 1, …;
+    // these lanes put column 8's four steps first, then column 9's.
+    let step_order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    let mut acc = [[_mm256_setzero_ps(); 5]; R];
+    for g in 0..steps / HALF_GROUP_STEPS {
+        let group = b
+            .as_ptr()
+            .wrapping_add(g * HALF_GROUP_STEPS * COLUMNS_PER_PASS);
+        // SAFETY: floats `40g .. 40g + 40 ≤ 10 · steps` of `b`: columns 0–7 of its rows
+        // (at 0, 10, 20, 30), and the 4-float pieces at 8, 16, 28 and 36.
+        let ([r0, r1, r2, r3], pieces) = unsafe {
+            (
+                [0, 10, 20, 30].map(|o| _mm256_loadu_ps(group.add(o))),
+                [
+                    _mm256_loadu2_m128(group.add(28), group.add(8)),
+                    _mm256_loadu2_m128(group.add(36), group.add(16)),
+                ],
+            )
+        };
+        // Steps 0 and 1, then 2 and 3, interleaved (lanes: step 0, step 1 of a column, …);
+        // then columns gathered: `[a0, a1, b0, b1]` and `[a2, a3, b2, b3]` in each half.
+        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+        // Floats 8, 9, 18, 19 | 28, 29, 38, 39 of the group, then in step order.
+        let pairs = _mm256_blend_ps::<0b1100_1100>(pieces[0], pieces[1]);
+        let columns = [
+            _mm256_shuffle_ps::<0b01_00_01_00>(t0, t2),
+            _mm256_shuffle_ps::<0b11_10_11_10>(t0, t2),
+            _mm256_shuffle_ps::<0b01_00_01_00>(t1, t3),
+            _mm256_shuffle_ps::<0b11_10_11_10>(t1, t3),
+            _mm256_permutevar8x32_ps(pairs, step_order),
+        ];
+        let x: [__m256; R] = std::array::from_fn(|r| {
+            // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since
+            // `4g + 4 ≤ steps ≤ k`.
+            let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * HALF_GROUP_STEPS)) };
+            _mm256_broadcast_ps(&four)
+        });
+        for (acc, &x) in acc.iter_mut().zip(&x) {
+            for (j, &column) in columns.iter().enumerate() {
+                acc[j] = _mm256_fmadd_ps(x, column, acc[j]);
+            }
+        }
+    }
+    for (total, acc) in totals.iter_mut().zip(&acc) {
+        // Adding neighbours twice sums each half's 4 lanes: `[c0, c1, c2, c3 | c4, c5, c6, c7]`
+        // for columns 0–7, `[c8; 4 | c9; 4]` for the pairs.
+        let low = _mm256_hadd_ps(
+            _mm256_hadd_ps(acc[0], acc[1]),
+            _mm256_hadd_ps(acc[2], acc[3]),
+        );
+        let pairs = _mm256_hadd_ps(acc[4], acc[4]);
+        let pairs = _mm256_hadd_ps(pairs, pairs);
+        let high = _mm_unpacklo_ps(
+            _mm256_castps256_ps128(pairs),
+            _mm256_extractf128_ps::<1>(pairs),
+        );
+        // Columns 0–9 in lanes 0–9 (lanes 10–15 hold anything).
+        let columns = _mm512_insertf64x4::<1>(
+            _mm512_castps_pd(_mm512_castps256_ps512(low)),
+            _mm256_castps_pd(_mm256_castps128_ps256(high)),
+        );
+        *total = _mm512_add_ps(*total, _mm512_castpd_ps(columns));
     }
 }
 
