@@ -929,8 +929,10 @@ fn group_rows<K: Kernel>(k: usize) -> usize {
 /// Stores the first `nc` columns of a kernel's `ROWS` rows of sums into `c` from row `i` on
 /// (row `i` at `c[i * ldc..]`); returns `ROWS`, the rows done. `whole` is the most columns
 /// the kernel's call computes (a constant where the driver calls this): when `nc` is that
-/// many, each row is a copy of known length, a few moves, where `nc` elements would be a
-/// call to `memmove` per row.
+/// many, or a pass of [`COLUMNS_PER_PASS`] (the lesson's 10 columns, which the few-rows
+/// kernels compute in rows of 16), each row is a copy of known length, a few moves, where `nc`
+/// elements would be a call to `memmove` per row. (Each length has a loop of its own: with the
+/// three copies in one loop, the compiler made them one call to `memmove` of a chosen length.)
 #[inline(always)]
 fn store<const COLUMNS: usize, const ROWS: usize>(
     c: &mut [f32],
@@ -940,13 +942,17 @@ fn store<const COLUMNS: usize, const ROWS: usize>(
     sums: [[f32; COLUMNS]; ROWS],
     whole: usize,
 ) -> usize {
-    for (r, sums) in sums.iter().enumerate() {
-        let row = &mut c[(i + r) * ldc..];
-        if nc == whole {
-            row[..whole].copy_from_slice(&sums[..whole]);
-        } else {
-            row[..nc].copy_from_slice(&sums[..nc]);
+    let mut copy = |width: usize| {
+        for (r, sums) in sums.iter().enumerate() {
+            c[(i + r) * ldc..][..width].copy_from_slice(&sums[..width]);
         }
+    };
+    if nc == whole {
+        copy(whole);
+    } else if nc == COLUMNS_PER_PASS {
+        copy(COLUMNS_PER_PASS);
+    } else {
+        copy(nc);
     }
     ROWS
 }
