@@ -278,8 +278,8 @@ pub fn cpu_vendor() -> Option<&'static str> {
 }
 
 /// The family of this x86-64 CPU as CPUID leaf 1 gives it, the number `/proc/cpuinfo` calls
-/// `cpu family`: 6 for Intel's cores since the Pentium Pro, 25 for AMD's Zen 3 and Zen 4, 26
-/// for Zen 5; `None` on other architectures.
+/// `cpu family`: 6 for most of Intel's cores, 25 for AMD's Zen 3 and Zen 4, 26
+/// for Zen 5; `None` on other architectures. Asked once.
 ///
 /// ```
 /// if let Some(family) = matmul_blas::machine::cpu_family() {
@@ -315,7 +315,8 @@ pub fn cpu_family() -> Option<u32> {
 /// have no AVX-512). On such a core a 512-bit FMA does the work of two 256-bit ones in the time
 /// of two, and a 512-bit shuffle costs two, so wider registers save instructions but not time.
 /// Zen 5 (family 26) has full 512-bit units in its desktop and server parts and is not counted,
-/// nor are Intel's cores, whose 512-bit instructions run whole.
+/// nor are Intel's cores, whose 512-bit instructions run whole; so its laptop parts, which split
+/// them as Zen 4 does, are not counted either.
 ///
 /// ```
 /// use matmul_blas::machine::{cpu_family, cpu_vendor, splits_512_bit_ops};

@@ -4,7 +4,9 @@
 //!
 //! Each kernel checks its slice bounds with `assert!` once on entry, so that the loads inside
 //! the loops can use raw pointers; the other obligation, that the CPU has AVX-512F, is met by
-//! holding an [`Avx512`], which only [`Avx512::new`] makes.
+//! holding an [`Avx512`], which only [`Avx512::new`] makes (and, for the 256-bit loop of
+//! [`ten_columns_in_halves`], AVX-512VL too: an [`Avx512`] chooses that loop only where it was
+//! detected).
 
 use std::arch::x86_64::{
     __m256, __m512, __m512i, __mmask16, _mm_loadu_ps, _mm_unpacklo_ps, _mm256_blend_ps,
@@ -18,6 +20,8 @@ use std::arch::x86_64::{
     _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
 };
+
+use std::sync::OnceLock;
 
 use super::kernel::{
     Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, holds_rows, ten_column_steps, whole_registers,
@@ -54,7 +58,10 @@ impl Avx512<5> {
     /// The kernel, when this CPU supports AVX-512F, with the five-image loop that suits the
     /// core ([`crate::machine::splits_512_bit_ops`]).
     pub(super) fn new() -> Option<Avx512<5>> {
-        let halves = crate::machine::splits_512_bit_ops() && has_vl();
+        // Decided once: the driver makes a kernel on every call, and the five-image product
+        // is short enough for a few checks to show.
+        static HALVES: OnceLock<bool> = OnceLock::new();
+        let halves = *HALVES.get_or_init(|| crate::machine::splits_512_bit_ops() && has_vl());
         std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512 { halves })
     }
 }
@@ -68,8 +75,8 @@ impl<const COLUMNS: usize> Avx512<COLUMNS> {
         }
     }
 
-    /// The same kernel with the five-image loop chosen by hand, `halves` or not (to test and
-    /// time both on one machine); `None` for `halves` on a CPU without AVX-512VL.
+    /// The same kernel with the five-image loop chosen by hand, `halves` or not (to test both
+    /// on one machine); `None` for `halves` on a CPU without AVX-512VL.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn with_halves(self, halves: bool) -> Option<Avx512<COLUMNS>> {
         (!halves || has_vl()).then_some(Avx512 { halves })
@@ -107,7 +114,9 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
     /// Eight rows share each load of a row of `b`: two partial sums each, 16 accumulators of the 32
     /// registers (each broadcast of `a` is folded into its FMA as a memory operand, and takes no
     /// register). (On the lesson's weights, [`ten_columns`] takes all of them together: three
-    /// accumulators a row, five with one or two rows.)
+    /// accumulators a row, five with one or two rows; or, on a core that splits 512-bit
+    /// instructions, [`ten_columns_in_halves`] takes up to [`HALVES_ROWS`] of them, with five
+    /// accumulators a row.)
     const SCALE_ROWS: usize = Isa::Avx512.kernels().scale_rows;
 
     /// One register; on the lesson's weights ([`ten_columns`]), five per 8 steps, every lane
@@ -692,8 +701,8 @@ unsafe fn ten_columns<const R: usize>(
 }
 
 /// The most rows [`scale_rows`] takes through [`ten_columns_in_halves`]: five accumulators a
-/// row, 25 for five rows, leave the 32 registers enough for the group's five registers of `b`
-/// and a broadcast of `a`. More rows go through [`ten_columns`].
+/// row, 25 for five rows, leave the 32 registers just enough for the group's five registers of
+/// `b`, the permute's table and the broadcasts of `a`. More rows go through [`ten_columns`].
 const HALVES_ROWS: usize = 5;
 
 /// Steps of `k` in one group of [`ten_columns_in_halves`]: 4 rows of 10 floats of `b`.
@@ -720,16 +729,22 @@ const HALF_GROUP_STEPS: usize = 4;
 /// it, every lane used. With five rows that is 25 FMAs of 256 bits per 4 steps, the same FMA
 /// work as [`ten_columns`]' 25 of 512 bits per 8 steps. Counted in 256-bit halves, the
 /// rearranging is more than [`ten_columns`]' (24 instructions of 256 bits per 8 steps, against
-/// 8 of 512 bits, 16 halves), but these are shuffles within each 128-bit half, inserts and
-/// blends, where [`ten_columns`]' are permutes across the whole register from two tables; and
-/// the broadcasts of `a` are 128-bit loads where [`ten_columns`]' are 512-bit. Which of these
-/// saves the time was not taken apart.
+/// 7 of 512 bits, six permutes and a blend: 14 halves), but these are shuffles within each
+/// 128-bit half, inserts and blends, where [`ten_columns`]' are permutes across the whole
+/// register from two tables; and each row takes two broadcasts of `a` per 8 steps into 256-bit
+/// registers, where [`ten_columns`] takes three into 512-bit ones. Which of these saves the
+/// time was not taken apart.
 ///
-/// The FMAs go row by row, each row's broadcast meeting the five registers in turn: 25
-/// accumulators, the five registers and one broadcast fit the 32 registers. Register by register
-/// of `b` instead (every row's FMA with one register before the next), the five broadcasts stay
-/// live too, and the compiled loop kept three accumulators on the stack, loading and storing
-/// them at every group; on the Zen 4 it was measured on, that order lost most of the gain.
+/// The rows' broadcasts are loaded first, then the FMAs go row by row, each row's broadcast
+/// meeting the five registers in turn. The compiled loop loads each broadcast shortly before
+/// its row's FMAs, so that no more than two are live: beside the 25 accumulators and the five
+/// registers of `b`, they and the permute's table (loaded again at each group) use the rest of
+/// the 32 registers, and nothing goes to the stack. Written
+/// with each broadcast loaded inside the loop over rows, the compiled loop kept one broadcast
+/// live at a time and ran a little slower on the Zen 4 it was measured on; register by
+/// register of `b` (every row's FMA with one register before the next), all five broadcasts
+/// stay live, and the compiled loop kept three accumulators on the stack, loading and storing
+/// them at every group, which lost most of the gain.
 /// Each row's accumulator of a register adds its columns' 4 steps lane by lane, and the lanes
 /// are summed into columns once, at the end.
 ///
