@@ -314,9 +314,9 @@ pub fn cpu_family() -> Option<u32> {
 /// other on 256-bit units, as AMD's Zen 4 does: family 25 with AVX-512F (its Zen 3 siblings
 /// have no AVX-512). On such a core a 512-bit FMA does the work of two 256-bit ones in the time
 /// of two, and a 512-bit shuffle costs two, so wider registers save instructions but not time.
-/// Zen 5 (family 26) has full 512-bit units in its desktop and server parts and is not counted,
-/// nor are Intel's cores, whose 512-bit instructions run whole; so its laptop parts, which split
-/// them as Zen 4 does, are not counted either.
+/// Zen 5 (family 26) is not counted: its desktop and server parts have full 512-bit units, and
+/// its laptop parts, which split 512-bit instructions as Zen 4 does, are missed. Nor are Intel's
+/// cores, whose 512-bit instructions run whole.
 ///
 /// ```
 /// use matmul_blas::machine::{cpu_family, cpu_vendor, splits_512_bit_ops};
