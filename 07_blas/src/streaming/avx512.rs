@@ -10,15 +10,15 @@
 
 use std::arch::x86_64::{
     __m256, __m512, __m512i, __mmask16, _mm_loadu_ps, _mm_unpacklo_ps, _mm256_blend_ps,
-    _mm256_broadcast_ps, _mm256_castps_pd, _mm256_castps128_ps256, _mm256_castps256_ps128,
-    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_pd, _mm256_loadu_ps,
-    _mm256_loadu2_m128, _mm256_permutevar8x32_ps, _mm256_setr_epi32, _mm256_setzero_ps,
-    _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm512_add_ps,
-    _mm512_broadcast_f32x4, _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_castps_pd,
-    _mm512_castps256_ps512, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_loadu_ps,
-    _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_permute_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps,
+    _mm256_castps_pd, _mm256_castps128_ps256, _mm256_castps256_ps128, _mm256_extractf128_ps,
+    _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_pd, _mm256_loadu_ps, _mm256_loadu2_m128,
+    _mm256_permutevar8x32_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm512_add_ps, _mm512_broadcast_f32x4,
+    _mm512_broadcast_f64x4, _mm512_castpd_ps, _mm512_castps_pd, _mm512_castps256_ps512,
+    _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps,
+    _mm512_mask_permutexvar_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permute_ps,
+    _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_shuffle_f32x4, _mm512_storeu_ps,
 };
 
 use std::sync::OnceLock;
@@ -702,7 +702,7 @@ unsafe fn ten_columns<const R: usize>(
 
 /// The most rows [`scale_rows`] takes through [`ten_columns_in_halves`]: five accumulators a
 /// row, 25 for five rows, leave the 32 registers just enough for the group's five registers of
-/// `b`, the permute's table and the broadcasts of `a`. More rows go through [`ten_columns`].
+/// `b`, the permute's table and one broadcast of `a`. More rows go through [`ten_columns`].
 const HALVES_ROWS: usize = 5;
 
 /// Steps of `k` in one group of [`ten_columns_in_halves`]: 4 rows of 10 floats of `b`.
@@ -735,25 +735,23 @@ const HALF_GROUP_STEPS: usize = 4;
 /// registers, where [`ten_columns`] takes three into 512-bit ones. Which of these saves the
 /// time was not taken apart.
 ///
-/// The rows' broadcasts are loaded first, then the FMAs go row by row, each row's broadcast
-/// meeting the five registers in turn. The compiled loop loads each broadcast shortly before
-/// its row's FMAs, so that no more than two are live: beside the 25 accumulators and the five
-/// registers of `b`, they and the permute's table (loaded again at each group) use the rest of
-/// the 32 registers, and nothing goes to the stack. Written
-/// with each broadcast loaded inside the loop over rows, the compiled loop kept one broadcast
-/// live at a time and ran a little slower on the Zen 4 it was measured on; register by
-/// register of `b` (every row's FMA with one register before the next), all five broadcasts
-/// stay live, and the compiled loop kept three accumulators on the stack, loading and storing
-/// them at every group, which lost most of the gain.
+/// The FMAs go row by row: each row's broadcast is loaded just before its five FMAs, so only
+/// one is live at a time. Beside the 25 accumulators, the five registers of `b` and the
+/// permute's table, that fits the 32 registers with nothing on the stack, and the broadcast
+/// can live in one of the first 16 ([`broadcast_four`] says why that matters on Zen 4).
+/// Register by register of `b` instead (every row's FMA with one register before the next),
+/// all five broadcasts stay live, and the compiled loop kept three accumulators on the stack,
+/// loading and storing them at every group.
 /// Each row's accumulator of a register adds its columns' 4 steps lane by lane, and the lanes
 /// are summed into columns once, at the end.
 ///
 /// On that Zen 4, timed against [`ten_columns`] in one process (alternating, the whole call of
 /// [`super::matmul`] on the lesson's weights and `k` = 784), this loop took about a tenth less
-/// time with two to five rows (a little less than that with three), and as long with one row.
-/// It is still not bound by its FMAs alone: with five rows, the loop by itself took about a
-/// quarter longer than the same loop with the registers of `b` left out (its FMAs and its loads
-/// of `a`). With more than [`HALVES_ROWS`] rows the accumulators no longer fit the registers.
+/// time with two to five rows (a little less than that with three), and as long with one row;
+/// that was before its broadcasts were kept to the first 16 registers, which took about
+/// another tenth off the call with four and five rows. The loop by itself then took about a
+/// tenth longer than its 25 FMAs a group at two a cycle. With more than [`HALVES_ROWS`] rows
+/// the accumulators no longer fit the registers.
 ///
 /// # Safety
 ///
@@ -801,13 +799,10 @@ unsafe fn ten_columns_in_halves<const R: usize>(
             _mm256_shuffle_ps::<0b11_10_11_10>(t1, t3),
             _mm256_permutevar8x32_ps(pairs, step_order),
         ];
-        let x: [__m256; R] = std::array::from_fn(|r| {
+        for (r, acc) in acc.iter_mut().enumerate() {
             // SAFETY: floats `4g..4g + 4` of row `r < R`, inside the row since
             // `4g + 4 ≤ steps ≤ k`.
-            let four = unsafe { _mm_loadu_ps(rows.as_ptr().add(r * k + g * HALF_GROUP_STEPS)) };
-            _mm256_broadcast_ps(&four)
-        });
-        for (acc, &x) in acc.iter_mut().zip(&x) {
+            let x = unsafe { broadcast_four(rows.as_ptr().add(r * k + g * HALF_GROUP_STEPS)) };
             for (j, &column) in columns.iter().enumerate() {
                 acc[j] = _mm256_fmadd_ps(x, column, acc[j]);
             }
@@ -833,6 +828,37 @@ unsafe fn ten_columns_in_halves<const R: usize>(
         );
         *total = _mm512_add_ps(*total, _mm512_castpd_ps(columns));
     }
+}
+
+/// The 4 floats at `four`, repeated in both 128-bit halves of a 256-bit register: a
+/// `vbroadcastf128` load into one of the registers `ymm0`–`ymm15`.
+///
+/// The intrinsic [`_mm256_broadcast_ps`](std::arch::x86_64::_mm256_broadcast_ps) leaves the
+/// register to the compiler, which in an AVX-512 function may pick one of `ymm16`–`ymm31`.
+/// Those exist only in AVX-512's encoding, whose form of this load (`vbroadcastf32x4`) Zen 4
+/// runs as a load and an operation on a vector pipe, where the older encoding of the same
+/// load, which reaches only the first 16 registers, is a load alone (timed beside FMAs on the
+/// Zen 4 of the measurements here). In [`ten_columns_in_halves`] that was five more operations
+/// a group for the pipes its shuffles and FMAs share, and the loop ran about a tenth slower.
+///
+/// # Safety
+///
+/// `four` must point to 4 readable floats; the CPU must support AVX.
+#[inline]
+#[target_feature(enable = "avx")]
+unsafe fn broadcast_four(four: *const f32) -> __m256 {
+    let x: __m256;
+    // SAFETY: the caller's contract; the instruction reads 16 bytes at `four` and writes
+    // only `x`.
+    unsafe {
+        std::arch::asm!(
+            "vbroadcastf128 {x}, xmmword ptr [{four}]",
+            x = out(ymm_reg) x,
+            four = in(reg) four,
+            options(pure, readonly, nostack, preserves_flags)
+        );
+    }
+    x
 }
 
 /// Independent sums [`scale_rows`] aims for: two FMAs issued per cycle, each taking four
