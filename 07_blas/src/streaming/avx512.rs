@@ -735,13 +735,16 @@ const HALF_GROUP_STEPS: usize = 4;
 /// registers, where [`ten_columns`] takes three into 512-bit ones. Which of these saves the
 /// time was not taken apart.
 ///
-/// The FMAs go row by row: each row's broadcast is loaded just before its five FMAs, so only
-/// one is live at a time. Beside the 25 accumulators, the five registers of `b` and the
-/// permute's table, that fits the 32 registers with nothing on the stack, and the broadcast
-/// can live in one of the first 16 ([`broadcast_four`] says why that matters on Zen 4).
-/// Register by register of `b` instead (every row's FMA with one register before the next),
-/// all five broadcasts stay live, and the compiled loop kept three accumulators on the stack,
-/// loading and storing them at every group.
+/// The FMAs go row by row, each row's broadcast written just before its five FMAs; the
+/// compiled loop keeps one broadcast live at a time. Beside the 25 accumulators, the five
+/// registers of `b` and the permute's table, that fits the 32 registers with nothing on the
+/// stack, and [`broadcast_four`] puts the broadcast in one of the first 16 (it says why that
+/// matters on Zen 4). With the five loads of [`broadcast_four`] written before the FMAs
+/// instead, the compiled loop kept one accumulator on the stack, loading and storing it at
+/// every group. Register by register of `b` (every row's FMA with one register before the
+/// next), all five broadcasts stay live, and the compiled loop kept three accumulators on the
+/// stack.
+///
 /// Each row's accumulator of a register adds its columns' 4 steps lane by lane, and the lanes
 /// are summed into columns once, at the end.
 ///
@@ -749,9 +752,9 @@ const HALF_GROUP_STEPS: usize = 4;
 /// [`super::matmul`] on the lesson's weights and `k` = 784), this loop took about a tenth less
 /// time with two to five rows (a little less than that with three), and as long with one row;
 /// that was before its broadcasts were kept to the first 16 registers, which took about
-/// another tenth off the call with four and five rows. The loop by itself then took about a
-/// tenth longer than its 25 FMAs a group at two a cycle. With more than [`HALVES_ROWS`] rows
-/// the accumulators no longer fit the registers.
+/// another tenth off the call with four and five rows. Since that change, with five rows, the
+/// loop by itself takes about a tenth longer than its 25 FMAs a group at two a cycle. With
+/// more than [`HALVES_ROWS`] rows the accumulators no longer fit the registers.
 ///
 /// # Safety
 ///
@@ -835,15 +838,17 @@ unsafe fn ten_columns_in_halves<const R: usize>(
 ///
 /// The intrinsic [`_mm256_broadcast_ps`](std::arch::x86_64::_mm256_broadcast_ps) leaves the
 /// register to the compiler, which in an AVX-512 function may pick one of `ymm16`–`ymm31`.
-/// Those exist only in AVX-512's encoding, whose form of this load (`vbroadcastf32x4`) Zen 4
-/// runs as a load and an operation on a vector pipe, where the older encoding of the same
-/// load, which reaches only the first 16 registers, is a load alone (timed beside FMAs on the
-/// Zen 4 of the measurements here). In [`ten_columns_in_halves`] that was five more operations
-/// a group for the pipes its shuffles and FMAs share, and the loop ran about a tenth slower.
+/// Those registers exist only in AVX-512's encoding, where this load is `vbroadcastf32x4`.
+/// Timed beside FMAs on a Zen 4, that form into `ymm16`–`ymm31` cost a load and an operation
+/// on a vector pipe; `vbroadcastf128`, the older encoding, which reaches only the first 16
+/// registers, cost a load alone. (Whether the encoding or the register number makes the
+/// difference was not taken apart.) In [`ten_columns_in_halves`] those were five more
+/// operations a group on the pipes its shuffles and FMAs share, and the loop ran about a
+/// tenth slower.
 ///
 /// # Safety
 ///
-/// `four` must point to 4 readable floats; the CPU must support AVX.
+/// `four` must point to 4 readable floats (no alignment needed); the CPU must support AVX.
 #[inline]
 #[target_feature(enable = "avx")]
 unsafe fn broadcast_four(four: *const f32) -> __m256 {
