@@ -458,6 +458,12 @@ const fn low_parts(rows: usize) -> usize {
 /// for a row of `b`, the pairs and a broadcast; there the chain of each row's FMAs bounds the
 /// time rather than their count.
 ///
+/// Its loads bound it as much. With 5 rows a group loads 33 vectors: the 4 rows of `b`, the
+/// pairs' 4 pieces, each row's 4 elements of `a` for the pairs, and the 20 broadcasts of `a`.
+/// A core that loads two vectors a cycle (Intel's before Golden Cove, and the Zen 4 this was
+/// measured on, which loads three integers a cycle but two vectors) needs 16½ cycles for them,
+/// about as long as the chains' 16. Either way, the 25 FMAs alone would take 12½.
+///
 /// # Safety
 ///
 /// The CPU must support AVX2 and FMA; `rows` holds at least `R` rows of `k` floats, `b` at least
