@@ -459,10 +459,11 @@ const fn low_parts(rows: usize) -> usize {
 /// time rather than their count.
 ///
 /// Its loads bound it as much. With 5 rows a group loads 33 vectors: the 4 rows of `b`, the
-/// pairs' 4 pieces, each row's 4 elements of `a` for the pairs, and the 20 broadcasts of `a`.
-/// A core that loads two vectors a cycle (Intel's before Golden Cove, and the Zen 4 this was
-/// measured on, which loads three integers a cycle but two vectors) needs 16½ cycles for them,
-/// about as long as the chains' 16. Either way, the 25 FMAs alone would take 12½.
+/// pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows' pairs, and the 20
+/// broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before Golden Cove,
+/// and the Zen 4 this was measured on, which loads three integers a cycle but two vectors)
+/// needs 16½ cycles for them, about as long as the chains' 16. Whichever bounds it, the 25
+/// FMAs alone would take 12½.
 ///
 /// # Safety
 ///
@@ -548,7 +549,9 @@ const FMA_LATENCY: usize = 4;
 /// 10 lanes. But with 5 rows, each row keeps one partial sum of columns 0–7 ([`low_parts`]),
 /// so the group's 4 FMAs into it wait on each other: 4 × [`FMA_LATENCY`] = 16 cycles, where
 /// the group's 25 FMAs at two a cycle would take 12.5. Those 16 cycles would fill
-/// 16 × 2 × 8 lanes ÷ (4 steps × 5 rows) = 12.8 lanes a step and row: 13.
+/// 16 × 2 × 8 lanes ÷ (4 steps × 5 rows) = 12.8 lanes a step and row: 13. The group's loads,
+/// 16½ cycles on a core that loads two vectors a cycle ([`ten_columns`] counts them), are about
+/// as long and left out: on a core that loads three, the chain alone bounds it.
 const TEN_COLUMN_LANES: usize = {
     let rows = Isa::Avx2.kernels().scale_rows;
     let fmas = rows * (GROUP_STEPS + 1);
