@@ -458,12 +458,23 @@ const fn low_parts(rows: usize) -> usize {
 /// for a row of `b`, the pairs and a broadcast; there the chain of each row's FMAs bounds the
 /// time rather than their count.
 ///
-/// Its loads bound it as much. With 5 rows a group loads 33 vectors: the 4 rows of `b`, the
-/// pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows' pairs, and the 20
-/// broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before Golden Cove,
-/// and the Zen 4 this was measured on, which loads three integers a cycle but two vectors)
-/// needs 16½ cycles for them, about as long as the chains' 16. Whichever bounds it, the 25
-/// FMAs alone would take 12½.
+/// Its loads would take about as long. With 5 rows a group loads 33 vectors: the 4 rows of
+/// `b`, the pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows' pairs, and
+/// the 20 broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before Golden
+/// Cove, and the Zen 4 this was measured on, which loads three integers a cycle but two
+/// vectors) needs 16½ cycles for them, against the chains' 16; the 25 FMAs alone would take
+/// 12½. On that Zen 4 the chains are what bound it: taking the broadcasts of some or all rows
+/// from their one load of 4 elements instead, spread by a shuffle each (13 loads a group
+/// for all rows), left the time as it was.
+///
+/// Two partial sums per row would halve the chains, but with the pairs that is 15
+/// accumulators, where the 16 registers must also hold a row of `b`, the pairs' vector and a
+/// broadcast: they do not fit (with two rows sharing a pairs accumulator, 13, the compiler
+/// still kept some on the stack). Without the pairs they fit, and a loop of columns 0–7 alone with two sums a row, written in assembly so that nothing spills,
+/// ran close to the time of its FMAs. The pairs then take a pass of their own, which reads
+/// `a` and `b` again (together they do not fit in L1), and on that Zen 4 the two passes
+/// together were as slow as this one, or about a tenth faster in chunks of 64 groups: not
+/// enough for a second loop of hand-written assembly.
 ///
 /// # Safety
 ///
@@ -551,7 +562,7 @@ const FMA_LATENCY: usize = 4;
 /// the group's 25 FMAs at two a cycle would take 12.5. Those 16 cycles would fill
 /// 16 × 2 × 8 lanes ÷ (4 steps × 5 rows) = 12.8 lanes a step and row: 13. The group's loads,
 /// 16½ cycles on a core that loads two vectors a cycle ([`ten_columns`] counts them), are about
-/// as long and left out: on a core that loads three, the chain alone bounds it.
+/// as long and left out: on the core it was measured on, fewer loads did not make it faster.
 const TEN_COLUMN_LANES: usize = {
     let rows = Isa::Avx2.kernels().scale_rows;
     let fmas = rows * (GROUP_STEPS + 1);
