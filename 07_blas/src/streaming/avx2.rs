@@ -470,11 +470,12 @@ const fn low_parts(rows: usize) -> usize {
 /// Two partial sums per row would halve the chains, but with the pairs that is 15
 /// accumulators, where the 16 registers must also hold a row of `b`, the pairs' vector and a
 /// broadcast: they do not fit (with two rows sharing a pairs accumulator, 13, the compiler
-/// still kept some on the stack). Without the pairs they fit, and a loop of columns 0–7 alone with two sums a row, written in assembly so that nothing spills,
-/// ran close to the time of its FMAs. The pairs then take a pass of their own, which reads
-/// `a` and `b` again (together they do not fit in L1), and on that Zen 4 the two passes
-/// together were as slow as this one, or about a tenth faster in chunks of 64 groups: not
-/// enough for a second loop of hand-written assembly.
+/// still kept some on the stack). Without the pairs they fit: a loop of columns 0–7 alone
+/// with two sums a row, written in assembly so that nothing spills, ran close to the time of
+/// its FMAs. But the pairs then take a pass of their own, which reads `a` and `b` again
+/// (together they do not fit in L1). On that Zen 4 the two passes were as slow as this loop,
+/// and about a tenth faster when taken in turn over chunks of 64 groups, each chunk still in
+/// L1: too little to carry a loop written in assembly.
 ///
 /// # Safety
 ///
