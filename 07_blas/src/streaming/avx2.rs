@@ -475,7 +475,10 @@ const fn low_parts(rows: usize) -> usize {
 /// its FMAs. But the pairs then take a pass of their own, which reads `a` and `b` again
 /// (together they do not fit in L1). On that Zen 4 the two passes were as slow as this loop,
 /// and about a tenth faster when taken in turn over chunks of 64 groups, each chunk still in
-/// L1: too little to carry a loop written in assembly.
+/// L1: too little to carry a loop written in assembly. Nor did summing each row's steps of a
+/// group into a fresh register (a multiply, then FMAs) and adding that into the row's sum once
+/// a group help: the chains break without more accumulators, and Zen's adders are apart from
+/// its FMA units, but compiled it was slower than this loop on that Zen 4, or as slow.
 ///
 /// # Safety
 ///
