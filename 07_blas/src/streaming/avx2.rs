@@ -455,10 +455,10 @@ const fn low_parts(rows: usize) -> usize {
 /// The accumulator of columns 0–7 takes an FMA every step, each waiting on the one before, so
 /// with few rows it is split into partial sums ([`low_parts`]) as the general loop's are. With
 /// [`scale_rows`]' 5 rows, one each: 10 accumulators, which leave the 16 registers just enough
-/// for a row of `b`, the pairs and a broadcast; there the chain of each row's FMAs bounds the
-/// time rather than their count.
+/// for a row of `b`, the pairs of `b`, the permute's index and a broadcast; there the chain of
+/// each row's FMAs bounds the time rather than their count.
 ///
-/// Its loads would take about as long. With 5 rows a group loads 33 vectors: the 4 rows of
+/// The loop's loads would take about as long as the chains. With 5 rows a group loads 33 vectors: the 4 rows of
 /// `b`, the pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows' pairs, and
 /// the 20 broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before Golden
 /// Cove, and the Zen 4 this was measured on, which loads three integers a cycle but two
@@ -467,18 +467,21 @@ const fn low_parts(rows: usize) -> usize {
 /// from their one load of 4 elements instead, spread by a shuffle each (13 loads a group
 /// for all rows), left the time as it was.
 ///
-/// Two partial sums per row would halve the chains, but with the pairs that is 15
-/// accumulators, where the 16 registers must also hold a row of `b`, the pairs' vector and a
-/// broadcast: they do not fit (with two rows sharing a pairs accumulator, 13, the compiler
-/// still kept some on the stack). Without the pairs they fit: a loop of columns 0–7 alone
-/// with two sums a row, written in assembly so that nothing spills, ran close to the time of
-/// its FMAs. But the pairs then take a pass of their own, which reads `a` and `b` again
-/// (together they do not fit in L1). On that Zen 4 the two passes were as slow as this loop,
-/// and about a tenth faster when taken in turn over chunks of 64 groups, each chunk still in
-/// L1: too little to carry a loop written in assembly. Nor did summing each row's steps of a
-/// group into a fresh register (a multiply, then FMAs) and adding that into the row's sum once
-/// a group help: the chains break without more accumulators, and Zen's adders are apart from
-/// its FMA units, but compiled it was slower than this loop on that Zen 4, or as slow.
+/// Two partial sums per row would halve the chains (with the broadcasts of some rows taken by
+/// shuffles, so that the loads do not bound it instead), but with the pairs accumulators that
+/// is 15 accumulators, where the 16 registers must also hold a row of `b`, the pairs of `b`, a
+/// broadcast and the permute's index: they do not fit. With each two rows sharing a pairs
+/// accumulator (3 for 5 rows, 13 accumulators in all), the compiler still kept some on the
+/// stack. Without the pairs they fit: a loop of columns 0–7 alone with two sums a row, the
+/// broadcasts of two rows taken by shuffles, written in assembly so that nothing spills, ran
+/// close to the time of its FMAs. But the pairs then take a pass of their own, which reads `a`
+/// and `b` again (together they do not fit in L1). On that Zen 4 the two passes were as slow
+/// as this loop, and only a little faster when taken in turn over chunks of 64 groups, each
+/// chunk still in L1: too little to justify a loop written in assembly. Nor did summing each
+/// row's steps of a group into a fresh register (a multiply, then FMAs) and adding that into
+/// the row's sum once a group help: the chains break without more accumulators, and Zen's
+/// adders are apart from its FMA units, but written with intrinsics it ran as slow as this
+/// loop on that Zen 4, or slower.
 ///
 /// # Safety
 ///
