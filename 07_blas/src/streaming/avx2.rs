@@ -458,14 +458,14 @@ const fn low_parts(rows: usize) -> usize {
 /// for a row of `b`, the pairs of `b`, the permute's index and a broadcast; there the chain of
 /// each row's FMAs bounds the time rather than their count.
 ///
-/// The loop's loads would take about as long as the chains. With 5 rows a group loads 33 vectors: the 4 rows of
-/// `b`, the pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows' pairs, and
-/// the 20 broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before Golden
-/// Cove, and the Zen 4 this was measured on, which loads three integers a cycle but two
-/// vectors) needs 16½ cycles for them, against the chains' 16; the 25 FMAs alone would take
-/// 12½. On that Zen 4 the chains are what bound it: taking the broadcasts of some or all rows
-/// from their one load of 4 elements instead, spread by a shuffle each (13 loads a group
-/// for all rows), left the time as it was.
+/// The loop's loads would take about as long as the chains. With 5 rows a group loads 33 vectors:
+/// the 4 rows of `b`, the pairs' 4 pieces, one load of 4 elements of `a` for each of the 5 rows'
+/// pairs, and the 20 broadcasts of `a`. A core that loads two vectors a cycle (Intel's cores before
+/// Golden Cove, and the Zen 4 this was measured on, which loads three integers a cycle but two
+/// vectors) needs 16½ cycles for them, against the chains' 16; the 25 FMAs alone would take 12½. On
+/// that Zen 4 the chains are what bound it: taking the broadcasts of some or all rows from their
+/// one load of 4 elements instead, spread by a shuffle each (13 loads a group for all rows), left
+/// the time as it was.
 ///
 /// Two partial sums per row would halve the chains (with the broadcasts of some rows taken by
 /// shuffles, so that the loads do not bound it instead), but with the pairs accumulators that
