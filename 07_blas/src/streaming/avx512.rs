@@ -709,8 +709,8 @@ const HALVES_ROWS: usize = 5;
 const HALF_GROUP_STEPS: usize = 4;
 
 /// [`ten_columns`] for the cores that run each 512-bit instruction as two 256-bit halves
-/// ([`crate::machine::splits_512_bit_ops`]: AMD's Zen 4), in 256-bit registers, for up to
-/// [`HALVES_ROWS`] rows.
+/// ([`crate::machine::splits_512_bit_ops`]: AMD's Zen 4, and later AMD cores timed to do so),
+/// in 256-bit registers, for up to [`HALVES_ROWS`] rows.
 ///
 /// On such a core a 512-bit FMA takes the FMA units as long as two 256-bit ones, so 256-bit
 /// registers cost no arithmetic; what they change is the rest of the group. A group of 4 steps
