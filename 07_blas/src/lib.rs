@@ -120,8 +120,8 @@
 //! groups of 8 steps AVX-512 rearranges 8 rows of 10 floats of `b` into 5 registers whose lanes a
 //! broadcast of 4 or 8 consecutive `a[i, p]` meets, once for all five images; AVX2 takes columns
 //! 0–7 a row at a time and puts columns 8 and 9 of 4 rows into one register. On a core that runs
-//! 512-bit instructions as two 256-bit halves, such as AMD's Zen 4 (found at run time:
-//! [`machine::splits_512_bit_ops`]), wide registers save no time, and AVX-512's
+//! 512-bit instructions as two 256-bit halves, such as AMD's Zen 4
+//! ([`machine::splits_512_bit_ops`] tells at run time), wide registers save no time, and AVX-512's
 //! `ten_columns_in_halves` does the same in 256-bit registers: 4 rows of `b` at a time,
 //! transposed within each 128-bit half into 5 registers that a broadcast of 4 consecutive
 //! `a[i, p]` meets.)

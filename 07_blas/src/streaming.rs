@@ -38,9 +38,9 @@
 //!   AVX-512 and AVX2 kernels fill every lane instead, `ten_columns` in each: AVX-512
 //!   rearranges each group of 8 rows of `b` into 5 registers, once for all the rows of a call
 //!   (up to eight); AVX2 puts columns 8 and 9 of 4 rows into one register. On a core that runs
-//!   512-bit instructions as two 256-bit halves (AMD's Zen 4; on later AMD cores it is timed),
-//!   AVX-512 rearranges 4 rows of `b` at a time into 5 registers of 256 bits instead, for up
-//!   to five rows of `a`: `ten_columns_in_halves`.)
+//!   512-bit instructions as two 256-bit halves (AMD's Zen 4, and later AMD cores that a timing
+//!   finds do the same), AVX-512 rearranges 4 rows of `b` at a time into 5 registers of 256 bits
+//!   instead, for up to five rows of `a`: `ten_columns_in_halves`.)
 //!
 //!   That is for a row-major `b`, which the few-rows kernel reads as it is. A `b` whose
 //!   columns are contiguous instead (a linear layer's weights kept as `(outputs, inputs)`, as
