@@ -424,100 +424,78 @@ const FMA_WARM_UP: Duration = Duration::from_micros(200);
 #[cfg(target_arch = "x86_64")]
 const FMA_TRIALS: usize = 5;
 
-/// `rounds` rounds of 12 independent 256-bit FMAs, each adding `0 · 0` to a sum that starts at
-/// zero: enough in flight for two FMA units of four cycles' latency. Written in assembly so that
-/// what is timed is exactly these instructions.
-///
-/// # Safety
-///
-/// The CPU must support AVX and FMA.
+/// Defines `unsafe fn $name(rounds: usize)`: `rounds` rounds of 12 independent FMAs of
+/// registers of class `$class`, each adding `0 · 0` to a sum that starts at `$zero` (zero, so
+/// that no sum is ever a subnormal number, which some cores take longer over): enough in
+/// flight for two FMA units of four cycles' latency. Written in assembly so that what is timed
+/// is exactly these instructions; the two widths differ only in their registers.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,fma")]
-unsafe fn fmas_256(rounds: usize) {
-    // Zeros, so that no sum is ever a subnormal number, which some cores take longer over.
-    let zero = std::arch::x86_64::_mm256_setzero_ps();
-    // SAFETY: the caller's contract; the loop touches only the registers named here.
-    unsafe {
-        std::arch::asm!(
-            "2:",
-            "vfmadd231ps ymm0, ymm12, ymm12",
-            "vfmadd231ps ymm1, ymm12, ymm12",
-            "vfmadd231ps ymm2, ymm12, ymm12",
-            "vfmadd231ps ymm3, ymm12, ymm12",
-            "vfmadd231ps ymm4, ymm12, ymm12",
-            "vfmadd231ps ymm5, ymm12, ymm12",
-            "vfmadd231ps ymm6, ymm12, ymm12",
-            "vfmadd231ps ymm7, ymm12, ymm12",
-            "vfmadd231ps ymm8, ymm12, ymm12",
-            "vfmadd231ps ymm9, ymm12, ymm12",
-            "vfmadd231ps ymm10, ymm12, ymm12",
-            "vfmadd231ps ymm11, ymm12, ymm12",
-            "dec {rounds}",
-            "jnz 2b",
-            rounds = inout(reg) rounds.max(1) => _,
-            inout("ymm0") zero => _,
-            inout("ymm1") zero => _,
-            inout("ymm2") zero => _,
-            inout("ymm3") zero => _,
-            inout("ymm4") zero => _,
-            inout("ymm5") zero => _,
-            inout("ymm6") zero => _,
-            inout("ymm7") zero => _,
-            inout("ymm8") zero => _,
-            inout("ymm9") zero => _,
-            inout("ymm10") zero => _,
-            inout("ymm11") zero => _,
-            in("ymm12") zero,
-            options(nomem, nostack),
-        );
-    }
+macro_rules! fma_rounds {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $class:ident, $zero:expr) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU must support ", $feature, ".")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(rounds: usize) {
+            let zero = $zero;
+            // SAFETY: the caller's contract; the loop touches only the registers named here.
+            unsafe {
+                std::arch::asm!(
+                    "2:",
+                    "vfmadd231ps {s0}, {x}, {x}",
+                    "vfmadd231ps {s1}, {x}, {x}",
+                    "vfmadd231ps {s2}, {x}, {x}",
+                    "vfmadd231ps {s3}, {x}, {x}",
+                    "vfmadd231ps {s4}, {x}, {x}",
+                    "vfmadd231ps {s5}, {x}, {x}",
+                    "vfmadd231ps {s6}, {x}, {x}",
+                    "vfmadd231ps {s7}, {x}, {x}",
+                    "vfmadd231ps {s8}, {x}, {x}",
+                    "vfmadd231ps {s9}, {x}, {x}",
+                    "vfmadd231ps {s10}, {x}, {x}",
+                    "vfmadd231ps {s11}, {x}, {x}",
+                    "dec {rounds}",
+                    "jnz 2b",
+                    rounds = inout(reg) rounds.max(1) => _,
+                    x = in($class) zero,
+                    s0 = inout($class) zero => _,
+                    s1 = inout($class) zero => _,
+                    s2 = inout($class) zero => _,
+                    s3 = inout($class) zero => _,
+                    s4 = inout($class) zero => _,
+                    s5 = inout($class) zero => _,
+                    s6 = inout($class) zero => _,
+                    s7 = inout($class) zero => _,
+                    s8 = inout($class) zero => _,
+                    s9 = inout($class) zero => _,
+                    s10 = inout($class) zero => _,
+                    s11 = inout($class) zero => _,
+                    options(nomem, nostack),
+                );
+            }
+        }
+    };
 }
 
-/// [`fmas_256`] with 512-bit registers.
-///
-/// # Safety
-///
-/// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fmas_512(rounds: usize) {
-    let zero = std::arch::x86_64::_mm512_setzero_ps();
-    // SAFETY: the caller's contract; the loop touches only the registers named here.
-    unsafe {
-        std::arch::asm!(
-            "2:",
-            "vfmadd231ps zmm0, zmm12, zmm12",
-            "vfmadd231ps zmm1, zmm12, zmm12",
-            "vfmadd231ps zmm2, zmm12, zmm12",
-            "vfmadd231ps zmm3, zmm12, zmm12",
-            "vfmadd231ps zmm4, zmm12, zmm12",
-            "vfmadd231ps zmm5, zmm12, zmm12",
-            "vfmadd231ps zmm6, zmm12, zmm12",
-            "vfmadd231ps zmm7, zmm12, zmm12",
-            "vfmadd231ps zmm8, zmm12, zmm12",
-            "vfmadd231ps zmm9, zmm12, zmm12",
-            "vfmadd231ps zmm10, zmm12, zmm12",
-            "vfmadd231ps zmm11, zmm12, zmm12",
-            "dec {rounds}",
-            "jnz 2b",
-            rounds = inout(reg) rounds.max(1) => _,
-            inout("zmm0") zero => _,
-            inout("zmm1") zero => _,
-            inout("zmm2") zero => _,
-            inout("zmm3") zero => _,
-            inout("zmm4") zero => _,
-            inout("zmm5") zero => _,
-            inout("zmm6") zero => _,
-            inout("zmm7") zero => _,
-            inout("zmm8") zero => _,
-            inout("zmm9") zero => _,
-            inout("zmm10") zero => _,
-            inout("zmm11") zero => _,
-            in("zmm12") zero,
-            options(nomem, nostack),
-        );
-    }
-}
+fma_rounds!(
+    /// 12 independent 256-bit FMAs, `rounds` times (`fma_rounds!` above).
+    fmas_256,
+    "avx,fma",
+    ymm_reg,
+    std::arch::x86_64::_mm256_setzero_ps()
+);
+
+#[cfg(target_arch = "x86_64")]
+fma_rounds!(
+    /// 12 independent 512-bit FMAs, `rounds` times (`fma_rounds!` above).
+    fmas_512,
+    "avx512f",
+    zmm_reg,
+    std::arch::x86_64::_mm512_setzero_ps()
+);
 
 /// The brand string x86-64 CPUs report through CPUID (leaves `0x8000_0002` to `0x8000_0004`).
 fn cpuid_brand() -> Option<String> {
