@@ -17,9 +17,9 @@
 //! registers, but it loads and stores a row of `c` for every multiply-add and reads all of `b`
 //! once per row of `a`, so for large squares it waits on memory. A core can do far more
 //! arithmetic per cycle than it can fetch operands from memory — a core with two 16-lane FMA
-//! units (AMD's desktop and server Zen 5, Intel's AVX-512 server cores) does 64 floating-point
-//! operations per cycle — and the whole job of a GEMM is to reuse each loaded element many times
-//! from registers and caches.
+//! units (AMD's desktop and server Zen 5, most of Intel's AVX-512 server cores) does 64
+//! single-precision floating-point operations per cycle — and the whole job of a GEMM is to reuse
+//! each loaded element many times from registers and caches.
 //!
 //! ## (a) `gemm-kernel`: a tile of `C` in registers
 //!
