@@ -52,25 +52,31 @@ pub use blocks::{Blocks, KC_IN_L1_FROM, rows_spread_over_l1};
 use kernel::{MicroKernel, Packed, Store, TileOfC};
 
 /// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
-/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores: 9 µs. <!-- fact -->
-/// Below that, handing out the parts and meeting at the end cost about what the other cores
-/// save.
+/// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores where what sharing
+/// costs could not be timed ([`sharing`]: one core, or helper threads that did not wake in
+/// time): 9 µs. <!-- fact -->
 ///
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
-/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. It can be this
-/// short because the helper threads stay awake for a moment after each product, and because a
-/// helper slow to start is not waited for (the crate's module `pool`): a loop of products finds
-/// them ready, and a product after a pause costs about what one core alone would. Timed on a
+/// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. Timed on a
 /// 2-core Xeon in a loop of products, a second thread made `96³` clearly faster and `88³`
 /// (whose edge tiles leave less to share) a little slower; this time, at the kernel's rate,
 /// falls between the two. (Counted in whole tiles, as [`Plan::parallel_from`] is, it still
 /// did on the Intel Xeon of a later check, just below `88³`, where a second thread made `88³`
-/// a little faster, `80³` no faster and `96³` clearly faster.)
+/// a little faster, `80³` no faster and `96³` clearly faster.) On a 2-core AMD Zen 4, a second
+/// thread made `64³` about a fifth faster and `48³` no faster: the time from which sharing pays
+/// differs from machine to machine, which is why it is timed.
 pub const PARALLEL_SECONDS: f64 = 9e-6;
 
 /// Multiply-adds from which [`matmul`] uses more than one thread with `isa`'s kernel
-/// ([`Plan::parallel_from`], counted in whole tiles): [`PARALLEL_SECONDS`] of work at
-/// [`kernel_rate`]; `usize::MAX` (never) for an instruction set this CPU lacks.
+/// ([`Plan::parallel_from`], counted in whole tiles): where sharing makes a product a sixth
+/// faster by what it was timed to cost on this machine ([`Sharing::parallel_from`]), or else
+/// [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an instruction set
+/// this CPU lacks. Decided once per process and instruction set, at the first call.
+///
+/// Products this small can be shared because the helper threads stay awake for a moment after
+/// each product, and because a helper slow to start is not waited for (the crate's module
+/// `pool`): a loop of products finds them ready, and a product after a pause costs about what
+/// one core alone would.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
@@ -79,7 +85,173 @@ pub const PARALLEL_SECONDS: f64 = 9e-6;
 /// println!("a second thread from {from} multiply-adds, about {:.0}³", (from as f64).cbrt());
 /// ```
 pub fn parallel_from(isa: Isa) -> usize {
-    kernel_rate(isa).map_or(usize::MAX, |rate| (PARALLEL_SECONDS * rate) as usize)
+    static FROM: [OnceLock<usize>; Isa::ALL.len()] = [const { OnceLock::new() }; Isa::ALL.len()];
+    *FROM[isa as usize].get_or_init(|| match sharing(isa) {
+        Some(sharing) => sharing.parallel_from(),
+        None => kernel_rate(isa).map_or(usize::MAX, |rate| (PARALLEL_SECONDS * rate) as usize),
+    })
+}
+
+/// The side of the square product [`sharing`] times: about where a second thread began to pay
+/// on the machines this was measured on (from `56³` to `88³`, counted in whole tiles).
+pub const SHARING_PROBE: usize = 64;
+
+/// What sharing a product among the cores costs on this machine: a square product of side
+/// [`SHARING_PROBE`], timed on one thread and shared among every core, by [`sharing`].
+///
+/// Sharing costs a handful of things, each small, none easy to count from the outside: the
+/// helper threads (the crate's module `pool`) must see the job and say when they are done, the
+/// driver sets up what the threads share (the blocks they take, the panels of `B`), lines of `C`
+/// and `B` travel between the cores' caches, and edge tiles leave the threads uneven parts. So
+/// they are timed together, on a product about the size where they matter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sharing {
+    /// Threads the product was shared among: one per core.
+    pub threads: usize,
+    /// Its multiply-adds, counted in whole tiles as [`Plan::parallel_from`] counts them.
+    pub multiply_adds: f64,
+    /// Its time on one thread, in seconds: the median of the samples kept.
+    pub alone: f64,
+    /// Its time shared, in seconds: the median of the samples that a helper took part in.
+    pub shared: f64,
+}
+
+impl Sharing {
+    /// Seconds that sharing adds to the product beyond an even split, `shared − alone / threads`
+    /// (never below zero).
+    pub fn overhead(&self) -> f64 {
+        (self.shared - self.alone / self.threads.max(1) as f64).max(0.0)
+    }
+
+    /// Multiply-adds from which sharing makes a product at least a sixth faster, by this
+    /// measurement. A product of `t` seconds on one thread takes about `t / threads + overhead`
+    /// shared, which is at most `5t / 6` from `t = overhead / (5/6 − 1/threads)`; that time, at
+    /// the rate of the timed product on one thread. The sixth is a margin for what the timed
+    /// product leaves out: a product after a pause, whose helpers must first wake, and shapes
+    /// whose edge tiles share less evenly.
+    ///
+    /// ```
+    /// use matmul_blas::gemm::Sharing;
+    ///
+    /// // A Zen 4 core's AVX-512 kernel (14 × 32 tiles): 64³ is 70 × 64 × 64 in whole tiles.
+    /// let tiles = |m: usize, k: usize, n: usize| m.div_ceil(14) * 14 * k * n.div_ceil(32) * 32;
+    /// let zen4 = Sharing { threads: 2, multiply_adds: tiles(64, 64, 64) as f64, alone: 4.8e-6, shared: 3.8e-6 };
+    /// assert!((zen4.overhead() - 1.4e-6).abs() < 1e-9); // shared 3.8 against 4.8 / 2
+    /// let from = zen4.parallel_from(); // 3 × 1.4 of work: 4.2 of the 4.8 of 64³
+    /// assert!(tiles(64, 64, 64) >= from && tiles(56, 56, 56) < from);
+    /// // Twice the overhead, twice the size.
+    /// let slower = Sharing { shared: 3.8e-6 + 1.4e-6, ..zen4 };
+    /// assert!((slower.parallel_from() as f64 / from as f64 - 2.0).abs() < 1e-3);
+    /// ```
+    pub fn parallel_from(&self) -> usize {
+        let threads = self.threads.max(2) as f64;
+        let seconds = self.overhead() / (5.0 / 6.0 - 1.0 / threads);
+        (seconds * self.multiply_adds / self.alone) as usize
+    }
+}
+
+/// What sharing a product among the cores costs with `isa`'s kernel on this machine, timed once
+/// per process and instruction set, at the first call; `None` where it was not: on one core,
+/// for an instruction set this CPU lacks, or where no helper took part in enough of the shared
+/// products within the time given (helpers slow to wake, as on a virtual machine whose idle
+/// cores the host takes back, or busy with another thread's product).
+///
+/// The two ways of running the product alternate, pair by pair, so that a machine whose speed
+/// drifts slows both; a pair counts only when a helper did its part of the shared product (a
+/// helper that has not started by the time the calling thread is done with its own part leaves
+/// that part to it: module `pool`), and only once the helpers have been busy for a moment.
+/// Each median is over 15 pairs. All of it ends within a budget of 30 ms, <!-- fact -->
+/// sooner where the helpers wake at once.
+///
+/// ```
+/// use matmul_blas::{gemm, isa::Isa};
+///
+/// match gemm::sharing(Isa::detect()) {
+///     Some(s) => println!("{:.1} µs alone, {:.1} µs on {} threads", s.alone * 1e6, s.shared * 1e6, s.threads),
+///     None => println!("not timed here"),
+/// }
+/// ```
+pub fn sharing(isa: Isa) -> Option<Sharing> {
+    static SHARING: [OnceLock<Option<Sharing>>; Isa::ALL.len()] =
+        [const { OnceLock::new() }; Isa::ALL.len()];
+    *SHARING[isa as usize].get_or_init(|| measure_sharing(isa))
+}
+
+/// [`sharing`], timed.
+fn measure_sharing(isa: Isa) -> Option<Sharing> {
+    /// Pairs of samples (one thread, shared) each median is taken over.
+    const PAIRS: usize = 15;
+    /// The longest the helpers may take to wake, stay awake (`AWAKE`) and the pairs to be timed
+    /// together.
+    const BUDGET: Duration = Duration::from_millis(30);
+    /// How long the helpers are kept busy with shared products, from the first one a helper
+    /// took part in, before the pairs are timed: on the virtual machine this was written on, a
+    /// helper that had just woken did its parts slowly for a while, so that half of the
+    /// measurements taken at once found sharing `64³` slower than one thread, where in a loop
+    /// of products it was about a fifth faster; after `AWAKE`, few did (and a sharing timed
+    /// too dear only keeps the threads for larger products).
+    const AWAKE: Duration = Duration::from_millis(2);
+    let threads = crate::pool::cores();
+    if threads < 2 || !isa.runs_here() {
+        return None;
+    }
+    let side = SHARING_PROBE;
+    // Ones: finite sums, on pages written.
+    let a = Array2::from_elem((side, side), 1.0f32);
+    // The plan of `matmul`, sharing or not whatever the size (and not asking `parallel_from`,
+    // which is what this is timed for).
+    let shared_plan = Plan {
+        isa,
+        ..Plan::shared_on(Caches::detect(), threads)
+    };
+    let alone_plan = Plan {
+        parallel_from: usize::MAX,
+        ..shared_plan
+    };
+    // Seconds of one product, and whether a helper did a part of it.
+    let time = |plan: &Plan| {
+        let helped = crate::pool::parts_helped();
+        let start = Instant::now();
+        black_box(matmul_with(black_box(a.view()), black_box(a.view()), plan));
+        let seconds = start.elapsed().as_secs_f64();
+        (seconds, crate::pool::parts_helped() > helped)
+    };
+    let start = Instant::now();
+    // Shared products until a helper has taken part for `AWAKE`.
+    let mut woke: Option<Instant> = None;
+    while start.elapsed() < BUDGET && woke.is_none_or(|woke| woke.elapsed() < AWAKE) {
+        if time(&shared_plan).1 {
+            woke.get_or_insert_with(Instant::now);
+        }
+    }
+    let (mut alone, mut shared) = (Vec::new(), Vec::new());
+    while shared.len() < PAIRS && start.elapsed() < BUDGET {
+        // Which goes first, by turns.
+        let ((one, _), (all, helped)) = if alone.len() % 2 == 0 {
+            (time(&alone_plan), time(&shared_plan))
+        } else {
+            let all = time(&shared_plan);
+            (time(&alone_plan), all)
+        };
+        if helped {
+            alone.push(one);
+            shared.push(all);
+        }
+    }
+    if shared.len() < PAIRS {
+        return None;
+    }
+    let median = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let (mr, nr) = tile_shape(isa);
+    Some(Sharing {
+        threads,
+        multiply_adds: (side.next_multiple_of(mr) * side * side.next_multiple_of(nr)) as f64,
+        alone: median(alone),
+        shared: median(shared),
+    })
 }
 
 /// Multiply-adds per second of `isa`'s micro-kernel on one core of this machine, or `None`
@@ -334,6 +506,15 @@ impl Plan {
 
     /// [`Plan::threaded`] for `threads` threads on a machine with `caches`.
     fn threaded_on(caches: Caches, threads: usize) -> Plan {
+        let plan = Plan::shared_on(caches, threads);
+        Plan {
+            parallel_from: parallel_from(plan.isa),
+            ..plan
+        }
+    }
+
+    /// [`Plan::threaded_on`], but sharing a product of any size (`parallel_from: 0`).
+    fn shared_on(caches: Caches, threads: usize) -> Plan {
         let plan = Plan::blocked_on(caches);
         let Caches {
             l1,
@@ -352,7 +533,7 @@ impl Plan {
         let panel_limit = if step_is_a_line { l2 / 4 } else { l2 };
         Plan {
             threads,
-            parallel_from: parallel_from(plan.isa),
+            parallel_from: 0,
             // A quarter of L2 for a block of `A`, read in place: it shares L2 with the panel
             // of `B` streaming past it and with the tiles of `C`.
             in_place_up_to: l2 / 4,

@@ -177,11 +177,15 @@
 //! caller does the part of a helper that has not started by the time its own part is done, so a
 //! slow wake never costs more than one core's time (the crate's module `pool`). They are used from
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, counted as the kernel does
-//! them, in whole tiles (a single row costs about a whole tile's time): a product that would keep
-//! one core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
-//! micro-kernel runs at on this machine (timed once, when first needed). The threshold is a time,
-//! so a core that does half as many FMAs per cycle shares products half the size. Their number is
-//! [`std::thread::available_parallelism`].
+//! them, in whole tiles (a single row costs about a whole tile's time). What sharing costs differs
+//! from machine to machine (how fast one core's cache lines reach another, how fast a helper
+//! wakes), so it is timed, once, when first needed ([`gemm::sharing`](crate::gemm::sharing)): a
+//! `64³` product on one thread and shared, in turns. What the shared product takes beyond an even
+//! split of the other is the cost, and the threads are used from where it leaves a product at
+//! least a sixth faster. Where it cannot be timed (one core, or helpers that do not wake in time),
+//! they are used from a product that would keep one core busy for
+//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs at
+//! on this machine. Their number is [`std::thread::available_parallelism`].
 //!
 //! Sharing `C` has its limits when `C` is small and `k` long, as in `(100, 10000) @ (10000,
 //! 100)`: the threads meet at the end of every panel of `k`, and a `C` of a few tiles splits

@@ -46,6 +46,19 @@ const SPIN_ALONE: Duration = Duration::from_micros(20);
 /// is rarely reached.
 const WAIT_FOR_HELPERS: Duration = Duration::from_micros(200);
 
+thread_local! {
+    /// Parts of this thread's jobs that a helper did ([`parts_helped`]).
+    static HELPED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many parts of the jobs this thread has given [`run`] a helper has done, so far: a
+/// caller that reads it before and after a product learns whether a helper took part, or
+/// whether it did every part itself (helpers asleep or slow to wake, or busy with another
+/// thread's product).
+pub(crate) fn parts_helped() -> u64 {
+    HELPED.with(|helped| helped.get())
+}
+
 /// A job: one part of the work of a product (in the GEMM, of one panel of it, or of all of
 /// it where the threads split `k`), called with each worker's index.
 type Job<'a> = dyn Fn(usize) + Sync + 'a;
@@ -130,16 +143,20 @@ pub(crate) fn run(workers: usize, work: &(dyn Fn(usize) + Sync)) {
             thread.unpark();
         }
     }
+    let claimed_back = std::cell::Cell::new(0);
     let finish = Finish {
         shared,
         number,
         helpers,
         work,
+        claimed_back: &claimed_back,
         _busy: guard,
     };
     work(0);
     (helpers + 1..workers).for_each(work);
     drop(finish);
+    let helped = (helpers - claimed_back.get()) as u64;
+    HELPED.with(|count| count.set(count.get() + helped));
     if shared.panicked.load(Ordering::Relaxed) {
         panic!("a part of a product's work panicked");
     }
@@ -153,6 +170,8 @@ struct Finish<'a> {
     number: u64,
     helpers: usize,
     work: &'a Job<'a>,
+    /// How many parts this end claimed back, for [`parts_helped`].
+    claimed_back: &'a std::cell::Cell<usize>,
     _busy: MutexGuard<'static, ()>,
 }
 
@@ -164,6 +183,7 @@ impl Drop for Finish<'_> {
                 .compare_exchange(self.number, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok();
             if claimed_back {
+                self.claimed_back.set(self.claimed_back.get() + 1);
                 // Caught, so that a panic here still waits for the helpers below.
                 if !thread::panicking() {
                     let outcome = panic::catch_unwind(AssertUnwindSafe(|| (self.work)(helper + 1)));
@@ -363,6 +383,40 @@ mod tests {
                 20,
                 "part {worker} of {workers}"
             );
+        }
+    }
+
+    #[test]
+    fn parts_helped_counts_the_parts_a_helper_did() {
+        let caller = thread::current().id();
+        for workers in [2, 3] {
+            for _ in 0..20 {
+                let elsewhere = AtomicUsize::new(0);
+                let started = AtomicUsize::new(0);
+                let before = parts_helped();
+                run(workers, &|worker| {
+                    if worker == 0 {
+                        // Give the helpers the time to claim their parts, or not.
+                        let since = Instant::now();
+                        while started.load(Ordering::Acquire) + 1 < workers
+                            && since.elapsed() < LINGER
+                        {
+                            thread::yield_now();
+                        }
+                    } else {
+                        started.fetch_add(1, Ordering::Release);
+                        if thread::current().id() != caller {
+                            elsewhere.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+                let helped = parts_helped() - before;
+                assert_eq!(
+                    helped,
+                    elsewhere.load(Ordering::Relaxed) as u64,
+                    "{workers} workers"
+                );
+            }
         }
     }
 

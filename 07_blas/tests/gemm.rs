@@ -325,21 +325,15 @@ fn every_kernel_and_plan_is_right_on_primes_in_every_layout() {
 }
 
 #[test]
-fn the_thread_threshold_is_the_break_even_time_at_the_kernels_measured_rate() {
+fn the_thread_threshold_is_timed_or_the_break_even_time_at_the_kernels_measured_rate() {
     for isa in Isa::ALL {
-        let Some(rate) = gemm::kernel_rate(isa) else {
-            assert!(
-                !isa.runs_here(),
-                "{isa:?} runs here, yet its kernel was not timed"
-            );
-            assert_eq!(
-                gemm::parallel_from(isa),
-                usize::MAX,
-                "{isa:?} lacks a kernel here"
-            );
+        if !isa.runs_here() {
+            assert_eq!(gemm::kernel_rate(isa), None, "{isa:?} lacks a kernel here");
+            assert_eq!(gemm::sharing(isa), None, "{isa:?} lacks a kernel here");
+            assert_eq!(gemm::parallel_from(isa), usize::MAX, "{isa:?}");
             continue;
-        };
-        assert!(isa.runs_here(), "{isa:?} was timed on a CPU that lacks it");
+        }
+        let rate = gemm::kernel_rate(isa).expect("a kernel that runs here is timed");
         // One core of any machine, from an emulator to a server: 100 thousand to a trillion (a
         // core with two 16-lane FMA units at 5 GHz does 160 billion).
         assert!(
@@ -352,7 +346,22 @@ fn the_thread_threshold_is_the_break_even_time_at_the_kernels_measured_rate() {
             "{isa:?}: measured once, then kept"
         );
         let from = gemm::parallel_from(isa);
-        assert_eq!(from, (gemm::PARALLEL_SECONDS * rate) as usize, "{isa:?}");
+        match gemm::sharing(isa) {
+            Some(sharing) => {
+                let side = gemm::SHARING_PROBE;
+                let (mr, nr) = gemm::tile_shape(isa);
+                let tiles = side.next_multiple_of(mr) * side * side.next_multiple_of(nr);
+                assert!(sharing.threads >= 2, "{isa:?}: {sharing:?}");
+                assert_eq!(sharing.multiply_adds, tiles as f64, "{isa:?}");
+                assert!(
+                    sharing.alone > 0.0 && sharing.shared > 0.0,
+                    "{isa:?}: {sharing:?}"
+                );
+                assert_eq!(from, sharing.parallel_from(), "{isa:?}: {sharing:?}");
+                assert_eq!(gemm::sharing(isa), Some(sharing), "{isa:?}: timed once");
+            }
+            None => assert_eq!(from, (gemm::PARALLEL_SECONDS * rate) as usize, "{isa:?}"),
+        }
     }
 }
 
