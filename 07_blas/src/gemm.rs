@@ -53,8 +53,7 @@ use kernel::{MicroKernel, Packed, Store, TileOfC};
 
 /// Seconds of one core's arithmetic, at its micro-kernel's rate on this machine
 /// ([`kernel_rate`]), from which [`matmul`] shares a product among the cores where what sharing
-/// costs could not be timed ([`sharing`]: one core, or helper threads that did not wake in
-/// time): 9 µs. <!-- fact -->
+/// costs could not be timed ([`sharing`] says when): 9 µs. <!-- fact -->
 ///
 /// A time, not a count of multiply-adds, because cores differ twofold in how many they do per
 /// cycle: an AMD Zen 4 issues one 16-lane FMA per cycle, many Intel Xeons two. Timed on a
@@ -71,7 +70,8 @@ pub const PARALLEL_SECONDS: f64 = 9e-6;
 /// ([`Plan::parallel_from`], counted in whole tiles): where sharing makes a product a sixth
 /// faster by what it was timed to cost on this machine ([`Sharing::parallel_from`]), or else
 /// [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an instruction set
-/// this CPU lacks. Decided once per process and instruction set, at the first call.
+/// this CPU lacks. Decided once per process and instruction set, at the first call, which
+/// takes the time [`sharing`] does.
 ///
 /// Products this small can be shared because the helper threads stay awake for a moment after
 /// each product, and because a helper slow to start is not waited for (the crate's module
@@ -85,15 +85,14 @@ pub const PARALLEL_SECONDS: f64 = 9e-6;
 /// println!("a second thread from {from} multiply-adds, about {:.0}³", (from as f64).cbrt());
 /// ```
 pub fn parallel_from(isa: Isa) -> usize {
-    static FROM: [OnceLock<usize>; Isa::ALL.len()] = [const { OnceLock::new() }; Isa::ALL.len()];
-    *FROM[isa as usize].get_or_init(|| match sharing(isa) {
+    match sharing(isa) {
         Some(sharing) => sharing.parallel_from(),
         None => kernel_rate(isa).map_or(usize::MAX, |rate| (PARALLEL_SECONDS * rate) as usize),
-    })
+    }
 }
 
 /// The side of the square product [`sharing`] times: about where a second thread began to pay
-/// on the machines this was measured on (from `56³` to `88³`, counted in whole tiles).
+/// on the machines this was measured on (between `48³` and `96³`).
 pub const SHARING_PROBE: usize = 64;
 
 /// What sharing a product among the cores costs on this machine: a square product of side
@@ -103,13 +102,15 @@ pub const SHARING_PROBE: usize = 64;
 /// helper threads (the crate's module `pool`) must see the job and say when they are done, the
 /// driver sets up what the threads share (the blocks they take, the panels of `B`), lines of `C`
 /// and `B` travel between the cores' caches, and edge tiles leave the threads uneven parts. So
-/// they are timed together, on a product about the size where they matter.
+/// they are timed together, on a product about the size where they matter. (On a machine with
+/// more cores than that product has tiles to share, the cost comes out higher than it is, and
+/// the threads wait for larger products: the safe side.)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sharing {
     /// Threads the product was shared among: one per core.
     pub threads: usize,
     /// Its multiply-adds, counted in whole tiles as [`Plan::parallel_from`] counts them.
-    pub multiply_adds: f64,
+    pub multiply_adds: usize,
     /// Its time on one thread, in seconds: the median of the samples kept.
     pub alone: f64,
     /// Its time shared, in seconds: the median of the samples that a helper took part in.
@@ -130,38 +131,52 @@ impl Sharing {
     /// product leaves out: a product after a pause, whose helpers must first wake, and shapes
     /// whose edge tiles share less evenly.
     ///
+    /// A measurement speaks for products near the size it was taken at, so the answer is kept
+    /// within a factor of 8 of the timed product's multiply-adds (`32³` to `128³`): a sharing
+    /// that looks free does not send the smallest products to the helpers, and one timed while
+    /// something else held the cores does not keep them from large ones. `usize::MAX` (never)
+    /// for fewer than two threads or a time that is not a positive number.
+    ///
     /// ```
     /// use matmul_blas::gemm::Sharing;
     ///
     /// // A Zen 4 core's AVX-512 kernel (14 × 32 tiles): 64³ is 70 × 64 × 64 in whole tiles.
     /// let tiles = |m: usize, k: usize, n: usize| m.div_ceil(14) * 14 * k * n.div_ceil(32) * 32;
-    /// let zen4 = Sharing { threads: 2, multiply_adds: tiles(64, 64, 64) as f64, alone: 4.8e-6, shared: 3.8e-6 };
+    /// let zen4 = Sharing { threads: 2, multiply_adds: tiles(64, 64, 64), alone: 4.8e-6, shared: 3.8e-6 };
     /// assert!((zen4.overhead() - 1.4e-6).abs() < 1e-9); // shared 3.8 against 4.8 / 2
     /// let from = zen4.parallel_from(); // 3 × 1.4 of work: 4.2 of the 4.8 of 64³
     /// assert!(tiles(64, 64, 64) >= from && tiles(56, 56, 56) < from);
     /// // Twice the overhead, twice the size.
     /// let slower = Sharing { shared: 3.8e-6 + 1.4e-6, ..zen4 };
     /// assert!((slower.parallel_from() as f64 / from as f64 - 2.0).abs() < 1e-3);
+    /// // Free, or dear beyond belief: kept within a factor of 8 of the timed product.
+    /// assert_eq!(Sharing { shared: 1e-6, ..zen4 }.parallel_from(), tiles(64, 64, 64) / 8);
+    /// assert_eq!(Sharing { shared: 1.0, ..zen4 }.parallel_from(), tiles(64, 64, 64) * 8);
     /// ```
     pub fn parallel_from(&self) -> usize {
-        let threads = self.threads.max(2) as f64;
-        let seconds = self.overhead() / (5.0 / 6.0 - 1.0 / threads);
-        (seconds * self.multiply_adds / self.alone) as usize
+        if self.threads < 2 || !(self.alone > 0.0 && self.shared.is_finite()) {
+            return usize::MAX;
+        }
+        let seconds = self.overhead() / (5.0 / 6.0 - 1.0 / self.threads as f64);
+        let from = seconds / self.alone * self.multiply_adds as f64;
+        let (least, most) = (self.multiply_adds / 8, self.multiply_adds.saturating_mul(8));
+        (from as usize).clamp(least, most)
     }
 }
 
 /// What sharing a product among the cores costs with `isa`'s kernel on this machine, timed once
 /// per process and instruction set, at the first call; `None` where it was not: on one core,
-/// for an instruction set this CPU lacks, or where no helper took part in enough of the shared
-/// products within the time given (helpers slow to wake, as on a virtual machine whose idle
-/// cores the host takes back, or busy with another thread's product).
+/// for an instruction set this CPU lacks, or where too few of the shared products had a
+/// helper's part within the time given (helpers slow to wake, as on a virtual machine whose
+/// idle cores the host takes back; helpers busy with another thread's product; or products too
+/// slow for the pairs to fit in the time, as in an unoptimised build or under an emulator).
 ///
 /// The two ways of running the product alternate, pair by pair, so that a machine whose speed
 /// drifts slows both; a pair counts only when a helper did its part of the shared product (a
 /// helper that has not started by the time the calling thread is done with its own part leaves
 /// that part to it: module `pool`), and only once the helpers have been busy for a moment.
-/// Each median is over 15 pairs. All of it ends within a budget of 30 ms, <!-- fact -->
-/// sooner where the helpers wake at once.
+/// Each median is over 15 pairs. No product is started after 30 ms from the first, <!-- fact -->
+/// and it ends sooner where the helpers wake at once.
 ///
 /// ```
 /// use matmul_blas::{gemm, isa::Isa};
@@ -185,7 +200,7 @@ fn measure_sharing(isa: Isa) -> Option<Sharing> {
     /// together.
     const BUDGET: Duration = Duration::from_millis(30);
     /// How long the helpers are kept busy with shared products, from the first one a helper
-    /// took part in, before the pairs are timed: on the virtual machine this was written on, a
+    /// took part in, before the pairs are timed: on a virtual machine this was measured on, a
     /// helper that had just woken did its parts slowly for a while, so that half of the
     /// measurements taken at once found sharing `64³` slower than one thread, where in a loop
     /// of products it was about a fifth faster; after `AWAKE`, few did (and a sharing timed
@@ -200,10 +215,7 @@ fn measure_sharing(isa: Isa) -> Option<Sharing> {
     let a = Array2::from_elem((side, side), 1.0f32);
     // The plan of `matmul`, sharing or not whatever the size (and not asking `parallel_from`,
     // which is what this is timed for).
-    let shared_plan = Plan {
-        isa,
-        ..Plan::shared_on(Caches::detect(), threads)
-    };
+    let shared_plan = Plan::shared_on(Caches::detect(), threads, isa);
     let alone_plan = Plan {
         parallel_from: usize::MAX,
         ..shared_plan
@@ -225,9 +237,11 @@ fn measure_sharing(isa: Isa) -> Option<Sharing> {
         }
     }
     let (mut alone, mut shared) = (Vec::new(), Vec::new());
+    let mut turn = 0;
     while shared.len() < PAIRS && start.elapsed() < BUDGET {
         // Which goes first, by turns.
-        let ((one, _), (all, helped)) = if alone.len() % 2 == 0 {
+        turn += 1;
+        let ((one, _), (all, helped)) = if turn % 2 == 0 {
             (time(&alone_plan), time(&shared_plan))
         } else {
             let all = time(&shared_plan);
@@ -245,10 +259,9 @@ fn measure_sharing(isa: Isa) -> Option<Sharing> {
         samples.sort_by(f64::total_cmp);
         samples[samples.len() / 2]
     };
-    let (mr, nr) = tile_shape(isa);
     Some(Sharing {
         threads,
-        multiply_adds: (side.next_multiple_of(mr) * side * side.next_multiple_of(nr)) as f64,
+        multiply_adds: work_in_tiles(side, side, side, tile_shape(isa)),
         alone: median(alone),
         shared: median(shared),
     })
@@ -473,12 +486,15 @@ impl Plan {
     /// ([`Caches::detect`], [`Blocks::for_caches`], or [`Blocks::for_caches_b_in_l1`] for the
     /// kernels whose row of [`Isa::kernels`] says so).
     pub fn blocked() -> Plan {
-        Plan::blocked_on(Caches::detect())
+        Plan::blocked_on(Caches::detect(), Isa::detect())
     }
 
     /// [`Plan::blocked`] on a machine with `caches`.
-    fn blocked_on(caches: Caches) -> Plan {
-        let plan = Plan::packed();
+    fn blocked_on(caches: Caches, isa: Isa) -> Plan {
+        let plan = Plan {
+            isa,
+            ..Plan::packed()
+        };
         let shape = plan.isa.kernels();
         let (mr, nr) = shape.gemm_tile;
         let blocks = match shape.gemm_kc_from_l1 {
@@ -506,16 +522,17 @@ impl Plan {
 
     /// [`Plan::threaded`] for `threads` threads on a machine with `caches`.
     fn threaded_on(caches: Caches, threads: usize) -> Plan {
-        let plan = Plan::shared_on(caches, threads);
+        let plan = Plan::shared_on(caches, threads, Isa::detect());
         Plan {
             parallel_from: parallel_from(plan.isa),
             ..plan
         }
     }
 
-    /// [`Plan::threaded_on`], but sharing a product of any size (`parallel_from: 0`).
-    fn shared_on(caches: Caches, threads: usize) -> Plan {
-        let plan = Plan::blocked_on(caches);
+    /// [`Plan::threaded_on`] with `isa`'s kernel, but sharing a product of any size
+    /// (`parallel_from: 0`).
+    fn shared_on(caches: Caches, threads: usize, isa: Isa) -> Plan {
+        let plan = Plan::blocked_on(caches, isa);
         let Caches {
             l1,
             l1_ways,
@@ -605,6 +622,15 @@ pub fn matmul_with(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) 
     }
 }
 
+/// The multiply-adds of an `(m, k) @ (k, n)` product as a kernel of `(MR, NR)` tiles does them,
+/// those of its edge tiles' padding included: a short `A` or a narrow `B` takes about a whole
+/// tile's time per tile however little of it is data. What [`Plan::parallel_from`] counts.
+fn work_in_tiles(m: usize, k: usize, n: usize, (mr, nr): (usize, usize)) -> usize {
+    m.next_multiple_of(mr)
+        .saturating_mul(k)
+        .saturating_mul(n.next_multiple_of(nr))
+}
+
 /// Runs `plan` with the micro-kernel `K`, for no dimension zero.
 fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Plan) -> Array2<f32> {
     assert!(
@@ -619,12 +645,7 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
         unpacked::run::<K>(a, b, &mut c);
         return c;
     }
-    // The kernel's multiply-adds, those of its edge tiles' padding included: a short `A` or a
-    // narrow `B` takes about a whole tile's time per tile however little of it is data.
-    let work = m
-        .next_multiple_of(K::MR)
-        .saturating_mul(k)
-        .saturating_mul(n.next_multiple_of(K::NR));
+    let work = work_in_tiles(m, k, n, (K::MR, K::NR));
     let threads = if work >= plan.parallel_from {
         plan.threads.max(1)
     } else {
@@ -764,6 +785,9 @@ mod tests {
         assert_eq!(on(2, 16).own_copies_from_rows, 128);
         // Threads split `k` for a `C` within an eighth of L2; the stages before never do.
         assert_eq!(own.split_k_up_to, Caches::DEFAULT.l2 / 8);
-        assert_eq!(Plan::blocked_on(Caches::DEFAULT).split_k_up_to, 0);
+        assert_eq!(
+            Plan::blocked_on(Caches::DEFAULT, Isa::detect()).split_k_up_to,
+            0
+        );
     }
 }

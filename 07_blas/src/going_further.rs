@@ -182,10 +182,11 @@
 //! wakes), so it is timed, once, when first needed ([`gemm::sharing`](crate::gemm::sharing)): a
 //! `64³` product on one thread and shared, in turns. What the shared product takes beyond an even
 //! split of the other is the cost, and the threads are used from where it leaves a product at
-//! least a sixth faster. Where it cannot be timed (one core, or helpers that do not wake in time),
-//! they are used from a product that would keep one core busy for
-//! [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its micro-kernel runs at
-//! on this machine. Their number is [`std::thread::available_parallelism`].
+//! least a sixth faster. Where it cannot be timed (one core, helpers that do not wake in time or
+//! are busy with another thread's product), they are used from a product that would keep one
+//! core busy for [`gemm::PARALLEL_SECONDS`](crate::gemm::PARALLEL_SECONDS) at the rate its
+//! micro-kernel runs at on this machine. The number of threads is
+//! [`std::thread::available_parallelism`].
 //!
 //! Sharing `C` has its limits when `C` is small and `k` long, as in `(100, 10000) @ (10000,
 //! 100)`: the threads meet at the end of every panel of `k`, and a `C` of a few tiles splits

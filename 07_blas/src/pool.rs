@@ -418,6 +418,23 @@ mod tests {
                 );
             }
         }
+        // Helpers asleep, and a caller that does not wait: it claims their parts back, which
+        // do not count.
+        let mut claimed_back = 0;
+        for _ in 0..5 {
+            thread::sleep(LINGER * 10);
+            let elsewhere = AtomicUsize::new(0);
+            let before = parts_helped();
+            run(2, &|worker| {
+                if worker == 1 && thread::current().id() != caller {
+                    elsewhere.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let helped = parts_helped() - before;
+            assert_eq!(helped, elsewhere.load(Ordering::Relaxed) as u64);
+            claimed_back += usize::from(helped == 0);
+        }
+        assert!(claimed_back > 0, "a helper woke in time for every part");
     }
 
     #[test]

@@ -352,10 +352,24 @@ fn the_thread_threshold_is_timed_or_the_break_even_time_at_the_kernels_measured_
                 let (mr, nr) = gemm::tile_shape(isa);
                 let tiles = side.next_multiple_of(mr) * side * side.next_multiple_of(nr);
                 assert!(sharing.threads >= 2, "{isa:?}: {sharing:?}");
-                assert_eq!(sharing.multiply_adds, tiles as f64, "{isa:?}");
+                assert_eq!(sharing.multiply_adds, tiles, "{isa:?}");
+                // Times a product of that size could take on any machine: its multiply-adds
+                // at the kernel's rate or slower, alone; shared, neither faster than an even
+                // split over the threads at that rate, nor a thousand times slower than alone.
+                let at_rate = tiles as f64 / rate;
                 assert!(
-                    sharing.alone > 0.0 && sharing.shared > 0.0,
+                    sharing.alone > 0.5 * at_rate && sharing.alone < 1e3 * at_rate,
+                    "{isa:?}: {sharing:?} against {at_rate} s at the kernel's rate"
+                );
+                assert!(
+                    sharing.shared > 0.5 * at_rate / sharing.threads as f64
+                        && sharing.shared < 1e3 * sharing.alone,
                     "{isa:?}: {sharing:?}"
+                );
+                // Within a factor of 8 of the timed product, as `Sharing::parallel_from` keeps it.
+                assert!(
+                    (tiles / 8..=tiles * 8).contains(&from),
+                    "{isa:?}: {sharing:?} → {from}"
                 );
                 assert_eq!(from, sharing.parallel_from(), "{isa:?}: {sharing:?}");
                 assert_eq!(gemm::sharing(isa), Some(sharing), "{isa:?}: timed once");
