@@ -511,7 +511,8 @@ impl Plan {
     /// of `B`), and panels of a row-major `B` up to the whole of L2 (a quarter
     /// for a kernel whose packed step of `B` is one cache line, AVX2's), read in place, not
     /// packed, unless the threads have 128 rows or more each, which then pack their own copies
-    /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]); a panel of any
+    /// of the panels that fit their share of L2 ([`Plan::own_copies_up_to`]; none for the
+    /// AVX-512 kernel on a core that splits 512-bit instructions); a panel of any
     /// size read in place where `A`'s rows are one block of a few tiles. (Where `A` is short,
     /// the threads share the columns of `B`, and make no copies of their own: module `driver`.)
     /// A `C` within an eighth of L2, with a panel of `k` or more for each thread, is not shared:
@@ -548,6 +549,14 @@ impl Plan {
         // against two, and reads in place about as fast as packed up to all of L2.
         let step_is_a_line = tile_shape(plan.isa).1 * size_of::<f32>() == 64;
         let panel_limit = if step_is_a_line { l2 / 4 } else { l2 };
+        // A copy of its own saves a thread the lines a sliver read in place takes beyond a
+        // packed one: a third line a step for the AVX-512 kernel. On a core that runs 512-bit
+        // instructions as two halves (`machine::splits_512_bit_ops`), that kernel starts one
+        // 16-lane FMA a cycle, not two, and its 28 FMAs a step leave L2 time enough for the
+        // third line: the copy only costs. On the AMD Zen 4 this was measured on, with two
+        // threads, own copies made the squares from `256³` to `512³` a tenth slower or so than
+        // reading in place, and `(2000, 50) @ (50, 2000)` no faster.
+        let copies_pay = plan.isa != Isa::Avx512 || !crate::machine::splits_512_bit_ops();
         Plan {
             threads,
             parallel_from: 0,
@@ -561,8 +570,13 @@ impl Plan {
             panel_in_place_up_to: panel_limit,
             // The same panels, divided among the threads that share an L2: as large where
             // each thread has an L2 of its own, half where two threads of a core share one,
-            // a sixth on a cluster of six cores (Apple's), so that all their copies fit.
-            own_copies_up_to: panel_limit / l2_shared_by.min(threads).max(1),
+            // a sixth on a cluster of six cores (Apple's), so that all their copies fit. None
+            // for the AVX-512 kernel on a core that splits its instructions (below).
+            own_copies_up_to: if copies_pay {
+                panel_limit / l2_shared_by.min(threads).max(1)
+            } else {
+                0
+            },
             // Where own copies began to pay on the Intel Xeon this was measured on, with two
             // threads and either kernel (one thread alone broke even a little later).
             own_copies_from_rows: 128,
@@ -762,7 +776,8 @@ mod tests {
     /// The threads' own copies of `B` get the share of L2 that each thread has: all of the
     /// in-place limit where each thread has an L2 of its own (as on the machine the committed
     /// figures come from), half where two threads share one, and never less than a share for
-    /// each thread that runs.
+    /// each thread that runs. (With the portable kernel, which runs everywhere and makes its
+    /// copies on every core.)
     #[test]
     fn own_copies_fit_each_threads_share_of_l2() {
         let on = |l2_shared_by: usize, threads: usize| {
@@ -770,7 +785,7 @@ mod tests {
                 l2_shared_by,
                 ..Caches::DEFAULT
             };
-            Plan::threaded_on(caches, threads)
+            Plan::shared_on(caches, threads, Isa::Portable)
         };
         let own = on(1, 2);
         assert!(own.panel_in_place_up_to > 0);
@@ -789,5 +804,19 @@ mod tests {
             Plan::blocked_on(Caches::DEFAULT, Isa::detect()).split_k_up_to,
             0
         );
+    }
+
+    /// The AVX-512 kernel makes no copies of its own on a core that splits its instructions,
+    /// and the same as the others elsewhere.
+    #[test]
+    fn the_avx512_kernel_copies_where_the_core_runs_it_whole() {
+        let plan = Plan::shared_on(Caches::DEFAULT, 2, Isa::Avx512);
+        let portable = Plan::shared_on(Caches::DEFAULT, 2, Isa::Portable);
+        if crate::machine::splits_512_bit_ops() {
+            assert_eq!(plan.own_copies_up_to, 0);
+        } else {
+            assert_eq!(plan.own_copies_up_to, portable.own_copies_up_to);
+        }
+        assert_eq!(plan.panel_in_place_up_to, portable.panel_in_place_up_to);
     }
 }

@@ -233,7 +233,10 @@
 //! [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it too, so a
 //! thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
-//! place. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
+//! place. On a core that runs 512-bit instructions as two halves
+//! ([`machine::splits_512_bit_ops`](crate::machine::splits_512_bit_ops)) the AVX-512 kernel makes
+//! no copies at all: there it starts one 16-lane FMA a cycle, and a step's 28 FMAs leave time
+//! enough for the extra line a step read in place takes, so a copy would only cost. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
 //! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
 //! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are
