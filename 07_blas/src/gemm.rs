@@ -556,7 +556,7 @@ impl Plan {
         // third line: the copy only costs. On the AMD Zen 4 this was measured on, with two
         // threads, own copies made the squares from `256³` to `512³` a tenth slower or so than
         // reading in place, and `(2000, 50) @ (50, 2000)` no faster.
-        let copies_pay = plan.isa != Isa::Avx512 || !crate::machine::splits_512_bit_ops();
+        let copies_pay = own_copies_pay(plan.isa, crate::machine::splits_512_bit_ops());
         Plan {
             threads,
             parallel_from: 0,
@@ -565,13 +565,13 @@ impl Plan {
             in_place_up_to: l2 / 4,
             // All of L2, while `A`'s blocks keep their quarter: a panel that small is read in
             // place, or packed by each thread into its L2 when the threads have many rows each
-            // (module `driver`). Only `A`'s quarter where a step is one line (above); there a
+            // (module `driver`), where `own_copies_up_to` allows. Only `A`'s quarter where a step is one line (above); there a
             // larger panel, packed once and shared, kept up with own copies.
             panel_in_place_up_to: panel_limit,
             // The same panels, divided among the threads that share an L2: as large where
             // each thread has an L2 of its own, half where two threads of a core share one,
             // a sixth on a cluster of six cores (Apple's), so that all their copies fit. None
-            // for the AVX-512 kernel on a core that splits its instructions (below).
+            // for the AVX-512 kernel on a core that splits its instructions (above).
             own_copies_up_to: if copies_pay {
                 panel_limit / l2_shared_by.min(threads).max(1)
             } else {
@@ -593,6 +593,13 @@ impl Plan {
             ..plan
         }
     }
+}
+
+/// Whether the threads pack their own copies of small panels of `B` for `isa`'s kernel, on a core
+/// that runs 512-bit instructions as two halves or not (`splits_512`): not for the AVX-512 kernel
+/// on such a core (the reason is in `Plan::shared_on`).
+fn own_copies_pay(isa: Isa, splits_512: bool) -> bool {
+    !(isa == Isa::Avx512 && splits_512)
 }
 
 /// The `(MR, NR)` tile of `isa`'s micro-kernel: rows and columns of `C` it keeps in registers
@@ -806,17 +813,26 @@ mod tests {
         );
     }
 
-    /// The AVX-512 kernel makes no copies of its own on a core that splits its instructions,
-    /// and the same as the others elsewhere.
+    /// The threads make no copies of their own for the AVX-512 kernel on a core that splits its
+    /// instructions, and the same as for the others elsewhere.
     #[test]
     fn the_avx512_kernel_copies_where_the_core_runs_it_whole() {
+        for isa in Isa::ALL {
+            assert!(own_copies_pay(isa, false), "{isa:?}, whole");
+            assert_eq!(
+                own_copies_pay(isa, true),
+                isa != Isa::Avx512,
+                "{isa:?}, split"
+            );
+        }
+        // This machine's plan follows the rule.
         let plan = Plan::shared_on(Caches::DEFAULT, 2, Isa::Avx512);
         let portable = Plan::shared_on(Caches::DEFAULT, 2, Isa::Portable);
-        if crate::machine::splits_512_bit_ops() {
-            assert_eq!(plan.own_copies_up_to, 0);
-        } else {
-            assert_eq!(plan.own_copies_up_to, portable.own_copies_up_to);
-        }
+        let expected = match crate::machine::splits_512_bit_ops() {
+            true => 0,
+            false => portable.own_copies_up_to,
+        };
+        assert_eq!(plan.own_copies_up_to, expected);
         assert_eq!(plan.panel_in_place_up_to, portable.panel_in_place_up_to);
     }
 }

@@ -234,9 +234,11 @@
 //! thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
 //! place. On a core that runs 512-bit instructions as two halves
-//! ([`machine::splits_512_bit_ops`](crate::machine::splits_512_bit_ops)) the AVX-512 kernel makes
-//! no copies at all: there it starts one 16-lane FMA a cycle, and a step's 28 FMAs leave time
-//! enough for the extra line a step read in place takes, so a copy would only cost. When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
+//! ([`machine::splits_512_bit_ops`](crate::machine::splits_512_bit_ops)), the threads make no
+//! copies of their own for the AVX-512 kernel and read those panels in place: that kernel starts
+//! one 16-lane FMA a cycle there, and a step's 28 FMAs seem to leave L2 time enough for the extra
+//! line a step read in place takes; on the AMD Zen 4 this was measured on, own copies were slower.
+//! When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
 //! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
 //! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
 //! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are

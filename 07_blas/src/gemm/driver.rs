@@ -18,8 +18,8 @@
 //! of a panel, only the whole slivers: each
 //! thread that needs the partial last one packs its own copy, which from another core would come
 //! over line by line), except that when the threads have many rows each, every thread packs a panel
-//! of a row-major `B` that fits its share of L2 for itself
-//! ([`Plan::own_copies_up_to`](super::Plan::own_copies_up_to)). The threads meet once per panel
+//! of a row-major `B` that fits its share of L2 for itself, where
+//! [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to) allows (not on every core). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). A small `C` with a `k` of a
 //! panel or more per thread is not shared at all: each thread computes all of it over its own
