@@ -70,8 +70,11 @@ pub const PARALLEL_SECONDS: f64 = 9e-6;
 /// ([`Plan::parallel_from`], counted in whole tiles): where sharing makes a product a sixth
 /// faster by what it was timed to cost on this machine ([`Sharing::parallel_from`]), or else
 /// [`PARALLEL_SECONDS`] of work at [`kernel_rate`]; `usize::MAX` (never) for an instruction set
-/// this CPU lacks. Decided once per process and instruction set, at the first call, which
-/// takes the time [`sharing`] does.
+/// this CPU lacks. Either way within a factor of 8 of a [`SHARING_PROBE`]`³` product
+/// ([`Sharing::parallel_from`] says why), so never below about `32³`. Decided once per process
+/// and instruction set, at the first call, which takes the time [`sharing`] does; [`matmul`]
+/// asks only for products from that least threshold on, so that smaller ones, never shared,
+/// never wait for the timing.
 ///
 /// Products this small can be shared because the helper threads stay awake for a moment after
 /// each product, and because a helper slow to start is not waited for (the crate's module
@@ -85,10 +88,33 @@ pub const PARALLEL_SECONDS: f64 = 9e-6;
 /// println!("a second thread from {from} multiply-adds, about {:.0}³", (from as f64).cbrt());
 /// ```
 pub fn parallel_from(isa: Isa) -> usize {
-    match sharing(isa) {
-        Some(sharing) => sharing.parallel_from(),
-        None => kernel_rate(isa).map_or(usize::MAX, |rate| (PARALLEL_SECONDS * rate) as usize),
+    let timed = sharing(isa);
+    // The kernel's rate, for the fallback, is timed only where the sharing was not.
+    let rate = timed.is_none().then(|| kernel_rate(isa)).flatten();
+    threshold(timed, rate, parallel_from_bounds(isa))
+}
+
+/// [`parallel_from`] from what was timed: the `sharing`, or else [`PARALLEL_SECONDS`] at the
+/// kernel's `rate` (multiply-adds a second), kept within `(least, most)`; `usize::MAX` (never)
+/// where neither was timed.
+fn threshold(sharing: Option<Sharing>, rate: Option<f64>, (least, most): (usize, usize)) -> usize {
+    let from = match (sharing, rate) {
+        (Some(sharing), _) => sharing.parallel_from(),
+        (None, Some(rate)) => (PARALLEL_SECONDS * rate) as usize,
+        (None, None) => usize::MAX,
+    };
+    match from {
+        usize::MAX => usize::MAX,
+        from => from.clamp(least, most),
     }
+}
+
+/// The least and the most multiply-adds (in whole tiles) [`parallel_from`] gives for `isa`, when
+/// it gives any: an eighth of a [`SHARING_PROBE`]`³` product, and 8 times it.
+fn parallel_from_bounds(isa: Isa) -> (usize, usize) {
+    let side = SHARING_PROBE;
+    let probe = work_in_tiles(side, side, side, tile_shape(isa));
+    (probe / 8, probe.saturating_mul(8))
 }
 
 /// The side of the square product [`sharing`] times: about where a second thread began to pay
@@ -520,23 +546,39 @@ impl Plan {
     ///
     /// Worked out once per process and kept: everything it depends on (the instruction set,
     /// the caches, the cores, the threshold) is decided once, and working out the blocks again
-    /// for every product took about a tenth of a one-tile product's time.
+    /// for every product took about a tenth of a one-tile product's time. ([`matmul`] does not
+    /// ask for the threshold, which takes a moment to time, for products too small to share.)
     pub fn threaded() -> Plan {
-        static PLAN: OnceLock<Plan> = OnceLock::new();
-        *PLAN.get_or_init(|| Plan::threaded_on(Caches::detect(), crate::pool::cores()))
-    }
-
-    /// [`Plan::threaded`] for `threads` threads on a machine with `caches`.
-    fn threaded_on(caches: Caches, threads: usize) -> Plan {
-        let plan = Plan::shared_on(caches, threads, Isa::detect());
+        let plan = Plan::shared();
         Plan {
             parallel_from: parallel_from(plan.isa),
             ..plan
         }
     }
 
-    /// [`Plan::threaded_on`] with `isa`'s kernel, but sharing a product of any size
-    /// (`parallel_from: 0`).
+    /// [`Plan::threaded`] for an `(m, k) @ (k, n)` product: the same plan, except that a product
+    /// below the least threshold [`parallel_from`] can give, which is never shared, does not
+    /// ask for it, and so never waits for it to be timed.
+    fn threaded_for(m: usize, k: usize, n: usize) -> Plan {
+        let plan = Plan::shared();
+        let (least, _) = parallel_from_bounds(plan.isa);
+        match work_in_tiles(m, k, n, tile_shape(plan.isa)) < least {
+            true => Plan {
+                parallel_from: usize::MAX,
+                ..plan
+            },
+            false => Plan::threaded(),
+        }
+    }
+
+    /// [`Plan::shared_on`] this machine, with its kernel: worked out once per process.
+    fn shared() -> Plan {
+        static PLAN: OnceLock<Plan> = OnceLock::new();
+        *PLAN.get_or_init(|| Plan::shared_on(Caches::detect(), crate::pool::cores(), Isa::detect()))
+    }
+
+    /// [`Plan::threaded`] for `threads` threads on a machine with `caches`, with `isa`'s kernel,
+    /// but sharing a product of any size (`parallel_from: 0`).
     fn shared_on(caches: Caches, threads: usize, isa: Isa) -> Plan {
         let plan = Plan::blocked_on(caches, isa);
         let Caches {
@@ -778,12 +820,53 @@ pub fn matmul_blocked(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<
 /// test_near(&matmul_blas::gemm::matmul(a.view(), b.view()), &a.dot(&b));
 /// ```
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    matmul_with(a, b, &Plan::threaded())
+    matmul_with(a, b, &Plan::threaded_for(a.nrows(), a.ncols(), b.ncols()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `matmul` does not ask for the threshold below its least: every threshold, timed or
+    /// the fallback, is at least that, and `matmul`'s plan for a smaller product shares it
+    /// with no thread, for a larger one from the threshold.
+    #[test]
+    fn no_threshold_falls_below_the_least_one() {
+        // The fallback at the rates of a slow kernel (an unoptimised build's AVX-512 one ran at
+        // 0.37 G multiply-adds a second), an AVX-512 core's, and one beyond any.
+        let bounds = parallel_from_bounds(Isa::Avx512);
+        let fallback = |rate: f64| threshold(None, Some(rate), bounds);
+        assert_eq!(fallback(0.37e9), bounds.0);
+        assert_eq!(fallback(56e9), 504_000);
+        assert_eq!(fallback(1e15), bounds.1);
+        assert_eq!(threshold(None, None, bounds), usize::MAX);
+        let one_core = Sharing {
+            threads: 1,
+            multiply_adds: bounds.0 * 8,
+            alone: 1e-6,
+            shared: 1e-6,
+        };
+        assert_eq!(threshold(Some(one_core), Some(56e9), bounds), usize::MAX);
+        for isa in Isa::ALL.into_iter().filter(|isa| isa.runs_here()) {
+            let (least, most) = parallel_from_bounds(isa);
+            let from = parallel_from(isa);
+            assert!(
+                least <= from && (from <= most || from == usize::MAX),
+                "{isa:?}: {from} outside {least}..={most}"
+            );
+        }
+        let isa = Isa::detect();
+        let (mr, nr) = tile_shape(isa);
+        let (least, _) = parallel_from_bounds(isa);
+        // Whole tiles, `k` just below and at the least.
+        let k = least / (mr * nr);
+        assert_eq!(Plan::threaded_for(mr, k - 1, nr).parallel_from, usize::MAX);
+        assert_eq!(
+            Plan::threaded_for(1, k + 1, 1).parallel_from,
+            parallel_from(isa)
+        );
+        assert_eq!(Plan::threaded_for(mr, k + 1, nr), Plan::threaded());
+    }
 
     /// The threads' own copies of `B` get the share of L2 that each thread has: all of the
     /// in-place limit where each thread has an L2 of its own (as on the machine the committed

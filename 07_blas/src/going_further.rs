@@ -179,8 +179,9 @@
 //! [`gemm::parallel_from`](crate::gemm::parallel_from) multiply-adds, counted as the kernel does
 //! them, in whole tiles (a single row costs about a whole tile's time). What sharing costs differs
 //! from machine to machine (how fast one core's cache lines reach another, how fast a helper
-//! wakes), so it is timed, once, when first needed ([`gemm::sharing`](crate::gemm::sharing)): a
-//! `64³` product on one thread and shared, in turns. What the shared product takes beyond an even
+//! wakes), so it is timed, once, by the first product that might be shared (smaller ones never
+//! wait for it: [`gemm::sharing`](crate::gemm::sharing)): a `64³` product on one thread and
+//! shared, in turns. What the shared product takes beyond an even
 //! split of the other is the cost, and the threads are used from where it leaves a product at
 //! least a sixth faster. Where it cannot be timed (one core, helpers that do not wake in time or
 //! are busy with another thread's product), they are used from a product that would keep one
