@@ -401,17 +401,22 @@ fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> S
 /// partial one, if `edge` is given, packed into it with its zero columns (the kernel loads the
 /// `NR` columns of a step in whole vectors, which past the panel's edge would read outside
 /// `b`). The panel then points into that buffer, which must be kept, unchanged, while the panel
-/// is used; without it, the partial sliver must not be.
+/// is used; without it, the partial sliver must not be. A partial sliver exactly as wide as
+/// the kernel's half tile ([`MicroKernel::half_tile`]), which loads only those columns, is
+/// read in place too, buffer or not.
 fn panel_in_place<'a, K: MicroKernel>(
     panel: ArrayView2<'a, f32>,
     edge: Option<&mut Vec<f32>>,
 ) -> PanelOfB<'a> {
     let (depth, columns) = panel.dim();
+    let (origin, ldb) = (panel.as_ptr(), panel.strides()[0]);
     let whole = columns / K::NR;
     let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
     // Not read when there is no partial sliver, nor, without `edge`, where there is one.
-    let mut edge_at = std::ptr::null();
-    if let Some(buffer) = edge
+    let (mut edge_at, mut edge_step) = (std::ptr::null(), K::NR as isize);
+    if K::HALF_WIDTH && columns % K::NR == K::NR / 2 {
+        (edge_at, edge_step) = (origin.wrapping_add(whole * K::NR), ldb);
+    } else if let Some(buffer) = edge
         && packed_len > 0
     {
         // Packing overwrites every element it uses.
@@ -421,10 +426,11 @@ fn panel_in_place<'a, K: MicroKernel>(
         edge_at = space.as_ptr();
     }
     PanelOfB::InPlace {
-        origin: panel.as_ptr(),
-        ldb: panel.strides()[0],
+        origin,
+        ldb,
         whole,
         edge: edge_at,
+        edge_step,
     }
 }
 
@@ -564,21 +570,25 @@ enum PanelOfB<'a> {
     /// A thread's own copy, packed whole, row by row, when the thread first needs it.
     Copy(PackedOnce<'a>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
-    /// rows `ldb` apart, and the rest, packed with its zero columns, at `edge`, in a buffer of
-    /// the thread that uses this panel ([`panel_in_place`]); null where the panel was made
-    /// without one, and then the partial sliver must not be used.
+    /// rows `ldb` apart, and the rest at `edge`, with steps `edge_step` apart: packed with its
+    /// zero columns, in a buffer of the thread that uses this panel, or, when it is exactly
+    /// the kernel's half tile wide, where it is, like the others ([`panel_in_place`]); null
+    /// where the panel was made without a buffer for it, and then the partial sliver must not
+    /// be used.
     InPlace {
         origin: *const f32,
         ldb: isize,
         whole: usize,
         edge: *const f32,
+        edge_step: isize,
     },
 }
 
 // SAFETY: `InPlace`'s pointers are only read: `origin` into a panel of `b`, which outlives the
 // threads of `run`'s scope and which nothing writes to meanwhile; `edge` (when not null) into
-// a buffer of the one thread that made and uses the panel, which keeps the buffer unchanged
-// until the panel is dropped. A panel shared by the threads has a null `edge`.
+// the same panel, or into a buffer of the one thread that made and uses the panel, which keeps
+// the buffer unchanged until the panel is dropped. A panel shared by the threads has no such
+// buffer.
 unsafe impl Sync for PanelOfB<'_> {}
 
 impl PanelOfB<'_> {
@@ -637,6 +647,7 @@ impl PanelOfB<'_> {
                 ldb,
                 whole,
                 edge,
+                edge_step,
             } => {
                 let b_sliver = |jr: usize| {
                     let jr = first / K::NR + jr;
@@ -650,13 +661,14 @@ impl PanelOfB<'_> {
                         Strided {
                             ptr: edge,
                             stride_i: 1,
-                            stride_p: K::NR as isize,
+                            stride_p: edge_step,
                         }
                     }
                 };
                 // SAFETY: the caller's contract for `A`; sliver `jr < whole` is `NR` adjacent
                 // columns of the panel for `depth` rows `ldb` apart, and the last is packed
-                // with its zero columns.
+                // with its zero columns, or, `NR / 2` wide, in place, which only the half tile
+                // reads (`macro_kernel`).
                 unsafe {
                     macro_kernel::<K, _, _>(
                         depth, a_sliver, rows, b_sliver, columns, c, rsc, store, c_tile,
@@ -754,7 +766,9 @@ impl<'a> PackedOnce<'a> {
 /// `(i, p)` for `i < MR.min(rows - ir · MR)`, `p < depth` (the kernel reads no row past
 /// `rows`: a packed sliver's zero rows are never read); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
-/// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding); with
+/// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding), except
+/// that a last sliver of exactly `NR / 2` columns, for a kernel with a half tile
+/// ([`MicroKernel::HALF_WIDTH`]), need be readable for `j < NR / 2` only; with
 /// [`Store::Add`], the block's `rows × columns` elements of `c` are initialised (an earlier
 /// panel wrote them), since they are read and added to.
 #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
@@ -789,6 +803,12 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                         K::tile_rows(height, depth, a, b, tile, rsc, store, c_tile);
                     }
                 }
+            } else if K::HALF_WIDTH && width == K::NR / 2 {
+                // A right edge exactly as wide as the kernel's half tile: computed where it is.
+                let tile = c.wrapping_add(i0 * rsc + j0).cast::<f32>();
+                // SAFETY: as above, for the first `NR / 2` columns, all the sliver of `B` need
+                // have (module `driver`: `panel_in_place`).
+                unsafe { K::half_tile(height, depth, a, b, tile, rsc, store) };
             } else {
                 // A tile at the right edge: its `height` rows computed into scratch (at half
                 // width where the kernel has such a tile and the edge fits in it), and only the

@@ -16,6 +16,8 @@
 //! `b[p, ..]` is a [`Sliver`]: in the matrices as they are ([`Strided`], the `gemm-kernel`
 //! stage) or in the packing buffers ([`Packed`], every stage after it).
 
+use std::mem::MaybeUninit;
+
 use ndarray::ArrayView2;
 
 use super::pack::pack_b_into;
@@ -297,6 +299,9 @@ pub(crate) unsafe trait MicroKernel: Sized {
     /// kernel whose loop has no room for those addresses sets a limit (AVX2's).
     const A_IN_PLACE_SLIVERS: usize = usize::MAX;
 
+    /// Whether the kernel has a tile half as wide as its own ([`MicroKernel::half_tile`]).
+    const HALF_WIDTH: bool = false;
+
     /// Whether this CPU has the instructions the kernel uses.
     fn supported() -> bool;
 
@@ -368,6 +373,30 @@ pub(crate) unsafe trait MicroKernel: Sized {
         let _ = columns; // the whole tile covers any of them
         // SAFETY: the caller's contract.
         unsafe { whole_edge_tile::<Self>(rows, k, a, b, c, rsc) }
+    }
+
+    /// [`MicroKernel::tile_rows`] for the first `NR / 2` columns only, `0 < rows ≤ MR`, in a
+    /// kernel with a tile half as wide as its own ([`MicroKernel::HALF_WIDTH`], set with this by
+    /// `half_width_edges`): a right edge of `C` exactly that wide is computed where it is,
+    /// from a sliver of `B` that need only have those columns, with no scratch tile to copy
+    /// out of. Never called on a kernel without one.
+    ///
+    /// # Safety
+    ///
+    /// As [`MicroKernel::tile_rows`], with `rows` up to `MR`, and `b` readable and `c` valid
+    /// for the first `NR / 2` columns only.
+    #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments but the tile of `C`.
+    unsafe fn half_tile(
+        rows: usize,
+        k: usize,
+        a: impl Sliver,
+        b: impl Sliver,
+        c: *mut f32,
+        rsc: usize,
+        store: Store,
+    ) {
+        let _ = (rows, k, a, b, c, rsc, store);
+        unreachable!("a half tile of a kernel without one");
     }
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
@@ -459,16 +488,6 @@ macro_rules! tiles_by_height {
 }
 pub(crate) use tiles_by_height;
 
-/// A kernel's [`MicroKernel::edge_tile`] for a tile half as wide as its own, written once for the
-/// kernels that have one (the AVX-512 and AVX2 kernels, whose tiles are two vectors wide):
-/// `$half::<ROWS, false>` computes the first `ROWS` rows of the tile's first `NR / 2` columns,
-/// for each height `1 ..= MR` listed (checked against `MR` at compile time). An edge of more
-/// than `NR / 2` columns takes the whole tile.
-///
-/// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
-/// columns are wanted: `(33, 3000) @ (3000, 33)` with AVX-512, two slivers of 32 columns for
-/// 33, computes 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
-/// that product and `(500, 500) @ (500, 40)` took about a sixth less time.
 /// [`MicroKernel::edge_tile`] at `K`'s whole width: [`MicroKernel::tile`] for `MR` rows,
 /// [`MicroKernel::tile_rows`] for fewer, written into a tile of `C` assumed warm.
 ///
@@ -494,9 +513,42 @@ pub(crate) unsafe fn whole_edge_tile<K: MicroKernel>(
     }
 }
 
+/// A kernel's [`MicroKernel::half_tile`] and [`MicroKernel::edge_tile`] for a tile half as wide as its own, written once for the
+/// kernels that have one (the AVX-512 and AVX2 kernels, whose tiles are two vectors wide):
+/// `$half::<ROWS, false>` computes the first `ROWS` rows of the tile's first `NR / 2` columns,
+/// for each height `1 ..= MR` listed (checked against `MR` at compile time). An edge of more
+/// than `NR / 2` columns takes the whole tile.
+///
+/// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
+/// columns are wanted: `(33, 3000) @ (3000, 33)` with AVX-512, two slivers of 32 columns for
+/// 33, computes 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
+/// that product and `(500, 500) @ (500, 40)` took about a sixth less time.
 #[cfg(target_arch = "x86_64")]
 macro_rules! half_width_edges {
     ($half:ident: $($height:literal)*) => {
+        const HALF_WIDTH: bool = true;
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments but the tile of `C`.
+        unsafe fn half_tile(
+            rows: usize,
+            k: usize,
+            a: impl Sliver,
+            b: impl Sliver,
+            c: *mut f32,
+            rsc: usize,
+            store: Store,
+        ) {
+            const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
+            match rows {
+                // SAFETY: the caller checked `supported()`, keeps the operand contract for
+                // `rows` rows of `a` and the first `NR / 2` columns of `b`, and gives those
+                // rows and columns of `c`.
+                $($height => unsafe { $half::<$height, false>(k, a, b, c, rsc, store) },)*
+                _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+            }
+        }
+
         #[inline(always)]
         #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments, and the width.
         unsafe fn edge_tile(
@@ -508,18 +560,14 @@ macro_rules! half_width_edges {
             c: *mut f32,
             rsc: usize,
         ) {
-            const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
-            if columns > NR / 2 {
-                // SAFETY: the caller's contract.
-                unsafe { $crate::gemm::kernel::whole_edge_tile::<Self>(rows, k, a, b, c, rsc) };
-                return;
-            }
-            match rows {
-                // SAFETY: the caller checked `supported()`, keeps the operand contract for
-                // `rows` rows of `a`, and gives `rows` rows of `c`, of which the half tile
-                // writes the first `NR / 2` columns.
-                $($height => unsafe { $half::<$height, false>(k, a, b, c, rsc, Store::Write) },)*
-                _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+            // SAFETY: the caller's contract, of which the half tile needs the first `NR / 2`
+            // columns.
+            unsafe {
+                if columns > NR / 2 {
+                    $crate::gemm::kernel::whole_edge_tile::<Self>(rows, k, a, b, c, rsc);
+                } else {
+                    Self::half_tile(rows, k, a, b, c, rsc, Store::Write);
+                }
             }
         }
     };
@@ -553,14 +601,19 @@ pub(crate) unsafe fn tile_part<K: MicroKernel>(
     store: Store,
 ) {
     const { assert!(K::MR * K::NR <= MAX_TILE) };
-    let mut scratch = [0.0f32; MAX_TILE];
+    // Not zeroed: the kernel writes every element read below (zeroing took about as long as
+    // the copy out, a few per cent of a `48³` product).
+    let mut scratch = [MaybeUninit::<f32>::uninit(); MAX_TILE];
     // SAFETY: the caller's contract, with `scratch` holding `MR` rows of `NR`; for `rows < MR`
     // the kernel reads and writes the first `rows` rows only.
     unsafe {
-        K::edge_tile(rows, columns, k, a, b, scratch.as_mut_ptr(), K::NR);
+        K::edge_tile(rows, columns, k, a, b, scratch.as_mut_ptr().cast(), K::NR);
     }
     for (i, row) in scratch.chunks_exact(K::NR).take(rows).enumerate() {
-        let values = row[..columns].iter().enumerate();
+        // SAFETY: `edge_tile` wrote at least the first `columns` elements of each of the
+        // `rows` rows.
+        let row = unsafe { std::slice::from_raw_parts(row.as_ptr().cast::<f32>(), columns) };
+        let values = row.iter().enumerate();
         // SAFETY: row `i < rows`, columns `j < columns` of the caller's part.
         unsafe {
             match store {
