@@ -94,11 +94,16 @@
 //! strides of the input (transposed, stepped, reversed: only the copy cares). Edges are zero-padded
 //! to a whole sliver. A tile at the bottom edge, with fewer than `MR` rows, runs the kernel's
 //! `tile_rows`: one kernel per height, compiled from the same code, so no padding row is computed
-//! or read. A tile at the right edge is computed into a scratch tile and only its inside is stored
-//! in `C`; where the edge has no more columns than half a tile, the AVX-512 and AVX2 kernels
-//! compute only that half (one vector a row: half the FMAs and half the loads of `b`), so that
-//! `(33, 3000) @ (3000, 33)` with AVX-512, a whole sliver of 32 columns and one column more, pays
-//! for a sliver and a half instead of two. The copy of `B` is compiled with each kernel's
+//! or read. A tile at the right edge, with fewer than `NR` columns, is computed into a scratch
+//! tile and only its inside is stored in `C`; where the edge has no more columns than half a
+//! tile, the AVX2 kernel computes only that half (one vector a row: half the FMAs and half the
+//! loads of `b`), and where it has exactly that many, it writes them straight into `C`. The
+//! AVX-512 kernel needs no scratch at all: it loads the last vector of `b` and stores that of `C`
+//! under a mask of the edge's columns (`_mm512_maskz_loadu_ps`, `_mm512_mask_storeu_ps`), which
+//! neither reads nor writes a lane past the edge. So `(33, 3000) @ (3000, 33)` with AVX-512, a
+//! whole sliver of 32 columns and one column more, pays for a sliver and a half instead of two,
+//! and `(5, 784) @ (784, 10)`, one edge of 10 columns, is one vector a row and no copy. The copy
+//! of `B` is compiled with each kernel's
 //! instruction set (its `pack_b`, listed with the kernel above), so that a step of a row-major `B`
 //! moves in whole vectors of that set. A step of a row-major `A` is one element of each of `MR`
 //! rows, which the plain copy gathers one by one; the AVX-512 and AVX2 kernels copy sixteen (eight)
@@ -222,7 +227,9 @@
 //! tiles, which meets each sliver once, its tiles one after another while the sliver is in cache
 //! (up to eight tiles in one block). Only its last, partial sliver is packed, with its zero
 //! columns, by each thread that needs it, for itself: packed by one thread and read by another, it
-//! travelled from core to core line by line, for every panel of `k`. (For AVX2 only up to a quarter
+//! travelled from core to core line by line, for every panel of `k`. Where the kernel computes
+//! that edge where it is, reading only its columns (with AVX-512 any edge, with AVX2 one exactly
+//! half a tile wide), it is read in place like the others. (For AVX2 only up to a quarter
 //! of L2: its packed step, 16 floats, is one whole line, which from a row that starts inside a line
 //! becomes two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a
 //! thread on (a setting, where copies began to pay on the machine this was measured on), each

@@ -169,8 +169,8 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
         }
         .blocks;
         let sizes = |tile: usize| [1, 2, tile - 1, tile, tile + 1, 2 * tile + 1, 37];
-        // And a right edge exactly as wide as a half tile, which the kernels that have one
-        // compute where it is, from a sliver of `B` read in place.
+        // And a right edge exactly as wide as a half tile, which the AVX2 kernel computes
+        // where it is (the AVX-512 kernel any edge), from a sliver of `B` read in place.
         let widths = sizes(nr).into_iter().chain([nr / 2, nr + nr / 2]);
         for (name, plan) in plans(isa) {
             for m in sizes(mr) {
@@ -200,10 +200,11 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
                 }
             }
             // k one off the detected kc, m one off mc (with a narrow n to stay quick).
-            // (With a half tile's edge too: the panels after the first add into `C`.)
+            // (With right edges of a few columns, half a tile and all but one: the panels
+            // after the first add into them.)
             for k in [blocks.kc - 1, blocks.kc, blocks.kc + 1] {
                 for m in [blocks.mc - 1, blocks.mc + 1] {
-                    for n in [nr + 3, nr + nr / 2] {
+                    for n in [nr + 3, nr + nr / 2, 2 * nr - 1] {
                         let (a, b) = (uniform(m, k, 3), uniform(k, n, 4));
                         check(
                             &format!("{isa:?} {name} ({m}, {k}) @ ({k}, {n})"),

@@ -12,9 +12,9 @@
 
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps,
-    _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
-    _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd,
+    _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
 };
 
 use ndarray::ArrayView2;
@@ -55,6 +55,40 @@ const B_STEPS_AHEAD: usize = 6;
 /// Steps ahead at which the kernel asks L1 for its sliver of `A`: see [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 12;
 
+/// The AVX-512 kernel's [`MicroKernel::edge_in_place`] and [`MicroKernel::edge_tile_in_place`]:
+/// a right edge of any width, computed where it is by [`edge_avx512`], for each height listed
+/// (checked against `MR` at compile time).
+macro_rules! masked_edges {
+    ($($height:literal)*) => {
+        #[inline(always)]
+        fn edge_in_place(columns: usize) -> bool {
+            0 < columns && columns < NR
+        }
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments and the width.
+        unsafe fn edge_tile_in_place(
+            rows: usize,
+            columns: usize,
+            k: usize,
+            a: impl Sliver,
+            b: impl Sliver,
+            c: *mut f32,
+            rsc: usize,
+            store: Store,
+        ) {
+            const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
+            match rows {
+                // SAFETY: the caller checked `supported()`, keeps the operand contract for
+                // `rows` rows of `a` and `columns` columns of `b`, and gives those rows and
+                // columns of `c`.
+                $($height => unsafe { edge_avx512::<$height>(columns, k, a, b, c, rsc, store) },)*
+                _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
+            }
+        }
+    };
+}
+
 // SAFETY: `tile` runs `tile_avx512` only through the caller's promise that `supported()` held.
 unsafe impl MicroKernel for Avx512 {
     const MR: usize = MR;
@@ -65,7 +99,7 @@ unsafe impl MicroKernel for Avx512 {
     }
 
     super::kernel::tiles_by_height!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13);
-    super::kernel::half_width_edges!(half_tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+    masked_edges!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
@@ -200,17 +234,22 @@ unsafe fn tile_avx512<const ROWS: usize, const FETCH_C: bool>(
     store: Store,
 ) {
     // SAFETY: the caller's contract, and the CPU features this function was compiled for.
-    unsafe { tile_of_vectors::<ROWS, VECTORS, FETCH_C>(k, a, b, c, rsc, store) }
+    unsafe { tile_of_vectors::<ROWS, VECTORS, FETCH_C, false>(k, a, b, c, rsc, store, !0) }
 }
 
-/// [`tile_avx512`] for the first `NR / 2` columns only: one vector a row, the half-width tile of a
-/// right edge that needs no more ([`MicroKernel::edge_tile`]).
+/// The first `ROWS` rows and `columns` columns (`0 < columns < NR`) of a tile at the right edge
+/// of `C`, where it is: one vector a row up to 16 columns, two beyond, the last loaded from `b`
+/// and stored to `c` under a mask of its columns, so that neither is read or written past the
+/// edge ([`MicroKernel::edge_tile_in_place`]). An edge of a few columns costs a vector's
+/// multiply-adds a row, not a whole tile's, and needs no scratch tile to copy out of, nor a
+/// copy of its sliver of `B` padded with zero columns.
 ///
 /// # Safety
 ///
-/// As [`tile_avx512`], with `c` valid for the first `NR / 2` columns of each row.
+/// As [`MicroKernel::edge_tile_in_place`], on a CPU with AVX-512F.
 #[target_feature(enable = "avx512f")]
-unsafe fn half_tile_avx512<const ROWS: usize, const FETCH_C: bool>(
+unsafe fn edge_avx512<const ROWS: usize>(
+    columns: usize,
     k: usize,
     a: impl Sliver,
     b: impl Sliver,
@@ -218,28 +257,46 @@ unsafe fn half_tile_avx512<const ROWS: usize, const FETCH_C: bool>(
     rsc: usize,
     store: Store,
 ) {
-    const { assert!(VECTORS == 2, "half a tile is one vector") };
-    // SAFETY: as above.
-    unsafe { tile_of_vectors::<ROWS, { VECTORS / 2 }, FETCH_C>(k, a, b, c, rsc, store) }
+    debug_assert!(0 < columns && columns < NR);
+    // The lanes of the last vector: its 1 to 16 columns.
+    let last: __mmask16 = (u32::MAX >> (32 - ((columns - 1) % 16 + 1))) as u16;
+    // SAFETY: the caller's contract; the unmasked vectors are whole columns inside the edge.
+    unsafe {
+        if columns <= 16 {
+            tile_of_vectors::<ROWS, 1, false, true>(k, a, b, c, rsc, store, last);
+        } else {
+            tile_of_vectors::<ROWS, 2, false, true>(k, a, b, c, rsc, store, last);
+        }
+    }
 }
 
 /// The first `ROWS` rows and `V` vectors (`16·V` columns) of the tile, for [`tile_avx512`] and
-/// [`half_tile_avx512`].
+/// [`edge_avx512`]; when `MASKED`, the last vector's columns are only the lanes of `last`, and
+/// its other lanes of `b` and `c` are neither read nor written.
 ///
 /// # Safety
 ///
-/// As [`tile_avx512`], with `c` valid for `16·V ≤ NR` columns of each row.
+/// As [`tile_avx512`], with `c` valid for `16·V ≤ NR` columns of each row (when `MASKED`, those
+/// before the last vector and the lanes of `last` in it), and `b` readable for them.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_of_vectors<const ROWS: usize, const V: usize, const FETCH_C: bool>(
+unsafe fn tile_of_vectors<
+    const ROWS: usize,
+    const V: usize,
+    const FETCH_C: bool,
+    const MASKED: bool,
+>(
     k: usize,
     a: impl Sliver,
     b: impl Sliver,
     c: *mut f32,
     rsc: usize,
     store: Store,
+    last: __mmask16,
 ) {
-    const { assert!(0 < ROWS && ROWS <= MR) };
+    const { assert!(0 < ROWS && ROWS <= MR && 0 < V) };
+    // The lanes of vector `v`.
+    let lanes = |v: usize| if MASKED && v == V - 1 { last } else { !0 };
     let mut tile = [[_mm512_setzero_ps(); V]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, 16 * V, rsc, k);
@@ -252,9 +309,14 @@ unsafe fn tile_of_vectors<const ROWS: usize, const V: usize, const FETCH_C: bool
     each_step!(1, k, tile_of_c, ask, |p| {
         let mut b_row = [_mm512_setzero_ps(); V];
         for (v, b_v) in b_row.iter_mut().enumerate() {
-            // SAFETY: elements `16v .. 16v + 16 <= 16·V <= NR` of step `p < k`,
-            // contiguous.
-            *b_v = unsafe { _mm512_loadu_ps(b.at::<NR>(16 * v, p)) };
+            // SAFETY: elements `16v .. 16v + 16 <= 16·V <= NR` of step `p < k`, contiguous,
+            // or, masked, the lanes of `last` among them.
+            *b_v = unsafe {
+                match MASKED && v == V - 1 {
+                    true => _mm512_maskz_loadu_ps(last, b.at::<NR>(16 * v, p)),
+                    false => _mm512_loadu_ps(b.at::<NR>(16 * v, p)),
+                }
+            };
         }
         for (i, row) in tile.iter_mut().enumerate() {
             // SAFETY: `i < ROWS <= MR`, `p < k`.
@@ -267,14 +329,22 @@ unsafe fn tile_of_vectors<const ROWS: usize, const V: usize, const FETCH_C: bool
     for (i, row) in tile.iter().enumerate() {
         for (v, &sum) in row.iter().enumerate() {
             // SAFETY: row `i < ROWS`, columns `16v .. 16v + 16 <= 16·V` of the caller's
-            // tile.
+            // tile, or, masked, the lanes of `last` among them.
             unsafe {
                 let c = c.add(i * rsc + 16 * v);
-                let value = match store {
-                    Store::Write => sum,
-                    Store::Add => _mm512_add_ps(_mm512_loadu_ps(c), sum),
-                };
-                _mm512_storeu_ps(c, value);
+                if MASKED && v == V - 1 {
+                    let value = match store {
+                        Store::Write => sum,
+                        Store::Add => _mm512_add_ps(_mm512_maskz_loadu_ps(lanes(v), c), sum),
+                    };
+                    _mm512_mask_storeu_ps(c, lanes(v), value);
+                } else {
+                    let value = match store {
+                        Store::Write => sum,
+                        Store::Add => _mm512_add_ps(_mm512_loadu_ps(c), sum),
+                    };
+                    _mm512_storeu_ps(c, value);
+                }
             }
         }
     }

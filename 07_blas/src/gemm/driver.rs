@@ -401,9 +401,9 @@ fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> S
 /// partial one, if `edge` is given, packed into it with its zero columns (the kernel loads the
 /// `NR` columns of a step in whole vectors, which past the panel's edge would read outside
 /// `b`). The panel then points into that buffer, which must be kept, unchanged, while the panel
-/// is used; without it, the partial sliver must not be. A partial sliver exactly as wide as
-/// the kernel's half tile ([`MicroKernel::half_tile`]), which loads only those columns, is
-/// read in place too, buffer or not.
+/// is used; without it, the partial sliver must not be. A partial sliver whose columns the
+/// kernel computes where they are ([`MicroKernel::edge_in_place`]), which loads only those
+/// columns, is read in place too, buffer or not.
 fn panel_in_place<'a, K: MicroKernel>(
     panel: ArrayView2<'a, f32>,
     edge: Option<&mut Vec<f32>>,
@@ -414,7 +414,7 @@ fn panel_in_place<'a, K: MicroKernel>(
     let packed_len = depth * (columns % K::NR).next_multiple_of(K::NR);
     // Not read when there is no partial sliver, nor, without `edge`, where there is one.
     let (mut edge_at, mut edge_step) = (std::ptr::null(), K::NR as isize);
-    if K::HALF_WIDTH && columns % K::NR == K::NR / 2 {
+    if K::edge_in_place(columns % K::NR) {
         (edge_at, edge_step) = (origin.wrapping_add(whole * K::NR), ldb);
     } else if let Some(buffer) = edge
         && packed_len > 0
@@ -571,8 +571,8 @@ enum PanelOfB<'a> {
     Copy(PackedOnce<'a>),
     /// Read where it is (a row-major `B`): `whole` slivers of `NR` columns from `origin`, with
     /// rows `ldb` apart, and the rest at `edge`, with steps `edge_step` apart: packed with its
-    /// zero columns, in a buffer of the thread that uses this panel, or, when it is exactly
-    /// the kernel's half tile wide, where it is, like the others ([`panel_in_place`]); null
+    /// zero columns, in a buffer of the thread that uses this panel, or, where the kernel
+    /// computes its columns in place, where it is, like the others ([`panel_in_place`]); null
     /// where the panel was made without a buffer for it, and then the partial sliver must not
     /// be used.
     InPlace {
@@ -667,8 +667,8 @@ impl PanelOfB<'_> {
                 };
                 // SAFETY: the caller's contract for `A`; sliver `jr < whole` is `NR` adjacent
                 // columns of the panel for `depth` rows `ldb` apart, and the last is packed
-                // with its zero columns, or, `NR / 2` wide, in place, which only the half tile
-                // reads (`macro_kernel`).
+                // with its zero columns, or in place, where the kernel computes its columns
+                // where they are and reads no others (`macro_kernel`).
                 unsafe {
                     macro_kernel::<K, _, _>(
                         depth, a_sliver, rows, b_sliver, columns, c, rsc, store, c_tile,
@@ -767,8 +767,8 @@ impl<'a> PackedOnce<'a> {
 /// `rows`: a packed sliver's zero rows are never read); for every
 /// `jr < columns.div_ceil(NR)`, `b_sliver(jr)` is readable at `(j, p)` for `j < NR`,
 /// `p < depth`, contiguous in `j` (columns past `columns` included: zero padding), except
-/// that a last sliver of exactly `NR / 2` columns, for a kernel with a half tile
-/// ([`MicroKernel::HALF_WIDTH`]), need be readable for `j < NR / 2` only; with
+/// that a last sliver of fewer columns that the kernel computes in place
+/// ([`MicroKernel::edge_in_place`]) need be readable for those columns only; with
 /// [`Store::Add`], the block's `rows × columns` elements of `c` are initialised (an earlier
 /// panel wrote them), since they are read and added to.
 #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
@@ -803,12 +803,12 @@ unsafe fn macro_kernel<K: MicroKernel, A: Sliver, B: Sliver>(
                         K::tile_rows(height, depth, a, b, tile, rsc, store, c_tile);
                     }
                 }
-            } else if K::HALF_WIDTH && width == K::NR / 2 {
-                // A right edge exactly as wide as the kernel's half tile: computed where it is.
+            } else if K::edge_in_place(width) {
+                // A right edge the kernel computes where it is.
                 let tile = c.wrapping_add(i0 * rsc + j0).cast::<f32>();
-                // SAFETY: as above, for the first `NR / 2` columns, all the sliver of `B` need
-                // have (module `driver`: `panel_in_place`).
-                unsafe { K::half_tile(height, depth, a, b, tile, rsc, store) };
+                // SAFETY: as above, for the first `width` columns, all the sliver of `B` need
+                // have (`panel_in_place`).
+                unsafe { K::edge_tile_in_place(height, width, depth, a, b, tile, rsc, store) };
             } else {
                 // A tile at the right edge: its `height` rows computed into scratch (at half
                 // width where the kernel has such a tile and the edge fits in it), and only the

@@ -299,9 +299,6 @@ pub(crate) unsafe trait MicroKernel: Sized {
     /// kernel whose loop has no room for those addresses sets a limit (AVX2's).
     const A_IN_PLACE_SLIVERS: usize = usize::MAX;
 
-    /// Whether the kernel has a tile half as wide as its own ([`MicroKernel::half_tile`]).
-    const HALF_WIDTH: bool = false;
-
     /// Whether this CPU has the instructions the kernel uses.
     fn supported() -> bool;
 
@@ -353,8 +350,9 @@ pub(crate) unsafe trait MicroKernel: Sized {
     /// the first `columns ≤ NR` columns are wanted, written ([`Store::Write`]) into `c`, rows
     /// `rsc` apart: at least those columns, and at most the tile's `NR`. By default the whole
     /// tile ([`MicroKernel::tile`], or [`MicroKernel::tile_rows`] below `MR` rows); a kernel
-    /// with a tile half as wide (the AVX-512 and AVX2 kernels, by `half_width_edges`) computes
-    /// only that half when the columns fit in it, half the multiply-adds and the loads of `b`.
+    /// with a tile half as wide (the AVX2 kernel, by `half_width_edges`) computes only that
+    /// half when the columns fit in it, half the multiply-adds and the loads of `b`. Not called
+    /// for the edges a kernel computes in place ([`MicroKernel::edge_in_place`]).
     ///
     /// # Safety
     ///
@@ -375,19 +373,29 @@ pub(crate) unsafe trait MicroKernel: Sized {
         unsafe { whole_edge_tile::<Self>(rows, k, a, b, c, rsc) }
     }
 
-    /// [`MicroKernel::tile_rows`] for the first `NR / 2` columns only, `0 < rows ≤ MR`, in a
-    /// kernel with a tile half as wide as its own ([`MicroKernel::HALF_WIDTH`], set with this by
-    /// `half_width_edges`): a right edge of `C` exactly that wide is computed where it is,
-    /// from a sliver of `B` that need only have those columns, with no scratch tile to copy
-    /// out of. Never called on a kernel without one.
+    /// Whether the kernel computes a right edge of `C` `columns` wide (`0 < columns < NR`) where
+    /// it is ([`MicroKernel::edge_tile_in_place`]), reading only those columns of its sliver of
+    /// `B`: the AVX2 kernel an edge exactly its half tile wide, the AVX-512 kernel any, by
+    /// masks. Other edges are computed into a scratch tile and copied out ([`tile_part`]), from
+    /// a sliver of `B` with zero columns to the tile's width.
+    #[inline(always)]
+    fn edge_in_place(columns: usize) -> bool {
+        let _ = columns;
+        false
+    }
+
+    /// [`MicroKernel::tile_rows`] for the first `columns` columns only, `0 < rows ≤ MR`, where
+    /// [`MicroKernel::edge_in_place`] says so of `columns` (never called otherwise): the right
+    /// edge of `C` computed where it is, from a sliver of `B` that need only have those columns.
     ///
     /// # Safety
     ///
-    /// As [`MicroKernel::tile_rows`], with `rows` up to `MR`, and `b` readable and `c` valid
-    /// for the first `NR / 2` columns only.
-    #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments but the tile of `C`.
-    unsafe fn half_tile(
+    /// As [`MicroKernel::tile_rows`], with `rows` up to `MR`, and `b` readable and `c` valid for
+    /// the first `columns` columns only.
+    #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments and the width, not `C`'s tile.
+    unsafe fn edge_tile_in_place(
         rows: usize,
+        columns: usize,
         k: usize,
         a: impl Sliver,
         b: impl Sliver,
@@ -395,8 +403,8 @@ pub(crate) unsafe trait MicroKernel: Sized {
         rsc: usize,
         store: Store,
     ) {
-        let _ = (rows, k, a, b, c, rsc, store);
-        unreachable!("a half tile of a kernel without one");
+        let _ = (rows, columns, k, a, b, c, rsc, store);
+        unreachable!("an edge this kernel does not compute in place");
     }
 
     /// Packs `block` of `B` into `out` as whole slivers of `NR` columns ([`pack_b_into`]),
@@ -513,25 +521,30 @@ pub(crate) unsafe fn whole_edge_tile<K: MicroKernel>(
     }
 }
 
-/// A kernel's [`MicroKernel::half_tile`] and [`MicroKernel::edge_tile`] for a tile half as wide as its own, written once for the
-/// kernels that have one (the AVX-512 and AVX2 kernels, whose tiles are two vectors wide):
-/// `$half::<ROWS, false>` computes the first `ROWS` rows of the tile's first `NR / 2` columns,
-/// for each height `1 ..= MR` listed (checked against `MR` at compile time). An edge of more
-/// than `NR / 2` columns takes the whole tile.
+/// A kernel's [`MicroKernel::edge_in_place`], [`MicroKernel::edge_tile_in_place`] and
+/// [`MicroKernel::edge_tile`] for a tile half as wide as its own, two vectors wide (the AVX2
+/// kernel's; the AVX-512 kernel masks its edges instead): `$half::<ROWS, false>` computes the
+/// first `ROWS` rows of the tile's first `NR / 2` columns, for each height `1 ..= MR` listed
+/// (checked against `MR` at compile time). An edge exactly that wide is computed where it is;
+/// a narrower one into scratch; a wider one takes the whole tile.
 ///
 /// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
 /// columns are wanted: `(33, 3000) @ (3000, 33)` with AVX-512, two slivers of 32 columns for
-/// 33, computes 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
+/// 33, computed 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
 /// that product and `(500, 500) @ (500, 40)` took about a sixth less time.
 #[cfg(target_arch = "x86_64")]
 macro_rules! half_width_edges {
     ($half:ident: $($height:literal)*) => {
-        const HALF_WIDTH: bool = true;
+        #[inline(always)]
+        fn edge_in_place(columns: usize) -> bool {
+            columns == NR / 2
+        }
 
         #[inline(always)]
-        #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments but the tile of `C`.
-        unsafe fn half_tile(
+        #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments and the width.
+        unsafe fn edge_tile_in_place(
             rows: usize,
+            columns: usize,
             k: usize,
             a: impl Sliver,
             b: impl Sliver,
@@ -540,10 +553,11 @@ macro_rules! half_width_edges {
             store: Store,
         ) {
             const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
+            debug_assert_eq!(columns, NR / 2, "the half tile's width");
             match rows {
                 // SAFETY: the caller checked `supported()`, keeps the operand contract for
-                // `rows` rows of `a` and the first `NR / 2` columns of `b`, and gives those
-                // rows and columns of `c`.
+                // `rows` rows of `a` and the half tile's columns of `b`, and gives those rows
+                // and columns of `c`.
                 $($height => unsafe { $half::<$height, false>(k, a, b, c, rsc, store) },)*
                 _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
             }
@@ -566,7 +580,7 @@ macro_rules! half_width_edges {
                 if columns > NR / 2 {
                     $crate::gemm::kernel::whole_edge_tile::<Self>(rows, k, a, b, c, rsc);
                 } else {
-                    Self::half_tile(rows, k, a, b, c, rsc, Store::Write);
+                    Self::edge_tile_in_place(rows, NR / 2, k, a, b, c, rsc, Store::Write);
                 }
             }
         }
