@@ -858,14 +858,15 @@ mod tests {
         let isa = Isa::detect();
         let (mr, nr) = tile_shape(isa);
         let (least, _) = parallel_from_bounds(isa);
-        // Whole tiles, `k` just below and at the least.
+        // Whole tiles, just below the least and at it (every tile shape divides it).
         let k = least / (mr * nr);
+        assert_eq!(mr * k * nr, least);
         assert_eq!(Plan::threaded_for(mr, k - 1, nr).parallel_from, usize::MAX);
         assert_eq!(
-            Plan::threaded_for(1, k + 1, 1).parallel_from,
+            Plan::threaded_for(1, k, 1).parallel_from,
             parallel_from(isa)
         );
-        assert_eq!(Plan::threaded_for(mr, k + 1, nr), Plan::threaded());
+        assert_eq!(Plan::threaded_for(mr, k, nr), Plan::threaded());
     }
 
     /// The threads' own copies of `B` get the share of L2 that each thread has: all of the

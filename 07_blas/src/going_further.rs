@@ -102,7 +102,7 @@
 //! under a mask of the edge's columns (`_mm512_maskz_loadu_ps`, `_mm512_mask_storeu_ps`), which
 //! neither reads nor writes a lane past the edge. So `(33, 3000) @ (3000, 33)` with AVX-512, a
 //! whole sliver of 32 columns and one column more, pays for a sliver and a half instead of two,
-//! and `(5, 784) @ (784, 10)`, one edge of 10 columns, is one vector a row and no copy. The copy
+//! and `(5, 784) @ (784, 10)`, one edge of 10 columns, is one vector a row. The copy
 //! of `B` is compiled with each kernel's
 //! instruction set (its `pack_b`, listed with the kernel above), so that a step of a row-major `B`
 //! moves in whole vectors of that set. A step of a row-major `A` is one element of each of `MR`

@@ -205,20 +205,21 @@ const SHORT_NARROW_TILES: usize = 32;
 /// runs them.
 ///
 /// - **narrow `b`**: at most `max_columns` columns — the larger of half the GEMM's tile width
-///   (a narrower `b` leaves at least half of every tile empty, so the GEMM multiplies padding
-///   as often as data) and [`streaming::COLUMNS_PER_PASS`] (the streaming kernel's whole width,
-///   so it reads `a` once);
+///   (a narrower `b` leaves at least half of every tile empty, and the GEMM computes half a
+///   tile at best, some of it padding) and [`streaming::COLUMNS_PER_PASS`] (the streaming
+///   kernel's whole width, so it reads `a` once);
 /// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
 ///   which reads a row-major `b` in place — while `b` has at most `short_max_columns` columns. The
 ///   few-rows path reads `b` again, one pass after another, for each further 16 columns, on one
 ///   thread; the GEMM reads a short `a`'s `b` in place too, a tile's width at a time, with the
 ///   threads sharing its columns. Where its tile is wider than a pass (AVX-512's 32 columns), it is
 ///   ahead from two tiles' widths on (one tile and part of another cost it a copy of that part's
-///   sliver of `b`). Where it is not, it gains only from the threads and from the caches of several
-///   cores, which takes a wider `b`: 32 tiles. On the Intel Xeon this was measured on, with the
-///   AVX2 kernel, five rows took about as long either way at 256 columns and one row less time
-///   streamed; at 512, both took clearly less on the GEMM (two cores). NEON's and the portable
-///   kernel's limits follow the same rule, unmeasured. (A `b` whose columns are contiguous the
+///   sliver of `b` when this was measured; that kernel now reads the part in place, under a
+///   mask, and the limit has not been measured again). Where it is not, it gains only from the
+///   threads and from the caches of several cores, which takes a wider `b`: 32 tiles. On the
+///   Intel Xeon this was measured on, with the AVX2 kernel, five rows took about as long either
+///   way at 256 columns and one row less time streamed; at 512, both took clearly less on the
+///   GEMM (two cores). NEON's and the portable kernel's limits follow the same rule, unmeasured. (A `b` whose columns are contiguous the
 ///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
 ///   once.)
 /// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a

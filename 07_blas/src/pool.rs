@@ -421,7 +421,7 @@ mod tests {
         // Helpers asleep, and a caller that does not wait: it claims their parts back, which
         // do not count. Other tests, running at the same time, keep the helpers awake while
         // they use them, so this tries until one try finds them asleep (or the pool busy,
-        // which also leaves every part here), for up to a few seconds.
+        // which also leaves every part here), for up to ten seconds.
         let mut claimed_back = 0;
         let since = Instant::now();
         while claimed_back == 0 && since.elapsed() < Duration::from_secs(10) {

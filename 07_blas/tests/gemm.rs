@@ -169,9 +169,12 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
         }
         .blocks;
         let sizes = |tile: usize| [1, 2, tile - 1, tile, tile + 1, 2 * tile + 1, 37];
-        // And a right edge exactly as wide as a half tile, which the AVX2 kernel computes
-        // where it is (the AVX-512 kernel any edge), from a sliver of `B` read in place.
-        let widths = sizes(nr).into_iter().chain([nr / 2, nr + nr / 2]);
+        // And right edges of exactly a half tile and one column more: the AVX2 kernel computes
+        // the first where it is, from a sliver of `B` read in place, and the AVX-512 kernel any
+        // edge, the second with one lane of its second vector.
+        let widths = sizes(nr)
+            .into_iter()
+            .chain([nr / 2, nr / 2 + 1, nr + nr / 2]);
         for (name, plan) in plans(isa) {
             for m in sizes(mr) {
                 for n in widths.clone() {
@@ -189,7 +192,7 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
             // Every height of an edge tile (1 .. MR rows), each under whole tiles and in a
             // corner at the right edge.
             for m in 1..=mr + 1 {
-                for n in [nr, nr + 1, nr + nr / 2] {
+                for n in [nr, nr + 1, nr + nr / 2, nr + nr / 2 + 1] {
                     let (a, b) = (uniform(m, 5, 9), uniform(5, n, 10));
                     check(
                         &format!("{isa:?} {name} ({m}, 5) @ (5, {n})"),
@@ -204,7 +207,7 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
             // after the first add into them.)
             for k in [blocks.kc - 1, blocks.kc, blocks.kc + 1] {
                 for m in [blocks.mc - 1, blocks.mc + 1] {
-                    for n in [nr + 3, nr + nr / 2, 2 * nr - 1] {
+                    for n in [nr + 3, nr + nr / 2, nr + nr / 2 + 1, 2 * nr - 1] {
                         let (a, b) = (uniform(m, k, 3), uniform(k, n, 4));
                         check(
                             &format!("{isa:?} {name} ({m}, {k}) @ ({k}, {n})"),

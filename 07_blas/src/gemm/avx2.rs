@@ -201,7 +201,8 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
 }
 
 /// [`tile_avx2`] for the first `NR / 2` columns only: one vector a row, the half-width tile of a
-/// right edge that needs no more ([`MicroKernel::edge_tile`]).
+/// right edge that needs no more ([`MicroKernel::edge_tile_in_place`] for an edge exactly that
+/// wide, [`MicroKernel::edge_tile`] into scratch for a narrower one).
 ///
 /// # Safety
 ///

@@ -15,9 +15,9 @@
 //! row-major `A` and small panels of a row-major `B` (any panel, when `A` is one block of a few
 //! tiles of rows: [`FEW_TILES`]) are not packed but read where they are (a block of `A` only
 //! while it meets few enough slivers of `B` for the kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`];
-//! of a panel, only the whole slivers: each
-//! thread that needs the partial last one packs its own copy, which from another core would come
-//! over line by line), except that when the threads have many rows each, every thread packs a panel
+//! of a panel, the whole slivers, and the partial last one where the kernel computes that edge
+//! where it is, [`MicroKernel::edge_in_place`]; otherwise each thread that needs it packs its own
+//! copy, which from another core would come over line by line), except that when the threads have many rows each, every thread packs a panel
 //! of a row-major `B` that fits its share of L2 for itself, where
 //! [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to) allows (not on every core). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
@@ -225,8 +225,8 @@ pub(crate) fn run<K: MicroKernel>(
             let packed_len = depth * columns.next_multiple_of(K::NR);
             let in_place = b_in_place(depth * columns);
             let panels: Vec<PanelOfB<'_>> = if in_place {
-                // Its partial last sliver, if any, is packed by each thread that needs it
-                // (below).
+                // Its partial last sliver, if any and unless the kernel reads it in place, is
+                // packed by each thread that needs it (below).
                 vec![panel_in_place::<K>(panel, None)]
             } else if b_own(depth * columns) {
                 // Each thread's own copy, in a buffer of its own. (Packing overwrites every
@@ -274,9 +274,10 @@ pub(crate) fn run<K: MicroKernel>(
                     run.packed::<K>();
                 }
                 let mut a_block = take_buffer();
-                // A panel read in place with a partial last sliver: that sliver packed by this
-                // thread, into a buffer of its own, when it first needs it. (Packed by another
-                // core, it would come over to this one line by line, for every panel of `k`.)
+                // A panel read in place with a partial last sliver the kernel does not read in
+                // place: that sliver packed by this thread, into a buffer of its own, when it
+                // first needs it. (Packed by another core, it would come over to this one line
+                // by line, for every panel of `k`.)
                 let mut edge = Vec::new();
                 let mut with_edge = None;
                 loop {
@@ -288,7 +289,7 @@ pub(crate) fn run<K: MicroKernel>(
                         .next();
                     let Some((blocks, j)) = next else { break };
                     let width = part.min(columns - j);
-                    let panel_b = if in_place && (j + width) % K::NR != 0 {
+                    let panel_b = if in_place && edge_packed::<K>(j + width) {
                         with_edge.get_or_insert_with(|| {
                             edge = take_buffer();
                             panel_in_place::<K>(panel, Some(&mut edge))
@@ -353,7 +354,8 @@ pub(crate) fn run<K: MicroKernel>(
 /// [`run`] for a product that needs none of its machinery: one thread, `k` within one panel
 /// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each read
 /// in place whole (`b` only where it is not copied). That is one block of `A` and
-/// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if any. It goes
+/// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if the kernel does
+/// not read it in place. It goes
 /// straight to the kernels, skipping what the general path spends on each block and panel
 /// (the lock the threads take blocks from, the views of `a` and `b`, and the pool of packing
 /// buffers unless that sliver needs one): little, but a small product is little too.
@@ -366,13 +368,13 @@ fn whole_in_place<K: MicroKernel>(
     c_tile: TileOfC,
 ) {
     let ((m, k), n) = (a.dim(), b.ncols());
-    // A buffer from the pool only for a partial last sliver of `B`.
-    let mut edge = (n % K::NR != 0).then(take_buffer);
+    // A buffer from the pool only for a partial last sliver of `B` to pack.
+    let mut edge = edge_packed::<K>(n).then(take_buffer);
     let panel_b = panel_in_place::<K>(b, edge.as_mut());
     // SAFETY: the caller checked `K::supported()`; `a_in_place`'s slivers are readable for the
     // `m` rows of `a`, and `panel_in_place`'s for `NR` columns each, the last one padded with
-    // zeros in its buffer; `c` is the whole `(m, n)` output, written (`Store::Write`) by the
-    // one panel of `k`.
+    // zeros in its buffer, or, read in place, for the columns the kernel reads of that edge;
+    // `c` is the whole `(m, n)` output, written (`Store::Write`) by the one panel of `k`.
     unsafe {
         let c = c.as_mut_ptr();
         panel_b.multiply::<K, _>(k, a_in_place::<K>(a), m, 0, n, c, n, Store::Write, c_tile);
@@ -395,6 +397,12 @@ fn a_in_place<K: MicroKernel>(block: ArrayView2<'_, f32>) -> impl Fn(usize) -> S
         stride_i: lda,
         stride_p: 1,
     }
+}
+
+/// Whether a panel of `columns` columns read in place has a partial last sliver to pack: one the
+/// kernel does not compute where it is ([`MicroKernel::edge_in_place`]).
+fn edge_packed<K: MicroKernel>(columns: usize) -> bool {
+    !columns.is_multiple_of(K::NR) && !K::edge_in_place(columns % K::NR)
 }
 
 /// A panel of a row-major `B` read where it is: its whole slivers in place, and its last,
@@ -599,8 +607,8 @@ impl PanelOfB<'_> {
     ///
     /// As [`macro_kernel`]'s, for `a_sliver` and `c`; `first + columns` is at most the panel's
     /// columns; for [`PanelOfB::InPlace`], where those columns reach into a partial last sliver
-    /// (`first + columns > whole · NR`), `edge` points to it, packed, in a buffer still alive
-    /// and unchanged.
+    /// (`first + columns > whole · NR`), `edge` points to it: in place, or packed, in a buffer
+    /// still alive and unchanged.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // A BLAS call's contract: operands, sizes, `C`, `β`.
     unsafe fn multiply<K: MicroKernel, A: Sliver>(

@@ -188,7 +188,9 @@ pub(crate) trait Sliver: Copy {
     /// # Safety
     ///
     /// `(i, p)` must lie inside the readable part of the sliver the value was made for: `p < k`,
-    /// and `i < W`, or `i < rows` for the partial last sliver of a block of `A` read in place.
+    /// and `i < W`, or `i < rows` for the partial last sliver of a block of `A` read in place,
+    /// or `i < columns` for that of a panel of `B` read in place, whose edge the kernel computes
+    /// where it is ([`MicroKernel::edge_in_place`]).
     unsafe fn at<const W: usize>(self, i: usize, p: usize) -> *const f32;
 
     /// Asks L1 for the `steps` steps of the sliver from step `p`, which the kernel will read a
@@ -529,9 +531,10 @@ pub(crate) unsafe fn whole_edge_tile<K: MicroKernel>(
 /// a narrower one into scratch; a wider one takes the whole tile.
 ///
 /// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
-/// columns are wanted: `(33, 3000) @ (3000, 33)` with AVX-512, two slivers of 32 columns for
-/// 33, computed 64 columns; with the half tile, 48. On the Intel Xeon this was measured on,
-/// that product and `(500, 500) @ (500, 40)` took about a sixth less time.
+/// columns are wanted. The AVX-512 kernel had the same half tile before it masked its edges:
+/// `(33, 3000) @ (3000, 33)`, two slivers of 32 columns for 33, computed 64 columns; with the
+/// half tile, 48. On the Intel Xeon this was measured on, that product and `(500, 500) @ (500,
+/// 40)` took about a sixth less time.
 #[cfg(target_arch = "x86_64")]
 macro_rules! half_width_edges {
     ($half:ident: $($height:literal)*) => {
