@@ -73,7 +73,9 @@ unsafe impl MicroKernel for Avx2 {
     }
 
     super::kernel::tiles_by_height!(tile_avx2: 1 2 3 4 5);
-    super::kernel::half_width_edges!(half_tile_avx2: 1 2 3 4 5 6);
+    // A right edge exactly half a tile wide, where it is; a narrower one into scratch.
+    super::kernel::edges_in_place!(half_tile_avx2 where |columns| columns == NR / 2; 1 2 3 4 5 6);
+    super::kernel::half_width_edges!();
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {
@@ -206,9 +208,10 @@ unsafe fn tile_avx2<const ROWS: usize, const FETCH_C: bool>(
 ///
 /// # Safety
 ///
-/// As [`tile_avx2`], with `c` valid for the first `NR / 2` columns of each row.
+/// As [`MicroKernel::edge_tile_in_place`] for `columns = NR / 2`, on a CPU with AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn half_tile_avx2<const ROWS: usize, const FETCH_C: bool>(
+unsafe fn half_tile_avx2<const ROWS: usize>(
+    columns: usize,
     k: usize,
     a: impl Sliver,
     b: impl Sliver,
@@ -217,8 +220,9 @@ unsafe fn half_tile_avx2<const ROWS: usize, const FETCH_C: bool>(
     store: Store,
 ) {
     const { assert!(VECTORS == 2, "half a tile is one vector") };
-    // SAFETY: as above.
-    unsafe { tile_of_vectors::<ROWS, { VECTORS / 2 }, FETCH_C>(k, a, b, c, rsc, store) }
+    debug_assert_eq!(columns, NR / 2, "the half tile's width");
+    // SAFETY: the caller's contract, and the CPU features this function was compiled for.
+    unsafe { tile_of_vectors::<ROWS, { VECTORS / 2 }, false>(k, a, b, c, rsc, store) }
 }
 
 /// The first `ROWS` rows and `V` vectors (`8·V` columns) of the tile, for [`tile_avx2`] and

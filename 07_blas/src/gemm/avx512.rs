@@ -55,40 +55,6 @@ const B_STEPS_AHEAD: usize = 6;
 /// Steps ahead at which the kernel asks L1 for its sliver of `A`: see [`B_STEPS_AHEAD`].
 const A_STEPS_AHEAD: usize = 12;
 
-/// The AVX-512 kernel's [`MicroKernel::edge_in_place`] and [`MicroKernel::edge_tile_in_place`]:
-/// a right edge of any width, computed where it is by [`edge_avx512`], for each height listed
-/// (checked against `MR` at compile time).
-macro_rules! masked_edges {
-    ($($height:literal)*) => {
-        #[inline(always)]
-        fn edge_in_place(columns: usize) -> bool {
-            0 < columns && columns < NR
-        }
-
-        #[inline(always)]
-        #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments and the width.
-        unsafe fn edge_tile_in_place(
-            rows: usize,
-            columns: usize,
-            k: usize,
-            a: impl Sliver,
-            b: impl Sliver,
-            c: *mut f32,
-            rsc: usize,
-            store: Store,
-        ) {
-            const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
-            match rows {
-                // SAFETY: the caller checked `supported()`, keeps the operand contract for
-                // `rows` rows of `a` and `columns` columns of `b`, and gives those rows and
-                // columns of `c`.
-                $($height => unsafe { edge_avx512::<$height>(columns, k, a, b, c, rsc, store) },)*
-                _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
-            }
-        }
-    };
-}
-
 // SAFETY: `tile` runs `tile_avx512` only through the caller's promise that `supported()` held.
 unsafe impl MicroKernel for Avx512 {
     const MR: usize = MR;
@@ -99,7 +65,10 @@ unsafe impl MicroKernel for Avx512 {
     }
 
     super::kernel::tiles_by_height!(tile_avx512: 1 2 3 4 5 6 7 8 9 10 11 12 13);
-    masked_edges!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+    // A right edge of any width, where it is.
+    super::kernel::edges_in_place!(
+        edge_avx512 where |columns| 0 < columns && columns < NR; 1 2 3 4 5 6 7 8 9 10 11 12 13 14
+    );
 
     #[inline(always)]
     unsafe fn pack_b(block: ArrayView2<'_, f32>, out: &mut [f32]) {

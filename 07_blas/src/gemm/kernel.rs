@@ -523,24 +523,17 @@ pub(crate) unsafe fn whole_edge_tile<K: MicroKernel>(
     }
 }
 
-/// A kernel's [`MicroKernel::edge_in_place`], [`MicroKernel::edge_tile_in_place`] and
-/// [`MicroKernel::edge_tile`] for a tile half as wide as its own, two vectors wide (the AVX2
-/// kernel's; the AVX-512 kernel masks its edges instead): `$half::<ROWS, false>` computes the
-/// first `ROWS` rows of the tile's first `NR / 2` columns, for each height `1 ..= MR` listed
-/// (checked against `MR` at compile time). An edge exactly that wide is computed where it is;
-/// a narrower one into scratch; a wider one takes the whole tile.
-///
-/// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
-/// columns are wanted. The AVX-512 kernel had the same half tile before it masked its edges:
-/// `(33, 3000) @ (3000, 33)`, two slivers of 32 columns for 33, computed 64 columns; with the
-/// half tile, 48. On the Intel Xeon this was measured on, that product and `(500, 500) @ (500,
-/// 40)` took about a sixth less time.
+/// A kernel's [`MicroKernel::edge_in_place`] and [`MicroKernel::edge_tile_in_place`], written
+/// once for the kernels that compute some right edges where they are (the AVX-512 and AVX2
+/// kernels): `$in_place` says of which widths (`$columns`), and `$edge::<ROWS>(columns, k, a, b,
+/// c, rsc, store)` computes the first `ROWS` rows of such an edge, for each height `1 ..= MR`
+/// listed (checked against `MR` at compile time).
 #[cfg(target_arch = "x86_64")]
-macro_rules! half_width_edges {
-    ($half:ident: $($height:literal)*) => {
+macro_rules! edges_in_place {
+    ($edge:ident where |$columns:ident| $in_place:expr; $($height:literal)*) => {
         #[inline(always)]
-        fn edge_in_place(columns: usize) -> bool {
-            columns == NR / 2
+        fn edge_in_place($columns: usize) -> bool {
+            $in_place
         }
 
         #[inline(always)]
@@ -556,16 +549,33 @@ macro_rules! half_width_edges {
             store: Store,
         ) {
             const { assert!(MR == [$($height),*].len(), "one height for each of 1 ..= MR") };
-            debug_assert_eq!(columns, NR / 2, "the half tile's width");
             match rows {
                 // SAFETY: the caller checked `supported()`, keeps the operand contract for
-                // `rows` rows of `a` and the half tile's columns of `b`, and gives those rows
-                // and columns of `c`.
-                $($height => unsafe { $half::<$height, false>(k, a, b, c, rsc, store) },)*
+                // `rows` rows of `a` and `columns` columns of `b`, and gives those rows and
+                // columns of `c`.
+                $($height => unsafe { $edge::<$height>(columns, k, a, b, c, rsc, store) },)*
                 _ => unreachable!("an edge of {rows} rows in a tile of {MR}"),
             }
         }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use edges_in_place;
 
+/// A kernel's [`MicroKernel::edge_tile`] for a tile half as wide as its own, two vectors wide,
+/// which it computes an edge of exactly that width with where it is
+/// ([`MicroKernel::edge_tile_in_place`], for the AVX2 kernel; the AVX-512 kernel masks its
+/// edges instead): a narrower edge takes that half tile too, into scratch, and a wider one the
+/// whole tile.
+///
+/// A right edge of a few columns costs a whole tile's multiply-adds, however few of its
+/// columns are wanted. The AVX-512 kernel had the same half tile before it masked its edges:
+/// `(33, 3000) @ (3000, 33)`, two slivers of 32 columns for 33, computed 64 columns; with the
+/// half tile, 48. On the Intel Xeon this was measured on, that product and `(500, 500) @ (500,
+/// 40)` took about a sixth less time.
+#[cfg(target_arch = "x86_64")]
+macro_rules! half_width_edges {
+    () => {
         #[inline(always)]
         #[allow(clippy::too_many_arguments)] // `tile_rows`'s arguments, and the width.
         unsafe fn edge_tile(
