@@ -214,14 +214,16 @@ const SHORT_NARROW_TILES: usize = 32;
 ///   thread; the GEMM reads a short `a`'s `b` in place too, a tile's width at a time, with the
 ///   threads sharing its columns. Where its tile is wider than a pass (AVX-512's 32 columns), it is
 ///   ahead from two tiles' widths on (one tile and part of another cost it a copy of that part's
-///   sliver of `b` when this was measured; that kernel now reads the part in place, under a
-///   mask, and the limit has not been measured again). Where it is not, it gains only from the
-///   threads and from the caches of several cores, which takes a wider `b`: 32 tiles. On the
-///   Intel Xeon this was measured on, with the AVX2 kernel, five rows took about as long either
-///   way at 256 columns and one row less time streamed; at 512, both took clearly less on the
-///   GEMM (two cores). NEON's and the portable kernel's limits follow the same rule, unmeasured. (A `b` whose columns are contiguous the
-///   streaming kernel packs too, but by copying each column whole, and it reads each row of `a`
-///   once.)
+///   sliver of `b` when this was measured; that kernel now reads the part in place, under a mask.
+///   Measured again since, on an AMD Zen 4 with two cores, the GEMM was ahead of the stream from 33
+///   columns with `k` = 784, by a fifth to a third, but behind it with `k` = 4096, by as much, so
+///   the limit stands until a rule in `k` is measured). Where it is not, it gains only from the
+///   threads and from the caches of several cores, which takes a wider `b`: 32 tiles. On the Intel
+///   Xeon this was measured on, with the AVX2 kernel, five rows took about as long either way at
+///   256 columns and one row less time streamed; at 512, both took clearly less on the GEMM (two
+///   cores). NEON's and the portable kernel's limits follow the same rule, unmeasured. (A `b` whose
+///   columns are contiguous the streaming kernel packs too, but by copying each column whole, and
+///   it reads each row of `a` once.)
 /// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a
 ///   one-row path (AVX-512 and AVX2: `KernelShape::one_row`), unless the columns of `b` are
 ///   contiguous ([`matmul`] then asks without it). Each element of `b` is used once, so the

@@ -17,9 +17,10 @@
 //! while it meets few enough slivers of `B` for the kernel: [`MicroKernel::A_IN_PLACE_SLIVERS`];
 //! of a panel, the whole slivers, and the partial last one where the kernel computes that edge
 //! where it is, [`MicroKernel::edge_in_place`]; otherwise each thread that needs it packs its own
-//! copy, which from another core would come over line by line), except that when the threads have many rows each, every thread packs a panel
-//! of a row-major `B` that fits its share of L2 for itself, where
-//! [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to) allows (not on every core). The threads meet once per panel
+//! copy, which from another core would come over line by line), except that when the threads
+//! have many rows each, every thread packs a panel of a row-major `B` that fits its share of L2
+//! for itself, where [`Plan::own_copies_up_to`](super::Plan::own_copies_up_to) allows (not on
+//! every core). The threads meet once per panel
 //! (the end of a [`pool::run`]), since the next panel adds into the same blocks of `C` (the first
 //! panel writes them: `C` is not zeroed first, see [`Store`]). A small `C` with a `k` of a
 //! panel or more per thread is not shared at all: each thread computes all of it over its own
@@ -355,10 +356,10 @@ pub(crate) fn run<K: MicroKernel>(
 /// (`kc`) and `n` within one panel of columns (`nc`), and a row-major `a` and `b` each read
 /// in place whole (`b` only where it is not copied). That is one block of `A` and
 /// one panel of `B`, with nothing to pack but the last, partial sliver of `B`, if the kernel does
-/// not read it in place. It goes
-/// straight to the kernels, skipping what the general path spends on each block and panel
-/// (the lock the threads take blocks from, the views of `a` and `b`, and the pool of packing
-/// buffers unless that sliver needs one): little, but a small product is little too.
+/// not read it in place. It goes straight to the kernels, skipping what the general path spends
+/// on each block and panel (the lock the threads take blocks from, the views of `a` and `b`, and
+/// the pool of packing buffers unless that sliver needs one): little, but a small product is
+/// little too.
 ///
 /// The caller has checked `K::supported()`, that no dimension is zero, and those conditions.
 fn whole_in_place<K: MicroKernel>(
