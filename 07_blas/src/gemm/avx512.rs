@@ -228,7 +228,8 @@ unsafe fn edge_avx512<const ROWS: usize>(
 ) {
     debug_assert!(0 < columns && columns < NR);
     // The lanes of the last vector: its 1 to 16 columns.
-    let last: __mmask16 = (u32::MAX >> (32 - ((columns - 1) % 16 + 1))) as u16;
+    let last_columns = (columns - 1) % 16 + 1;
+    let last = ((1u32 << last_columns) - 1) as __mmask16;
     // SAFETY: the caller's contract; the unmasked vectors are whole columns inside the edge.
     unsafe {
         if columns <= 16 {
@@ -264,8 +265,6 @@ unsafe fn tile_of_vectors<
     last: __mmask16,
 ) {
     const { assert!(0 < ROWS && ROWS <= MR && 0 < V) };
-    // The lanes of vector `v`.
-    let lanes = |v: usize| if MASKED && v == V - 1 { last } else { !0 };
     let mut tile = [[_mm512_setzero_ps(); V]; ROWS];
     // A cold tile of `c`: asked for into L2 now, into L1 a few steps before the end.
     let tile_of_c = ColdTile::<FETCH_C>::ask(c, ROWS, 16 * V, rsc, k);
@@ -304,9 +303,9 @@ unsafe fn tile_of_vectors<
                 if MASKED && v == V - 1 {
                     let value = match store {
                         Store::Write => sum,
-                        Store::Add => _mm512_add_ps(_mm512_maskz_loadu_ps(lanes(v), c), sum),
+                        Store::Add => _mm512_add_ps(_mm512_maskz_loadu_ps(last, c), sum),
                     };
-                    _mm512_mask_storeu_ps(c, lanes(v), value);
+                    _mm512_mask_storeu_ps(c, last, value);
                 } else {
                     let value = match store {
                         Store::Write => sum,
