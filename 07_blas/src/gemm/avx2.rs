@@ -98,14 +98,15 @@ unsafe impl MicroKernel for Avx2 {
 /// The CPU has AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn pack_a_avx2(block: ArrayView2<'_, f32>, out: &mut [f32]) {
-    // SAFETY: as `pack_a_into` asks: each call reads 8 floats of each of `MR` rows
+    // SAFETY: as `pack_a_into` asks: each call reads 8 floats of each of `height ≤ MR` rows
     // (`pack_a_into` checks that `MR ≤ 8 ≤ 2 · MR`) and writes 8 steps of `MR`, the last
     // one a whole vector.
     unsafe {
-        pack_a_into::<8>(block, MR, out, |rows, lda, steps| {
+        pack_a_into::<8>(block, MR, out, |rows, lda, height, steps| {
             let mut vectors = [_mm256_setzero_ps(); 8];
-            for (i, row) in vectors.iter_mut().take(MR).enumerate() {
-                // SAFETY: 8 floats of row `i < MR`, as `pack_a_into` promises.
+            // Rows past `height` stay zero: the partial sliver's padding.
+            for (i, row) in vectors.iter_mut().take(height).enumerate() {
+                // SAFETY: 8 floats of row `i < height`, as `pack_a_into` promises.
                 *row = _mm256_loadu_ps(rows.wrapping_offset(i as isize * lda));
             }
             for (q, step) in transpose_8(vectors).into_iter().enumerate() {

@@ -91,14 +91,15 @@ unsafe impl MicroKernel for Avx512 {
 /// The CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_a_avx512(block: ArrayView2<'_, f32>, out: &mut [f32]) {
-    // SAFETY: as `pack_a_into` asks: each call reads 16 floats of each of `MR` rows
+    // SAFETY: as `pack_a_into` asks: each call reads 16 floats of each of `height ≤ MR` rows
     // (`pack_a_into` checks that `MR ≤ 16 ≤ 2 · MR`) and writes 16 steps of `MR`, the last
     // one a whole vector.
     unsafe {
-        pack_a_into::<16>(block, MR, out, |rows, lda, steps| {
+        pack_a_into::<16>(block, MR, out, |rows, lda, height, steps| {
             let mut vectors = [_mm512_setzero_ps(); 16];
-            for (i, row) in vectors.iter_mut().take(MR).enumerate() {
-                // SAFETY: 16 floats of row `i < MR`, as `pack_a_into` promises.
+            // Rows past `height` stay zero: the partial sliver's padding.
+            for (i, row) in vectors.iter_mut().take(height).enumerate() {
+                // SAFETY: 16 floats of row `i < height`, as `pack_a_into` promises.
                 *row = _mm512_loadu_ps(rows.wrapping_offset(i as isize * lda));
             }
             for (q, step) in transpose_16(vectors).into_iter().enumerate() {
