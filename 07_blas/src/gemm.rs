@@ -731,7 +731,7 @@ fn run<K: MicroKernel>(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, plan: &Pl
     let a_may_stay = a.strides()[1] == 1
         && plan.in_place_l1.is_none_or(|l1| {
             let pitch = a.strides()[0].unsigned_abs().wrapping_mul(size_of::<f32>());
-            rows_spread_over_l1(K::MR.min(m), pitch, l1)
+            rows_spread_over_l1(m, K::MR, pitch, l1)
         });
     let limits = driver::Limits {
         in_place_up_to: plan.in_place_up_to,

@@ -219,7 +219,8 @@
 //! other within the sixteen steps a line lasts
 //! ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1), with the ways that
 //! [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel Xeon this was
-//! measured on, packing those blocks made `square-512` clearly faster. A panel of a row-major `B`
+//! measured on, packing those blocks made `square-512` clearly faster. An `A` shorter than one
+//! sliver may fill its set: its copy would cost as many shuffles as a whole sliver's. A panel of a row-major `B`
 //! that fits in L2 ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to))
 //! is read in place too, while the threads have few rows of `C` each: a step of a sliver is `NR`
 //! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
