@@ -137,8 +137,11 @@
 //!   columns, whichever is more, so that the streaming kernel reads `a` once;
 //! - **short**: at most the rows of one call of the streaming kernel's few-rows path, which
 //!   reads `b` where it is, one pass of 16 columns after another, on one core — while `b` is
-//!   not so wide that the GEMM, sharing its columns among the cores, gets ahead (from two of
-//!   AVX-512's tiles, 64 columns; from a few hundred with the narrower tiles).
+//!   narrower than two of the GEMM's tiles, where the GEMM's tile is no wider than such a pass
+//!   (AVX2's 16 columns, and narrower). The GEMM reads a short `a` in place too and shares the
+//!   work among the cores; AVX-512's, whose tile is two passes wide and which computes an edge
+//!   of any width where it is, is as fast or ahead from one column past the narrow bound, so
+//!   there the short bound is the narrow one.
 //! - **one row** (AVX-512 and AVX2): a single row of `a`, however wide `b` is (unless its
 //!   columns are contiguous). Every element of `b` is used once, so the product is a read of
 //!   `b`, and the streaming kernel's one-row path reads it as a read should go: a few rows of
@@ -198,7 +201,7 @@ use isa::Isa;
 /// Tiles of the GEMM's width from which a short `a` goes to the GEMM, where its tile is no
 /// wider than a pass of the streaming kernel's few-rows path (`COLUMNS_PER_ROW`, 16 columns):
 /// see [`StreamingRule`].
-const SHORT_NARROW_TILES: usize = 32;
+const SHORT_NARROW_TILES: usize = 2;
 
 /// When [`matmul`] streams instead of running the GEMM, for one instruction set's kernels: the
 /// bounds come from the kernels' shapes ([`Isa::kernels`]), so they hold on the machine that
@@ -209,21 +212,25 @@ const SHORT_NARROW_TILES: usize = 32;
 ///   tile at best, some of it padding) and [`streaming::COLUMNS_PER_PASS`] (the streaming
 ///   kernel's whole width, so it reads `a` once);
 /// - **short `a`**: at most `max_rows` rows — one call of the streaming kernel's few-rows path,
-///   which reads a row-major `b` in place — while `b` has at most `short_max_columns` columns. The
-///   few-rows path reads `b` again, one pass after another, for each further 16 columns, on one
-///   thread; the GEMM reads a short `a`'s `b` in place too, a tile's width at a time, with the
-///   threads sharing its columns. Where its tile is wider than a pass (AVX-512's 32 columns), it is
-///   ahead from two tiles' widths on (one tile and part of another cost it a copy of that part's
-///   sliver of `b` when this was measured; that kernel now reads the part in place, under a mask.
-///   Measured again since, on an AMD Zen 4 with two cores, the GEMM was ahead of the stream from 33
-///   columns with `k` = 784, by a fifth to a third, but behind it with `k` = 4096, by as much, so
-///   the limit stands until a rule in `k` is measured). Where it is not, it gains only from the
-///   threads and from the caches of several cores, which takes a wider `b`: 32 tiles. On the Intel
-///   Xeon this was measured on, with the AVX2 kernel, five rows took about as long either way at
-///   256 columns and one row less time streamed; at 512, both took clearly less on the GEMM (two
-///   cores). NEON's and the portable kernel's limits follow the same rule, unmeasured. (A `b` whose
-///   columns are contiguous the streaming kernel packs too, but by copying each column whole, and
-///   it reads each row of `a` once.)
+///   which reads a row-major `b` in place — while `b` has at most `short_max_columns` columns.
+///   The few-rows path reads `b` again, one pass after another, for each further 16 columns, on
+///   one thread. The GEMM reads a short `a` and its `b` in place too, a tile's width at a time,
+///   with the threads sharing the columns of `b`, or, with a long `k`, splitting `k`. Where its
+///   tile is wider than a pass (AVX-512's 32 columns) and it computes a right edge of any width
+///   where it is, it is ahead of the stream, or level, from one column past the narrow bound: on
+///   an AMD Zen 4 with two cores, with 2, 5 and 8 rows and `k` from 256 to 4096, level up to 32
+///   columns with `k` up to 1024, and ahead from 33 columns, by a fifth to a half, or at any
+///   width with `k` = 2048 and more, by half or more (two cores). So that kernel has no short
+///   bound beyond the narrow one (`short_max_columns` is `max_columns`). Where the tile is no
+///   wider than a pass, and an edge other than half a tile goes through a scratch tile, short
+///   products stream below two tiles' widths: on the same Zen 4 with the AVX2 kernel, five
+///   rows took less time streamed with 12 or 20 columns (by up to half), about as long with 24
+///   to 48, and half as long on the GEMM from 128 to 511 (two cores); with the portable kernel,
+///   four rows took less time streamed with 12 columns, and less than half on the GEMM from 16
+///   to 255. (The bound was 32 tiles before, from a measurement with the AVX2 kernel on an
+///   Intel Xeon against an older GEMM.) NEON's follows the same rule, unmeasured. (A `b` whose
+///   columns are contiguous the streaming kernel packs too, but by copying each column whole,
+///   and it reads each row of `a` once.)
 /// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a
 ///   one-row path (AVX-512 and AVX2: `KernelShape::one_row`), unless the columns of `b` are
 ///   contiguous ([`matmul`] then asks without it). Each element of `b` is used once, so the
@@ -238,8 +245,8 @@ const SHORT_NARROW_TILES: usize = 32;
 ///
 /// let avx512 = StreamingRule::for_isa(Isa::Avx512);
 /// assert_eq!((avx512.max_columns, avx512.max_rows), (16, 8)); // half of 32; 8 rows
-/// assert_eq!(avx512.short_max_columns, 63); // under two tiles of 32
-/// assert_eq!(StreamingRule::for_isa(Isa::Avx2).short_max_columns, 511); // under 32 tiles of 16
+/// assert_eq!(avx512.short_max_columns, 16); // no further than the narrow bound
+/// assert_eq!(StreamingRule::for_isa(Isa::Avx2).short_max_columns, 31); // under two tiles of 16
 /// let neon = StreamingRule::for_isa(Isa::Neon);
 /// assert_eq!((neon.max_columns, neon.max_rows), (10, 6)); // 10 > half of 12; 6 rows
 /// assert!(avx512.one_row && !neon.one_row); // one row streams at any width with AVX-512
@@ -261,18 +268,19 @@ impl StreamingRule {
     /// The rule for `isa`'s kernels.
     pub const fn for_isa(isa: Isa) -> StreamingRule {
         let shape = isa.kernels();
-        let half_tile = shape.gemm_tile.1 / 2;
+        let (half_tile, tile) = (shape.gemm_tile.1 / 2, shape.gemm_tile.1);
+        let max_columns = if half_tile > streaming::COLUMNS_PER_PASS {
+            half_tile
+        } else {
+            streaming::COLUMNS_PER_PASS
+        };
         StreamingRule {
-            max_columns: if half_tile > streaming::COLUMNS_PER_PASS {
-                half_tile
-            } else {
-                streaming::COLUMNS_PER_PASS
-            },
+            max_columns,
             max_rows: shape.scale_rows,
-            short_max_columns: if shape.gemm_tile.1 > streaming::COLUMNS_PER_ROW {
-                2 * shape.gemm_tile.1 - 1
+            short_max_columns: if tile > streaming::COLUMNS_PER_ROW {
+                max_columns
             } else {
-                SHORT_NARROW_TILES * shape.gemm_tile.1 - 1
+                SHORT_NARROW_TILES * tile - 1
             },
             one_row: shape.one_row.is_some(),
         }

@@ -62,15 +62,22 @@ impl Results {
             } else {
                 ""
             };
+            // A short bound no wider than the narrow one adds nothing to say.
+            let short = if rule.short_max_columns > rule.max_columns {
+                format!(
+                    ", or `a` ≤ {} rows and `b` ≤ {} columns",
+                    rule.max_rows, rule.short_max_columns
+                )
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} columns, or \
-                 `a` ≤ {} rows and `b` ≤ {} columns{one_row} |\n",
+                "| {name} | {} | {mr} × {nr} | {} lanes; {} | {fused} | `b` ≤ {} \
+                 columns{short}{one_row} |\n",
                 isa.machines(),
                 shape.lanes,
                 rows_per_call(shape.dot_tiles, shape.scale_rows, shape.one_row),
                 rule.max_columns,
-                rule.max_rows,
-                rule.short_max_columns,
             ));
         }
         out
@@ -907,6 +914,15 @@ pub(crate) mod tests {
                 .unwrap_or_else(|| panic!("no row for {isa:?}:\n{table}"));
             assert!(row.contains(&format!("{mr} × {nr}")), "{row}");
             assert_eq!(row.contains("(this run)"), isa == Isa::Neon, "{row}");
+            // The short bound, where it reaches past the narrow one.
+            let rule = matmul_cuda::blas::StreamingRule::for_isa(isa);
+            let short = format!("`b` ≤ {} columns, or `a` ≤", rule.max_columns);
+            let wider = rule.short_max_columns > rule.max_columns;
+            assert_eq!(row.contains(&short), wider, "{row}");
+            if wider {
+                let bound = format!("`b` ≤ {} columns", rule.short_max_columns);
+                assert!(row.contains(&bound), "{row}");
+            }
         }
     }
 }
