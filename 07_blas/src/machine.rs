@@ -63,6 +63,21 @@ impl Caches {
         l2_shared_by: 2,
     };
 
+    /// How many of `rows` rows of a matrix, `pitch` bytes apart, have a line in the set of L1
+    /// that the first row's line is in, for the same column of each: the lines a kernel that
+    /// reads those rows side by side keeps in that set ([`rows_in_first_set`]).
+    ///
+    /// ```
+    /// use matmul_blas::machine::Caches;
+    ///
+    /// let zen4 = Caches { l1: 32 << 10, l1_ways: 8, ..Caches::DEFAULT }; // 8 ways of 4 KiB
+    /// assert_eq!(zen4.rows_in_first_l1_set(16, 1024 * 4), 16); // 4 KiB apart: one set
+    /// assert_eq!(zen4.rows_in_first_l1_set(16, 1000 * 4), 1); // 64 bytes short of it: spread
+    /// ```
+    pub fn rows_in_first_l1_set(&self, rows: usize, pitch: usize) -> usize {
+        rows_in_first_set(rows, pitch, self.l1 / self.l1_ways.max(1))
+    }
+
     /// The caches of the first CPU (on Apple Silicon, of a performance core), with
     /// [`Caches::DEFAULT`] for any level the operating system does not report. Read once per
     /// process.
@@ -79,6 +94,52 @@ impl Caches {
                 .with_l2_shared_by(reported.l2_shared_by)
         })
     }
+}
+
+/// How many of `rows` rows of a matrix, `pitch` bytes apart, have a line in the set that the
+/// first row's line is in, in a cache whose ways are `way_bytes` bytes each (its size over its
+/// ways); rows less than a line apart that share a line count once.
+///
+/// Two addresses a multiple of `way_bytes` apart fall in the same set, so rows a large power of
+/// two of bytes apart share a few sets, and a kernel that reads several of them side by side
+/// keeps that many lines in one set: more than it has ways, and they evict each other. When the
+/// pitch is a whole number of lines, no set holds more of the rows than the first row's does;
+/// otherwise that set stands for the others.
+///
+/// ```
+/// use matmul_blas::machine::rows_in_first_set;
+///
+/// let way = 4096; // 32 KiB in 8 ways, or 48 KiB in 12
+/// assert_eq!(rows_in_first_set(14, 512 * 4, way), 7); // 2 sets: 7 rows in each
+/// assert_eq!(rows_in_first_set(14, 513 * 4, way), 7); // 4 bytes more a row: the same 2 sets
+/// assert_eq!(rows_in_first_set(14, 520 * 4, way), 1); // half a line more a row: 14 sets
+/// assert_eq!(rows_in_first_set(14, 3 * 4, way), 1); // 3 floats a row: 14 rows in 3 lines
+/// ```
+pub fn rows_in_first_set(rows: usize, pitch: usize, way_bytes: usize) -> usize {
+    const LINE: usize = 64;
+    let sets = (way_bytes / LINE).max(1);
+    // A whole number of ways more a row moves no row to another set: dropping them keeps
+    // `row * pitch` far from overflowing, whatever the stride.
+    let pitch = if pitch < LINE {
+        pitch
+    } else {
+        pitch % (sets * LINE) + sets * LINE
+    };
+    let line = |row: usize| row * pitch / LINE;
+    // Called for every product: a handful of multiplications, no division by `sets` when it
+    // is a power of two (as it is in every L1 this was written for).
+    let set = |row: usize| {
+        if sets.is_power_of_two() {
+            line(row) & (sets - 1)
+        } else {
+            line(row) % sets
+        }
+    };
+    let first = set(0);
+    // Rows less than a line apart share lines: count each line once.
+    (0..rows)
+        .filter(|&row| set(row) == first && (row == 0 || line(row) != line(row - 1)))
+        .count()
 }
 
 impl DetectedCaches {

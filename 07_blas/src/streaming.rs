@@ -53,7 +53,8 @@
 //!   Each element of `b` is used once, so the product is a read of `b`. The kernel reads 16 rows
 //!   of `b` at a time (8 with AVX2), each from its start to its end, scaling them by their
 //!   elements of `a` into `c`'s row, which stays in L1: 16 (or 8) FMAs per load and store of
-//!   each register of `c`. The cores share the rows of `b`, each summing its part, contiguous,
+//!   each register of `c`. (Fewer rows at a time where the rows are a power of two of bytes
+//!   apart, so that their lines do not crowd one set of L1: `one_row_group`.) The cores share the rows of `b`, each summing its part, contiguous,
 //!   into a row of its own; the rows are added at the end. (The few-rows kernel would read `b`
 //!   16 columns at a time, a line of each row and on to the next, and the GEMM two lines of
 //!   each; on the Intel Xeon this was measured on, the one-row path took about half the time
@@ -231,7 +232,8 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let out = c.as_slice_mut().expect("a new array is contiguous");
     let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
     if takes_one_row::<K>(m, b) {
-        one_row(kernel, a, k, b, out, n, one_row_threads(k, n));
+        let group = one_row_group(K::ONE_ROW, n, crate::machine::Caches::detect());
+        one_row(kernel, a, k, b, out, n, one_row_threads(k, n), group);
     } else if takes_many_rows(costs, caches, m, b) {
         many_rows(kernel, a, k, b, out, n);
     } else {
@@ -394,7 +396,7 @@ const ONE_ROW_FROM_COLUMNS: usize = 4 * COLUMNS_PER_ROW;
 /// column whole; any other layout is copied to row-major first), and a kernel with a one-row
 /// kernel of its own ([`Kernel::ONE_ROW`]).
 fn takes_one_row<K: Kernel>(m: usize, b: ArrayView2<'_, f32>) -> bool {
-    K::ONE_ROW && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && !columns_contiguous(b)
+    K::ONE_ROW.is_some() && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && !columns_contiguous(b)
 }
 
 /// Threads for the one-row path on a `b` of `k` rows of `n`: each takes at least
@@ -404,19 +406,48 @@ fn one_row_threads(k: usize, n: usize) -> usize {
     crate::pool::cores().min(parts).min(k).max(1)
 }
 
+/// Rows of `b` the one-row kernel adds into each register of `c` at a time, for rows of `n`
+/// floats: its most (`most`, [`Kernel::ONE_ROW`]), halved while the rows, at one column, have
+/// more lines in one set of L1 than it has ways
+/// ([`Caches::rows_in_first_l1_set`](crate::machine::Caches::rows_in_first_l1_set)).
+///
+/// The kernel reads its rows side by side, one line of each at the same column, and the
+/// hardware prefetcher asks for the next lines of each ahead. Rows a power of two of bytes
+/// apart — 1024 floats and any multiple — put all their lines in one set: 16 of them in an L1
+/// of 8 or 12 ways evict each other's lines, the prefetched ones first. On the AMD Zen 4 this
+/// was measured on (8 ways), `(1, 1024) @ (1024, 1024)` took 70 µs 16 rows at a time and 31 to
+/// 34 µs 8 or 4 at a time, `(1, 784) @ (784, 4096)` 417 µs and 200 µs, while `(1, 3000) @
+/// (3000, 3000)`, whose rows spread, took longer 8 (by a tenth) and 4 (by a quarter) at a time.
+///
+/// ```text
+/// most 16, n = 1000 → 16 (4000 bytes apart: every row in a set of its own)
+/// most 16, n = 1024 → 8 on 8 or 12 ways (all 16 in one set)
+/// ```
+fn one_row_group(most: Option<usize>, n: usize, caches: crate::machine::Caches) -> usize {
+    let mut group = most.unwrap_or(1).max(1);
+    while group > 1 && caches.rows_in_first_l1_set(group, n * size_of::<f32>()) > caches.l1_ways {
+        group /= 2;
+    }
+    group
+}
+
 /// The one-row path: `c = a @ b` for `a` of one row, as a sum of the rows of `b`, each scaled
 /// by its element of `a` ([`Kernel::one_row`]). Each element of `b` is used once, so the
 /// product is a read of `b`, and its speed that of the read. The kernel reads 16 rows of `b`
-/// at a time (8 with AVX2), each from its start to its end, a few streams in order that the
-/// hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
+/// at a time (8 with AVX2, and fewer where they share a set of L1: [`one_row_group`]), each
+/// from its start to its end, a few streams in order that the hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
 /// each in its own page, and jumps to the next tile.
 ///
 /// Shared among the cores by the rows of `b` (the steps of `k`), each thread taking at least
 /// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,
 /// into a row of its own (the whole of `c`'s row, in L1), and the rows are added at the end.
 /// A thread's part of `b` stays in its own L2 from one product to the next where it fits.
-/// `threads` is [`one_row_threads`] (the tests pass others: the calling thread and the pool's
-/// helpers run any number of parts).
+/// `threads` is [`one_row_threads`] and `group` [`one_row_group`] (the tests pass others: the
+/// calling thread and the pool's helpers run any number of parts, and the kernels any group).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the product's parts and its two choices"
+)]
 fn one_row<K: Kernel>(
     kernel: K,
     a: &[f32],
@@ -425,11 +456,12 @@ fn one_row<K: Kernel>(
     c: &mut [f32],
     n: usize,
     threads: usize,
+    group: usize,
 ) {
     let b = b.as_standard_layout(); // a copy, unless `b` is row-major and contiguous
     let b = b.as_slice().expect("a standard-layout array is contiguous");
     if threads <= 1 {
-        kernel.one_row(a, b, n, c);
+        kernel.one_row(a, b, n, c, group);
         return;
     }
     // Each thread's rows of `b`, and its row of sums, zeroed (the buffer may hold an earlier
@@ -448,7 +480,7 @@ fn one_row<K: Kernel>(
     let take = || parts.lock().expect("no panic while taking a part").next();
     crate::pool::run(threads, &|_| {
         while let Some(((x, b), y)) = take() {
-            kernel.one_row(x, b, n, y);
+            kernel.one_row(x, b, n, y, group);
         }
     });
     for sums in sums.chunks(row) {
@@ -1019,12 +1051,13 @@ mod tests {
                             "{name} many={many} ({m}, {k}) @ ({k}, {n}): relative error {error:e}"
                         );
                     }
-                    if m == 1 {
-                        let c = by_one_row(kernel, a.view(), b.view(), 1);
+                    for group in groups::<K>().filter(|_| m == 1) {
+                        let c = by_one_row(kernel, a.view(), b.view(), 1, group);
                         let error = relative_error(&c, &exact);
                         assert!(
                             error < 1e-5,
-                            "{name} one row (1, {k}) @ ({k}, {n}): relative error {error:e}"
+                            "{name} one row (1, {k}) @ ({k}, {n}) by {group}: relative error \
+                             {error:e}"
                         );
                     }
                 }
@@ -1047,41 +1080,88 @@ mod tests {
         let b = wide.slice(ndarray::s![.., 3..3 + 300]);
         let exact = reference_matmul(a.view(), b);
         for threads in 1..=3 {
-            let c = by_one_row(kernel, a.view(), b, threads);
-            let error = relative_error(&c, &exact);
-            assert!(
-                error < 1e-5,
-                "{name} one row on {threads} threads: relative error {error:e}"
-            );
+            for group in groups::<K>() {
+                let c = by_one_row(kernel, a.view(), b, threads, group);
+                let error = relative_error(&c, &exact);
+                assert!(
+                    error < 1e-5,
+                    "{name} one row on {threads} threads by {group}: relative error {error:e}"
+                );
+            }
         }
+        let most = K::ONE_ROW.unwrap_or(1);
         a[[0, 17]] = f32::INFINITY;
-        let c = by_one_row(kernel, a.view(), b, 2);
+        let c = by_one_row(kernel, a.view(), b, 2, most);
         assert!(
             c.iter().all(|c| !c.is_finite()),
             "{name} one row: ∞ · x + … is lost"
         );
         a[[0, 500]] = f32::NAN;
-        let c = by_one_row(kernel, a.view(), b, 2);
+        let c = by_one_row(kernel, a.view(), b, 2, most);
         assert!(
             c.iter().all(|c| c.is_nan()),
             "{name} one row: NaN · x + … is lost"
         );
     }
 
+    /// The groups of rows `K`'s one-row path takes ([`one_row_group`]): every power of two up
+    /// to its most (1 for the trait's default).
+    fn groups<K: Kernel>() -> impl Iterator<Item = usize> {
+        let most = K::ONE_ROW.unwrap_or(1);
+        (0..=most.ilog2()).map(|power| 1 << power)
+    }
+
     /// `a @ b` by the one-row path with `kernel` (its own `one_row`, or the trait's default in
-    /// plain Rust) on `threads` threads, for `a` of one row.
+    /// plain Rust) on `threads` threads, `group` rows of `b` at a time, for `a` of one row.
     fn by_one_row<K: Kernel>(
         kernel: K,
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
         threads: usize,
+        group: usize,
     ) -> Array2<f32> {
         let (k, n) = b.dim();
         let mut c = Array2::zeros((1, n));
         let a = a.as_standard_layout();
         let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
-        one_row(kernel, a, k, b, out, n, threads);
+        one_row(kernel, a, k, b, out, n, threads, group);
         c
+    }
+
+    #[test]
+    fn the_one_row_path_takes_fewer_rows_at_a_time_where_they_share_a_set_of_l1() {
+        use crate::machine::Caches;
+        let zen4 = Caches {
+            l1: 32 << 10,
+            l1_ways: 8,
+            ..Caches::DEFAULT
+        };
+        let xeon = Caches {
+            l1: 48 << 10,
+            l1_ways: 12,
+            ..Caches::DEFAULT
+        };
+        for caches in [zen4, xeon] {
+            assert_eq!(one_row_group(Some(16), 1000, caches), 16); // spread
+            assert_eq!(one_row_group(Some(16), 1024, caches), 8); // one set: 8 ≤ 8, 12
+            assert_eq!(one_row_group(Some(16), 4096, caches), 8);
+            assert_eq!(one_row_group(Some(8), 2048, caches), 8);
+            assert_eq!(one_row_group(None, 1024, caches), 1);
+        }
+        // 512 floats: every other row in the first set, 8 of 16.
+        assert_eq!(one_row_group(Some(16), 512, zen4), 16);
+        // An L1 of 4 ways of 4 KiB: 4 rows; of 4 ways of 8 KiB: every other row in one set.
+        let small = Caches {
+            l1: 16 << 10,
+            l1_ways: 4,
+            ..zen4
+        };
+        assert_eq!(one_row_group(Some(16), 1024, small), 4);
+        let wider = Caches {
+            l1: 32 << 10,
+            ..small
+        };
+        assert_eq!(one_row_group(Some(16), 1024, wider), 8);
     }
 
     #[test]

@@ -197,16 +197,14 @@ fn kc_in_l2(caches: Caches, nr: usize) -> usize {
 /// take at most half of its ways, or, where `A` is shorter than one sliver, at most all of them.
 ///
 /// A sliver of `A` read in place is `MR` rows, read one element of each row a step, so L1 must keep
-/// a line of every row for the sixteen steps a line lasts. Two addresses a multiple of `way_bytes`
-/// apart fall in the same set of L1, so rows a large power of two of bytes apart share a few sets.
+/// a line of every row for the sixteen steps a line lasts. Rows a large power of two of bytes
+/// apart share a few sets of L1 ([`rows_in_first_set`](crate::machine::rows_in_first_set)).
 /// Those sets also serve the sliver of `B` streaming past, the tile of `C` and the lines on their
 /// way, so `A`'s rows may take only half of their ways; with more, the rows evict each other's
 /// lines before the kernel is done with them, and packing the block pays. (On the Intel Xeon this
 /// was measured on, with 12 ways, four of the AVX-512 kernel's rows to a set read a little faster
 /// in place than packed, and seven clearly slower.) The driver reads a block of `A` in place only
-/// when its rows spread ([`Plan::in_place_l1`](super::Plan::in_place_l1)). When the pitch is a
-/// whole number of lines, no set holds more of the rows than the first row's does; otherwise that
-/// set stands for the others.
+/// when its rows spread ([`Plan::in_place_l1`](super::Plan::in_place_l1)).
 ///
 /// An `A` of fewer rows than a sliver (a few images through a layer whose inputs are a power of
 /// two) is packed into one sliver of `MR` rows, the rest zeros. Its copy costs the same shuffles
@@ -242,30 +240,7 @@ pub fn rows_spread_over_l1(
 ) -> bool {
     // A sliver's rows: `A`'s first `mr`, or all of a shorter `A`.
     let (short, rows) = (rows < mr, rows.min(mr));
-    const LINE: usize = 64;
-    let sets = (way_bytes / LINE).max(1);
-    // A whole number of ways more a row moves no row to another set: dropping them keeps
-    // `row * pitch` far from overflowing, whatever the stride.
-    let pitch = if pitch < LINE {
-        pitch
-    } else {
-        pitch % (sets * LINE) + sets * LINE
-    };
-    let line = |row: usize| row * pitch / LINE;
-    // Called for every product: a handful of multiplications, no division by `sets` when it
-    // is a power of two (as it is in every L1 this was written for).
-    let set = |row: usize| {
-        if sets.is_power_of_two() {
-            line(row) & (sets - 1)
-        } else {
-            line(row) % sets
-        }
-    };
-    let first = set(0);
-    // Rows less than a line apart share lines: count each line once.
-    let lines = (0..rows)
-        .filter(|&row| set(row) == first && (row == 0 || line(row) != line(row - 1)))
-        .count();
+    let lines = crate::machine::rows_in_first_set(rows, pitch, way_bytes);
     match short {
         true => lines <= ways,
         false => 2 * lines <= ways,

@@ -130,19 +130,22 @@ pub(super) trait Kernel: Copy + Send + Sync {
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 
-    /// Whether the kernel has a [`one_row`](Kernel::one_row) of its own, in whole registers:
-    /// the driver takes the one-row path only then.
-    const ONE_ROW: bool = false;
+    /// Where the kernel has a [`one_row`](Kernel::one_row) of its own, in whole registers, the
+    /// most rows of `b` it adds into each register of `y` at a time (its row of
+    /// [`Isa::kernels`](crate::isa::Isa::kernels)): the driver takes the one-row path only then.
+    const ONE_ROW: Option<usize> = None;
 
     /// `y[j] += Σ_p x[p] · b[p · n + j]` for `j < n`: one row of `a` (`x`) times a row-major
     /// `b` of `x.len()` rows of `n` floats, each row of `b` scaled by its element of `x` and
-    /// added into `y` — the one-row path. By default in plain Rust; the driver calls it only
-    /// where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
+    /// added into `y` — the one-row path — `group` rows of `b` at a time (a power of two, at
+    /// most [`ONE_ROW`](Kernel::ONE_ROW)'s). By default in plain Rust, a row at a time; the
+    /// driver calls it only where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
     ///
     /// # Panics
     ///
     /// When `b` or `y` is shorter than that.
-    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
+    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
+        let _ = group; // a row at a time
         let y = &mut y[..n];
         for (&x, row) in x.iter().zip(b[..x.len() * n].chunks_exact(n.max(1))) {
             for (y, &b) in y.iter_mut().zip(row) {
