@@ -582,7 +582,6 @@ impl Plan {
     fn shared_on(caches: Caches, threads: usize, isa: Isa) -> Plan {
         let plan = Plan::blocked_on(caches, isa);
         let Caches {
-            l1,
             l1_ways,
             l2,
             l2_shared_by,
@@ -636,7 +635,7 @@ impl Plan {
             // limit leaves to the threads sharing `C`, it was level or slower.
             split_k_up_to: l2 / 8,
             // Unless its rows fall into so few sets of L1 that they evict each other.
-            in_place_l1: Some((l1 / l1_ways.max(1), l1_ways)),
+            in_place_l1: Some((caches.l1_way_bytes(), l1_ways)),
             ..plan
         }
     }

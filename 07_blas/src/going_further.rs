@@ -210,17 +210,16 @@
 //! adjacent. (The AVX2 kernel does so only while the block meets at most 8 slivers of `B`: its
 //! steps are short, and the rows' addresses at every step cost it more than one copy of a block
 //! that many slivers reuse.) The last, partial sliver is read in place too, since `tile_rows` reads
-//! no row past the block: packing it, a transposing copy element by element, took about as long as
-//! the arithmetic on its few rows. A large block is still packed: its rows, a row of the matrix
-//! apart, would compete for the same few sets of L1 for as long as the block is used. So is a block
-//! of any size whose rows are a large power of two of bytes apart, as for the AVX-512 kernel's 14
-//! rows in the squares from 512 up: the `MR` rows of each sliver then fall in so few sets of L1
-//! that their lines, with the others those sets serve, outnumber the ways, and they evict each
-//! other within the sixteen steps a line lasts
+//! no row past the block: packing it costs as many shuffles as a whole sliver, for its few rows. A
+//! large block is still packed: its rows, a row of the matrix apart, would compete for the same few
+//! sets of L1 for as long as the block is used. So is a block of any size whose rows are a large
+//! power of two of bytes apart, as for the AVX-512 kernel's 14 rows in the squares from 512 up: the
+//! `MR` rows of each sliver then fall in so few sets of L1 that their lines, with the others those
+//! sets serve, outnumber the ways, and they evict each other within the sixteen steps a line lasts
 //! ([`gemm::rows_spread_over_l1`](crate::gemm::rows_spread_over_l1), with the ways that
 //! [`gemm::Caches::detect`](crate::gemm::Caches::detect) finds). On the Intel Xeon this was
 //! measured on, packing those blocks made `square-512` clearly faster. An `A` shorter than one
-//! sliver may fill its set: its copy would cost as many shuffles as a whole sliver's. A panel of a row-major `B`
+//! sliver may fill its set, for the same reason as the partial sliver. A panel of a row-major `B`
 //! that fits in L2 ([`gemm::Plan::panel_in_place_up_to`](crate::gemm::Plan::panel_in_place_up_to))
 //! is read in place too, while the threads have few rows of `C` each: a step of a sliver is `NR`
 //! adjacent elements of one row of `B`, just as the kernel loads them, so a copy would have to earn
@@ -228,17 +227,17 @@
 //! tiles, which meets each sliver once, its tiles one after another while the sliver is in cache
 //! (up to eight tiles in one block). Only its last, partial sliver is packed, with its zero
 //! columns, by each thread that needs it, for itself: packed by one thread and read by another, it
-//! travelled from core to core line by line, for every panel of `k`. Where the kernel computes
-//! that edge where it is, reading only its columns (with AVX-512 any edge, with AVX2 one exactly
-//! half a tile wide), it is read in place like the others. (For AVX2 only up to a quarter
-//! of L2: its packed step, 16 floats, is one whole line, which from a row that starts inside a line
-//! becomes two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a
-//! thread on (a setting, where copies began to pay on the machine this was measured on), each
-//! thread packs such a panel whole for itself instead: read in place, a sliver's steps are a row of
-//! `B` apart and fall into a fraction of L1's sets, so it does not stay in L1 from one tile to the
-//! next, where a packed one does; and a packed sliver shared between threads would have to travel
-//! from the core that packed it to the others, where a thread's own copy stays in its L2. Where
-//! several threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's chips;
+//! travelled from core to core line by line, for every panel of `k`. Where the kernel computes that
+//! edge where it is, reading only its columns (with AVX-512 any edge, with AVX2 one exactly half a
+//! tile wide), it is read in place like the others. (For AVX2 only up to a quarter of L2: its
+//! packed step, 16 floats, is one whole line, which from a row that starts inside a line becomes
+//! two, and on a larger panel the doubled lines cost more than the copy.) From 128 rows a thread on
+//! (a setting, where copies began to pay on the machine this was measured on), each thread packs
+//! such a panel whole for itself instead: read in place, a sliver's steps are a row of `B` apart
+//! and fall into a fraction of L1's sets, so it does not stay in L1 from one tile to the next,
+//! where a packed one does; and a packed sliver shared between threads would have to travel from
+//! the core that packed it to the others, where a thread's own copy stays in its L2. Where several
+//! threads share an L2 (two threads of a core, or a cluster of cores, as on Apple's chips;
 //! [`Caches::l2_shared_by`](crate::machine::Caches::l2_shared_by)), their copies share it too, so a
 //! thread copies only panels that fit its share
 //! ([`gemm::Plan::own_copies_up_to`](crate::gemm::Plan::own_copies_up_to)) and reads larger ones in
@@ -247,16 +246,16 @@
 //! copies of their own for the AVX-512 kernel and read those panels in place: that kernel starts
 //! one 16-lane FMA a cycle there, and a step's 28 FMAs seem to leave L2 time enough for the extra
 //! line a step read in place takes; on the AMD Zen 4 this was measured on, own copies were slower.
-//! When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten
-//! columns), it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3;
-//! the block is then cut to the rows that can be read in place, saving the copy of `A`. And when
-//! one thread does the whole product, in one panel of `k` and of columns, and both `A` and `B` are
-//! read in place whole (each within its limit, and `B` only where it is not copied), the driver
-//! goes straight to the kernels: one block, one panel, nothing to share and nothing to pack but the
-//! last, partial sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and
-//! OpenBLAS's small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one
-//! thread and every block packed, and (b) with blocks as large as the matrices; the micro-kernel is
-//! its only parameter (`gemm/driver.rs`):
+//! When the whole panel of `B` fits within `A`'s limit, a quarter of L2 (the lesson's ten columns),
+//! it stays in L2 with room to spare, so a tall block of `A` saves no fetches from L3; the block is
+//! then cut to the rows that can be read in place, saving the copy of `A`. And when one thread does
+//! the whole product, in one panel of `k` and of columns, and both `A` and `B` are read in place
+//! whole (each within its limit, and `B` only where it is not copied), the driver goes straight to
+//! the kernels: one block, one panel, nothing to share and nothing to pack but the last, partial
+//! sliver of `B`, so none of the bookkeeping above (BLIS's small-matrix path and OpenBLAS's
+//! small-matrix kernels skip it likewise). The same driver runs (b) and (c) with one thread and
+//! every block packed, and (b) with blocks as large as the matrices; the micro-kernel is its only
+//! parameter (`gemm/driver.rs`):
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("gemm/driver.rs"), "```")]
 //!

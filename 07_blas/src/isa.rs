@@ -48,7 +48,8 @@ pub struct KernelShape {
     /// of a row of `b`).
     pub scale_rows: usize,
     /// Where the streaming kernel has a one-row path (a single row of `a` times a wide `b`):
-    /// the rows of `b` it adds into each register of `c` between loading and storing it.
+    /// the most rows of `b` it adds into each register of `c` between loading and storing it
+    /// (fewer where those rows share a set of L1).
     pub one_row: Option<usize>,
     /// Whether the kernels multiply and add in one fused instruction (one rounding).
     pub fused: bool,

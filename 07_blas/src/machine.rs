@@ -72,10 +72,16 @@ impl Caches {
     ///
     /// let zen4 = Caches { l1: 32 << 10, l1_ways: 8, ..Caches::DEFAULT }; // 8 ways of 4 KiB
     /// assert_eq!(zen4.rows_in_first_l1_set(16, 1024 * 4), 16); // 4 KiB apart: one set
-    /// assert_eq!(zen4.rows_in_first_l1_set(16, 1000 * 4), 1); // 64 bytes short of it: spread
+    /// assert_eq!(zen4.rows_in_first_l1_set(16, 1000 * 4), 1); // 96 bytes short of it: spread
     /// ```
     pub fn rows_in_first_l1_set(&self, rows: usize, pitch: usize) -> usize {
-        rows_in_first_set(rows, pitch, self.l1 / self.l1_ways.max(1))
+        rows_in_first_set(rows, pitch, self.l1_way_bytes())
+    }
+
+    /// Bytes of one way of L1 (its size over its ways): addresses that many bytes apart fall in
+    /// the same set.
+    pub fn l1_way_bytes(&self) -> usize {
+        self.l1 / self.l1_ways.max(1)
     }
 
     /// The caches of the first CPU (on Apple Silicon, of a performance core), with

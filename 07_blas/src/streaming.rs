@@ -48,17 +48,17 @@
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
 //!   rows, unless `k` is too short to fill two registers.
-//! - **one row** (`one_row`, AVX-512 and AVX2): a single row of `a` and a `b` of 64 columns or
-//!   more whose columns are not contiguous, such as one image through a layer of 1000 outputs.
-//!   Each element of `b` is used once, so the product is a read of `b`. The kernel reads 16 rows
-//!   of `b` at a time (8 with AVX2), each from its start to its end, scaling them by their
-//!   elements of `a` into `c`'s row, which stays in L1: 16 (or 8) FMAs per load and store of
-//!   each register of `c`. (Fewer rows at a time where the rows are a power of two of bytes
-//!   apart, so that their lines do not crowd one set of L1: `one_row_group`.) The cores share the rows of `b`, each summing its part, contiguous,
-//!   into a row of its own; the rows are added at the end. (The few-rows kernel would read `b`
-//!   16 columns at a time, a line of each row and on to the next, and the GEMM two lines of
-//!   each; on the Intel Xeon this was measured on, the one-row path took about half the time
-//!   of the GEMM, which `blas` ran before, on `(1, 784) @ (784, 1000)`, and less than what
+//! - **one row** (`one_row`, AVX-512 and AVX2): a single row of `a` and a `b` of 64 columns or more
+//!   whose columns are not contiguous, such as one image through a layer of 1000 outputs. Each
+//!   element of `b` is used once, so the product is a read of `b`. The kernel reads 16 rows of `b`
+//!   at a time (8 with AVX2), each from its start to its end, scaling them by their elements of `a`
+//!   into `c`'s row, which stays in L1: 16 (or 8) FMAs per load and store of each register of `c`.
+//!   (Fewer rows at a time where the rows are a power of two of bytes apart, so that their lines do
+//!   not crowd one set of L1: `one_row_group`.) The cores share the rows of `b`, each summing its
+//!   part, contiguous, into a row of its own; the rows are added at the end. (The few-rows kernel
+//!   would read `b` 16 columns at a time, a line of each row and on to the next, and the GEMM two
+//!   lines of each; on the Intel Xeon this was measured on, the one-row path took about half the
+//!   time of the GEMM, which `blas` ran before, on `(1, 784) @ (784, 1000)`, and less than what
 //!   `blas` ran before from 64 columns on, with AVX-512 and with AVX2.)
 //!
 //! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its registers
@@ -232,7 +232,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let out = c.as_slice_mut().expect("a new array is contiguous");
     let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
     if takes_one_row::<K>(m, b) {
-        let group = one_row_group(K::ONE_ROW, n, crate::machine::Caches::detect());
+        let group = one_row_group(K::ONE_ROW, n, caches);
         one_row(kernel, a, k, b, out, n, one_row_threads(k, n), group);
     } else if takes_many_rows(costs, caches, m, b) {
         many_rows(kernel, a, k, b, out, n);
@@ -415,9 +415,11 @@ fn one_row_threads(k: usize, n: usize) -> usize {
 /// hardware prefetcher asks for the next lines of each ahead. Rows a power of two of bytes
 /// apart — 1024 floats and any multiple — put all their lines in one set: 16 of them in an L1
 /// of 8 or 12 ways evict each other's lines, the prefetched ones first. On the AMD Zen 4 this
-/// was measured on (8 ways), `(1, 1024) @ (1024, 1024)` took 70 µs 16 rows at a time and 31 to
-/// 34 µs 8 or 4 at a time, `(1, 784) @ (784, 4096)` 417 µs and 200 µs, while `(1, 3000) @
-/// (3000, 3000)`, whose rows spread, took longer 8 (by a tenth) and 4 (by a quarter) at a time.
+/// was measured on (8 ways, two cores, medians of 150 rounds in each of four processes),
+/// `(1, 1024) @ (1024, 1024)` and `(1, 784) @ (784, 4096)` took less than half as long 8 rows at
+/// a time as 16, and `(1, 4096) @ (4096, 4096)`, from memory, a quarter less. `(1, 3000) @
+/// (3000, 3000)`, whose rows spread, took longer 8 (by a tenth) and 4 (by a quarter) at a time
+/// than 16.
 ///
 /// ```text
 /// most 16, n = 1000 → 16 (4000 bytes apart: every row in a set of its own)
@@ -435,8 +437,9 @@ fn one_row_group(most: Option<usize>, n: usize, caches: crate::machine::Caches) 
 /// by its element of `a` ([`Kernel::one_row`]). Each element of `b` is used once, so the
 /// product is a read of `b`, and its speed that of the read. The kernel reads 16 rows of `b`
 /// at a time (8 with AVX2, and fewer where they share a set of L1: [`one_row_group`]), each
-/// from its start to its end, a few streams in order that the hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
-/// each in its own page, and jumps to the next tile.
+/// from its start to its end, a few streams in order that the hardware prefetcher follows; a
+/// GEMM's register tile reads two lines of each of `k` rows, each in its own page, and jumps
+/// to the next tile.
 ///
 /// Shared among the cores by the rows of `b` (the steps of `k`), each thread taking at least
 /// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,

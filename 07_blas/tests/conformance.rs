@@ -108,8 +108,8 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
             (rule.max_rows, 300, rule.short_max_columns),
             Algorithm::Streaming,
         ),
-        // A short `a` with a wide `b` (a batch of images through a layer of 1000 outputs): the
-        // GEMM, whose threads share the columns.
+        // A short `a` with a `b` one column wider than the short bound: the GEMM, whose
+        // threads share the columns.
         (
             (rule.max_rows, 300, rule.short_max_columns + 1),
             Algorithm::Gemm,

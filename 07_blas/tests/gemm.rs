@@ -202,6 +202,18 @@ fn every_kernel_and_plan_is_right_one_off_every_tile_and_block_size() {
                     );
                 }
             }
+            // An `A` shorter than a sliver whose rows all fall in one set of L1 (64 steps a row:
+            // 256 bytes, one way of the small L1 of "in place where the rows spread"), read in
+            // place up to its 8 ways of rows and packed beyond.
+            for m in [1, 5, 8, 9, mr - 1] {
+                let (a, b) = (uniform(m, 64, 11), uniform(64, nr + 3, 12));
+                check(
+                    &format!("{isa:?} {name} ({m}, 64) @ (64, {})", nr + 3),
+                    &plan,
+                    a.view(),
+                    b.view(),
+                );
+            }
             // k one off the detected kc, m one off mc (with a narrow n to stay quick).
             // (With right edges of a few columns, half a tile and all but one: the panels
             // after the first add into them.)

@@ -158,7 +158,7 @@ impl Blocks {
     /// ```
     pub fn for_caches_b_in_l1(caches: Caches, mr: usize, nr: usize) -> Blocks {
         let in_l2 = kc_in_l2(caches, nr);
-        let l1_way = caches.l1 / caches.l1_ways.max(1);
+        let l1_way = caches.l1_way_bytes();
         let b_l1_ways = caches.l1_ways.saturating_sub(1) * nr / (nr + mr);
         let in_l1 = b_l1_ways * l1_way / (nr * size_of::<f32>()) / 8 * 8;
         let kc = if in_l1 >= KC_IN_L1_FROM {
@@ -211,8 +211,8 @@ fn kc_in_l2(caches: Caches, nr: usize) -> usize {
 /// per step as a whole sliver's, for fewer rows of work, and where `B` is narrow it is used for
 /// few slivers of `B`. On the AMD Zen 4 this was measured on (an L1 of 8 ways), `A`s of 5 and of
 /// 8 rows with `k` = 1024 or 2048 read in place ran a fifth to twice as fast as packed with a `B`
-/// of 24 to 320 columns, on one core and on two, and as fast with 1000; with 11 rows, in more
-/// sets than the ways, in place was faster on 24 and 64 columns and slower on 160. The AVX2
+/// of 24 to 320 columns, on one core and on two, and as fast with 1000; with 11 rows, more in one
+/// set than its ways, in place was faster on 24 and 64 columns and slower on 160. The AVX2
 /// kernel's 5 rows (of 6) were faster in place from 16 to 128 columns. So such an `A`'s rows may
 /// fill their set.
 ///
@@ -224,13 +224,12 @@ fn kc_in_l2(caches: Caches, nr: usize) -> usize {
 /// assert!(rows_spread_over_l1(14, 14, 256 * 4, l1)); // 4 sets: at most 4 rows in one
 /// assert!(!rows_spread_over_l1(14, 14, 512 * 4, l1)); // 2 sets: 7 rows in each
 /// assert!(!rows_spread_over_l1(100, 14, 512 * 4, l1)); // every sliver as the first
-/// assert!(!rows_spread_over_l1(14, 14, 513 * 4, l1)); // 4 bytes more a row: still the same 2 sets
 /// assert!(rows_spread_over_l1(14, 14, 520 * 4, l1)); // half a line more a row: 14 sets
 /// assert!(rows_spread_over_l1(6, 6, 512 * 4, l1)); // the AVX2 kernel's 6 rows: 3 in each set
-/// assert!(rows_spread_over_l1(14, 14, 3 * 4, l1)); // 3 floats a row: 14 rows in 3 lines
 /// // An `A` of 8 rows, shorter than a sliver, 4 KiB apart: all in one set, within its 12 ways.
 /// assert!(rows_spread_over_l1(8, 14, 1024 * 4, l1));
-/// assert!(!rows_spread_over_l1(13, 14, 1024 * 4, (4096, 8))); // 13 rows in a set of 8 ways
+/// assert!(rows_spread_over_l1(8, 14, 1024 * 4, (4096, 8))); // 8 rows in a set of 8 ways
+/// assert!(!rows_spread_over_l1(9, 14, 1024 * 4, (4096, 8))); // 9 rows in a set of 8 ways
 /// ```
 pub fn rows_spread_over_l1(
     rows: usize,

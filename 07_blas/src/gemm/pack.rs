@@ -81,7 +81,7 @@ pub(crate) fn pack_b_into_with(
     // Any other strides: element by element, `column_stride` apart, a sliver at a time and in
     // it a step at a time. A column-major or transposed `B` comes here, and so does a
     // row-major `A`, packed through its transpose (on the kernels without a `pack_a` of their
-    // own, and for the partial slivers and last steps of those with one): each step's elements
+    // own, and for the last steps of each sliver of those with one): each step's elements
     // are a row of `A` apart, but the sliver is written in order. Reading each row of `A`
     // straight through instead, scattering it over every step, wrote each line of the sliver
     // `nr` times, and a sliver of a long `k` leaves L1 between the visits.
@@ -124,7 +124,8 @@ pub(crate) fn pack_b_into_with(
 ///
 /// # Safety
 ///
-/// `transpose` does what is said above, and no more, for `mr` rows.
+/// `transpose` does what is said above, and no more: it reads `height ≤ mr` rows and writes
+/// `STEPS` steps of `mr` floats, with the spill.
 #[cfg(target_arch = "x86_64")] // used by the AVX-512 and AVX2 kernels
 #[inline(always)]
 pub(crate) unsafe fn pack_a_into<const STEPS: usize>(

@@ -177,51 +177,13 @@ const ONE_ROW_STEPS: usize = match Isa::Avx512.kernels().one_row {
     None => panic!("the AVX-512 kernel has a one-row path"),
 };
 
-/// [`Kernel::one_row`]: `group` rows of `b` at a time (at most [`ONE_ROW_STEPS`]), each
-/// register of `y` loaded, given one FMA per row, and stored (the last register of each row
-/// under a mask); the rows left over, one at a time. Each row of `b` is read whole, in order: one stream through
-/// memory, which the hardware prefetcher follows, where a register tile of `c` would read a
-/// few lines of each row and jump to the next. The FMAs into one register wait on each other,
-/// but the registers of a row do not: a wide `b` keeps both FMA units busy.
-///
-/// # Safety
-///
-/// The CPU must support AVX-512F; `b` holds `x.len()` rows of `n` floats, one after another,
-/// and `y.len() ≥ n`.
-#[target_feature(enable = "avx512f")]
-unsafe fn one_row(x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
-    // SAFETY: this function's contract.
-    unsafe {
-        match group.min(ONE_ROW_STEPS) {
-            16.. => in_groups::<16>(x, b, n, y),
-            8.. => in_groups::<8>(x, b, n, y),
-            4.. => in_groups::<4>(x, b, n, y),
-            2.. => in_groups::<2>(x, b, n, y),
-            _ => in_groups::<1>(x, b, n, y),
-        }
-    }
-}
-
-/// [`one_row`] for groups of `R` rows.
-///
-/// # Safety
-///
-/// As [`one_row`]'s.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn in_groups<const R: usize>(x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
-    let mut steps = x.chunks_exact(R);
-    for (group, x) in (&mut steps).enumerate() {
-        let x: &[f32; R] = x.try_into().expect("a chunk of R");
-        // SAFETY: rows `group · R ..` of `b`, `x.len()` rows in all.
-        unsafe { add_rows(x, b.as_ptr().add(group * R * n), n, y) };
-    }
-    let done = x.len() - steps.remainder().len();
-    for (p, &x) in steps.remainder().iter().enumerate() {
-        // SAFETY: row `done + p < x.len()` of `b`.
-        unsafe { add_rows(&[x], b.as_ptr().add((done + p) * n), n, y) };
-    }
-}
+// [`Kernel::one_row`]: a group of rows of `b` at a time, each register of `y` loaded, given one
+// FMA per row, and stored (the last register of each row under a mask). Each row of `b` is read
+// whole, in order: one stream through memory, which the hardware prefetcher follows, where a
+// register tile of `c` would read a few lines of each row and jump to the next. The FMAs into
+// one register wait on each other, but the registers of a row do not: a wide `b` keeps both FMA
+// units busy.
+super::kernel::one_row_in_groups!("avx512f", ONE_ROW_STEPS: 16 8 4 2);
 
 /// `y[j] += Σ_r x[r] · rows[r · n + j]` for `j < n`, one register of `y` at a time.
 ///

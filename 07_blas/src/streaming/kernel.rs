@@ -240,3 +240,60 @@ fn ask_with(slice: &[f32], from: usize, len: usize, hint: impl Fn(*const f32)) {
         hint,
     );
 }
+
+/// A kernel's one-row path ([`Kernel::one_row`]) in groups of rows, written once for the
+/// kernels that have one (AVX-512 and AVX2): `one_row(x, b, n, y, group)` takes `group` rows of
+/// `b` at a time, rounded down to a power of two no larger than `$most` (the kernel's
+/// `ONE_ROW_STEPS`), and the rows left over one at a time, each group by the kernel's own
+/// `add_rows::<R>(x, rows, n, y)`, compiled with `$feature`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! one_row_in_groups {
+    ($feature:literal, $most:ident: $($group:literal)*) => {
+        /// [`Kernel::one_row`](super::kernel::Kernel::one_row): `group` rows of `b` at a time
+        /// (at most [`ONE_ROW_STEPS`]) by [`in_groups`].
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU has `", $feature, "`; `b` holds `x.len()` rows of `n` floats, one")]
+        /// after another, and `y.len() ≥ n`.
+        #[target_feature(enable = $feature)]
+        unsafe fn one_row(x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
+            // The groups listed are the powers of two up to the kernel's most.
+            const { assert!($most == [$($group),*][0] && $most.is_power_of_two()) };
+            let group = group.min($most);
+            // SAFETY: this function's contract.
+            unsafe {
+                $(
+                    if group >= $group {
+                        return in_groups::<$group>(x, b, n, y);
+                    }
+                )*
+                in_groups::<1>(x, b, n, y)
+            }
+        }
+
+        /// [`one_row`] for groups of `R` rows: each group by `add_rows`, then the rows left over
+        /// one at a time.
+        ///
+        /// # Safety
+        ///
+        /// As [`one_row`]'s.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn in_groups<const R: usize>(x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
+            let mut steps = x.chunks_exact(R);
+            for (group, x) in (&mut steps).enumerate() {
+                let x: &[f32; R] = x.try_into().expect("a chunk of R");
+                // SAFETY: rows `group · R ..` of `b`, `x.len()` rows in all.
+                unsafe { add_rows(x, b.as_ptr().add(group * R * n), n, y) };
+            }
+            let done = x.len() - steps.remainder().len();
+            for (p, &x) in steps.remainder().iter().enumerate() {
+                // SAFETY: row `done + p < x.len()` of `b`.
+                unsafe { add_rows(&[x], b.as_ptr().add((done + p) * n), n, y) };
+            }
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(super) use one_row_in_groups;

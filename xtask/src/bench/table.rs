@@ -528,7 +528,7 @@ fn rows_per_call(many: &[(usize, usize)], few: usize, one_row: Option<usize>) ->
         format!("{few} rows")
     };
     let one_row = match one_row {
-        Some(steps) => format!("; one row: {steps} rows of `b` at a time"),
+        Some(steps) => format!("; one row: up to {steps} rows of `b` at a time"),
         None => String::new(),
     };
     format!(
