@@ -10,7 +10,7 @@
 //! cache, with `b` resident in cache.
 //!
 //! Two micro-kernels, chosen by what each would cost on the shape (`takes_many_rows`), and on
-//! x86 a third for a single row of `a` (`takes_one_row`):
+//! x86 a third for a single row of `a`, or a few with a `b` beyond L3 (`takes_whole_rows`):
 //!
 //! - **many rows** (`dot_columns`): `b`'s columns are packed once into `bᵀ` (10 rows of `k`,
 //!   31 KB for the lesson: it stays in L1 and L2). Each row of `a` is then dotted with the 10
@@ -60,6 +60,12 @@
 //!   lines of each; on the Intel Xeon this was measured on, the one-row path took about half the
 //!   time of the GEMM, which `blas` ran before, on `(1, 784) @ (784, 1000)`, and less than what
 //!   `blas` ran before from 64 columns on, with AVX-512 and with AVX2.)
+//! - **a few rows, `b` beyond L3** (the same path, `whole_rows`): up to the few-rows path's rows
+//!   of `a` and a `b` as above but larger than L3, read from memory. The kernel reads a group of
+//!   rows of `b` side by side as for one row, and adds each register of `b` into all of `a`'s
+//!   rows of sums at once (a few rows of `c`, in L2; each thread its own, a line longer than
+//!   `c`'s rows so that they do not share a set of L1). So `b` is read once, by whole rows,
+//!   where the GEMM reads two lines of each row and jumps a row ahead.
 //!
 //! Otherwise the choice counts FMAs. Where the few-rows kernel fills every lane of its registers
 //! (with AVX-512: the lesson's 10 columns, or 16), it does no more of them than the many-rows one,
@@ -97,7 +103,7 @@ mod portable;
 
 pub use kernel::COLUMNS_PER_PASS;
 pub(crate) use kernel::COLUMNS_PER_ROW;
-use kernel::Kernel;
+use kernel::{Kernel, Rows, RowsMut};
 use portable::Portable;
 
 /// Rows of an output below which it is allocated and then filled with zeros
@@ -231,9 +237,9 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
     let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
-    if takes_one_row::<K>(m, b) {
+    if takes_whole_rows::<K>(m, b, caches) {
         let group = one_row_group(K::ONE_ROW, n, caches);
-        one_row(kernel, a, k, b, out, n, one_row_threads(k, n), group);
+        whole_rows(kernel, a, (m, k), b, out, n, one_row_threads(k, n), group);
     } else if takes_many_rows(costs, caches, m, b) {
         many_rows(kernel, a, k, b, out, n);
     } else {
@@ -388,15 +394,34 @@ fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
 /// was measured on, the one-row path took less time than what `blas` ran before (the GEMM with
 /// AVX-512, the few-rows path with AVX2); narrower, it was not measured against the few-rows
 /// path, which computes such a row in a few passes of 16 columns.
-const ONE_ROW_FROM_COLUMNS: usize = 4 * COLUMNS_PER_ROW;
+pub(crate) const ONE_ROW_FROM_COLUMNS: usize = 4 * COLUMNS_PER_ROW;
 
-/// Whether `a @ b`, `a` of `m` rows, takes the one-row path: a single row of `a`, a `b` of at
-/// least [`ONE_ROW_FROM_COLUMNS`] columns whose columns are not contiguous (such a `b`, a
-/// linear layer's weights passed as `w.t()`, goes to the many-rows path, which copies each
-/// column whole; any other layout is copied to row-major first), and a kernel with a one-row
-/// kernel of its own ([`Kernel::ONE_ROW`]).
-fn takes_one_row<K: Kernel>(m: usize, b: ArrayView2<'_, f32>) -> bool {
-    K::ONE_ROW.is_some() && m == 1 && b.ncols() >= ONE_ROW_FROM_COLUMNS && !columns_contiguous(b)
+/// Whether `a @ b`, `a` of `m` rows, takes the whole-rows path: a `b` of at least
+/// [`ONE_ROW_FROM_COLUMNS`] columns whose columns are not contiguous (such a `b`, a linear
+/// layer's weights passed as `w.t()`, goes to the many-rows path, which copies each column
+/// whole; any other layout is copied to row-major first), a kernel with a whole-rows kernel of
+/// its own ([`Kernel::ONE_ROW`]), and a single row of `a`, or a few (at most the few-rows path's
+/// [`Kernel::SCALE_ROWS`]) with a `b` larger than L3 ([`b_beyond_l3`]).
+fn takes_whole_rows<K: Kernel>(
+    m: usize,
+    b: ArrayView2<'_, f32>,
+    caches: crate::machine::Caches,
+) -> bool {
+    K::ONE_ROW.is_some()
+        && b.ncols() >= ONE_ROW_FROM_COLUMNS
+        && !columns_contiguous(b)
+        && (m == 1 || (m <= K::SCALE_ROWS && b_beyond_l3(b.len(), caches)))
+}
+
+/// Whether a `b` of `elements` floats is larger than L3, so that a product that reads it once
+/// reads it from memory: there the GEMM's slivers, two lines of each row of `b` a row apart
+/// (for `n` = 4096, a page apart), read memory at about half the speed of whole rows, and a
+/// few rows of `a` take the whole-rows path. On the AMD Zen 4 this was measured on (L3 of
+/// 32 MiB), `(8, 4096) @ (4096, 4096)` took the GEMM about twice as long as a read of all of
+/// `b` by whole rows; where `b` fits in L3, the GEMM was as fast or faster
+/// (`(8, 1024) @ (1024, 4096)`, `(8, 784) @ (784, 1000)`).
+pub(crate) fn b_beyond_l3(elements: usize, caches: crate::machine::Caches) -> bool {
+    elements.saturating_mul(size_of::<f32>()) > caches.l3
 }
 
 /// Threads for the one-row path on a `b` of `k` rows of `n`: each takes at least
@@ -433,28 +458,30 @@ fn one_row_group(most: Option<usize>, n: usize, caches: crate::machine::Caches) 
     group
 }
 
-/// The one-row path: `c = a @ b` for `a` of one row, as a sum of the rows of `b`, each scaled
-/// by its element of `a` ([`Kernel::one_row`]). Each element of `b` is used once, so the
-/// product is a read of `b`, and its speed that of the read. The kernel reads 16 rows of `b`
-/// at a time (8 with AVX2, and fewer where they share a set of L1: [`one_row_group`]), each
-/// from its start to its end, a few streams in order that the hardware prefetcher follows; a
-/// GEMM's register tile reads two lines of each of `k` rows, each in its own page, and jumps
-/// to the next tile.
+/// The whole-rows path: `c = a @ b` for `a` of `m` rows, one or a few ([`takes_whole_rows`]),
+/// as a sum of the rows of `b`, each scaled by its elements of `a` ([`Kernel::whole_rows`]).
+/// Each element of `b` is used once for each row of `a`, in the same pass, so the product is a
+/// read of `b`, and its speed that of the read. For one row of `a` the kernel reads 16 rows of
+/// `b` at a time (8 with AVX2, and fewer where they share a set of L1: [`one_row_group`]), for
+/// more up to [`WHOLE_ROWS_GROUP`](kernel::WHOLE_ROWS_GROUP), each from its start to its end, a few streams in order that
+/// the hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
+/// each in its own page, and jumps to the next tile.
 ///
 /// Shared among the cores by the rows of `b` (the steps of `k`), each thread taking at least
 /// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,
-/// into a row of its own (the whole of `c`'s row, in L1), and the rows are added at the end.
-/// A thread's part of `b` stays in its own L2 from one product to the next where it fits.
-/// `threads` is [`one_row_threads`] and `group` [`one_row_group`] (the tests pass others: the
-/// calling thread and the pool's helpers run any number of parts, and the kernels any group).
+/// into rows of its own (`m` rows as long as `c`'s: in L1 for one, in L2 for a few), and the
+/// rows are added at the end. A thread's part of `b` stays in its own L2 from one product to
+/// the next where it fits. `threads` is [`one_row_threads`] and `group` [`one_row_group`] (the
+/// tests pass others: the calling thread and the pool's helpers run any number of parts, and
+/// the kernels any group).
 #[expect(
     clippy::too_many_arguments,
     reason = "the product's parts and its two choices"
 )]
-fn one_row<K: Kernel>(
+fn whole_rows<K: Kernel>(
     kernel: K,
     a: &[f32],
-    k: usize,
+    (m, k): (usize, usize),
     b: ArrayView2<'_, f32>,
     c: &mut [f32],
     n: usize,
@@ -463,32 +490,57 @@ fn one_row<K: Kernel>(
 ) {
     let b = b.as_standard_layout(); // a copy, unless `b` is row-major and contiguous
     let b = b.as_slice().expect("a standard-layout array is contiguous");
-    if threads <= 1 {
-        kernel.one_row(a, b, n, c, group);
+    let rows_of_a = |from: usize| Rows {
+        data: &a[from..],
+        ld: k,
+        count: m,
+    };
+    if threads <= 1 && m == 1 {
+        let c = RowsMut {
+            data: c,
+            ld: n,
+            count: 1,
+        };
+        kernel.whole_rows(rows_of_a(0), b, n, c, group);
         return;
     }
-    // Each thread's rows of `b`, and its row of sums, zeroed (the buffer may hold an earlier
-    // product's floats), a cache line apart.
+    // Each thread's rows of `b`, and its rows of sums, zeroed (the buffer may hold an earlier
+    // product's floats). Each row of sums starts on a line of its own, one line further into
+    // its way of L1 than the row before: the kernel adds into a register of every row at once,
+    // and rows a power of two apart, as `c`'s would be, would put those lines in one set of L1,
+    // which the rows of `b` may fill already ([`one_row_group`]). On the AMD Zen 4 this was
+    // measured on, `(8, 4096) @ (4096, 4096)` took less than half as long with the line between
+    // rows as without it.
+    let threads = threads.max(1);
     let steps = k.div_ceil(threads);
     let mut space = take_buffer();
-    let row = n.next_multiple_of(crate::prefetch::FLOATS_PER_LINE);
-    let sums = line_aligned(&mut space, threads * row);
+    let line = crate::prefetch::FLOATS_PER_LINE;
+    let row = n.next_multiple_of(line) + line;
+    let sums = line_aligned(&mut space, threads * m * row);
     sums.fill(0.0);
     let parts = std::sync::Mutex::new(
-        a.chunks(steps)
+        (0..k)
+            .step_by(steps)
             .zip(b.chunks(steps * n))
-            .zip(sums.chunks_mut(row)),
+            .zip(sums.chunks_mut(m * row)),
     );
     // Poisoning needs a panic inside `Iterator::next`, which slices do not do.
     let take = || parts.lock().expect("no panic while taking a part").next();
     crate::pool::run(threads, &|_| {
-        while let Some(((x, b), y)) = take() {
-            kernel.one_row(x, b, n, y, group);
+        while let Some(((from, b), y)) = take() {
+            let y = RowsMut {
+                data: y,
+                ld: row,
+                count: m,
+            };
+            kernel.whole_rows(rows_of_a(from), b, n, y, group);
         }
     });
-    for sums in sums.chunks(row) {
-        for (c, &sum) in c.iter_mut().zip(sums) {
-            *c += sum;
+    for sums in sums.chunks(m * row) {
+        for (c, sums) in c.chunks_mut(n).zip(sums.chunks(row)) {
+            for (c, &sum) in c.iter_mut().zip(sums) {
+                *c += sum;
+            }
         }
     }
     give_back(space);
@@ -1054,13 +1106,13 @@ mod tests {
                             "{name} many={many} ({m}, {k}) @ ({k}, {n}): relative error {error:e}"
                         );
                     }
-                    for group in groups::<K>().filter(|_| m == 1) {
-                        let c = by_one_row(kernel, a.view(), b.view(), 1, group);
+                    for group in groups::<K>().filter(|_| m <= whole_rows_most::<K>()) {
+                        let c = by_whole_rows(kernel, a.view(), b.view(), 1, group);
                         let error = relative_error(&c, &exact);
                         assert!(
                             error < 1e-5,
-                            "{name} one row (1, {k}) @ ({k}, {n}) by {group}: relative error \
-                             {error:e}"
+                            "{name} whole rows ({m}, {k}) @ ({k}, {n}) by {group}: relative \
+                             error {error:e}"
                         );
                     }
                 }
@@ -1075,36 +1127,53 @@ mod tests {
         let c = stream(kernel, a.view(), b.view());
         let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
         assert!(error < 1e-5, "{name} threaded: relative error {error:e}");
-        // One row of `a`, its `b` shared among one to three threads, in parts that no group
-        // of the kernel's steps divides; a `b` whose rows are apart (copied first); NaN and
-        // infinity in `a`, which must reach `c`.
-        let mut a = synthetic::uniform(1, 1001, 5);
+        // One row of `a`, and the most the whole-rows path takes, their `b` shared among one
+        // to three threads, in parts that no group of the kernel's steps divides; a `b` whose
+        // rows are apart (copied first); NaN and infinity in `a`, which must reach `c`.
         let wide = synthetic::uniform(1001, 2 * 300 + 7, 6);
         let b = wide.slice(ndarray::s![.., 3..3 + 300]);
-        let exact = reference_matmul(a.view(), b);
-        for threads in 1..=3 {
-            for group in groups::<K>() {
-                let c = by_one_row(kernel, a.view(), b, threads, group);
-                let error = relative_error(&c, &exact);
-                assert!(
-                    error < 1e-5,
-                    "{name} one row on {threads} threads by {group}: relative error {error:e}"
-                );
+        for m in [1, whole_rows_most::<K>()] {
+            let mut a = synthetic::uniform(m, 1001, 5);
+            let exact = reference_matmul(a.view(), b);
+            for threads in 1..=3 {
+                for group in groups::<K>() {
+                    let c = by_whole_rows(kernel, a.view(), b, threads, group);
+                    let error = relative_error(&c, &exact);
+                    assert!(
+                        error < 1e-5,
+                        "{name} {m} whole rows on {threads} threads by {group}: relative error \
+                         {error:e}"
+                    );
+                }
             }
+            let most = K::ONE_ROW.unwrap_or(1);
+            a[[m - 1, 17]] = f32::INFINITY;
+            let c = by_whole_rows(kernel, a.view(), b, 2, most);
+            assert!(
+                c.row(m - 1).iter().all(|c| !c.is_finite()),
+                "{name} {m} whole rows: ∞ · x + … is lost"
+            );
+            a[[m - 1, 500]] = f32::NAN;
+            let c = by_whole_rows(kernel, a.view(), b, 2, most);
+            assert!(
+                c.row(m - 1).iter().all(|c| c.is_nan()),
+                "{name} {m} whole rows: NaN · x + … is lost"
+            );
+            let error = relative_error(
+                &c.slice(ndarray::s![..m - 1, ..]),
+                &exact.slice(ndarray::s![..m - 1, ..]),
+            );
+            assert!(
+                error < 1e-5,
+                "{name} {m} whole rows: a NaN in the last row reached another ({error:e})"
+            );
         }
-        let most = K::ONE_ROW.unwrap_or(1);
-        a[[0, 17]] = f32::INFINITY;
-        let c = by_one_row(kernel, a.view(), b, 2, most);
-        assert!(
-            c.iter().all(|c| !c.is_finite()),
-            "{name} one row: ∞ · x + … is lost"
-        );
-        a[[0, 500]] = f32::NAN;
-        let c = by_one_row(kernel, a.view(), b, 2, most);
-        assert!(
-            c.iter().all(|c| c.is_nan()),
-            "{name} one row: NaN · x + … is lost"
-        );
+    }
+
+    /// The most rows of `a` `K`'s whole-rows path takes: its few-rows path's, within what the
+    /// kernels take at once.
+    fn whole_rows_most<K: Kernel>() -> usize {
+        K::SCALE_ROWS.min(kernel::WHOLE_ROWS_MOST)
     }
 
     /// The groups of rows `K`'s one-row path takes ([`one_row_group`]): every power of two up
@@ -1114,21 +1183,42 @@ mod tests {
         (0..=most.ilog2()).map(|power| 1 << power)
     }
 
-    /// `a @ b` by the one-row path with `kernel` (its own `one_row`, or the trait's default in
-    /// plain Rust) on `threads` threads, `group` rows of `b` at a time, for `a` of one row.
-    fn by_one_row<K: Kernel>(
+    /// `a @ b` by the whole-rows path with `kernel` (its own `whole_rows`, or the trait's default
+    /// in plain Rust) on `threads` threads, `group` rows of `b` at a time.
+    fn by_whole_rows<K: Kernel>(
         kernel: K,
         a: ArrayView2<'_, f32>,
         b: ArrayView2<'_, f32>,
         threads: usize,
         group: usize,
     ) -> Array2<f32> {
-        let (k, n) = b.dim();
-        let mut c = Array2::zeros((1, n));
+        let ((m, k), n) = (a.dim(), b.ncols());
+        let mut c = Array2::zeros((m, n));
         let a = a.as_standard_layout();
         let (a, out) = (a.as_slice().unwrap(), c.as_slice_mut().unwrap());
-        one_row(kernel, a, k, b, out, n, threads, group);
+        whole_rows(kernel, a, (m, k), b, out, n, threads, group);
         c
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_few_rows_take_the_whole_rows_path_only_with_a_b_beyond_l3() {
+        use crate::machine::Caches;
+        type Avx512 = avx512::Avx512<COLUMNS_PER_PASS>;
+        // An L3 of 64 KiB: a `b` of 128 × 256 floats (128 KiB) is beyond it, 64 × 64 is not.
+        let caches = Caches {
+            l3: 64 << 10,
+            ..Caches::DEFAULT
+        };
+        let (large, small) = (Array2::zeros((128, 256)), Array2::zeros((64, 64)));
+        let most = <Avx512 as Kernel>::SCALE_ROWS;
+        assert!(takes_whole_rows::<Avx512>(1, small.view(), caches)); // one row: any size
+        assert!(!takes_whole_rows::<Avx512>(2, small.view(), caches));
+        assert!(takes_whole_rows::<Avx512>(2, large.view(), caches));
+        assert!(takes_whole_rows::<Avx512>(most, large.view(), caches));
+        assert!(!takes_whole_rows::<Avx512>(most + 1, large.view(), caches));
+        assert!(!takes_whole_rows::<Avx512>(2, large.t(), caches)); // columns contiguous
+        assert!(!takes_whole_rows::<Portable>(1, large.view(), caches)); // no path of its own
     }
 
     #[test]

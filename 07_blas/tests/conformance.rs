@@ -124,6 +124,16 @@ fn the_crates_matmul_streams_narrow_or_short_products_and_uses_the_own_gemm_othe
             },
         ),
         ((1000, 300, rule.max_columns), Algorithm::Streaming),
+        // A few rows with a `b` beyond L3 (no `b` is allocated here: 8192² floats, 256 MiB,
+        // larger than any L3 this runs on): streamed by whole rows where the kernel can.
+        (
+            (rule.max_rows, 8192, 8192),
+            match rule.one_row {
+                true => Algorithm::Streaming,
+                false => Algorithm::Gemm,
+            },
+        ),
+        ((tall, 8192, 8192), Algorithm::Gemm),
         ((tall, 300, wide), Algorithm::Gemm),
         ((64, 64, 64), Algorithm::Gemm),
         ((2048, 2048, 2048), Algorithm::Gemm),

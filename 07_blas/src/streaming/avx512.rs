@@ -24,7 +24,8 @@ use std::arch::x86_64::{
 use std::sync::OnceLock;
 
 use super::kernel::{
-    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, holds_rows, ten_column_steps, whole_registers,
+    Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, Rows, RowsMut, holds_rows, ten_column_steps,
+    whole_registers, whole_rows_steps,
 };
 use crate::isa::Isa;
 
@@ -163,74 +164,106 @@ impl<const COLUMNS: usize> Kernel for Avx512<COLUMNS> {
 
     const ONE_ROW: Option<usize> = Some(ONE_ROW_STEPS);
 
-    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
-        assert!(holds_rows(b.len(), x.len(), n, n) && y.len() >= n);
-        // SAFETY: as above, for `one_row`.
-        unsafe { one_row(x, b, n, y, group) }
+    fn whole_rows(self, a: Rows<'_>, b: &[f32], n: usize, y: RowsMut<'_>, group: usize) {
+        let steps = whole_rows_steps(a, b, n, &y);
+        // SAFETY: as above, for `whole_rows`; `whole_rows_steps` checked the operands.
+        unsafe {
+            whole_rows(
+                a.data.as_ptr(),
+                a.ld,
+                a.count,
+                b.as_ptr(),
+                steps,
+                n,
+                y.data.as_mut_ptr(),
+                y.ld,
+                group,
+            )
+        }
     }
 }
 
-/// The most rows of `b` that [`one_row`] adds into each register of `y` between its load and its
-/// store (its row of [`Isa::kernels`]).
+/// The most rows of `b` that [`whole_rows`] adds into each register of `y` between its load and
+/// its store, for one row of `a` (its row of [`Isa::kernels`]).
 const ONE_ROW_STEPS: usize = match Isa::Avx512.kernels().one_row {
     Some(steps) => steps,
     None => panic!("the AVX-512 kernel has a one-row path"),
 };
 
-// [`Kernel::one_row`]: a group of rows of `b` at a time, each register of `y` loaded, given one
-// FMA per row, and stored (the last register of each row under a mask). Each row of `b` is read
-// whole, in order: one stream through memory, which the hardware prefetcher follows, where a
-// register tile of `c` would read a few lines of each row and jump to the next. The FMAs into
-// one register wait on each other, but the registers of a row do not: a wide `b` keeps both FMA
-// units busy.
-super::kernel::one_row_in_groups!("avx512f", ONE_ROW_STEPS: 16 8 4 2);
+// [`Kernel::whole_rows`]: a group of rows of `b` at a time, each register of each row of `y`
+// loaded, given one FMA per row of `b`, and stored (the last register of each row under a mask).
+// Each row of `b` is read whole, in order: one stream through memory, which the hardware
+// prefetcher follows, where a register tile of `c` would read a few lines of each row and jump
+// to the next. The FMAs into one register wait on each other, but the registers of a row do
+// not: a wide `b` keeps both FMA units busy.
+super::kernel::whole_rows_in_groups!("avx512f", ONE_ROW_STEPS: [16 8 4 2] [8 4 2]);
 
-/// `y[j] += Σ_r x[r] · rows[r · n + j]` for `j < n`, one register of `y` at a time.
+/// `y[i][j] += Σ_r a[i][r] · rows[r · n + j]` for the `M` rows `i` of `a` (`lda` apart) and of
+/// `y` (`ldy` apart) and `j < n`, one register of each row of `y` at a time.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512F; `rows` is readable for `R` rows of `n` floats, `ldb` apart,
-/// and `y.len() ≥ n`.
+/// The CPU must support AVX-512F; `a` is readable for `M` rows of `R` floats, `lda` apart,
+/// `rows` for `R` rows of `n` floats, one after another, and `y` writable for `M` rows of `n`
+/// floats, `ldy` apart.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn add_rows<const R: usize>(x: &[f32; R], rows: *const f32, n: usize, y: &mut [f32]) {
-    let x = x.map(|x| _mm512_set1_ps(x));
-    let y = y.as_mut_ptr();
+unsafe fn add_rows<const R: usize, const M: usize>(
+    a: *const f32,
+    lda: usize,
+    rows: *const f32,
+    n: usize,
+    y: *mut f32,
+    ldy: usize,
+) {
+    let x: [[__m512; R]; M] = std::array::from_fn(|i| {
+        std::array::from_fn(|r| {
+            // SAFETY: element `r < R` of row `i < M` of `a`, the caller's contract.
+            _mm512_set1_ps(unsafe { *a.add(i * lda + r) })
+        })
+    });
     let whole = n / LANES * LANES;
     for j in (0..whole).step_by(LANES) {
         // SAFETY: columns `j .. j + 16 ≤ n`, the caller's contract.
-        unsafe { add_register(&x, rows, n, j, !0, y) };
+        unsafe { add_register(&x, rows, n, j, !0, y, ldy) };
     }
     if whole < n {
         // SAFETY: the columns from `whole` below `n`, under their mask.
-        unsafe { add_register(&x, rows, n, whole, first_lanes(n - whole), y) };
+        unsafe { add_register(&x, rows, n, whole, first_lanes(n - whole), y, ldy) };
     }
 }
 
-/// The register of `y` at column `j`, under `mask`: `y[j + l] += Σ_r x[r] · rows[r · ldb + j
-/// + l]` for the lanes `l` that `mask` selects.
+/// The registers of `y` at column `j`, under `mask`: `y[i][j + l] += Σ_r x[i][r] · rows[r ·
+/// ldb + j + l]` for the lanes `l` that `mask` selects, in each of the `M` rows of `y`.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512F; the lanes `mask` selects from column `j` are inside `y` and
-/// inside each of the `R` rows at `rows`, `ldb` apart.
+/// The CPU must support AVX-512F; the lanes `mask` selects from column `j` are inside each of
+/// the `M` rows of `y`, `ldy` apart, and inside each of the `R` rows at `rows`, `ldb` apart.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn add_register<const R: usize>(
-    x: &[__m512; R],
+unsafe fn add_register<const R: usize, const M: usize>(
+    x: &[[__m512; R]; M],
     rows: *const f32,
     ldb: usize,
     j: usize,
     mask: __mmask16,
     y: *mut f32,
+    ldy: usize,
 ) {
     // SAFETY: the caller's contract.
     unsafe {
-        let mut sum = _mm512_maskz_loadu_ps(mask, y.add(j));
-        for (r, &x) in x.iter().enumerate() {
-            sum = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mask, rows.add(r * ldb + j)), sum);
+        let mut sums: [__m512; M] =
+            std::array::from_fn(|i| _mm512_maskz_loadu_ps(mask, y.add(i * ldy + j)));
+        for r in 0..R {
+            let b = _mm512_maskz_loadu_ps(mask, rows.add(r * ldb + j));
+            for (sum, x) in sums.iter_mut().zip(x) {
+                *sum = _mm512_fmadd_ps(x[r], b, *sum);
+            }
         }
-        _mm512_mask_storeu_ps(y.add(j), mask, sum);
+        for (i, &sum) in sums.iter().enumerate() {
+            _mm512_mask_storeu_ps(y.add(i * ldy + j), mask, sum);
+        }
     }
 }
 

@@ -135,24 +135,90 @@ pub(super) trait Kernel: Copy + Send + Sync {
     /// [`Isa::kernels`](crate::isa::Isa::kernels)): the driver takes the one-row path only then.
     const ONE_ROW: Option<usize> = None;
 
-    /// `y[j] += Σ_p x[p] · b[p · n + j]` for `j < n`: one row of `a` (`x`) times a row-major
-    /// `b` of `x.len()` rows of `n` floats, each row of `b` scaled by its element of `x` and
-    /// added into `y` — the one-row path — `group` rows of `b` at a time (a power of two, at
-    /// most [`ONE_ROW`](Kernel::ONE_ROW)'s). By default in plain Rust, a row at a time; the
-    /// driver calls it only where [`ONE_ROW`](Kernel::ONE_ROW) says the kernel has its own.
+    /// `y[i][j] += Σ_p a[i][p] · b[p · n + j]` for the `a.count` rows `i` of `a` and of `y`,
+    /// `j < n` and `p < steps`, for a row-major `b` of `steps = b.len() / n` whole rows: each row
+    /// of `b` scaled by its elements of `a` and added into the rows of `y` — the whole-rows path
+    /// — `group` rows of `b` at a time (a power of two, at most [`ONE_ROW`](Kernel::ONE_ROW)'s,
+    /// and at most [`WHOLE_ROWS_GROUP`] for more than one row of `a`). By default in plain Rust,
+    /// a row of `b` at a time; the driver calls it only where [`ONE_ROW`](Kernel::ONE_ROW) says
+    /// the kernel has its own.
     ///
     /// # Panics
     ///
-    /// When `b` or `y` is shorter than that.
-    fn one_row(self, x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
-        let _ = group; // a row at a time
-        let y = &mut y[..n];
-        for (&x, row) in x.iter().zip(b[..x.len() * n].chunks_exact(n.max(1))) {
-            for (y, &b) in y.iter_mut().zip(row) {
-                *y += x * b;
+    /// When `a` or `y` is shorter than that, `b` is not whole rows of `n`, or `a` has more than
+    /// [`WHOLE_ROWS_MOST`] rows.
+    fn whole_rows(self, a: Rows<'_>, b: &[f32], n: usize, y: RowsMut<'_>, group: usize) {
+        let _ = group; // a row of `b` at a time
+        let steps = whole_rows_steps(a, b, n, &y);
+        for i in 0..a.count {
+            let x = &a.data[i * a.ld..][..steps];
+            let y = &mut y.data[i * y.ld..][..n];
+            for (&x, row) in x.iter().zip(b.chunks_exact(n)) {
+                for (y, &b) in y.iter_mut().zip(row) {
+                    *y += x * b;
+                }
             }
         }
     }
+}
+
+/// The most rows of `a` the whole-rows path takes at once ([`Kernel::whole_rows`]): the x86
+/// kernels keep a register of sums for each.
+pub(super) const WHOLE_ROWS_MOST: usize = 8;
+
+/// The most rows of `b` the whole-rows path takes at a time for more than one row of `a`: with
+/// 8 rows of `a`, 64 broadcast elements of `a`, which the kernel reads from memory as it goes
+/// rather than keep in registers.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the x86 kernels
+pub(super) const WHOLE_ROWS_GROUP: usize = 8;
+
+/// `count` rows of a row-major matrix, `ld` floats apart, the first at the start of `data`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rows<'a> {
+    /// The floats, from the first row's first.
+    pub data: &'a [f32],
+    /// Floats from one row to the next.
+    pub ld: usize,
+    /// How many rows.
+    pub count: usize,
+}
+
+/// [`Rows`], to write.
+#[derive(Debug)]
+pub(super) struct RowsMut<'a> {
+    /// The floats, from the first row's first.
+    pub data: &'a mut [f32],
+    /// Floats from one row to the next.
+    pub ld: usize,
+    /// How many rows.
+    pub count: usize,
+}
+
+/// The steps (rows of `b`) of [`Kernel::whole_rows`] for these operands, once they are checked
+/// to hold what it reads and writes.
+///
+/// # Panics
+///
+/// As [`Kernel::whole_rows`] says.
+pub(super) fn whole_rows_steps(a: Rows<'_>, b: &[f32], n: usize, y: &RowsMut<'_>) -> usize {
+    assert!(
+        n > 0 && b.len().is_multiple_of(n),
+        "b holds whole rows of n"
+    );
+    let steps = b.len() / n;
+    assert!(
+        (1..=WHOLE_ROWS_MOST).contains(&a.count) && y.count == a.count,
+        "1 to {WHOLE_ROWS_MOST} rows of a, as many of y"
+    );
+    assert!(
+        a.ld >= steps && holds_rows(a.data.len(), a.count, a.ld, steps),
+        "a holds its rows"
+    );
+    assert!(
+        y.ld >= n && holds_rows(y.data.len(), y.count, y.ld, n),
+        "y holds its rows"
+    );
+    steps
 }
 
 /// Whether a slice of `len` floats holds `rows` rows of `n` floats, `ld` apart (the last row
@@ -241,59 +307,123 @@ fn ask_with(slice: &[f32], from: usize, len: usize, hint: impl Fn(*const f32)) {
     );
 }
 
-/// A kernel's one-row path ([`Kernel::one_row`]) in groups of rows, written once for the
-/// kernels that have one (AVX-512 and AVX2): `one_row(x, b, n, y, group)` takes `group` rows of
-/// `b` at a time, rounded down to a power of two no larger than `$most` (the kernel's
-/// `ONE_ROW_STEPS`), and the rows left over one at a time, each group by the kernel's own
-/// `add_rows::<R>(x, rows, n, y)`, compiled with `$feature`.
+/// A kernel's whole-rows path ([`Kernel::whole_rows`]) in groups of rows of `b`, written once
+/// for the kernels that have one (AVX-512 and AVX2): `whole_rows(a, lda, m, b, steps, n, y, ldy,
+/// group)` takes `group` rows of `b` at a time, rounded down to one of the powers of two listed
+/// (`$one` for one row of `a`, from the kernel's most, `$most`; `$many` for more), and the rows
+/// left over one at a time, each group by the kernel's own `add_rows::<R, M>(a, lda, rows, n,
+/// y, ldy)` for `M` rows of `a`, compiled with `$feature`.
 #[cfg(target_arch = "x86_64")]
-macro_rules! one_row_in_groups {
-    ($feature:literal, $most:ident: $($group:literal)*) => {
-        /// [`Kernel::one_row`](super::kernel::Kernel::one_row): `group` rows of `b` at a time
-        /// (at most [`ONE_ROW_STEPS`]) by [`in_groups`].
+macro_rules! whole_rows_in_groups {
+    ($feature:literal, $most:ident: [$($one:literal)*] [$($many:literal)*]) => {
+        /// [`Kernel::whole_rows`](super::kernel::Kernel::whole_rows), its operands checked:
+        /// `m` rows of `a` (`lda` apart) and of `y` (`ldy` apart), `steps` rows of `b` of `n`.
         ///
         /// # Safety
         ///
-        #[doc = concat!("The CPU has `", $feature, "`; `b` holds `x.len()` rows of `n` floats, one")]
-        /// after another, and `y.len() ≥ n`.
+        #[doc = concat!("The CPU has `", $feature, "`; `a` holds `m ≤ 8` rows of `steps` floats,")]
+        /// `lda` apart, `b` `steps` rows of `n` floats, one after another, and `y` `m` rows of
+        /// `n` floats, `ldy` apart.
+        #[expect(clippy::too_many_arguments, reason = "two matrices of rows and their strides")]
         #[target_feature(enable = $feature)]
-        unsafe fn one_row(x: &[f32], b: &[f32], n: usize, y: &mut [f32], group: usize) {
-            // The groups listed are the powers of two up to the kernel's most.
-            const { assert!($most == [$($group),*][0] && $most.is_power_of_two()) };
-            let group = group.min($most);
+        unsafe fn whole_rows(
+            a: *const f32,
+            lda: usize,
+            m: usize,
+            b: *const f32,
+            steps: usize,
+            n: usize,
+            y: *mut f32,
+            ldy: usize,
+            group: usize,
+        ) {
+            // The groups listed are the powers of two up to the kernel's most, and to
+            // `WHOLE_ROWS_GROUP` for more than one row of `a`.
+            const {
+                assert!($most == [$($one),*][0] && $most.is_power_of_two());
+                assert!(super::kernel::WHOLE_ROWS_GROUP == [$($many),*][0]);
+                assert!(super::kernel::WHOLE_ROWS_MOST == 8);
+            };
             // SAFETY: this function's contract.
             unsafe {
-                $(
-                    if group >= $group {
-                        return in_groups::<$group>(x, b, n, y);
-                    }
-                )*
-                in_groups::<1>(x, b, n, y)
+                match m {
+                    1 => by_rows::<1>(a, lda, b, steps, n, y, ldy, group),
+                    2 => by_rows::<2>(a, lda, b, steps, n, y, ldy, group),
+                    3 => by_rows::<3>(a, lda, b, steps, n, y, ldy, group),
+                    4 => by_rows::<4>(a, lda, b, steps, n, y, ldy, group),
+                    5 => by_rows::<5>(a, lda, b, steps, n, y, ldy, group),
+                    6 => by_rows::<6>(a, lda, b, steps, n, y, ldy, group),
+                    7 => by_rows::<7>(a, lda, b, steps, n, y, ldy, group),
+                    _ => by_rows::<8>(a, lda, b, steps, n, y, ldy, group),
+                }
             }
         }
 
-        /// [`one_row`] for groups of `R` rows: each group by `add_rows`, then the rows left over
-        /// one at a time.
+        /// [`whole_rows`] for `M` rows of `a`: the group of rows of `b` rounded down to one listed.
         ///
         /// # Safety
         ///
-        /// As [`one_row`]'s.
+        /// As [`whole_rows`]'s, with `m = M`.
+        #[expect(clippy::too_many_arguments, reason = "two matrices of rows and their strides")]
         #[inline]
         #[target_feature(enable = $feature)]
-        unsafe fn in_groups<const R: usize>(x: &[f32], b: &[f32], n: usize, y: &mut [f32]) {
-            let mut steps = x.chunks_exact(R);
-            for (group, x) in (&mut steps).enumerate() {
-                let x: &[f32; R] = x.try_into().expect("a chunk of R");
-                // SAFETY: rows `group · R ..` of `b`, `x.len()` rows in all.
-                unsafe { add_rows(x, b.as_ptr().add(group * R * n), n, y) };
+        unsafe fn by_rows<const M: usize>(
+            a: *const f32,
+            lda: usize,
+            b: *const f32,
+            steps: usize,
+            n: usize,
+            y: *mut f32,
+            ldy: usize,
+            group: usize,
+        ) {
+            // SAFETY: this function's contract.
+            unsafe {
+                if M == 1 {
+                    $(
+                        if group >= $one {
+                            return in_groups::<$one, 1>(a, lda, b, steps, n, y, ldy);
+                        }
+                    )*
+                } else {
+                    $(
+                        if group >= $many {
+                            return in_groups::<$many, M>(a, lda, b, steps, n, y, ldy);
+                        }
+                    )*
+                }
+                in_groups::<1, M>(a, lda, b, steps, n, y, ldy)
             }
-            let done = x.len() - steps.remainder().len();
-            for (p, &x) in steps.remainder().iter().enumerate() {
-                // SAFETY: row `done + p < x.len()` of `b`.
-                unsafe { add_rows(&[x], b.as_ptr().add((done + p) * n), n, y) };
+        }
+
+        /// [`whole_rows`] in groups of `R` rows of `b` for `M` rows of `a`: each group by
+        /// `add_rows`, then the rows of `b` left over one at a time.
+        ///
+        /// # Safety
+        ///
+        /// As [`whole_rows`]'s, with `m = M`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn in_groups<const R: usize, const M: usize>(
+            a: *const f32,
+            lda: usize,
+            b: *const f32,
+            steps: usize,
+            n: usize,
+            y: *mut f32,
+            ldy: usize,
+        ) {
+            let whole = steps / R * R;
+            for p in (0..whole).step_by(R) {
+                // SAFETY: steps `p .. p + R ≤ steps` of `a`'s rows and rows of `b`.
+                unsafe { add_rows::<R, M>(a.add(p), lda, b.add(p * n), n, y, ldy) };
+            }
+            for p in whole..steps {
+                // SAFETY: step `p < steps`.
+                unsafe { add_rows::<1, M>(a.add(p), lda, b.add(p * n), n, y, ldy) };
             }
         }
     };
 }
 #[cfg(target_arch = "x86_64")]
-pub(super) use one_row_in_groups;
+pub(super) use whole_rows_in_groups;

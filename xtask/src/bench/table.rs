@@ -58,9 +58,13 @@ impl Results {
             };
             let fused = if shape.fused { "yes" } else { "no" };
             let one_row = if rule.one_row {
-                ", or `a` one row and `b` not column-major"
+                format!(
+                    ", or `a` one row (or ≤ {} rows, with `b` of 64 columns or more and larger \
+                     than L3) and `b` not column-major",
+                    rule.max_rows
+                )
             } else {
-                ""
+                String::new()
             };
             // A short bound no wider than the narrow one adds nothing to say.
             let short = if rule.short_max_columns > rule.max_columns {
