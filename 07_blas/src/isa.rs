@@ -47,9 +47,10 @@ pub struct KernelShape {
     /// Rows of `a` the streaming kernel's few-rows path takes per call (they share each load
     /// of a row of `b`).
     pub scale_rows: usize,
-    /// Where the streaming kernel has a one-row path (a single row of `a` times a wide `b`):
-    /// the most rows of `b` it adds into each register of `c` between loading and storing it
-    /// (fewer where those rows share a set of L1).
+    /// Where the streaming kernel has a whole-rows path (a single row of `a` times a wide `b`,
+    /// or a few rows with a `b` beyond L3): the most rows of `b` it adds into each register of
+    /// `c` between loading and storing it, for one row of `a` (fewer where those rows share a
+    /// set of L1, and at most 8 for more rows of `a`).
     pub one_row: Option<usize>,
     /// Whether the kernels multiply and add in one fused instruction (one rounding).
     pub fused: bool,

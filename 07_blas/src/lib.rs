@@ -129,8 +129,8 @@
 //! ## This step's answer: pick by shape
 //!
 //! [`matmul`] (the `blas` stage) streams ([`Algorithm::for_shape`]) when `b` is narrow or `a`
-//! is short (or a single row), by a [`StreamingRule`] taken from the shapes of the kernels that
-//! run:
+//! is short (or a single row, or a few with a `b` beyond L3), by a [`StreamingRule`] taken from
+//! the shapes of the kernels that run:
 //!
 //! - **narrow**: at most half as many columns as the GEMM's tile is wide — a GEMM would
 //!   multiply padding at least as often as data — or at most the streaming kernel's 10
@@ -239,9 +239,10 @@ const SHORT_NARROW_TILES: usize = 2;
 /// - **a few rows, `b` beyond L3**: at most `max_rows` rows, with a `b` of at least 64 columns
 ///   and more than `whole_rows_beyond` bytes (the machine's L3), where the streaming kernel has
 ///   the one-row path below, which then takes all the rows at once, reading `b` by whole rows
-///   (unless its columns are contiguous). On the AMD Zen 4 this was measured on (L3 of
-///   32 MiB, two cores), `(8, 4096) @ (4096, 4096)`, `(5, …)` and `(8, 2304) @ (2304, 4096)`
-///   took about half the GEMM's time or less, and OpenBLAS's took more than twice as long. With
+///   (for a `b` that is row-major and contiguous). On the AMD Zen 4 this was measured on (L3 of
+///   32 MiB, two cores), `(8, 4096) @ (4096, 4096)` and `(5, …)` took about half the GEMM's
+///   time or less, and `(8, 2304) @ (2304, 4096)` three quarters; OpenBLAS's took more than
+///   twice as long. With
 ///   `b` in L3 the GEMM was as fast or faster with 8 rows and 16 MB or less, and slower with 24
 ///   MB, or with 4 rows and 16 MB: L3 is the safe side of where the two cross.
 /// - **one row**: a single row of `a`, at any width of `b`, where the streaming kernel has a
@@ -410,16 +411,17 @@ impl Algorithm {
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let (m, k, n) = matmul_data::assert_inner_dims(a.dim(), b.dim());
     let rule = StreamingRule::detected();
-    // The one-row and whole-rows paths read `b` by its rows: a `b` whose columns are contiguous
-    // (a linear layer's weights passed as `w.t()`) would reach the many-rows path, on one core,
-    // so it goes where it went without them.
-    let rule = match streaming::columns_contiguous(b) {
-        true => StreamingRule {
-            one_row: false,
-            whole_rows_beyond: usize::MAX,
-            ..rule
+    // The one-row path reads `b` by its rows: a `b` whose columns are contiguous (a linear
+    // layer's weights passed as `w.t()`) would reach the many-rows path, on one core, so it goes
+    // where it went without the one-row path. A few rows take the whole-rows path only with a
+    // `b` that is row-major and contiguous already: any other would be copied whole first.
+    let rule = StreamingRule {
+        one_row: rule.one_row && !streaming::columns_contiguous(b),
+        whole_rows_beyond: match b.is_standard_layout() {
+            true => rule.whole_rows_beyond,
+            false => usize::MAX,
         },
-        false => rule,
+        ..rule
     };
     match rule.algorithm(m, k, n) {
         Algorithm::Streaming => streaming::matmul(a, b),

@@ -48,7 +48,7 @@
 //!   transposition that costs several times the five-image product. Packing `bᵀ` from it is a
 //!   copy of whole columns, so such a `b` takes the many-rows path whatever the number of
 //!   rows, unless `k` is too short to fill two registers.
-//! - **one row** (`one_row`, AVX-512 and AVX2): a single row of `a` and a `b` of 64 columns or more
+//! - **one row** (`whole_rows`, AVX-512 and AVX2): a single row of `a` and a `b` of 64 columns or more
 //!   whose columns are not contiguous, such as one image through a layer of 1000 outputs. Each
 //!   element of `b` is used once, so the product is a read of `b`. The kernel reads 16 rows of `b`
 //!   at a time (8 with AVX2), each from its start to its end, scaling them by their elements of `a`
@@ -148,9 +148,9 @@ pub use crate::isa::Isa;
 /// narrow (the lesson's `n = 10`); correct for every shape.
 ///
 /// `a: (m, k)`, `b: (k, n)`, any strides (a non-row-major `a` is copied to row-major first,
-/// and so is `b` where the few-rows or the one-row kernel reads it); returns `(m, n)`. Uses
-/// every core when `a` is large, or `a` is one row and `b` large (one, while another thread's
-/// product is using the helper threads).
+/// and so is `b` where the few-rows or the whole-rows kernel reads it); returns `(m, n)`. Uses
+/// every core when `a` is large, or `a` is one row, or a few, and `b` large (one, while another
+/// thread's product is using the helper threads).
 ///
 /// # Panics
 ///
@@ -223,6 +223,16 @@ const DETECTED: &str = "Isa::detect reports only instruction sets whose kernel a
 
 /// [`matmul`] with `kernel`, once the inner dimensions are known to agree.
 fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    stream_on(kernel, a, b, crate::machine::Caches::detect())
+}
+
+/// [`stream`] on a machine with `caches`.
+fn stream_on<K: Kernel>(
+    kernel: K,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    caches: crate::machine::Caches,
+) -> Array2<f32> {
     let (m, k) = a.dim();
     let n = b.ncols();
     let mut c = if m < SMALL_OUTPUT_ROWS {
@@ -236,7 +246,7 @@ fn stream<K: Kernel>(kernel: K, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) 
     let a = a.as_standard_layout();
     let a = a.as_slice().expect("a standard-layout array is contiguous");
     let out = c.as_slice_mut().expect("a new array is contiguous");
-    let (costs, caches) = (Costs::of::<K>(), crate::machine::Caches::detect());
+    let costs = Costs::of::<K>();
     if takes_whole_rows::<K>(m, b, caches) {
         let group = one_row_group(K::ONE_ROW, n, caches);
         whole_rows(kernel, a, (m, k), b, out, n, one_row_threads(k, n), group);
@@ -389,11 +399,12 @@ fn zeros_filled(m: usize, n: usize) -> Array2<f32> {
     Array2::from_shape_vec((m, n), zeros).expect("m · n floats make an (m, n) array")
 }
 
-/// Columns of `b` from which a single row of `a` takes the one-row path ([`takes_one_row`]):
-/// four of AVX-512's registers, two of its GEMM tiles. From there on, on the Intel Xeon this
-/// was measured on, the one-row path took less time than what `blas` ran before (the GEMM with
-/// AVX-512, the few-rows path with AVX2); narrower, it was not measured against the few-rows
-/// path, which computes such a row in a few passes of 16 columns.
+/// Columns of `b` from which a single row of `a` (or a few, with a `b` beyond L3) takes the
+/// whole-rows path ([`takes_whole_rows`]): four of AVX-512's registers, two of its GEMM tiles.
+/// From there on, on the Intel Xeon this was measured on, the path took less time for one row
+/// than what `blas` ran before (the GEMM with AVX-512, the few-rows path with AVX2); narrower,
+/// it was not measured against the few-rows path, which computes such a row in a few passes of
+/// 16 columns. For a few rows the same bound holds, unmeasured below 2048 columns.
 pub(crate) const ONE_ROW_FROM_COLUMNS: usize = 4 * COLUMNS_PER_ROW;
 
 /// Whether `a @ b`, `a` of `m` rows, takes the whole-rows path: a `b` of at least
@@ -407,10 +418,19 @@ fn takes_whole_rows<K: Kernel>(
     b: ArrayView2<'_, f32>,
     caches: crate::machine::Caches,
 ) -> bool {
+    // Every row count the rule may send here, the kernels take at once.
+    const { assert!(K::ONE_ROW.is_none() || K::SCALE_ROWS <= kernel::WHOLE_ROWS_MOST) };
     K::ONE_ROW.is_some()
         && b.ncols() >= ONE_ROW_FROM_COLUMNS
         && !columns_contiguous(b)
-        && (m == 1 || (m <= K::SCALE_ROWS && b_beyond_l3(b.len(), caches)))
+        && (m == 1 || (m <= K::SCALE_ROWS && whole_rows_of_b(b.view(), caches)))
+}
+
+/// Whether a few rows of `a` take the whole-rows path with this `b`: one larger than L3
+/// ([`b_beyond_l3`]), row-major and contiguous (any other layout would first be copied whole,
+/// a write and a read of more than L3 on every product, where the GEMM packs it as it goes).
+pub(crate) fn whole_rows_of_b(b: ArrayView2<'_, f32>, caches: crate::machine::Caches) -> bool {
+    b.is_standard_layout() && b_beyond_l3(b.len(), caches)
 }
 
 /// Whether a `b` of `elements` floats is larger than L3, so that a product that reads it once
@@ -418,7 +438,8 @@ fn takes_whole_rows<K: Kernel>(
 /// (for `n` = 4096, a page apart), read memory at about half the speed of whole rows, and a
 /// few rows of `a` take the whole-rows path. On the AMD Zen 4 this was measured on (L3 of
 /// 32 MiB), `(8, 4096) @ (4096, 4096)` took the GEMM about twice as long as a read of all of
-/// `b` by whole rows; where `b` fits in L3, the GEMM was as fast or faster
+/// `b` by whole rows, and so did `(8, 256) @ (256, 65536)`, whose rows of sums (2 MiB a
+/// thread) no longer fit in L2; where `b` fits in L3, the GEMM was as fast or faster
 /// (`(8, 1024) @ (1024, 4096)`, `(8, 784) @ (784, 1000)`).
 pub(crate) fn b_beyond_l3(elements: usize, caches: crate::machine::Caches) -> bool {
     elements.saturating_mul(size_of::<f32>()) > caches.l3
@@ -463,14 +484,14 @@ fn one_row_group(most: Option<usize>, n: usize, caches: crate::machine::Caches) 
 /// Each element of `b` is used once for each row of `a`, in the same pass, so the product is a
 /// read of `b`, and its speed that of the read. For one row of `a` the kernel reads 16 rows of
 /// `b` at a time (8 with AVX2, and fewer where they share a set of L1: [`one_row_group`]), for
-/// more up to [`WHOLE_ROWS_GROUP`](kernel::WHOLE_ROWS_GROUP), each from its start to its end, a few streams in order that
-/// the hardware prefetcher follows; a GEMM's register tile reads two lines of each of `k` rows,
-/// each in its own page, and jumps to the next tile.
+/// more up to [`WHOLE_ROWS_GROUP`](kernel::WHOLE_ROWS_GROUP), each from its start to its end, a
+/// few streams in order that the hardware prefetcher follows; a GEMM's register tile reads two
+/// lines of each of `k` rows, each in its own page, and jumps to the next tile.
 ///
 /// Shared among the cores by the rows of `b` (the steps of `k`), each thread taking at least
 /// [`PARALLEL_ELEMENTS`] elements of `b`: each thread sums its part of the rows, contiguous,
-/// into rows of its own (`m` rows as long as `c`'s: in L1 for one, in L2 for a few), and the
-/// rows are added at the end. A thread's part of `b` stays in its own L2 from one product to
+/// into rows of its own (`m` rows, each a line longer than `c`'s: in L1 for one, in L2 or
+/// beyond for a few), and the rows are added at the end. A thread's part of `b` stays in its own L2 from one product to
 /// the next where it fits. `threads` is [`one_row_threads`] and `group` [`one_row_group`] (the
 /// tests pass others: the calling thread and the pool's helpers run any number of parts, and
 /// the kernels any group).
@@ -1092,7 +1113,7 @@ mod tests {
     /// and 13 (either side of NEON's three registers a row), and one (26) whose second row of
     /// 16 is 10 columns that are not a contiguous `b`.
     fn check_kernel<K: Kernel>(name: &str, kernel: K) {
-        for m in [1, 2, 3, 4, 5, 7, 9, 13, 67] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 67] {
             for k in [1, 5, 8, 15, 17, 24, 33, 100] {
                 for n in [1, 3, 10, 11, 12, 13, 16, 17, 21, 26, 33] {
                     let a = synthetic::uniform(m, k, 1);
@@ -1127,6 +1148,26 @@ mod tests {
         let c = stream(kernel, a.view(), b.view());
         let error = relative_error(&c, &reference_matmul(a.view(), b.view()));
         assert!(error < 1e-5, "{name} threaded: relative error {error:e}");
+        // A few rows with a `b` beyond L3 (an L3 of 64 KiB here), through the choice of path:
+        // whole rows, shared among the cores, for a row-major `b`; for one with a column
+        // stride, the few-rows path.
+        let small_l3 = crate::machine::Caches {
+            l3: 64 << 10,
+            ..crate::machine::Caches::detect()
+        };
+        let wide = synthetic::uniform(300, 2 * 130, 7);
+        for m in [2, whole_rows_most::<K>()] {
+            let a = synthetic::uniform(m, 300, 8);
+            for b in [wide.view(), wide.slice(ndarray::s![.., ..;2])] {
+                let c = stream_on(kernel, a.view(), b, small_l3);
+                let error = relative_error(&c, &reference_matmul(a.view(), b));
+                assert!(
+                    error < 1e-5,
+                    "{name} {m} rows beyond L3, strides {:?}: relative error {error:e}",
+                    b.strides()
+                );
+            }
+        }
         // One row of `a`, and the most the whole-rows path takes, their `b` shared among one
         // to three threads, in parts that no group of the kernel's steps divides; a `b` whose
         // rows are apart (copied first); NaN and infinity in `a`, which must reach `c`.
@@ -1170,10 +1211,10 @@ mod tests {
         }
     }
 
-    /// The most rows of `a` `K`'s whole-rows path takes: its few-rows path's, within what the
-    /// kernels take at once.
+    /// The most rows of `a` `K`'s whole-rows path takes: its few-rows path's (which
+    /// `takes_whole_rows` checks are within what the kernels take at once).
     fn whole_rows_most<K: Kernel>() -> usize {
-        K::SCALE_ROWS.min(kernel::WHOLE_ROWS_MOST)
+        K::SCALE_ROWS
     }
 
     /// The groups of rows `K`'s one-row path takes ([`one_row_group`]): every power of two up

@@ -20,7 +20,7 @@ use std::arch::x86_64::{
 
 use super::kernel::{
     Asks, COLUMNS_PER_PASS, COLUMNS_PER_ROW, Kernel, Rows, RowsMut, holds_rows, ten_column_steps,
-    whole_registers, whole_rows_steps,
+    whole_registers,
 };
 use crate::isa::Isa;
 
@@ -98,21 +98,8 @@ impl Kernel for Avx2 {
     const ONE_ROW: Option<usize> = Some(ONE_ROW_STEPS);
 
     fn whole_rows(self, a: Rows<'_>, b: &[f32], n: usize, y: RowsMut<'_>, group: usize) {
-        let steps = whole_rows_steps(a, b, n, &y);
-        // SAFETY: as above, for `whole_rows`; `whole_rows_steps` checked the operands.
-        unsafe {
-            whole_rows(
-                a.data.as_ptr(),
-                a.ld,
-                a.count,
-                b.as_ptr(),
-                steps,
-                n,
-                y.data.as_mut_ptr(),
-                y.ld,
-                group,
-            )
-        }
+        // SAFETY: as above, for `whole_rows`.
+        unsafe { checked_whole_rows(a, b, n, y, group) }
     }
 }
 

@@ -130,9 +130,10 @@ pub(super) trait Kernel: Copy + Send + Sync {
         nc: usize,
     ) -> [[f32; COLUMNS_PER_ROW]; ROWS];
 
-    /// Where the kernel has a [`one_row`](Kernel::one_row) of its own, in whole registers, the
-    /// most rows of `b` it adds into each register of `y` at a time (its row of
-    /// [`Isa::kernels`](crate::isa::Isa::kernels)): the driver takes the one-row path only then.
+    /// Where the kernel has a [`whole_rows`](Kernel::whole_rows) of its own, in whole registers,
+    /// the most rows of `b` it adds into each register of `y` at a time for one row of `a` (its
+    /// row of [`Isa::kernels`](crate::isa::Isa::kernels)): the driver takes the whole-rows path
+    /// (one row of `a`, or a few with a `b` beyond L3) only then.
     const ONE_ROW: Option<usize> = None;
 
     /// `y[i][j] += Σ_p a[i][p] · b[p · n + j]` for the `a.count` rows `i` of `a` and of `y`,
@@ -316,14 +317,46 @@ fn ask_with(slice: &[f32], from: usize, len: usize, hint: impl Fn(*const f32)) {
 #[cfg(target_arch = "x86_64")]
 macro_rules! whole_rows_in_groups {
     ($feature:literal, $most:ident: [$($one:literal)*] [$($many:literal)*]) => {
+        /// [`Kernel::whole_rows`](super::kernel::Kernel::whole_rows) for this kernel: its
+        /// operands checked ([`whole_rows_steps`](super::kernel::whole_rows_steps)), then
+        /// [`whole_rows`].
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU has `", $feature, "`.")]
+        unsafe fn checked_whole_rows(
+            a: super::kernel::Rows<'_>,
+            b: &[f32],
+            n: usize,
+            y: super::kernel::RowsMut<'_>,
+            group: usize,
+        ) {
+            let steps = super::kernel::whole_rows_steps(a, b, n, &y);
+            // SAFETY: the CPU has the feature (this function's contract), and the operands
+            // hold what `whole_rows` reads and writes (`whole_rows_steps` checked them).
+            unsafe {
+                whole_rows(
+                    a.data.as_ptr(),
+                    a.ld,
+                    a.count,
+                    b.as_ptr(),
+                    steps,
+                    n,
+                    y.data.as_mut_ptr(),
+                    y.ld,
+                    group,
+                )
+            }
+        }
+
         /// [`Kernel::whole_rows`](super::kernel::Kernel::whole_rows), its operands checked:
         /// `m` rows of `a` (`lda` apart) and of `y` (`ldy` apart), `steps` rows of `b` of `n`.
         ///
         /// # Safety
         ///
-        #[doc = concat!("The CPU has `", $feature, "`; `a` holds `m ≤ 8` rows of `steps` floats,")]
-        /// `lda` apart, `b` `steps` rows of `n` floats, one after another, and `y` `m` rows of
-        /// `n` floats, `ldy` apart.
+        #[doc = concat!("The CPU has `", $feature, "`; `a` holds `1 ≤ m ≤ 8` rows of `steps`")]
+        /// floats, `lda` apart, `b` `steps` rows of `n` floats, one after another, and `y` `m`
+        /// rows of `n` floats, `ldy` apart.
         #[expect(clippy::too_many_arguments, reason = "two matrices of rows and their strides")]
         #[target_feature(enable = $feature)]
         unsafe fn whole_rows(
@@ -354,7 +387,8 @@ macro_rules! whole_rows_in_groups {
                     5 => by_rows::<5>(a, lda, b, steps, n, y, ldy, group),
                     6 => by_rows::<6>(a, lda, b, steps, n, y, ldy, group),
                     7 => by_rows::<7>(a, lda, b, steps, n, y, ldy, group),
-                    _ => by_rows::<8>(a, lda, b, steps, n, y, ldy, group),
+                    8 => by_rows::<8>(a, lda, b, steps, n, y, ldy, group),
+                    _ => unreachable!("1 to 8 rows of `a`, as the caller promised"),
                 }
             }
         }

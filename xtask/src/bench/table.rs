@@ -927,6 +927,12 @@ pub(crate) mod tests {
                 let bound = format!("`b` ≤ {} columns", rule.short_max_columns);
                 assert!(row.contains(&bound), "{row}");
             }
+            // A few rows by whole rows of a `b` beyond L3, where one row streams.
+            let few = format!(
+                "≤ {} rows, with `b` of 64 columns or more and larger",
+                rule.max_rows
+            );
+            assert_eq!(row.contains(&few), rule.one_row, "{row}");
         }
     }
 }
